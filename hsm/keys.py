@@ -1,0 +1,130 @@
+"""Public keys and verification: ``verify(spki, message, signature)`` for SM2 and ECDSA P-256.
+
+The algorithm comes from the SubjectPublicKeyInfo itself, never from the caller, so a signature
+cannot be checked under an algorithm its key was not made for. Parsed keys are cached per SPKI
+because verifiers see the same few issuer keys over and over.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm3
+from .errors import HSMError, InvalidSignature, UnsupportedAlgorithmError
+from .provider import SM2KeyHandle, get_provider
+
+__all__ = ["PublicKey", "load_public_key", "verify", "verify_digest", "sm2_z", "sm2_e"]
+
+# GB/T 32918.5 recommended-curve parameters a, b, Gx, Gy (the part of Z that never changes).
+_SM2_CURVE_BYTES = bytes.fromhex(
+    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC"
+    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93"
+    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"
+    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class PublicKey:
+    """A parsed public key that knows its algorithm."""
+
+    spki: bytes
+    """SubjectPublicKeyInfo DER as given."""
+    algorithm: KeyAlgorithm
+    _sm2: SM2KeyHandle | None = None
+    _ec: ec.EllipticCurvePublicKey | None = None
+
+    @property
+    def point(self) -> bytes:
+        """Uncompressed point ``04 || x || y`` (65 bytes)."""
+        if self._ec is not None:
+            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+            return self._ec.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        assert self._sm2 is not None
+        normalised = self._sm2.spki()
+        if len(normalised) < 65 or normalised[-65] != 0x04:
+            raise HSMError("SM2 public key is not an uncompressed point")
+        return normalised[-65:]
+
+    def verify(self, message: bytes, signature: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> None:
+        """Raise :class:`InvalidSignature` unless ``signature`` (DER) signs ``message``."""
+        if self._sm2 is not None:
+            self._sm2.verify(message, signature, sm2_id)
+            return
+        assert self._ec is not None
+        try:
+            self._ec.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise
+        except ValueError as exc:  # malformed DER
+            raise InvalidSignature("ECDSA signature is malformed") from exc
+
+    def verify_digest(self, digest: bytes, signature: bytes) -> None:
+        """Verify over a precomputed digest (SM2: ``e = SM3(Z || M)``; ECDSA: SHA-256)."""
+        if self._sm2 is not None:
+            self._sm2.verify_digest(digest, signature)
+            return
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+        assert self._ec is not None
+        try:
+            self._ec.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        except ValueError as exc:
+            raise InvalidSignature("ECDSA signature is malformed") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def load_public_key(spki: bytes) -> PublicKey:
+    """Parse ``spki`` (SM2 in either SPKI form, or P-256); cached per exact bytes.
+
+    :raises UnsupportedAlgorithmError: for any other key type or malformed input.
+    """
+    try:
+        return PublicKey(spki=spki, algorithm=KeyAlgorithm.SM2, _sm2=get_provider().load_public(spki))
+    except HSMError:
+        pass
+    try:
+        key = load_der_public_key(spki)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise UnsupportedAlgorithmError("public key is neither SM2 nor ECDSA P-256") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise UnsupportedAlgorithmError("public key is neither SM2 nor ECDSA P-256")
+    return PublicKey(spki=spki, algorithm=KeyAlgorithm.ECDSA_P256, _ec=key)
+
+
+def verify(spki: bytes, message: bytes, signature: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> None:
+    """Verify ``signature`` over ``message`` under the key in ``spki``.
+
+    SM2 uses SM3 with Z from ``sm2_id``; P-256 uses SHA-256. Signatures must be strict DER.
+
+    :raises InvalidSignature: the signature is wrong or malformed.
+    :raises UnsupportedAlgorithmError: the key is of an algorithm trustsvc does not verify.
+    """
+    load_public_key(spki).verify(message, signature, sm2_id=sm2_id)
+
+
+def verify_digest(spki: bytes, digest: bytes, signature: bytes) -> None:
+    """Verify over a precomputed digest; see :meth:`PublicKey.verify_digest`."""
+    load_public_key(spki).verify_digest(digest, signature)
+
+
+def sm2_z(point: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
+    """Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA) for an uncompressed ``point``."""
+    if len(point) != 65 or point[0] != 0x04:
+        raise HSMError("SM2 public key must be an uncompressed 65-byte point")
+    if len(sm2_id) >= 8192:
+        raise HSMError("SM2 ID is too long")
+    entl = (len(sm2_id) * 8).to_bytes(2, "big")
+    return sm3(entl + sm2_id + _SM2_CURVE_BYTES + point[1:])
+
+
+def sm2_e(point: bytes, message: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
+    """e = SM3(Z || M), the value an SM2 signature actually signs."""
+    return sm3(sm2_z(point, sm2_id) + message)
