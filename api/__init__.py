@@ -1,0 +1,52 @@
+"""api: the Flask app factory. The only package that imports Flask.
+
+``create_app(config=…)`` opens the service (self-test first: a failing self-test means no app
+at all); tests pass an already-open ``service``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from trustsvc.config import Config, load_config
+from trustsvc.context import TrustService, open_service
+
+from .errors import register_error_handlers
+from .metrics import SELF_TEST_PASSED, init_metrics
+
+__all__ = ["create_app"]
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(config: Config | None = None, *, service: TrustService | None = None, **overrides: Any) -> Flask:
+    """Build the app around an open :class:`TrustService`."""
+    if service is None:
+        service = open_service(config or load_config(), migrate=False)
+    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.config.update(
+        MAX_CONTENT_LENGTH=service.config.server.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        **overrides,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["trustsvc"] = service
+    SELF_TEST_PASSED.set(1 if service.self_test.passed else 0)
+
+    register_error_handlers(app)
+    init_metrics(app)
+
+    from .blueprints import admin, health, pages, pki
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pki.bp, url_prefix="/api/v1")
+    app.register_blueprint(admin.bp, url_prefix="/api/v1")
+    app.register_blueprint(pages.bp)
+
+    from .openapi import bp as openapi_bp
+
+    app.register_blueprint(openapi_bp, url_prefix="/api/v1")
+    return app

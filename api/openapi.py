@@ -1,0 +1,94 @@
+"""The OpenAPI 3.1 description served at ``/api/v1/openapi.json``.
+
+Written as data next to the views; a test checks that every route the app serves under
+``/api/v1`` is described here and nothing described is missing from the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+__all__ = ["bp", "spec"]
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": _ERROR}}}
+
+
+_SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "CA slug: `root`, `services` or a department's USCC"}
+_FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["der", "pem"], "default": "der"}}
+_AUTH = [{"bearer": []}]
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "trustsvc", "version": "1",
+                 "description": "SM2 trust service: region PKI, e-licences, e-seals, service codes, trust lists."},
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "API key `tsk_<id>_<secret>`"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                   "field": {"type": "string"}}}}},
+                "Department": {"type": "object", "properties": {
+                    "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"}, "name": {"type": "string"}}},
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Provider, self-test and database health", "responses": {
+                "200": {"description": "healthy"}, "503": {"description": "self-test or database not ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "JSON"}}}},
+            "/api/v1/whoami": {"get": {"summary": "The caller's role and scope", "security": _AUTH, "responses": {
+                "200": {"description": "principal"}, "401": _err("no or bad key")}}},
+            "/api/v1/departments": {
+                "get": {"summary": "List issuing departments", "security": _AUTH,
+                        "responses": {"200": {"description": "departments"}, "401": _err("no or bad key")}},
+                "post": {"summary": "Add a department: issuing CA, seal-maker and signer certificates (admin)",
+                         "security": _AUTH,
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/Department"}}}},
+                         "responses": {"201": {"description": "created"}, "200": {"description": "existed already"},
+                                       "401": _err("no or bad key"), "403": _err("not admin"),
+                                       "409": _err("USCC exists with another name"),
+                                       "422": _err("invalid USCC or name")}},
+            },
+            "/api/v1/apikeys": {"post": {
+                "summary": "Create an API key (admin); the key is returned once", "security": _AUTH,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["role"], "properties": {
+                        "role": {"type": "string", "enum": ["admin", "issuer", "verifier", "peer"]},
+                        "department": {"type": "string"}, "licence_types": {"type": "array", "items": {"type": "string"}},
+                        "label": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "created"}, "401": _err("no or bad key"),
+                              "403": _err("not admin"), "422": _err("invalid role or scope")}}},
+            "/api/v1/apikeys/{key_id}": {"delete": {
+                "summary": "Revoke an API key (admin)", "security": _AUTH,
+                "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "revoked"}, "404": _err("unknown key")}}},
+            "/api/v1/ca": {"get": {"summary": "The region's CA certificates", "responses": {
+                "200": {"description": "list"}}}},
+            "/api/v1/ca/{slug}": {"get": {"summary": "Download a CA certificate", "parameters": [_SLUG, _FORMAT],
+                                          "responses": {"200": {"description": "application/pkix-cert or PEM"},
+                                                        "404": _err("no such CA")}}},
+            "/api/v1/crl/{slug}": {"get": {"summary": "The CA's current CRL", "parameters": [_SLUG, _FORMAT],
+                                           "responses": {"200": {"description": "application/pkix-crl or PEM"},
+                                                         "404": _err("no such CA")}}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(spec())

@@ -1,0 +1,106 @@
+"""Shared fixtures: the interop directory, real databases (SQLite and PostgreSQL) and an open
+service in a temporary home.
+
+PostgreSQL: ``TRUSTSVC_TEST_DATABASE_URL`` names a server URL whose user may create databases
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``). Each test session creates its own
+database and drops it afterwards. Without a server the PostgreSQL variants skip with the reason,
+unless ``TRUSTSVC_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def interop_path() -> Path:
+    return Path(os.environ.get("TRUSTSVC_INTEROP_DIR") or REPO.parent / "shared" / "interop")
+
+
+@pytest.fixture(scope="session")
+def interop_dir() -> Path:
+    path = interop_path()
+    if not path.is_dir():
+        pytest.skip(f"interop artifacts not found at {path} (set TRUSTSVC_INTEROP_DIR)")
+    return path
+
+
+def _pg_server_url() -> str:
+    return os.environ.get("TRUSTSVC_TEST_DATABASE_URL", DEFAULT_PG)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from trustsvc.storage import normalise_url
+
+    server = _pg_server_url()
+    name = f"trustsvc_test_{secrets.token_hex(4)}"
+    plain = make_url(normalise_url(server)).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        admin = psycopg.connect(plain, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        if os.environ.get("TRUSTSVC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {server} is unreachable: {exc}")
+        pytest.skip(f"no PostgreSQL server at {server} ({type(exc).__name__}); set TRUSTSVC_TEST_DATABASE_URL")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(normalise_url(server)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind; the PostgreSQL one is reset for every test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def service_env(home: Path, database_url: str) -> dict[str, str]:
+    return {"TRUSTSVC_HOME": str(home), "DATABASE_URL": database_url, "TRUSTSVC_HSM_PIN": "test-pin-1234"}
+
+
+@pytest.fixture
+def service(service_env: dict[str, str]) -> Iterator[object]:
+    """An open service with the region 320000 initialised and one department."""
+    from trustsvc import pki
+    from trustsvc.config import load_config, write_config
+    from trustsvc.context import open_service
+
+    home = Path(service_env["TRUSTSVC_HOME"])
+    write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"}})
+    config = load_config(service_env)
+    svc = open_service(config, service_env, create_keystore=True)
+    pki.init_region(svc, "320000", "江苏省", actor="test")
+    pki.add_department(svc, "11320000MB0000001G", "江苏省市场监督管理局", actor="test")
+    yield svc
+    svc.close()

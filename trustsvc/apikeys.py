@@ -1,0 +1,137 @@
+"""API keys: ``tsk_<key_id>_<secret>``. Only SHA-256(secret) is stored; the key is shown once.
+
+The secret is 256 random bits, so a plain hash is the right tool (a password KDF would only
+slow every request); comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .audit import AuditEvent, record
+from .errors import AuthenticationError, InvalidInputError, NotFoundError
+from .storage.models import ApiKeyRecord, Department, utcnow
+
+__all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey"]
+
+PREFIX = "tsk"
+
+
+class Role(str, enum.Enum):
+    """DESIGN §5 roles."""
+
+    ADMIN = "admin"
+    ISSUER = "issuer"
+    """Scoped to one department and a set of licence types."""
+    VERIFIER = "verifier"
+    PEER = "peer"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as resolved from an API key."""
+
+    key_id: str
+    role: Role
+    department_uscc: str | None = None
+    licence_types: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> str:
+        return f"apikey:{self.key_id}"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key_id: str
+    token: str
+    """The full key; shown once, never stored."""
+    principal: Principal
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def create_api_key(
+    session: Session,
+    *,
+    role: Role | str,
+    actor: str,
+    department_uscc: str | None = None,
+    licence_types: Sequence[str] = (),
+    label: str = "",
+) -> CreatedKey:
+    """Create a key in the caller's transaction and audit it."""
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise InvalidInputError(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}",
+                                code="invalid_role", field="role") from exc
+    department = None
+    if role is Role.ISSUER:
+        if not department_uscc:
+            raise InvalidInputError("an issuer key needs --department USCC", code="department_required",
+                                    field="department")
+        department = session.execute(
+            select(Department).where(Department.uscc == department_uscc.upper())
+        ).scalar_one_or_none()
+        if department is None:
+            raise NotFoundError(f"no department {department_uscc}", code="department_not_found")
+    elif department_uscc or licence_types:
+        raise InvalidInputError("only issuer keys are scoped to a department and licence types",
+                                code="scope_not_allowed")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    types = sorted({t.strip() for t in licence_types if t.strip()})
+    session.add(ApiKeyRecord(
+        key_id=key_id,
+        secret_sha256=_hash(secret),
+        role=role.value,
+        department_id=department.id if department else None,
+        licence_types=types,
+        label=label,
+    ))
+    record(session, AuditEvent(actor=actor, action="apikey.create", object_type="api_key", object_id=key_id,
+                               details={"role": role.value, "department": department.uscc if department else None,
+                                        "licence_types": types, "label": label}))
+    principal = Principal(key_id, role, department.uscc if department else None, tuple(types))
+    return CreatedKey(key_id=key_id, token=f"{PREFIX}_{key_id}_{secret}", principal=principal)
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    """Resolve a presented key; :raises AuthenticationError: for any unknown, malformed or revoked key."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        raise AuthenticationError("malformed API key", code="invalid_api_key")
+    row = session.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == parts[1])).scalar_one_or_none()
+    # Compare even when the key is unknown so timing does not reveal which key ids exist.
+    expected = row.secret_sha256 if row is not None else "0" * 64
+    if not hmac.compare_digest(expected, _hash(parts[2])) or row is None:
+        raise AuthenticationError("unknown API key", code="invalid_api_key")
+    if row.revoked_at is not None:
+        raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
+    return Principal(
+        key_id=row.key_id,
+        role=Role(row.role),
+        department_uscc=row.department.uscc if row.department else None,
+        licence_types=tuple(row.licence_types or ()),
+    )
+
+
+def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetime | None = None) -> None:
+    row = session.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == key_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no API key {key_id}", code="api_key_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = now or utcnow()
+        record(session, AuditEvent(actor=actor, action="apikey.revoke", object_type="api_key", object_id=key_id))

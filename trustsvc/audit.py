@@ -1,0 +1,142 @@
+"""The append-only, hash-chained audit log (DESIGN §4).
+
+Each row carries ``prev_hash`` (the previous row's hash) and ``hash = SM3(prev_hash || row)``
+where *row* is the canonical JSON of every other column. Appends lock the single
+``audit_head`` row, so writers in any number of processes extend one chain without forks; the
+head also lets :func:`verify_chain` notice rows cut from the end.
+
+An event is written in the *same transaction* as the change it records: either both land or
+neither does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hsm.algorithms import sm3
+
+from .storage.models import AuditEventRecord, AuditHead
+
+__all__ = ["AuditEvent", "record", "verify_chain", "ChainVerification", "GENESIS_HASH", "row_hash"]
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened, by whom, to what; never secrets (keys are named by reference)."""
+
+    actor: str
+    """Who: ``cli:<user>``, ``apikey:<key_id>``, ``system``."""
+    action: str
+    """Dotted verb: ``region.init``, ``certificate.issue``, ``key.create``, ``apikey.create``…"""
+    object_type: str = ""
+    object_id: str = ""
+    key_ref: str = ""
+    """The key used, when the event is a key use."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _canonical(details: Mapping[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def row_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, object_type: str,
+             object_id: str, key_ref: str, details: str) -> str:
+    """SM3 over the previous hash and the row's canonical form (hex)."""
+    body = json.dumps(
+        [seq, ts, actor, action, object_type, object_id, key_ref, details],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return sm3(bytes.fromhex(prev_hash) + body.encode("utf-8")).hex()
+
+
+def _now_text(now: dt.datetime | None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record(session: Session, event: AuditEvent, *, now: dt.datetime | None = None) -> AuditEventRecord:
+    """Append ``event`` inside the caller's transaction and return the new row."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    seq = head.seq + 1
+    ts = _now_text(now)
+    details = _canonical(event.details)
+    digest = row_hash(head.hash, seq, ts, event.actor, event.action, event.object_type,
+                      event.object_id, event.key_ref, details)
+    row = AuditEventRecord(
+        seq=seq,
+        ts=ts,
+        actor=event.actor,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        key_ref=event.key_ref,
+        details=details,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(row)
+    head.seq = seq
+    head.hash = digest
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    """Result of walking the chain; ``bad_seq`` names the first row that does not hold."""
+
+    ok: bool
+    rows: int
+    bad_seq: int | None = None
+    problem: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "rows": self.rows, "bad_seq": self.bad_seq, "problem": self.problem}
+
+
+def verify_chain(session: Session, *, batch: int = 1000) -> ChainVerification:
+    """Recompute every hash in order; detect edits, deletions, insertions and reordering."""
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(AuditEventRecord).where(AuditEventRecord.seq >= expected_seq)
+            .order_by(AuditEventRecord.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            if row.seq != expected_seq:
+                return ChainVerification(False, count, expected_seq,
+                                         f"row {expected_seq} is missing (next row is {row.seq})")
+            if row.prev_hash != prev_hash:
+                return ChainVerification(False, count, row.seq,
+                                         f"row {row.seq} does not link to row {row.seq - 1}")
+            digest = row_hash(row.prev_hash, row.seq, row.ts, row.actor, row.action, row.object_type,
+                              row.object_id, row.key_ref, row.details)
+            if digest != row.hash:
+                return ChainVerification(False, count, row.seq, f"row {row.seq} was altered (hash mismatch)")
+            prev_hash = row.hash
+            expected_seq += 1
+            last_seq = row.seq
+            count += 1
+        session.expunge_all()
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
+    if head is None:
+        return ChainVerification(False, count, None, "the chain head is missing")
+    if head.seq != last_seq or head.hash != prev_hash:
+        return ChainVerification(False, count, last_seq + 1,
+                                 f"rows after {last_seq} were removed (head is at {head.seq})")
+    return ChainVerification(True, count)

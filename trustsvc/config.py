@@ -1,0 +1,216 @@
+"""Configuration: ``$TRUSTSVC_HOME/config.toml`` plus ``TRUSTSVC_*`` environment variables,
+validated at start-up into frozen dataclasses. Unknown keys are errors, not surprises.
+
+Environment overrides are ``TRUSTSVC_<SECTION>_<KEY>`` (e.g. ``TRUSTSVC_SERVER_PORT``), plus the
+contract names ``TRUSTSVC_HOME``, ``DATABASE_URL``, ``TRUSTSVC_HSM_PIN`` and
+``TRUSTSVC_HSM_PIN_FILE``. Secrets (the PIN) are read when needed and never kept in the config
+object, so they cannot leak through a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "Config",
+    "RegionConfig",
+    "ServerConfig",
+    "DatabaseConfig",
+    "HSMConfig",
+    "load_config",
+    "write_config",
+    "REGION_CODE_RE",
+]
+
+REGION_CODE_RE = re.compile(r"^[1-8][0-9]{5}$")
+"""GB/T 2260 administrative division code: six digits, province prefix 11..82."""
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    code: str
+    """GB/T 2260 code of the region this service speaks for (e.g. ``320000``)."""
+    name: str
+    """Its name (e.g. 江苏省)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = ""
+    """Public URL peers and certificates point at (CRL, OCSP); defaults to http://host:port."""
+    workers: int = 2
+    max_request_bytes: int = 16 * 1024 * 1024
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class HSMConfig:
+    backend: str = "soft"
+    """``soft`` (sealed keys in ``keystore_dir``) or ``pkcs11``."""
+    provider: str = "openssl"
+    """SM2 provider: ``openssl`` (system libcrypto) or ``tongsuo``."""
+    keystore_dir: Path = Path("keys")
+    pin_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    database: DatabaseConfig
+    server: ServerConfig = field(default_factory=ServerConfig)
+    hsm: HSMConfig = field(default_factory=HSMConfig)
+    region: RegionConfig | None = None
+    demo: bool = False
+    """Demo mode: ``init`` may create a PIN file and an admin key file under ``home``."""
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+
+_SECTIONS: dict[str, type] = {
+    "region": RegionConfig,
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "hsm": HSMConfig,
+}
+
+
+def _coerce(cls: type, section: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    known = {f.name: f for f in fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigurationError(f"unknown setting [{section}] {key}")
+        kind = known[name].type
+        try:
+            if kind == "int":
+                value = int(value)
+                if value < 0:
+                    raise ValueError
+            elif kind in ("Path", "Path | None"):
+                value = Path(value) if value not in (None, "") else None
+            elif kind == "str":
+                if not isinstance(value, str):
+                    raise ValueError
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"[{section}] {key}: invalid value {value!r}") from exc
+        out[name] = value
+    return out
+
+
+def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the configuration for ``home`` (default ``$TRUSTSVC_HOME`` or ``./var``).
+
+    :raises ConfigurationError: unknown keys, bad values, or an unreadable file.
+    """
+    env = os.environ if env is None else env
+    home_path = Path(home or env.get("TRUSTSVC_HOME") or "var").resolve()
+    path = home_path / "config.toml"
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    top_unknown = set(data) - set(_SECTIONS) - {"demo"}
+    if top_unknown:
+        raise ConfigurationError(f"unknown section(s) in {path}: {', '.join(sorted(top_unknown))}")
+
+    sections: dict[str, dict[str, Any]] = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigurationError(f"[{name}] must be a table")
+        merged = dict(raw)
+        for f in fields(cls):
+            env_name = f"TRUSTSVC_{name.upper()}_{f.name.upper()}"
+            if env_name in env:
+                merged[f.name] = env[env_name]
+        sections[name] = _coerce(cls, name, merged)
+
+    if "DATABASE_URL" in env:
+        sections["database"]["url"] = env["DATABASE_URL"]
+    if "TRUSTSVC_HSM_PIN_FILE" in env:
+        sections["hsm"]["pin_file"] = Path(env["TRUSTSVC_HSM_PIN_FILE"])
+    if "TRUSTSVC_SM2_PROVIDER" in env:
+        sections["hsm"]["provider"] = env["TRUSTSVC_SM2_PROVIDER"]
+    db_url = sections["database"].get("url") or f"sqlite:///{home_path / 'trustsvc.db'}"
+
+    hsm = HSMConfig(**sections["hsm"])
+    if hsm.backend not in ("soft", "pkcs11"):
+        raise ConfigurationError(f"[hsm] backend must be 'soft' or 'pkcs11', not {hsm.backend!r}")
+    if hsm.provider not in ("openssl", "tongsuo"):
+        raise ConfigurationError(f"[hsm] provider must be 'openssl' or 'tongsuo', not {hsm.provider!r}")
+    if not hsm.keystore_dir.is_absolute():
+        hsm = replace(hsm, keystore_dir=home_path / hsm.keystore_dir)
+    if hsm.pin_file is not None and not hsm.pin_file.is_absolute():
+        hsm = replace(hsm, pin_file=home_path / hsm.pin_file)
+
+    region = None
+    if sections["region"]:
+        try:
+            region = RegionConfig(**sections["region"])
+        except TypeError as exc:
+            raise ConfigurationError("[region] needs both code and name") from exc
+        if not REGION_CODE_RE.match(region.code):
+            raise ConfigurationError(f"[region] code {region.code!r} is not a GB/T 2260 code")
+        if not region.name.strip():
+            raise ConfigurationError("[region] name is empty")
+
+    server = ServerConfig(**sections["server"])
+    if not 0 < server.port < 65536:
+        raise ConfigurationError(f"[server] port {server.port} is out of range")
+    demo_raw = env.get("TRUSTSVC_DEMO", data.get("demo", False))
+    demo = demo_raw if isinstance(demo_raw, bool) else str(demo_raw).lower() in ("1", "true", "yes")
+    return Config(
+        home=home_path,
+        database=DatabaseConfig(url=db_url),
+        server=server,
+        hsm=hsm,
+        region=region,
+        demo=demo,
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]], *, demo: bool = False) -> None:
+    """Write a small config file (only the settings given); used by ``trustsvc init``."""
+    lines = ["# trustsvc configuration (see README: Configuration)", f"demo = {_toml_value(demo)}", ""]
+    for section, values in sections.items():
+        if section not in _SECTIONS:
+            raise ConfigurationError(f"unknown section {section}")
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)

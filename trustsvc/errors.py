@@ -1,0 +1,74 @@
+"""Domain errors. All derive from :class:`hsm.errors.TrustSvcError`; ``api/errors.py`` maps them
+to HTTP once. Messages are safe to show; codes are stable and machine-readable."""
+
+from __future__ import annotations
+
+from hsm.errors import HSMError, InvalidSignature, TrustSvcError
+
+__all__ = [
+    "TrustSvcError",
+    "HSMError",
+    "InvalidSignature",
+    "ConfigurationError",
+    "InvalidInputError",
+    "MalformedRequestError",
+    "NotFoundError",
+    "ConflictError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotInitialisedError",
+    "AuditChainError",
+]
+
+
+class ConfigurationError(TrustSvcError, ValueError):
+    """Configuration is missing, unknown or invalid; the service refuses to start."""
+
+    code = "configuration_error"
+
+
+class InvalidInputError(TrustSvcError, ValueError):
+    """A request or command argument is malformed or fails validation.
+
+    :param field: the offending field, when there is one.
+    """
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
+class MalformedRequestError(InvalidInputError):
+    """The request cannot be read at all (not JSON, wrong content type, missing body)."""
+
+    code = "malformed_request"
+
+
+class NotFoundError(TrustSvcError):
+    code = "not_found"
+
+
+class ConflictError(TrustSvcError):
+    """The request contradicts what is stored (e.g. a different body under one idempotency key)."""
+
+    code = "conflict"
+
+
+class AuthenticationError(TrustSvcError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(TrustSvcError):
+    code = "forbidden"
+
+
+class NotInitialisedError(TrustSvcError):
+    """No region has been initialised in this TRUSTSVC_HOME / database."""
+
+    code = "not_initialised"
+
+
+class AuditChainError(TrustSvcError):
+    code = "audit_chain_broken"

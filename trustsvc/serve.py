@@ -1,0 +1,56 @@
+"""Run the web app under gunicorn. Each worker opens its own service (self-test, key store,
+database pool) after the fork, so no connection or key handle is shared between processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Config
+
+__all__ = ["run_server"]
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+        self._config = config
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from api import create_app
+
+        return create_app(config=self._config)
+
+
+def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
+    """Serve until interrupted. Metrics from all workers are merged (prometheus multiprocess)."""
+    metrics_dir = config.home / "run" / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    def child_exit(_server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+    _Server(config, {
+        "bind": f"{host}:{port}",
+        "workers": max(1, workers),
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": "-",
+        "limit_request_line": 8190,
+        "child_exit": child_exit,
+        "proc_name": "trustsvc",
+    }).run()

@@ -1,0 +1,126 @@
+"""Database engines and transactions: SQLite (WAL) by default, PostgreSQL via ``DATABASE_URL``.
+
+Every write runs in one transaction (:meth:`Database.transaction`); on SQLite that transaction
+starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing
+half-way with a stale snapshot. Reads use a separate engine with ordinary deferred
+transactions, so verification never waits for issuance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigurationError
+
+__all__ = ["Database", "normalise_url"]
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` / ``postgres://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Engines and session factories for one database URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:  # sqlalchemy raises ArgumentError with details
+            raise ConfigurationError(f"invalid database URL: {exc}") from exc
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = _sqlite_engine(self.url, immediate=True)
+            self.read_engine = _sqlite_engine(self.url, immediate=False)
+        elif self.dialect == "postgresql":
+            self.write_engine = create_engine(self.url, pool_size=pool_size, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+        else:
+            raise ConfigurationError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def redacted_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session: commits on success, rolls back on any exception."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read-only session (never commits)."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    # -- migrations -------------------------------------------------------------------------
+    def _alembic(self, connection: Any) -> AlembicConfig:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        with self.write_engine.begin() as conn:
+            command.upgrade(self._alembic(conn), "head")
+
+    def schema_is_current(self) -> bool:
+        with self.read_engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+            head = ScriptDirectory.from_config(self._alembic(conn)).get_heads()
+            return set(current) == set(head)
+
+    def ping(self) -> None:
+        with self.read_engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
