@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm3
-from .errors import HSMError, InvalidSignature, UnsupportedAlgorithmError
-from .provider import SM2KeyHandle, get_provider
+from .encoding import parse_spki
+from .errors import HSMError, InvalidSignature, ProviderUnavailableError, UnsupportedAlgorithmError
+from .provider import SM2KeyHandle, default_provider_name, get_provider
 
 __all__ = ["PublicKey", "load_public_key", "verify", "verify_digest", "sm2_z", "sm2_e"]
 
@@ -39,19 +41,12 @@ class PublicKey:
     algorithm: KeyAlgorithm
     _sm2: SM2KeyHandle | None = None
     _ec: ec.EllipticCurvePublicKey | None = None
+    _point: bytes = b""
 
     @property
     def point(self) -> bytes:
         """Uncompressed point ``04 || x || y`` (65 bytes)."""
-        if self._ec is not None:
-            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-            return self._ec.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        assert self._sm2 is not None
-        normalised = self._sm2.spki()
-        if len(normalised) < 65 or normalised[-65] != 0x04:
-            raise HSMError("SM2 public key is not an uncompressed point")
-        return normalised[-65:]
+        return self._point
 
     def verify(self, message: bytes, signature: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> None:
         """Raise :class:`InvalidSignature` unless ``signature`` (DER) signs ``message``."""
@@ -60,9 +55,7 @@ class PublicKey:
             return
         assert self._ec is not None
         try:
-            self._ec.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            raise
+            self._ec.verify(bytes(signature), bytes(message), ec.ECDSA(hashes.SHA256()))
         except ValueError as exc:  # malformed DER
             raise InvalidSignature("ECDSA signature is malformed") from exc
 
@@ -71,32 +64,47 @@ class PublicKey:
         if self._sm2 is not None:
             self._sm2.verify_digest(digest, signature)
             return
-        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
         assert self._ec is not None
+        if len(digest) != 32:
+            raise InvalidSignature("SHA-256 digest must be 32 bytes")
         try:
-            self._ec.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            self._ec.verify(bytes(signature), bytes(digest), ec.ECDSA(Prehashed(hashes.SHA256())))
         except ValueError as exc:
             raise InvalidSignature("ECDSA signature is malformed") from exc
 
 
 @functools.lru_cache(maxsize=4096)
-def load_public_key(spki: bytes) -> PublicKey:
-    """Parse ``spki`` (SM2 in either SPKI form, or P-256); cached per exact bytes.
-
-    :raises UnsupportedAlgorithmError: for any other key type or malformed input.
-    """
-    try:
-        return PublicKey(spki=spki, algorithm=KeyAlgorithm.SM2, _sm2=get_provider().load_public(spki))
-    except HSMError:
-        pass
+def _load_public_key(spki: bytes, provider_name: str) -> PublicKey:
+    parsed = parse_spki(spki)
+    if parsed.algorithm is KeyAlgorithm.SM2:
+        try:
+            handle = get_provider(provider_name).load_public(parsed.canonical)
+        except ProviderUnavailableError:
+            raise
+        except HSMError as exc:
+            raise UnsupportedAlgorithmError(f"SM2 public key is invalid: {exc.message}") from exc
+        return PublicKey(spki=spki, algorithm=KeyAlgorithm.SM2, _sm2=handle, _point=parsed.point)
     try:
         key = load_der_public_key(spki)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise UnsupportedAlgorithmError("public key is neither SM2 nor ECDSA P-256") from exc
+        raise UnsupportedAlgorithmError("ECDSA P-256 public key is invalid") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise UnsupportedAlgorithmError("public key is neither SM2 nor ECDSA P-256")
-    return PublicKey(spki=spki, algorithm=KeyAlgorithm.ECDSA_P256, _ec=key)
+    return PublicKey(spki=spki, algorithm=KeyAlgorithm.ECDSA_P256, _ec=key, _point=parsed.point)
+
+
+def load_public_key(spki: bytes) -> PublicKey:
+    """Parse ``spki`` (SM2 in either SPKI form, or P-256); cached per exact bytes and provider.
+
+    The algorithm is decided from the SPKI's own AlgorithmIdentifier (asn1crypto, strict DER),
+    never by trying libraries in turn.
+
+    :raises UnsupportedAlgorithmError: for any other key type or malformed input.
+    """
+    return _load_public_key(bytes(spki), default_provider_name())
+
+
+load_public_key.cache_clear = _load_public_key.cache_clear  # type: ignore[attr-defined]
 
 
 def verify(spki: bytes, message: bytes, signature: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> None:

@@ -171,7 +171,9 @@ class OpenSSLSM2Key:
         buf = ctypes.create_string_buffer(der, len(der))
         ptr = c_void_p(ctypes.addressof(buf))
         pkey = lib.d2i_AutoPrivateKey(None, byref(ptr), len(der))  # type: ignore[operator]
-        if not pkey:
+        if not pkey or ptr.value != ctypes.addressof(buf) + len(der):
+            if pkey:
+                lib.EVP_PKEY_free(pkey)  # type: ignore[operator]
             lib.ERR_clear_error()  # type: ignore[operator]
             raise HSMError("not a valid SM2 private key (PKCS#8 DER)")
         return cls(pkey, has_private=True, lib=lib)
@@ -229,6 +231,7 @@ class OpenSSLSM2Key:
         if not self.has_private:
             raise HSMError("cannot sign with a public key")
         lib = self._lib
+        message = bytes(message)
         mctx, pctx = self._md_ctx(lib.EVP_DigestSignInit, sm2_id)
         try:
             out = ctypes.create_string_buffer(_MAX_SIG)
@@ -243,6 +246,7 @@ class OpenSSLSM2Key:
     def verify(self, message: bytes, signature: bytes, sm2_id: bytes) -> None:
         """Raise :class:`InvalidSignature` unless ``signature`` (strict DER) is valid."""
         lib = self._lib
+        signature, message = bytes(signature), bytes(message)
         mctx, pctx = self._md_ctx(lib.EVP_DigestVerifyInit, sm2_id)
         try:
             rc = lib.EVP_DigestVerify(mctx, signature, len(signature), message, len(message))  # type: ignore[operator]
@@ -260,6 +264,7 @@ class OpenSSLSM2Key:
         if len(e) != 32:
             raise HSMError("SM2 digest must be 32 bytes")
         lib = self._lib
+        e = bytes(e)
         pctx = lib.EVP_PKEY_CTX_new(self._pkey, None)  # type: ignore[operator]
         try:
             out = ctypes.create_string_buffer(_MAX_SIG)
@@ -272,7 +277,10 @@ class OpenSSLSM2Key:
 
     def verify_digest(self, e: bytes, signature: bytes) -> None:
         """Verify over a precomputed ``e``; raises :class:`InvalidSignature`."""
+        if len(e) != 32:
+            raise InvalidSignature("SM2 digest must be 32 bytes")
         lib = self._lib
+        e, signature = bytes(e), bytes(signature)
         pctx = lib.EVP_PKEY_CTX_new(self._pkey, None)  # type: ignore[operator]
         try:
             rc = lib.EVP_PKEY_verify_init(pctx)  # type: ignore[operator]

@@ -11,15 +11,19 @@ import abc
 import threading
 from typing import Protocol
 
-from .errors import ProviderUnavailableError
+from .algorithms import KeyAlgorithm
+from .encoding import parse_spki
+from .errors import HSMError, ProviderUnavailableError
 
 __all__ = [
     "SM2KeyHandle",
     "SM2Provider",
     "OpenSSLProvider",
+    "default_provider_name",
     "get_provider",
     "register_provider",
     "set_default_provider",
+    "unregister_provider",
 ]
 
 
@@ -77,22 +81,57 @@ class OpenSSLProvider(SM2Provider):
         return self._key.from_pkcs8(pkcs8_der)
 
     def load_public(self, spki_der: bytes) -> SM2KeyHandle:
-        return self._key.from_spki(spki_der)
+        # OpenSSL 3.0 cannot load the algorithm=sm2p256v1 SPKI form: hand it the usual one.
+        return self._key.from_spki(_canonical_sm2_spki(spki_der))
 
     @property
     def version(self) -> str:
         return self._lib.version_text
 
 
+def _canonical_sm2_spki(spki_der: bytes) -> bytes:
+    """``spki_der`` in the id-ecPublicKey + sm2p256v1 form; HSMError when it is not SM2."""
+    try:
+        parsed = parse_spki(spki_der)
+    except HSMError as exc:
+        raise HSMError(f"not a valid SM2 public key: {exc.message}") from exc
+    if parsed.algorithm is not KeyAlgorithm.SM2:
+        raise HSMError("not an SM2 public key")
+    return parsed.canonical
+
+
 _factories: dict[str, type[SM2Provider]] = {"openssl": OpenSSLProvider}
 _instances: dict[str, SM2Provider] = {}
-_lock = threading.Lock()
+# Re-entrant: a provider's constructor may itself look providers up.
+_lock = threading.RLock()
 _default_name = "openssl"
 
 
 def register_provider(name: str, factory: type[SM2Provider]) -> None:
-    """Make a provider selectable by ``name`` (``TRUSTSVC_SM2_PROVIDER`` / ``[hsm] provider``)."""
-    _factories[name] = factory
+    """Make a provider selectable by ``name`` (``TRUSTSVC_SM2_PROVIDER`` / ``[hsm] provider``).
+
+    Re-registering a name drops the instance made by the previous factory.
+    """
+    with _lock:
+        _factories[name] = factory
+        _instances.pop(name, None)
+
+
+def unregister_provider(name: str) -> None:
+    """Forget provider ``name`` and its instance (tests; the built-in ``openssl`` stays)."""
+    global _default_name
+    if name == "openssl":
+        raise ValueError("the openssl provider cannot be unregistered")
+    with _lock:
+        _factories.pop(name, None)
+        _instances.pop(name, None)
+        if _default_name == name:
+            _default_name = "openssl"
+
+
+def default_provider_name() -> str:
+    """Name of the process-wide provider (what :func:`get_provider` with no name returns)."""
+    return _default_name
 
 
 def set_default_provider(name: str) -> SM2Provider:
