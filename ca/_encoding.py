@@ -1,0 +1,51 @@
+"""Small shared helpers: PEM/DER input, UTC times, X.509 Time values. Private to ``ca/``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from asn1crypto import pem, x509
+
+__all__ = ["unarmor_all", "is_pem", "utc", "x509_time", "as_utc_datetime", "strip_micro"]
+
+
+def is_pem(data: bytes) -> bool:
+    """True when ``data`` looks like PEM text (leading whitespace allowed)."""
+    return data.lstrip()[:10] == b"-----BEGIN"
+
+
+def unarmor_all(data: bytes) -> list[tuple[str, bytes]]:
+    """Every PEM block in ``data`` as ``(type, der)``; raises ``ValueError`` on broken armour."""
+    blocks = [(kind, der) for kind, _headers, der in pem.unarmor(data, multiple=True)]
+    if not blocks:
+        raise ValueError("no PEM block found")
+    return blocks
+
+
+def utc(dt: datetime) -> datetime:
+    """``dt`` as an aware UTC datetime; naive datetimes are refused (they hide bugs)."""
+    if not isinstance(dt, datetime):
+        raise TypeError(f"expected a datetime, not {type(dt).__name__}")
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("naive datetime: pass an aware datetime (UTC)")
+    return dt.astimezone(timezone.utc)
+
+
+def strip_micro(dt: datetime) -> datetime:
+    """Drop sub-second precision (certificate and CRL times are whole seconds)."""
+    return dt.replace(microsecond=0)
+
+
+def x509_time(dt: datetime) -> x509.Time:
+    """RFC 5280 §4.1.2.5: UTCTime up to 2049, GeneralizedTime from 2050 on."""
+    dt = strip_micro(utc(dt))
+    if dt.year < 2050:
+        return x509.Time(name="utc_time", value=dt)
+    return x509.Time(name="general_time", value=dt)
+
+
+def as_utc_datetime(value: object, what: str) -> datetime:
+    """A parsed ASN.1 time as an aware UTC datetime; ``ValueError`` for anything else."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{what} is not a usable time")
+    return value.astimezone(timezone.utc)

@@ -1,0 +1,111 @@
+"""Distinguished names: build them from a spec, print them, compare them the RFC 5280 way.
+
+Chinese government names must survive a round trip unchanged, so every attribute is a
+UTF8String except countryName (PrintableString, as X.520 requires).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asn1crypto import x509
+
+from . import oids  # noqa: F401  (registration before any asn1crypto use)
+
+__all__ = ["SubjectSpec", "build_name", "format_name", "name_key"]
+
+_SHORT_LABELS = {
+    "country_name": "C",
+    "state_or_province_name": "ST",
+    "locality_name": "L",
+    "organization_name": "O",
+    "organizational_unit_name": "OU",
+    "common_name": "CN",
+    "email_address": "emailAddress",
+    "organization_identifier": "organizationIdentifier",
+    "serial_number": "serialNumber",
+    "street_address": "street",
+    "domain_component": "DC",
+    "title": "title",
+    "given_name": "GN",
+    "surname": "SN",
+}
+_ESCAPE = {c: "\\" + c for c in '\\,+"<>;='}
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What a certificate's subject says. Empty strings are treated as absent."""
+
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    country: str = "CN"
+    province: str | None = None
+    locality: str | None = None
+    organization_identifier: str | None = None
+    """e.g. the 18-character unified social credit code (统一社会信用代码) of a department."""
+
+    def __post_init__(self) -> None:
+        if not self.common_name or not self.common_name.strip():
+            raise ValueError("a subject needs a common name")
+        if self.country and (len(self.country) != 2 or not self.country.isascii() or not self.country.isalpha()):
+            raise ValueError(f"country must be a 2-letter ISO 3166 code, not {self.country!r}")
+
+    def to_name(self) -> x509.Name:
+        """The subject as an asn1crypto :class:`~asn1crypto.x509.Name`."""
+        return build_name(self)
+
+
+def build_name(spec: SubjectSpec) -> x509.Name:
+    """Build the DN (order C, ST, L, O, OU, CN, organizationIdentifier) with UTF8String values."""
+    values = {
+        "country_name": spec.country,
+        "state_or_province_name": spec.province,
+        "locality_name": spec.locality,
+        "organization_name": spec.organization,
+        "organizational_unit_name": spec.organizational_unit,
+        "common_name": spec.common_name,
+        "organization_identifier": spec.organization_identifier,
+    }
+    return x509.Name.build({k: v for k, v in values.items() if v}, use_printable=False)
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        return "#" + value.hex()
+    else:
+        text = str(value)
+    return "".join(_ESCAPE.get(c, c) for c in text)
+
+
+def format_name(name: x509.Name) -> str:
+    """One-line text in DER order, e.g. ``C=CN, O=江苏省市场监督管理局, CN=签章``.
+
+    Unknown attribute types print as their dotted OID; non-string values as ``#hex``.
+    """
+    parts: list[str] = []
+    for rdn in name.chosen:
+        items = []
+        for atv in rdn:
+            label = _SHORT_LABELS.get(atv["type"].native, atv["type"].native)
+            try:
+                value = atv["value"].native
+            except Exception:  # noqa: BLE001 - foreign values we cannot decode still print
+                value = atv["value"].contents or b""
+            items.append(f"{label}={_format_value(value)}")
+        parts.append("+".join(items))
+    return ", ".join(parts)
+
+
+def name_key(name: x509.Name) -> str:
+    """A string equal for names that RFC 5280 §7.1 calls equal (case, spaces, string type).
+
+    Falls back to the exact DER when the name holds values that string preparation refuses.
+    """
+    try:
+        return "n:" + name.hashable
+    except Exception:  # noqa: BLE001 - asn1crypto raises various types on odd values
+        return "d:" + name.dump().hex()
