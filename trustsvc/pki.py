@@ -122,7 +122,7 @@ def _certify(
         slug=slug,
         profile=profile,
         serial_hex=format(cert.serial, "x"),
-        subject=cert.subject_text,
+        subject=cert.subject_str,
         issuer_id=issuer.id if issuer else None,
         key_ref=key_ref,
         der=der,

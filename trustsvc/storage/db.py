@@ -91,12 +91,10 @@ class Database:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
-        """A read-only session (never commits)."""
+        """A read-only session (never commits). Closing it ends the transaction; rows read stay
+        usable afterwards as detached objects."""
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     # -- migrations -------------------------------------------------------------------------
     def _alembic(self, connection: Any) -> AlembicConfig:

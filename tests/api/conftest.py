@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from api import create_app
+from trustsvc.apikeys import create_api_key
+
+
+@pytest.fixture
+def app(service):
+    return create_app(service=service)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def keys(service) -> dict[str, str]:
+    """One key per role (issuer scoped to the demo department)."""
+    out = {}
+    with service.db.transaction() as s:
+        for role in ("admin", "verifier", "peer"):
+            out[role] = create_api_key(s, role=role, actor="test").token
+        out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc="11320000MB0000001G",
+                                       licence_types=["A"]).token
+    return out
+

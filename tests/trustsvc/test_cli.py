@@ -1,0 +1,139 @@
+"""The trustsvc command line, and `trustsvc demo` (what `make run` calls) serving for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from asn1crypto import pem
+from click.testing import CliRunner
+
+from trustsvc.cli import cli
+
+DEPT = "11320000MB0000001G"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"TRUSTSVC_HOME": str(tmp_path / "home"), "TRUSTSVC_HSM_PIN": "cli-test-pin"}
+
+
+def run(env: dict[str, str], *args: str, code: int = 0):
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert result.exit_code == code, (args, result.output, result.exception)
+    return result
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_init_is_idempotent(env: dict[str, str]) -> None:
+    first = run(env, "init", "--region", "320000", "--name", "江苏省")
+    assert "initialised" in first.output
+    keys_dir = Path(env["TRUSTSVC_HOME"]) / "keys"
+    before = _snapshot(keys_dir)
+    db_before = (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").stat().st_size
+    audit_before = run(env, "audit", "verify").output
+    second = run(env, "init", "--region", "320000", "--name", "江苏省")
+    assert "already initialised (nothing changed)" in second.output
+    assert _snapshot(keys_dir) == before
+    assert run(env, "audit", "verify").output == audit_before
+    assert (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").stat().st_size == db_before
+    run(env, "init", "--region", "220000", "--name", "吉林省", code=1)
+
+
+def test_department_apikey_pin_and_export(env: dict[str, str]) -> None:
+    run(env, "init", "--region", "320000", "--name", "江苏省")
+    out = json.loads(run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局").output)
+    assert out["created"] is True and set(out["certificates"]) == {DEPT, f"{DEPT}/seal-maker", f"{DEPT}/signer"}
+    bad = run(env, "department", "add", "--code", "11320000MB0000001A", "--name", "x", code=1)
+    assert "invalid_uscc" in bad.output
+
+    token = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "A,B").output.strip()
+    assert token.startswith("tsk_")
+    db_bytes = (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").read_bytes()
+    assert token.split("_", 2)[2].encode() not in db_bytes
+    run(env, "apikey", "create", "--role", "issuer", code=1)
+
+    pin = run(env, "trust", "pin").output.strip()
+    exported = run(env, "ca", "export", "root").output.encode()
+    _, _, der = pem.unarmor(exported)
+    assert hashlib.sha256(der).hexdigest() == pin
+    assert DEPT in run(env, "ca", "list").output
+
+
+def test_wrong_or_missing_pin_is_a_clear_error(env: dict[str, str]) -> None:
+    run(env, "init", "--region", "320000", "--name", "江苏省")
+    wrong = dict(env, TRUSTSVC_HSM_PIN="not-the-pin")
+    r = run(wrong, "department", "add", "--code", DEPT, "--name", "x", code=1)
+    assert "wrong_pin" in r.output and "not-the-pin" not in r.output
+    missing = {"TRUSTSVC_HOME": env["TRUSTSVC_HOME"]}
+    r = run(missing, "department", "add", "--code", DEPT, "--name", "x", code=1)
+    assert "pin_missing" in r.output and "TRUSTSVC_HSM_PIN" in r.output
+
+
+def test_demo_init_creates_a_private_pin_file_and_says_so(tmp_path: Path) -> None:
+    env = {"TRUSTSVC_HOME": str(tmp_path / "h")}
+    r = CliRunner().invoke(cli, ["init", "--region", "320000", "--name", "江苏省", "--demo"], env=env)
+    assert r.exit_code == 0, r.output
+    pin_file = tmp_path / "h" / "hsm.pin"
+    assert stat.S_IMODE(pin_file.stat().st_mode) == 0o600
+    assert str(pin_file) in r.output and "PIN" in r.output
+    pin = pin_file.read_text().strip()
+    assert len(pin) >= 16
+    # the key store was sealed with that PIN: a second run opens it without any env PIN
+    again = CliRunner().invoke(cli, ["init", "--region", "320000", "--name", "江苏省"], env=env)
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    for key_file in (tmp_path / "h" / "keys").glob("*.key"):
+        assert pin.encode() not in key_file.read_bytes()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_bootstraps_and_serves_healthz(tmp_path: Path) -> None:
+    """What `make run` does: a fresh home, the demo region, gunicorn, /healthz 200."""
+    port = _free_port()
+    home = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
+    env["TRUSTSVC_HOME"] = str(home)
+    proc = subprocess.Popen([sys.executable, "-m", "trustsvc.cli", "demo", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    body = json.load(resp)
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None, "server did not answer /healthz"
+        assert body["status"] == "ok" and body["self_test"]["passed"] is True and body["region"] == "320000"
+        key_file = home / "admin.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/whoami",
+                                     headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert json.load(resp)["role"] == "admin"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert f"http://127.0.0.1:{port}" in output and str(home / "admin.key") in output
+    assert key_file.read_text().strip() not in output
