@@ -86,6 +86,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     """trustsvc: SM2 trust service for e-licences, e-seals and service codes."""
     logging.basicConfig(level=os.environ.get("TRUSTSVC_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.ensure_object(dict)
     try:
         ctx.obj["config"] = load_config(home=home)

@@ -53,4 +53,5 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         "limit_request_line": 8190,
         "child_exit": child_exit,
         "proc_name": "trustsvc",
+        "control_socket_disable": True,
     }).run()

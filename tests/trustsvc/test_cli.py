@@ -136,4 +136,6 @@ def test_demo_bootstraps_and_serves_healthz(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode(errors="replace")
     assert f"http://127.0.0.1:{port}" in output and str(home / "admin.key") in output
+    # the logs carry no secret: not the admin key, not the demo PIN
     assert key_file.read_text().strip() not in output
+    assert (home / "hsm.pin").read_text().strip() not in output

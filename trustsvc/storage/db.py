@@ -9,16 +9,17 @@ transactions, so verification never waits for issuance.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError
@@ -64,7 +65,7 @@ class Database:
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
-        except Exception as exc:  # sqlalchemy raises ArgumentError with details
+        except ArgumentError as exc:
             raise ConfigurationError(f"invalid database URL: {exc}") from exc
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -108,11 +109,20 @@ class Database:
         with self.write_engine.begin() as conn:
             command.upgrade(self._alembic(conn), "head")
 
+    @functools.cached_property
+    def _head_revisions(self) -> frozenset[str]:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return frozenset(ScriptDirectory.from_config(cfg).get_heads())
+
     def schema_is_current(self) -> bool:
+        """The database is at the newest migration (cheap: one query, heads read once)."""
         with self.read_engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_heads()
-            head = ScriptDirectory.from_config(self._alembic(conn)).get_heads()
-            return set(current) == set(head)
+            try:
+                current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+            except SQLAlchemyError:
+                return False
+        return current == self._head_revisions
 
     def ping(self) -> None:
         with self.read_engine.connect() as conn:
