@@ -24,7 +24,7 @@ def _err(desc: str) -> dict[str, Any]:
 _SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"},
          "description": "CA slug: `root`, `services` or a department's USCC"}
 _FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["der", "pem"], "default": "der"}}
-_AUTH = [{"bearer": []}]
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def spec() -> dict[str, Any]:
@@ -41,6 +41,16 @@ def spec() -> dict[str, Any]:
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                                    "field": {"type": "string"}}}}},
+                "Report": {"type": "object", "required": ["indication", "checks"], "properties": {
+                    "indication": {"type": "string", "enum": ["PASSED", "INDETERMINATE", "FAILED"]},
+                    "sub_indication": {"type": ["string", "null"]}, "message": {"type": "string"},
+                    "object": {"type": "object"}, "signing_time": {"type": ["string", "null"]},
+                    "checks": {"type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "result": {"type": "string",
+                                                               "enum": ["passed", "failed", "skipped", "warning"]},
+                        "detail": {"type": "string"}}}},
+                    "trust_path": {"type": "array"}, "warnings": {"type": "array"},
+                    "status_now": {"type": "object"}}},
                 "Department": {"type": "object", "properties": {
                     "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"}, "name": {"type": "string"}}},
             },
@@ -77,6 +87,53 @@ def spec() -> dict[str, Any]:
                 "summary": "Revoke an API key (admin)", "security": _AUTH,
                 "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"204": {"description": "revoked"}, "404": _err("unknown key")}}},
+            "/api/v1/seals": {"post": {
+                "summary": "Make a department seal (GB/T 38540 v4); issuers for their own department",
+                "security": _AUTH,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name"], "properties": {
+                        "department": {"type": "string", "description": "USCC (admin keys)"},
+                        "name": {"type": "string"}, "type": {"type": "integer", "default": 1},
+                        "valid_from": {"type": "string", "format": "date-time"},
+                        "valid_until": {"type": "string", "format": "date-time"},
+                        "cert_list_type": {"type": "integer", "enum": [1, 2]},
+                        "picture": {"type": "string", "contentEncoding": "base64"},
+                        "center_text": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "the seal"}, "401": _err("no or bad key"),
+                              "403": _err("other department or role"), "404": _err("no such department"),
+                              "422": _err("invalid input")}}},
+            "/api/v1/seals/{esid}": {"get": {
+                "summary": "A seal's metadata, or with format=esl the seal itself (DER)",
+                "parameters": [{"name": "esid", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "esl"]}}],
+                "responses": {"200": {"description": "JSON or application/octet-stream"},
+                              "404": _err("no such seal")}}},
+            "/api/v1/seals/{esid}/sign": {"post": {
+                "summary": "Apply the seal to the request body (or multipart file): an SES_Signature v4",
+                "security": _AUTH,
+                "parameters": [{"name": "esid", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "property_info", "in": "query", "schema": {"type": "string"}},
+                               {"name": "timestamp", "in": "query", "schema": {"type": "boolean", "default": True}},
+                               {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "der"]}}],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {}, "multipart/form-data": {}}},
+                "responses": {"200": {"description": "signature (base64 in JSON, or DER)"},
+                              "403": _err("seal of another department"), "404": _err("no such seal")}}},
+            "/api/v1/verify": {"post": {
+                "summary": "Verify an OFD, seal, SES signature, CMS or certificate: a VerificationReport",
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "original": {"type": "string", "format": "binary"}}}},
+                    "application/octet-stream": {},
+                    "application/json": {"schema": {"type": "object", "properties": {"code": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "the report, whatever the indication",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
+                              "400": _err("nothing to verify")}}},
+            "/api/v1/tsa": {"post": {
+                "summary": "RFC 3161 time-stamping (SM2/SM3) by the region TSA",
+                "requestBody": {"required": True, "content": {"application/timestamp-query": {}}},
+                "responses": {"200": {"description": "application/timestamp-reply"},
+                              "400": _err("wrong content type")}}},
             "/api/v1/ca": {"get": {"summary": "The region's CA certificates", "responses": {
                 "200": {"description": "list"}}}},
             "/api/v1/ca/{slug}": {"get": {"summary": "Download a CA certificate", "parameters": [_SLUG, _FORMAT],

@@ -136,7 +136,7 @@ class OpenSSLSM2Key:
 
     def __init__(self, pkey: int, *, has_private: bool, lib: LibCrypto) -> None:
         self._lib = lib
-        self._pkey = pkey
+        self._pkey: int | None = pkey
         self.has_private = has_private
         name = lib.EVP_PKEY_get0_type_name(pkey)  # type: ignore[operator]
         if name != b"SM2":
@@ -194,6 +194,7 @@ class OpenSSLSM2Key:
     # -- encodings --------------------------------------------------------------------------
     def spki(self) -> bytes:
         """SubjectPublicKeyInfo DER (id-ecPublicKey with the SM2 curve)."""
+        assert self._pkey is not None
         return self._lib.i2d(self._lib.i2d_PUBKEY, self._pkey)
 
     def pkcs8(self) -> bytes:

@@ -237,6 +237,7 @@ class SoftKeyStore(KeyStore):
             path = self._path(label)
             if path.exists():
                 raise KeyExistsError(f"key {key_ref} exists already")
+            handle: object
             if algorithm is KeyAlgorithm.SM2:
                 sm2 = get_provider().generate()
                 spki, pkcs8, handle = sm2.spki(), sm2.pkcs8(), sm2

@@ -84,13 +84,10 @@ def _ensure_key(keystore: KeyStore, session: Session, label: str, actor: str) ->
     return key_ref
 
 
-def _urls(service: TrustService, issuer_slug: str) -> dict[str, str]:
+def _urls(service: TrustService, issuer_slug: str) -> tuple[str, str, str]:
+    """CRL, OCSP and caIssuers URLs that certificates issued under ``issuer_slug`` point at."""
     base = service.config.server.public_url
-    return {
-        "crl_url": f"{base}/api/v1/crl/{issuer_slug}",
-        "ocsp_url": f"{base}/api/v1/ocsp",
-        "ca_issuers_url": f"{base}/api/v1/ca/{issuer_slug}",
-    }
+    return (f"{base}/api/v1/crl/{issuer_slug}", f"{base}/api/v1/ocsp", f"{base}/api/v1/ca/{issuer_slug}")
 
 
 def _certify(
@@ -113,9 +110,10 @@ def _certify(
         issuer_key_ref = key_ref
     else:
         assert issuer.key_ref is not None
+        crl_url, ocsp_url, ca_issuers_url = _urls(service, issuer.slug)
         der = issue_certificate(profile=PROFILES[profile], subject=subject, public_key=public_key,
                                 issuer_signer=ks.signer(issuer.key_ref), issuer_cert=issuer.der,
-                                **_urls(service, issuer.slug))
+                                crl_url=crl_url, ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url)
         issuer_key_ref = issuer.key_ref
     cert = parse_certificate(der)
     row = CertificateRecord(
