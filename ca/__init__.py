@@ -37,6 +37,35 @@ from .profiles import (
 from .results import Check, Indication, SubIndication
 from .revocation import RevocationChecker, RevocationStatus
 from .validate import SIGNING_KEY_USAGE, PathValidationResult, validate_path
+from .cms import (
+    CMSError,
+    CMSVerification,
+    EnvelopeRecipient,
+    SignedAndEnvelopedInfo,
+    open_signed_and_enveloped,
+    parse_signed_and_enveloped,
+    sign_cms,
+    verify_cms,
+)
+from .tsa import (
+    TimeStampAuthority,
+    TimeStampError,
+    TimeStampResponse,
+    TimeStampVerification,
+    parse_timestamp_response,
+    verify_timestamp_token,
+)
+from .tsa import build_request as build_timestamp_request
+from .ocsp import (
+    OCSPError,
+    OCSPResponder,
+    OCSPRevocationChecker,
+    OCSPVerification,
+    build_ocsp_request,
+    issuer_key_hashes,
+    ocsp_request_nonce,
+    verify_ocsp_response,
+)
 
 __all__ = [
     # oids
@@ -99,4 +128,30 @@ __all__ = [
     "PathValidationResult",
     "validate_path",
     "SIGNING_KEY_USAGE",
+    # CMS / PKCS#7 (GM/T 0010, GB/T 35275)
+    "CMSError",
+    "CMSVerification",
+    "EnvelopeRecipient",
+    "SignedAndEnvelopedInfo",
+    "sign_cms",
+    "verify_cms",
+    "parse_signed_and_enveloped",
+    "open_signed_and_enveloped",
+    # RFC 3161 time-stamping
+    "TimeStampAuthority",
+    "TimeStampError",
+    "TimeStampResponse",
+    "TimeStampVerification",
+    "build_timestamp_request",
+    "parse_timestamp_response",
+    "verify_timestamp_token",
+    # OCSP (RFC 6960)
+    "OCSPError",
+    "OCSPResponder",
+    "OCSPRevocationChecker",
+    "OCSPVerification",
+    "build_ocsp_request",
+    "issuer_key_hashes",
+    "ocsp_request_nonce",
+    "verify_ocsp_response",
 ]

@@ -62,6 +62,8 @@ class LibCrypto:
             ("EVP_PKEY_sign", c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
             ("EVP_PKEY_verify_init", c_int, [c_void_p]),
             ("EVP_PKEY_verify", c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+            ("EVP_PKEY_decrypt_init", c_int, [c_void_p]),
+            ("EVP_PKEY_decrypt", c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
             ("EVP_MD_CTX_new", c_void_p, []),
             ("EVP_MD_CTX_free", None, [c_void_p]),
             ("EVP_MD_CTX_set_pkey_ctx", None, [c_void_p, c_void_p]),
@@ -292,3 +294,34 @@ class OpenSSLSM2Key:
         if rc != 1:
             lib.ERR_clear_error()  # type: ignore[operator]
             raise InvalidSignature("SM2 signature does not verify")
+
+    def decrypt(self, ciphertext_der: bytes) -> bytes:
+        """SM2 decryption (GB/T 32918.4) of a GM/T 0009 DER ciphertext ``SEQUENCE {x, y, C3, C2}``.
+
+        That C1C3C2 ASN.1 form is exactly what OpenSSL 3's SM2 decrypt takes (KDF and C3 with
+        SM3). Used to open GM/T 0010 envelopes (the content-encryption key is SM2-encrypted to
+        the recipient). Any failure - wrong key, corrupt ciphertext, C3 mismatch, malformed
+        DER - is one :class:`HSMError`, so the caller learns nothing about where it failed.
+        """
+        if not self.has_private:
+            raise HSMError("cannot decrypt with a public key")
+        lib = self._lib
+        data = bytes(ciphertext_der)
+        if not data:
+            raise HSMError("SM2 decryption failed: empty ciphertext")
+        pctx = lib.EVP_PKEY_CTX_new(self._pkey, None)  # type: ignore[operator]
+        if not pctx:
+            raise HSMError("out of memory creating an OpenSSL context")
+        try:
+            n = c_size_t(0)
+            ok = lib.EVP_PKEY_decrypt_init(pctx) == 1  # type: ignore[operator]
+            ok = ok and lib.EVP_PKEY_decrypt(pctx, None, byref(n), data, len(data)) == 1  # type: ignore[operator]
+            if ok:
+                out = ctypes.create_string_buffer(max(n.value, 1))
+                ok = lib.EVP_PKEY_decrypt(pctx, out, byref(n), data, len(data)) == 1  # type: ignore[operator]
+            if not ok:
+                lib.ERR_clear_error()  # type: ignore[operator]
+                raise HSMError("SM2 decryption failed (wrong key or corrupt ciphertext)", code="sm2_decrypt_failed")
+            return out.raw[: n.value]
+        finally:
+            lib.EVP_PKEY_CTX_free(pctx)  # type: ignore[operator]

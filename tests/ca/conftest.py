@@ -134,3 +134,59 @@ def run_openssl(openssl: str):
         return proc
 
     return run
+
+
+# --- CMS / TSA / OCSP helpers (test_ca_cms.py, test_ca_tsa.py, test_ca_ocsp.py) -------------
+
+@pytest.fixture(scope="session")
+def tsa_noncritical(pki: PKI) -> Issued:
+    """A certificate with id-kp-timeStamping that is NOT critical (RFC 3161 §2.3 violated)."""
+    from ca import CertProfile
+    from ca.oids import PKIXOID
+
+    profile = CertProfile(
+        name="tsa_noncritical",
+        description="test only: TSA EKU without the critical flag",
+        is_ca=False,
+        key_usage=frozenset({"digital_signature", "non_repudiation"}),
+        extended_key_usage=(PKIXOID.TIME_STAMPING,),
+        eku_critical=False,
+        validity_years=1,
+    )
+    return pki.issue(profile, SubjectSpec("非关键时间戳证书", organization="测试"), pki.issuing)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def p256_signer(pki: PKI) -> Issued:
+    """A ``signer`` certificate over an ECDSA P-256 key (issued by the SM2 department CA)."""
+    signer = pki.new_signer(hsm.KeyAlgorithm.ECDSA_P256)
+    return pki.issue("signer", SubjectSpec("P-256 签名者", organization="测试"), pki.issuing, signer=signer)
+
+
+@pytest.fixture(scope="session")
+def interop_cms(interop_dir: Path) -> Path:
+    """``interop/cms``; skips (with the reason) when the collection lacks it."""
+    path = interop_dir / "cms"
+    if not path.is_dir():
+        pytest.skip(f"interop cms/ directory not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def asn1parse(run_openssl):
+    """``openssl asn1parse -i`` of a DER file as ``(offset, depth, header_len, rest)`` rows.
+
+    Lets tests locate fields with OpenSSL's parser instead of the asn1crypto code under test.
+    """
+
+    def rows(der_path: Path) -> list[tuple[int, int, int, str]]:
+        out = run_openssl("asn1parse", "-inform", "DER", "-in", der_path, "-i").stdout
+        found = []
+        for line in out.splitlines():
+            head, _, rest = line.partition(":d=")
+            depth, _, rest = rest.partition(" hl=")
+            hl, _, rest = rest.partition(" l=")
+            found.append((int(head.strip()), int(depth), int(hl), rest))
+        return found
+
+    return rows
