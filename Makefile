@@ -8,7 +8,22 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export TRUSTSVC_HOME ?= $(CURDIR)/var
 
-.PHONY: run test venv install install-test bench clean
+.PHONY: run test venv install install-test system-deps bench clean
+
+# Debian packages the service or its tests use: a CJK font for seal pictures and licence files.
+SYSTEM_PACKAGES ?= fonts-wqy-zenhei
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+
+system-deps:
+	@if [ ! -e $(CJK_FONT) ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "note: no CJK font at $(CJK_FONT); install one (e.g. fonts-wqy-zenhei) for seal pictures"; \
+	  fi; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +41,10 @@ venv: $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-run: install
+run: install system-deps
 	$(BIN)/trustsvc demo --host $(HOST) --port $(PORT)
 
-test: install-test
+test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

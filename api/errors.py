@@ -10,7 +10,9 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ca.errors import CertificateError, CRLError, CSRError
 from hsm.errors import HSMError, TrustSvcError
+from trustsvc.seals.errors import SealingError, SealPictureError, SESFormatError
 from trustsvc.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -29,6 +31,12 @@ log = logging.getLogger("trustsvc.api")
 STATUS_BY_ERROR: tuple[tuple[type[TrustSvcError], int], ...] = (
     (MalformedRequestError, 400),
     (InvalidInputError, 422),
+    (SealingError, 422),
+    (SealPictureError, 422),
+    (SESFormatError, 422),
+    (CertificateError, 422),
+    (CRLError, 422),
+    (CSRError, 422),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
@@ -72,7 +80,8 @@ def register_error_handlers(app: Flask) -> None:
                     log.error("%s: %s", exc.code, exc.message)
                     if isinstance(exc, (ConfigurationError, HSMError)):
                         return error_response(status, exc.code, "the service cannot complete this request now")
-                extra = {"field": exc.field} if isinstance(exc, InvalidInputError) and exc.field else {}
+                field = getattr(exc, "field", None)
+                extra = {"field": field} if isinstance(field, str) and field else {}
                 return error_response(status, exc.code, exc.message, **extra)
         log.exception("unmapped domain error %s", exc.code)
         return error_response(500, "internal_error", "internal error")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from hsm.errors import TrustSvcError
 from hsm.pin import create_demo_pin_file
@@ -170,6 +171,11 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
         service = _service(ctx, create_keystore=True)
         pki.init_region(service, *DEMO_REGION, actor=_actor())
         pki.add_department(service, *DEMO_DEPARTMENT, actor=_actor())
+        from .sealing import SealRequest, make_department_seal
+
+        seal_row = make_department_seal(service, SealRequest(DEMO_DEPARTMENT[0], DEMO_DEPARTMENT[1],
+                                                             center_text="证照专用章"), actor=_actor())
+        click.echo(f"demo seal {seal_row.esid} made for {DEMO_DEPARTMENT[1]}")
         if not key_file.exists():
             with service.db.transaction() as session:
                 created = create_api_key(session, role=Role.ADMIN, actor=_actor(), label="demo admin")
@@ -283,6 +289,172 @@ def audit_verify(ctx: click.Context) -> None:
         return
     click.echo(f"audit log BROKEN at row {result.bad_seq}: {result.problem}", err=True)
     sys.exit(1)
+
+
+@cli.group()
+def seal() -> None:
+    """Electronic seals (GB/T 38540)."""
+
+
+def _parse_time(value: str | None, what: str) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{what} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+@seal.command("make")
+@click.option("--department", required=True, help="USCC of the department whose seal this is.")
+@click.option("--name", required=True, help="Seal name as registered, e.g. 江苏省市场监督管理局.")
+@click.option("--type", "seal_type", type=int, default=1, show_default=True, help="Seal type (1 单位印章).")
+@click.option("--picture", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="PNG/JPEG/GIF image; default renders the red round seal.")
+@click.option("--center-text", default="", help="Horizontal text under the star (e.g. 证照专用章).")
+@click.option("--valid-from", default=None, help="ISO 8601 start (default now).")
+@click.option("--valid-until", default=None, help="ISO 8601 end (default the signer certificate's end).")
+@click.option("--digest-list", is_flag=True, help="List signer certificates by SM3 digest (certListType 2).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the .esl here.")
+@click.pass_context
+@handle_errors
+def seal_make(ctx: click.Context, department: str, name: str, seal_type: int, picture: Path | None,
+              center_text: str, valid_from: str | None, valid_until: str | None, digest_list: bool,
+              out: Path | None) -> None:
+    """Make a department's seal (the seal-maker key signs it) and store it."""
+    from .sealing import SealRequest, make_department_seal
+
+    row = make_department_seal(_service(ctx), SealRequest(
+        department_uscc=department, name=name, seal_type=seal_type,
+        valid_from=_parse_time(valid_from, "--valid-from"), valid_until=_parse_time(valid_until, "--valid-until"),
+        cert_list_type=2 if digest_list else 1, picture=picture.read_bytes() if picture else None,
+        center_text=center_text), actor=_actor())
+    if out is not None:
+        out.write_bytes(row.der)
+    click.echo(json.dumps({"esid": row.esid, "name": row.name, "department": department.upper(),
+                           "valid_from": row.valid_start.isoformat(), "valid_until": row.valid_end.isoformat(),
+                           "sha256": row.sha256, "file": str(out) if out else None}, ensure_ascii=False, indent=2))
+
+
+@seal.command("sign")
+@click.argument("esid")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--property-info", default=None, help="What is protected (default: the file name).")
+@click.option("--no-timestamp", is_flag=True, help="Do not ask the region TSA for a time-stamp.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the SES_Signature (DER).")
+@click.pass_context
+@handle_errors
+def seal_sign(ctx: click.Context, esid: str, file: Path, property_info: str | None, no_timestamp: bool,
+              out: Path) -> None:
+    """Apply seal ESID to FILE: a GB/T 38540 v4 SES_Signature over its bytes."""
+    from .sealing import apply_seal
+
+    applied = apply_seal(_service(ctx), esid, file.read_bytes(), actor=_actor(),
+                         property_info=property_info or file.name.encode("ascii", "replace").decode(),
+                         timestamp=not no_timestamp)
+    out.write_bytes(applied.signature)
+    click.echo(json.dumps({"esid": applied.esid, "signing_time": applied.signing_time.isoformat(),
+                           "data_sm3": applied.data_sm3, "timestamped": applied.timestamped, "file": str(out)},
+                          indent=2))
+
+
+class _VerifyCommand(click.Command):
+    """Usage errors exit 3 here: 1 and 2 already mean FAILED and INDETERMINATE."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = 3
+            raise
+
+
+_EXIT = {"PASSED": 0, "FAILED": 1, "INDETERMINATE": 2}
+_MARK = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip", "warning": "warn"}
+
+
+def _print_report(report: Any) -> None:
+    data = report.as_dict()
+    head = data["indication"] + (f" ({data['sub_indication']})" if data["sub_indication"] else "")
+    click.echo(f"{head}: {data['message']}")
+    obj = {k: v for k, v in data["object"].items() if k != "signatures"}
+    click.echo(f"  object: {json.dumps(obj, ensure_ascii=False)}")
+    if data["signing_time"]:
+        click.echo(f"  signing time: {data['signing_time']}")
+    for sig in data["object"].get("signatures", []):
+        sub = f" ({sig['sub_indication']})" if sig.get("sub_indication") else ""
+        click.echo(f"  signature {sig['object'].get('id', '')}: {sig['indication']}{sub}: {sig['message']}")
+    for c in data["checks"]:
+        click.echo(f"  [{_MARK.get(c['result'], c['result'])}] {c['name']}: {c['detail']}")
+    for t in data["trust_path"]:
+        click.echo(f"  trust: {json.dumps(t, ensure_ascii=False)}")
+    for w in data["warnings"]:
+        click.echo(f"  warning: {w}")
+
+
+@cli.command(cls=_VerifyCommand)
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--at", "at", default=None, help="Judge 'now' at this ISO 8601 time instead.")
+@click.option("--anchor", "anchors", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trust this CA certificate (PEM or DER); repeatable.")
+@click.option("--original", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The signed document, for detached signatures (SES dataHash, detached CMS).")
+@click.pass_context
+def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, anchors: tuple[Path, ...],
+           original: Path | None) -> None:
+    """Verify FILE (OFD, .esl seal, SES signature, CMS, certificate) or a code.
+
+    Exit 0 PASSED, 1 FAILED, 2 INDETERMINATE, 3 usage error.
+    """
+    from ca.certs import load_certificates
+    from ca.errors import CertificateError
+
+    from .trust import TrustContext
+    from .verify import verify_bytes
+
+    try:
+        now = _parse_time(at, "--at")
+    except click.BadParameter as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(3)
+    if target == "-":
+        data = sys.stdin.buffer.read()
+    elif target[:4].upper() == "TS1:":
+        data = target.encode()
+    elif Path(target).is_file():
+        data = Path(target).read_bytes()
+    else:
+        click.echo(f"error: {target}: no such file (and not a TS1: code)", err=True)
+        sys.exit(3)
+    anchor_ders: list[bytes] = []
+    for path in anchors:
+        try:
+            anchor_ders += [c.der for c in load_certificates(path.read_bytes())]
+        except CertificateError as exc:
+            click.echo(f"error: --anchor {path}: {exc.message}", err=True)
+            sys.exit(3)
+    trust = TrustContext(anchors=tuple(anchor_ders))
+    config = _config(ctx)
+    if config.region is not None:
+        try:
+            from .local_trust import local_trust_context
+
+            local = local_trust_context(_database(ctx))
+            trust = TrustContext(anchors=(*local.anchors, *anchor_ders), intermediates=local.intermediates,
+                                 revocation=local.revocation, anchor_info=local.anchor_info)
+        except (TrustSvcError, SQLAlchemyError) as exc:
+            log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))
+    report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    sys.exit(_EXIT[report.indication.value])
 
 
 @cli.group("ca")

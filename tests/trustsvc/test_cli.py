@@ -139,3 +139,42 @@ def test_demo_bootstraps_and_serves_healthz(tmp_path: Path) -> None:
     # the logs carry no secret: not the admin key, not the demo PIN
     assert key_file.read_text().strip() not in output
     assert (home / "hsm.pin").read_text().strip() not in output
+
+
+def test_seal_make_sign_and_verify_exit_codes(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "init", "--region", "320000", "--name", "江苏省")
+    run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局")
+    esl = tmp_path / "seal.esl"
+    made = json.loads(run(env, "seal", "make", "--department", DEPT, "--name", "江苏省市场监督管理局",
+                          "--out", str(esl)).output)
+    doc = tmp_path / "licence.txt"
+    doc.write_bytes("营业执照".encode())
+    sig = tmp_path / "sig.dat"
+    run(env, "seal", "sign", made["esid"], str(doc), "--out", str(sig))
+
+    passed = run(env, "verify", str(esl), code=0)
+    assert passed.output.startswith("PASSED")
+    report = json.loads(run(env, "verify", str(sig), "--original", str(doc), "--json", code=0).output)
+    assert report["indication"] == "PASSED" and report["object"]["kind"] == "ses_signature"
+    doc.write_bytes("营业执照!".encode())
+    failed = json.loads(run(env, "verify", str(sig), "--original", str(doc), "--json", code=1).output)
+    assert failed["sub_indication"] == "HASH_FAILURE"
+
+    # a verifier with no region of its own and no anchor cannot decide: INDETERMINATE (2)
+    stranger = {"TRUSTSVC_HOME": str(tmp_path / "stranger")}
+    assert run(stranger, "verify", str(esl), code=2).output.startswith("INDETERMINATE")
+    # the root alone is not enough (the department CA is not inside the seal) ...
+    root = tmp_path / "root.pem"
+    root.write_text(run(env, "ca", "export", "root").output)
+    run(stranger, "verify", str(esl), "--anchor", str(root), code=2)
+    # ... with the department's issuing CA trusted as well, it verifies
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(run(env, "ca", "export", "root").output + run(env, "ca", "export", DEPT).output)
+    run(stranger, "verify", str(esl), "--anchor", str(bundle), code=0)
+
+    run(env, "verify", str(tmp_path / "missing.ofd"), code=3)
+    run(env, "verify", str(esl), "--at", "not-a-time", code=3)
+    run(env, "verify", code=3)
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x00" * 40)
+    assert run(env, "verify", str(garbage), code=1).output.startswith("FAILED (FORMAT_FAILURE)")

@@ -10,6 +10,7 @@ from .models import (
     CRLRecord,
     Department,
     Region,
+    SealRecord,
     utcnow,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "CRLRecord",
     "Department",
     "Region",
+    "SealRecord",
     "utcnow",
 ]

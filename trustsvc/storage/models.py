@@ -33,6 +33,7 @@ __all__ = [
     "ApiKeyRecord",
     "AuditEventRecord",
     "AuditHead",
+    "SealRecord",
     "utcnow",
 ]
 
@@ -188,3 +189,24 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class SealRecord(Base):
+    """A department's electronic seal (GB/T 38540 v4 SES_Seal), stored as made."""
+
+    __tablename__ = "seals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    esid: Mapped[str] = mapped_column(String(32), unique=True)
+    """esID: region code + 8-digit sequence (14 digits), unique in the region."""
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    seal_type: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    valid_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    department: Mapped[Department] = relationship()

@@ -1,0 +1,204 @@
+"""One entry point for "verify this": detects what the bytes are and returns a
+:class:`~trustsvc.report.VerificationReport` — never raises for bad input.
+
+Kinds: OFD package, SES seal (.esl), SES signature, CMS / GB/T 35275 SignedData, X.509
+certificate. Licence PDFs and service codes join as their issues land.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from asn1crypto import cms as asn1_cms
+from asn1crypto import pem
+
+from ca.certs import load_certificates
+from ca.cms import verify_cms
+from ca.errors import CAError, CertificateError
+from ca.results import (
+    FORMAT_FAILURE,
+    SIG_CRYPTO_FAILURE,
+    Check,
+)
+from ca.tsa import verify_timestamp_token
+from ca.validate import validate_path
+from hsm.errors import TrustSvcError
+
+from .ofd import verify_ofd
+from .report import ReportBuilder, VerificationReport
+from .seals.parse import identify
+from .seals.verify import verify_seal, verify_ses_signature
+from .trust import TrustContext, assess_certificate
+
+__all__ = ["detect_kind", "verify_bytes", "make_tst_verifier", "verify_cms_report", "verify_certificate_report",
+           "SIGNING_USAGE"]
+
+SIGNING_USAGE = frozenset({"digital_signature", "non_repudiation"})
+TSA_EKU = "1.3.6.1.5.5.7.3.8"
+MAX_INPUT = 64 * 1024 * 1024
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def detect_kind(data: bytes) -> str:
+    """``ofd``, ``pdf``, ``code``, ``certificate``, ``cms``, ``ses_seal``, ``ses_signature`` or ``unknown``."""
+    head = data[:64].lstrip()
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                if any(n.lstrip("/").lower() == "ofd.xml" for n in zf.namelist()):
+                    return "ofd"
+        except (zipfile.BadZipFile, ValueError, OSError):
+            return "unknown"
+        return "unknown"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head[:4].upper() == b"TS1:":
+        return "code"
+    if pem.detect(data):
+        text = data.lstrip()[:40]
+        if b"CERTIFICATE" in text:
+            return "certificate"
+        return "cms"
+    try:
+        info = asn1_cms.ContentInfo.load(data, strict=True)
+        if info["content_type"].dotted in ("1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2"):
+            return "cms"
+    except (ValueError, TypeError, KeyError):
+        pass
+    try:
+        load_certificates(data)
+        return "certificate"
+    except CertificateError:
+        pass
+    kind = identify(data)
+    if kind == "seal":
+        return "ses_seal"
+    if kind == "signature":
+        return "ses_signature"
+    return "unknown"
+
+
+def make_tst_verifier(trust: TrustContext) -> Callable[[bytes, bytes], tuple[dt.datetime | None, tuple[Check, ...]]]:
+    """A time-stamp verifier for SES signatures: token valid over ``imprinted`` and a TSA
+    certificate with the time-stamping EKU. An untrusted TSA is a warning, a broken one a failure."""
+
+    def verify(token: bytes, imprinted: bytes) -> tuple[dt.datetime | None, tuple[Check, ...]]:
+        result = verify_timestamp_token(token, data=imprinted)
+        checks = list(result.checks)
+        if result.valid and result.tsa_cert_der is not None and result.gen_time is not None:
+            path = validate_path(result.tsa_cert_der, intermediates=trust.intermediates, anchors=trust.anchors,
+                                 at=result.gen_time, required_eku=TSA_EKU, revocation=trust.revocation)
+            if path.indication.value == "PASSED":
+                checks.append(Check("tsa.path", "passed", f"TSA certificate: {path.message}"))
+            elif path.indication.value == "FAILED":
+                checks.append(Check("tsa.path", "failed", f"TSA certificate: {path.message}"))
+            else:
+                checks.append(Check("tsa.path", "warning",
+                                    f"TSA certificate not anchored ({path.message}); its time is used as claimed"))
+        return result.gen_time, tuple(checks)
+
+    return verify
+
+
+def _cms_verifier(trust: TrustContext) -> Callable[[bytes, bytes], tuple[tuple[Check, ...], bytes | None, dt.datetime | None]]:
+    def verify(signed_value: bytes, content: bytes) -> tuple[tuple[Check, ...], bytes | None, dt.datetime | None]:
+        result = verify_cms(signed_value, detached_content=content)
+        return tuple(result.checks), result.signer_cert_der, result.signing_time
+
+    return verify
+
+
+def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | None = None,
+                      now: dt.datetime | None = None) -> VerificationReport:
+    """GB/T 35275 / PKCS#7 SignedData: signature, digest, signer certificate at signing time."""
+    now = now or _utcnow()
+    builder = ReportBuilder("cms")
+    try:
+        result = verify_cms(data, detached_content=detached)
+    except (CAError, TrustSvcError) as exc:
+        builder.fail("cms.format", FORMAT_FAILURE, f"not a readable CMS SignedData: {exc.message}")
+        return builder.build()
+    builder.object.update({"shape": result.shape, "content_type": result.content_type,
+                           "digest_algorithm": result.digest_algorithm})
+    for c in result.checks:
+        if c.failed:
+            builder.fail(f"cms.{c.name}", SIG_CRYPTO_FAILURE, c.detail)
+        else:
+            builder.check(f"cms.{c.name}", c.result, c.detail)
+    for w in result.warnings:
+        builder.warn("cms.quirk", w)
+    if result.shape.startswith("detached") and detached is None:
+        builder.indeterminate("cms.content", "SIGNED_DATA_NOT_FOUND",
+                              "detached signature: the signed content was not supplied", result="skipped")
+    builder.signing_time = result.signing_time
+    if result.signer_cert_der is None:
+        builder.indeterminate("cms.signer_certificate", "NO_SIGNING_CERTIFICATE_FOUND",
+                              "the signer certificate is not in the SignedData")
+    else:
+        assess_certificate(builder, "signer", result.signer_cert_der, trust=trust,
+                           at=result.signing_time or now, now=now, required_key_usage=SIGNING_USAGE,
+                           extra_intermediates=result.certificates)
+    return builder.build()
+
+
+def verify_certificate_report(data: bytes, *, trust: TrustContext, now: dt.datetime | None = None) -> VerificationReport:
+    """A certificate (or PEM bundle: the first is the subject, the rest help build the path)."""
+    now = now or _utcnow()
+    builder = ReportBuilder("certificate")
+    try:
+        certs = load_certificates(data)
+    except CertificateError as exc:
+        builder.fail("certificate.format", FORMAT_FAILURE, f"not a readable certificate: {exc.message}")
+        return builder.build()
+    leaf = certs[0]
+    builder.object.update({"subject": leaf.subject_str, "issuer": leaf.issuer_str, "serial": format(leaf.serial, "x"),
+                           "sha256": leaf.sha256, "not_before": leaf.not_before.isoformat(),
+                           "not_after": leaf.not_after.isoformat()})
+    assess_certificate(builder, "certificate", leaf.der, trust=trust, at=now, now=now, required_key_usage=None,
+                       extra_intermediates=[c.der for c in certs[1:]])
+    return builder.build()
+
+
+def _unsupported(kind: str, message: str) -> VerificationReport:
+    builder = ReportBuilder(kind)
+    builder.fail("format", FORMAT_FAILURE, message)
+    return builder.build()
+
+
+def verify_bytes(
+    data: bytes,
+    *,
+    trust: TrustContext,
+    original: bytes | None = None,
+    now: dt.datetime | None = None,
+    kind: str | None = None,
+) -> VerificationReport:
+    """Verify whatever ``data`` is. ``original`` is the signed document for detached forms
+    (an SES signature's dataHash, a detached CMS); ``now`` judges "now" at another time."""
+    if len(data) > MAX_INPUT:
+        return _unsupported("unknown", f"input is larger than {MAX_INPUT} bytes")
+    kind = kind or detect_kind(data)
+    tst = make_tst_verifier(trust)
+    dispatch: dict[str, Callable[[], VerificationReport]] = {
+        "ofd": lambda: verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust)),
+        "ses_seal": lambda: verify_seal(data, trust=trust, now=now, tst_verifier=tst),
+        "ses_signature": lambda: verify_ses_signature(data, original=original, trust=trust, now=now, tst_verifier=tst),
+        "cms": lambda: verify_cms_report(data, trust=trust, detached=original, now=now),
+        "certificate": lambda: verify_certificate_report(data, trust=trust, now=now),
+    }
+    handler = dispatch.get(kind)
+    if handler is None:
+        messages: dict[str, Any] = {
+            "pdf": "licence PDF verification is not available in this version",
+            "code": "service-code verification is not available in this version",
+        }
+        return _unsupported(kind, messages.get(kind, "unrecognised input: not an OFD, seal, SES signature, "
+                                                     "CMS SignedData or certificate"))
+    return handler()
