@@ -9,7 +9,7 @@ from flask import current_app, request
 from trustsvc.context import TrustService
 from trustsvc.errors import InvalidInputError, MalformedRequestError
 
-__all__ = ["service", "json_object", "string_field"]
+__all__ = ["service", "json_object", "string_field", "read_upload"]
 
 
 def service() -> TrustService:
@@ -36,3 +36,15 @@ def string_field(data: dict[str, Any], name: str, *, required: bool = True, max_
         raise InvalidInputError(f"{name} must be a non-empty string of at most {max_len} characters",
                                 code="invalid_field", field=name)
     return value.strip()
+
+
+def read_upload(name: str) -> bytes | None:
+    """Bytes of multipart file ``name`` (None when absent); closes the spooled temp file at once
+    rather than leaving it to garbage collection."""
+    upload = request.files.get(name)
+    if upload is None:
+        return None
+    try:
+        return upload.read()
+    finally:
+        upload.close()

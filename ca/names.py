@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asn1crypto import x509
+from asn1crypto import parser, x509
 
 from . import oids  # noqa: F401  (registration before any asn1crypto use)
 
@@ -81,6 +81,25 @@ def _format_value(value: object) -> str:
     return "".join(_ESCAPE.get(c, c) for c in text)
 
 
+_TEXT_TAGS = {12: "utf-8", 19: "ascii", 20: "latin-1", 22: "ascii", 26: "ascii", 30: "utf-16-be", 28: "utf-32-be"}
+
+
+def _raw_attribute_value(atv: x509.NameTypeAndValue) -> object:
+    """The value of an attribute whose encoding disagrees with its type's ASN.1 (e.g. an
+    x500UniqueIdentifier written as UTF8String by some CAs): text if it is a string type,
+    else the raw contents. Read with asn1crypto's TLV parser, never re-encoded."""
+    try:
+        body = atv.contents
+        oid = parser.parse(body)
+        rest = body[len(oid[3]) + len(oid[4]):]
+        cls, _method, tag, _header, contents, _trailer = parser.parse(rest)
+    except (ValueError, TypeError):
+        return b""
+    if cls == 0 and tag in _TEXT_TAGS:
+        return contents.decode(_TEXT_TAGS[tag], errors="replace")
+    return contents
+
+
 def format_name(name: x509.Name) -> str:
     """One-line text in DER order, e.g. ``C=CN, O=江苏省市场监督管理局, CN=签章``.
 
@@ -94,7 +113,7 @@ def format_name(name: x509.Name) -> str:
             try:
                 value = atv["value"].native
             except Exception:  # noqa: BLE001 - foreign values we cannot decode still print
-                value = atv["value"].contents or b""
+                value = _raw_attribute_value(atv)
             items.append(f"{label}={_format_value(value)}")
         parts.append("+".join(items))
     return ", ".join(parts)

@@ -166,6 +166,11 @@ def _issuer_checks(ev: _Evaluation, label: str, path: tuple[ParsedCertificate, .
         ev.add(f"{label}.key_usage", PASSED_CHECK, f"{name} has no keyUsage extension (unrestricted)")
     elif "key_cert_sign" in cert.key_usage:
         ev.add(f"{label}.key_usage", PASSED_CHECK, f"{name} has keyCertSign")
+    elif i == len(path) - 1:
+        # RFC 5280 §6.1: a trust anchor is trusted as configured and its certificate's
+        # extensions are not path constraints. A defective anchor is worth saying, not failing.
+        ev.add(f"{label}.key_usage", WARNING_CHECK,
+               f"trust anchor {name} lacks keyCertSign in its keyUsage; trusted as configured (RFC 5280 §6.1)")
     else:
         ev.add(f"{label}.key_usage", FAILED_CHECK, f"{name} issues certificates but its keyUsage lacks keyCertSign", CHAIN_CONSTRAINTS_FAILURE)
     if cert.path_len is not None:

@@ -402,11 +402,13 @@ def _print_report(report: Any) -> None:
 @click.option("--at", "at", default=None, help="Judge 'now' at this ISO 8601 time instead.")
 @click.option("--anchor", "anchors", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Trust this CA certificate (PEM or DER); repeatable.")
+@click.option("--cert", "certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Extra certificate (not trusted): an intermediate, or the signer of a bare OFD signature.")
 @click.option("--original", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The signed document, for detached signatures (SES dataHash, detached CMS).")
 @click.pass_context
 def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, anchors: tuple[Path, ...],
-           original: Path | None) -> None:
+           certs: tuple[Path, ...], original: Path | None) -> None:
     """Verify FILE (OFD, .esl seal, SES signature, CMS, certificate) or a code.
 
     Exit 0 PASSED, 1 FAILED, 2 INDETERMINATE, 3 usage error.
@@ -431,21 +433,27 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     else:
         click.echo(f"error: {target}: no such file (and not a TS1: code)", err=True)
         sys.exit(3)
-    anchor_ders: list[bytes] = []
-    for path in anchors:
-        try:
-            anchor_ders += [c.der for c in load_certificates(path.read_bytes())]
-        except CertificateError as exc:
-            click.echo(f"error: --anchor {path}: {exc.message}", err=True)
-            sys.exit(3)
-    trust = TrustContext(anchors=tuple(anchor_ders))
+    def read_certs(paths: tuple[Path, ...], option: str) -> list[bytes]:
+        out: list[bytes] = []
+        for path in paths:
+            try:
+                out += [c.der for c in load_certificates(path.read_bytes())]
+            except CertificateError as exc:
+                click.echo(f"error: {option} {path}: {exc.message}", err=True)
+                sys.exit(3)
+        return out
+
+    anchor_ders = read_certs(anchors, "--anchor")
+    extra_ders = read_certs(certs, "--cert")
+    trust = TrustContext(anchors=tuple(anchor_ders), intermediates=tuple(extra_ders))
     config = _config(ctx)
     if config.region is not None:
         try:
             from .local_trust import local_trust_context
 
             local = local_trust_context(_database(ctx))
-            trust = TrustContext(anchors=(*local.anchors, *anchor_ders), intermediates=local.intermediates,
+            trust = TrustContext(anchors=(*local.anchors, *anchor_ders),
+                                 intermediates=(*local.intermediates, *extra_ders),
                                  revocation=local.revocation, anchor_info=local.anchor_info)
         except (TrustSvcError, SQLAlchemyError) as exc:
             log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))

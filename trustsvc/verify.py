@@ -16,12 +16,15 @@ from typing import Any
 from asn1crypto import cms as asn1_cms
 from asn1crypto import pem
 
-from ca.certs import load_certificates
-from ca.cms import verify_cms
+from ca.certs import load_certificates, parse_certificate
+from ca.cms import parse_signed_and_enveloped, verify_cms
 from ca.errors import CAError, CertificateError
 from ca.results import (
     FORMAT_FAILURE,
+    HASH_FAILURE,
+    OUT_OF_BOUNDS_NO_POE,
     SIG_CRYPTO_FAILURE,
+    SIGNED_DATA_NOT_FOUND,
     Check,
 )
 from ca.tsa import verify_timestamp_token
@@ -119,6 +122,8 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
                       now: dt.datetime | None = None) -> VerificationReport:
     """GB/T 35275 / PKCS#7 SignedData: signature, digest, signer certificate at signing time."""
     now = now or _utcnow()
+    if _is_signed_and_enveloped(data):
+        return _enveloped_report(data)
     builder = ReportBuilder("cms")
     try:
         result = verify_cms(data, detached_content=detached)
@@ -127,24 +132,69 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
         return builder.build()
     builder.object.update({"shape": result.shape, "content_type": result.content_type,
                            "digest_algorithm": result.digest_algorithm})
+    content_missing = detached is None and result.shape.startswith("detached")
     for c in result.checks:
-        if c.failed:
-            builder.fail(f"cms.{c.name}", SIG_CRYPTO_FAILURE, c.detail)
+        if c.failed and content_missing and c.name in ("cms.content", "cms.signature"):
+            # a detached signature without its content cannot be judged either way
+            builder.indeterminate(c.name, SIGNED_DATA_NOT_FOUND, c.detail, result="skipped")
+        elif c.failed:
+            builder.fail(c.name, HASH_FAILURE if c.name.endswith("message_digest") else SIG_CRYPTO_FAILURE, c.detail)
         else:
-            builder.check(f"cms.{c.name}", c.result, c.detail)
+            builder.check(c.name, c.result, c.detail)
     for w in result.warnings:
         builder.warn("cms.quirk", w)
-    if result.shape.startswith("detached") and detached is None:
-        builder.indeterminate("cms.content", "SIGNED_DATA_NOT_FOUND",
-                              "detached signature: the signed content was not supplied", result="skipped")
     builder.signing_time = result.signing_time
     if result.signer_cert_der is None:
         builder.indeterminate("cms.signer_certificate", "NO_SIGNING_CERTIFICATE_FOUND",
                               "the signer certificate is not in the SignedData")
-    else:
-        assess_certificate(builder, "signer", result.signer_cert_der, trust=trust,
-                           at=result.signing_time or now, now=now, required_key_usage=SIGNING_USAGE,
-                           extra_intermediates=result.certificates)
+        return builder.build()
+    at = result.signing_time or now
+    if result.signing_time is None:
+        # No signed time: nothing proves the signature existed while the certificate was valid.
+        # Judge the chain at the last moment the certificate was valid, and if that is past,
+        # say so as ETSI does (INDETERMINATE / OUT_OF_BOUNDS_NO_POE), not as a failure.
+        try:
+            not_after = parse_certificate(result.signer_cert_der).not_after
+        except CAError:
+            not_after = now
+        if not_after < now:
+            builder.indeterminate("cms.signing_time", OUT_OF_BOUNDS_NO_POE,
+                                  f"no signing time in the signature and the signer certificate expired "
+                                  f"{not_after.isoformat()}: no proof it was signed while valid",
+                                  result="warning")
+            at = not_after
+        else:
+            builder.skipped("cms.signing_time", "no signing time in the signature: judged now")
+    assess_certificate(builder, "signer", result.signer_cert_der, trust=trust, at=at, now=now,
+                       required_key_usage=SIGNING_USAGE, extra_intermediates=result.certificates)
+    return builder.build()
+
+
+def _is_signed_and_enveloped(data: bytes) -> bool:
+    try:
+        der = pem.unarmor(data)[2] if pem.detect(data) else data
+        info = asn1_cms.ContentInfo.load(der)
+        return info["content_type"].dotted in ("1.2.840.113549.1.7.4", "1.2.156.10197.6.1.4.2.4")
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def _enveloped_report(data: bytes) -> VerificationReport:
+    """signedAndEnvelopedData: the signature covers the plaintext, which only the recipient can
+    decrypt; report the structure and say why the signature cannot be checked here."""
+    builder = ReportBuilder("cms_signed_and_enveloped")
+    try:
+        info = parse_signed_and_enveloped(data)
+    except (CAError, TrustSvcError) as exc:
+        builder.fail("cms.format", FORMAT_FAILURE, f"not a readable signedAndEnvelopedData: {exc.message}")
+        return builder.build()
+    builder.object.update({"family": info.family, "recipients": len(info.recipients),
+                           "content_encryption_algorithm": info.content_encryption_algorithm,
+                           "certificates": len(info.certificates)})
+    builder.passed("cms.format", f"signedAndEnvelopedData for {len(info.recipients)} recipient(s)")
+    builder.indeterminate("cms.signature", SIGNED_DATA_NOT_FOUND,
+                          "the signed content is encrypted for its recipient; the signature can be checked "
+                          "only after the recipient decrypts it", result="skipped")
     return builder.build()
 
 

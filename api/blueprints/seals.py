@@ -15,7 +15,7 @@ from trustsvc.sealing import SealRequest, apply_seal, get_seal, make_department_
 from trustsvc.storage import Department, SealRecord
 
 from ..auth import current_principal, require_role
-from ..request import json_object, service, string_field
+from ..request import json_object, read_upload, service, string_field
 
 bp = Blueprint("seals", __name__)
 
@@ -102,8 +102,8 @@ def sign_with_seal(esid: str) -> Response:
     """Body: the document bytes (any content type) or multipart ``file``; query
     ``property_info`` and ``timestamp`` (default true); ``format=der`` returns the raw DER."""
     principal = current_principal()
-    upload = request.files.get("file")
-    data = upload.read() if upload is not None else request.get_data(cache=False)
+    upload = read_upload("file")
+    data = upload if upload is not None else request.get_data(cache=False)
     if not data:
         raise MalformedRequestError("send the document as the request body or a multipart 'file'")
     timestamp = request.args.get("timestamp", "true").lower() not in ("0", "false", "no")

@@ -9,7 +9,7 @@ from trustsvc.errors import MalformedRequestError
 from trustsvc.local_trust import local_trust_context
 from trustsvc.verify import verify_bytes
 
-from ..request import service
+from ..request import read_upload, service
 
 bp = Blueprint("verify", __name__)
 
@@ -18,12 +18,11 @@ bp = Blueprint("verify", __name__)
 def verify() -> Response:
     original = None
     if request.files:
-        upload = request.files.get("file")
-        if upload is None:
+        original = read_upload("original")
+        file_data = read_upload("file")
+        if file_data is None:
             raise MalformedRequestError("multipart requests carry the object as 'file'")
-        data = upload.read()
-        if "original" in request.files:
-            original = request.files["original"].read()
+        data = file_data
     elif request.is_json:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):

@@ -300,3 +300,29 @@ def test_result_as_dict(pki):
     assert data["indication"] == "PASSED" and data["sub_indication"] is None
     assert data["anchor"] == pki.root.cert.sha256
     assert {"name", "result", "detail"} == set(data["checks"][0])
+
+
+def test_an_intermediate_ca_without_key_cert_sign_fails(pki) -> None:
+    """Only a trust anchor's own keyUsage is not a constraint (RFC 5280 §6.1); every CA below it
+    must have keyCertSign. Issuance refuses such a CA, so build one by re-signing ours."""
+    from asn1crypto import x509 as asn1_x509
+
+    from ca.results import Indication, SubIndication
+
+    original = asn1_x509.Certificate.load(pki.issuing.der)
+    tbs = asn1_x509.TbsCertificate.load(original["tbs_certificate"].dump())
+    for ext in tbs["extensions"]:
+        if ext["extn_id"].native == "key_usage":
+            ext["extn_value"] = asn1_x509.KeyUsage({"digital_signature", "crl_sign"})
+    tbs_der = tbs.dump(force=True)
+    crippled = asn1_x509.Certificate({
+        "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
+        "signature_algorithm": original["signature_algorithm"],
+        "signature_value": pki.root.signer.sign(tbs_der),
+    }).dump()
+    leaf = pki.leaves["signer"]
+    result = validate_path(leaf.der, intermediates=[crippled], anchors=[pki.root.der], at=leaf.cert.not_before)
+    assert result.indication is Indication.FAILED
+    assert result.sub_indication == SubIndication.CHAIN_CONSTRAINTS_FAILURE
+    assert result.check("path[1].key_usage").result == "failed"
+    assert result.check("path[1].signature").result == "passed"

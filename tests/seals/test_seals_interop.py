@@ -3,16 +3,10 @@ expects, and the reason for it, checked by name.
 
 About anchors: the ofdrw artifacts chain to ``certs/ofdrw_root.pem``, whose keyUsage is
 digitalSignature + nonRepudiation *without keyCertSign* (MANIFEST finding 4). Supplied as the
-anchor, the right verdict is FAILED / CHAIN_CONSTRAINTS_FAILURE: the root's own certificate
-restricts its key from verifying certificates (RFC 5280 §4.2.1.3: keyCertSign is asserted
-when the key verifies certificate signatures), ``ca.validate`` applies that to every issuer
-in the path including the anchor, OpenSSL agrees (error 32) and so does the MANIFEST ("RFC
-5280 path validation with this root FAILS"). Every *cryptographic* check still passes, and
-the tests say so. Without the anchor the verdict is INDETERMINATE / NO_CERTIFICATE_CHAIN_FOUND,
-never FAILED, unless something is wrong in itself (expired at signing time, bad signature,
-tampered part, key usage that forbids the use).
-
-Verification times are pinned (``NOW``) so the "valid then, expired now" statements are stable.
+anchor, the verdict is PASSED with a warning on that key usage: a trust anchor is trusted as
+configured and its own certificate's extensions are not path constraints (RFC 5280 §6.1);
+OpenSSL's error 32 is its stricter local policy. Every CA *below* an anchor must still have
+keyCertSign (tests/ca/test_ca_validate.py).
 """
 
 from __future__ import annotations
@@ -99,8 +93,8 @@ def test_ofdrw_user_v1_seal(interop: Path) -> None:
     assert checks(today)["seal.validity"] == "failed" and checks(today)["seal.signature"] == "passed"
 
     anchored = verify_seal(data, trust=ofdrw_root(interop), at=datetime(2021, 1, 1, tzinfo=UTC), now=NOW)
-    assert anchored.sub_indication == "CHAIN_CONSTRAINTS_FAILURE"
-    assert checks(anchored)["seal.maker.path[1].key_usage"] == "failed"
+    assert anchored.indication.value == "PASSED", anchored.message
+    assert checks(anchored)["seal.maker.path[1].key_usage"] == "warning"
     assert_crypto_passed(anchored, "seal.signature", "seal.maker.path[0].signature", "seal.maker.path[1].signature")
 
 
@@ -126,7 +120,7 @@ def test_ofdrw_user_v4_seal(interop: Path) -> None:
     assert today.sub_indication == "EXPIRED" and checks(today)["seal.validity"] == "failed"
 
     anchored = verify_seal(data, trust=ofdrw_root(interop), at=datetime(2021, 1, 1, tzinfo=UTC), now=NOW)
-    assert anchored.indication.value == "FAILED" and anchored.sub_indication == "CHAIN_CONSTRAINTS_FAILURE"
+    assert anchored.indication.value == "PASSED", anchored.message
     assert_crypto_passed(anchored, "seal.signature", "seal.maker.path[0].signature", "seal.maker.path[1].signature")
 
 
@@ -294,7 +288,7 @@ def test_ofd_digital_sign_needs_the_external_certificate(interop: Path) -> None:
     wrong = verify_ofd(data, signer_cert=read_cert(interop, "ofdrw_sign_cert.pem"), now=NOW)
     assert wrong.indication.value == "FAILED" and wrong.sub_indication == "SIG_CRYPTO_FAILURE"
     anchored = verify_ofd(data, signer_cert=user, trust=ofdrw_root(interop), now=NOW)
-    assert anchored.sub_indication == "CHAIN_CONSTRAINTS_FAILURE"
+    assert anchored.indication.value == "PASSED", anchored.message
     assert checks(only_signature(anchored))["sign.value"] == "passed"
 
 
@@ -309,7 +303,7 @@ def test_ofd_allprotected(interop: Path) -> None:
     assert report.object["uncovered"] == []
 
     anchored = verify_ofd(data, trust=ofdrw_root(interop), now=NOW)
-    assert anchored.indication.value == "FAILED" and anchored.sub_indication == "CHAIN_CONSTRAINTS_FAILURE"
+    assert anchored.indication.value == "PASSED", anchored.message
     assert_crypto_passed(only_signature(anchored), "ses.signature.value", "ses.seal.signature", "ses.signer.path[0].signature")
 
     # This signature locked the signature list: appending a signature afterwards breaks it.
@@ -422,9 +416,8 @@ def test_ofd_tongz_keyword_tampered(interop: Path) -> None:
         assert {p for p, r in reference_results(sig).items() if r == "failed"} == tampered
     assert sign_sig["object"]["type"] == "Sign" and sign_sig["object"]["signed_value_format"] == "GB/T 35275 SignedData"
     # The SES signature itself is cryptographically valid (raw r||s, tolerated with a warning).
-    # Its signer certificate carries an x500UniqueIdentifier as UTF8String (X.520 says BIT
-    # STRING), which ca's parser refuses: the key is still read to check the signature, and
-    # the certificate is reported unreadable.
+    # Its signer certificate's issuer carries an x500UniqueIdentifier as UTF8String (X.520 says
+    # BIT STRING); ca reads it leniently, so the certificate is judged like any other.
     assert_crypto_passed(seal_sig, "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.signature.cert_list")
-    assert checks(seal_sig)["ses.signer.certificate"] == "failed"
+    assert "ses.signer.certificate" not in checks(seal_sig)
     assert any("raw 64-byte r||s" in w for w in seal_sig["warnings"])
