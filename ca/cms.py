@@ -57,6 +57,7 @@ from .results import (
     WARNING_CHECK,
     Check,
     CheckResult,
+    SignatureChecks,
 )
 
 __all__ = [
@@ -148,7 +149,7 @@ def hash_data(name: str, data: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class CMSVerification:
+class CMSVerification(SignatureChecks):
     """What :func:`verify_cms` found. ``valid`` says only that the signature and every
     structural check passed; certificate validity and chains are facts here (warnings) for the
     caller's path validation to judge."""
@@ -173,15 +174,7 @@ class CMSVerification:
     """Which OID family the outer content type is from."""
     message_digest: bytes | None = None
 
-    @property
-    def valid(self) -> bool:
-        """The signature verified and no check failed."""
-        signature_ok = any(c.name == "cms.signature" and c.result == PASSED_CHECK for c in self.checks)
-        return signature_ok and not any(c.failed for c in self.checks)
 
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return tuple(f"{c.name}: {c.detail}" for c in self.checks if c.result == WARNING_CHECK)
 
     @property
     def signer_certificate(self) -> ParsedCertificate | None:
@@ -193,10 +186,6 @@ class CMSVerification:
             return parse_certificate(self.signer_cert_der)
         except CertificateError:
             return None
-
-    def check(self, name: str) -> Check | None:
-        """The check called ``name``, if it was made."""
-        return next((c for c in self.checks if c.name == name), None)
 
 
 class _Checks:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "SignatureChecks",
     "Indication",
     "SubIndication",
     "Check",
@@ -122,3 +123,23 @@ class Check:
     def as_dict(self) -> dict[str, str]:
         """The JSON shape of the report contract (DESIGN.md §4)."""
         return {"name": self.name, "result": self.result, "detail": self.detail}
+
+
+class SignatureChecks:
+    """Mixin for frozen results that carry ``checks`` from verifying a CMS signature (CMS and
+    time-stamp verifications): valid means the signature check passed and nothing failed."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def valid(self) -> bool:
+        signature_ok = any(c.name == "cms.signature" and c.result == PASSED_CHECK for c in self.checks)
+        return signature_ok and not any(c.failed for c in self.checks)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(f"{c.name}: {c.detail}" for c in self.checks if c.result == WARNING_CHECK)
+
+    def check(self, name: str) -> Check | None:
+        """The check called ``name``, if it was made."""
+        return next((c for c in self.checks if c.name == name), None)

@@ -46,6 +46,7 @@ from .results import (
     WARNING_CHECK,
     Check,
     CheckResult,
+    SignatureChecks,
 )
 
 __all__ = [
@@ -336,7 +337,7 @@ def parse_timestamp_response(resp_der: bytes) -> TimeStampResponse:
 
 
 @dataclass(frozen=True)
-class TimeStampVerification:
+class TimeStampVerification(SignatureChecks):
     """What :func:`verify_timestamp_token` found. ``valid``: the CMS signature verified and no
     check failed. Without ``data`` / ``imprint`` the imprint check is skipped: the result then
     says only that the token is authentic, not what it stamps."""
@@ -352,18 +353,6 @@ class TimeStampVerification:
     nonce: int | None = None
     accuracy: timedelta | None = None
     cms: CMSVerification | None = None
-
-    @property
-    def valid(self) -> bool:
-        signature_ok = any(c.name == "cms.signature" and c.result == PASSED_CHECK for c in self.checks)
-        return signature_ok and not any(c.failed for c in self.checks)
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return tuple(f"{c.name}: {c.detail}" for c in self.checks if c.result == WARNING_CHECK)
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
 
 
 @dataclass(frozen=True)

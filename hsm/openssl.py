@@ -168,30 +168,27 @@ class OpenSSLSM2Key:
         return cls(pkey.value, has_private=True, lib=lib)  # type: ignore[arg-type]
 
     @classmethod
-    def from_pkcs8(cls, der: bytes) -> OpenSSLSM2Key:
+    def _decode(cls, decoder: object, der: bytes, *, has_private: bool, what: str) -> OpenSSLSM2Key:
+        """Run an OpenSSL ``d2i_*`` decoder that must consume exactly ``der``."""
         lib = libcrypto()
         buf = ctypes.create_string_buffer(der, len(der))
         ptr = c_void_p(ctypes.addressof(buf))
-        pkey = lib.d2i_AutoPrivateKey(None, byref(ptr), len(der))  # type: ignore[operator]
+        pkey = decoder(None, byref(ptr), len(der))  # type: ignore[operator]
         if not pkey or ptr.value != ctypes.addressof(buf) + len(der):
             if pkey:
                 lib.EVP_PKEY_free(pkey)  # type: ignore[operator]
             lib.ERR_clear_error()  # type: ignore[operator]
-            raise HSMError("not a valid SM2 private key (PKCS#8 DER)")
-        return cls(pkey, has_private=True, lib=lib)
+            raise HSMError(f"not a valid SM2 {what}")
+        return cls(pkey, has_private=has_private, lib=lib)
+
+    @classmethod
+    def from_pkcs8(cls, der: bytes) -> OpenSSLSM2Key:
+        return cls._decode(libcrypto().d2i_AutoPrivateKey, der, has_private=True, what="private key (PKCS#8 DER)")
 
     @classmethod
     def from_spki(cls, der: bytes) -> OpenSSLSM2Key:
-        lib = libcrypto()
-        buf = ctypes.create_string_buffer(der, len(der))
-        ptr = c_void_p(ctypes.addressof(buf))
-        pkey = lib.d2i_PUBKEY(None, byref(ptr), len(der))  # type: ignore[operator]
-        if not pkey or ptr.value != ctypes.addressof(buf) + len(der):
-            if pkey:
-                lib.EVP_PKEY_free(pkey)  # type: ignore[operator]
-            lib.ERR_clear_error()  # type: ignore[operator]
-            raise HSMError("not a valid SM2 public key (SubjectPublicKeyInfo DER)")
-        return cls(pkey, has_private=False, lib=lib)
+        return cls._decode(libcrypto().d2i_PUBKEY, der, has_private=False,
+                           what="public key (SubjectPublicKeyInfo DER)")
 
     # -- encodings --------------------------------------------------------------------------
     def spki(self) -> bytes:

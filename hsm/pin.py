@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from .errors import HSMError, PINMissingError
+from .soft import create_exclusive
 
 __all__ = ["resolve_pin", "create_demo_pin_file", "PIN_ENV", "PIN_FILE_ENV"]
 
@@ -89,21 +90,8 @@ def create_demo_pin_file(path: str | os.PathLike[str]) -> bool:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(target, flags, 0o600)
+        create_exclusive(target, (secrets.token_urlsafe(32) + "\n").encode("ascii"))
     except FileExistsError:
         return False
-    try:
-        os.fchmod(fd, 0o600)  # the umask may only have narrowed it; make it exact
-        data = (secrets.token_urlsafe(32) + "\n").encode("ascii")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        target.unlink(missing_ok=True)
-        raise
-    os.close(fd)
     return True

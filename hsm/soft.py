@@ -33,7 +33,13 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm
 from .encoding import parse_spki
-from .errors import HSMError, KeyExistsError, KeyNotFoundError, PINMissingError, WrongPINError
+from .errors import (
+    HSMError,
+    KeyExistsError,
+    KeyNotFoundError,
+    PINMissingError,
+    WrongPINError,
+)
 from .keys import sm2_z
 from .keystore import KeyStore
 from .provider import SM2KeyHandle, get_provider
@@ -78,7 +84,7 @@ def _write_private(path: Path, data: bytes) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
-            _create_exclusive(path, data)  # filesystems without hard links
+            create_exclusive(path, data)  # filesystems without hard links
     finally:
         Path(tmp).unlink(missing_ok=True)
     dfd = os.open(path.parent, os.O_RDONLY)
@@ -88,8 +94,9 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(dfd)
 
 
-def _create_exclusive(path: Path, data: bytes) -> None:
-    """Fallback for :func:`_write_private`: exclusive create, written in place, 0600."""
+def create_exclusive(path: Path, data: bytes) -> None:
+    """Create ``path`` (must not exist, no symlink followed) with mode 0600, write ``data``
+    and fsync; on any failure the partial file is removed. Also used for the demo PIN file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)
