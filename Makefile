@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export TRUSTSVC_HOME ?= $(CURDIR)/var
 
-.PHONY: run test venv install install-test system-deps bench clean
+.PHONY: run test venv install install-test system-deps system-deps-test bench clean
 
 # Debian packages the service or its tests use: a CJK font for seal pictures and licence files.
 SYSTEM_PACKAGES ?= fonts-wqy-zenhei
@@ -41,10 +41,24 @@ venv: $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# ... and what the tests drive for real: the openssl command and headless Chromium.
+TEST_SYSTEM_PACKAGES ?= openssl chromium
+
+system-deps-test: system-deps
+	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note: missing$$missing; the tests that need them will say so"; \
+	  fi; \
+	fi
+
 run: install system-deps
 	$(BIN)/trustsvc demo --host $(HOST) --port $(PORT)
 
-test: install-test system-deps
+test: install-test system-deps-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

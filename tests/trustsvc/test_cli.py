@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import socket
 import stat
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -99,46 +93,25 @@ def test_demo_init_creates_a_private_pin_file_and_says_so(tmp_path: Path) -> Non
         assert pin.encode() not in key_file.read_bytes()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_demo_bootstraps_and_serves_healthz(tmp_path: Path) -> None:
+def test_demo_bootstraps_and_serves_healthz(demo_server) -> None:
     """What `make run` does: a fresh home, the demo region, gunicorn, /healthz 200."""
-    port = _free_port()
-    home = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
-    env["TRUSTSVC_HOME"] = str(home)
-    proc = subprocess.Popen([sys.executable, "-m", "trustsvc.cli", "demo", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        body = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    body = json.load(resp)
-                    break
-            except OSError:
-                time.sleep(0.3)
-        assert body is not None, "server did not answer /healthz"
-        assert body["status"] == "ok" and body["self_test"]["passed"] is True and body["region"] == "320000"
-        key_file = home / "admin.key"
-        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/whoami",
-                                     headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert json.load(resp)["role"] == "admin"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0].decode(errors="replace")
-    assert f"http://127.0.0.1:{port}" in output and str(home / "admin.key") in output
+    with urllib.request.urlopen(f"{demo_server.url}/healthz", timeout=5) as resp:
+        body = json.load(resp)
+    assert body["status"] == "ok" and body["self_test"]["passed"] is True and body["region"] == "320000"
+    key_file = demo_server.home / "admin.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    req = urllib.request.Request(f"{demo_server.url}/api/v1/whoami",
+                                 headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.load(resp)["role"] == "admin"
+    with urllib.request.urlopen(f"{demo_server.url}/api/v1/seals/32000000000001", timeout=5) as resp:
+        assert json.load(resp)["name"] == "江苏省市场监督管理局"
+    output = "".join(demo_server.output)
+    assert demo_server.url in output and str(key_file) in output
     # the logs carry no secret: not the admin key, not the demo PIN
     assert key_file.read_text().strip() not in output
-    assert (home / "hsm.pin").read_text().strip() not in output
+    assert (demo_server.home / "hsm.pin").read_text().strip() not in output
 
 
 def test_seal_make_sign_and_verify_exit_codes(env: dict[str, str], tmp_path: Path) -> None:
