@@ -49,3 +49,20 @@ def as_utc_datetime(value: object, what: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError(f"{what} is not a usable time")
     return value.astimezone(timezone.utc)
+
+
+def single_der(data: object, labels: frozenset[str], error: type[Exception], what: str) -> bytes:
+    """``data`` as DER: returned as is when not PEM, else the one PEM block whose label is in
+    ``labels``. Anything else raises ``error`` (the caller's fuzz-safe error type)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise error(f"expected {what} bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if not is_pem(data):
+        return data
+    try:
+        blocks = unarmor_all(data)
+    except Exception as exc:  # noqa: BLE001 - asn1crypto's PEM reader raises various types
+        raise error(f"broken PEM armour: {exc}") from exc
+    if len(blocks) != 1 or blocks[0][0] not in labels:
+        raise error(f"expected one {sorted(labels)[0]} PEM block, found {[k for k, _ in blocks]}")
+    return blocks[0][1]

@@ -18,7 +18,13 @@ from asn1crypto import algos, crl, x509
 import hsm
 
 from . import oids  # noqa: F401  (registration before any asn1crypto use)
-from ._encoding import as_utc_datetime, is_pem, strip_micro, unarmor_all, utc, x509_time
+from ._encoding import (
+    as_utc_datetime,
+    single_der,
+    strip_micro,
+    utc,
+    x509_time,
+)
 from ._signature import same_public_key, verify_signed
 from .certs import ParsedCertificate, parse_certificate, subject_key_identifier
 from .errors import CAError, CertificateError, CRLError
@@ -165,21 +171,6 @@ def build_crl(
     ).dump()
 
 
-def _to_der(data: bytes) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CRLError(f"expected CRL bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if not is_pem(data):
-        return data
-    try:
-        blocks = unarmor_all(data)
-    except Exception as exc:  # noqa: BLE001
-        raise CRLError("broken PEM armour") from exc
-    if len(blocks) != 1 or blocks[0][0] != "X509 CRL":
-        raise CRLError(f"expected one X509 CRL PEM block, found {[k for k, _ in blocks]}")
-    return blocks[0][1]
-
-
 def _parse_entries(tbs: crl.TbsCertList) -> tuple[tuple[RevokedEntry, ...], dict[int, RevokedEntry]]:
     entries: list[RevokedEntry] = []
     by_serial: dict[int, RevokedEntry] = {}
@@ -208,7 +199,7 @@ def parse_crl(data: bytes) -> ParsedCRL:
 
     :raises CRLError: for anything that is not a well-formed CRL.
     """
-    der = _to_der(data)
+    der = single_der(data, frozenset({"X509 CRL"}), CRLError, "CRL")
     try:
         cl = crl.CertificateList.load(der, strict=True)
         tbs = cl["tbs_cert_list"]

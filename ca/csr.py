@@ -15,7 +15,7 @@ from asn1crypto import algos, csr, keys, x509
 import hsm
 
 from . import oids  # noqa: F401  (registration before any asn1crypto use)
-from ._encoding import is_pem, unarmor_all
+from ._encoding import single_der
 from ._signature import verify_signed
 from .errors import CSRError
 from .names import SubjectSpec, build_name, format_name
@@ -72,27 +72,12 @@ def build_csr(subject: SubjectSpec, signer: hsm.Signer) -> bytes:
     ).dump()
 
 
-def _to_der(data: bytes) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CSRError(f"expected CSR bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if not is_pem(data):
-        return data
-    try:
-        blocks = unarmor_all(data)
-    except Exception as exc:  # noqa: BLE001
-        raise CSRError("broken PEM armour") from exc
-    if len(blocks) != 1 or blocks[0][0] not in _PEM_TYPES:
-        raise CSRError(f"expected one CERTIFICATE REQUEST PEM block, found {[k for k, _ in blocks]}")
-    return blocks[0][1]
-
-
 def parse_csr(data: bytes) -> ParsedCSR:
     """Parse a CSR (DER or PEM) without checking its signature.
 
     :raises CSRError: for anything that is not a well-formed request.
     """
-    der = _to_der(data)
+    der = single_der(data, _PEM_TYPES, CSRError, "CSR")
     try:
         request = csr.CertificationRequest.load(der, strict=True)
         info = request["certification_request_info"]
