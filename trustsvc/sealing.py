@@ -27,6 +27,7 @@ from .seals.picture import load_uploaded_picture, render_round_seal
 from .storage.models import CertificateRecord, Department, Region, SealRecord, utcnow
 
 __all__ = ["SealRequest", "AppliedSeal", "make_department_seal", "get_seal", "apply_seal",
+           "apply_seal_in_session",
            "region_timestamper", "region_authority", "TSA_POLICY_OID", "SEAL_VENDOR_ID"]
 
 SEAL_VENDOR_ID = "trustsvc"
@@ -177,23 +178,43 @@ def apply_seal(
                                 field="property_info")
     stamper = region_timestamper(service) if timestamp else None
     with service.db.transaction() as session:
-        seal = get_seal(session, esid)
-        dept = session.get(Department, seal.department_id)
-        assert dept is not None
-        if department_uscc is not None and dept.uscc != department_uscc:
-            raise PermissionDeniedError("this seal belongs to another department", code="seal_of_other_department")
-        if seal.status != "active":
-            raise ConflictError(f"seal {esid} is {seal.status}", code="seal_not_active")
-        _, signer = _dept_certs(session, dept)
-        assert signer.key_ref is not None
-        now = utcnow().replace(microsecond=0)
-        signature = sign_document(data, seal=seal.der, signer=service.keystore.signer(signer.key_ref),
-                                  signer_cert=signer.der, property_info=property_info, time=now, timestamper=stamper)
-        digest = sm3(data).hex()
-        record(session, AuditEvent(actor=actor, action="seal.apply", object_type="seal", object_id=esid,
-                                   key_ref=signer.key_ref,
-                                   details={"data_sm3": digest, "property_info": property_info,
-                                            "timestamped": stamper is not None,
-                                            "signature_sha256": hashlib.sha256(signature).hexdigest()}))
+        return apply_seal_in_session(service, session, esid, data, actor=actor, property_info=property_info,
+                                     stamper=stamper, department_uscc=department_uscc)
+
+
+def apply_seal_in_session(
+    service: TrustService,
+    session: Session,
+    esid: str,
+    data: bytes,
+    *,
+    actor: str,
+    property_info: str = "/",
+    stamper: Callable[[bytes], bytes] | None = None,
+    department_uscc: str | None = None,
+) -> AppliedSeal:
+    """:func:`apply_seal` inside the caller's open transaction (the audit event lands with the
+    caller's change). ``stamper`` is :func:`region_timestamper` or None."""
+    if not property_info or len(property_info) > 1024 or not property_info.isascii():
+        raise InvalidInputError("property_info must be 1..1024 ASCII characters", code="invalid_property_info",
+                                field="property_info")
+    seal = get_seal(session, esid)
+    dept = session.get(Department, seal.department_id)
+    assert dept is not None
+    if department_uscc is not None and dept.uscc != department_uscc:
+        raise PermissionDeniedError("this seal belongs to another department", code="seal_of_other_department")
+    if seal.status != "active":
+        raise ConflictError(f"seal {esid} is {seal.status}", code="seal_not_active")
+    _, signer = _dept_certs(session, dept)
+    assert signer.key_ref is not None
+    now = utcnow().replace(microsecond=0)
+    signature = sign_document(data, seal=seal.der, signer=service.keystore.signer(signer.key_ref),
+                              signer_cert=signer.der, property_info=property_info, time=now, timestamper=stamper)
+    digest = sm3(data).hex()
+    record(session, AuditEvent(actor=actor, action="seal.apply", object_type="seal", object_id=esid,
+                               key_ref=signer.key_ref,
+                               details={"data_sm3": digest, "property_info": property_info,
+                                        "timestamped": stamper is not None,
+                                        "signature_sha256": hashlib.sha256(signature).hexdigest()}))
     return AppliedSeal(esid=esid, signature=signature, signing_time=now, data_sm3=digest,
                        timestamped=stamper is not None)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "AuditEventRecord",
     "AuditHead",
     "SealRecord",
+    "LicenceRecord",
     "utcnow",
 ]
 
@@ -210,3 +212,46 @@ class SealRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     department: Mapped[Department] = relationship()
+
+
+class LicenceRecord(Base):
+    """One version of an e-licence (电子证照): its GB/T 36904 identifier, the holder, the type's
+    fields, and the department's seal over the canonical GB/T 36903 metadata."""
+
+    __tablename__ = "licences"
+    __table_args__ = (
+        UniqueConstraint("department_id", "type_code", "serial", "version", name="uq_licences_serial_version"),
+        UniqueConstraint("department_id", "status_index", name="uq_licences_status_index"),
+        UniqueConstraint("department_id", "idempotency_key", name="uq_licences_idempotency_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(256), unique=True)
+    type_code: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    serial: Mapped[str] = mapped_column(String(32))
+    """Year (4 digits) + per department/type/year sequence (7 digits)."""
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active | suspended | revoked | superseded | expired"""
+    holder_name: Mapped[str] = mapped_column(String(200))
+    holder_id_type: Mapped[str] = mapped_column(String(8))
+    holder_id: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id"), nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    metadata_json: Mapped[str] = mapped_column(Text)
+    """The canonical metadata exactly as sealed (sorted keys, UTF-8, no spaces)."""
+    metadata_signature: Mapped[bytes] = mapped_column(LargeBinary)
+    """GB/T 38540 SES_Signature (DER) over ``metadata_json``'s UTF-8 bytes."""
+    seal_esid: Mapped[str] = mapped_column(String(32))
+    status_index: Mapped[int] = mapped_column(Integer)
+    """Position in the issuer's status list; unique per department."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    department: Mapped[Department] = relationship(lazy="joined")
