@@ -39,12 +39,13 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     register_error_handlers(app)
     init_metrics(app)
 
-    from .blueprints import admin, health, pages, pki, seals, tsa, verify
+    from .blueprints import admin, health, licences, pages, pki, seals, tsa, verify
 
     app.register_blueprint(health.bp)
     app.register_blueprint(pki.bp, url_prefix="/api/v1")
     app.register_blueprint(admin.bp, url_prefix="/api/v1")
     app.register_blueprint(seals.bp, url_prefix="/api/v1")
+    app.register_blueprint(licences.bp, url_prefix="/api/v1")
     app.register_blueprint(verify.bp, url_prefix="/api/v1")
     app.register_blueprint(tsa.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)

@@ -25,6 +25,23 @@ _SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "str
          "description": "CA slug: `root`, `services` or a department's USCC"}
 _FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["der", "pem"], "default": "der"}}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_IDENT = {"name": "identifier", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "GB/T 36904 licence identifier"}
+
+
+def _licence(desc: str) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Licence"}}}}
+
+
+def _transition(summary: str, *, required: bool) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary, "security": _AUTH, "parameters": [_IDENT],
+        "requestBody": {"required": required, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["reason"] if required else [],
+            "properties": {"reason": {"type": "string", "maxLength": 500}}}}}},
+        "responses": {"200": _licence("the licence in its new state"), "403": _err("other department or type"),
+                      "404": _err("no such licence"), "409": _err("not allowed from the current state"),
+                      "422": _err("invalid input")}}}
 
 
 def spec() -> dict[str, Any]:
@@ -51,6 +68,22 @@ def spec() -> dict[str, Any]:
                         "detail": {"type": "string"}}}},
                     "trust_path": {"type": "array"}, "warnings": {"type": "array"},
                     "status_now": {"type": "object"}}},
+                "LicenceRequest": {"type": "object", "required": ["type", "holder", "fields"], "properties": {
+                    "type": {"type": "string"}, "department": {"type": "string", "description": "USCC (admin keys)"},
+                    "holder": {"type": "object", "required": ["name", "id_type", "id"], "properties": {
+                        "name": {"type": "string"}, "id_type": {"type": "string", "enum": ["111", "001"]},
+                        "id": {"type": "string"}}},
+                    "fields": {"type": "object"}, "valid_from": {"type": "string", "format": "date"},
+                    "valid_until": {"type": ["string", "null"], "format": "date"}}},
+                "Licence": {"type": "object", "required": ["id", "version", "status", "type", "issuer", "holder",
+                                                           "fields", "links"], "properties": {
+                    "id": {"type": "string", "description": "GB/T 36904 identifier"},
+                    "version": {"type": "integer"},
+                    "status": {"type": "string", "enum": ["active", "suspended", "revoked", "superseded", "expired"]},
+                    "type": {"type": "string"}, "issuer": {"type": "object"}, "holder": {"type": "object"},
+                    "fields": {"type": "object"}, "valid_from": {"type": "string"},
+                    "valid_until": {"type": ["string", "null"]}, "issued_at": {"type": "string"},
+                    "links": {"type": "object"}}},
                 "Department": {"type": "object", "properties": {
                     "uscc": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"}, "name": {"type": "string"}}},
             },
@@ -118,6 +151,28 @@ def spec() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/octet-stream": {}, "multipart/form-data": {}}},
                 "responses": {"200": {"description": "signature (base64 in JSON, or DER)"},
                               "403": _err("seal of another department"), "404": _err("no such seal")}}},
+            "/api/v1/licence-types": {"get": {
+                "summary": "The region's licence types and their field schemas", "responses": {
+                    "200": {"description": "[{code, name, fields: [{name, label, required, type}]}]"}}}},
+            "/api/v1/licences": {"post": {
+                "summary": "Issue an e-licence (GB/T 36904 identifier, sealed GB/T 36903 metadata)",
+                "security": _AUTH,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
+                                                                                     "maxLength": 200}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/LicenceRequest"}}}},
+                "responses": {"201": _licence("issued"), "200": _licence("idempotent replay: the licence issued before"),
+                              "400": _err("not a JSON object"), "401": _err("no or bad key"),
+                              "403": _err("other department or licence type"),
+                              "409": _err("no_seal, idempotency_key_reused"), "422": _err("invalid input")}}},
+            "/api/v1/licences/{identifier}": {"get": {
+                "summary": "A licence (issuer of its department, verifier, admin)", "security": _AUTH,
+                "parameters": [_IDENT],
+                "responses": {"200": _licence("the licence"), "403": _err("other department"),
+                              "404": _err("no such licence"), "422": _err("malformed identifier")}}},
+            "/api/v1/licences/{identifier}/revoke": _transition("Revoke a licence", required=True),
+            "/api/v1/licences/{identifier}/suspend": _transition("Suspend an active licence", required=False),
+            "/api/v1/licences/{identifier}/reinstate": _transition("Reinstate a suspended licence", required=False),
             "/api/v1/verify": {"post": {
                 "summary": "Verify an OFD, seal, SES signature, CMS or certificate: a VerificationReport",
                 "requestBody": {"required": True, "content": {

@@ -362,6 +362,56 @@ def seal_sign(ctx: click.Context, esid: str, file: Path, property_info: str | No
                           indent=2))
 
 
+@cli.group()
+def licence() -> None:
+    """E-licences (电子证照): issue, show, revoke."""
+
+
+@licence.command("issue")
+@click.option("--department", required=True, help="USCC of the issuing department.")
+@click.option("--data", "data_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON file: {"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from", "valid_until"}.')
+@click.option("--idempotency-key", default=None, help="Reissuing with the same key and data returns the same licence.")
+@click.pass_context
+@handle_errors
+def licence_issue(ctx: click.Context, department: str, data_file: Path, idempotency_key: str | None) -> None:
+    """Issue a licence and print it as JSON (the API's object)."""
+    from .errors import InvalidInputError
+    from .licences.service import issue_licence, licence_json, request_from_json
+
+    try:
+        data = json.loads(data_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{data_file} is not UTF-8 JSON: {exc}", code="malformed_request") from None
+    row = issue_licence(_service(ctx), request_from_json(data), principal_or_actor=_actor(),
+                        department_uscc=department, idempotency_key=idempotency_key)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
+@licence.command("show")
+@click.argument("identifier")
+@click.pass_context
+@handle_errors
+def licence_show(ctx: click.Context, identifier: str) -> None:
+    """Print a licence as JSON."""
+    from .licences.service import get_licence, licence_json
+
+    click.echo(json.dumps(licence_json(get_licence(_service(ctx), identifier)), ensure_ascii=False, indent=2))
+
+
+@licence.command("revoke")
+@click.argument("identifier")
+@click.option("--reason", required=True, help="Why (kept with the licence and in the audit log).")
+@click.pass_context
+@handle_errors
+def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
+    """Revoke a licence."""
+    from .licences.service import licence_json, revoke_licence
+
+    row = revoke_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
 class _VerifyCommand(click.Command):
     """Usage errors exit 3 here: 1 and 2 already mean FAILED and INDETERMINATE."""
 

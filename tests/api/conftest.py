@@ -18,12 +18,12 @@ def client(app):
 
 @pytest.fixture
 def keys(service) -> dict[str, str]:
-    """One key per role (issuer scoped to the demo department)."""
+    """One key per role (issuer scoped to the demo department and the demo 营业执照 type)."""
     out = {}
     with service.db.transaction() as s:
         for role in ("admin", "verifier", "peer"):
             out[role] = create_api_key(s, role=role, actor="test").token
         out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc="11320000MB0000001G",
-                                       licence_types=["A"]).token
+                                       licence_types=["A", "11100000MB0143028R001"]).token
     return out
 

@@ -1,0 +1,546 @@
+"""Issuing e-licences and managing their lifecycle (DESIGN §4).
+
+Issuance, in ONE transaction: validate the request against the licence type; allocate the
+serial (4-digit year + 7-digit per department/type sequence) and the status-list index; build
+the canonical GB/T 36903 metadata; seal it with the department's newest active seal; store the
+licence; audit ``seal.apply`` and ``licence.issue``. Serials are unique by constraint; on
+PostgreSQL concurrent issuers for one department queue on the department row's lock, and any
+remaining collision is retried. An ``Idempotency-Key`` makes a retried request return the
+licence it already issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..apikeys import Principal, Role
+from ..audit import AuditEvent, record
+from ..context import TrustService
+from ..errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from ..sealing import apply_seal_in_session, region_timestamper
+from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
+from ..uscc import validate_uscc
+from .catalogue import LicenceType, find_type, validate_fields
+from .identifier import LicenceIdentifier, parse_identifier
+
+__all__ = ["HOLDER_ID_TYPES", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
+           "issue_licence_outcome", "change_licence", "renew_licence", "suspend_licence", "reinstate_licence",
+           "revoke_licence", "get_licence", "licence_json", "canonical_metadata", "build_metadata",
+           "validate_holder_id", "china_today"]
+
+HOLDER_ID_TYPES = {"111": "公民身份号码", "001": "统一社会信用代码"}
+"""GB/T 36903 持证主体代码类型代码 values we accept."""
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+MAX_SEQUENCE = 9_999_999
+MAX_IDEMPOTENCY_KEY = 200
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_ATTEMPTS = 5
+_REQUEST_KEYS = {"type", "holder", "fields", "valid_from", "valid_until"}
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def china_today() -> dt.date:
+    return utcnow().astimezone(CHINA).date()
+
+
+@dataclass(frozen=True)
+class LicenceRequest:
+    type_code: str
+    holder_name: str
+    holder_id_type: str
+    holder_id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    valid_from: dt.date | None = None
+    """None: the issue date."""
+    valid_until: dt.date | None = None
+    """None: no end (长期)."""
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    record: LicenceRecord
+    replayed: bool
+    """True when an earlier request with the same idempotency key and body issued it."""
+
+
+# -- input ------------------------------------------------------------------------------------
+
+def _text(value: Any, name: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty string", code="missing_field" if value is None
+                                else "invalid_field", field=name)
+    value = value.strip()
+    if len(value) > max_len:
+        raise InvalidInputError(f"{name} has at most {max_len} characters", code="field_too_long", field=name)
+    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise InvalidInputError(f"{name} contains control characters", code="invalid_characters", field=name)
+    return value
+
+
+def _date(value: Any, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise InvalidInputError(f"{name} must be a date YYYY-MM-DD", code="invalid_date", field=name)
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"{name} is not a calendar date", code="invalid_date", field=name) from exc
+    if not 1949 <= parsed.year <= 2199:
+        raise InvalidInputError(f"{name} must lie in 1949..2199", code="invalid_date", field=name)
+    return parsed
+
+
+def validate_holder_id(id_type: str, holder_id: str) -> str:
+    """``holder_id`` normalised for its type: 111 (GB 11643 check digit) or 001 (GB 32100 USCC)."""
+    if id_type == "111":
+        value = holder_id.strip().upper()
+        if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
+            raise InvalidInputError("a 公民身份号码 is 17 digits and a check digit or X", code="invalid_holder_id",
+                                    field="holder.id")
+        try:
+            dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+        except ValueError as exc:
+            raise InvalidInputError("the 公民身份号码 birth date is not a date", code="invalid_holder_id",
+                                    field="holder.id") from exc
+        expected = "10X98765432"[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True)) % 11]
+        if value[17] != expected:
+            raise InvalidInputError("the 公民身份号码 check digit does not match (GB 11643)",
+                                    code="invalid_holder_id", field="holder.id")
+        return value
+    if id_type == "001":
+        try:
+            return validate_uscc(holder_id)
+        except InvalidInputError as exc:
+            raise InvalidInputError(exc.message, code="invalid_holder_id", field="holder.id") from None
+    raise InvalidInputError(f"holder.id_type must be one of {', '.join(sorted(HOLDER_ID_TYPES))}",
+                            code="invalid_holder_id_type", field="holder.id_type")
+
+
+def request_from_json(data: Any) -> LicenceRequest:
+    """The DESIGN §5.1 body ``{"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from",
+    "valid_until"}`` as a request (shape only; :func:`issue_licence` validates the content)."""
+    if not isinstance(data, Mapping):
+        raise InvalidInputError("the licence request must be a JSON object", code="invalid_request")
+    unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS)
+    if unknown:
+        raise InvalidInputError(f"unknown keys: {', '.join(unknown)}", code="unknown_field", field=unknown[0])
+    holder = data.get("holder")
+    if not isinstance(holder, Mapping):
+        raise InvalidInputError("holder must be an object {name, id_type, id}",
+                                code="missing_field" if holder is None else "invalid_field", field="holder")
+    extra = sorted(str(k) for k in holder if k not in ("name", "id_type", "id"))
+    if extra:
+        raise InvalidInputError(f"unknown holder keys: {', '.join(extra)}", code="unknown_field",
+                                field=f"holder.{extra[0]}")
+    fields = data.get("fields", {})
+    if not isinstance(fields, Mapping):
+        raise InvalidInputError("fields must be a JSON object", code="invalid_fields", field="fields")
+    return LicenceRequest(
+        type_code=_text(data.get("type"), "type", 64),
+        holder_name=_text(holder.get("name"), "holder.name", 200),
+        holder_id_type=_text(holder.get("id_type"), "holder.id_type", 8),
+        holder_id=_text(holder.get("id"), "holder.id", 64),
+        fields=dict(fields),
+        valid_from=_date(data.get("valid_from"), "valid_from"),
+        valid_until=_date(data.get("valid_until"), "valid_until"),
+    )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    type: LicenceType
+    holder_name: str
+    holder_id_type: str
+    holder_id: str
+    fields: dict[str, Any]
+    valid_from: dt.date | None
+    valid_until: dt.date | None
+
+
+def _check_request(region_code: str, req: LicenceRequest) -> _Checked:
+    try:
+        ltype = find_type(region_code, req.type_code)
+    except NotFoundError as exc:
+        raise InvalidInputError(exc.message, code="unknown_licence_type", field="type") from None
+    name = _text(req.holder_name, "holder.name", 200)
+    holder_id = validate_holder_id(req.holder_id_type, req.holder_id)
+    fields = validate_fields(ltype, req.fields)
+    if req.valid_from is not None and req.valid_until is not None and req.valid_until <= req.valid_from:
+        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity", field="valid_until")
+    return _Checked(ltype, name, req.holder_id_type, holder_id, fields, req.valid_from, req.valid_until)
+
+
+def _request_hash(dept_uscc: str, c: _Checked) -> str:
+    body = {"department": dept_uscc, "type": c.type.code,
+            "holder": {"name": c.holder_name, "id_type": c.holder_id_type, "id": c.holder_id},
+            "fields": c.fields, "valid_from": c.valid_from.isoformat() if c.valid_from else None,
+            "valid_until": c.valid_until.isoformat() if c.valid_until else None}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+# -- scope ------------------------------------------------------------------------------------
+
+def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool) -> str:
+    """The audit actor, after checking the principal may act on this department and type."""
+    if isinstance(principal_or_actor, str):
+        return principal_or_actor
+    p = principal_or_actor
+    if p.role is Role.ADMIN:
+        return p.actor
+    if p.role is Role.ISSUER:
+        if p.department_uscc != dept_uscc:
+            raise PermissionDeniedError("an issuer key acts only for its own department", code="other_department")
+        if write and type_code is not None and type_code not in p.licence_types:
+            raise PermissionDeniedError("this issuer key may not issue this licence type",
+                                        code="licence_type_not_allowed")
+        return p.actor
+    if not write and p.role is Role.VERIFIER:
+        return p.actor
+    raise PermissionDeniedError(f"a {p.role.value} key may not do this", code="role_not_allowed")
+
+
+# -- metadata ---------------------------------------------------------------------------------
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def build_metadata(*, ltype: LicenceType, identifier: str, dept: Department, issued_at: dt.datetime,
+                   holder_name: str, holder_id_type: str, holder_id: str, fields: Mapping[str, Any],
+                   valid_from: dt.date, valid_until: dt.date | None) -> bytes:
+    """Canonical GB/T 36903 metadata: JSON, sorted keys, UTF-8, no spaces."""
+    meta: dict[str, Any] = {
+        "ZZMC": ltype.name, "ZZLXDM": ltype.code, "ZZBS": identifier,
+        "ZZBFJG": dept.name, "ZZBFJGDM": dept.uscc,
+        "ZZBFRQ": issued_at.astimezone(CHINA).date().isoformat(),
+        "CZZT": holder_name, "CZZTDM": holder_id, "CZZTDMLX": holder_id_type,
+        "ZZYXQQSRQ": valid_from.isoformat(),
+        "ZZYXQJZRQ": valid_until.isoformat() if valid_until else "长期",
+    }
+    for spec in ltype.fields:
+        if spec.name in fields:
+            meta[spec.metadata_code] = fields[spec.name]
+    return _canonical(meta)
+
+
+def canonical_metadata(row: LicenceRecord) -> bytes:
+    """The exact bytes the licence's ``metadata_signature`` seals."""
+    return row.metadata_json.encode("utf-8")
+
+
+# -- storage helpers --------------------------------------------------------------------------
+
+def _department(session: Session, uscc: str, *, lock: bool) -> Department:
+    stmt = select(Department).where(Department.uscc == uscc.strip().upper())
+    if lock:
+        stmt = stmt.with_for_update()
+    dept = session.execute(stmt).scalar_one_or_none()
+    if dept is None:
+        raise NotFoundError(f"no department {uscc}", code="department_not_found")
+    return dept
+
+
+def _region_code(session: Session) -> str:
+    region = session.execute(select(Region)).scalars().first()
+    if region is None:
+        raise NotFoundError("no region is initialised", code="region_not_found")
+    return region.code
+
+
+def _current_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
+    seal = session.execute(
+        select(SealRecord).where(SealRecord.department_id == dept.id, SealRecord.status == "active",
+                                 SealRecord.valid_start <= now, SealRecord.valid_end > now)
+        .order_by(SealRecord.created_at.desc(), SealRecord.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if seal is None:
+        raise ConflictError(f"department {dept.uscc} has no active seal; make one first", code="no_seal")
+    return seal
+
+
+def _next_serial(session: Session, dept: Department, type_code: str, year: int) -> str:
+    top = session.execute(
+        select(func.max(LicenceRecord.serial)).where(
+            LicenceRecord.department_id == dept.id, LicenceRecord.type_code == type_code,
+            LicenceRecord.serial.like(f"{year:04d}%"))
+    ).scalar_one_or_none()
+    seq = int(top[4:]) + 1 if top else 1
+    if seq > MAX_SEQUENCE:
+        raise ConflictError(f"serials for {year} are exhausted", code="serial_exhausted")
+    return f"{year:04d}{seq:07d}"
+
+
+def _next_status_index(session: Session, dept: Department) -> int:
+    top = session.execute(
+        select(func.max(LicenceRecord.status_index)).where(LicenceRecord.department_id == dept.id)
+    ).scalar_one_or_none()
+    return 0 if top is None else top + 1
+
+
+def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept: Department, c: _Checked,
+                    serial: str, version: int, stamper: Any, supersedes: LicenceRecord | None = None,
+                    idempotency_key: str | None = None, request_hash: str | None = None) -> LicenceRecord:
+    now = utcnow().replace(microsecond=0)
+    seal = _current_seal(session, dept, now)
+    ident = LicenceIdentifier(c.type.code, dept.uscc, serial, version).text
+    valid_from = c.valid_from or now.astimezone(CHINA).date()
+    if c.valid_until is not None and c.valid_until <= valid_from:
+        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity", field="valid_until")
+    meta = build_metadata(ltype=c.type, identifier=ident, dept=dept, issued_at=now, holder_name=c.holder_name,
+                          holder_id_type=c.holder_id_type, holder_id=c.holder_id, fields=c.fields,
+                          valid_from=valid_from, valid_until=c.valid_until)
+    applied = apply_seal_in_session(service, session, seal.esid, meta, actor=actor, property_info=ident,
+                                    stamper=stamper)
+    row = LicenceRecord(
+        identifier=ident, type_code=c.type.code, department_id=dept.id, serial=serial, version=version,
+        status="active", holder_name=c.holder_name, holder_id_type=c.holder_id_type, holder_id=c.holder_id,
+        fields=c.fields, valid_from=valid_from, valid_until=c.valid_until, issued_at=now,
+        supersedes_id=supersedes.id if supersedes is not None else None, metadata_json=meta.decode("utf-8"),
+        metadata_signature=applied.signature, seal_esid=seal.esid,
+        status_index=_next_status_index(session, dept), idempotency_key=idempotency_key,
+        request_hash=request_hash)
+    row.department = dept
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- issuance ---------------------------------------------------------------------------------
+
+def issue_licence_outcome(
+    service: TrustService,
+    request: LicenceRequest,
+    *,
+    principal_or_actor: Principal | str,
+    department_uscc: str | None = None,
+    idempotency_key: str | None = None,
+    timestamp: bool = True,
+) -> IssueOutcome:
+    """Issue a licence (see the module docstring); says whether it was an idempotent replay."""
+    if department_uscc is None and isinstance(principal_or_actor, Principal):
+        department_uscc = principal_or_actor.department_uscc
+    if not department_uscc:
+        raise InvalidInputError("say which department issues the licence", code="department_required",
+                                field="department")
+    dept_uscc = department_uscc.strip().upper()
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInputError(f"an idempotency key is 1..{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                                code="invalid_idempotency_key", field="Idempotency-Key")
+    actor = _actor(principal_or_actor, dept_uscc, request.type_code, write=True)
+    with service.db.reader() as session:
+        region_code = _region_code(session)
+    checked = _check_request(region_code, request)
+    digest = _request_hash(dept_uscc, checked)
+    stamper = region_timestamper(service) if timestamp else None
+    for attempt in range(_ATTEMPTS):
+        try:
+            with service.db.transaction() as session:
+                dept = _department(session, dept_uscc, lock=True)
+                if idempotency_key is not None:
+                    earlier = session.execute(select(LicenceRecord).where(
+                        LicenceRecord.department_id == dept.id, LicenceRecord.idempotency_key == idempotency_key)
+                    ).scalar_one_or_none()
+                    if earlier is not None:
+                        if earlier.request_hash != digest:
+                            raise ConflictError("this Idempotency-Key was used for a different request",
+                                                code="idempotency_key_reused")
+                        return IssueOutcome(earlier, replayed=True)
+                year = utcnow().astimezone(CHINA).year
+                serial = _next_serial(session, dept, checked.type.code, year)
+                row = _seal_and_store(service, session, actor=actor, dept=dept, c=checked, serial=serial,
+                                      version=1, stamper=stamper, idempotency_key=idempotency_key,
+                                      request_hash=digest)
+                record(session, AuditEvent(actor=actor, action="licence.issue", object_type="licence",
+                                           object_id=row.identifier,
+                                           details={"department": dept.uscc, "type": row.type_code,
+                                                    "serial": row.serial, "version": row.version,
+                                                    "seal": row.seal_esid, "status_index": row.status_index,
+                                                    "metadata_sha256": hashlib.sha256(
+                                                        row.metadata_json.encode()).hexdigest()}))
+                return IssueOutcome(row, replayed=False)
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise ConflictError("could not allocate a licence serial; try again", code="serial_conflict") from None
+    raise AssertionError("unreachable")
+
+
+def issue_licence(
+    service: TrustService,
+    request: LicenceRequest,
+    *,
+    principal_or_actor: Principal | str,
+    department_uscc: str | None = None,
+    idempotency_key: str | None = None,
+    timestamp: bool = True,
+) -> LicenceRecord:
+    """Issue a licence; with ``idempotency_key``, a repeated identical request returns the same one.
+
+    :raises InvalidInputError: bad holder, dates or fields (``code`` and ``field`` name the first).
+    :raises PermissionDeniedError: the principal may not issue for this department or type.
+    :raises ConflictError: ``no_seal``, ``idempotency_key_reused``.
+    """
+    return issue_licence_outcome(service, request, principal_or_actor=principal_or_actor,
+                                 department_uscc=department_uscc, idempotency_key=idempotency_key,
+                                 timestamp=timestamp).record
+
+
+# -- lookup -----------------------------------------------------------------------------------
+
+def _find(session: Session, identifier: str, *, lock: bool = False) -> LicenceRecord:
+    text = parse_identifier(identifier).text
+    stmt = select(LicenceRecord).where(LicenceRecord.identifier == text)
+    if lock:
+        stmt = stmt.with_for_update(of=LicenceRecord)
+    row = session.execute(stmt).unique().scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no licence {text}", code="licence_not_found")
+    return row
+
+
+def get_licence(service: TrustService, identifier: str, *, principal: Principal | None = None) -> LicenceRecord:
+    """A licence by its identifier; an issuer principal sees only its department's."""
+    with service.db.reader() as session:
+        row = _find(session, identifier)
+        if principal is not None:
+            _actor(principal, row.department.uscc, row.type_code, write=False)
+        return row
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+def _transition(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                allowed: tuple[str, ...], to: str, action: str, reason: str | None) -> LicenceRecord:
+    if reason is not None:
+        reason = _text(reason, "reason", 500)
+    with service.db.transaction() as session:
+        row = _find(session, identifier, lock=True)
+        actor = _actor(principal_or_actor, row.department.uscc, row.type_code, write=True)
+        if row.status not in allowed:
+            raise ConflictError(f"a {row.status} licence cannot be {to}", code="invalid_transition")
+        before = row.status
+        row.status = to
+        row.status_reason = reason
+        row.status_changed_at = utcnow()
+        session.flush()
+        record(session, AuditEvent(actor=actor, action=action, object_type="licence", object_id=row.identifier,
+                                   details={"from": before, "to": to, "reason": reason,
+                                            "status_index": row.status_index}))
+        return row
+
+
+def suspend_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                    reason: str | None = None) -> LicenceRecord:
+    return _transition(service, identifier, principal_or_actor=principal_or_actor, allowed=("active",),
+                       to="suspended", action="licence.suspend", reason=reason)
+
+
+def reinstate_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                      reason: str | None = None) -> LicenceRecord:
+    return _transition(service, identifier, principal_or_actor=principal_or_actor, allowed=("suspended",),
+                       to="active", action="licence.reinstate", reason=reason)
+
+
+def revoke_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                   reason: str) -> LicenceRecord:
+    return _transition(service, identifier, principal_or_actor=principal_or_actor,
+                       allowed=("active", "suspended"), to="revoked", action="licence.revoke", reason=reason)
+
+
+def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Principal | str, action: str,
+             fields: Mapping[str, Any] | None, holder_name: str | None, valid_from: dt.date | None,
+             valid_until: dt.date | None, keep_until: bool, timestamp: bool) -> LicenceRecord:
+    with service.db.reader() as session:
+        old = _find(session, identifier)
+        region_code = _region_code(session)
+    dept_uscc = old.department.uscc
+    actor = _actor(principal_or_actor, dept_uscc, old.type_code, write=True)
+    merged = {**old.fields, **(fields or {})}
+    req = LicenceRequest(type_code=old.type_code, holder_name=holder_name or old.holder_name,
+                         holder_id_type=old.holder_id_type, holder_id=old.holder_id, fields=merged,
+                         valid_from=valid_from, valid_until=old.valid_until if keep_until else valid_until)
+    checked = _check_request(region_code, req)
+    stamper = region_timestamper(service) if timestamp else None
+    for attempt in range(_ATTEMPTS):
+        try:
+            with service.db.transaction() as session:
+                dept = _department(session, dept_uscc, lock=True)
+                old = _find(session, identifier, lock=True)
+                if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
+                    raise ConflictError(f"a {old.status} licence cannot be {action.split('.')[1]}ed",
+                                        code="invalid_transition")
+                if old.version >= 999:
+                    raise ConflictError("this licence has reached version 999", code="version_exhausted")
+                row = _seal_and_store(service, session, actor=actor, dept=dept, c=checked, serial=old.serial,
+                                      version=old.version + 1, stamper=stamper, supersedes=old)
+                old.status = "superseded"
+                old.status_reason = f"{action.split('.')[1]}: {row.identifier}"
+                old.status_changed_at = row.issued_at
+                session.flush()
+                record(session, AuditEvent(actor=actor, action=action, object_type="licence",
+                                           object_id=row.identifier,
+                                           details={"supersedes": old.identifier, "version": row.version,
+                                                    "seal": row.seal_esid, "status_index": row.status_index}))
+                return row
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise ConflictError("a concurrent change took this version; try again",
+                                    code="version_conflict") from None
+    raise AssertionError("unreachable")
+
+
+def change_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                   fields: Mapping[str, Any] | None = None, holder_name: str | None = None,
+                   timestamp: bool = True) -> LicenceRecord:
+    """变更: a new version (+1) with changed fields or holder name; the old one is superseded."""
+    return _reissue(service, identifier, principal_or_actor=principal_or_actor, action="licence.change",
+                    fields=fields, holder_name=holder_name, valid_from=None, valid_until=None, keep_until=True,
+                    timestamp=timestamp)
+
+
+def renew_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
+                  valid_until: dt.date | None, valid_from: dt.date | None = None,
+                  timestamp: bool = True) -> LicenceRecord:
+    """延续: a new version (+1) with a new validity period; the old one is superseded."""
+    return _reissue(service, identifier, principal_or_actor=principal_or_actor, action="licence.renew",
+                    fields=None, holder_name=None, valid_from=valid_from, valid_until=valid_until,
+                    keep_until=False, timestamp=timestamp)
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+def licence_json(row: LicenceRecord) -> dict[str, Any]:
+    """The DESIGN §5.1 licence object."""
+    status = row.status
+    if status == "active" and row.valid_until is not None and row.valid_until < china_today():
+        status = "expired"
+    base = f"/api/v1/licences/{row.identifier}"
+    return {
+        "id": row.identifier,
+        "version": row.version,
+        "status": status,
+        "type": row.type_code,
+        "issuer": {"uscc": row.department.uscc, "name": row.department.name},
+        "holder": {"name": row.holder_name, "id_type": row.holder_id_type, "id": row.holder_id},
+        "fields": dict(row.fields),
+        "valid_from": row.valid_from.isoformat(),
+        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+        "issued_at": row.issued_at.isoformat(),
+        "links": {"self": base, "revoke": f"{base}/revoke", "suspend": f"{base}/suspend",
+                  "reinstate": f"{base}/reinstate", "seal": f"/api/v1/seals/{row.seal_esid}"},
+    }
