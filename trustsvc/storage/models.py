@@ -36,6 +36,9 @@ __all__ = [
     "AuditHead",
     "SealRecord",
     "LicenceRecord",
+    "LicenceFileRecord",
+    "StatusListRecord",
+    "ServiceCodeRecord",
     "utcnow",
 ]
 
@@ -255,3 +258,48 @@ class LicenceRecord(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     department: Mapped[Department] = relationship(lazy="joined")
+
+
+class LicenceFileRecord(Base):
+    """The rendered, signed file of one licence version (PDF now, OFD later), kept as issued."""
+
+    __tablename__ = "licence_files"
+
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StatusListRecord(Base):
+    """One signed status list of an issuer; ``sequence`` strictly increases per department."""
+
+    __tablename__ = "status_lists"
+    __table_args__ = (UniqueConstraint("department_id", "sequence", name="uq_status_lists_sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(Integer)
+    """Number of bits (status indexes) the list covers."""
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    """The signed list exactly as served."""
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ServiceCodeRecord(Base):
+    """A dynamic service code: its nonce, lifetime and single online use."""
+
+    __tablename__ = "service_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"))
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
