@@ -81,7 +81,10 @@ def register_error_handlers(app: Flask) -> None:
                     if isinstance(exc, (ConfigurationError, HSMError)):
                         return error_response(status, exc.code, "the service cannot complete this request now")
                 field = getattr(exc, "field", None)
-                extra = {"field": field} if isinstance(field, str) and field else {}
+                extra: dict[str, object] = {"field": field} if isinstance(field, str) and field else {}
+                problems = getattr(exc, "problems", ())
+                if problems:
+                    extra["errors"] = [p.as_dict() for p in problems]
                 return error_response(status, exc.code, exc.message, **extra)
         log.exception("unmapped domain error %s", exc.code)
         return error_response(500, "internal_error", "internal error")

@@ -3,6 +3,8 @@ to HTTP once. Messages are safe to show; codes are stable and machine-readable."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hsm.errors import HSMError, InvalidSignature, TrustSvcError
 
 __all__ = [
@@ -11,6 +13,7 @@ __all__ = [
     "InvalidSignature",
     "ConfigurationError",
     "InvalidInputError",
+    "FieldProblem",
     "MalformedRequestError",
     "NotFoundError",
     "ConflictError",
@@ -27,17 +30,33 @@ class ConfigurationError(TrustSvcError, ValueError):
     code = "configuration_error"
 
 
+@dataclass(frozen=True)
+class FieldProblem:
+    """One field's validation problem, so a client or a form can show each next to its field."""
+
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
 class InvalidInputError(TrustSvcError, ValueError):
     """A request or command argument is malformed or fails validation.
 
     :param field: the offending field, when there is one.
+    :param problems: every problem found, as ``FieldProblem`` (field, code, message), when a
+        validator checks several fields at once; ``code`` and ``field`` are then the first's.
     """
 
     code = "invalid_input"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 problems: tuple[FieldProblem, ...] = ()) -> None:
         super().__init__(message, code=code)
         self.field = field
+        self.problems = problems
 
 
 class MalformedRequestError(InvalidInputError):

@@ -212,3 +212,19 @@ def test_cli_issue_show_revoke(cli_env, seal, tmp_path: Path) -> None:
     data.write_text("{not json", encoding="utf-8")
     bad = runner.invoke(cli, ["licence", "issue", "--department", DEPT, "--data", str(data)], env=cli_env)
     assert bad.exit_code == 1 and "malformed_request" in bad.stderr
+
+
+def test_every_bad_field_gets_its_own_code(client, keys, seal, service) -> None:
+    counts = _rows(service)
+    fields = {**business_body()["fields"], "uscc": "not-a-uscc", "established_on": "2020-02-30",
+              "entity_type": "不存在的类型", "colour": "red"}
+    del fields["domicile"]
+    resp = client.post("/api/v1/licences", json=business_body(fields=fields), headers=bearer(keys["issuer"]))
+    assert resp.status_code == 422
+    error = resp.get_json()["error"]
+    by_field = {p["field"]: p["code"] for p in error["errors"]}
+    assert by_field == {"fields.colour": "unknown_field", "fields.uscc": "field_pattern_mismatch",
+                        "fields.entity_type": "invalid_enum_value", "fields.established_on": "invalid_date",
+                        "fields.domicile": "missing_field"}
+    assert (error["field"], error["code"]) == (error["errors"][0]["field"], error["errors"][0]["code"])
+    assert _rows(service) == counts

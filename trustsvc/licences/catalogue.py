@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import FieldProblem, InvalidInputError, NotFoundError
 from ..uscc import uscc_check_char
 
 __all__ = ["FieldSpec", "LicenceType", "DEMO_MINISTRY_USCC", "BUSINESS_LICENCE", "FOOD_BUSINESS_LICENCE",
@@ -192,5 +192,6 @@ def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:
             out[spec.name] = value
     if problems:
         code, first, _ = problems[0]
-        raise InvalidInputError("; ".join(f"{f}: {m}" for _, f, m in problems), code=code, field=first)
+        raise InvalidInputError("; ".join(f"{f}: {m}" for _, f, m in problems), code=code, field=first,
+                                problems=tuple(FieldProblem(f, c, m) for c, f, m in problems))
     return out
