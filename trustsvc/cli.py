@@ -412,6 +412,10 @@ def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
     click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
 
 
+class _VerifyUsageError(click.UsageError):
+    exit_code = 3
+
+
 class _VerifyCommand(click.Command):
     """Usage errors exit 3 here: 1 and 2 already mean FAILED and INDETERMINATE."""
 
@@ -419,8 +423,7 @@ class _VerifyCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            exc.exit_code = 3
-            raise
+            raise _VerifyUsageError(exc.format_message(), exc.ctx or ctx) from exc
 
 
 _EXIT = {"PASSED": 0, "FAILED": 1, "INDETERMINATE": 2}

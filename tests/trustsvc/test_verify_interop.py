@@ -218,3 +218,12 @@ def test_api_verify_reaches_the_same_verdicts(interop_dir: Path, service) -> Non
                                content_type="multipart/form-data")
         assert resp.status_code == 200, (case.path, resp.get_json())
         _assert_case(resp.get_json(), case)
+
+
+@pytest.mark.parametrize("args", [[], ["--at", "not-a-time", "x"], ["--no-such-option", "x"]])
+def test_cli_verify_usage_errors_exit_3(tmp_path: Path, args: list[str]) -> None:
+    """1 and 2 mean FAILED and INDETERMINATE, so a usage error must not reuse them."""
+    target = tmp_path / "x"
+    target.write_bytes(b"anything")
+    result = CliRunner().invoke(cli, ["verify", *[str(target) if a == "x" else a for a in args]])
+    assert result.exit_code == 3, result.output
