@@ -61,5 +61,9 @@ run: install system-deps
 test: install-test system-deps-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (not part of make test): figures against same-run references, into BENCHMARKS.md.
+bench: install-test system-deps-test
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info

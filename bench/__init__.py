@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): figures against same-run references, written to BENCHMARKS.md."""
