@@ -14,6 +14,7 @@ signature nobody can verify.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,6 +206,24 @@ def _listed(seal: ParsedSeal, signer_der: bytes) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=256)
+def _usable_seal(seal: bytes) -> ParsedSeal:
+    """The parsed seal, once its maker signature verified. Cached per DER: a department applies
+    the same seal to every licence, and re-parsing and re-verifying it each time was a third of
+    the cost of an issuance. Failures are not cached (they raise)."""
+    parsed = parse_seal(seal)
+    if parsed.version == "v1":
+        raise SealingError("a GM/T 0031-2014 seal cannot go into a GB/T 38540 signature", code="unsupported_seal_version")
+    maker = _cert(parsed.maker_cert, "maker")
+    if parsed.signed_value is None:
+        raise SealingError(f"the seal's signature is unusable: {parsed.signed_value_problem}", code="seal_invalid")
+    try:
+        hsm.verify(maker.spki, parsed.signed_bytes, parsed.signed_value)
+    except (hsm.InvalidSignature, hsm.TrustSvcError) as exc:
+        raise SealingError("the seal's maker signature does not verify", code="seal_invalid") from exc
+    return parsed
+
+
 def sign_document(
     data: bytes,
     *,
@@ -225,18 +244,9 @@ def sign_document(
         ``unsupported_seal_version``, ``bad_property_info``, ``signer_fault``.
     :raises trustsvc.seals.errors.SESFormatError: ``seal`` is not a seal.
     """
-    parsed = parse_seal(seal)
-    if parsed.version == "v1":
-        raise SealingError("a GM/T 0031-2014 seal cannot go into a GB/T 38540 signature", code="unsupported_seal_version")
+    parsed = _usable_seal(bytes(seal))
     if not isinstance(property_info, str) or not property_info.isascii() or not property_info:
         raise SealingError("property_info must be non-empty ASCII (IA5String)", code="bad_property_info")
-    maker = _cert(parsed.maker_cert, "maker")
-    if parsed.signed_value is None:
-        raise SealingError(f"the seal's signature is unusable: {parsed.signed_value_problem}", code="seal_invalid")
-    try:
-        hsm.verify(maker.spki, parsed.signed_bytes, parsed.signed_value)
-    except (hsm.InvalidSignature, hsm.TrustSvcError) as exc:
-        raise SealingError("the seal's maker signature does not verify", code="seal_invalid") from exc
     cert = _cert(signer_cert, "signer")
     if not same_public_key(cert.spki, signer.public_key):
         raise SealingError(f"the signer {signer.key_ref} does not hold the key of {cert.subject_str!r}", code="signer_key_mismatch")
