@@ -1,0 +1,194 @@
+"""A licence version's file (PDF now, OFD later): rendered from its type's layout, sealed with
+the issuing department's signer key and the region TSA, and stored once, as issued.
+
+Why a separate transaction from issuance: rendering and signing take tens of milliseconds and
+a font or layout problem must not undo an issued licence; the file can always be made again on
+demand from what issuance stored (the record, its sealed metadata, the department's seal).
+:func:`ensure_licence_file` is idempotent: the first stored file wins and is what every caller
+gets back, byte for byte, ever after (its ETag is its SHA-256). Superseded and revoked versions
+keep the file they had; a file is only *made* for a licence that is active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..apikeys import Principal
+from ..audit import AuditEvent, record
+from ..context import TrustService
+from ..errors import ConflictError, NotFoundError
+from ..sealing import get_seal, region_timestamper
+from ..seals.parse import parse_seal
+from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
+from .catalogue import find_type
+from .identifier import parse_identifier
+from .layout import load_layout
+from .pdf_sign import PdfAttachment, PdfSealSpec, seal_pdf
+from .render import LicenceFace, render_licence_pdf
+from .service import CHINA, HOLDER_ID_TYPES, get_licence
+from .status import effective_status
+
+__all__ = ["PDF_MEDIA_TYPE", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT", "LicenceFile",
+           "ensure_licence_file", "licence_file", "build_licence_pdf", "licence_face"]
+
+PDF_MEDIA_TYPE = "application/pdf"
+METADATA_ATTACHMENT = "licence-metadata.json"
+"""The canonical GB/T 36903 metadata exactly as sealed."""
+METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
+"""The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
+
+
+@dataclass(frozen=True)
+class LicenceFile:
+    identifier: str
+    media_type: str
+    content: bytes
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return f"licence-{self.identifier}.pdf"
+
+
+@dataclass(frozen=True)
+class _SigningInputs:
+    """Everything a file needs, read in one short read transaction."""
+
+    row: LicenceRecord
+    department: Department
+    region_code: str
+    seal_der: bytes
+    signer: CertificateRecord
+    chain: tuple[bytes, ...]
+
+
+def _find(session: Session, identifier: str) -> LicenceRecord:
+    text = parse_identifier(identifier).text
+    row = session.execute(select(LicenceRecord).where(LicenceRecord.identifier == text)).unique().scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no licence {text}", code="licence_not_found")
+    return row
+
+
+def _stored(session: Session, row: LicenceRecord) -> LicenceFileRecord | None:
+    return session.get(LicenceFileRecord, (row.id, PDF_MEDIA_TYPE))
+
+
+def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
+    dept = row.department
+    certs = {c.slug: c for c in session.execute(
+        select(CertificateRecord).where(CertificateRecord.slug.in_((f"{dept.uscc}/signer", dept.uscc, "root")))
+    ).scalars()}
+    signer = certs.get(f"{dept.uscc}/signer")
+    if signer is None or signer.key_ref is None or dept.uscc not in certs or "root" not in certs:
+        raise NotFoundError(f"department {dept.uscc} has no signer certificate and CA chain",
+                            code="department_incomplete")
+    region = session.execute(select(Region)).scalars().first()
+    if region is None:
+        raise NotFoundError("no region is initialised", code="region_not_found")
+    return _SigningInputs(row=row, department=dept, region_code=region.code, seal_der=get_seal(session, row.seal_esid).der,
+                          signer=signer, chain=(certs[dept.uscc].der, certs["root"].der))
+
+
+def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes) -> LicenceFace:
+    """What the licence's face shows, from its record, its type and the seal that sealed it."""
+    ltype = find_type(region_code, row.type_code)
+    layout = load_layout(ltype.template)
+    printed = tuple((spec.label, str(row.fields[spec.name])) for spec in ltype.fields if spec.name in row.fields)
+    badge = None
+    if layout.badge.field and layout.badge.field in row.fields:
+        badge = (ltype.by_name[layout.badge.field].label, str(row.fields[layout.badge.field]))
+    return LicenceFace(
+        type_name=ltype.name, identifier=row.identifier, holder_name=row.holder_name,
+        holder_id_label=HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), holder_id=row.holder_id,
+        fields=printed, valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
+        issue_date=row.issued_at.astimezone(CHINA).date(), seal_picture=parse_seal(seal_der).picture, badge=badge)
+
+
+def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
+                      signing_time: dt.datetime | None = None) -> bytes:
+    """Render and seal the PDF (no storage)."""
+    row = inputs.row
+    face = licence_face(row, inputs.region_code, inputs.seal_der)
+    layout = load_layout(find_type(inputs.region_code, row.type_code).template)
+    unsigned = render_licence_pdf(face, layout, code_text=code_text)
+    assert inputs.signer.key_ref is not None
+    spec = PdfSealSpec(
+        identifier=row.identifier, signer_name=inputs.department.name,
+        reason=f"{face.type_name} {row.identifier}", location=inputs.region_code,
+        signing_time=signing_time or utcnow(),
+        attachments=(
+            PdfAttachment(METADATA_ATTACHMENT, row.metadata_json.encode("utf-8"), "application/json",
+                          "GB/T 36903 licence metadata (canonical JSON), as sealed"),
+            PdfAttachment(METADATA_SIGNATURE_ATTACHMENT, row.metadata_signature, "application/octet-stream",
+                          f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}"),
+        ))
+    return seal_pdf(unsigned, spec, signer=service.keystore.signer(inputs.signer.key_ref),
+                    signer_cert=inputs.signer.der, chain=inputs.chain, timestamper=region_timestamper(service))
+
+
+def _as_file(row: LicenceRecord, stored: LicenceFileRecord) -> LicenceFile:
+    return LicenceFile(identifier=row.identifier, media_type=stored.media_type, content=stored.content,
+                       sha256=stored.sha256)
+
+
+def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = "system",
+                        code_text: str | None = None) -> LicenceFile:
+    """The licence's stored PDF, made (rendered, sealed, stored) the first time it is asked for.
+    Its QR slot holds ``code_text``, by default the version's static service code.
+
+    Concurrent callers all get the one file that was stored first; a signature made by a
+    loser is discarded (and audited as such, since it was a key use).
+
+    :raises NotFoundError: no such licence (``licence_not_found``).
+    :raises ConflictError: ``licence_not_active`` when it has no file yet and is not active.
+    """
+    with service.db.reader() as session:
+        row = _find(session, identifier)
+        stored = _stored(session, row)
+        if stored is not None:
+            return _as_file(row, stored)
+        status = effective_status(row, utcnow())
+        if status != "active":
+            raise ConflictError(f"licence {row.identifier} is {status}; no file is made for it now",
+                                code="licence_not_active")
+        inputs = _inputs(session, row)
+    if code_text is None:
+        # The QR slot carries the version's static service code (kept, so print and API agree).
+        from ..codes.service import static_code_text
+
+        code_text = static_code_text(service, row.identifier)
+    content = build_licence_pdf(service, inputs, code_text=code_text)
+    digest = hashlib.sha256(content).hexdigest()
+    key_ref = inputs.signer.key_ref or ""
+    details = {"media_type": PDF_MEDIA_TYPE, "sha256": digest, "bytes": len(content), "seal": row.seal_esid}
+    try:
+        with service.db.transaction() as session:
+            session.add(LicenceFileRecord(licence_id=row.id, media_type=PDF_MEDIA_TYPE, content=content, sha256=digest))
+            session.flush()  # a concurrent winner's row makes this raise before the audit row is written
+            record(session, AuditEvent(actor=actor, action="licence.file", object_type="licence",
+                                       object_id=row.identifier, key_ref=key_ref, details=details))
+        return LicenceFile(identifier=row.identifier, media_type=PDF_MEDIA_TYPE, content=content, sha256=digest)
+    except IntegrityError:
+        pass
+    with service.db.transaction() as session:
+        record(session, AuditEvent(actor=actor, action="licence.file.discard", object_type="licence",
+                                   object_id=row.identifier, key_ref=key_ref,
+                                   details={**details, "why": "another caller stored this licence's file first"}))
+    with service.db.reader() as session:
+        winner = _stored(session, row)
+    if winner is None:  # pragma: no cover - the conflicting row cannot vanish: files are never deleted
+        raise ConflictError("the licence file could not be stored; try again", code="licence_file_conflict")
+    return _as_file(row, winner)
+
+
+def licence_file(service: TrustService, identifier: str, *, principal: Principal) -> LicenceFile:
+    """The file for a principal who may see the licence (its department's issuer, a verifier, an admin)."""
+    row = get_licence(service, identifier, principal=principal)
+    return ensure_licence_file(service, row.identifier, actor=principal.actor)
