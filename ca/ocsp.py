@@ -55,6 +55,8 @@ __all__ = [
     "CERT_ID_HASHES",
     "build_ocsp_request",
     "ocsp_request_nonce",
+    "ocsp_request_issuers",
+    "ocsp_status_response",
     "issuer_key_hashes",
     "verify_ocsp_response",
 ]
@@ -361,6 +363,25 @@ class OCSPResponder:
         return ocsp.OCSPResponse(
             {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}
         ).dump()
+
+
+def ocsp_request_issuers(request_der: bytes) -> tuple[tuple[str, str], ...]:
+    """``(CertID hash name, issuerKeyHash hex)`` of every CertID in a request, in order, or ``()``
+    when the request is malformed. A service holding several CAs reads this to choose which
+    responder (and key) answers before it builds an :class:`OCSPResponder`."""
+    try:
+        items, _ = OCSPResponder._read(request_der)
+    except _Answer:
+        return ()
+    return tuple((item.hash_name, item.key_hash.hex()) for item in items)
+
+
+def ocsp_status_response(status: str) -> bytes:
+    """An unsigned OCSPResponse carrying only a non-successful ``status`` (RFC 6960 §4.2.1):
+    ``malformed_request``, ``internal_error``, ``try_later``, ``sig_required`` or ``unauthorized``."""
+    if status not in ("malformed_request", "internal_error", "try_later", "sig_required", "unauthorized"):
+        raise OCSPError(f"{status!r} is not an unsigned OCSP response status")
+    return ocsp.OCSPResponse({"response_status": status}).dump()
 
 
 # ------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("audit_seq", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["department_id"], ["departments.id"],
                                 name="fk_status_lists_department_id_departments"),
         sa.PrimaryKeyConstraint("id", name="pk_status_lists"),
