@@ -1,0 +1,215 @@
+"""Trust material for service codes: which code-signer certificates a kid may name, the anchors
+their paths must reach, and how fresh all that is.
+
+Two sources, one shape (:class:`CodeTrust`):
+
+* :func:`code_trust_from_db`: this service's own records (always current; what the API uses);
+* :func:`load_code_cache`: a cache directory written by :func:`write_code_cache` (``trustsvc
+  code cache DIR``), for verifiers without the network: the region's root, issuing CAs and
+  code-signer certificates, and each issuer's newest signed status list, with ``exported_at``
+  and ``next_update``. Past ``next_update`` the cache is stale and verifications fail closed.
+
+The cache file itself is not signed: it is exported on a machine the verifier trusts. Peer
+regions' material arrives through signed trust lists (the trust-list issue) and will produce
+the same :class:`CodeTrust`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import pem
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.certs import load_certificates, parse_certificate
+from ca.errors import CertificateError
+
+from ..context import TrustService
+from ..errors import InvalidInputError
+from ..local_trust import local_trust_context
+from ..storage import Database
+from ..status_lists import current_status_list
+from ..storage.models import CertificateRecord, Department, Region, StatusListRecord
+from ..trust import TrustContext
+from .format import kid_for
+
+__all__ = ["CodeTrust", "code_trust_from_db", "write_code_cache", "load_code_cache", "CACHE_FORMAT",
+           "CACHE_LIFETIME", "TRUST_FILE", "STATUS_DIR"]
+
+CACHE_FORMAT = "trustsvc-code-cache/1"
+CACHE_LIFETIME = dt.timedelta(days=1)
+TRUST_FILE = "trust.json"
+STATUS_DIR = "status"
+CODE_SIGNER_PROFILE = "code_signer"
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class CodeTrust:
+    """What a code verification may rely on."""
+
+    trust: TrustContext
+    """Anchors, intermediates and revocation for the code-signer's path."""
+    signers: Mapping[bytes, tuple[bytes, ...]]
+    """kid → code-signer certificates (DER) with that kid (collisions are all tried)."""
+    source: str
+    """``local database`` or ``cache <dir>``."""
+    region: str | None = None
+    exported_at: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+    """None: live material (this service's own records), never stale."""
+    status_lists: Mapping[str, bytes] = field(default_factory=dict)
+    """Issuer USCC → the signed status list body as cached (offline verification only)."""
+
+    def certificates_for(self, kid: bytes) -> tuple[bytes, ...]:
+        return self.signers.get(kid, ())
+
+    def stale(self, now: dt.datetime) -> bool:
+        return self.next_update is not None and now > self.next_update
+
+    def freshness(self, now: dt.datetime) -> dict[str, Any]:
+        """What ``status_now.trust`` says about this material."""
+        return {"source": self.source, "region": self.region, "exported_at": _iso(self.exported_at),
+                "next_update": _iso(self.next_update), "stale": self.stale(now)}
+
+
+def _signer_map(ders: list[bytes]) -> dict[bytes, tuple[bytes, ...]]:
+    out: dict[bytes, tuple[bytes, ...]] = {}
+    for der in ders:
+        kid = kid_for(der)
+        out[kid] = (*out.get(kid, ()), der)
+    return out
+
+
+def _stored_status_lists(session: Session) -> dict[str, bytes]:
+    lists: dict[str, bytes] = {}
+    for dept in session.execute(select(Department)).scalars():
+        newest = session.execute(
+            select(StatusListRecord.body).where(StatusListRecord.department_id == dept.id)
+            .order_by(StatusListRecord.sequence.desc()).limit(1)
+        ).scalar_one_or_none()
+        if newest is not None:
+            lists[dept.uscc] = newest
+    return lists
+
+
+def code_trust_from_db(db: Database, *, status_lists: bool = False) -> CodeTrust:
+    """This region's own anchors, CAs and code-signer certificates, with live revocation;
+    with ``status_lists``, also each issuer's newest *stored* signed status list (what an
+    offline verification on this machine may use)."""
+    trust = local_trust_context(db)
+    with db.reader() as session:
+        region = session.execute(select(Region)).scalars().first()
+        ders = list(session.execute(
+            select(CertificateRecord.der).where(CertificateRecord.profile == CODE_SIGNER_PROFILE)
+            .order_by(CertificateRecord.id)
+        ).scalars())
+        lists = _stored_status_lists(session) if status_lists else {}
+    return CodeTrust(trust=trust, signers=_signer_map(ders), source="local database",
+                     region=region.code if region else None, status_lists=lists)
+
+
+def _pem(der: bytes) -> str:
+    return pem.armor("CERTIFICATE", der).decode("ascii")
+
+
+def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime | None = None,
+                     lifetime: dt.timedelta = CACHE_LIFETIME) -> Path:
+    """Export what an offline verifier needs into ``directory`` (created if missing).
+
+    Writes ``trust.json`` (certificates as PEM, ``exported_at``, ``next_update``) and
+    ``status/<USCC>.bin``: each issuer's current signed status list (made now if due), exactly
+    as ``GET /api/v1/status/{issuer}`` serves it. Files are replaced atomically, so a verifier
+    reading concurrently sees old or new.
+    """
+    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    db = service.db
+    with db.reader() as session:
+        region = session.execute(select(Region)).scalars().first()
+        certs = session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars().all()
+        departments = list(session.execute(select(Department.uscc)).scalars())
+    lists = {uscc: current_status_list(service, uscc, now=now).der for uscc in departments}
+    body = {
+        "format": CACHE_FORMAT,
+        "region": region.code if region else None,
+        "exported_at": _iso(now),
+        "next_update": _iso(now + lifetime),
+        "anchors": [_pem(c.der) for c in certs if c.profile == "root_ca"],
+        "intermediates": [_pem(c.der) for c in certs if c.profile == "issuing_ca"],
+        "code_signers": [_pem(c.der) for c in certs if c.profile == CODE_SIGNER_PROFILE],
+        "status_list_signers": [_pem(c.der) for c in certs if c.profile == "status_list_signer"],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / STATUS_DIR).mkdir(exist_ok=True)
+    for uscc, data in lists.items():
+        _replace(directory / STATUS_DIR / f"{uscc}.bin", data)
+    _replace(directory / TRUST_FILE, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"))
+    return directory / TRUST_FILE
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _certs(body: Mapping[str, Any], name: str) -> list[bytes]:
+    items = body.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        raise InvalidInputError(f"{TRUST_FILE}: {name} must be a list of PEM certificates", code="invalid_code_cache")
+    try:
+        return [c.der for x in items for c in load_certificates(x.encode("ascii"))]
+    except (CertificateError, UnicodeError) as exc:
+        raise InvalidInputError(f"{TRUST_FILE}: {name} holds an unreadable certificate",
+                                code="invalid_code_cache") from exc
+
+
+def _time(body: Mapping[str, Any], name: str) -> dt.datetime:
+    value = body.get(name)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInputError(f"{TRUST_FILE}: {name} is not an ISO 8601 time", code="invalid_code_cache") from exc
+    if parsed.tzinfo is None:
+        raise InvalidInputError(f"{TRUST_FILE}: {name} has no time zone", code="invalid_code_cache")
+    return parsed
+
+
+def load_code_cache(directory: Path) -> CodeTrust:
+    """Read a cache written by :func:`write_code_cache`.
+
+    :raises InvalidInputError: ``invalid_code_cache`` when the directory holds no readable cache.
+    """
+    path = directory / TRUST_FILE
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"no readable code cache at {path}", code="invalid_code_cache") from exc
+    if not isinstance(body, dict) or body.get("format") != CACHE_FORMAT:
+        raise InvalidInputError(f"{path} is not a {CACHE_FORMAT} file", code="invalid_code_cache")
+    anchors = _certs(body, "anchors")
+    info = {}
+    for der in anchors:
+        info[parse_certificate(der).sha256] = {"region": body.get("region"), "source": f"cache {directory}"}
+    trust = TrustContext(anchors=tuple(anchors),
+                         intermediates=tuple(_certs(body, "intermediates") + _certs(body, "status_list_signers")),
+                         anchor_info=info)
+    lists: dict[str, bytes] = {}
+    status_dir = directory / STATUS_DIR
+    if status_dir.is_dir():
+        for item in sorted(status_dir.glob("*.bin")):
+            lists[item.stem] = item.read_bytes()
+    region = body.get("region")
+    return CodeTrust(trust=trust, signers=_signer_map(_certs(body, "code_signers")), source=f"cache {directory}",
+                     region=region if isinstance(region, str) else None, exported_at=_time(body, "exported_at"),
+                     next_update=_time(body, "next_update"), status_lists=lists)
