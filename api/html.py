@@ -1,0 +1,57 @@
+"""Errors and headers for HTML pages: the same status and machine code the JSON API would give
+(``api.errors.STATUS_BY_ERROR``), rendered as a page instead of ``{"error": …}``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, make_response, render_template
+from werkzeug.exceptions import HTTPException
+
+from hsm.errors import TrustSvcError
+
+from .errors import STATUS_BY_ERROR
+
+__all__ = ["status_for", "error_page", "domain_error_page", "http_error_page", "page_headers"]
+
+log = logging.getLogger("trustsvc.api")
+
+_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def status_for(exc: TrustSvcError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_page(status: int, code: str, message: str) -> Response:
+    resp = make_response(render_template("page_error.html", status=status, code=code, message=message), status)
+    return page_headers(resp, private=True)
+
+
+def domain_error_page(exc: TrustSvcError) -> Response:
+    status = status_for(exc)
+    if status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+        return error_page(status, exc.code if status != 500 else "internal_error",
+                          "the service cannot complete this request now")
+    return error_page(status, exc.code, exc.message)
+
+
+def http_error_page(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    return error_page(status, (exc.name or "http_error").lower().replace(" ", "_"), exc.description or "")
+
+
+def page_headers(resp: Response, *, private: bool) -> Response:
+    """No scripts, no framing (the console's buttons cannot be click-jacked), no caching of
+    private pages, and no referrer carrying a licence identifier elsewhere."""
+    resp.headers.setdefault("Content-Security-Policy", _CSP)
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    resp.headers["Cache-Control"] = "no-store" if private else "no-cache"
+    return resp

@@ -1,0 +1,133 @@
+"""Listing licences: who sees what, filters, keyset paging, and GET /api/v1/licences."""
+
+from __future__ import annotations
+
+import pytest
+from licence_helpers import COMPANY, DEPT, OTHER_DEPT, PERSON, bearer, business_body, food_body
+
+from trustsvc import pki
+from trustsvc.apikeys import Principal, Role
+from trustsvc.errors import InvalidInputError, PermissionDeniedError
+from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
+from trustsvc.licences.listing import decode_cursor, encode_cursor, licence_history, list_licences
+from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence, suspend_licence
+from trustsvc.sealing import SealRequest, make_department_seal
+
+ISSUER = Principal("iss", Role.ISSUER, DEPT, (BUSINESS_LICENCE.code, FOOD_BUSINESS_LICENCE.code))
+ADMIN = Principal("adm", Role.ADMIN)
+
+
+def _issue(service, body: dict, dept: str = DEPT):
+    return issue_licence(service, request_from_json(body), principal_or_actor="test", department_uscc=dept,
+                         timestamp=False)
+
+
+@pytest.fixture
+def other_dept(service):
+    pki.add_department(service, OTHER_DEPT, "南京市市场监督管理局", actor="test")
+    make_department_seal(service, SealRequest(OTHER_DEPT, "南京市市场监督管理局"), actor="test")
+    return OTHER_DEPT
+
+
+def _ids(page) -> list[str]:
+    return [r.identifier for r in page.items]
+
+
+def test_issuer_sees_its_department_admin_sees_all(service, seal, other_dept) -> None:
+    a = _issue(service, business_body())
+    b = _issue(service, food_body())
+    c = _issue(service, business_body(), dept=other_dept)
+    assert _ids(list_licences(service, ISSUER)) == [b.identifier, a.identifier]  # newest first
+    assert _ids(list_licences(service, ADMIN)) == [c.identifier, b.identifier, a.identifier]
+    assert _ids(list_licences(service, ADMIN, department_uscc=other_dept.lower())) == [c.identifier]
+    assert _ids(list_licences(service, ISSUER, department_uscc=DEPT)) == [b.identifier, a.identifier]
+    with pytest.raises(PermissionDeniedError) as exc:
+        list_licences(service, ISSUER, department_uscc=other_dept)
+    assert exc.value.code == "other_department"
+    for role in (Role.VERIFIER, Role.PEER):
+        with pytest.raises(PermissionDeniedError) as exc:
+            list_licences(service, Principal("v", role))
+        assert exc.value.code == "role_not_allowed"
+
+
+def test_status_filter_uses_the_status_now(service, seal) -> None:
+    active = _issue(service, business_body())
+    expired = _issue(service, food_body(valid_from="2020-01-01", valid_until="2021-01-01"))
+    suspended = _issue(service, food_body())
+    revoked = _issue(service, food_body(valid_until="2031-01-01"))
+    suspend_licence(service, suspended.identifier, principal_or_actor="test")
+    revoke_licence(service, revoked.identifier, principal_or_actor="test", reason="吊销")
+    by = {s: _ids(list_licences(service, ISSUER, status=s)) for s in
+          ("active", "expired", "suspended", "revoked", "superseded")}
+    assert by == {"active": [active.identifier], "expired": [expired.identifier],
+                  "suspended": [suspended.identifier], "revoked": [revoked.identifier], "superseded": []}
+    assert _ids(list_licences(service, ISSUER, type_code=BUSINESS_LICENCE.code)) == [active.identifier]
+    with pytest.raises(InvalidInputError) as exc:
+        list_licences(service, ISSUER, status="deleted")
+    assert (exc.value.code, exc.value.field) == ("invalid_status", "status")
+
+
+def test_search_by_identifier_holder_name_and_exact_id(service, seal) -> None:
+    company = _issue(service, business_body())
+    person = _issue(service, food_body())
+    assert _ids(list_licences(service, ISSUER, q="某某科技")) == [company.identifier]
+    assert _ids(list_licences(service, ISSUER, q=PERSON)) == [person.identifier]
+    assert _ids(list_licences(service, ISSUER, q=PERSON[:10])) == []  # ids match whole, not in part
+    assert _ids(list_licences(service, ISSUER, q=person.identifier.split(".")[-3])) == [person.identifier,
+                                                                                         company.identifier]
+    assert _ids(list_licences(service, ISSUER, q=COMPANY.lower())) == [company.identifier]
+    assert _ids(list_licences(service, ISSUER, q="%")) == []  # LIKE wildcards are taken literally
+    assert _ids(list_licences(service, ISSUER, q="_")) == []
+
+
+def test_keyset_pages_cover_everything_once(service, seal) -> None:
+    issued = [_issue(service, business_body()).identifier for _ in range(5)]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = list_licences(service, ISSUER, limit=2, cursor=cursor)
+        seen += _ids(page)
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == 3 and seen == list(reversed(issued))
+    assert decode_cursor(encode_cursor(123)) == 123
+    for bad in ("", "abc", encode_cursor(1)[:-1] + "!", "aWQ6LTE"):  # "id:-1"
+        with pytest.raises(InvalidInputError) as exc:
+            decode_cursor(bad)
+        assert exc.value.code == "invalid_cursor"
+    for limit in (0, 201, True):
+        with pytest.raises(InvalidInputError) as exc:
+            list_licences(service, ISSUER, limit=limit)  # type: ignore[arg-type]
+        assert exc.value.code == "invalid_limit"
+
+
+def test_history_comes_from_the_audit_log(service, seal) -> None:
+    row = _issue(service, business_body())
+    suspend_licence(service, row.identifier, principal_or_actor="test", reason="核查")
+    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销")
+    history = licence_history(service, row.identifier)
+    assert [(h.action, h.reason) for h in history] == [
+        ("licence.issue", None), ("licence.suspend", "核查"), ("licence.revoke", "吊销")]
+
+
+def test_list_over_http(client, service, seal, keys) -> None:
+    for _ in range(3):
+        assert client.post("/api/v1/licences", json=business_body(), headers=bearer(keys["issuer"])).status_code == 201
+    resp = client.get("/api/v1/licences?limit=2", headers=bearer(keys["issuer"]))
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert len(body["items"]) == 2 and body["next_cursor"]
+    assert body["items"][0]["holder"]["id"] == COMPANY and body["items"][0]["issuer"]["uscc"] == DEPT
+    rest = client.get(f"/api/v1/licences?limit=2&cursor={body['next_cursor']}", headers=bearer(keys["admin"]))
+    assert len(rest.get_json()["items"]) == 1 and rest.get_json()["next_cursor"] is None
+    assert client.get("/api/v1/licences").status_code == 401
+    assert client.get("/api/v1/licences", headers=bearer(keys["verifier"])).get_json()["error"]["code"] \
+        == "role_not_allowed"
+    for query, code in (("limit=abc", "invalid_limit"), ("limit=0", "invalid_limit"), ("status=x", "invalid_status"),
+                        ("cursor=zz", "invalid_cursor")):
+        resp = client.get(f"/api/v1/licences?{query}", headers=bearer(keys["issuer"]))
+        assert resp.status_code == 422 and resp.get_json()["error"]["code"] == code, query
+    assert client.get(f"/api/v1/licences?department={OTHER_DEPT}", headers=bearer(keys["issuer"])).status_code == 403

@@ -1,0 +1,167 @@
+"""Listing licences for the console and ``GET /api/v1/licences``, scoped by who asks.
+
+An issuer sees its own department's licences, an admin every department's (optionally one),
+and nobody else may list: a verifier looks licences up by identifier, it does not browse them.
+Pages are keyset-paged newest first (by row id) with an opaque cursor, so a page stays stable
+while licences are being issued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+
+from ..apikeys import Principal, Role
+from ..context import TrustService
+from ..errors import InvalidInputError, PermissionDeniedError
+from ..storage.models import AuditEventRecord, Department, LicenceRecord
+from .service import china_today
+
+__all__ = ["LICENCE_STATUSES", "MAX_LIMIT", "LicencePage", "list_licences", "encode_cursor", "decode_cursor",
+           "HistoryEntry", "licence_history"]
+
+LICENCE_STATUSES = ("active", "suspended", "revoked", "superseded", "expired")
+"""The statuses a licence can be in now (``expired`` is an active one past its end date)."""
+MAX_LIMIT = 200
+_MAX_QUERY = 100
+
+
+@dataclass(frozen=True)
+class LicencePage:
+    items: tuple[LicenceRecord, ...]
+    next_cursor: str | None
+    """Pass back as ``cursor`` for the next page; None on the last page."""
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The row id a cursor continues after; :raises InvalidInputError: ``invalid_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        kind, _, value = raw.partition(":")
+        if kind != "id" or not value.isdigit() or len(value) > 18:
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this service handed out", code="invalid_cursor",
+                                field="cursor") from None
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _status_filter(stmt: Select[Any], status: str) -> Select[Any]:
+    today = china_today()
+    if status == "expired":
+        return stmt.where(LicenceRecord.status == "active", LicenceRecord.valid_until.is_not(None),
+                          LicenceRecord.valid_until < today)
+    if status == "active":
+        return stmt.where(LicenceRecord.status == "active",
+                          or_(LicenceRecord.valid_until.is_(None), LicenceRecord.valid_until >= today))
+    return stmt.where(LicenceRecord.status == status)
+
+
+def list_licences(
+    service: TrustService,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    type_code: str | None = None,
+    q: str | None = None,
+    department_uscc: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> LicencePage:
+    """One page of licences the principal may see, newest first.
+
+    :param status: one of :data:`LICENCE_STATUSES`, as the licence stands today.
+    :param q: text found in the identifier or the holder's name, or the holder's exact id.
+    :param department_uscc: admins only: one department's licences.
+    :raises PermissionDeniedError: ``role_not_allowed`` for verifier and peer keys;
+        ``other_department`` when an issuer names another department.
+    :raises InvalidInputError: a bad filter, limit or cursor (``code`` and ``field`` say which).
+    """
+    if principal.role is Role.ISSUER:
+        if department_uscc is not None and department_uscc.strip().upper() != principal.department_uscc:
+            raise PermissionDeniedError("an issuer key lists only its own department's licences",
+                                        code="other_department")
+        department_uscc = principal.department_uscc
+    elif principal.role is not Role.ADMIN:
+        raise PermissionDeniedError(f"a {principal.role.value} key may not list licences", code="role_not_allowed")
+    if status is not None and status not in LICENCE_STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(LICENCE_STATUSES)}", code="invalid_status",
+                                field="status")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be 1..{MAX_LIMIT}", code="invalid_limit", field="limit")
+    if q is not None and len(q) > _MAX_QUERY:
+        raise InvalidInputError(f"q has at most {_MAX_QUERY} characters", code="field_too_long", field="q")
+    after = decode_cursor(cursor) if cursor else None
+
+    stmt = select(LicenceRecord)
+    if department_uscc is not None:
+        stmt = stmt.join(Department, LicenceRecord.department_id == Department.id).where(
+            Department.uscc == department_uscc.strip().upper())
+    if status is not None:
+        stmt = _status_filter(stmt, status)
+    if type_code:
+        stmt = stmt.where(LicenceRecord.type_code == type_code.strip())
+    if q and q.strip():
+        text = q.strip()
+        stmt = stmt.where(or_(LicenceRecord.identifier.like(_like(text.upper()), escape="\\"),
+                              LicenceRecord.holder_name.like(_like(text), escape="\\"),
+                              LicenceRecord.holder_id == text.upper()))
+    if after is not None:
+        stmt = stmt.where(LicenceRecord.id < after)
+    stmt = stmt.order_by(LicenceRecord.id.desc()).limit(limit + 1)
+    with service.db.reader() as session:
+        rows = list(session.execute(stmt).unique().scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return LicencePage(items=tuple(rows), next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One lifecycle event of a licence, as the audit log recorded it."""
+
+    at: str
+    action: str
+    """``licence.issue``, ``licence.suspend``, ``licence.reinstate``, ``licence.revoke``,
+    ``licence.change`` or ``licence.renew``."""
+    actor: str
+    reason: str | None
+    detail: str | None
+    """For a change or renewal: the version it superseded."""
+
+
+def licence_history(service: TrustService, identifier: str) -> tuple[HistoryEntry, ...]:
+    """The licence's events, oldest first. The audit log is the record of what happened to a
+    licence, so the history is read from it rather than kept twice. Callers check access to
+    the licence first."""
+    with service.db.reader() as session:
+        rows = session.execute(select(AuditEventRecord).where(
+            AuditEventRecord.object_type == "licence", AuditEventRecord.object_id == identifier)
+            .order_by(AuditEventRecord.seq)).scalars().all()
+    out = []
+    for row in rows:
+        try:
+            details = json.loads(row.details or "{}")
+        except ValueError:
+            details = {}
+        reason = details.get("reason") if isinstance(details, dict) else None
+        supersedes = details.get("supersedes") if isinstance(details, dict) else None
+        out.append(HistoryEntry(at=row.ts, action=row.action, actor=row.actor,
+                                reason=reason if isinstance(reason, str) else None,
+                                detail=supersedes if isinstance(supersedes, str) else None))
+    return tuple(out)
