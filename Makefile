@@ -41,11 +41,13 @@ venv: $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# ... and what the tests drive for real: the openssl command and headless Chromium.
-TEST_SYSTEM_PACKAGES ?= openssl chromium
+# ... and what the tests drive for real, as command:Debian-package pairs: the openssl command,
+# headless Chromium and its WebDriver (the console's browser test clicks through Selenium), and
+# poppler's pdfsig/pdftotext/pdffonts/pdftoppm for the licence PDFs.
+TEST_SYSTEM_PACKAGES ?= openssl:openssl chromium:chromium chromedriver:chromium-driver pdfsig:poppler-utils
 
 system-deps-test: system-deps
-	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for t in $(TEST_SYSTEM_PACKAGES); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \

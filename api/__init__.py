@@ -46,9 +46,23 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     app.register_blueprint(admin.bp, url_prefix="/api/v1")
     app.register_blueprint(seals.bp, url_prefix="/api/v1")
     app.register_blueprint(licences.bp, url_prefix="/api/v1")
+    from .blueprints import codes as codes_bp
+
+    app.register_blueprint(codes_bp.bp, url_prefix="/api/v1")
+    from .blueprints import verify_page
+
+    app.register_blueprint(verify_page.bp)
     app.register_blueprint(verify.bp, url_prefix="/api/v1")
     app.register_blueprint(tsa.bp, url_prefix="/api/v1")
+    from .blueprints import status as status_bp
+
+    app.register_blueprint(status_bp.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
+    from .blueprints import console, licence_pages
+
+    console.init_console(app, service)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(licence_pages.bp)
 
     from .openapi import bp as openapi_bp
 

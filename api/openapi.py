@@ -164,26 +164,117 @@ def spec() -> dict[str, Any]:
                 "responses": {"201": _licence("issued"), "200": _licence("idempotent replay: the licence issued before"),
                               "400": _err("not a JSON object"), "401": _err("no or bad key"),
                               "403": _err("other department or licence type"),
-                              "409": _err("no_seal, idempotency_key_reused"), "422": _err("invalid input")}}},
+                              "409": _err("no_seal, idempotency_key_reused"), "422": _err("invalid input")}},
+                "get": {
+                    "summary": "List licences, newest first (issuer: its department's; admin: all)",
+                    "security": _AUTH,
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": [
+                            "active", "suspended", "revoked", "superseded", "expired"]}},
+                        {"name": "type", "in": "query", "schema": {"type": "string"},
+                         "description": "licence type code"},
+                        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100},
+                         "description": "text in the identifier or holder name, or the holder's exact id"},
+                        {"name": "department", "in": "query", "schema": {"type": "string"},
+                         "description": "USCC (admin: one department; issuer: only its own)"},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                         "description": "next_cursor of the previous page"}],
+                    "responses": {
+                        "200": {"description": "one page", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["items", "next_cursor"], "properties": {
+                                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Licence"}},
+                                "next_cursor": {"type": ["string", "null"]}}}}}},
+                        "401": _err("no or bad key"), "403": _err("verifier/peer key, or another department"),
+                        "422": _err("invalid_status, invalid_limit, invalid_cursor")}}},
             "/api/v1/licences/{identifier}": {"get": {
                 "summary": "A licence (issuer of its department, verifier, admin)", "security": _AUTH,
                 "parameters": [_IDENT],
                 "responses": {"200": _licence("the licence"), "403": _err("other department"),
                               "404": _err("no such licence"), "422": _err("malformed identifier")}}},
+            "/api/v1/licences/{identifier}/file": {"get": {
+                "summary": "The licence version's sealed PDF (SM2 adbe.pkcs7.detached, time-stamped; made on first "
+                           "request and then always the same bytes). Issuer of its department, verifier, admin",
+                "security": _AUTH,
+                "parameters": [_IDENT, {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "application/pdf; ETag is the SHA-256 of the file",
+                                      "content": {"application/pdf": {}}},
+                              "304": {"description": "not modified (If-None-Match matched the ETag)"},
+                              "401": _err("no or bad key"), "403": _err("other department, or a peer key"),
+                              "404": _err("no such licence"),
+                              "409": _err("licence_not_active: no file was made while it was active"),
+                              "422": _err("malformed identifier")}}},
             "/api/v1/licences/{identifier}/revoke": _transition("Revoke a licence", required=True),
             "/api/v1/licences/{identifier}/suspend": _transition("Suspend an active licence", required=False),
             "/api/v1/licences/{identifier}/reinstate": _transition("Reinstate a suspended licence", required=False),
+            "/api/v1/licences/{identifier}/change": {"post": {
+                "summary": "变更: a new version (+1) with changed fields and/or holder name; the old one is superseded",
+                "security": _AUTH, "parameters": [_IDENT],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "fields": {"type": "object", "description": "merged over the current fields"},
+                        "holder_name": {"type": "string"}}}}}},
+                "responses": {"201": _licence("the new version"), "400": _err("not a JSON object"),
+                              "403": _err("other department or type"), "404": _err("no such licence"),
+                              "409": _err("not active (e.g. already superseded)"),
+                              "422": _err("nothing_to_change, unknown_field, invalid fields")}}},
+            "/api/v1/licences/{identifier}/renew": {"post": {
+                "summary": "延续: a new version (+1) with a new validity period; the old one is superseded",
+                "security": _AUTH, "parameters": [_IDENT],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["valid_until"], "properties": {
+                        "valid_until": {"type": ["string", "null"], "format": "date",
+                                        "description": "null: no end (长期)"},
+                        "valid_from": {"type": "string", "format": "date"}}}}}},
+                "responses": {"201": _licence("the new version"), "400": _err("not a JSON object"),
+                              "403": _err("other department or type"), "404": _err("no such licence"),
+                              "409": _err("not active"), "422": _err("missing or invalid dates")}}},
             "/api/v1/verify": {"post": {
-                "summary": "Verify an OFD, seal, SES signature, CMS or certificate: a VerificationReport",
+                "summary": "Verify an OFD, licence PDF, seal, SES signature, CMS, certificate or service code "
+                           "(text, or a photo of its QR as `image`): a VerificationReport. Codes are verified "
+                           "online; with an API key (any role) the verification is audited with its purpose and "
+                           "uses a dynamic code up (a second use is FAILED / ALREADY_USED)",
+                "security": [{}, {"bearer": []}],
+                "parameters": [{"name": "purpose", "in": "query", "schema": {"type": "string", "maxLength": 200},
+                                "description": "why a code is verified (raw-body requests)"}],
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "original": {"type": "string", "format": "binary"}}}},
+                        "original": {"type": "string", "format": "binary"},
+                        "image": {"type": "string", "format": "binary",
+                                  "description": "a photo or scan of a service code's QR (PNG, JPEG)"},
+                        "purpose": {"type": "string", "maxLength": 200}}}},
                     "application/octet-stream": {},
-                    "application/json": {"schema": {"type": "object", "properties": {"code": {"type": "string"}}}}}},
+                    "application/json": {"schema": {"type": "object", "required": ["code"], "properties": {
+                        "code": {"type": "string", "description": "TS1:…"},
+                        "purpose": {"type": "string", "maxLength": 200,
+                                    "description": "required with an API key"}}}}}},
                 "responses": {"200": {"description": "the report, whatever the indication",
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
-                              "400": _err("nothing to verify")}}},
+                              "400": _err("nothing to verify"), "401": _err("a bad API key"),
+                              "422": _err("missing_field purpose (keyed code verification), invalid_image, "
+                                          "no_code_found")}}},
+            "/api/v1/licences/{identifier}/code": {"get": {
+                "summary": "The licence version's static service code (made on first request, then the same text)",
+                "security": _AUTH,
+                "parameters": [_IDENT, {"name": "format", "in": "query", "schema": {
+                    "type": "string", "enum": ["text", "png", "svg"], "default": "text"}}],
+                "responses": {"200": {"description": "text/plain `TS1:…`, image/png or image/svg+xml (QR, level Q)"},
+                              "403": _err("other department or type, or not an issuer/admin key"),
+                              "404": _err("no such licence"), "422": _err("invalid_format, malformed identifier")}}},
+            "/api/v1/licences/{identifier}/codes": {"post": {
+                "summary": "A dynamic service code: short-lived (default [codes] dynamic_ttl, 120 s), single use online",
+                "security": _AUTH, "parameters": [_IDENT],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"ttl": {"type": "integer", "minimum": 30, "maximum": 900}}}}}},
+                "responses": {"201": {"description": "the code", "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["code", "expires_at"], "properties": {
+                                      "code": {"type": "string"}, "type": {"type": "string"},
+                                      "licence": {"type": "string"}, "issued_at": {"type": "string"},
+                                      "expires_at": {"type": "string"}}}}}},
+                              "403": _err("other department or type"), "404": _err("no such licence"),
+                              "409": _err("licence_not_active"), "422": _err("invalid_ttl")}}},
             "/api/v1/tsa": {"post": {
                 "summary": "RFC 3161 time-stamping (SM2/SM3) by the region TSA",
                 "requestBody": {"required": True, "content": {"application/timestamp-query": {}}},
@@ -197,6 +288,27 @@ def spec() -> dict[str, Any]:
             "/api/v1/crl/{slug}": {"get": {"summary": "The CA's current CRL", "parameters": [_SLUG, _FORMAT],
                                            "responses": {"200": {"description": "application/pkix-crl or PEM"},
                                                          "404": _err("no such CA")}}},
+            "/api/v1/status/{issuer}": {"get": {
+                "summary": "The issuer's signed status list (CMS SignedData, SM2/SM3, over canonical JSON with "
+                           "W3C-style GZIP+base64url revocation and suspension bitstrings)",
+                "parameters": [{"name": "issuer", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "the issuing department's USCC"},
+                               {"name": "format", "in": "query",
+                                "schema": {"type": "string", "enum": ["der", "json"], "default": "der"}},
+                               {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "application/cms (DER), or the decoded list as JSON; "
+                                                     "ETag = SHA-256 of the DER, Cache-Control max-age"},
+                              "304": {"description": "not modified (If-None-Match matched)"},
+                              "404": _err("issuer_not_found"), "422": _err("invalid format")}}},
+            "/api/v1/ocsp": {"post": {
+                "summary": "RFC 6960 OCSP for certificates of this region's CAs (SM2/SM3)",
+                "requestBody": {"required": True, "content": {"application/ocsp-request": {}}},
+                "responses": {"200": {"description": "application/ocsp-response (malformedRequest and "
+                                                     "unauthorized are OCSP statuses, still HTTP 200)"}}}},
+            "/api/v1/ocsp/{encoded}": {"get": {
+                "summary": "RFC 6960 A.1 GET form: the URL-encoded base64 of the DER request",
+                "parameters": [{"name": "encoded", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "application/ocsp-response (cacheable)"}}}},
         },
     }
 

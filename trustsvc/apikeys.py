@@ -21,7 +21,8 @@ from .audit import AuditEvent, record
 from .errors import AuthenticationError, InvalidInputError, NotFoundError
 from .storage.models import ApiKeyRecord, Department, utcnow
 
-__all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey"]
+__all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey",
+           "principal_for_key_id"]
 
 PREFIX = "tsk"
 
@@ -126,6 +127,22 @@ def authenticate(session: Session, token: str) -> Principal:
         department_uscc=row.department.uscc if row.department else None,
         licence_types=tuple(row.licence_types or ()),
     )
+
+
+def principal_for_key_id(session: Session, key_id: str) -> Principal:
+    """The principal of a key already authenticated once (a console session holds only its id),
+    checked again so that revoking the key ends the session.
+
+    :raises AuthenticationError: ``invalid_api_key`` (unknown) or ``revoked_api_key``.
+    """
+    row = session.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == key_id)).scalar_one_or_none()
+    if row is None:
+        raise AuthenticationError("unknown API key", code="invalid_api_key")
+    if row.revoked_at is not None:
+        raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
+    return Principal(key_id=row.key_id, role=Role(row.role),
+                     department_uscc=row.department.uscc if row.department else None,
+                     licence_types=tuple(row.licence_types or ()))
 
 
 def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetime | None = None) -> None:

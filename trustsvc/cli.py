@@ -143,10 +143,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 
     service = _service(ctx)  # self-test, key store PIN and migrations checked before forking
     from . import pki
+    from .signin import resolve_session_secret
 
     with service.db.reader() as session:
         pki.get_region(session)
     config = _config(ctx)
+    if resolve_session_secret(config, os.environ) is None:  # a demo home's secret is created here, once
+        click.echo("note: the console (/console) is disabled: set TRUSTSVC_SECRET_KEY or "
+                   "[server] session_secret_file", err=True)
     service.close()
     ctx.obj.pop("service", None)
     run_server(config, host=host or config.server.host, port=port or config.server.port,
@@ -182,13 +186,27 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(created.token + "\n")
-        service.close()
-        ctx.obj.pop("service", None)
+    # Demo homes also get an issuer key for the console and one sample licence (both idempotent).
+    issuer_file = config.home / "issuer.key"
+    sample = None
+    if config.demo:
+        from .demo import ensure_issuer_key, ensure_sample_licence
+
+        service = _service(ctx)
+        ensure_issuer_key(service, issuer_file, DEMO_DEPARTMENT[0], actor=_actor())
+        sample = ensure_sample_licence(service, DEMO_DEPARTMENT[0], actor=_actor())
+    if "service" in ctx.obj:
+        ctx.obj.pop("service").close()
     url = f"http://{host}:{port}"
     click.echo(f"trustsvc demo region {config.region.code if config.region else DEMO_REGION[0]} "
                f"serving on {url}  (health: {url}/healthz)")
     if key_file.exists():
         click.echo(f"admin API key: {key_file}  (use: Authorization: Bearer $(cat {key_file}))")
+    if issuer_file.exists():
+        click.echo(f"issuer API key ({DEMO_DEPARTMENT[1]}): {issuer_file}")
+        click.echo(f"issuer console: {url}/console  (sign in with the key in {issuer_file} or {key_file})")
+    if sample is not None:
+        click.echo(f"sample licence {sample.identifier}: {url}/licences/{sample.identifier}")
     ctx.invoke(serve, host=host, port=port, workers=None)
 
 
@@ -364,7 +382,7 @@ def seal_sign(ctx: click.Context, esid: str, file: Path, property_info: str | No
 
 @cli.group()
 def licence() -> None:
-    """E-licences (电子证照): issue, show, revoke."""
+    """E-licences (电子证照): issue, show, and the lifecycle (suspend, reinstate, revoke, change, renew)."""
 
 
 @licence.command("issue")
@@ -386,6 +404,28 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
     row = issue_licence(_service(ctx), request_from_json(data), principal_or_actor=_actor(),
                         department_uscc=department, idempotency_key=idempotency_key)
     click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    from .licences.files import ensure_licence_file
+
+    try:  # the sealed PDF, in its own transaction: a failure leaves the issued licence as it is
+        ensure_licence_file(_service(ctx), row.identifier, actor=_actor())
+    except TrustSvcError as exc:
+        click.echo(f"warning: licence issued, but its PDF was not made: {exc.code}: {exc.message} "
+                   f"(trustsvc licence file {row.identifier} --out FILE tries again)", err=True)
+
+
+@licence.command("file")
+@click.argument("identifier")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the sealed PDF.")
+@click.pass_context
+@handle_errors
+def licence_file_cmd(ctx: click.Context, identifier: str, out: Path) -> None:
+    """Write a licence's sealed PDF (made and stored on first use) to --out; print its SHA-256."""
+    from .licences.files import ensure_licence_file
+
+    made = ensure_licence_file(_service(ctx), identifier, actor=_actor())
+    out.write_bytes(made.content)
+    click.echo(f"{made.sha256}  {out}")
 
 
 @licence.command("show")
@@ -393,10 +433,10 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
 @click.pass_context
 @handle_errors
 def licence_show(ctx: click.Context, identifier: str) -> None:
-    """Print a licence as JSON."""
+    """Print a licence as JSON (reads the database only: no key-store PIN needed)."""
     from .licences.service import get_licence, licence_json
 
-    click.echo(json.dumps(licence_json(get_licence(_service(ctx), identifier)), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(licence_json(get_licence(_database(ctx), identifier)), ensure_ascii=False, indent=2))
 
 
 @licence.command("revoke")
@@ -412,8 +452,139 @@ def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
     click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
 
 
+@licence.command("suspend")
+@click.argument("identifier")
+@click.option("--reason", default=None, help="Why (kept with the licence and in the audit log).")
+@click.pass_context
+@handle_errors
+def licence_suspend(ctx: click.Context, identifier: str, reason: str | None) -> None:
+    """Suspend an active licence (verifiers answer INDETERMINATE until it is reinstated)."""
+    from .licences.service import licence_json, suspend_licence
+
+    row = suspend_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
+@licence.command("reinstate")
+@click.argument("identifier")
+@click.option("--reason", default=None, help="Why (kept with the licence and in the audit log).")
+@click.pass_context
+@handle_errors
+def licence_reinstate(ctx: click.Context, identifier: str, reason: str | None) -> None:
+    """Reinstate a suspended licence."""
+    from .licences.service import licence_json, reinstate_licence
+
+    row = reinstate_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
+@licence.command("change")
+@click.argument("identifier")
+@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='JSON file, the API body: {"fields": {...}, "holder_name": "..."}.')
+@click.option("--holder-name", default=None, help="New holder name (overrides the file's).")
+@click.pass_context
+@handle_errors
+def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, holder_name: str | None) -> None:
+    """变更: issue version +1 with changed fields or holder name; the old version is superseded."""
+    from .errors import InvalidInputError
+    from .licences.lifecycle import change_from_json
+    from .licences.service import change_licence, licence_json
+
+    data: Any = {}
+    if data_file is not None:
+        try:
+            data = json.loads(data_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"{data_file} is not UTF-8 JSON: {exc}", code="malformed_request") from None
+    if holder_name is not None and isinstance(data, dict):
+        data = {**data, "holder_name": holder_name}
+    body = change_from_json(data)
+    row = change_licence(_service(ctx), identifier, principal_or_actor=_actor(), fields=body.fields,
+                         holder_name=body.holder_name)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
+@licence.command("renew")
+@click.argument("identifier")
+@click.option("--valid-until", default=None, help="Last valid day, YYYY-MM-DD.")
+@click.option("--no-end", is_flag=True, help="No end date (长期) instead of --valid-until.")
+@click.option("--valid-from", default=None, help="First valid day, YYYY-MM-DD (default today).")
+@click.pass_context
+@handle_errors
+def licence_renew(ctx: click.Context, identifier: str, valid_until: str | None, no_end: bool,
+                  valid_from: str | None) -> None:
+    """延续: issue version +1 with a new validity period; the old version is superseded."""
+    from .licences.lifecycle import renew_from_json
+    from .licences.service import licence_json, renew_licence
+
+    if no_end == (valid_until is not None):
+        raise click.UsageError("give exactly one of --valid-until DATE and --no-end")
+    body = renew_from_json({"valid_until": valid_until, "valid_from": valid_from})
+    row = renew_licence(_service(ctx), identifier, principal_or_actor=_actor(), valid_until=body.valid_until,
+                        valid_from=body.valid_from)
+    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+
+
 class _VerifyUsageError(click.UsageError):
     exit_code = 3
+
+
+@cli.group("code")
+def code_group() -> None:
+    """Service codes (TS1:): make them, and cache trust material for offline verification."""
+
+
+@code_group.command("make")
+@click.argument("identifier")
+@click.option("--dynamic", is_flag=True, help="A short-lived, single-use dynamic code (default: the static code).")
+@click.option("--ttl", type=int, default=None, help="Dynamic code lifetime in seconds (30..900; default [codes] dynamic_ttl).")
+@click.option("--format", "fmt", type=click.Choice(["text", "png", "svg", "json"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not to stdout.")
+@click.pass_context
+@handle_errors
+def code_make(ctx: click.Context, identifier: str, dynamic: bool, ttl: int | None, fmt: str, out: Path | None) -> None:
+    """Print a licence's static service code, or make a dynamic one."""
+    from .codes.render import code_png, code_svg
+    from .codes.service import make_dynamic_code, static_code
+
+    if ttl is not None and not dynamic:
+        raise click.UsageError("--ttl applies to --dynamic codes")
+    svc = _service(ctx)
+    code = (make_dynamic_code(svc, identifier, principal_or_actor=_actor(), ttl=ttl) if dynamic
+            else static_code(svc, identifier, principal_or_actor=_actor()))
+    data: bytes
+    if fmt == "png":
+        data = code_png(code.text)
+    elif fmt == "svg":
+        data = code_svg(code.text).encode("utf-8")
+    elif fmt == "json":
+        data = (json.dumps(code.as_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    else:
+        data = (code.text + "\n").encode("ascii")
+    if out is not None:
+        out.write_bytes(data)
+        if code.expires_at is not None:
+            click.echo(f"{out}: {code.typ} code, expires {code.expires_at.isoformat()}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@code_group.command("cache")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
+              help="How long verifiers may rely on it (its next_update).")
+@click.pass_context
+@handle_errors
+def code_cache(ctx: click.Context, directory: Path, hours: int) -> None:
+    """Export trust material and signed status lists for offline code verification
+    (`trustsvc verify 'TS1:…' --cache DIR`)."""
+    import datetime as dt
+
+    from .codes.material import write_code_cache
+
+    path = write_code_cache(_service(ctx), directory, lifetime=dt.timedelta(hours=hours))
+    click.echo(f"wrote {path} (fresh for {hours} h)")
 
 
 class _VerifyCommand(click.Command):
@@ -447,6 +618,33 @@ def _print_report(report: Any) -> None:
         click.echo(f"  trust: {json.dumps(t, ensure_ascii=False)}")
     for w in data["warnings"]:
         click.echo(f"  warning: {w}")
+    if data["object"].get("kind") == "code":
+        for name, value in data["status_now"].items():
+            click.echo(f"  now {name}: {json.dumps(value, ensure_ascii=False)}")
+
+
+def _offline_code_verifier(ctx: click.Context, cache_dir: Path | None, now: Any) -> Any:
+    """Offline code verification: the cache directory's material, else this machine's database
+    (its certificates and stored status lists); None when neither exists."""
+    from functools import partial
+
+    from .codes.material import code_trust_from_db, load_code_cache
+    from .codes.offline import verify_code_offline
+
+    try:
+        if cache_dir is not None:
+            material = load_code_cache(cache_dir)
+        elif _config(ctx).region is not None:
+            material = code_trust_from_db(_database(ctx), status_lists=True)
+        else:
+            return None
+    except TrustSvcError as exc:
+        click.echo(f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(3)
+    except SQLAlchemyError as exc:
+        log.warning("no database for offline code verification: %s", type(exc).__name__)
+        return None
+    return partial(verify_code_offline, material=material, now=now)
 
 
 @cli.command(cls=_VerifyCommand)
@@ -459,9 +657,12 @@ def _print_report(report: Any) -> None:
               help="Extra certificate (not trusted): an intermediate, or the signer of a bare OFD signature.")
 @click.option("--original", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The signed document, for detached signatures (SES dataHash, detached CMS).")
+@click.option("--cache", "code_cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Service codes: verify offline with this cache (`trustsvc code cache DIR`) instead of "
+                   "this machine's database.")
 @click.pass_context
 def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, anchors: tuple[Path, ...],
-           certs: tuple[Path, ...], original: Path | None) -> None:
+           certs: tuple[Path, ...], original: Path | None, code_cache_dir: Path | None) -> None:
     """Verify FILE (OFD, .esl seal, SES signature, CMS, certificate) or a code.
 
     Exit 0 PASSED, 1 FAILED, 2 INDETERMINATE, 3 usage error.
@@ -470,7 +671,7 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     from ca.errors import CertificateError
 
     from .trust import TrustContext
-    from .verify import verify_bytes
+    from .verify import detect_kind, verify_bytes
 
     try:
         now = _parse_time(at, "--at")
@@ -499,6 +700,7 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     anchor_ders = read_certs(anchors, "--anchor")
     extra_ders = read_certs(certs, "--cert")
     trust = TrustContext(anchors=tuple(anchor_ders), intermediates=tuple(extra_ders))
+    status_lookup = None
     config = _config(ctx)
     if config.region is not None:
         try:
@@ -508,9 +710,16 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
             trust = TrustContext(anchors=(*local.anchors, *anchor_ders),
                                  intermediates=(*local.intermediates, *extra_ders),
                                  revocation=local.revocation, anchor_info=local.anchor_info)
+            from functools import partial
+
+            from .licences.status import licence_status
+
+            status_lookup = partial(licence_status, _database(ctx), now=now)  # licence PDFs: status from our records
         except (TrustSvcError, SQLAlchemyError) as exc:
             log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))
-    report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now)
+    code_verifier = _offline_code_verifier(ctx, code_cache_dir, now) if detect_kind(data) == "code" else None
+    report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now,
+                          status_lookup=status_lookup, code_verifier=code_verifier)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -25,6 +25,8 @@ __all__ = [
     "ServerConfig",
     "DatabaseConfig",
     "HSMConfig",
+    "StatusConfig",
+    "CodesConfig",
     "load_config",
     "write_config",
     "REGION_CODE_RE",
@@ -50,6 +52,9 @@ class ServerConfig:
     """Public URL peers and certificates point at (CRL, OCSP); defaults to http://host:port."""
     workers: int = 2
     max_request_bytes: int = 16 * 1024 * 1024
+    session_secret_file: Path | None = None
+    """File (mode 0600) holding the secret that signs console session cookies; ``TRUSTSVC_SECRET_KEY``
+    overrides it. Demo mode creates ``session.key`` in the home when neither is set."""
 
     @property
     def public_url(self) -> str:
@@ -72,12 +77,34 @@ class HSMConfig:
 
 
 @dataclass(frozen=True)
+class StatusConfig:
+    """How long signed status answers hold: relying parties cache them up to these limits, so
+    they bound how late a revocation or suspension can be noticed offline."""
+
+    list_next_update: int = 3600
+    """Seconds from a status list's issue to its ``next_update`` (a changed licence status
+    makes a new list at once; an unchanged one is re-signed only after this)."""
+    ocsp_next_update: int = 3600
+    """Seconds from an OCSP answer's thisUpdate to its nextUpdate."""
+
+
+@dataclass(frozen=True)
+class CodesConfig:
+    """Service codes (DESIGN §4)."""
+
+    dynamic_ttl: int = 120
+    """Default lifetime of a dynamic code in seconds (a request may ask for 30..900)."""
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path
     database: DatabaseConfig
     server: ServerConfig = field(default_factory=ServerConfig)
     hsm: HSMConfig = field(default_factory=HSMConfig)
     region: RegionConfig | None = None
+    status: StatusConfig = field(default_factory=StatusConfig)
+    codes: CodesConfig = field(default_factory=CodesConfig)
     demo: bool = False
     """Demo mode: ``init`` may create a PIN file and an admin key file under ``home``."""
 
@@ -91,6 +118,8 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "database": DatabaseConfig,
     "hsm": HSMConfig,
+    "status": StatusConfig,
+    "codes": CodesConfig,
 }
 
 
@@ -178,8 +207,17 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
             raise ConfigurationError("[region] name is empty")
 
     server = ServerConfig(**sections["server"])
+    if server.session_secret_file is not None and not server.session_secret_file.is_absolute():
+        server = replace(server, session_secret_file=home_path / server.session_secret_file)
     if not 0 < server.port < 65536:
         raise ConfigurationError(f"[server] port {server.port} is out of range")
+    status = StatusConfig(**sections["status"])
+    for name in ("list_next_update", "ocsp_next_update"):
+        if not 60 <= getattr(status, name) <= 7 * 86400:
+            raise ConfigurationError(f"[status] {name} must be 60..604800 seconds")
+    codes = CodesConfig(**sections["codes"])
+    if not 30 <= codes.dynamic_ttl <= 900:
+        raise ConfigurationError(f"[codes] dynamic_ttl {codes.dynamic_ttl} must lie in 30..900 seconds")
     demo_raw = env.get("TRUSTSVC_DEMO", data.get("demo", False))
     demo = demo_raw if isinstance(demo_raw, bool) else str(demo_raw).lower() in ("1", "true", "yes")
     return Config(
@@ -188,6 +226,8 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         server=server,
         hsm=hsm,
         region=region,
+        status=status,
+        codes=codes,
         demo=demo,
     )
 

@@ -1,8 +1,8 @@
 """One entry point for "verify this": detects what the bytes are and returns a
 :class:`~trustsvc.report.VerificationReport` — never raises for bad input.
 
-Kinds: OFD package, SES seal (.esl), SES signature, CMS / GB/T 35275 SignedData, X.509
-certificate. Licence PDFs and service codes join as their issues land.
+Kinds: OFD package, licence PDF (:mod:`trustsvc.licences.pdf_verify`), SES seal (.esl), SES
+signature, CMS / GB/T 35275 SignedData, X.509 certificate, service codes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ca.tsa import verify_timestamp_token
 from ca.validate import validate_path
 from hsm.errors import TrustSvcError
 
+from .licences.pdf_verify import StatusLookup, verify_licence_pdf
 from .ofd import verify_ofd
 from .report import ReportBuilder, VerificationReport
 from .seals.parse import identify
@@ -179,6 +180,21 @@ def _is_signed_and_enveloped(data: bytes) -> bool:
         return False
 
 
+def _cms_or_status_list(data: bytes, *, trust: TrustContext, original: bytes | None,
+                        now: dt.datetime | None) -> VerificationReport:
+    """A signed licence status list gets its own checks (signer EKU, freshness); other CMS the generic ones."""
+    from .status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
+
+    try:
+        der = pem.unarmor(data)[2] if pem.detect(data) else data
+        econtent_type = asn1_cms.ContentInfo.load(der)["content"]["encap_content_info"]["content_type"].dotted
+    except Exception:  # noqa: BLE001 - anything unreadable is the generic verifier's to report
+        econtent_type = None
+    if original is None and econtent_type == STATUS_LIST_CONTENT_TYPE:
+        return verify_status_list(der, trust=trust, now=now).report
+    return verify_cms_report(data, trust=trust, detached=original, now=now)
+
+
 def _enveloped_report(data: bytes) -> VerificationReport:
     """signedAndEnvelopedData: the signature covers the plaintext, which only the recipient can
     decrypt; report the structure and say why the signature cannot be checked here."""
@@ -229,9 +245,15 @@ def verify_bytes(
     original: bytes | None = None,
     now: dt.datetime | None = None,
     kind: str | None = None,
+    code_verifier: Callable[[str], VerificationReport] | None = None,
+    status_lookup: StatusLookup | None = None,
 ) -> VerificationReport:
     """Verify whatever ``data`` is. ``original`` is the signed document for detached forms
-    (an SES signature's dataHash, a detached CMS); ``now`` judges "now" at another time."""
+    (an SES signature's dataHash, a detached CMS); ``now`` judges "now" at another time.
+    ``code_verifier`` verifies ``TS1:`` service codes (online or offline, see trustsvc.codes):
+    codes need trust material a TrustContext does not carry.
+    ``status_lookup`` answers a licence's status by identifier (``partial(licence_status, db)``)
+    for licence PDFs; without it their status check is skipped with a warning."""
     if len(data) > MAX_INPUT:
         return _unsupported("unknown", f"input is larger than {MAX_INPUT} bytes")
     kind = kind or detect_kind(data)
@@ -240,14 +262,16 @@ def verify_bytes(
         "ofd": lambda: verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust)),
         "ses_seal": lambda: verify_seal(data, trust=trust, now=now, tst_verifier=tst),
         "ses_signature": lambda: verify_ses_signature(data, original=original, trust=trust, now=now, tst_verifier=tst),
-        "cms": lambda: verify_cms_report(data, trust=trust, detached=original, now=now),
+        "cms": lambda: _cms_or_status_list(data, trust=trust, original=original, now=now),
         "certificate": lambda: verify_certificate_report(data, trust=trust, now=now),
+        "pdf": lambda: verify_licence_pdf(data, trust=trust, now=now, tst_verifier=tst, status_lookup=status_lookup),
     }
+    if code_verifier is not None:
+        dispatch["code"] = lambda: code_verifier(data.decode("ascii", errors="replace").strip())
     handler = dispatch.get(kind)
     if handler is None:
         messages: dict[str, Any] = {
-            "pdf": "licence PDF verification is not available in this version",
-            "code": "service-code verification is not available in this version",
+            "code": "service codes are verified with trust material for codes (trustsvc.codes)",
         }
         return _unsupported(kind, messages.get(kind, "unrecognised input: not an OFD, seal, SES signature, "
                                                      "CMS SignedData or certificate"))

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from trustsvc.apikeys import Role
+from trustsvc.apikeys import Principal, Role
 from trustsvc.errors import InvalidInputError
 from trustsvc.licences.catalogue import catalogue_for
+from trustsvc.licences.files import ensure_licence_file, licence_file
+from trustsvc.licences.listing import MAX_LIMIT, list_licences
+from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.service import (
+    change_licence,
     get_licence,
     issue_licence_outcome,
     licence_json,
     reinstate_licence,
+    renew_licence,
     request_from_json,
     revoke_licence,
     suspend_licence,
 )
-from trustsvc.storage.models import Region
+from trustsvc.storage.models import LicenceRecord, Region
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
@@ -47,7 +52,46 @@ def issue() -> tuple[Response, int]:
     outcome = issue_licence_outcome(service(), request_from_json(data), principal_or_actor=principal,
                                     department_uscc=department,
                                     idempotency_key=request.headers.get("Idempotency-Key"))
+    _make_file(outcome.record, principal)
     return jsonify(licence_json(outcome.record)), 200 if outcome.replayed else 201
+
+
+def _make_file(row: LicenceRecord, principal: Principal) -> None:
+    """Seal the licence's PDF right after issuance, in its own transaction. A failure here does
+    not undo the issued licence: it is logged, and GET .../file makes the file on demand (and
+    reports the error to whoever asks)."""
+    try:
+        ensure_licence_file(service(), row.identifier, actor=principal.actor)
+    except Exception:  # noqa: BLE001 - the licence is issued whatever happens to its file
+        current_app.logger.exception("licence %s was issued but its PDF was not made", row.identifier)
+
+
+@bp.get("/licences/<identifier>/file")
+@require_role(Role.ISSUER, Role.VERIFIER)
+def file(identifier: str) -> Response:
+    """The sealed licence PDF (made on first request), with its SHA-256 as ETag."""
+    found = licence_file(service(), identifier, principal=current_principal())
+    resp = Response(found.content, mimetype=found.media_type)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    resp.headers["Cache-Control"] = "private, no-cache"
+    resp.set_etag(found.sha256)
+    resp.make_conditional(request)  # If-None-Match: 304 (changes resp in place)
+    return resp
+
+
+@bp.get("/licences")
+@require_role(Role.ISSUER)
+def list_() -> Response:
+    """One page of the caller's licences (an admin's: all, or ``department``'s), newest first."""
+    args = request.args
+    limit_text = args.get("limit", "50")
+    if not limit_text.isdigit() or len(limit_text) > 4:
+        raise InvalidInputError(f"limit must be 1..{MAX_LIMIT}", code="invalid_limit", field="limit")
+    page = list_licences(service(), current_principal(), status=args.get("status") or None,
+                         type_code=args.get("type") or None, q=args.get("q") or None,
+                         department_uscc=args.get("department") or None, limit=int(limit_text),
+                         cursor=args.get("cursor") or None)
+    return jsonify({"items": [licence_json(r) for r in page.items], "next_cursor": page.next_cursor})
 
 
 @bp.get("/licences/<identifier>")
@@ -80,3 +124,28 @@ def suspend(identifier: str) -> Response:
 def reinstate(identifier: str) -> Response:
     row = reinstate_licence(service(), identifier, principal_or_actor=current_principal(), reason=_reason(False))
     return jsonify(licence_json(row))
+
+
+# -- new versions (变更 / 延续): 201 with the new version; the old one is superseded -----------
+
+def _new_version(row: LicenceRecord) -> tuple[Response, int]:
+    _make_file(row, current_principal())  # a new version is an issuance: it gets its own sealed PDF
+    resp = jsonify(licence_json(row))
+    resp.headers["Location"] = f"/api/v1/licences/{row.identifier}"
+    return resp, 201
+
+
+@bp.post("/licences/<identifier>/change")
+@require_role(Role.ISSUER)
+def change(identifier: str) -> tuple[Response, int]:
+    body = change_from_json(json_object())
+    return _new_version(change_licence(service(), identifier, principal_or_actor=current_principal(),
+                                       fields=body.fields, holder_name=body.holder_name))
+
+
+@bp.post("/licences/<identifier>/renew")
+@require_role(Role.ISSUER)
+def renew(identifier: str) -> tuple[Response, int]:
+    body = renew_from_json(json_object())
+    return _new_version(renew_licence(service(), identifier, principal_or_actor=current_principal(),
+                                      valid_until=body.valid_until, valid_from=body.valid_from))

@@ -1,15 +1,25 @@
-"""``POST /api/v1/verify``: a multipart ``file`` (plus optional ``original``), a raw body, or
-JSON ``{"code": …}`` → the report JSON of DESIGN §4, 200 whatever the indication."""
+"""``POST /api/v1/verify``: a multipart ``file`` (plus optional ``original``) or ``image`` (a
+photo of a service code's QR), a raw body, or JSON ``{"code": …, "purpose": …}`` → the report
+JSON of DESIGN §4, 200 whatever the indication.
+
+Service codes are verified online (trustsvc.codes.online): with an API key the verification is
+audited with its ``purpose`` and uses a dynamic code up; without one nothing is written."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from trustsvc.errors import MalformedRequestError
+from trustsvc.codes.online import verify_code_online
+from trustsvc.codes.render import read_code_from_image
+from trustsvc.errors import InvalidInputError, MalformedRequestError
+from trustsvc.licences.status import licence_status
 from trustsvc.local_trust import local_trust_context
 from trustsvc.verify import verify_bytes
 
-from ..request import read_upload, service
+from ..auth import current_principal
+from ..request import read_upload, service, string_field
 
 bp = Blueprint("verify", __name__)
 
@@ -17,22 +27,38 @@ bp = Blueprint("verify", __name__)
 @bp.post("/verify")
 def verify() -> Response:
     original = None
+    purpose = None
     if request.files:
         original = read_upload("original")
+        image = read_upload("image")
         file_data = read_upload("file")
+        if image is not None:
+            file_data = read_code_from_image(image).encode()
+        purpose = string_field(dict(request.form), "purpose", required=False, max_len=200)
         if file_data is None:
-            raise MalformedRequestError("multipart requests carry the object as 'file'")
+            raise MalformedRequestError("multipart requests carry the object as 'file' (or a QR photo as 'image')")
         data = file_data
     elif request.is_json:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
-            raise MalformedRequestError('JSON requests are {"code": "TS1:..."}')
+            raise MalformedRequestError('JSON requests are {"code": "TS1:...", "purpose": "..."}')
+        purpose = string_field(body, "purpose", required=False, max_len=200)
         data = body["code"].encode()
     else:
         data = request.get_data(cache=False)
     if not data:
         raise MalformedRequestError("nothing to verify: send a file, a raw body or a code")
-    trust = local_trust_context(service().db)
-    report = verify_bytes(data, trust=trust, original=original)
+    db = service().db
+    trust = local_trust_context(db)
+    if purpose is None:
+        purpose = string_field(dict(request.args), "purpose", required=False, max_len=200)
+    actor = None
+    if "Authorization" in request.headers:
+        actor = current_principal().actor
+        if purpose is None and data.lstrip()[:4].upper() == b"TS1:":
+            raise InvalidInputError("a keyed code verification states its purpose", code="missing_field",
+                                    field="purpose")
+    report = verify_bytes(data, trust=trust, original=original, status_lookup=partial(licence_status, db),
+                          code_verifier=partial(verify_code_online, db, actor=actor, purpose=purpose))
     current_app.logger.debug("verify %s -> %s", report.object.get("kind"), report.indication.value)
     return jsonify(report.as_dict())

@@ -28,11 +28,13 @@ from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import (
     ConflictError,
+    FieldProblem,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
 )
 from ..sealing import apply_seal_in_session, region_timestamper
+from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
 from .catalogue import LicenceType, find_type, validate_fields
@@ -178,11 +180,26 @@ def _check_request(region_code: str, req: LicenceRequest) -> _Checked:
         ltype = find_type(region_code, req.type_code)
     except NotFoundError as exc:
         raise InvalidInputError(exc.message, code="unknown_licence_type", field="type") from None
-    name = _text(req.holder_name, "holder.name", 200)
-    holder_id = validate_holder_id(req.holder_id_type, req.holder_id)
-    fields = validate_fields(ltype, req.fields)
+    # Every check runs, so a form can show each problem next to its field at once.
+    problems: list[FieldProblem] = []
+
+    def check(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except InvalidInputError as exc:
+            problems.extend(exc.problems or (FieldProblem(exc.field or "", exc.code, exc.message),))
+            return None
+
+    name = check(_text, req.holder_name, "holder.name", 200)
+    holder_id = check(validate_holder_id, req.holder_id_type, req.holder_id)
+    fields = check(validate_fields, ltype, req.fields)
     if req.valid_from is not None and req.valid_until is not None and req.valid_until <= req.valid_from:
-        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity", field="valid_until")
+        problems.append(FieldProblem("valid_until", "invalid_validity", "valid_until must be after valid_from"))
+    if problems:
+        first = problems[0]
+        raise InvalidInputError("; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+                                if len(problems) > 1 else first.message,
+                                code=first.code, field=first.field or None, problems=tuple(problems))
     return _Checked(ltype, name, req.holder_id_type, holder_id, fields, req.valid_from, req.valid_until)
 
 
@@ -413,9 +430,12 @@ def _find(session: Session, identifier: str, *, lock: bool = False) -> LicenceRe
     return row
 
 
-def get_licence(service: TrustService, identifier: str, *, principal: Principal | None = None) -> LicenceRecord:
-    """A licence by its identifier; an issuer principal sees only its department's."""
-    with service.db.reader() as session:
+def get_licence(service: TrustService | Database, identifier: str, *,
+                principal: Principal | None = None) -> LicenceRecord:
+    """A licence by its identifier; an issuer principal sees only its department's. Takes the
+    database alone too: reading needs no key store (``trustsvc licence show`` asks no PIN)."""
+    db = service if isinstance(service, Database) else service.db
+    with db.reader() as session:
         row = _find(session, identifier)
         if principal is not None:
             _actor(principal, row.department.uscc, row.type_code, write=False)
@@ -542,5 +562,8 @@ def licence_json(row: LicenceRecord) -> dict[str, Any]:
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
         "issued_at": row.issued_at.isoformat(),
         "links": {"self": base, "revoke": f"{base}/revoke", "suspend": f"{base}/suspend",
-                  "reinstate": f"{base}/reinstate", "seal": f"/api/v1/seals/{row.seal_esid}"},
+                  "reinstate": f"{base}/reinstate", "change": f"{base}/change", "renew": f"{base}/renew",
+                  "file": f"{base}/file",
+                  "status_list": f"/api/v1/status/{row.department.uscc}",
+                  "seal": f"/api/v1/seals/{row.seal_esid}"},
     }

@@ -288,18 +288,29 @@ class StatusListRecord(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     """The signed list exactly as served."""
     sha256: Mapped[str] = mapped_column(String(64))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    """The audit chain head when the list was built: a later licence status event of this
+    department means the list is out of date (``trustsvc.status_lists``)."""
 
 
 class ServiceCodeRecord(Base):
-    """A dynamic service code: its nonce, lifetime and single online use."""
+    """A service code: a licence version's one static code (its text kept, so the printed code
+    and the served one agree), or a dynamic code (its nonce, lifetime and single online use)."""
 
     __tablename__ = "service_codes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"))
-    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    """static | dynamic"""
+    nonce: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    """Dynamic codes: the CWT ``cti`` (hex); None for static codes."""
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Static codes: the ``TS1:`` text; dynamic codes are not kept."""
+    signer_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the code-signer certificate that signed it."""
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     used_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
