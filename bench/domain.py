@@ -160,7 +160,7 @@ def _clear_caches() -> None:
 
     certs._parse_der.cache_clear()
     _signature._verify_cached.cache_clear()
-    keys.load_public_key.cache_clear()
+    keys.load_public_key.cache_clear()  # type: ignore[attr-defined]
 
 
 def _seal_esid(svc: TrustService) -> str:

@@ -8,6 +8,7 @@ separate process).
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime as dt
 import os
 import platform
@@ -105,14 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 
     steps["verification"] = lambda: domain.verification_results(raw_verify)
     steps["issuance"] = lambda: domain.issuance_results(raw_sign)
+    def section(name: str) -> Callable[[], list[Result]]:
+        def run() -> list[Result]:
+            module = importlib.import_module(f"bench.{name}")
+            found: list[Result] = module.results(raw_sign=raw_sign, raw_verify=raw_verify, quick=args.quick)
+            return found
+        return run
+
     for name in ("files", "codes", "http"):
-        try:
-            module = __import__(f"bench.{name}", fromlist=["results"])
-        except ImportError as exc:  # a section whose feature is not built yet says so
-            steps[name] = (lambda exc=exc, name=name: [Result(name, "not measured", 0.0, "", note=str(exc))])
-            continue
-        steps[name] = (lambda module=module: module.results(raw_sign=raw_sign, raw_verify=raw_verify,
-                                                             quick=args.quick))
+        steps[name] = section(name)
     for name in SECTIONS[1:]:
         if name in wanted:
             print(f"bench: {name} …", file=sys.stderr)
