@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from asn1crypto import algos, cms, core, tsp, x509
 
@@ -807,6 +807,16 @@ def _econtent_value(version: str, ct_oid: str, content: bytes) -> core.Asn1Value
     return core.OctetString(content, explicit=0)
 
 
+_V = TypeVar("_V", bound=core.Asn1Value)
+
+
+def _frozen(value: _V) -> _V:
+    """``value`` re-loaded from its own DER. asn1crypto keeps a freshly built structure
+    "mutated" and re-encodes all of it each time a parent asks for its bytes; under the SET OF
+    sorting of signed attributes that compounded to 5 ms for one signingCertificateV2."""
+    return type(value).load(value.dump())
+
+
 def _issuer_name(cert: ParsedCertificate) -> x509.Name:
     return x509.Name.load(cert.issuer.dump())  # a copy: the parsed certificate is shared
 
@@ -855,7 +865,7 @@ def sign_cms(
     signed_attrs: cms.CMSAttributes | None = None
     if signed_attributes:
         time_value = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
-        ess = tsp.ESSCertIDv2(
+        ess = _frozen(tsp.ESSCertIDv2(
             {
                 "hash_algorithm": {"algorithm": HASH_OIDS[digest]},
                 "cert_hash": hash_data(digest, cert.der),
@@ -864,13 +874,13 @@ def sign_cms(
                     "serial_number": cert.serial,
                 },
             }
-        )
+        ))
         attrs = cms.CMSAttributes(
             [
                 {"type": "content_type", "values": [cms.ContentType(ct_oid)]},
                 {"type": "message_digest", "values": [hash_data(digest, content)]},
                 {"type": "signing_time", "values": [time_value]},
-                {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2({"certs": [ess]})]},
+                {"type": "signing_certificate_v2", "values": [_frozen(tsp.SigningCertificateV2({"certs": [ess]}))]},
             ]
         )
         attrs_der = attrs.dump()  # DER: asn1crypto sorts the SET OF
