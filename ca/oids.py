@@ -165,9 +165,12 @@ def register_spec(owner: type[core.Asn1Value], name: str, spec: Any) -> None:
 
 
 def _register_sm2_public_key() -> None:
-    """Let SPKIs whose algorithm is the SM2 OID parse, with the key as an EC point."""
-    callbacks = keys.PublicKeyInfo._spec_callbacks
-    original = callbacks["public_key"]
+    """Let SPKIs whose algorithm is the SM2 OID parse, with the key as an EC point.
+
+    Patched at the method ``PublicKeyInfo._public_key_spec`` that every ``public_key`` spec
+    callback ends in (asn1crypto's own, and the wrapper pyhanko-certvalidator installs on
+    import over whatever callback was there), so the order of imports does not matter."""
+    original = keys.PublicKeyInfo._public_key_spec
     if getattr(original, "_trustsvc_sm2", False):
         return
 
@@ -177,7 +180,10 @@ def _register_sm2_public_key() -> None:
         return original(self)
 
     _public_key_spec._trustsvc_sm2 = True  # type: ignore[attr-defined]
-    keys.PublicKeyInfo._spec_callbacks = {**callbacks, "public_key": _public_key_spec}
+    keys.PublicKeyInfo._public_key_spec = _public_key_spec  # type: ignore[method-assign]
+    callbacks = keys.PublicKeyInfo._spec_callbacks
+    if callbacks.get("public_key") is original:  # asn1crypto's own: point it at the patched method
+        keys.PublicKeyInfo._spec_callbacks = {**callbacks, "public_key": _public_key_spec}
 
 
 def register_oids() -> None:

@@ -127,3 +127,11 @@ def test_subject_spec_validation(kwargs):
 def test_format_name_escapes():
     name = build_name(SubjectSpec("a,b=c", organization="x+y"))
     assert format_name(name) == r"C=CN, O=x\+y, CN=a\,b\=c"
+
+
+def test_sm2_spki_parses_after_pyhanko_certvalidator_patches_asn1crypto(interop_dir):
+    """pyhanko-certvalidator replaces PublicKeyInfo's public_key spec callback when it is
+    imported; SM2 keys must still parse as EC points whatever the import order."""
+    import pyhanko_certvalidator.asn1_types  # noqa: F401  (its import installs the wrapper)
+
+    test_sm2_oid_spki_parses_as_ec_point(interop_dir)
