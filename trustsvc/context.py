@@ -42,6 +42,13 @@ class TrustService:
 def _open_keystore(config: Config, env: Mapping[str, str], *, create: bool) -> KeyStore:
     if config.hsm.backend == "soft":
         return SoftKeyStore(config.hsm.keystore_dir, pin_from_env(config, env), create=create)
+    if config.hsm.backend == "pkcs11":
+        from hsm.pkcs11 import Pkcs11KeyStore
+
+        assert config.hsm.module is not None  # load_config insists on it
+        return Pkcs11KeyStore(config.hsm.module, config.hsm.token_label, pin_from_env(config, env),
+                              sm2_mechanism=config.hsm.sm2_mechanism,
+                              sm2_keygen_mechanism=config.hsm.sm2_keygen_mechanism)
     raise ConfigurationError(f"key store backend {config.hsm.backend!r} is not available in this build")
 
 
