@@ -1,0 +1,70 @@
+"""Trust between regions over HTTP: this region's signed trust list (public) and the peers it
+imported by pin (admin): ``GET /trust-list``, ``GET|POST /trust/peers``, ``POST /trust/refresh``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from trustsvc.apikeys import Role
+from trustsvc.errors import InvalidInputError
+from trustsvc.peers import import_peer, list_peers, refresh_peers
+from trustsvc.trust_lists import TRUST_LIST_MEDIA_TYPE, current_trust_list
+
+from ..auth import current_principal, require_role
+from ..request import json_object, service, string_field
+
+bp = Blueprint("trust_lists", __name__)
+
+
+@bp.get("/trust-list")
+def trust_list() -> Response:
+    """The region's current signed list (DER ``application/cms``), or ``?format=json`` a
+    readable summary. ETag = SHA-256 of the DER; a matching If-None-Match gets 304."""
+    fmt = request.args.get("format", "der")
+    if fmt not in ("der", "json"):
+        raise InvalidInputError("format must be der or json", code="invalid_format", field="format")
+    signed = current_trust_list(service())
+    if fmt == "json":
+        resp = jsonify({**signed.trust_list.summary(), "sha256": signed.sha256})
+        resp.set_etag(f"{signed.sha256}.json")
+    else:
+        resp = Response(signed.der, mimetype=TRUST_LIST_MEDIA_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="trust-list-{signed.trust_list.region_code}-'
+                                   f'{signed.sequence}.cms"'})
+        resp.set_etag(signed.sha256)
+    resp.cache_control.public = True
+    resp.cache_control.max_age = signed.max_age()
+    resp.last_modified = signed.trust_list.issued_at
+    resp.make_conditional(request)
+    return resp
+
+
+@bp.get("/trust/peers")
+@require_role(Role.ADMIN)
+def peers() -> Response:
+    return jsonify(list_peers(service()))
+
+
+@bp.post("/trust/peers")
+@require_role(Role.ADMIN)
+def add_peer() -> tuple[Response, int]:
+    """Import a peer: ``{"url", "pin"}``; 201 when new, 200 when it was held already. A refused
+    list is 422 with the reason as the error code (``trust_list_pin_mismatch`` …)."""
+    data = json_object()
+    url = string_field(data, "url", max_len=1000)
+    pin = string_field(data, "pin", max_len=64)
+    assert url is not None and pin is not None
+    if not url.lower().startswith(("http://", "https://")):
+        raise InvalidInputError("url must be an http(s) URL", code="invalid_source", field="url")
+    outcome = import_peer(service(), url, pin, actor=current_principal().actor)
+    held = [p for p in list_peers(service()) if p["region"]["code"] == outcome.region]
+    return jsonify({**outcome.as_dict(), "peer": held[0] if held else None}), \
+        201 if outcome.outcome == "imported" else 200
+
+
+@bp.post("/trust/refresh")
+@require_role(Role.ADMIN)
+def refresh() -> Response:
+    """Refresh every peer's list and its issuers' status lists now (what the background
+    refresher does); each peer's outcome."""
+    return jsonify([o.as_dict() for o in refresh_peers(service())])

@@ -1,0 +1,182 @@
+"""Helpers for the federation tests: open regions in temporary homes (SQLite), and the
+three-region cluster of real ``trustsvc serve`` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PIN = "test-pin-1234"
+REGIONS = {"320000": ("江苏省", "", "江苏省市场监督管理局"),
+           "220000": ("吉林省", "", "吉林省市场监督管理局"),
+           "360000": ("江西省", "", "江西省市场监督管理局")}
+
+
+def department_uscc(region: str) -> str:
+    """A valid USCC for the region's demo department (GB 32100 check character computed)."""
+    from trustsvc.uscc import uscc_check_char
+
+    stem = f"11{region}MB0000001"
+    return stem + uscc_check_char(stem)
+
+
+def open_region(home: Path, code: str, *, env_extra: dict[str, str] | None = None, department: bool = True) -> Any:
+    """An open TrustService for region ``code`` in ``home`` (SQLite), initialised, with one department."""
+    from trustsvc import pki
+    from trustsvc.config import load_config, write_config
+    from trustsvc.context import open_service
+
+    env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN, **(env_extra or {})}
+    if not (home / "config.toml").exists():
+        write_config(home / "config.toml", {"region": {"code": code, "name": REGIONS[code][0]}})
+    svc = open_service(load_config(env), env, create_keystore=True)
+    pki.init_region(svc, code, REGIONS[code][0], actor="test")
+    if department:
+        pki.add_department(svc, department_uscc(code), REGIONS[code][2], actor="test")
+    return svc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Region:
+    """One running region: its home, URL, admin key, department and process."""
+
+    code: str
+    home: Path
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    admin_key: str = ""
+    issuer_key: str = ""
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def uscc(self) -> str:
+        return department_uscc(self.code)
+
+    def cli(self, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run([sys.executable, "-m", "trustsvc.cli", *args], env=self.env, input=stdin,
+                              capture_output=True, timeout=180)
+        if check and done.returncode != 0:
+            raise AssertionError(f"trustsvc {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}")
+        return done
+
+    def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
+                key: str | None = None, content_type: str | None = None) -> tuple[int, Any, dict[str, str]]:
+        headers = {}
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                payload = resp.read()
+                status, hdrs = resp.status, dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            payload, status, hdrs = exc.read(), exc.code, dict(exc.headers)
+        ctype = hdrs.get("Content-Type", "")
+        return status, (json.loads(payload) if ctype.startswith("application/json") else payload), hdrs
+
+    def verify(self, data: bytes, *, original: bytes | None = None) -> dict[str, Any]:
+        """POST /api/v1/verify (multipart file, optional original) → the report."""
+        boundary = "----trustsvc-federation"
+        parts = [("file", data)] + ([("original", original)] if original is not None else [])
+        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"; filename=\"{n}.bin\"\r\n"
+                        f"Content-Type: application/octet-stream\r\n\r\n".encode() + v + b"\r\n" for n, v in parts)
+        body += f"--{boundary}--\r\n".encode()
+        status, report, _ = self.request("POST", "/api/v1/verify", raw=body,
+                                         content_type=f"multipart/form-data; boundary={boundary}")
+        assert status == 200, report
+        return report  # type: ignore[no-any-return]
+
+    def verify_code(self, code: str) -> dict[str, Any]:
+        status, report, _ = self.request("POST", "/api/v1/verify", body={"code": code})
+        assert status == 200, report
+        return report  # type: ignore[no-any-return]
+
+
+def start(region: Region) -> None:
+    region.proc = subprocess.Popen(
+        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(region.port), "--workers", "1"],
+        env=region.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = region.proc
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: region.output.extend(l.decode(errors="replace") for l in proc.stdout),
+                     daemon=True).start()
+
+
+def wait_healthy(region: Region, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(f"{region.url}/healthz", timeout=2) as resp:
+                if json.load(resp)["status"] == "ok":
+                    return
+        except OSError:
+            pass
+        if region.proc is None or region.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"region {region.code} did not come up:\n" + "".join(region.output))
+        time.sleep(0.3)
+
+
+def stop(region: Region) -> None:
+    if region.proc is None:
+        return
+    try:
+        os.killpg(region.proc.pid, signal.SIGTERM)
+        region.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(region.proc.pid, signal.SIGKILL)
+        region.proc.wait()
+    except ProcessLookupError:
+        pass
+    if region.proc.stdout is not None:
+        region.proc.stdout.close()
+
+
+def make_region(base: Path, code: str) -> Region:
+    home = base / f"r{code}"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
+    env.update({"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN, "TRUSTSVC_SERVER_PORT": str(port),
+                "TRUSTSVC_TRUST_REFRESH_INTERVAL": "0", "TRUSTSVC_LOG_LEVEL": "WARNING"})
+    return Region(code=code, home=home, port=port, env=env)
+
+
+def running(regions: list[Region]) -> Iterator[list[Region]]:
+    try:
+        for r in regions:
+            start(r)
+        deadline = time.monotonic() + 120
+        for r in regions:
+            wait_healthy(r, deadline)
+        yield regions
+    finally:
+        for r in regions:
+            stop(r)

@@ -1,0 +1,301 @@
+"""Peer regions: import by pin, refresh, and the peers' issuers' status lists (DESIGN §4).
+
+* :func:`import_peer` fetches a list (URL or file), checks it with
+  :func:`trustsvc.trust_lists.verify_trust_list` against the pin (and the list already held of
+  that region, if any) and stores it. A refused list changes nothing and raises
+  :class:`~trustsvc.trust_lists.TrustListRejected` naming the reason.
+* :func:`refresh_peers` re-fetches every peer's list from its source; a refused or unreachable
+  one keeps the held list (which goes stale at ``next_update`` + ``[trust] grace``: fail closed)
+  and records the outcome on the peer (``status``, ``last_error``). Then it fetches each listed
+  issuer's status list from its ``status_list_url`` and keeps it when it verifies against the
+  peer's list (signer certified by the peer's root, the expected issuer, no rollback).
+
+Only the list's pinned root becomes an anchor; everything else in the list must chain to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .audit import AuditEvent, record
+from .context import TrustService
+from .errors import InvalidInputError, NotFoundError
+from .status_lists import verify_status_list
+from .storage.models import PeerStatusListRecord, Region, TrustPeerRecord, utcnow
+from .trust import TrustContext, aware
+from .trust_lists import (
+    MAX_LIST_BYTES,
+    TrustList,
+    content_of,
+    verify_trust_list,
+)
+
+__all__ = ["PeerOutcome", "import_peer", "refresh_peers", "list_peers", "peer_json", "fetch", "peer_trust",
+           "TRUST_LIST_PATH", "FETCH_TIMEOUT"]
+
+log = logging.getLogger(__name__)
+
+TRUST_LIST_PATH = "/api/v1/trust-list"
+FETCH_TIMEOUT = 10.0
+_HEX64 = set("0123456789abcdef")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def normalise_source(source: str) -> str:
+    """A URL (a bare ``http://host:port`` gets the trust-list path) or an absolute file path."""
+    if not isinstance(source, str) or not source.strip() or len(source) > 1000:
+        raise InvalidInputError("give the peer's trust-list URL or a file", code="invalid_source", field="url")
+    source = source.strip()
+    if _is_url(source):
+        parts = urllib.parse.urlsplit(source)
+        if not parts.hostname:
+            raise InvalidInputError(f"{source!r} is not a URL", code="invalid_source", field="url")
+        if parts.path in ("", "/"):
+            source = urllib.parse.urlunsplit((parts.scheme, parts.netloc, TRUST_LIST_PATH, "", ""))
+        return source
+    return str(Path(source).resolve())
+
+
+def fetch(source: str, *, limit: int = MAX_LIST_BYTES, timeout: float = FETCH_TIMEOUT) -> bytes:
+    """The bytes at ``source`` (http/https URL or file), at most ``limit``.
+
+    :raises InvalidInputError: ``trust_list_unreachable``.
+    """
+    try:
+        if _is_url(source):
+            req = urllib.request.Request(source, headers={"Accept": "application/cms",
+                                                          "User-Agent": "trustsvc-peer-refresh/1"})
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only, checked above
+                data: bytes = resp.read(limit + 1)
+        else:
+            with open(source, "rb") as fh:
+                data = fh.read(limit + 1)
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise InvalidInputError(f"cannot fetch {source}: {exc}", code="trust_list_unreachable") from exc
+    if len(data) > limit:
+        raise InvalidInputError(f"{source} is larger than {limit} bytes", code="trust_list_unreachable")
+    return data
+
+
+def _check_pin(pin: Any) -> str:
+    if not isinstance(pin, str) or len(pin.strip()) != 64 or not set(pin.strip().lower()) <= _HEX64:
+        raise InvalidInputError("the pin is the 64 hex digits of SHA-256 of the peer's root CA certificate "
+                                "(`trustsvc trust pin` prints it)", code="invalid_pin", field="pin")
+    return pin.strip().lower()
+
+
+def peer_trust(trust_list: TrustList) -> TrustContext:
+    """Anchors for material of one peer: its root(s) and CAs from its (checked) list."""
+    return TrustContext(anchors=trust_list.roots, intermediates=(*trust_list.cas, *trust_list.status_list_signers),
+                        anchor_info={})
+
+
+@dataclass(frozen=True)
+class PeerOutcome:
+    region: str
+    outcome: str
+    """imported | updated | unchanged | refused | unreachable"""
+    sequence: int | None
+    message: str
+    status_lists: int = 0
+    """Issuer status lists that verified and are held now."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "outcome": self.outcome, "sequence": self.sequence, "message": self.message,
+                "status_lists": self.status_lists}
+
+
+def _peer(session: Session, region: str) -> TrustPeerRecord | None:
+    return session.execute(select(TrustPeerRecord).where(TrustPeerRecord.region_code == region)).scalar_one_or_none()
+
+
+def _peek_region(data: bytes) -> str | None:
+    try:
+        return content_of(data).region_code
+    except Exception:  # noqa: BLE001 - unreadable: verify_trust_list names the problem
+        return None
+
+
+def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now: dt.datetime | None = None
+                ) -> PeerOutcome:
+    """Import (or re-import, e.g. with a new pin) a peer region's list; see the module docstring.
+
+    :raises TrustListRejected: the list was refused (``trust_list_pin_mismatch`` …).
+    :raises InvalidInputError: ``invalid_pin``, ``invalid_source``, ``trust_list_unreachable``,
+        ``peer_is_self``.
+    """
+    now = aware(now or utcnow())
+    pin = _check_pin(pin)
+    source = normalise_source(source)
+    data = fetch(source)
+    grace = dt.timedelta(seconds=service.config.trust.grace)
+    region = _peek_region(data)
+    with service.db.reader() as session:
+        own = session.execute(select(Region)).scalars().first()
+        held_row = _peer(session, region) if region else None
+        held = (content_of(held_row.body), held_row.body) if held_row is not None and held_row.pin == pin else None
+    if own is not None and region == own.code:
+        raise InvalidInputError(f"region {region} is this region; a peer is another region", code="peer_is_self")
+    checked = verify_trust_list(data, pin=pin, held=held[0] if held else None, held_der=held[1] if held else None,
+                                now=now, grace=grace, require_announced=False)
+    parsed = checked.raise_if_refused()
+    with service.db.transaction() as session:
+        row = _peer(session, parsed.region_code)
+        outcome = "imported" if row is None else ("unchanged" if checked.unchanged else "updated")
+        if row is None:
+            row = TrustPeerRecord(region_code=parsed.region_code, created_at=now)
+            session.add(row)
+        if not checked.unchanged or row.pin != pin:
+            row.body, row.sequence = data, parsed.sequence
+            row.issued_at, row.next_update = parsed.issued_at, parsed.next_update
+        row.region_name, row.pin, row.source = parsed.region_name, pin, source
+        row.fetched_at, row.last_attempt_at, row.status, row.last_error = now, now, "ok", None
+        session.flush()
+        record(session, AuditEvent(actor=actor, action="trust.peer_import", object_type="trust_peer",
+                                   object_id=parsed.region_code,
+                                   details={"pin": pin, "source": source, "sequence": parsed.sequence,
+                                            "outcome": outcome}))
+    held_lists = _refresh_status_lists(service, parsed.region_code, now=now)
+    return PeerOutcome(parsed.region_code, outcome, parsed.sequence,
+                       f"region {parsed.region_code} {parsed.region_name}: list sequence {parsed.sequence} {outcome}",
+                       held_lists)
+
+
+def _refresh_one(service: TrustService, region: str, now: dt.datetime) -> PeerOutcome:
+    grace = dt.timedelta(seconds=service.config.trust.grace)
+    with service.db.reader() as session:
+        row = _peer(session, region)
+        if row is None:
+            raise NotFoundError(f"no peer {region}", code="peer_not_found")
+        source, pin, held_der = row.source, row.pin, row.body
+    held = content_of(held_der)
+    try:
+        data = fetch(source)
+    except InvalidInputError as exc:
+        _note(service, region, now, "unreachable", exc.message)
+        return PeerOutcome(region, "unreachable", held.sequence, exc.message)
+    checked = verify_trust_list(data, pin=pin, held=held, held_der=held_der, now=now, grace=grace)
+    if not checked.accepted:
+        message = f"{checked.reason}: {checked.report.message}"
+        _note(service, region, now, "refused", message)
+        log.warning("trust list of peer %s refused: %s", region, message)
+        return PeerOutcome(region, "refused", held.sequence, message)
+    assert checked.trust_list is not None
+    parsed = checked.trust_list
+    with service.db.transaction() as session:
+        row = _peer(session, region)
+        assert row is not None
+        if not checked.unchanged:
+            row.body, row.sequence = data, parsed.sequence
+            row.issued_at, row.next_update, row.region_name = parsed.issued_at, parsed.next_update, parsed.region_name
+            record(session, AuditEvent(actor="system", action="trust.peer_update", object_type="trust_peer",
+                                       object_id=region, details={"sequence": parsed.sequence,
+                                                                  "previous": held.sequence}))
+        row.fetched_at, row.last_attempt_at, row.status, row.last_error = now, now, "ok", None
+    outcome = "unchanged" if checked.unchanged else "updated"
+    return PeerOutcome(region, outcome, parsed.sequence, f"list sequence {parsed.sequence} {outcome}")
+
+
+def _note(service: TrustService, region: str, now: dt.datetime, status: str, message: str) -> None:
+    with service.db.transaction() as session:
+        row = _peer(session, region)
+        if row is not None:
+            row.status, row.last_error, row.last_attempt_at = status, message[:2000], now
+
+
+def _refresh_status_lists(service: TrustService, region: str, *, now: dt.datetime) -> int:
+    """Fetch each issuer's status list named by the peer's held list; keep those that verify."""
+    with service.db.reader() as session:
+        row = _peer(session, region)
+        if row is None:
+            return 0
+        peer_id, held = row.id, content_of(row.body)
+        seen = {s.issuer_uscc: s.sequence for s in session.execute(
+            select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer_id)).scalars()}
+    trust = peer_trust(held)
+    kept = 0
+    for issuer in held.issuers:
+        try:
+            data = fetch(issuer.status_list_url, limit=16 * 1024 * 1024)
+        except InvalidInputError as exc:
+            log.warning("status list of %s (%s) not fetched: %s", issuer.uscc, region, exc.message)
+            continue
+        checked = verify_status_list(data, trust=trust, now=now, issuer=issuer.uscc,
+                                     min_sequence=seen.get(issuer.uscc))
+        lst = checked.status_list
+        if not checked.trusted or lst is None or lst.region_code != region:
+            log.warning("status list of %s (%s) refused: %s", issuer.uscc, region, checked.report.message)
+            continue
+        with service.db.transaction() as session:
+            stored = session.execute(select(PeerStatusListRecord).where(
+                PeerStatusListRecord.peer_id == peer_id, PeerStatusListRecord.issuer_uscc == issuer.uscc)
+            ).scalar_one_or_none()
+            if stored is None:
+                stored = PeerStatusListRecord(peer_id=peer_id, issuer_uscc=issuer.uscc)
+                session.add(stored)
+            if stored.sequence is None or lst.sequence >= stored.sequence:
+                stored.url, stored.body, stored.sequence = issuer.status_list_url, data, lst.sequence
+                stored.issued_at, stored.next_update, stored.fetched_at = lst.issued_at, lst.next_update, now
+        kept += 1
+    return kept
+
+
+def refresh_peers(service: TrustService, *, now: dt.datetime | None = None, region: str | None = None
+                  ) -> list[PeerOutcome]:
+    """Refresh every peer (or one): its list, then its issuers' status lists. Never raises for a
+    peer's failure: each outcome says what happened."""
+    now = aware(now or utcnow())
+    with service.db.reader() as session:
+        regions = [region] if region else list(session.execute(
+            select(TrustPeerRecord.region_code).order_by(TrustPeerRecord.region_code)).scalars())
+    out = []
+    for code in regions:
+        try:
+            result = _refresh_one(service, code, now)
+        except NotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken peer must not stop the others
+            log.exception("refreshing peer %s failed", code)
+            result = PeerOutcome(code, "unreachable", None, f"{type(exc).__name__}: {exc}")
+        lists = _refresh_status_lists(service, code, now=now)
+        out.append(PeerOutcome(result.region, result.outcome, result.sequence, result.message, lists))
+    return out
+
+
+def peer_json(row: TrustPeerRecord, *, now: dt.datetime, grace: dt.timedelta,
+              status_lists: list[PeerStatusListRecord] | None = None) -> dict[str, Any]:
+    stale = now > row.next_update + grace
+    return {"region": {"code": row.region_code, "name": row.region_name}, "pin": row.pin, "source": row.source,
+            "sequence": row.sequence, "issued_at": _iso(row.issued_at), "next_update": _iso(row.next_update),
+            "fetched_at": _iso(row.fetched_at), "last_attempt_at": _iso(row.last_attempt_at),
+            "status": row.status, "last_error": row.last_error, "stale": stale,
+            "stale_after": _iso(row.next_update + grace),
+            "status_lists": [{"issuer": s.issuer_uscc, "sequence": s.sequence, "next_update": _iso(s.next_update),
+                              "stale": now > s.next_update} for s in (status_lists or [])]}
+
+
+def list_peers(service: TrustService, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    now = aware(now or utcnow())
+    grace = dt.timedelta(seconds=service.config.trust.grace)
+    with service.db.reader() as session:
+        rows = session.execute(select(TrustPeerRecord).order_by(TrustPeerRecord.region_code)).scalars().all()
+        return [peer_json(r, now=now, grace=grace, status_lists=list(session.execute(
+            select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == r.id)
+            .order_by(PeerStatusListRecord.issuer_uscc)).scalars())) for r in rows]

@@ -1,0 +1,635 @@
+"""This region's signed trust list (DESIGN §4 "Trust lists", 跨省互认), and how a peer's list is
+checked before anything in it is relied on.
+
+**The list.** Canonical JSON (sorted keys, UTF-8, no spaces), certificates as base64 DER::
+
+    {"format": "trustsvc-trust-list/1",
+     "region": {"code": "320000", "name": "江苏省"}, "base_url": "https://trust.js.gov.cn",
+     "sequence": 12, "issued_at": "2026-12-01T08:00:00Z", "next_update": "2026-12-02T08:00:00Z",
+     "roots": [cert], "cas": [cert, ...],
+     "trust_list_signers": [{"role": "current" | "next", "cert": cert}],
+     "status_list_signers": [cert], "tsa": [cert], "ocsp": [cert],
+     "code_signers": [{"kid": "hex8", "state": "current" | "retired", "cert": cert}],
+     "issuers": [{"uscc", "name", "ca": cert, "seal_makers": [cert], "signers": [cert],
+                  "licence_types": ["…001"], "status_list_url", "ocsp_url"}]}
+
+``roots`` holds the region root (its SHA-256 is the pin peers exchange out of band); ``cas``
+the services CA and every department's issuing CA. ``licence_types`` is what the issuer may sign
+(per-department grants, ``trustsvc trust authorise``; without grants, the region catalogue's
+types). A ``next`` trust-list signer is *announced* before it signs (``trustsvc trust
+rotate-signer``): peers holding this list accept the next list from it without re-pinning.
+Revoked certificates are left out.
+
+It is CMS SignedData (SM2/SM3, attached, eContentType :data:`TRUST_LIST_CONTENT_TYPE`) by the
+current ``trust-list-signer``, carrying the signer and services CA certificates. Like status
+lists, a new list (sequence + 1) is signed when the entries change or half-way to
+``next_update`` (``[trust] list_next_update``).
+
+**Checking a peer's list** (:func:`verify_trust_list`), fail closed, each refusal with a reason:
+
+* ``trust_list_invalid`` / ``trust_list_bad_signature``: not a well-formed, intact list;
+* ``trust_list_pin_mismatch``: no root in it has the pinned SHA-256;
+* ``trust_list_signer_untrusted``: the CMS signer is not a listed trust-list signer with the
+  trust-list-signing EKU chaining to the pinned root at the list's issue time;
+* ``trust_list_signer_not_announced`` (refreshes only): a list is already held and did not
+  announce this signer; an explicit import by pin accepts any signer the pinned root certifies;
+* ``trust_list_rollback``: a lower sequence than the one held (a replayed list could hide a
+  withdrawn CA); ``trust_list_equivocation``: the same sequence with other content;
+* ``trust_list_stale``: past ``next_update`` plus the grace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ca.certs import parse_certificate
+from ca.cms import sign_cms, verify_cms
+from ca.errors import CAError
+from ca.oids import TRUSTSVC_ARC, TrustSvcEKU
+from ca.results import (
+    FORMAT_FAILURE,
+    HASH_FAILURE,
+    NO_CERTIFICATE_CHAIN_FOUND,
+    SIG_CONSTRAINTS_FAILURE,
+    SIG_CRYPTO_FAILURE,
+    TRUST_LIST_STALE,
+    TRY_LATER,
+)
+from hsm.errors import TrustSvcError
+
+from .audit import AuditEvent, record
+from .codes.format import kid_for
+from .context import TrustService
+from .errors import InvalidInputError, NotInitialisedError
+from .licences.catalogue import catalogue_for
+from .report import ReportBuilder, VerificationReport
+from .storage.models import (
+    CertificateRecord,
+    Department,
+    LicenceTypeGrant,
+    Region,
+    RetiredSignerRecord,
+    ServiceCodeRecord,
+    TrustListRecord,
+    utcnow,
+)
+from .trust import TrustContext, assess_certificate, aware
+
+__all__ = [
+    "TRUST_LIST_CONTENT_TYPE",
+    "TRUST_LIST_MEDIA_TYPE",
+    "TRUST_LIST_FORMAT",
+    "TRUST_LIST_SIGNER_SLUG",
+    "NEXT_TRUST_LIST_SIGNER_SLUG",
+    "IssuerEntry",
+    "CodeSignerEntry",
+    "TrustList",
+    "SignedTrustList",
+    "TrustListVerification",
+    "TrustListRejected",
+    "current_trust_list",
+    "sign_trust_list",
+    "trust_list_entries",
+    "verify_trust_list",
+    "parse_trust_list_content",
+    "issuer_licence_types",
+]
+
+TRUST_LIST_CONTENT_TYPE = TRUSTSVC_ARC + ".2.1"
+"""eContentType of a signed trust list (``.2.2`` is the status list)."""
+TRUST_LIST_MEDIA_TYPE = "application/cms"
+TRUST_LIST_FORMAT = "trustsvc-trust-list/1"
+TRUST_LIST_SIGNER_SLUG = "trust-list-signer"
+NEXT_TRUST_LIST_SIGNER_SLUG = "trust-list-signer-next"
+CODE_SIGNER_SLUG = "code-signer"
+MAX_LIST_BYTES = 8 * 1024 * 1024
+
+_SKEW = dt.timedelta(minutes=5)
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+_KEYS = {"format", "region", "base_url", "sequence", "issued_at", "next_update", "roots", "cas",
+         "trust_list_signers", "status_list_signers", "tsa", "ocsp", "code_signers", "issuers"}
+_ISSUER_KEYS = {"uscc", "name", "ca", "seal_makers", "signers", "licence_types", "status_list_url", "ocsp_url"}
+_USAGE = frozenset({"digital_signature"})
+_VOLATILE = ("sequence", "issued_at", "next_update")
+
+
+class TrustListRejected(InvalidInputError):
+    """A peer's list was refused; ``code`` names the reason (``trust_list_rollback`` …)."""
+
+    code = "trust_list_rejected"
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _b64(der: bytes) -> str:
+    return base64.b64encode(der).decode("ascii")
+
+
+def _sha256(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+# -- the decoded list ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IssuerEntry:
+    uscc: str
+    name: str
+    ca: bytes
+    seal_makers: tuple[bytes, ...]
+    signers: tuple[bytes, ...]
+    licence_types: frozenset[str]
+    status_list_url: str
+    ocsp_url: str
+
+
+@dataclass(frozen=True)
+class CodeSignerEntry:
+    kid: bytes
+    cert: bytes
+    state: str
+    """current | retired"""
+
+
+@dataclass(frozen=True)
+class TrustList:
+    region_code: str
+    region_name: str
+    base_url: str
+    sequence: int
+    issued_at: dt.datetime
+    next_update: dt.datetime
+    roots: tuple[bytes, ...]
+    cas: tuple[bytes, ...]
+    trust_list_signers: tuple[tuple[str, bytes], ...]
+    """(role, certificate): ``current`` signs now, ``next`` is announced for the next rotation."""
+    status_list_signers: tuple[bytes, ...]
+    tsa: tuple[bytes, ...]
+    ocsp: tuple[bytes, ...]
+    code_signers: tuple[CodeSignerEntry, ...]
+    issuers: tuple[IssuerEntry, ...]
+    content_sha256: str = ""
+    """SHA-256 of the entries (the list without sequence and times)."""
+
+    @property
+    def root_pins(self) -> frozenset[str]:
+        return frozenset(_sha256(r) for r in self.roots)
+
+    @property
+    def announced_signers(self) -> frozenset[str]:
+        """SHA-256 of every trust-list signer this list vouches for (current and next)."""
+        return frozenset(_sha256(c) for _, c in self.trust_list_signers)
+
+    def issuer(self, uscc: str) -> IssuerEntry | None:
+        for entry in self.issuers:
+            if entry.uscc == uscc:
+                return entry
+        return None
+
+    def authorisations(self) -> dict[str, frozenset[str]]:
+        """Issuer USCC → licence type codes it may sign."""
+        return {i.uscc: i.licence_types for i in self.issuers}
+
+    def summary(self) -> dict[str, Any]:
+        return {"region": {"code": self.region_code, "name": self.region_name}, "sequence": self.sequence,
+                "issued_at": _iso(self.issued_at), "next_update": _iso(self.next_update),
+                "base_url": self.base_url, "roots": sorted(self.root_pins),
+                "trust_list_signers": [{"role": r, "sha256": _sha256(c)} for r, c in self.trust_list_signers],
+                "code_signers": [{"kid": c.kid.hex(), "state": c.state, "sha256": _sha256(c.cert)}
+                                 for c in self.code_signers],
+                "issuers": [{"uscc": i.uscc, "name": i.name, "licence_types": sorted(i.licence_types),
+                             "status_list_url": i.status_list_url, "ocsp_url": i.ocsp_url} for i in self.issuers]}
+
+
+def _bad(message: str) -> InvalidInputError:
+    return InvalidInputError(message, code="trust_list_invalid")
+
+
+def _cert(value: Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise _bad(f"{where} must be a base64 certificate")
+    try:
+        der = base64.b64decode(value, validate=True)
+        parse_certificate(der)
+    except (binascii.Error, ValueError, CAError) as exc:
+        raise _bad(f"{where} is not a base64 DER certificate") from exc
+    return der
+
+
+def _certs(value: Any, where: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise _bad(f"{where} must be a list")
+    return tuple(_cert(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise _bad(f"{where} must be a non-empty string")
+    return value
+
+
+def _time(value: Any, where: str) -> dt.datetime:
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise _bad(f"{where} must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError as exc:
+        raise _bad(f"{where} is not a time") from exc
+
+
+def _content_digest(doc: Mapping[str, Any]) -> str:
+    return _sha256(_canonical({k: v for k, v in doc.items() if k not in _VOLATILE}))
+
+
+def parse_trust_list_content(content: bytes) -> TrustList:
+    """The list in canonical JSON ``content``; strict (unknown or missing keys are refused).
+
+    :raises InvalidInputError: ``trust_list_invalid``.
+    """
+    try:
+        doc = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad("the trust list is not UTF-8 JSON") from exc
+    if not isinstance(doc, dict) or set(doc) != _KEYS:
+        raise _bad(f"the trust list must have exactly the keys {sorted(_KEYS)}")
+    if doc["format"] != TRUST_LIST_FORMAT:
+        raise _bad(f"unknown trust list format {doc['format']!r}")
+    region = doc["region"]
+    if not isinstance(region, dict) or set(region) != {"code", "name"}:
+        raise _bad("region must be {code, name}")
+    code, name = _text(region["code"], "region.code"), _text(region["name"], "region.name")
+    if not re.fullmatch(r"[1-8][0-9]{5}", code):
+        raise _bad(f"region code {code!r} is not a GB/T 2260 code")
+    sequence = doc["sequence"]
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+        raise _bad("sequence must be a positive integer")
+    issued_at, next_update = _time(doc["issued_at"], "issued_at"), _time(doc["next_update"], "next_update")
+    if next_update <= issued_at:
+        raise _bad("next_update must be after issued_at")
+    signers = []
+    for i, s in enumerate(doc["trust_list_signers"] if isinstance(doc["trust_list_signers"], list) else [None]):
+        if not isinstance(s, dict) or set(s) != {"role", "cert"} or s["role"] not in ("current", "next"):
+            raise _bad(f"trust_list_signers[{i}] must be {{role: current|next, cert}}")
+        signers.append((s["role"], _cert(s["cert"], f"trust_list_signers[{i}].cert")))
+    code_signers = []
+    for i, s in enumerate(doc["code_signers"] if isinstance(doc["code_signers"], list) else [None]):
+        if not isinstance(s, dict) or set(s) != {"kid", "state", "cert"} or s["state"] not in ("current", "retired"):
+            raise _bad(f"code_signers[{i}] must be {{kid, state: current|retired, cert}}")
+        cert = _cert(s["cert"], f"code_signers[{i}].cert")
+        if s["kid"] != kid_for(cert).hex():
+            raise _bad(f"code_signers[{i}].kid is not the kid of its certificate")
+        code_signers.append(CodeSignerEntry(kid_for(cert), cert, s["state"]))
+    issuers = []
+    for i, s in enumerate(doc["issuers"] if isinstance(doc["issuers"], list) else [None]):
+        where = f"issuers[{i}]"
+        if not isinstance(s, dict) or set(s) != _ISSUER_KEYS:
+            raise _bad(f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)}")
+        types = s["licence_types"]
+        if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
+            raise _bad(f"{where}.licence_types must be a list of type codes")
+        issuers.append(IssuerEntry(
+            uscc=_text(s["uscc"], f"{where}.uscc"), name=_text(s["name"], f"{where}.name"),
+            ca=_cert(s["ca"], f"{where}.ca"), seal_makers=_certs(s["seal_makers"], f"{where}.seal_makers"),
+            signers=_certs(s["signers"], f"{where}.signers"), licence_types=frozenset(types),
+            status_list_url=_text(s["status_list_url"], f"{where}.status_list_url"),
+            ocsp_url=_text(s["ocsp_url"], f"{where}.ocsp_url")))
+    return TrustList(
+        region_code=code, region_name=name, base_url=_text(doc["base_url"], "base_url"), sequence=sequence,
+        issued_at=issued_at, next_update=next_update, roots=_certs(doc["roots"], "roots"),
+        cas=_certs(doc["cas"], "cas"), trust_list_signers=tuple(signers),
+        status_list_signers=_certs(doc["status_list_signers"], "status_list_signers"),
+        tsa=_certs(doc["tsa"], "tsa"), ocsp=_certs(doc["ocsp"], "ocsp"), code_signers=tuple(code_signers),
+        issuers=tuple(issuers), content_sha256=_content_digest(doc))
+
+
+def content_of(der: bytes) -> TrustList:
+    """Decode a signed list without judging it (a list this service stored after checking)."""
+    content = verify_cms(der).encapsulated_content
+    if content is None:
+        raise _bad("the trust list SignedData has no content")
+    return parse_trust_list_content(content)
+
+
+# -- publishing ---------------------------------------------------------------------------------
+
+def issuer_licence_types(session: Session, dept: Department, region_code: str) -> list[str]:
+    """The licence types the department may sign: its grants, else the region's catalogue."""
+    granted = sorted(session.execute(
+        select(LicenceTypeGrant.type_code).where(LicenceTypeGrant.department_id == dept.id)).scalars())
+    return granted or sorted(t.code for t in catalogue_for(region_code))
+
+
+def _listed_code_signer(session: Session, row: CertificateRecord, retired: dict[int, dt.datetime],
+                        now: dt.datetime, overlap: dt.timedelta) -> str | None:
+    """``current``, ``retired`` (still listed) or None (no longer listed)."""
+    if row.slug == CODE_SIGNER_SLUG:
+        return "current"
+    retired_at = retired.get(row.id)
+    if retired_at is None:
+        return None
+    if now < retired_at + overlap:
+        return "retired"
+    live = session.execute(
+        select(ServiceCodeRecord.id).where(ServiceCodeRecord.signer_sha256 == row.sha256,
+                                           or_(ServiceCodeRecord.expires_at.is_(None),
+                                               ServiceCodeRecord.expires_at > now)).limit(1)
+    ).first()
+    return "retired" if live is not None else None
+
+
+def trust_list_entries(service: TrustService, session: Session, now: dt.datetime) -> dict[str, Any]:
+    """Everything the list says but its sequence and times, from this service's records."""
+    region = session.execute(select(Region)).scalars().first()
+    if region is None:
+        raise NotInitialisedError("no region is initialised here; run `trustsvc init`")
+    certs = [c for c in session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars()
+             if c.status != "revoked"]
+    retired = {r.certificate_id: r.retired_at for r in session.execute(select(RetiredSignerRecord)).scalars()}
+    base = service.config.server.public_url
+    overlap = dt.timedelta(seconds=service.config.trust.code_signer_overlap)
+    signers = [{"role": "current" if c.slug == TRUST_LIST_SIGNER_SLUG else "next", "cert": _b64(c.der)}
+               for c in certs if c.slug in (TRUST_LIST_SIGNER_SLUG, NEXT_TRUST_LIST_SIGNER_SLUG)]
+    code_signers = []
+    for c in certs:
+        if c.profile == "code_signer":
+            state = _listed_code_signer(session, c, retired, now, overlap)
+            if state is not None:
+                code_signers.append({"kid": kid_for(c.der).hex(), "state": state, "cert": _b64(c.der)})
+    issuers = []
+    for dept in session.execute(select(Department).order_by(Department.uscc)).scalars():
+        mine = [c for c in certs if c.department_id == dept.id]
+        ca = next((c for c in mine if c.profile == "issuing_ca"), None)
+        if ca is None:
+            continue
+        issuers.append({
+            "uscc": dept.uscc, "name": dept.name, "ca": _b64(ca.der),
+            "seal_makers": [_b64(c.der) for c in mine if c.profile == "seal_maker"],
+            "signers": [_b64(c.der) for c in mine if c.profile == "signer"],
+            "licence_types": issuer_licence_types(session, dept, region.code),
+            "status_list_url": f"{base}/api/v1/status/{dept.uscc}", "ocsp_url": f"{base}/api/v1/ocsp"})
+    return {
+        "format": TRUST_LIST_FORMAT, "region": {"code": region.code, "name": region.name}, "base_url": base,
+        "roots": [_b64(c.der) for c in certs if c.profile == "root_ca"],
+        "cas": [_b64(c.der) for c in certs if c.profile == "issuing_ca"],
+        "trust_list_signers": signers,
+        "status_list_signers": [_b64(c.der) for c in certs if c.profile == "status_list_signer"],
+        "tsa": [_b64(c.der) for c in certs if c.profile == "tsa"],
+        "ocsp": [_b64(c.der) for c in certs if c.profile == "ocsp"],
+        "code_signers": code_signers, "issuers": issuers,
+    }
+
+
+@dataclass(frozen=True)
+class SignedTrustList:
+    der: bytes
+    sha256: str
+    """Hex SHA-256 of ``der``: the HTTP ETag."""
+    refresh_at: dt.datetime
+    trust_list: TrustList
+
+    @property
+    def sequence(self) -> int:
+        return self.trust_list.sequence
+
+    def max_age(self, now: dt.datetime | None = None) -> int:
+        return max(0, int((self.refresh_at - aware(now or utcnow())).total_seconds()))
+
+
+def _signed(row: TrustListRecord) -> SignedTrustList:
+    return SignedTrustList(der=row.body, sha256=row.sha256,
+                           refresh_at=row.issued_at + (row.next_update - row.issued_at) / 2,
+                           trust_list=content_of(row.body))
+
+
+def sign_trust_list(service: TrustService, session: Session, entries: Mapping[str, Any], *, sequence: int,
+                    issued_at: dt.datetime, next_update: dt.datetime,
+                    signer_slug: str = TRUST_LIST_SIGNER_SLUG) -> tuple[bytes, CertificateRecord]:
+    """Sign ``entries`` as list ``sequence`` (nothing stored, nothing audited: the caller does)."""
+    signer = session.execute(
+        select(CertificateRecord).where(CertificateRecord.slug == signer_slug)).scalar_one_or_none()
+    if signer is None or signer.key_ref is None or signer.issuer is None:
+        raise NotInitialisedError(f"this region has no {signer_slug}; run `trustsvc init`")
+    content = _canonical({**entries, "sequence": sequence, "issued_at": _iso(issued_at),
+                          "next_update": _iso(next_update)})
+    der = sign_cms(content, signer=service.keystore.signer(signer.key_ref), signer_cert=signer.der,
+                   extra_certs=[signer.issuer.der], detached=False, content_type=TRUST_LIST_CONTENT_TYPE,
+                   signing_time=issued_at)
+    return der, signer
+
+
+def _latest(session: Session) -> TrustListRecord | None:
+    return session.execute(
+        select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).scalar_one_or_none()
+
+
+def _up_to_date(latest: TrustListRecord, digest: str, now: dt.datetime) -> bool:
+    return latest.content_sha256 == digest and now < latest.issued_at + (latest.next_update - latest.issued_at) / 2
+
+
+def current_trust_list(service: TrustService, *, now: dt.datetime | None = None) -> SignedTrustList:
+    """This region's current signed list: the stored one while its entries are unchanged and it
+    is not half-way to ``next_update``; else a new one (sequence + 1), signed, stored, audited."""
+    now = aware(now or utcnow())
+    with service.db.reader() as session:
+        digest = _content_digest(trust_list_entries(service, session, now))
+        latest = _latest(session)
+        if latest is not None and _up_to_date(latest, digest, now):
+            return _signed(latest)
+    try:
+        with service.db.transaction() as session:
+            entries = trust_list_entries(service, session, now)
+            digest = _content_digest(entries)
+            latest = _latest(session)
+            if latest is not None and _up_to_date(latest, digest, now):
+                return _signed(latest)
+            issued = now.replace(microsecond=0)
+            next_update = issued + dt.timedelta(seconds=service.config.trust.list_next_update)
+            sequence = (latest.sequence if latest is not None else 0) + 1
+            der, signer = sign_trust_list(service, session, entries, sequence=sequence, issued_at=issued,
+                                          next_update=next_update)
+            row = TrustListRecord(sequence=sequence, issued_at=issued, next_update=next_update, body=der,
+                                  sha256=_sha256(der), content_sha256=digest, signer_sha256=signer.sha256)
+            session.add(row)
+            session.flush()
+            record(session, AuditEvent(actor="system", action="trust_list.issue", object_type="trust_list",
+                                       object_id=str(sequence), key_ref=signer.key_ref or "",
+                                       details={"sequence": sequence, "sha256": row.sha256,
+                                                "content_sha256": digest, "issuers": len(entries["issuers"])}))
+            return _signed(row)
+    except IntegrityError:
+        with service.db.reader() as session:
+            winner = _latest(session)
+            assert winner is not None
+            return _signed(winner)
+
+
+# -- checking a peer's list ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrustListVerification:
+    report: VerificationReport
+    trust_list: TrustList | None
+    """The decoded list when it was readable (vouched for only when :attr:`accepted`)."""
+    reason: str | None = None
+    """The error code of the first refusal (``trust_list_rollback`` …), None when accepted."""
+    unchanged: bool = False
+    """The same list as the one held (same sequence and bytes): nothing to do."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None and self.trust_list is not None
+
+    def raise_if_refused(self) -> TrustList:
+        if self.reason is not None or self.trust_list is None:
+            raise TrustListRejected(self.report.message, code=self.reason or "trust_list_invalid")
+        return self.trust_list
+
+
+@dataclass
+class _Verdict:
+    builder: ReportBuilder
+    reason: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def refuse(self, reason: str, name: str, sub: str, detail: str, *, indeterminate: bool = False) -> None:
+        if indeterminate:
+            self.builder.indeterminate(name, sub, detail)
+        else:
+            self.builder.fail(name, sub, detail)
+        if self.reason is None:
+            self.reason = reason
+
+
+def _check_result(builder: ReportBuilder, name: str) -> str | None:
+    for c in reversed(builder.checks):
+        if c.name == name:
+            return c.result
+    return None
+
+
+def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, held_der: bytes | None = None,
+                      now: dt.datetime | None = None, grace: dt.timedelta = dt.timedelta(days=1),
+                      require_announced: bool = True) -> TrustListVerification:
+    """Check a peer's signed list against the pin and the list already held (see the module
+    docstring). Never raises for bad input.
+
+    :param require_announced: with a held list, the signer must be one it listed (current or
+        next). Refreshes require it; an operator's explicit import by pin does not (the pin
+        vouches again), which is how a peer that missed an announcement catches up.
+    """
+    now = aware(now or utcnow())
+    pin = pin.strip().lower()
+    v = _Verdict(ReportBuilder("trust_list"))
+    b = v.builder
+    if len(data) > MAX_LIST_BYTES:
+        v.refuse("trust_list_invalid", "trust_list.format", FORMAT_FAILURE, f"larger than {MAX_LIST_BYTES} bytes")
+        return TrustListVerification(b.build(), None, v.reason)
+    try:
+        cms = verify_cms(bytes(data))
+    except (CAError, TrustSvcError, TypeError) as exc:
+        v.refuse("trust_list_invalid", "trust_list.format", FORMAT_FAILURE,
+                 f"not a CMS SignedData: {getattr(exc, 'message', type(exc).__name__)}")
+        return TrustListVerification(b.build(), None, v.reason)
+    for c in cms.checks:
+        if c.failed:
+            v.refuse("trust_list_bad_signature", c.name,
+                     HASH_FAILURE if c.name.endswith("message_digest") else SIG_CRYPTO_FAILURE, c.detail)
+        else:
+            b.check(c.name, c.result, c.detail)
+    if cms.content_type != TRUST_LIST_CONTENT_TYPE:
+        v.refuse("trust_list_invalid", "trust_list.content_type", FORMAT_FAILURE,
+                 f"eContentType {cms.content_type} is not a trust list ({TRUST_LIST_CONTENT_TYPE})")
+        return TrustListVerification(b.build(), None, v.reason)
+    try:
+        parsed = parse_trust_list_content(cms.encapsulated_content or b"")
+    except InvalidInputError as exc:
+        v.refuse("trust_list_invalid", "trust_list.format", FORMAT_FAILURE, f"unreadable trust list: {exc.message}")
+        return TrustListVerification(b.build(), None, v.reason)
+    b.passed("trust_list.format", f"{TRUST_LIST_FORMAT} of region {parsed.region_code} {parsed.region_name}, "
+                                  f"sequence {parsed.sequence}, {len(parsed.issuers)} issuer(s)")
+    b.object.update({"region": parsed.region_code, "region_name": parsed.region_name, "sequence": parsed.sequence,
+                     "issued_at": _iso(parsed.issued_at), "next_update": _iso(parsed.next_update)})
+    b.signing_time = cms.signing_time or parsed.issued_at
+    # the pin: the region's root, exchanged out of band
+    root = next((r for r in parsed.roots if _sha256(r) == pin), None)
+    if root is None:
+        v.refuse("trust_list_pin_mismatch", "trust_list.pin", NO_CERTIFICATE_CHAIN_FOUND,
+                 f"no root certificate in the list of region {parsed.region_code} has the pinned SHA-256 {pin} "
+                 f"(it holds {', '.join(sorted(parsed.root_pins)) or 'none'})")
+    else:
+        b.passed("trust_list.pin", f"the list's root {parse_certificate(root).subject_str!r} is the pinned one")
+    if held is not None and held.region_code != parsed.region_code:
+        v.refuse("trust_list_region_mismatch", "trust_list.region", SIG_CONSTRAINTS_FAILURE,
+                 f"the list is region {parsed.region_code}'s, but this peer is region {held.region_code}")
+    # the signer: a listed trust-list signer certified by the pinned root (and announced before)
+    signer = cms.signer_cert_der
+    if signer is None:
+        v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
+                 "the signer certificate is not in the list's SignedData")
+    elif root is not None:
+        assess_certificate(b, "signer", signer, trust=TrustContext(anchors=(root,), intermediates=parsed.cas),
+                           at=parsed.issued_at, now=now, required_key_usage=_USAGE,
+                           required_eku=TrustSvcEKU.TRUST_LIST_SIGNING, extra_intermediates=cms.certificates)
+        if _check_result(b, "signer.path") != "passed":
+            v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
+                     "the list is not signed by a trust-list signer certified by the pinned root")
+        elif _sha256(signer) not in parsed.announced_signers:
+            v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
+                     "the list's signer is not one of the trust-list signers it lists")
+        elif require_announced and held is not None and _sha256(signer) not in held.announced_signers:
+            v.refuse("trust_list_signer_not_announced", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
+                     f"the list is signed by a trust-list signer that the held list (sequence {held.sequence}) "
+                     "did not announce (the region rotated it before this service refreshed); import the "
+                     "list again by pin to follow")
+        else:
+            b.passed("trust_list.signer", "signed by a trust-list signer certified by the pinned root"
+                     + (" and announced in the held list" if held is not None else ""))
+    # rollback, equivocation
+    unchanged = False
+    if held is not None:
+        if parsed.sequence < held.sequence:
+            v.refuse("trust_list_rollback", "trust_list.sequence", SIG_CONSTRAINTS_FAILURE,
+                     f"sequence {parsed.sequence} is older than sequence {held.sequence} already held "
+                     "(a replayed list?)")
+        elif parsed.sequence == held.sequence:
+            if held_der is not None and bytes(data) != held_der and parsed.content_sha256 != held.content_sha256:
+                v.refuse("trust_list_equivocation", "trust_list.sequence", SIG_CONSTRAINTS_FAILURE,
+                         f"sequence {parsed.sequence} is held with other content")
+            else:
+                unchanged = True
+                b.passed("trust_list.sequence", f"sequence {parsed.sequence} is the one held: no change")
+        else:
+            b.passed("trust_list.sequence", f"sequence {parsed.sequence} is newer than {held.sequence} held")
+    else:
+        b.passed("trust_list.sequence", f"first list of region {parsed.region_code}: sequence {parsed.sequence}")
+    # freshness
+    if parsed.issued_at > now + _SKEW:
+        v.refuse("trust_list_invalid", "trust_list.freshness", TRY_LATER,
+                 f"issued at {_iso(parsed.issued_at)}, in the future (check the clocks)", indeterminate=True)
+    elif now > parsed.next_update + grace:
+        v.refuse("trust_list_stale", "trust_list.freshness", TRUST_LIST_STALE,
+                 f"stale: next_update {_iso(parsed.next_update)} plus the grace of {int(grace.total_seconds())} s "
+                 "has passed; the region must publish a newer list", indeterminate=True)
+    elif now > parsed.next_update:
+        b.warn("trust_list.freshness", f"past next_update {_iso(parsed.next_update)}, within the grace")
+    else:
+        b.passed("trust_list.freshness", f"fresh until {_iso(parsed.next_update)}")
+    return TrustListVerification(b.build(), parsed, v.reason, unchanged and v.reason is None)
