@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export TRUSTSVC_HOME ?= $(CURDIR)/var
 
-.PHONY: run test venv install install-test system-deps system-deps-test bench clean
+.PHONY: run test venv install install-test system-deps system-deps-test bench fuzz clean
 
 # Debian packages the service or its tests use: a CJK font for seal pictures and licence files.
 SYSTEM_PACKAGES ?= fonts-wqy-zenhei
@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,tongsuo]'
+	$(BIN)/pip install --quiet -e '.[test,tongsuo,pkcs11]'
 	touch $@ $(VENV)/.installed
 
 venv: $(BIN)/python
@@ -43,8 +43,9 @@ install-test: $(VENV)/.installed-test
 
 # ... and what the tests drive for real, as command:Debian-package pairs: the openssl command,
 # headless Chromium and its WebDriver (the console's browser test clicks through Selenium), and
-# poppler's pdfsig/pdftotext/pdffonts/pdftoppm for the licence PDFs.
-TEST_SYSTEM_PACKAGES ?= openssl:openssl chromium:chromium chromedriver:chromium-driver pdfsig:poppler-utils
+# poppler's pdfsig/pdftotext/pdffonts/pdftoppm for the licence PDFs, and SoftHSM2 (a real PKCS#11
+# token for the pkcs11 key store's tests).
+TEST_SYSTEM_PACKAGES ?= openssl:openssl chromium:chromium chromedriver:chromium-driver pdfsig:poppler-utils softhsm2-util:softhsm2
 
 system-deps-test: system-deps
 	@missing=""; for t in $(TEST_SYSTEM_PACKAGES); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
@@ -66,6 +67,16 @@ test: install-test system-deps-test
 # Benchmarks (not part of make test): figures against same-run references, into BENCHMARKS.md.
 bench: install-test system-deps-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Longer fuzzing (not part of make test, which runs ~100-400 cases per target): FUZZ_EXAMPLES
+# cases per Hypothesis target, with Hypothesis' statistics (cases run per target) and what each
+# API endpoint answered.
+FUZZ_EXAMPLES ?= 2000
+FUZZ_TESTS ?= tests/fuzz tests/seals/test_seals_fuzz.py tests/ca/test_ca_fuzz.py tests/ca/test_ca_cms.py \
+              tests/ca/test_ca_tsa.py tests/ca/test_ca_ocsp.py tests/codes/test_codes_format.py
+fuzz: install-test
+	TRUSTSVC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRUSTSVC_FUZZ_REPORT=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+	  --hypothesis-show-statistics $(FUZZ_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

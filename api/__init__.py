@@ -38,6 +38,9 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
 
     register_error_handlers(app)
     init_metrics(app)
+    from .limits import init_limits
+
+    init_limits(app, service.config.limits)  # 413 before any view; 429 on verify and failed sign-ins
 
     from .blueprints import admin, health, licences, pages, pki, seals, tsa, verify
 
@@ -57,6 +60,9 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     from .blueprints import status as status_bp
 
     app.register_blueprint(status_bp.bp, url_prefix="/api/v1")
+    from .blueprints import trust_lists as trust_lists_bp
+
+    app.register_blueprint(trust_lists_bp.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
     from .blueprints import console, licence_pages
 

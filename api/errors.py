@@ -22,6 +22,7 @@ from trustsvc.errors import (
     NotFoundError,
     NotInitialisedError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 
 __all__ = ["register_error_handlers", "error_response", "STATUS_BY_ERROR"]
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: tuple[tuple[type[TrustSvcError], int], ...] = (
     (CSRError, 422),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
+    (RateLimitedError, 429),
     (NotFoundError, 404),
     (ConflictError, 409),
     (NotInitialisedError, 503),
@@ -85,7 +87,10 @@ def register_error_handlers(app: Flask) -> None:
                 problems = getattr(exc, "problems", ())
                 if problems:
                     extra["errors"] = [p.as_dict() for p in problems]
-                return error_response(status, exc.code, exc.message, **extra)
+                resp = error_response(status, exc.code, exc.message, **extra)
+                if isinstance(exc, RateLimitedError):
+                    resp.headers["Retry-After"] = str(exc.retry_after)
+                return resp
         log.exception("unmapped domain error %s", exc.code)
         return error_response(500, "internal_error", "internal error")
 

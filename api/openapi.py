@@ -309,6 +309,43 @@ def spec() -> dict[str, Any]:
                 "summary": "RFC 6960 A.1 GET form: the URL-encoded base64 of the DER request",
                 "parameters": [{"name": "encoded", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "application/ocsp-response (cacheable)"}}}},
+            # -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) --
+            "/api/v1/trust-list": {"get": {
+                "summary": "This region's signed trust list (CMS SignedData, SM2/SM3, over canonical JSON: roots, "
+                           "CAs, trust-list, status-list and code signers, issuers with their licence types, "
+                           "status-list and OCSP URLs)",
+                "parameters": [{"name": "format", "in": "query",
+                                "schema": {"type": "string", "enum": ["der", "json"], "default": "der"}},
+                               {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "application/cms (DER), or a JSON summary; ETag = SHA-256 of "
+                                                     "the DER, Cache-Control max-age until it is re-signed"},
+                              "304": {"description": "not modified (If-None-Match matched)"},
+                              "422": _err("invalid format")}}},
+            "/api/v1/trust/peers": {
+                "get": {"summary": "Peer regions imported by pin: list sequence, freshness (stale after "
+                                   "next_update + grace), last refresh outcome, status lists held",
+                        "security": _AUTH, "responses": {"200": {"description": "list"},
+                                                         "403": _err("not an admin key")}},
+                "post": {"summary": "Import a peer region's trust list by pin (SHA-256 of its root CA certificate)",
+                         "security": _AUTH,
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["url", "pin"],
+                             "properties": {"url": {"type": "string", "description": "the peer's trust-list URL "
+                                                                                     "(a bare base URL gets "
+                                                                                     "/api/v1/trust-list)"},
+                                            "pin": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}}}},
+                         "responses": {"201": {"description": "imported"},
+                                       "200": {"description": "already held (updated or unchanged)"},
+                                       "403": _err("not an admin key"),
+                                       "422": _err("refused: trust_list_pin_mismatch, trust_list_signer_untrusted, "
+                                                   "trust_list_signer_not_announced, trust_list_rollback, "
+                                                   "trust_list_equivocation, trust_list_stale, trust_list_invalid, "
+                                                   "trust_list_bad_signature, trust_list_unreachable, invalid_pin, "
+                                                   "peer_is_self")}}},
+            "/api/v1/trust/refresh": {"post": {
+                "summary": "Refresh every peer's trust list and its issuers' status lists now",
+                "security": _AUTH, "responses": {"200": {"description": "each peer's outcome"},
+                                                 "403": _err("not an admin key")}}},
         },
     }
 

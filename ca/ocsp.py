@@ -264,6 +264,10 @@ class OCSPResponder:
             items: list[_CertIdRequest] = []
             for single in tbs["request_list"]:
                 cert_id = single["req_cert"]
+                # Parse every field now (asn1crypto is lazy): a malformed one, e.g. hash
+                # parameters that are no NULL, is a malformedRequest here rather than a
+                # fault when the CertID is copied into the signed answer.
+                cert_id.native  # noqa: B018
                 alg = cert_id["hash_algorithm"]
                 serial = cert_id["serial_number"].native
                 items.append(

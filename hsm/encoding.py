@@ -93,7 +93,7 @@ def parse_spki(spki: bytes) -> ParsedSPKI:
         point = info["public_key"].native
     except UnsupportedAlgorithmError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # IndexError: an empty BIT STRING
         raise UnsupportedAlgorithmError("public key is not a valid SubjectPublicKeyInfo") from exc
     if (alg == OID_EC_PUBLIC_KEY and curve == OID_SM2) or (alg == OID_SM2 and curve in (None, OID_SM2)):
         algorithm = KeyAlgorithm.SM2

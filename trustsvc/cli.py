@@ -570,6 +570,17 @@ def code_make(ctx: click.Context, identifier: str, dynamic: bool, ttl: int | Non
         sys.stdout.buffer.write(data)
 
 
+@code_group.command("rotate-signer")
+@click.pass_context
+@handle_errors
+def code_rotate_signer(ctx: click.Context) -> None:
+    """A new code-signer key and certificate sign new codes from now on; the old one stays in
+    the trust list while its codes live (and [trust] code_signer_overlap)."""
+    from .signer_rotation import rotate_code_signer
+
+    click.echo(json.dumps(rotate_code_signer(_service(ctx), actor=_actor()).as_dict(), indent=2))
+
+
 @code_group.command("cache")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
@@ -628,14 +639,19 @@ def _offline_code_verifier(ctx: click.Context, cache_dir: Path | None, now: Any)
     (its certificates and stored status lists); None when neither exists."""
     from functools import partial
 
-    from .codes.material import code_trust_from_db, load_code_cache
+    from .codes.material import load_code_cache
     from .codes.offline import verify_code_offline
 
     try:
         if cache_dir is not None:
             material = load_code_cache(cache_dir)
         elif _config(ctx).region is not None:
-            material = code_trust_from_db(_database(ctx), status_lists=True)
+            import datetime as dt
+
+            from .registry import load_registry
+
+            material = load_registry(_database(ctx), grace=dt.timedelta(seconds=_config(ctx).trust.grace),
+                                     now=now).code_trust(_database(ctx), status_lists=True)
         else:
             return None
     except TrustSvcError as exc:
@@ -704,22 +720,27 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     config = _config(ctx)
     if config.region is not None:
         try:
-            from .local_trust import local_trust_context
+            import datetime as dt
 
-            local = local_trust_context(_database(ctx))
+            from .registry import RegistryStatusLookup, load_registry
+
+            # this region's own trust plus every peer trust list imported by pin
+            registry = load_registry(_database(ctx), grace=dt.timedelta(seconds=config.trust.grace), now=now)
+            local = registry.trust
             trust = TrustContext(anchors=(*local.anchors, *anchor_ders),
                                  intermediates=(*local.intermediates, *extra_ders),
-                                 revocation=local.revocation, anchor_info=local.anchor_info)
-            from functools import partial
-
-            from .licences.status import licence_status
-
-            status_lookup = partial(licence_status, _database(ctx), now=now)  # licence PDFs: status from our records
+                                 revocation=local.revocation, anchor_info=local.anchor_info,
+                                 authorisations=local.authorisations)
+            # licence PDFs: status from our records, or a peer's signed status list
+            status_lookup = RegistryStatusLookup(_database(ctx), registry, now=now)
         except (TrustSvcError, SQLAlchemyError) as exc:
             log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))
     code_verifier = _offline_code_verifier(ctx, code_cache_dir, now) if detect_kind(data) == "code" else None
     report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now,
                           status_lookup=status_lookup, code_verifier=code_verifier)
+    from .registry import enforce_freshness
+
+    report = enforce_freshness(report)  # anything a stale peer list vouched for: TRUST_LIST_STALE
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -777,6 +798,93 @@ def trust_pin(ctx: click.Context) -> None:
     with _database(ctx).reader() as session:
         pki.get_region(session)
         click.echo(pki.get_ca(session, "root").sha256)
+
+
+# -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) -------------------------
+
+@trust.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the signed list (DER) here instead of stdout.")
+@click.pass_context
+@handle_errors
+def trust_export(ctx: click.Context, out: Path | None) -> None:
+    """Write this region's current signed trust list (CMS SignedData, DER)."""
+    from .trust_lists import current_trust_list
+
+    signed = current_trust_list(_service(ctx))
+    if out is None:
+        sys.stdout.buffer.write(signed.der)
+    else:
+        out.write_bytes(signed.der)
+        click.echo(f"{out}: region {signed.trust_list.region_code} trust list sequence {signed.sequence}, "
+                   f"next update {signed.trust_list.next_update.isoformat()}, sha256 {signed.sha256}", err=True)
+
+
+@trust.command("import")
+@click.argument("source")
+@click.option("--pin", required=True, help="SHA-256 (hex) of the peer's root CA certificate, from the peer "
+                                            "out of band (`trustsvc trust pin` there).")
+@click.pass_context
+@handle_errors
+def trust_import(ctx: click.Context, source: str, pin: str) -> None:
+    """Import a peer region's trust list from URL (http(s); a bare base URL gets
+    /api/v1/trust-list) or FILE, checked against PIN; refused lists change nothing."""
+    from .peers import import_peer
+
+    outcome = import_peer(_service(ctx), source, pin, actor=_actor())
+    click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+
+
+@trust.command("peers")
+@click.pass_context
+@handle_errors
+def trust_peers(ctx: click.Context) -> None:
+    """List imported peers: pin, list sequence, freshness, last refresh outcome, status lists."""
+    from .peers import list_peers
+
+    click.echo(json.dumps(list_peers(_service(ctx)), ensure_ascii=False, indent=2))
+
+
+@trust.command("refresh")
+@click.option("--region", default=None, help="Only this peer region.")
+@click.pass_context
+@handle_errors
+def trust_refresh(ctx: click.Context, region: str | None) -> None:
+    """Re-fetch peers' trust lists and their issuers' status lists; exit 1 when any was refused
+    or unreachable (the held list is kept until it goes stale)."""
+    from .peers import refresh_peers
+
+    outcomes = refresh_peers(_service(ctx), region=region)
+    click.echo(json.dumps([o.as_dict() for o in outcomes], ensure_ascii=False, indent=2))
+    if any(o.outcome in ("refused", "unreachable") for o in outcomes):
+        sys.exit(1)
+
+
+@trust.command("rotate-signer")
+@click.pass_context
+@handle_errors
+def trust_rotate_signer(ctx: click.Context) -> None:
+    """Roll the trust-list signer: the first run announces a new one in the list; the next run
+    (after peers refreshed) makes it sign. Peers follow without re-pinning."""
+    from .signer_rotation import rotate_trust_list_signer
+
+    result = rotate_trust_list_signer(_service(ctx), actor=_actor())
+    click.echo(json.dumps(result.as_dict(), indent=2))
+
+
+@trust.command("authorise")
+@click.argument("department")
+@click.option("--types", required=True, help="Comma-separated licence type codes the department may sign "
+                                             "(published in the trust list); 'catalogue' resets to all.")
+@click.pass_context
+@handle_errors
+def trust_authorise(ctx: click.Context, department: str, types: str) -> None:
+    """Set the licence types DEPARTMENT (USCC) may sign, as the trust list tells peers."""
+    from .grants import set_licence_types
+
+    listed = set_licence_types(_service(ctx), department, [t.strip() for t in types.split(",") if t.strip()],
+                               actor=_actor())
+    click.echo(json.dumps({"department": department.upper(), "licence_types": listed}, indent=2))
 
 
 def main() -> None:

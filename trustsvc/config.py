@@ -27,6 +27,8 @@ __all__ = [
     "HSMConfig",
     "StatusConfig",
     "CodesConfig",
+    "LimitsConfig",
+    "TrustConfig",
     "load_config",
     "write_config",
     "REGION_CODE_RE",
@@ -74,6 +76,17 @@ class HSMConfig:
     """SM2 provider: ``openssl`` (system libcrypto) or ``tongsuo``."""
     keystore_dir: Path = Path("keys")
     pin_file: Path | None = None
+    key_algorithm: str = "sm2"
+    """Algorithm of the keys ``init`` and ``department add`` create: ``sm2`` or ``ecdsa-p256``
+    (for tokens without SM2, e.g. SoftHSM2; see README "Running with an HSM")."""
+    module: Path | None = None
+    """pkcs11: path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)."""
+    token_label: str = ""
+    """pkcs11: label of the token holding the keys (its user PIN comes from the PIN source)."""
+    sm2_mechanism: int | None = None
+    """pkcs11: vendor mechanism id of a raw SM2 signature over e = SM3(Z || M); unset: no SM2."""
+    sm2_keygen_mechanism: int | None = None
+    """pkcs11: vendor mechanism id of SM2 key-pair generation; unset: no SM2."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,42 @@ class CodesConfig:
 
 
 @dataclass(frozen=True)
+class TrustConfig:
+    """Trust lists between regions (DESIGN §4, README "Mutual recognition")."""
+
+    list_next_update: int = 86400
+    """Seconds from a published trust list's issue to its ``next_update`` (re-signed half-way,
+    at once when its content changes)."""
+    grace: int = 86400
+    """Seconds a peer's list is still relied on after its ``next_update``; later it is stale and
+    every verification relying on it is INDETERMINATE / TRUST_LIST_STALE."""
+    refresh_interval: int = 900
+    """Seconds between background refreshes of peers' lists and status lists in ``serve``
+    (0: no background refresher; run ``trustsvc trust refresh`` from cron instead)."""
+    code_signer_overlap: int = 30 * 86400
+    """Seconds a retired code signer stays in the published list after ``code rotate-signer``
+    (longer while codes it signed are still unexpired)."""
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """In-process token buckets (``api/limits.py``), per gunicorn worker: with N workers a client
+    may get up to N times these before every worker has refused it. ``*_per_minute`` is the
+    refill rate, ``*_burst`` the bucket size; a rate of 0 turns that limit off."""
+
+    verify_per_minute: int = 300
+    """Verifications (``POST /api/v1/verify``, the ``/verify`` page) per client address without a key."""
+    verify_burst: int = 300
+    verify_key_per_minute: int = 1200
+    """Verifications per API key (a keyed verifier is limited by its key, not its address)."""
+    verify_key_burst: int = 600
+    auth_failures_per_minute: int = 10
+    """Failed authentications (a wrong, malformed or revoked API key; a refused console
+    sign-in) per client address; when they are used up every attempt from it gets 429."""
+    auth_failures_burst: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path
     database: DatabaseConfig
@@ -105,6 +154,8 @@ class Config:
     region: RegionConfig | None = None
     status: StatusConfig = field(default_factory=StatusConfig)
     codes: CodesConfig = field(default_factory=CodesConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     demo: bool = False
     """Demo mode: ``init`` may create a PIN file and an admin key file under ``home``."""
 
@@ -120,6 +171,8 @@ _SECTIONS: dict[str, type] = {
     "hsm": HSMConfig,
     "status": StatusConfig,
     "codes": CodesConfig,
+    "limits": LimitsConfig,
+    "trust": TrustConfig,
 }
 
 
@@ -136,6 +189,13 @@ def _coerce(cls: type, section: str, raw: Mapping[str, Any]) -> dict[str, Any]:
                 value = int(value)
                 if value < 0:
                     raise ValueError
+            elif kind == "int | None":  # mechanism ids: TOML integers, or env text like 0x80000101
+                if value in (None, ""):
+                    value = None
+                else:
+                    value = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 0)
+                    if value < 0:
+                        raise ValueError
             elif kind in ("Path", "Path | None"):
                 value = Path(value) if value not in (None, "") else None
             elif kind == "str":
@@ -190,6 +250,10 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         raise ConfigurationError(f"[hsm] backend must be 'soft' or 'pkcs11', not {hsm.backend!r}")
     if hsm.provider not in ("openssl", "tongsuo"):
         raise ConfigurationError(f"[hsm] provider must be 'openssl' or 'tongsuo', not {hsm.provider!r}")
+    if hsm.key_algorithm not in ("sm2", "ecdsa-p256"):
+        raise ConfigurationError(f"[hsm] key_algorithm must be 'sm2' or 'ecdsa-p256', not {hsm.key_algorithm!r}")
+    if hsm.backend == "pkcs11" and (hsm.module is None or not hsm.token_label):
+        raise ConfigurationError("[hsm] backend = 'pkcs11' needs module (the PKCS#11 library) and token_label")
     if not hsm.keystore_dir.is_absolute():
         hsm = replace(hsm, keystore_dir=home_path / hsm.keystore_dir)
     if hsm.pin_file is not None and not hsm.pin_file.is_absolute():
@@ -218,6 +282,17 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
     codes = CodesConfig(**sections["codes"])
     if not 30 <= codes.dynamic_ttl <= 900:
         raise ConfigurationError(f"[codes] dynamic_ttl {codes.dynamic_ttl} must lie in 30..900 seconds")
+    trust = TrustConfig(**sections["trust"])
+    if not 300 <= trust.list_next_update <= 30 * 86400:
+        raise ConfigurationError("[trust] list_next_update must be 300..2592000 seconds")
+    if trust.grace > 30 * 86400:
+        raise ConfigurationError("[trust] grace must be 0..2592000 seconds")
+    if trust.refresh_interval and not 10 <= trust.refresh_interval <= 86400:
+        raise ConfigurationError("[trust] refresh_interval must be 0 (off) or 10..86400 seconds")
+    limits = LimitsConfig(**sections["limits"])
+    for name in ("verify", "verify_key", "auth_failures"):
+        if getattr(limits, f"{name}_per_minute") and getattr(limits, f"{name}_burst") < 1:
+            raise ConfigurationError(f"[limits] {name}_burst must be at least 1 when {name}_per_minute is set")
     demo_raw = env.get("TRUSTSVC_DEMO", data.get("demo", False))
     demo = demo_raw if isinstance(demo_raw, bool) else str(demo_raw).lower() in ("1", "true", "yes")
     return Config(
@@ -228,6 +303,8 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         region=region,
         status=status,
         codes=codes,
+        limits=limits,
+        trust=trust,
         demo=demo,
     )
 

@@ -21,6 +21,7 @@ __all__ = [
     "PermissionDeniedError",
     "NotInitialisedError",
     "AuditChainError",
+    "RateLimitedError",
 ]
 
 
@@ -91,3 +92,14 @@ class NotInitialisedError(TrustSvcError):
 
 class AuditChainError(TrustSvcError):
     code = "audit_chain_broken"
+
+
+class RateLimitedError(TrustSvcError):
+    """Too many requests (verifications) or failed sign-ins from one client or key; 429 with
+    ``Retry-After``. See ``api/limits.py``."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))

@@ -75,13 +75,19 @@ class DepartmentResult:
     """slug → SHA-256 fingerprint."""
 
 
-def _ensure_key(keystore: KeyStore, session: Session, label: str, actor: str) -> str:
+def _ensure_key(keystore: KeyStore, session: Session, label: str, actor: str,
+                algorithm: KeyAlgorithm = KeyAlgorithm.SM2) -> str:
+    """The key labelled ``label``, created with ``algorithm`` (``[hsm] key_algorithm``) when missing."""
     key_ref = keystore.key_ref(label)
     if not keystore.has_key(key_ref):
-        keystore.create_key(label, KeyAlgorithm.SM2)
+        keystore.create_key(label, algorithm)
         record(session, AuditEvent(actor=actor, action="key.create", object_type="key", object_id=key_ref,
-                                   key_ref=key_ref, details={"algorithm": KeyAlgorithm.SM2.value}))
+                                   key_ref=key_ref, details={"algorithm": algorithm.value}))
     return key_ref
+
+
+def _algorithm(service: TrustService) -> KeyAlgorithm:
+    return KeyAlgorithm(service.config.hsm.key_algorithm)
 
 
 def _urls(service: TrustService, issuer_slug: str) -> tuple[str, str, str]:
@@ -163,15 +169,15 @@ def init_region(service: TrustService, code: str, name: str, *, actor: str = "cl
             return InitResult(False, existing.code, existing.name, root.sha256)
 
         ks = service.keystore
-        root_key = _ensure_key(ks, session, f"r{code}-root-ca", actor)
+        root_key = _ensure_key(ks, session, f"r{code}-root-ca", actor, _algorithm(service))
         root = _certify(service, session, slug="root", profile="root_ca", key_ref=root_key, issuer=None, actor=actor,
                         subject=SubjectSpec(common_name=f"{name}电子政务根CA", organization=name))
-        services_key = _ensure_key(ks, session, f"r{code}-services-ca", actor)
+        services_key = _ensure_key(ks, session, f"r{code}-services-ca", actor, _algorithm(service))
         services = _certify(service, session, slug="services", profile="issuing_ca", key_ref=services_key,
                             issuer=root, actor=actor,
                             subject=SubjectSpec(common_name=f"{name}电子政务服务CA", organization=name))
         for slug, profile, cn in SERVICE_CERTS:
-            key_ref = _ensure_key(ks, session, f"r{code}-{slug}", actor)
+            key_ref = _ensure_key(ks, session, f"r{code}-{slug}", actor, _algorithm(service))
             _certify(service, session, slug=slug, profile=profile, key_ref=key_ref, issuer=services, actor=actor,
                      subject=SubjectSpec(common_name=f"{name}{cn}", organization=name))
         session.add(Region(code=code, name=name))
@@ -202,7 +208,7 @@ def add_department(service: TrustService, uscc: str, name: str, *, actor: str = 
         session.flush()
         ks = service.keystore
         org_id = f"NTRCN-{uscc}"
-        ca_key = _ensure_key(ks, session, f"d{uscc}-issuing-ca", actor)
+        ca_key = _ensure_key(ks, session, f"d{uscc}-issuing-ca", actor, _algorithm(service))
         issuing = _certify(service, session, slug=uscc, profile="issuing_ca", key_ref=ca_key, issuer=root,
                            actor=actor, department=dept,
                            subject=SubjectSpec(common_name=f"{name}颁发CA", organization=name,
@@ -210,7 +216,7 @@ def add_department(service: TrustService, uscc: str, name: str, *, actor: str = 
         dept.issuing_ca_id = issuing.id
         fingerprints = {issuing.slug: issuing.sha256}
         for suffix, profile, cn in DEPARTMENT_CERTS:
-            key_ref = _ensure_key(ks, session, f"d{uscc}-{suffix}", actor)
+            key_ref = _ensure_key(ks, session, f"d{uscc}-{suffix}", actor, _algorithm(service))
             row = _certify(service, session, slug=f"{uscc}/{suffix}", profile=profile, key_ref=key_ref,
                            issuer=issuing, actor=actor, department=dept,
                            subject=SubjectSpec(common_name=f"{name}{cn}", organization=name,

@@ -42,6 +42,16 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
 
         multiprocess.mark_process_dead(worker.pid)
 
+    def post_worker_init(worker: Any) -> None:
+        # The peer refresher: one thread per worker, coordinated through the database
+        # (trustsvc.peer_refresher); the master never runs it, so forking stays thread-free.
+        interval = config.trust.refresh_interval
+        app = getattr(worker, "wsgi", None)
+        if interval and app is not None and "trustsvc" in getattr(app, "extensions", {}):
+            from .peer_refresher import PeerRefresher
+
+            PeerRefresher(app.extensions["trustsvc"], interval).start()
+
     _Server(config, {
         "bind": f"{host}:{port}",
         "workers": max(1, workers),
@@ -52,6 +62,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         "accesslog": "-",
         "limit_request_line": 8190,
         "child_exit": child_exit,
+        "post_worker_init": post_worker_init,
         "proc_name": "trustsvc",
         "control_socket_disable": True,
     }).run()

@@ -69,6 +69,9 @@ class TrustContext:
     anchor_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per anchor (keyed by the hex SHA-256 of its DER): what the trust path should say,
     e.g. ``{"region": "320000", "source": "local"}``."""
+    authorisations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    """Per anchor (hex SHA-256): issuer USCC → the licence type codes the trust list vouching
+    for that anchor lets it sign (:mod:`trustsvc.authorisation`). Empty: not checked."""
 
     @classmethod
     def from_pem(

@@ -3,19 +3,19 @@ photo of a service code's QR), a raw body, or JSON ``{"code": …, "purpose": �
 JSON of DESIGN §4, 200 whatever the indication.
 
 Service codes are verified online (trustsvc.codes.online): with an API key the verification is
-audited with its ``purpose`` and uses a dynamic code up; without one nothing is written."""
+audited with its ``purpose`` and uses a dynamic code up; without one nothing is written.
+Objects of peer regions verify through the trust lists imported by pin (trustsvc.registry)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import partial
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from trustsvc.codes.online import verify_code_online
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError, MalformedRequestError
-from trustsvc.licences.status import licence_status
-from trustsvc.local_trust import local_trust_context
+from trustsvc.registry import RegistryStatusLookup, enforce_freshness, load_registry, verify_code_with_registry
 from trustsvc.verify import verify_bytes
 
 from ..auth import current_principal
@@ -49,7 +49,8 @@ def verify() -> Response:
     if not data:
         raise MalformedRequestError("nothing to verify: send a file, a raw body or a code")
     db = service().db
-    trust = local_trust_context(db)
+    # this region's trust plus every peer list imported by pin (trustsvc.registry)
+    registry = load_registry(db, grace=dt.timedelta(seconds=service().config.trust.grace))
     if purpose is None:
         purpose = string_field(dict(request.args), "purpose", required=False, max_len=200)
     actor = None
@@ -58,7 +59,8 @@ def verify() -> Response:
         if purpose is None and data.lstrip()[:4].upper() == b"TS1:":
             raise InvalidInputError("a keyed code verification states its purpose", code="missing_field",
                                     field="purpose")
-    report = verify_bytes(data, trust=trust, original=original, status_lookup=partial(licence_status, db),
-                          code_verifier=partial(verify_code_online, db, actor=actor, purpose=purpose))
+    report = enforce_freshness(verify_bytes(
+        data, trust=registry.trust, original=original, status_lookup=RegistryStatusLookup(db, registry),
+        code_verifier=partial(verify_code_with_registry, db, registry=registry, actor=actor, purpose=purpose)))
     current_app.logger.debug("verify %s -> %s", report.object.get("kind"), report.indication.value)
     return jsonify(report.as_dict())

@@ -8,12 +8,13 @@ code is not used up here; a verifier key does that through the API).
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from flask import Blueprint, Response, make_response, render_template, request
 
 from hsm.errors import TrustSvcError
-from trustsvc.codes.online import verify_code_online
+from trustsvc.registry import load_registry, verify_code_with_registry
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError
 
@@ -67,5 +68,8 @@ def submit() -> Response:
         resp = _page(report=None, error=exc, code=code)
         resp.status_code = 422
         return resp
-    report = verify_code_online(service().db, code).as_dict()
+    # codes of this region (live status) and of every peer region imported by pin
+    db = service().db
+    registry = load_registry(db, grace=dt.timedelta(seconds=service().config.trust.grace))
+    report = verify_code_with_registry(db, code, registry=registry).as_dict()
     return _page(report=report, error=None, code=code)

@@ -37,7 +37,8 @@ from hsm.openssl import OpenSSLSM2Key
 REPO = Path(__file__).resolve().parents[2]
 
 CONTENT = "电子证照信任列表 trust list v1".encode()
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 250),  # make fuzz: more
+                deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _when(leaf) -> datetime:
@@ -491,7 +492,8 @@ def test_fuzz_mutated_signed_data(pki, data):
         assert isinstance(result.valid, bool)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 150), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_mutated_envelope(interop_cms, data):
     seed = pem.unarmor((interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes())[2]

@@ -4,6 +4,7 @@ reading our responses and asking us, and path validation through OCSPRevocationC
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -27,7 +28,8 @@ from ca import (
 )
 from ca.ocsp import OCSPError
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
+                deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REVOKED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 

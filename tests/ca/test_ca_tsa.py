@@ -4,6 +4,7 @@ asking us for tokens."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -27,7 +28,8 @@ from ca.tsa import TimeStampError
 
 POLICY = TRUSTSVC_ARC + ".2.1"
 DATA = "GB/T 38540 SES_Signature.signature 值".encode()
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
+                deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _results(v) -> dict[str, str]:

@@ -3,6 +3,7 @@ CodeFormatError ever comes out of decoding."""
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import base45
@@ -109,7 +110,7 @@ def test_non_text_is_refused():
         decode_code(b"TS1:ABC")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 300), deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_decodes_or_raises_code_format_error(text):
     for candidate in (text, "TS1:" + text):
@@ -119,7 +120,7 @@ def test_any_text_decodes_or_raises_code_format_error(text):
             pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 300), deadline=None)
 @given(st.binary(max_size=400))
 def test_any_inflated_bytes_decode_or_raise_code_format_error(blob):
     try:
@@ -128,7 +129,7 @@ def test_any_inflated_bytes_decode_or_raise_code_format_error(blob):
         pass
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200), deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.integers() | st.text(max_size=4),
                                                                                inner, max_size=5), max_leaves=20))

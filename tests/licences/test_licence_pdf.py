@@ -21,7 +21,12 @@ from sqlalchemy import func, select
 import hsm
 from ca.cms_timestamp import SIGNATURE_TIME_STAMP_TOKEN
 from trustsvc.errors import ConflictError
-from trustsvc.licences.files import METADATA_ATTACHMENT, METADATA_SIGNATURE_ATTACHMENT, ensure_licence_file
+from trustsvc.licences.files import (
+    METADATA_ATTACHMENT,
+    METADATA_SIGNATURE_ATTACHMENT,
+    STATUS_ATTACHMENT,
+    ensure_licence_file,
+)
 from trustsvc.licences.service import change_licence, get_licence, issue_licence, request_from_json, revoke_licence
 from trustsvc.licences.status import licence_status
 from trustsvc.local_trust import local_trust_context
@@ -120,7 +125,12 @@ def test_metadata_and_identifier_travel_inside_the_file(issued) -> None:
     reader = PdfFileReader(io.BytesIO(made.content))
     names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
     files = {str(names[i]): names[i + 1].get_object()["/EF"]["/F"].get_object().data for i in range(0, len(names), 2)}
-    assert files == {METADATA_ATTACHMENT: row.metadata_json.encode(), METADATA_SIGNATURE_ATTACHMENT: row.metadata_signature}
+    assert set(files) == {METADATA_ATTACHMENT, METADATA_SIGNATURE_ATTACHMENT, STATUS_ATTACHMENT}
+    assert files[METADATA_ATTACHMENT] == row.metadata_json.encode()
+    assert files[METADATA_SIGNATURE_ATTACHMENT] == row.metadata_signature
+    status = json.loads(files[STATUS_ATTACHMENT])  # where other regions find the licence's status bit
+    assert status["issuer"] == row.department.uscc and status["status_index"] == row.status_index
+    assert status["status_list"].endswith(f"/api/v1/status/{row.department.uscc}")
     assert json.loads(files[METADATA_ATTACHMENT])["ZZBS"] == row.identifier
     xmp = reader.root["/Metadata"].get_object().data.decode()
     assert re.search(r'dc:identifier(="|>)' + re.escape(row.identifier) + '("|</dc:identifier>)', xmp), xmp

@@ -25,7 +25,7 @@ from typing import Any
 import base45
 import cbor2
 
-from hsm import DEFAULT_SM2_ID, Signer, sm3
+from hsm import DEFAULT_SM2_ID, KeyAlgorithm, Signer, sm3
 from hsm.encoding import signature_to_raw
 
 from ..errors import InvalidInputError
@@ -33,6 +33,8 @@ from ..errors import InvalidInputError
 __all__ = [
     "PREFIX",
     "ALG_SM2_SM3",
+    "ALG_ES256",
+    "CODE_ALGORITHMS",
     "COSE_SIGN1_TAG",
     "KID_LENGTH",
     "STATIC",
@@ -54,6 +56,11 @@ ALG_SM2_SM3 = -65537
 """COSE ``alg`` for SM2 signature with SM3 (GB/T 32918.2, default ID ``1234567812345678``),
 raw ``r‖s``. IANA has no SM2 value; -65537 is the first integer of the private-use range
 (less than -65536, RFC 9052 §11.1)."""
+ALG_ES256 = -7
+"""COSE ``alg`` ES256 (RFC 9053 §2.1: ECDSA P-256 with SHA-256, raw ``r‖s``), for a code signer
+whose key is P-256 because its PKCS#11 token has no SM2."""
+CODE_ALGORITHMS: dict[int, KeyAlgorithm] = {ALG_SM2_SM3: KeyAlgorithm.SM2, ALG_ES256: KeyAlgorithm.ECDSA_P256}
+"""The COSE algorithms a code may carry, each bound to the one key type that may verify it."""
 COSE_SIGN1_TAG = 18
 KID_LENGTH = 8
 STATIC = "static"
@@ -156,9 +163,10 @@ def encode_claims(claims: CodeClaims) -> bytes:
 def sign_code(claims: CodeClaims, *, signer: Signer, cert_der: bytes) -> str:
     """Sign ``claims`` with the code-signer key and return the ``TS1:`` text.
 
-    :param signer: the code signer's key (SM2); it must match ``cert_der``.
+    :param signer: the code signer's key (SM2; P-256 makes an ES256 code); it must match ``cert_der``.
     """
-    protected = cbor2.dumps({_HDR_ALG: ALG_SM2_SM3, _HDR_KID: kid_for(cert_der)}, canonical=True)
+    alg = ALG_SM2_SM3 if signer.algorithm is KeyAlgorithm.SM2 else ALG_ES256
+    protected = cbor2.dumps({_HDR_ALG: alg, _HDR_KID: kid_for(cert_der)}, canonical=True)
     payload = encode_claims(claims)
     raw = signature_to_raw(signer.sign(sig_structure(protected, payload), sm2_id=DEFAULT_SM2_ID))
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)

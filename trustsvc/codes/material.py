@@ -10,8 +10,10 @@ Two sources, one shape (:class:`CodeTrust`):
   and ``next_update``. Past ``next_update`` the cache is stale and verifications fail closed.
 
 The cache file itself is not signed: it is exported on a machine the verifier trusts. Peer
-regions' material arrives through signed trust lists (the trust-list issue) and will produce
-the same :class:`CodeTrust`.
+regions' material comes from the signed trust lists that machine imported by pin
+(:mod:`trustsvc.registry`): the cache's ``peers`` carry each fresh peer's pinned root, CAs, code
+signers and licence types per issuer, and ``status/`` their issuers' status lists too; the
+cache's ``next_update`` is no later than the first peer list goes stale.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..errors import InvalidInputError
 from ..local_trust import local_trust_context
 from ..storage import Database
 from ..status_lists import current_status_list
-from ..storage.models import CertificateRecord, Department, Region, StatusListRecord
+from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, StatusListRecord
 from ..trust import TrustContext
 from .format import kid_for
 
@@ -139,15 +141,18 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
         certs = session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars().all()
         departments = list(session.execute(select(Department.uscc)).scalars())
     lists = {uscc: current_status_list(service, uscc, now=now).der for uscc in departments}
+    peers, peer_lists, fresh_until = _peer_material(service, now)
+    lists.update({k: v for k, v in peer_lists.items() if k not in lists})
     body = {
         "format": CACHE_FORMAT,
         "region": region.code if region else None,
         "exported_at": _iso(now),
-        "next_update": _iso(now + lifetime),
+        "next_update": _iso(min([now + lifetime, *fresh_until])),
         "anchors": [_pem(c.der) for c in certs if c.profile == "root_ca"],
         "intermediates": [_pem(c.der) for c in certs if c.profile == "issuing_ca"],
         "code_signers": [_pem(c.der) for c in certs if c.profile == CODE_SIGNER_PROFILE],
         "status_list_signers": [_pem(c.der) for c in certs if c.profile == "status_list_signer"],
+        "peers": peers,
     }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / STATUS_DIR).mkdir(exist_ok=True)
@@ -155,6 +160,33 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
         _replace(directory / STATUS_DIR / f"{uscc}.bin", data)
     _replace(directory / TRUST_FILE, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"))
     return directory / TRUST_FILE
+
+
+def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[str, Any]], dict[str, bytes],
+                                                                      list[dt.datetime]]:
+    """Fresh peer regions from the imported trust lists: their pinned roots, CAs, code signers
+    and licence types per issuer, their issuers' held status lists, and when each goes stale
+    (the cache is no fresher than the oldest of them)."""
+    from ..registry import load_registry
+
+    registry = load_registry(service.db, grace=dt.timedelta(seconds=service.config.trust.grace), now=now)
+    peers: list[dict[str, Any]] = []
+    lists: dict[str, bytes] = {}
+    until: list[dt.datetime] = []
+    for peer in registry.peers:
+        if peer.stale:
+            continue
+        tl = peer.trust_list
+        peers.append({"region": tl.region_code, "name": tl.region_name, "list_sequence": tl.sequence,
+                      "anchors": [_pem(d) for d in peer.trust().anchors],
+                      "intermediates": [_pem(d) for d in (*tl.cas, *tl.status_list_signers)],
+                      "code_signers": [_pem(c.cert) for c in tl.code_signers],
+                      "licence_types": {uscc: sorted(types) for uscc, types in tl.authorisations().items()}})
+        until.append(peer.stale_after)
+    with service.db.reader() as session:
+        for row in session.execute(select(PeerStatusListRecord)).scalars():
+            lists.setdefault(row.issuer_uscc, row.body)
+    return peers, lists, until
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -198,18 +230,35 @@ def load_code_cache(directory: Path) -> CodeTrust:
     if not isinstance(body, dict) or body.get("format") != CACHE_FORMAT:
         raise InvalidInputError(f"{path} is not a {CACHE_FORMAT} file", code="invalid_code_cache")
     anchors = _certs(body, "anchors")
-    info = {}
+    info: dict[str, Mapping[str, Any]] = {}
     for der in anchors:
         info[parse_certificate(der).sha256] = {"region": body.get("region"), "source": f"cache {directory}"}
-    trust = TrustContext(anchors=tuple(anchors),
-                         intermediates=tuple(_certs(body, "intermediates") + _certs(body, "status_list_signers")),
-                         anchor_info=info)
+    intermediates = _certs(body, "intermediates") + _certs(body, "status_list_signers")
+    signers = _certs(body, "code_signers")
+    authorisations: dict[str, Mapping[str, frozenset[str]]] = {}
+    peers = body.get("peers", [])
+    if not isinstance(peers, list) or not all(isinstance(p, dict) for p in peers):
+        raise InvalidInputError(f"{TRUST_FILE}: peers must be a list of objects", code="invalid_code_cache")
+    for peer in peers:  # peer regions, from the trust lists the exporting service imported by pin
+        types = peer.get("licence_types", {})
+        if not isinstance(types, dict):
+            raise InvalidInputError(f"{TRUST_FILE}: peers[].licence_types must be an object", code="invalid_code_cache")
+        for der in _certs(peer, "anchors"):
+            anchors.append(der)
+            sha = parse_certificate(der).sha256
+            info[sha] = {"region": peer.get("region"), "name": peer.get("name"), "source": f"cache {directory}",
+                         "list_sequence": peer.get("list_sequence")}
+            authorisations[sha] = {str(k): frozenset(map(str, v)) for k, v in types.items() if isinstance(v, list)}
+        intermediates += _certs(peer, "intermediates")
+        signers += _certs(peer, "code_signers")
+    trust = TrustContext(anchors=tuple(anchors), intermediates=tuple(intermediates), anchor_info=info,
+                         authorisations=authorisations)
     lists: dict[str, bytes] = {}
     status_dir = directory / STATUS_DIR
     if status_dir.is_dir():
         for item in sorted(status_dir.glob("*.bin")):
             lists[item.stem] = item.read_bytes()
     region = body.get("region")
-    return CodeTrust(trust=trust, signers=_signer_map(_certs(body, "code_signers")), source=f"cache {directory}",
+    return CodeTrust(trust=trust, signers=_signer_map(signers), source=f"cache {directory}",
                      region=region if isinstance(region, str) else None, exported_at=_time(body, "exported_at"),
                      next_update=_time(body, "next_update"), status_lists=lists)

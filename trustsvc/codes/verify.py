@@ -34,14 +34,15 @@ from ca.results import (
     SIG_CONSTRAINTS_FAILURE,
     SIG_CRYPTO_FAILURE,
 )
-from hsm import DEFAULT_SM2_ID, verify
+from hsm import DEFAULT_SM2_ID, KeyAlgorithm, load_public_key, verify
 from hsm.encoding import signature_from_raw
 from hsm.errors import InvalidSignature, TrustSvcError
 
+from ..authorisation import check_licence_authorisation
 from ..licences.identifier import parse_identifier
 from ..report import ReportBuilder
 from ..trust import assess_certificate
-from .format import ALG_SM2_SM3, DYNAMIC, CodeFormatError, DecodedCode, decode_code
+from .format import CODE_ALGORITHMS, DYNAMIC, CodeFormatError, DecodedCode, decode_code
 from .material import CodeTrust
 
 __all__ = ["CLOCK_SKEW", "ALREADY_USED", "verify_code_common", "code_time"]
@@ -75,8 +76,14 @@ def _minimal_object(code: DecodedCode) -> dict[str, Any]:
     return obj
 
 
-def _signature(builder: ReportBuilder, code: DecodedCode, material: CodeTrust) -> bytes | None:
-    """The certificate whose key made the signature, or None (check recorded either way)."""
+_ALG_NAMES = {KeyAlgorithm.SM2: "SM2-with-SM3", KeyAlgorithm.ECDSA_P256: "ES256 (ECDSA P-256, SHA-256)"}
+
+
+def _signature(builder: ReportBuilder, code: DecodedCode, material: CodeTrust,
+               key_algorithm: KeyAlgorithm) -> bytes | None:
+    """The certificate whose key made the signature, or None (check recorded either way). Only
+    certificates whose key is of ``key_algorithm`` (the one the COSE alg names) are tried, so a
+    code cannot be relabelled to another algorithm."""
     candidates = material.certificates_for(code.kid)
     if not candidates:
         builder.indeterminate("code.kid", NO_SIGNING_CERTIFICATE_FOUND,
@@ -89,15 +96,18 @@ def _signature(builder: ReportBuilder, code: DecodedCode, material: CodeTrust) -
     except (InvalidSignature, TrustSvcError, ValueError):
         der_signature = None
     if der_signature is None:
-        builder.fail("code.signature", SIG_CRYPTO_FAILURE, "the signature is not a 64-byte SM2 r‖s value")
+        builder.fail("code.signature", SIG_CRYPTO_FAILURE, "the signature is not a 64-byte r‖s value")
         return None
     tbs = code.to_be_signed
     for der in candidates:
         try:
-            verify(parse_certificate(der).spki, tbs, der_signature, sm2_id=DEFAULT_SM2_ID)
+            spki = parse_certificate(der).spki
+            if load_public_key(spki).algorithm is not key_algorithm:
+                continue
+            verify(spki, tbs, der_signature, sm2_id=DEFAULT_SM2_ID)
         except (InvalidSignature, TrustSvcError, CAError):
             continue
-        builder.passed("code.signature", "SM2-with-SM3 signature over the COSE Sig_structure verifies")
+        builder.passed("code.signature", f"{_ALG_NAMES[key_algorithm]} signature over the COSE Sig_structure verifies")
         return der
     builder.fail("code.signature", SIG_CRYPTO_FAILURE,
                  "the signature does not verify: the code was changed or not signed by this key")
@@ -141,18 +151,20 @@ def verify_code_common(text: Any, *, material: CodeTrust, now: dt.datetime) -> t
         builder.fail("code.format", FORMAT_FAILURE, f"not a valid service code: {exc.message}")
         return builder, None
     builder.passed("code.format", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
-    if code.alg != ALG_SM2_SM3:
+    key_algorithm = CODE_ALGORITHMS.get(code.alg) if type(code.alg) is int else None
+    if key_algorithm is None:
         builder.fail("code.algorithm", CRYPTO_CONSTRAINTS_FAILURE,
-                     f"COSE alg {code.alg!r} is not SM2-with-SM3 ({ALG_SM2_SM3})")
+                     f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)")
         return builder, None
-    builder.passed("code.algorithm", f"COSE alg {ALG_SM2_SM3} (SM2-with-SM3, raw r‖s)")
-    signer = _signature(builder, code, material)
+    builder.passed("code.algorithm", f"COSE alg {code.alg} ({_ALG_NAMES[key_algorithm]}, raw r‖s)")
+    signer = _signature(builder, code, material, key_algorithm)
     if signer is None:
         return builder, None
     builder.object.update(_minimal_object(code))
     builder.signing_time = code_time(code.claims.iat)
     assess_certificate(builder, "code_signer", signer, trust=material.trust, at=builder.signing_time, now=now,
                        required_key_usage=_SIGNING_USAGE, required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING)
+    check_licence_authorisation(builder, material.trust, code.claims.sub, roles=("code_signer",))
     _region(builder, code)
     _lifetime(builder, code, now)
     if code.claims.typ == DYNAMIC and code.claims.exp is not None:

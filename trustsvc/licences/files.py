@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,13 +35,17 @@ from .render import LicenceFace, render_licence_pdf
 from .service import CHINA, HOLDER_ID_TYPES, get_licence
 from .status import effective_status
 
-__all__ = ["PDF_MEDIA_TYPE", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT", "LicenceFile",
+__all__ = ["PDF_MEDIA_TYPE", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT", "STATUS_ATTACHMENT", "LicenceFile",
            "ensure_licence_file", "licence_file", "build_licence_pdf", "licence_face"]
 
 PDF_MEDIA_TYPE = "application/pdf"
 METADATA_ATTACHMENT = "licence-metadata.json"
 """The canonical GB/T 36903 metadata exactly as sealed."""
 METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
+STATUS_ATTACHMENT = "licence-status.json"
+"""``{"issuer", "status_index", "status_list"}``: the version's index in its issuer's signed status
+list and that list's URL (W3C BitstringStatusListEntry's idea), covered by the PDF signature, so
+a verifier in another region finds the licence's bit (:mod:`trustsvc.registry`)."""
 """The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
 
 
@@ -128,9 +133,19 @@ def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_tex
                           "GB/T 36903 licence metadata (canonical JSON), as sealed"),
             PdfAttachment(METADATA_SIGNATURE_ATTACHMENT, row.metadata_signature, "application/octet-stream",
                           f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}"),
+            PdfAttachment(STATUS_ATTACHMENT, status_entry(service, row), "application/json",
+                          "where verifiers in other regions learn this version's status (signed status list)"),
         ))
     return seal_pdf(unsigned, spec, signer=service.keystore.signer(inputs.signer.key_ref),
                     signer_cert=inputs.signer.der, chain=inputs.chain, timestamper=region_timestamper(service))
+
+
+def status_entry(service: TrustService, row: LicenceRecord) -> bytes:
+    """The :data:`STATUS_ATTACHMENT` of a licence version (canonical JSON)."""
+    uscc = row.department.uscc
+    return json.dumps({"issuer": uscc, "status_index": row.status_index,
+                       "status_list": f"{service.config.server.public_url}/api/v1/status/{uscc}"},
+                      sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _as_file(row: LicenceRecord, stored: LicenceFileRecord) -> LicenceFile:

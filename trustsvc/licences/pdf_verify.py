@@ -55,6 +55,7 @@ from ca.results import (
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import InvalidSignature, TrustSvcError
 
+from ..authorisation import check_licence_authorisation
 from ..report import ReportBuilder, VerificationReport
 from ..seals.verify import TSTVerifier, run_tst_verifier, verify_ses_signature
 from ..trust import NO_TRUST, TrustContext, assess_certificate, aware
@@ -65,11 +66,14 @@ __all__ = ["verify_licence_pdf", "StatusLookup", "MAX_ATTACHMENT"]
 
 log = logging.getLogger(__name__)
 
-StatusLookup = Callable[[str], LicenceStatus | None]
-"""``lookup(identifier) -> status`` (None: not issued here), e.g. ``partial(licence_status, db)``."""
+StatusLookup = Callable[..., LicenceStatus | None]
+"""``lookup(identifier, *, status_index=None) -> status`` (None: not issued here), e.g.
+``partial(licence_status, db)`` or :class:`trustsvc.registry.RegistryStatusLookup`;
+``status_index`` is passed when the file names one (``licence-status.json``)."""
 MAX_ATTACHMENT = 4 * 1024 * 1024
 _METADATA = "licence-metadata.json"
 _METADATA_SES = "licence-metadata.ses"
+_STATUS_ENTRY = "licence-status.json"
 _DC = "http://purl.org/dc/elements/1.1/"
 _HEX = re.compile(rb"^(?:[0-9a-f]*|[0-9A-F]*)$")
 _ORG_ID_PREFIX = "NTRCN-"
@@ -264,6 +268,23 @@ def _signer_issuer(builder: ReportBuilder, signer_der: bytes, identifier: str | 
                      f"signed by {org_id}, but the licence names issuer {issuer}")
 
 
+def _status_index(entry: bytes | None, identifier: str) -> int | None:
+    """The status index the signed file names for its licence (``licence-status.json``), if any."""
+    if entry is None:
+        return None
+    try:
+        doc = json.loads(entry.decode("utf-8"))
+        index = doc["status_index"]
+        issuer = doc["issuer"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return None
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return None
+    if not isinstance(issuer, str) or issuer.upper() != parse_identifier(identifier).issuer_code:
+        return None
+    return index
+
+
 def _attachments(reader: Any) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     try:
@@ -412,14 +433,16 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
         assess_certificate(builder, "signer", result.signer_cert_der, trust=trust, at=signing_time, now=now,
                            required_key_usage=SIGNING_KEY_USAGE, extra_intermediates=result.certificates)
         _signer_issuer(builder, result.signer_cert_der, identifier)
+        check_licence_authorisation(builder, trust, identifier, roles=("signer",))
     if identifier is None:
         builder.skipped("licence.status", "the file names no licence, so no status was checked")
     elif status_lookup is None:
         builder.skipped("licence.status", "no licence records are available to this verifier")
         builder.warnings.append(f"the status of licence {identifier} was not checked")
     else:
+        index = _status_index(files.get(_STATUS_ENTRY), identifier)
         try:
-            status = status_lookup(identifier)
+            status = status_lookup(identifier) if index is None else status_lookup(identifier, status_index=index)
         except Exception as exc:  # noqa: BLE001 - the records are unreachable: say so, do not guess
             log.warning("licence status lookup failed: %s", exc)
             builder.indeterminate("licence.status", TRY_LATER, f"the status of licence {identifier} could not be "

@@ -9,6 +9,8 @@ the API, the CLI and the pages judge status the same way:
   ``superseded``): FAILED / REVOKED;
 * ``expired`` (past ``valid_until``): FAILED / EXPIRED;
 * ``suspended``: INDETERMINATE / TRY_LATER (it may be reinstated);
+* ``unknown`` (a peer region's licence whose status list is missing or stale, see
+  :mod:`trustsvc.registry`): INDETERMINATE / TRY_LATER with the reason;
 * not ours (no record here): the check is skipped with a warning; the caller decides from a
   status list whether anything else is known.
 """
@@ -36,7 +38,7 @@ _CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 class LicenceStatus:
     identifier: str
     status: str
-    """active | suspended | revoked | superseded | expired"""
+    """active | suspended | revoked | superseded | expired | unknown"""
     reason: str | None
     changed_at: dt.datetime | None
     valid_until: dt.date | None
@@ -50,8 +52,10 @@ def effective_status(row: LicenceRecord, now: dt.datetime) -> str:
     return row.status
 
 
-def licence_status(db: Database, identifier: str, *, now: dt.datetime | None = None) -> LicenceStatus | None:
-    """The licence's status at ``now`` (default: now), or None when this service never issued it."""
+def licence_status(db: Database, identifier: str, *, now: dt.datetime | None = None,
+                   status_index: int | None = None) -> LicenceStatus | None:
+    """The licence's status at ``now`` (default: now), or None when this service never issued it.
+    ``status_index`` (what a licence file says its index is) is not needed: our records know it."""
     now = now or dt.datetime.now(dt.timezone.utc)
     text = parse_identifier(identifier).text
     with db.reader() as session:
@@ -90,6 +94,9 @@ def add_status_check(builder: ReportBuilder, status: LicenceStatus | None, *, id
         builder.fail(name, SubIndication.EXPIRED, f"licence {status.identifier} expired after {until}")
     elif status.status == "suspended":
         builder.indeterminate(name, SubIndication.TRY_LATER, f"licence {status.identifier} is suspended{why}")
+    elif status.status == "unknown":
+        builder.indeterminate(name, SubIndication.TRY_LATER,
+                              f"the status of licence {status.identifier} is unknown: {status.reason or 'no source'}")
     else:
         builder.indeterminate(name, SubIndication.TRY_LATER,
                               f"licence {status.identifier} has an unknown status {status.status!r}")

@@ -270,7 +270,9 @@ def sign_document(
             "version": 5 if v5 else 4,
             "eseal": (SESealV5 if v5 else SESealV4).load(parsed.der),
             "time_info": when,
-            "data_hash": hsm.sm3(bytes(data)),
+            # The hash of the signature algorithm (verify.py reads it back that way): SM3 for
+            # SM2, SHA-256 for a P-256 signer on a token without SM2.
+            "data_hash": hashlib.new(signer.algorithm.hash_name, bytes(data)).digest(),
             "property_info": property_info,
         }
     )

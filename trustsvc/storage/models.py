@@ -39,6 +39,11 @@ __all__ = [
     "LicenceFileRecord",
     "StatusListRecord",
     "ServiceCodeRecord",
+    "TrustListRecord",
+    "TrustPeerRecord",
+    "PeerStatusListRecord",
+    "LicenceTypeGrant",
+    "RetiredSignerRecord",
     "utcnow",
 ]
 
@@ -314,3 +319,87 @@ class ServiceCodeRecord(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     used_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+# -- trust lists between regions (migration 0007, trustsvc.trust_lists / trustsvc.peers) ---------
+
+class TrustListRecord(Base):
+    """One signed trust list this region published; ``sequence`` strictly increases."""
+
+    __tablename__ = "trust_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    """The CMS SignedData exactly as served."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the entries (everything but sequence and times): a change means a new list."""
+    signer_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class TrustPeerRecord(Base):
+    """A peer region imported by pin, with the newest list of it that passed every check."""
+
+    __tablename__ = "trust_peers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), unique=True)
+    region_name: Mapped[str] = mapped_column(String(200))
+    pin: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the peer's root CA certificate DER, exchanged out of band."""
+    source: Mapped[str] = mapped_column(String(1000))
+    """Where refreshes fetch the list from (URL, or a file path for offline imports)."""
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    sequence: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    """When the held list was last fetched and found good (or unchanged)."""
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    """Outcome of the last refresh: ok | refused | unreachable."""
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PeerStatusListRecord(Base):
+    """A peer issuer's newest signed status list that verified against the peer's list."""
+
+    __tablename__ = "peer_status_lists"
+    __table_args__ = (UniqueConstraint("peer_id", "issuer_uscc", name="uq_peer_status_lists_issuer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("trust_peers.id", ondelete="CASCADE"))
+    issuer_uscc: Mapped[str] = mapped_column(String(18))
+    url: Mapped[str] = mapped_column(String(1000))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    sequence: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LicenceTypeGrant(Base):
+    """A licence type a department is authorised to sign, as published in the trust list. A
+    department without grants is listed with every type of the region's catalogue."""
+
+    __tablename__ = "licence_type_grants"
+    __table_args__ = (UniqueConstraint("department_id", "type_code", name="uq_licence_type_grants_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    type_code: Mapped[str] = mapped_column(String(64))
+
+
+class RetiredSignerRecord(Base):
+    """A trust-list or code signer replaced by a rotation (its certificate keeps its row)."""
+
+    __tablename__ = "retired_signers"
+
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """trust_list_signer | code_signer"""
+    retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
