@@ -240,3 +240,24 @@ def test_changing_any_single_character_fails_and_never_raises(service, licence):
             tampered = text[:i] + ch + text[i + 1:]
             report = verify_code_online(service.db, tampered, material=material)
             assert report.indication is Indication.FAILED, (i, ch, report.message)
+
+
+def test_offline_reuses_one_status_list_verification_until_recheck_or_next_update(service, licence, tmp_path,
+                                                                                   monkeypatch):
+    """A verifier checks the held list's CMS and chain once, not per code; a later time past the
+    recheck window or the list's next_update verifies it again (so staleness still shows)."""
+    import trustsvc.codes.material as material_module
+
+    calls = []
+    real = material_module.verify_status_list
+    monkeypatch.setattr(material_module, "verify_status_list", lambda *a, **k: calls.append(1) or real(*a, **k))
+    text = static_code_text(service, licence)
+    write_code_cache(service, tmp_path / "cache", lifetime=dt.timedelta(hours=2))
+    material = load_code_cache(tmp_path / "cache")
+    now = utcnow()
+    for seconds in (0, 1, 30):
+        report = verify_code_offline(text, material=material, now=now + dt.timedelta(seconds=seconds))
+        assert report.indication is Indication.PASSED, report.message
+    assert len(calls) == 1
+    verify_code_offline(text, material=material, now=now + material_module.STATUS_LIST_RECHECK + dt.timedelta(seconds=1))
+    assert len(calls) == 2

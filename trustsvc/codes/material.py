@@ -37,7 +37,7 @@ from ..context import TrustService
 from ..errors import InvalidInputError
 from ..local_trust import local_trust_context
 from ..storage import Database
-from ..status_lists import current_status_list
+from ..status_lists import StatusListVerification, current_status_list, verify_status_list
 from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, StatusListRecord
 from ..trust import TrustContext
 from .format import kid_for
@@ -50,6 +50,8 @@ CACHE_LIFETIME = dt.timedelta(days=1)
 TRUST_FILE = "trust.json"
 STATUS_DIR = "status"
 CODE_SIGNER_PROFILE = "code_signer"
+STATUS_LIST_RECHECK = dt.timedelta(seconds=60)
+"""How long one verification of a held status list is reused (see CodeTrust.verified_status_list)."""
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -72,6 +74,28 @@ class CodeTrust:
     """None: live material (this service's own records), never stale."""
     status_lists: Mapping[str, bytes] = field(default_factory=dict)
     """Issuer USCC → the signed status list body as cached (offline verification only)."""
+    _verified_lists: dict[str, tuple[StatusListVerification, dt.datetime]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def verified_status_list(self, issuer: str, now: dt.datetime) -> StatusListVerification | None:
+        """The cached status list of ``issuer``, verified against :attr:`trust`, or None.
+
+        A verification is reused until the list's ``next_update`` or for
+        :data:`STATUS_LIST_RECHECK`, whichever comes first: only its freshness and the signer's
+        revocation status can change while the bytes do not, and re-checking the CMS, the
+        chain and the bitstring for every code was three quarters of an offline verification."""
+        body = self.status_lists.get(issuer)
+        if body is None:
+            return None
+        held = self._verified_lists.get(issuer)
+        if held is not None and now < held[1]:
+            return held[0]
+        checked = verify_status_list(body, trust=self.trust, now=now, issuer=issuer)
+        until = now + STATUS_LIST_RECHECK
+        if checked.status_list is not None and not checked.stale:
+            until = min(until, checked.status_list.next_update)
+        self._verified_lists[issuer] = (checked, until)
+        return checked
 
     def certificates_for(self, kid: bytes) -> tuple[bytes, ...]:
         return self.signers.get(kid, ())

@@ -23,7 +23,6 @@ from hsm.errors import TrustSvcError
 
 from ..licences.identifier import parse_identifier
 from ..report import ReportBuilder, VerificationReport
-from ..status_lists import verify_status_list
 from .format import DYNAMIC, DecodedCode
 from .material import CodeTrust
 from .verify import verify_code_common
@@ -42,13 +41,12 @@ def _status_from_list(builder: ReportBuilder, code: DecodedCode, material: CodeT
     except TrustSvcError:
         builder.indeterminate(name, TRY_LATER, "the code's licence identifier names no issuer; status unknown")
         return
-    body = material.status_lists.get(issuer)
-    if body is None:
+    checked = material.verified_status_list(issuer, now)
+    if checked is None:
         builder.status_now["status_list"] = {"issuer": issuer, "sequence": None, "stale": None}
         builder.indeterminate(name, TRY_LATER, f"no status list of issuer {issuer} is cached "
                                                f"({material.source}); the licence status is unknown")
         return
-    checked = verify_status_list(body, trust=material.trust, now=now, issuer=issuer)
     lst = checked.status_list
     builder.status_now["status_list"] = {
         "issuer": issuer,
