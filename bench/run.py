@@ -72,7 +72,7 @@ def render(results: list[Result], *, started: dt.datetime, seconds: float) -> st
         ratio = f"{r.ratio:.3f}" if r.ratio is not None else ""
         ref = f"{r.reference} = {_fmt(r.reference_value)}" if r.reference_value is not None else r.reference
         met = "" if r.met is None else ("yes" if r.met else "**no**")
-        value = f"{_fmt(r.value)} {r.unit}".strip() if r.unit else "—"
+        value = "—" if r.note and r.value == 0 and not r.unit else f"{_fmt(r.value)} {r.unit}".strip()
         name = r.name + (f" ({r.note})" if r.note else "")
         lines.append(f"| {name} | {value} | {ref} | {ratio} | {r.target} | {met} |")
     return "\n".join(lines) + "\n"
