@@ -250,9 +250,12 @@ def _time(value: Any, where: str) -> dt.datetime:
     if not isinstance(value, str) or not _TIME.match(value):
         raise _bad(f"{where} must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
     except ValueError as exc:
         raise _bad(f"{where} is not a time") from exc
+    if parsed.year > 2199:  # e.g. 9999-12-31: next_update + grace would overflow wherever staleness is judged
+        raise _bad(f"{where} lies beyond 2199")
+    return parsed
 
 
 def _content_digest(doc: Mapping[str, Any]) -> str:

@@ -322,13 +322,13 @@ def check_seal(
         builder.fail(f"{prefix}.validity", EXPIRED, f"seal had expired at {_iso(at)} ({span})")
     else:
         builder.passed(f"{prefix}.validity", f"seal valid at {_iso(at)} ({span})")
-    if at + _CLOCK_SKEW < seal.create_date:
+    if seal.create_date - at > _CLOCK_SKEW:  # differences, not sums: a 9999-12-31 date must not overflow
         builder.warn(f"{prefix}.created", f"seal createDate {_iso(seal.create_date)} is after {_iso(at)}")
     if seal.time_stamp is not None:
         gen_time = run_tst_verifier(
             builder, f"{prefix}.timestamp", seal.time_stamp, seal.signed_value_raw, tst_verifier, "the seal"
         )
-        if gen_time is not None and seal.create_date > gen_time + _CLOCK_SKEW:
+        if gen_time is not None and seal.create_date - gen_time > _CLOCK_SKEW:
             builder.fail(
                 f"{prefix}.timestamp.order",
                 SIG_CONSTRAINTS_FAILURE,
@@ -382,7 +382,7 @@ def _signing_time(builder: ReportBuilder, sig: ParsedSESSignature, tst_verifier:
     else:
         tst_time = run_tst_verifier(builder, "signature.timestamp", token, sig.signature_raw, tst_verifier, "the signature")
     if tst_time is not None:
-        if claimed is not None and claimed > tst_time + _CLOCK_SKEW:
+        if claimed is not None and claimed - tst_time > _CLOCK_SKEW:
             builder.warn("signature.time_info", f"timeInfo {_iso(claimed)} is later than the time-stamp {_iso(tst_time)}")
         return tst_time
     if claimed is not None:
@@ -493,7 +493,7 @@ def verify_ses_signature(
             )
         signing_time = _signing_time(builder, sig, tst_verifier, now_)
         builder.signing_time = signing_time
-        if signing_time > now_ + _CLOCK_SKEW:
+        if signing_time - now_ > _CLOCK_SKEW:
             builder.warn("signature.time_info", f"signing time {_iso(signing_time)} is in the future")
         _check_cert_list(builder, seal, sig.signer_cert)
         check_seal(builder, seal, trust=trust, at=signing_time, now=now_, tst_verifier=tst_verifier)

@@ -1,0 +1,289 @@
+"""Every JSON endpoint, fuzzed (issue 7 item 4): for each route the app serves under /api/v1
+(and /healthz, /metrics), taken from the Flask url_map, Hypothesis sends path values, query
+strings, headers and bodies, with every kind of key (admin, issuer, verifier, peer, none, a
+wrong one). Body field names come from the route's OpenAPI description, so objects have the
+right keys with hostile values as well as wrong keys and no object at all.
+
+The invariant: a 2xx/3xx answer or a 4xx with a JSON ``{"error": {"code", "message"}}``, never
+a 5xx; and a 4xx writes nothing (the row count of every table and the audit chain's head are
+unchanged: every change this service makes is audited).
+
+The bad-body test of ``POST /api/v1/licences`` in tests/licences/test_licence_api.py goes deep
+on that one endpoint; this one goes wide. The endpoints that read objects (verify, OCSP, TSA)
+are also fed this service's own objects with their insides changed (see test_fuzz_parsers).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fuzz_der import mutate_der
+from fuzz_kit import DEPT, examples, fuzz, make_service, pdf_mutant, seeds
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from api import create_app
+from api.openapi import spec
+from trustsvc.apikeys import create_api_key
+from trustsvc.storage.models import AuditHead, Base
+
+_JSON_ROOTS = ("/api/", "/healthz", "/metrics")
+_METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
+_KNOWN_QUERY = ["format", "status", "type", "q", "department", "limit", "cursor", "property_info", "timestamp",
+                "purpose", "ttl"]
+_SCALARS = (st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
+            | st.text(max_size=30) | st.sampled_from(["", " ", "\x00", "2026-01-01", "9999-12-31", "0", "-1", "x" * 600,
+                                                     "../../etc/passwd", "%s%n", "admin", DEPT, "pem", "der", "json"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=10)
+
+
+class App:
+    """A real service (SQLite) behind the Flask app, one key per role, a licence and a seal."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.app = create_app(service=service)
+        self.client = self.app.test_client()
+        with service.db.transaction() as s:
+            self.keys = {role: create_api_key(s, role=role, actor="fuzz").token for role in ("admin", "verifier", "peer")}
+            self.keys["issuer"] = create_api_key(s, role="issuer", actor="fuzz", department_uscc=DEPT,
+                                                 licence_types=["11100000MB0143028R001"]).token
+            self.spare_key_id = create_api_key(s, role="verifier", actor="fuzz", label="spare").key_id
+        self.keys["wrong"] = "tsk_000000000000_" + "A" * 43
+        self.keys["malformed"] = "not-a-key"
+        from trustsvc.demo import sample_request
+        from trustsvc.licences.service import issue_licence
+        from trustsvc.storage.models import SealRecord
+
+        self.licence_id = issue_licence(service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT,
+                                        idempotency_key="fuzz-api").identifier
+        with service.db.reader() as s:
+            self.esid = s.execute(select(SealRecord.esid)).scalars().first()
+        self._tables = list(Base.metadata.sorted_tables)
+
+    def counts(self) -> tuple[Any, ...]:
+        """Rows in every table and the audit chain's head (one query)."""
+        with self.service.db.reader() as s:
+            return tuple(s.execute(select(*(select(func.count()).select_from(t).scalar_subquery()
+                                            for t in self._tables),
+                                          select(AuditHead.hash).where(AuditHead.id == 1).scalar_subquery())).one())
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    service = make_service(tmp_path_factory.mktemp("fuzz-api") / "home")
+    yield App(service)
+    service.close()
+
+
+def _served_routes(app: Any) -> list[tuple[str, str]]:
+    return sorted({(r.rule, m) for r in app.url_map.iter_rules() for m in r.methods or ()
+                   if m in _METHODS and r.rule.startswith(_JSON_ROOTS)})
+
+
+# Every JSON route the app serves (test_every_served_route_is_fuzzed keeps this list equal to
+# the app's url_map, so a new route cannot escape the fuzzer).
+ROUTES = [
+    ("/api/v1/apikeys", "POST"), ("/api/v1/apikeys/<key_id>", "DELETE"), ("/api/v1/ca", "GET"),
+    ("/api/v1/ca/<slug>", "GET"), ("/api/v1/crl/<slug>", "GET"), ("/api/v1/departments", "GET"),
+    ("/api/v1/departments", "POST"), ("/api/v1/licence-types", "GET"), ("/api/v1/licences", "GET"),
+    ("/api/v1/licences", "POST"), ("/api/v1/licences/<identifier>", "GET"),
+    ("/api/v1/licences/<identifier>/change", "POST"), ("/api/v1/licences/<identifier>/code", "GET"),
+    ("/api/v1/licences/<identifier>/codes", "POST"), ("/api/v1/licences/<identifier>/file", "GET"),
+    ("/api/v1/licences/<identifier>/reinstate", "POST"), ("/api/v1/licences/<identifier>/renew", "POST"),
+    ("/api/v1/licences/<identifier>/revoke", "POST"), ("/api/v1/licences/<identifier>/suspend", "POST"),
+    ("/api/v1/ocsp", "POST"), ("/api/v1/ocsp/<path:encoded>", "GET"), ("/api/v1/openapi.json", "GET"),
+    ("/api/v1/seals", "POST"), ("/api/v1/seals/<esid>", "GET"), ("/api/v1/seals/<esid>/sign", "POST"),
+    ("/api/v1/status/<issuer>", "GET"), ("/api/v1/trust-list", "GET"), ("/api/v1/trust/peers", "GET"),
+    ("/api/v1/trust/peers", "POST"), ("/api/v1/trust/refresh", "POST"), ("/api/v1/tsa", "POST"),
+    ("/api/v1/verify", "POST"),
+    ("/api/v1/whoami", "GET"), ("/healthz", "GET"), ("/metrics", "GET"),
+]
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+def _body_keys(rule: str, method: str) -> list[str]:
+    doc = spec()
+    op = doc["paths"].get(_openapi_path(rule), {}).get(method.lower(), {})
+    keys: set[str] = set()
+    for content in op.get("requestBody", {}).get("content", {}).values():
+        schema = content.get("schema") or {}
+        if "$ref" in schema:
+            schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        keys.update(schema.get("properties", {}))
+    return sorted(keys)
+
+
+def _query_keys(rule: str, method: str) -> list[str]:
+    op = spec()["paths"].get(_openapi_path(rule), {}).get(method.lower(), {})
+    return sorted({p["name"] for p in op.get("parameters", []) if p.get("in") == "query"} | set(_KNOWN_QUERY))
+
+
+def _path_value(api: App, name: str) -> st.SearchStrategy[str]:
+    valid = {"identifier": [api.licence_id, api.licence_id[:-1] + "0", api.licence_id.replace(".001.", ".002.")],
+             "esid": [api.esid or "32000000000001"], "slug": ["root", "services", DEPT, "ocsp", "tsa"],
+             "issuer": [DEPT, DEPT.lower(), "91320100MA1ABCDE0X"], "key_id": [api.spare_key_id, "000000000000"],
+             "encoded": ["MAA=", "AAAA", "%2F%2F"]}.get(name, [])
+    text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/?#%"), min_size=1, max_size=60)
+    return st.sampled_from(valid) | text if valid else text
+
+
+@st.composite
+def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
+    path = rule
+    for converter, name in re.findall(r"<(?:([a-z]+):)?([a-z_]+)>", rule):
+        value = draw(_path_value(api, name))
+        path = path.replace(f"<{converter + ':' if converter else ''}{name}>", _quote(value), 1)
+    query = draw(st.dictionaries(st.sampled_from(_query_keys(rule, method)) | st.text(max_size=6),
+                                 st.text(max_size=20) | st.sampled_from(["pem", "der", "json", "text", "png", "svg",
+                                                                         "0", "1", "200", "false", "true", "active"]),
+                                 max_size=3))
+    role = draw(st.sampled_from(["admin", "issuer", "verifier", "peer", "none", "wrong", "malformed"]))
+    headers = {} if role == "none" else {"Authorization": f"Bearer {api.keys[role]}"}
+    if draw(st.booleans()):
+        headers["Idempotency-Key"] = draw(st.text(st.characters(exclude_characters="\r\n", codec="latin-1"),
+                                                  max_size=8) | st.sampled_from(["k1", "x" * 300]))
+    if draw(st.booleans()):
+        headers["If-None-Match"] = draw(st.sampled_from(['"x"', "*", "", "\"" + "0" * 64 + "\""]))
+    keys = _body_keys(rule, method)
+    kind = draw(st.sampled_from(["none", "shaped", "shaped", "json", "raw", "multipart"]))
+    request: dict[str, Any] = {"method": method, "path": path, "query_string": query, "headers": headers}
+    if kind == "shaped":
+        body = draw(st.fixed_dictionaries({}, optional={k: _JSON for k in keys or ["reason"]}))
+        if draw(st.booleans()):
+            body.update(draw(st.dictionaries(st.text(max_size=8), _JSON, max_size=2)))
+        request["json"] = body
+    elif kind == "json":
+        request["json"] = draw(_JSON)
+    elif kind == "raw":
+        request["data"] = draw(st.binary(max_size=300))
+        headers["Content-Type"] = draw(st.sampled_from([
+            "application/json", "application/octet-stream", "text/plain", "application/ocsp-request",
+            "application/timestamp-query", "application/pdf", "multipart/form-data", "application/json; charset=gbk"]))
+    elif kind == "multipart":
+        fields = draw(st.dictionaries(st.sampled_from(["file", "original", "image", "purpose", "picture", "x"]),
+                                      st.binary(max_size=200), min_size=1, max_size=3))
+        request["data"] = {k: (io.BytesIO(v), f"{k}.bin") if k != "purpose" else v.decode("latin-1")
+                           for k, v in fields.items()}
+        request["content_type"] = "multipart/form-data"
+    return request
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="=+.-_~")
+
+
+@pytest.mark.parametrize(("rule", "method"), ROUTES, ids=[f"{m} {r}" for r, m in ROUTES])
+def test_endpoint_answers_4xx_json_or_success_and_4xx_writes_nothing(api: App, rule: str, method: str) -> None:
+    seen: dict[int, int] = {}
+
+    @fuzz(60)
+    @given(req=_request(api, rule, method))
+    def run(req: dict[str, Any]) -> None:
+        before = api.counts()
+        resp = api.client.open(**req)
+        try:
+            status = resp.status_code
+            seen[status] = seen.get(status, 0) + 1
+            assert status < 500, (status, req, resp.get_data()[:500])
+            if status >= 400:
+                body = resp.get_json(silent=True)
+                assert isinstance(body, dict) and isinstance(body.get("error"), dict), (status, resp.get_data()[:300])
+                assert isinstance(body["error"].get("code"), str) and body["error"]["code"], body
+                assert isinstance(body["error"].get("message"), str), body
+                assert api.counts() == before, ("a refused request wrote something", status, body, req)
+        finally:
+            resp.close()
+
+    run()
+    if os.environ.get("TRUSTSVC_FUZZ_REPORT"):  # make fuzz: what each endpoint answered
+        print(f"\n{method} {rule}: {sum(seen.values())} cases, statuses {dict(sorted(seen.items()))}", file=sys.stderr)
+    assert sum(seen.values()) >= min(examples(60), 20)
+
+
+def test_every_served_route_is_fuzzed(api: App) -> None:
+    """The list above is the app's: a new JSON route must be added to it (and so fuzzed)."""
+    assert set(_served_routes(api.app)) == set(ROUTES)
+
+
+# -- the endpoints that read objects, fed the real ones changed ----------------------------------
+
+def _verify_request(corpus: Any, data: Any) -> dict[str, Any]:
+    """POST /api/v1/verify with one of this service's objects changed: a licence PDF, DER
+    (certificate, CMS, seal, SES signature, status list) or a service code, in each request form."""
+    kind = data.draw(st.sampled_from(["pdf", "der", "der", "code"]))
+    if kind == "pdf":
+        blob = data.draw(pdf_mutant(corpus.pdf))
+    elif kind == "der":
+        blob = data.draw(mutate_der(seeds(corpus, "cert") + seeds(corpus, "cms") + seeds(corpus, "ses")))
+    else:
+        code = data.draw(st.sampled_from([corpus.static_code, corpus.dynamic_code]))
+        i = data.draw(st.integers(4, len(code) - 1))
+        blob = (code[:i] + data.draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")) + code[i + 1:]
+                if data.draw(st.booleans()) else code[: i]).encode()
+    form = data.draw(st.sampled_from(["raw", "multipart", "json"] if kind == "code" else ["raw", "multipart"]))
+    if form == "raw":
+        return {"data": blob, "headers": {"Content-Type": "application/octet-stream"}}
+    if form == "json":
+        return {"json": {"code": blob.decode()}}
+    fields: dict[str, Any] = {"file": (io.BytesIO(blob), "object.bin")}
+    if data.draw(st.booleans()):
+        fields["original"] = (io.BytesIO(corpus.signed_document), "original.bin")
+    return {"data": fields, "content_type": "multipart/form-data"}
+
+
+@fuzz(100)
+@given(data=st.data())
+def test_verify_endpoint_on_changed_objects(corpus: Any, data: Any) -> None:
+    client = _corpus_client(corpus)
+    resp = client.post("/api/v1/verify", **_verify_request(corpus, data))
+    try:
+        assert resp.status_code == 200 or 400 <= resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
+        body = resp.get_json()
+        if resp.status_code == 200:
+            assert all(c["name"] != "internal_error" for c in body["checks"]), body["message"]
+        else:
+            assert body["error"]["code"], body
+    finally:
+        resp.close()
+
+
+@fuzz(100)
+@given(data=st.data())
+def test_ocsp_and_tsa_endpoints_on_changed_requests(corpus: Any, data: Any) -> None:
+    from asn1crypto import ocsp
+
+    from ca.tsa import build_request, parse_timestamp_response
+
+    client = _corpus_client(corpus)
+    request = data.draw(mutate_der([corpus.ocsp_request]))
+    resp = client.post("/api/v1/ocsp", data=request, headers={"Content-Type": "application/ocsp-request"})
+    assert resp.status_code == 200
+    assert ocsp.OCSPResponse.load(resp.get_data())["response_status"].native != "internal_error"
+    request = data.draw(mutate_der([build_request(b"fuzz", hash_algorithm="sm3", nonce=7)]))
+    resp = client.post("/api/v1/tsa", data=request, headers={"Content-Type": "application/timestamp-query"})
+    assert resp.status_code == 200
+    assert "system_failure" not in parse_timestamp_response(resp.get_data()).failure_info
+
+
+_clients: dict[int, Any] = {}
+
+
+def _corpus_client(corpus: Any) -> Any:
+    """A test client over the corpus' service (one per session: building the app is not free)."""
+    if id(corpus) not in _clients:
+        _clients[id(corpus)] = create_app(service=corpus.service).test_client()
+    return _clients[id(corpus)]
