@@ -65,7 +65,11 @@ test: install-test system-deps-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (not part of make test): figures against same-run references, into BENCHMARKS.md.
+# The HTTP section loads the service with wrk (Debian package wrk) from a separate process.
 bench: install-test system-deps-test
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  echo "installing Debian packages: wrk" && $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "note: no wrk; the HTTP section will say it was not measured"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Longer fuzzing (not part of make test, which runs ~100-400 cases per target): FUZZ_EXAMPLES
