@@ -831,7 +831,7 @@ def trust_import(ctx: click.Context, source: str, pin: str) -> None:
     /api/v1/trust-list) or FILE, checked against PIN; refused lists change nothing."""
     from .peers import import_peer
 
-    outcome = import_peer(_service(ctx), source, pin, actor=_actor())
+    outcome = import_peer(_service(ctx), source, pin, actor=_actor(), allow_file=True)
     click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
 
 

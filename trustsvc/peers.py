@@ -16,7 +16,9 @@ Only the list's pinned root becomes an anchor; everything else in the list must 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,7 +42,7 @@ from .trust_lists import (
     verify_trust_list,
 )
 
-__all__ = ["PeerOutcome", "import_peer", "refresh_peers", "list_peers", "peer_json", "fetch", "peer_trust",
+__all__ = ["PeerOutcome", "import_peer", "refresh_peers", "list_peers", "peer_json", "fetch", "same_origin", "peer_trust",
            "TRUST_LIST_PATH", "FETCH_TIMEOUT"]
 
 log = logging.getLogger(__name__)
@@ -73,25 +75,65 @@ def normalise_source(source: str) -> str:
     return str(Path(source).resolve())
 
 
-def fetch(source: str, *, limit: int = MAX_LIST_BYTES, timeout: float = FETCH_TIMEOUT) -> bytes:
-    """The bytes at ``source`` (http/https URL or file), at most ``limit``.
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A peer's URLs are fetched where they point, never where a server redirects them."""
 
-    :raises InvalidInputError: ``trust_list_unreachable``.
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        fp.close()
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, None)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+_CHUNK = 64 * 1024
+
+
+def fetch(source: str, *, limit: int = MAX_LIST_BYTES, timeout: float = FETCH_TIMEOUT,
+          allow_file: bool = False) -> bytes:
+    """The bytes at ``source``, at most ``limit``, within ``timeout`` seconds in all.
+
+    Only http(s) URLs, without following redirects, unless ``allow_file`` (an operator's own
+    ``trustsvc trust import FILE``): a URL taken from a peer's list must never make this
+    service read its own files.
+
+    :raises InvalidInputError: ``invalid_source``, ``trust_list_unreachable``.
     """
+    if not _is_url(source) and not allow_file:
+        raise InvalidInputError(f"{source!r} is not an http(s) URL", code="invalid_source")
+    deadline = time.monotonic() + timeout
     try:
         if _is_url(source):
             req = urllib.request.Request(source, headers={"Accept": "application/cms",
                                                           "User-Agent": "trustsvc-peer-refresh/1"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only, checked above
-                data: bytes = resp.read(limit + 1)
+            chunks: list[bytes] = []
+            size = 0
+            with _OPENER.open(req, timeout=timeout) as resp:  # noqa: S310 - http(s) only, checked above
+                while size <= limit:
+                    if time.monotonic() > deadline:
+                        raise InvalidInputError(f"{source} took longer than {timeout:.0f} s",
+                                                code="trust_list_unreachable")
+                    chunk = resp.read(min(_CHUNK, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+            data = b"".join(chunks)
         else:
             with open(source, "rb") as fh:
                 data = fh.read(limit + 1)
     except (OSError, ValueError, urllib.error.URLError) as exc:
-        raise InvalidInputError(f"cannot fetch {source}: {exc}", code="trust_list_unreachable") from exc
+        raise InvalidInputError(f"cannot fetch {source}: {type(exc).__name__}", code="trust_list_unreachable") from exc
     if len(data) > limit:
         raise InvalidInputError(f"{source} is larger than {limit} bytes", code="trust_list_unreachable")
     return data
+
+
+def same_origin(url: str, source: str) -> bool:
+    """True when ``url`` has the scheme, host and port of ``source`` (a peer's list URL), or when
+    the list came from a file (no origin to hold it to)."""
+    if not _is_url(source):
+        return True
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(source)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
 def _check_pin(pin: Any) -> str:
@@ -101,10 +143,11 @@ def _check_pin(pin: Any) -> str:
     return pin.strip().lower()
 
 
-def peer_trust(trust_list: TrustList) -> TrustContext:
-    """Anchors for material of one peer: its root(s) and CAs from its (checked) list."""
-    return TrustContext(anchors=trust_list.roots, intermediates=(*trust_list.cas, *trust_list.status_list_signers),
-                        anchor_info={})
+def peer_trust(trust_list: TrustList, pin: str) -> TrustContext:
+    """Anchors for material of one peer: the root it was pinned by (never another root its
+    list may carry) and its CAs from its (checked) list."""
+    return TrustContext(anchors=tuple(r for r in trust_list.roots if hashlib.sha256(r).hexdigest() == pin),
+                        intermediates=(*trust_list.cas, *trust_list.status_list_signers), anchor_info={})
 
 
 @dataclass(frozen=True)
@@ -133,8 +176,8 @@ def _peek_region(data: bytes) -> str | None:
         return None
 
 
-def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now: dt.datetime | None = None
-                ) -> PeerOutcome:
+def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now: dt.datetime | None = None,
+                allow_file: bool = False) -> PeerOutcome:
     """Import (or re-import, e.g. with a new pin) a peer region's list; see the module docstring.
 
     :raises TrustListRejected: the list was refused (``trust_list_pin_mismatch`` …).
@@ -144,7 +187,7 @@ def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now
     now = aware(now or utcnow())
     pin = _check_pin(pin)
     source = normalise_source(source)
-    data = fetch(source)
+    data = fetch(source, allow_file=allow_file)
     grace = dt.timedelta(seconds=service.config.trust.grace)
     region = _peek_region(data)
     with service.db.reader() as session:
@@ -187,7 +230,7 @@ def _refresh_one(service: TrustService, region: str, now: dt.datetime) -> PeerOu
         source, pin, held_der = row.source, row.pin, row.body
     held = content_of(held_der)
     try:
-        data = fetch(source)
+        data = fetch(source, allow_file=True)  # the source an operator gave at import (a file only from the CLI)
     except InvalidInputError as exc:
         _note(service, region, now, "unreachable", exc.message)
         return PeerOutcome(region, "unreachable", held.sequence, exc.message)
@@ -226,12 +269,16 @@ def _refresh_status_lists(service: TrustService, region: str, *, now: dt.datetim
         row = _peer(session, region)
         if row is None:
             return 0
-        peer_id, held = row.id, content_of(row.body)
+        peer_id, held, pin, source = row.id, content_of(row.body), row.pin, row.source
         seen = {s.issuer_uscc: s.sequence for s in session.execute(
             select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer_id)).scalars()}
-    trust = peer_trust(held)
+    trust = peer_trust(held, pin)
     kept = 0
     for issuer in held.issuers:
+        if not same_origin(issuer.status_list_url, source):
+            log.warning("status list of %s (%s) not fetched: %s is not on the host the list came from (%s)",
+                        issuer.uscc, region, issuer.status_list_url, source)
+            continue
         try:
             data = fetch(issuer.status_list_url, limit=16 * 1024 * 1024)
         except InvalidInputError as exc:

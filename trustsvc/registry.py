@@ -39,6 +39,7 @@ from .codes.verify import verify_code_common
 from .licences.identifier import parse_identifier
 from .licences.status import LicenceStatus, add_status_check, licence_status
 from .local_trust import local_trust_context
+from .peers import peer_trust
 from .report import VerificationReport
 from .status_lists import verify_status_list
 from .storage import Database
@@ -83,9 +84,7 @@ class PeerView:
         return self.trust_list.sequence
 
     def trust(self) -> TrustContext:
-        tl = self.trust_list
-        return TrustContext(anchors=tuple(r for r in tl.roots if _sha(r) == self.pin),
-                            intermediates=(*tl.cas, *tl.status_list_signers))
+        return peer_trust(self.trust_list, self.pin)
 
 
 def _sha(der: bytes) -> str:

@@ -151,7 +151,7 @@ def test_verifications_relying_on_a_stale_peer_are_indeterminate(regions) -> Non
     signed = current_trust_list(a)
     path = base / "a-list.cms"
     path.write_bytes(signed.der)
-    outcome = import_peer(b, str(path), pin, actor="test")
+    outcome = import_peer(b, str(path), pin, actor="test", allow_file=True)
     assert outcome.outcome in ("imported", "updated", "unchanged") and outcome.region == "320000"
     with a.db.reader() as session:
         cert = session.execute(select(CertificateRecord.der).where(
@@ -230,7 +230,7 @@ def test_refresh_keeps_the_held_list_when_the_source_fails(regions) -> None:
     a, b, pin, base = regions["a"], regions["b"], regions["pin"], regions["base"]
     path = base / "a-refresh.cms"
     path.write_bytes(current_trust_list(a).der)
-    import_peer(b, str(path), pin, actor="test")
+    import_peer(b, str(path), pin, actor="test", allow_file=True)
     held = list_peers(b)[0]["sequence"]
     path.write_bytes(_resign(a, sequence=1))  # a replay appears at the source
     [outcome] = refresh_peers(b)
@@ -247,7 +247,7 @@ def test_the_background_refresher_follows_a_newer_list(regions) -> None:
     path = base / "a-bg.cms"
     first = current_trust_list(a)
     path.write_bytes(first.der)
-    import_peer(b, str(path), pin, actor="test")
+    import_peer(b, str(path), pin, actor="test", allow_file=True)
     pki.add_department(a, department_uscc("320200"), "无锡市市场监督管理局", actor="test")
     newer = current_trust_list(a)
     assert newer.sequence > first.sequence
@@ -293,7 +293,7 @@ def test_the_offline_code_cache_carries_peer_regions(regions, tmp_path: Path) ->
     code = static_code(a, row.identifier, principal_or_actor="test").text
     path = base / "a-cache.cms"
     path.write_bytes(current_trust_list(a).der)
-    import_peer(b, str(path), pin, actor="test")
+    import_peer(b, str(path), pin, actor="test", allow_file=True)
     write_code_cache(b, tmp_path / "cache")
     report = verify_code_offline(code, material=load_code_cache(tmp_path / "cache"))
     checks = {c.name: c.result for c in report.checks}
@@ -321,9 +321,62 @@ def test_publish_rotate_and_import_on_each_database(service, regions) -> None:
         b_pin = pki.get_ca(session, "root").sha256
     path = regions["base"] / f"b-list-{service.db.dialect}.cms"
     path.write_bytes(current_trust_list(b).der)
-    assert import_peer(service, str(path), b_pin, actor="test").outcome == "imported"
-    assert import_peer(service, str(path), b_pin, actor="test").outcome == "unchanged"
+    assert import_peer(service, str(path), b_pin, actor="test", allow_file=True).outcome == "imported"
+    assert import_peer(service, str(path), b_pin, actor="test", allow_file=True).outcome == "unchanged"
     [peer] = list_peers(service)
     assert peer["region"]["code"] == "220000" and peer["pin"] == b_pin and not peer["stale"]
     registry = load_registry(service.db, grace=DAY)
     assert [p.region_code for p in registry.peers] == ["220000"] and len(registry.trust.anchors) == 2
+
+
+# -- what a peer's list may make this service fetch or trust ------------------------------------
+
+def test_fetch_reads_files_only_for_an_operator_and_never_follows_redirects(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from trustsvc.peers import fetch, same_origin
+
+    secret = tmp_path / "keystore-file"
+    secret.write_bytes(b"not for peers")
+    with pytest.raises(InvalidInputError) as refused:
+        fetch(str(secret))  # a status_list_url in a peer's list naming a local file
+    assert refused.value.code == "invalid_source"
+    assert fetch(str(secret), allow_file=True) == b"not for peers"  # `trustsvc trust import FILE`
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(InvalidInputError) as redirected:
+            fetch(f"http://127.0.0.1:{server.server_port}/api/v1/status/x")
+        assert redirected.value.code == "trust_list_unreachable"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert same_origin("https://peer.example:8443/api/v1/status/1", "https://peer.example:8443/api/v1/trust-list")
+    assert not same_origin("http://10.0.0.5/api/v1/status/1", "https://peer.example/api/v1/trust-list")
+    assert not same_origin("http://peer.example:81/s", "http://peer.example:80/api/v1/trust-list")
+
+
+def test_only_the_pinned_root_of_a_peer_list_becomes_an_anchor(regions) -> None:
+    import dataclasses
+    import hashlib
+
+    from trustsvc.peers import peer_trust
+
+    a, b, pin = regions["a"], regions["b"], regions["pin"]
+    tl = current_trust_list(a).trust_list
+    with b.db.reader() as session:
+        other_root = session.execute(select(CertificateRecord.der).where(CertificateRecord.slug == "root")).scalar_one()
+    widened = dataclasses.replace(tl, roots=(*tl.roots, other_root))  # a root the peer slipped in
+    anchors = peer_trust(widened, pin).anchors
+    assert [hashlib.sha256(r).hexdigest() for r in anchors] == [pin]
