@@ -72,8 +72,13 @@ def test_file_is_made_on_demand_and_revoked_licences_keep_theirs(client, keys, s
 
     row = issue_licence(service, request_from_json(food_body()), principal_or_actor="test", department_uscc=DEPT)
     assert _stored_files(service) == 0  # issued without the API: no file yet
-    first = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["verifier"]))
+    # a verifier's read never makes the department's key sign
+    not_yet = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["verifier"]))
+    assert not_yet.status_code == 404 and not_yet.get_json()["error"]["code"] == "licence_file_not_made"
+    assert _stored_files(service) == 0
+    first = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["issuer"]))
     assert first.status_code == 200 and _stored_files(service) == 1
+    assert client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["verifier"])).data == first.data
     revoked = client.post(f"/api/v1/licences/{row.identifier}/revoke", json={"reason": "吊销"},
                           headers=bearer(keys["admin"]))
     assert revoked.status_code == 200

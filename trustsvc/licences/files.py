@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..apikeys import Principal
+from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
@@ -204,6 +204,19 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
 
 
 def licence_file(service: TrustService, identifier: str, *, principal: Principal) -> LicenceFile:
-    """The file for a principal who may see the licence (its department's issuer, a verifier, an admin)."""
+    """The file for a principal who may see the licence (its department's issuer, a verifier, an admin).
+
+    Only the department's issuer or an admin may cause a missing file to be made: making it
+    signs with the department's key, which a verifier's read must not trigger.
+
+    :raises NotFoundError: ``licence_file_not_made`` for a verifier when none is stored yet.
+    """
     row = get_licence(service, identifier, principal=principal)
+    if principal.role is Role.VERIFIER:
+        with service.db.reader() as session:
+            stored = _stored(session, _find(session, row.identifier))
+            if stored is None:
+                raise NotFoundError(f"licence {row.identifier} has no file yet; its issuer makes it",
+                                    code="licence_file_not_made")
+            return _as_file(row, stored)
     return ensure_licence_file(service, row.identifier, actor=principal.actor)
