@@ -55,7 +55,7 @@ from .storage.models import (
 from .trust import TrustContext, aware
 from .trust_lists import TrustList, content_of, issuer_licence_types
 
-__all__ = ["PeerView", "Registry", "load_registry", "registry_trust_context", "RegistryStatusLookup",
+__all__ = ["PeerView", "Registry", "load_registry", "RegistryStatusLookup",
            "verify_code_with_registry", "enforce_freshness", "peer_licence_status"]
 
 
@@ -167,11 +167,6 @@ def load_registry(db: Database, *, grace: dt.timedelta, now: dt.datetime | None 
                          anchor_info=info, authorisations=authorisations)
     return Registry(region_code=region.code if region else None, trust=trust, peers=tuple(peers),
                     code_signers=signers, local_issuers=frozenset(d.uscc for d in depts), now=now)
-
-
-def registry_trust_context(db: Database, *, grace: dt.timedelta = dt.timedelta(days=1)) -> TrustContext:
-    """Local anchors plus every held peer list's pinned root (see :func:`load_registry`)."""
-    return load_registry(db, grace=grace).trust
 
 
 # -- freshness ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidInputError
 
-__all__ = ["ROOT", "ALPHABET", "LicenceIdentifier", "check_char", "parse_identifier", "validate_identifier"]
+__all__ = ["ROOT", "ALPHABET", "LicenceIdentifier", "check_char", "parse_identifier"]
 
 ROOT = "1.2.156.3005.2"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -92,8 +92,3 @@ def parse_identifier(text: str) -> LicenceIdentifier:
         raise InvalidInputError("the identifier check character does not match",
                                 code="identifier_check_failed")
     return ident
-
-
-def validate_identifier(text: str) -> str:
-    """``text`` normalised (upper case) when it is a valid identifier."""
-    return parse_identifier(text).text
