@@ -61,6 +61,7 @@ from ca.oids import TRUSTSVC_ARC, TrustSvcEKU
 from ca.results import FORMAT_FAILURE, HASH_FAILURE, SIG_CONSTRAINTS_FAILURE, SIG_CRYPTO_FAILURE, TRY_LATER
 from hsm.errors import TrustSvcError
 
+from .canonical import canonical_json
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import InvalidInputError, NotFoundError, NotInitialisedError
@@ -166,10 +167,6 @@ def _size_for(top_index: int | None) -> int:
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 # -- the list -----------------------------------------------------------------------------------
@@ -356,7 +353,7 @@ def _build(service: TrustService, session: Session, dept: Department, latest: St
     issued = now.astimezone(dt.timezone.utc).replace(microsecond=0)
     next_update = issued + dt.timedelta(seconds=service.config.status.list_next_update)
     sequence = (latest.sequence if latest is not None else 0) + 1
-    content = _canonical({
+    content = canonical_json({
         "format": STATUS_LIST_FORMAT, "issuer": {"uscc": dept.uscc, "name": dept.name},
         "region": {"code": region.code, "name": region.name}, "sequence": sequence,
         "issued_at": _iso(issued), "next_update": _iso(next_update), "size": size,

@@ -69,6 +69,7 @@ from ca.results import (
 )
 from hsm.errors import TrustSvcError
 
+from .canonical import canonical_json
 from .audit import AuditEvent, record
 from .codes.format import kid_for
 from .context import TrustService
@@ -133,10 +134,6 @@ class TrustListRejected(InvalidInputError):
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _b64(der: bytes) -> str:
@@ -259,7 +256,7 @@ def _time(value: Any, where: str) -> dt.datetime:
 
 
 def _content_digest(doc: Mapping[str, Any]) -> str:
-    return _sha256(_canonical({k: v for k, v in doc.items() if k not in _VOLATILE}))
+    return _sha256(canonical_json({k: v for k, v in doc.items() if k not in _VOLATILE}))
 
 
 def parse_trust_list_content(content: bytes) -> TrustList:
@@ -430,7 +427,7 @@ def sign_trust_list(service: TrustService, session: Session, entries: Mapping[st
         select(CertificateRecord).where(CertificateRecord.slug == signer_slug)).scalar_one_or_none()
     if signer is None or signer.key_ref is None or signer.issuer is None:
         raise NotInitialisedError(f"this region has no {signer_slug}; run `trustsvc init`")
-    content = _canonical({**entries, "sequence": sequence, "issued_at": _iso(issued_at),
+    content = canonical_json({**entries, "sequence": sequence, "issued_at": _iso(issued_at),
                           "next_update": _iso(next_update)})
     der = sign_cms(content, signer=service.keystore.signer(signer.key_ref), signer_cert=signer.der,
                    extra_certs=[signer.issuer.der], detached=False, content_type=TRUST_LIST_CONTENT_TYPE,

@@ -26,8 +26,8 @@ from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from ..licences.catalogue import find_type
-from ..licences.identifier import parse_identifier
 from ..licences.masking import mask_holder_id
+from ..licences.service import find_licence
 from ..licences.status import effective_status
 from ..storage.models import CertificateRecord, LicenceRecord, Region, ServiceCodeRecord, utcnow
 from .format import DYNAMIC, NONCE_LENGTH, STATIC, CodeClaims, sign_code
@@ -57,17 +57,6 @@ class IssuedCode:
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _find_licence(session: Session, identifier: str, *, lock: bool = False) -> LicenceRecord:
-    text = parse_identifier(identifier).text
-    stmt = select(LicenceRecord).where(LicenceRecord.identifier == text)
-    if lock:
-        stmt = stmt.with_for_update(of=LicenceRecord)
-    row = session.execute(stmt).unique().scalar_one_or_none()
-    if row is None:
-        raise NotFoundError(f"no licence {text}", code="licence_not_found")
-    return row
 
 
 def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:
@@ -170,12 +159,12 @@ def static_code(service: TrustService, identifier: str, *, principal_or_actor: P
     :raises PermissionDeniedError: the principal may not act for this licence.
     """
     with service.db.reader() as session:
-        row = _find_licence(session, identifier)
+        row = find_licence(session, identifier)
         actor = _authorise(principal_or_actor, row)
         kept = _kept_static(session, row)
     if kept is None:
         with service.db.transaction() as session:
-            row = _find_licence(session, identifier)
+            row = find_licence(session, identifier)
             static_code_in_session(service, session, row, actor=actor)
             kept = _kept_static(session, row)
     assert kept is not None and kept.text is not None
@@ -206,7 +195,7 @@ def make_dynamic_code(service: TrustService, identifier: str, *, principal_or_ac
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not MIN_TTL <= ttl <= MAX_TTL:
         raise InvalidInputError(f"ttl must be {MIN_TTL}..{MAX_TTL} seconds", code="invalid_ttl", field="ttl")
     with service.db.transaction() as session:
-        row = _find_licence(session, identifier)
+        row = find_licence(session, identifier)
         actor = _authorise(principal_or_actor, row)
         now = utcnow().replace(microsecond=0)
         status = effective_status(row, now)

@@ -28,11 +28,10 @@ from ..sealing import get_seal, region_timestamper
 from ..seals.parse import parse_seal
 from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
 from .catalogue import find_type
-from .identifier import parse_identifier
 from .layout import load_layout
 from .pdf_sign import PdfAttachment, PdfSealSpec, seal_pdf
 from .render import LicenceFace, render_licence_pdf
-from .service import CHINA, HOLDER_ID_TYPES, get_licence
+from .service import CHINA, HOLDER_ID_TYPES, find_licence, get_licence
 from .status import effective_status
 
 __all__ = ["PDF_MEDIA_TYPE", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT", "STATUS_ATTACHMENT", "LicenceFile",
@@ -71,14 +70,6 @@ class _SigningInputs:
     seal_der: bytes
     signer: CertificateRecord
     chain: tuple[bytes, ...]
-
-
-def _find(session: Session, identifier: str) -> LicenceRecord:
-    text = parse_identifier(identifier).text
-    row = session.execute(select(LicenceRecord).where(LicenceRecord.identifier == text)).unique().scalar_one_or_none()
-    if row is None:
-        raise NotFoundError(f"no licence {text}", code="licence_not_found")
-    return row
 
 
 def _stored(session: Session, row: LicenceRecord) -> LicenceFileRecord | None:
@@ -165,7 +156,7 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
     :raises ConflictError: ``licence_not_active`` when it has no file yet and is not active.
     """
     with service.db.reader() as session:
-        row = _find(session, identifier)
+        row = find_licence(session, identifier)
         stored = _stored(session, row)
         if stored is not None:
             return _as_file(row, stored)
@@ -214,7 +205,7 @@ def licence_file(service: TrustService, identifier: str, *, principal: Principal
     row = get_licence(service, identifier, principal=principal)
     if principal.role is Role.VERIFIER:
         with service.db.reader() as session:
-            stored = _stored(session, _find(session, row.identifier))
+            stored = _stored(session, find_licence(session, row.identifier))
             if stored is None:
                 raise NotFoundError(f"licence {row.identifier} has no file yet; its issuer makes it",
                                     code="licence_file_not_made")

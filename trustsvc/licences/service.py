@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..canonical import canonical_json
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
@@ -40,7 +40,7 @@ from ..uscc import validate_uscc
 from .catalogue import LicenceType, find_type, validate_fields
 from .identifier import LicenceIdentifier, parse_identifier
 
-__all__ = ["HOLDER_ID_TYPES", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
+__all__ = ["HOLDER_ID_TYPES", "find_licence", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
            "issue_licence_outcome", "change_licence", "renew_licence", "suspend_licence", "reinstate_licence",
            "revoke_licence", "get_licence", "licence_json", "canonical_metadata", "build_metadata",
            "validate_holder_id", "china_today"]
@@ -208,7 +208,7 @@ def _request_hash(dept_uscc: str, c: _Checked) -> str:
             "holder": {"name": c.holder_name, "id_type": c.holder_id_type, "id": c.holder_id},
             "fields": c.fields, "valid_from": c.valid_from.isoformat() if c.valid_from else None,
             "valid_until": c.valid_until.isoformat() if c.valid_until else None}
-    return hashlib.sha256(_canonical(body)).hexdigest()
+    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 # -- scope ------------------------------------------------------------------------------------
@@ -234,10 +234,6 @@ def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str |
 
 # -- metadata ---------------------------------------------------------------------------------
 
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def build_metadata(*, ltype: LicenceType, identifier: str, dept: Department, issued_at: dt.datetime,
                    holder_name: str, holder_id_type: str, holder_id: str, fields: Mapping[str, Any],
                    valid_from: dt.date, valid_until: dt.date | None) -> bytes:
@@ -253,7 +249,7 @@ def build_metadata(*, ltype: LicenceType, identifier: str, dept: Department, iss
     for spec in ltype.fields:
         if spec.name in fields:
             meta[spec.metadata_code] = fields[spec.name]
-    return _canonical(meta)
+    return canonical_json(meta)
 
 
 def canonical_metadata(row: LicenceRecord) -> bytes:
@@ -419,7 +415,11 @@ def issue_licence(
 
 # -- lookup -----------------------------------------------------------------------------------
 
-def _find(session: Session, identifier: str, *, lock: bool = False) -> LicenceRecord:
+def find_licence(session: Session, identifier: str, *, lock: bool = False) -> LicenceRecord:
+    """The licence with ``identifier`` (normalised), optionally locked for update.
+
+    :raises NotFoundError: ``licence_not_found``.
+    """
     text = parse_identifier(identifier).text
     stmt = select(LicenceRecord).where(LicenceRecord.identifier == text)
     if lock:
@@ -436,7 +436,7 @@ def get_licence(service: TrustService | Database, identifier: str, *,
     database alone too: reading needs no key store (``trustsvc licence show`` asks no PIN)."""
     db = service if isinstance(service, Database) else service.db
     with db.reader() as session:
-        row = _find(session, identifier)
+        row = find_licence(session, identifier)
         if principal is not None:
             _actor(principal, row.department.uscc, row.type_code, write=False)
         return row
@@ -449,7 +449,7 @@ def _transition(service: TrustService, identifier: str, *, principal_or_actor: P
     if reason is not None:
         reason = _text(reason, "reason", 500)
     with service.db.transaction() as session:
-        row = _find(session, identifier, lock=True)
+        row = find_licence(session, identifier, lock=True)
         actor = _actor(principal_or_actor, row.department.uscc, row.type_code, write=True)
         if row.status not in allowed:
             raise ConflictError(f"a {row.status} licence cannot be {to}", code="invalid_transition")
@@ -486,7 +486,7 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
              fields: Mapping[str, Any] | None, holder_name: str | None, valid_from: dt.date | None,
              valid_until: dt.date | None, keep_until: bool, timestamp: bool) -> LicenceRecord:
     with service.db.reader() as session:
-        old = _find(session, identifier)
+        old = find_licence(session, identifier)
         region_code = _region_code(session)
     dept_uscc = old.department.uscc
     actor = _actor(principal_or_actor, dept_uscc, old.type_code, write=True)
@@ -500,7 +500,7 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
         try:
             with service.db.transaction() as session:
                 dept = _department(session, dept_uscc, lock=True)
-                old = _find(session, identifier, lock=True)
+                old = find_licence(session, identifier, lock=True)
                 if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
                     raise ConflictError(f"a {old.status} licence cannot be {action.split('.')[1]}ed",
                                         code="invalid_transition")
