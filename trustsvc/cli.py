@@ -54,6 +54,11 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _echo_json(obj: Any) -> None:
+    """Print ``obj`` as the indented UTF-8 JSON every command that returns an object prints."""
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
 def _config(ctx: click.Context) -> Config:
     return ctx.obj["config"]  # type: ignore[no-any-return]
 
@@ -403,7 +408,7 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
         raise InvalidInputError(f"{data_file} is not UTF-8 JSON: {exc}", code="malformed_request") from None
     row = issue_licence(_service(ctx), request_from_json(data), principal_or_actor=_actor(),
                         department_uscc=department, idempotency_key=idempotency_key)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
     from .licences.files import ensure_licence_file
 
     try:  # the sealed PDF, in its own transaction: a failure leaves the issued licence as it is
@@ -436,7 +441,7 @@ def licence_show(ctx: click.Context, identifier: str) -> None:
     """Print a licence as JSON (reads the database only: no key-store PIN needed)."""
     from .licences.service import get_licence, licence_json
 
-    click.echo(json.dumps(licence_json(get_licence(_database(ctx), identifier)), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(get_licence(_database(ctx), identifier)))
 
 
 @licence.command("revoke")
@@ -449,7 +454,7 @@ def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
     from .licences.service import licence_json, revoke_licence
 
     row = revoke_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
 
 
 @licence.command("suspend")
@@ -462,7 +467,7 @@ def licence_suspend(ctx: click.Context, identifier: str, reason: str | None) -> 
     from .licences.service import licence_json, suspend_licence
 
     row = suspend_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
 
 
 @licence.command("reinstate")
@@ -475,7 +480,7 @@ def licence_reinstate(ctx: click.Context, identifier: str, reason: str | None) -
     from .licences.service import licence_json, reinstate_licence
 
     row = reinstate_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
 
 
 @licence.command("change")
@@ -502,7 +507,7 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     body = change_from_json(data)
     row = change_licence(_service(ctx), identifier, principal_or_actor=_actor(), fields=body.fields,
                          holder_name=body.holder_name)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
 
 
 @licence.command("renew")
@@ -523,7 +528,7 @@ def licence_renew(ctx: click.Context, identifier: str, valid_until: str | None, 
     body = renew_from_json({"valid_until": valid_until, "valid_from": valid_from})
     row = renew_licence(_service(ctx), identifier, principal_or_actor=_actor(), valid_until=body.valid_until,
                         valid_from=body.valid_from)
-    click.echo(json.dumps(licence_json(row), ensure_ascii=False, indent=2))
+    _echo_json(licence_json(row))
 
 
 class _VerifyUsageError(click.UsageError):
@@ -742,7 +747,7 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
 
     report = enforce_freshness(report)  # anything a stale peer list vouched for: TRUST_LIST_STALE
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        _echo_json(report.as_dict())
     else:
         _print_report(report)
     sys.exit(_EXIT[report.indication.value])
@@ -832,7 +837,7 @@ def trust_import(ctx: click.Context, source: str, pin: str) -> None:
     from .peers import import_peer
 
     outcome = import_peer(_service(ctx), source, pin, actor=_actor(), allow_file=True)
-    click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    _echo_json(outcome.as_dict())
 
 
 @trust.command("peers")
@@ -842,7 +847,7 @@ def trust_peers(ctx: click.Context) -> None:
     """List imported peers: pin, list sequence, freshness, last refresh outcome, status lists."""
     from .peers import list_peers
 
-    click.echo(json.dumps(list_peers(_service(ctx)), ensure_ascii=False, indent=2))
+    _echo_json(list_peers(_service(ctx)))
 
 
 @trust.command("refresh")
@@ -855,7 +860,7 @@ def trust_refresh(ctx: click.Context, region: str | None) -> None:
     from .peers import refresh_peers
 
     outcomes = refresh_peers(_service(ctx), region=region)
-    click.echo(json.dumps([o.as_dict() for o in outcomes], ensure_ascii=False, indent=2))
+    _echo_json([o.as_dict() for o in outcomes])
     if any(o.outcome in ("refused", "unreachable") for o in outcomes):
         sys.exit(1)
 

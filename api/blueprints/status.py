@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
-from trustsvc.errors import InvalidInputError
 from trustsvc.ocsp import OCSP_RESPONSE_MEDIA_TYPE, respond_ocsp
 from trustsvc.status_lists import STATUS_LIST_MEDIA_TYPE, current_status_list
 
 from ..request import service
+from ..signed_lists import signed_list_response
 
 bp = Blueprint("status", __name__)
 
@@ -21,25 +21,12 @@ _MAX_OCSP_REQUEST = 64 * 1024
 
 @bp.get("/status/<issuer>")
 def status_list(issuer: str) -> Response:
-    """The issuer's signed list (DER, ``application/cms``), or ``?format=json`` a decoded view.
-    ETag is the SHA-256 of the DER; a matching If-None-Match gets 304."""
-    fmt = request.args.get("format", "der")
-    if fmt not in ("der", "json"):
-        raise InvalidInputError("format must be der or json", code="invalid_format", field="format")
+    """The issuer's signed list (DER, ``application/cms``), or ``?format=json`` a decoded view."""
     signed = current_status_list(service(), issuer)
-    if fmt == "json":
-        resp = jsonify({**signed.status_list.as_dict(), "sha256": signed.sha256})
-        resp.set_etag(f"{signed.sha256}.json")
-    else:
-        resp = Response(signed.der, mimetype=STATUS_LIST_MEDIA_TYPE, headers={
-            "Content-Disposition": f'attachment; filename="status-{signed.status_list.issuer_uscc}-'
-                                   f'{signed.sequence}.cms"'})
-        resp.set_etag(signed.sha256)
-    resp.cache_control.public = True
-    resp.cache_control.max_age = signed.max_age()
-    resp.last_modified = signed.status_list.issued_at
-    resp.make_conditional(request)  # 304 (empty body) when If-None-Match matches; in place
-    return resp
+    return signed_list_response(
+        der=signed.der, sha256=signed.sha256, media_type=STATUS_LIST_MEDIA_TYPE,
+        filename=f"status-{signed.status_list.issuer_uscc}-{signed.sequence}.cms", max_age=signed.max_age(),
+        issued_at=signed.status_list.issued_at, summary=signed.status_list.as_dict)
 
 
 def _ocsp_response(der: bytes, *, cacheable: bool) -> Response:

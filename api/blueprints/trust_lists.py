@@ -3,7 +3,7 @@ imported by pin (admin): ``GET /trust-list``, ``GET|POST /trust/peers``, ``POST 
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError
@@ -12,6 +12,7 @@ from trustsvc.trust_lists import TRUST_LIST_MEDIA_TYPE, current_trust_list
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
+from ..signed_lists import signed_list_response
 
 bp = Blueprint("trust_lists", __name__)
 
@@ -19,24 +20,12 @@ bp = Blueprint("trust_lists", __name__)
 @bp.get("/trust-list")
 def trust_list() -> Response:
     """The region's current signed list (DER ``application/cms``), or ``?format=json`` a
-    readable summary. ETag = SHA-256 of the DER; a matching If-None-Match gets 304."""
-    fmt = request.args.get("format", "der")
-    if fmt not in ("der", "json"):
-        raise InvalidInputError("format must be der or json", code="invalid_format", field="format")
+    readable summary."""
     signed = current_trust_list(service())
-    if fmt == "json":
-        resp = jsonify({**signed.trust_list.summary(), "sha256": signed.sha256})
-        resp.set_etag(f"{signed.sha256}.json")
-    else:
-        resp = Response(signed.der, mimetype=TRUST_LIST_MEDIA_TYPE, headers={
-            "Content-Disposition": f'attachment; filename="trust-list-{signed.trust_list.region_code}-'
-                                   f'{signed.sequence}.cms"'})
-        resp.set_etag(signed.sha256)
-    resp.cache_control.public = True
-    resp.cache_control.max_age = signed.max_age()
-    resp.last_modified = signed.trust_list.issued_at
-    resp.make_conditional(request)
-    return resp
+    return signed_list_response(
+        der=signed.der, sha256=signed.sha256, media_type=TRUST_LIST_MEDIA_TYPE,
+        filename=f"trust-list-{signed.trust_list.region_code}-{signed.sequence}.cms", max_age=signed.max_age(),
+        issued_at=signed.trust_list.issued_at, summary=signed.trust_list.summary)
 
 
 @bp.get("/trust/peers")
