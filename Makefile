@@ -1,6 +1,8 @@
 # trustsvc: two commands do all set-up on a fresh machine.
 #   make run   create .venv, install, bootstrap the demo region when none is configured, serve
 #   make test  create .venv, install with the test extras, run the whole suite
+# Every install comes from a hashed lock (requirements.lock for the service,
+# requirements-dev.lock for tests, lint and bench), so a fresh clone installs what passed.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export TRUSTSVC_HOME ?= $(CURDIR)/var
 
-.PHONY: run test venv install install-test system-deps system-deps-test bench fuzz clean
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION ?= 0.13.9
+LOCK_EXTRAS := --extra test --extra tongsuo --extra pkcs11 --extra lint
+LOCK_FLAGS := --group pyproject.toml:build --universal --python-version 3.11 --generate-hashes --no-header --quiet
+
+.PHONY: run test lint lock venv install install-test system-deps system-deps-test bench fuzz clean
 
 # Debian packages the service or its tests use: a CJK font for seal pictures and licence files.
 SYSTEM_PACKAGES ?= fonts-wqy-zenhei
@@ -27,15 +35,32 @@ system-deps:
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The lock first (with hashes, pip and setuptools included), then the project itself on top of
+# it without touching its dependencies.
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,tongsuo,pkcs11]'
+$(VENV)/.installed-test: $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
+
+# Refresh both locks to the newest releases pyproject.toml allows (then run make test).
+# LOCK_ARGS= keeps today's pins and only adds what is new in pyproject.toml.
+LOCK_ARGS ?= --upgrade
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) $(LOCK_FLAGS) $(LOCK_ARGS) -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -c $(DEV_LOCK) -o $(LOCK)
+
+# Lint and types: ruff (rules and formatting, configured in pyproject.toml) and mypy.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 venv: $(BIN)/python
 install: $(VENV)/.installed
