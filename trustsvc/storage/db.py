@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError
+from .trust_version import read_trust_version, watch_trust_changes
 
 __all__ = ["Database", "normalise_url"]
 
@@ -79,6 +80,7 @@ class Database:
         else:
             raise ConfigurationError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        watch_trust_changes(self._write)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def redacted_url(self) -> str:
@@ -123,6 +125,11 @@ class Database:
             except SQLAlchemyError:
                 return False
         return current == self._head_revisions
+
+    def trust_version(self) -> int:
+        """The trust-material counter (one indexed read; see :mod:`.trust_version`)."""
+        with self._read() as session:
+            return read_trust_version(session)
 
     def ping(self) -> None:
         with self.read_engine.connect() as conn:

@@ -44,6 +44,7 @@ __all__ = [
     "PeerStatusListRecord",
     "LicenceTypeGrant",
     "RetiredSignerRecord",
+    "TrustVersion",
     "utcnow",
 ]
 
@@ -403,3 +404,14 @@ class RetiredSignerRecord(Base):
     kind: Mapped[str] = mapped_column(String(20))
     """trust_list_signer | code_signer"""
     retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class TrustVersion(Base):
+    """One row: a counter bumped in the same transaction as any change to what verification
+    relies on (see :mod:`trustsvc.storage.trust_version`); processes rebuild their trust
+    snapshot when it moves."""
+
+    __tablename__ = "trust_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

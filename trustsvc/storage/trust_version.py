@@ -1,0 +1,81 @@
+"""The trust version: a counter that moves whenever trust material changes.
+
+Every process keeps an immutable trust snapshot (anchors, CAs, code signers, grants, status
+lists) and rebuilds it only when this counter moves. The counter is bumped by a flush
+listener in the *same transaction* as the change, so no write path can forget it and no
+reader can see the change without the new version (or the new version without the change).
+
+Watched tables are those a snapshot is built from; a licence row itself is not watched (its
+status reaches verifiers through its issuer's status list, which is).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from .models import (
+    CertificateRecord,
+    CRLRecord,
+    Department,
+    LicenceTypeGrant,
+    PeerStatusListRecord,
+    Region,
+    RetiredSignerRecord,
+    SealRecord,
+    StatusListRecord,
+    TrustListRecord,
+    TrustPeerRecord,
+    TrustVersion,
+)
+
+__all__ = ["WATCHED", "bump_trust_version", "read_trust_version", "watch_trust_changes"]
+
+WATCHED: tuple[type, ...] = (
+    Region,
+    CertificateRecord,
+    CRLRecord,
+    Department,
+    LicenceTypeGrant,
+    PeerStatusListRecord,
+    RetiredSignerRecord,
+    SealRecord,
+    StatusListRecord,
+    TrustListRecord,
+    TrustPeerRecord,
+)
+_FLAG = "trustsvc.trust_changed"
+
+
+def bump_trust_version(session: Session) -> None:
+    """Move the counter inside ``session``'s transaction (for Core writes the listener can't see)."""
+    session.execute(update(TrustVersion).where(TrustVersion.id == 1).values(version=TrustVersion.version + 1))
+
+
+def read_trust_version(session: Session) -> int:
+    """The current counter (0 before the first change; -1 on a database not yet migrated)."""
+    value = session.execute(select(TrustVersion.version).where(TrustVersion.id == 1)).scalar_one_or_none()
+    return -1 if value is None else int(value)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_FLAG):
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, WATCHED) and (obj in session.new or obj in session.deleted or session.is_modified(obj)):
+            session.info[_FLAG] = True
+            bump_trust_version(session)
+            return
+
+
+def _after_end(session: Session, *_args: Any) -> None:
+    session.info.pop(_FLAG, None)
+
+
+def watch_trust_changes(session_factory: Any) -> None:
+    """Install the listener on a sessionmaker (once per :class:`~trustsvc.storage.Database`)."""
+    event.listen(session_factory, "before_flush", _before_flush)
+    event.listen(session_factory, "after_commit", _after_end)
+    event.listen(session_factory, "after_rollback", _after_end)
