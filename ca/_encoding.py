@@ -1,25 +1,14 @@
-"""Small shared helpers: PEM/DER input, UTC times, X.509 Time values. Private to ``ca/``."""
+"""Small shared helpers: PEM/DER input (via :mod:`ca.pem`), UTC times, X.509 Time values. Private to ``ca/``."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from asn1crypto import pem, x509
+from asn1crypto import x509
+
+from .pem import is_pem, unarmor_all  # re-exported: the PEM rule lives in ca.pem
 
 __all__ = ["unarmor_all", "is_pem", "utc", "x509_time", "as_utc_datetime", "strip_micro"]
-
-
-def is_pem(data: bytes) -> bool:
-    """True when ``data`` looks like PEM text (leading whitespace allowed)."""
-    return data.lstrip()[:10] == b"-----BEGIN"
-
-
-def unarmor_all(data: bytes) -> list[tuple[str, bytes]]:
-    """Every PEM block in ``data`` as ``(type, der)``; raises ``ValueError`` on broken armour."""
-    blocks = [(kind, der) for kind, _headers, der in pem.unarmor(data, multiple=True)]
-    if not blocks:
-        raise ValueError("no PEM block found")
-    return blocks
 
 
 def utc(dt: datetime) -> datetime:

@@ -4,7 +4,13 @@ Only two algorithms are accepted, each with its key type: SM2-with-SM3 (paramete
 NULL: GM/T 0015 says absent, several CAs write NULL) over an SM2 key, and ecdsa-with-SHA256
 (parameters absent, RFC 5758) over a P-256 key. The algorithm inside the signed part must be the
 same AlgorithmIdentifier as the outer one, byte for byte, or a signature could be re-labelled.
-SM2 always uses the GM/T 0009 default ID, as GM/T 0015 requires for certificates.
+
+SM2 IDs: GM/T 0015 requires the GM/T 0009 default ID ``1234567812345678``, which is tried first.
+OpenSSL 3 signs with an *empty* ID unless told ``-sigopt distid:...`` (``openssl req -x509``,
+``openssl x509 -req``, ``openssl ca``), so a signature that fails with the default ID is tried
+once more with the empty one; success then returns the warning :data:`SM2_ID_EMPTY` for the
+caller to report. The ID is hashed into Z, so either way the signer's key signed exactly this
+TBS: accepting the empty ID weakens nothing, it only names a non-conformance.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from hsm import InvalidSignature, KeyAlgorithm
 from .errors import SignatureAlgorithmError
 from .oids import PKIXOID, SMOID
 
-__all__ = ["check_signature_algorithm", "verify_signed", "same_public_key"]
+__all__ = ["check_signature_algorithm", "verify_signed", "same_public_key", "SM2_ID_EMPTY"]
+
+SM2_ID_EMPTY = "sm2_id_empty"
+"""Warning: the SM2 signature verifies only with the empty ID (OpenSSL 3's default), not 1234567812345678."""
+_SM2_IDS = ((hsm.DEFAULT_SM2_ID, None), (b"", SM2_ID_EMPTY))
 
 _NULL_DER = b"\x05\x00"
 _SM2_ALGORITHMS = {
@@ -47,21 +57,29 @@ def check_signature_algorithm(oid: str, parameters_der: bytes, inner_der: bytes 
 
 
 @functools.lru_cache(maxsize=8192)
-def _verify_cached(spki: bytes, key_algorithm: KeyAlgorithm, tbs: bytes, signature: bytes) -> str | None:
-    """``None`` when valid, else the reason. Cached: path building re-checks the same links."""
+def _verify_cached(spki: bytes, key_algorithm: KeyAlgorithm, tbs: bytes, signature: bytes) -> str:
+    """``ok:`` plus a warning code (or nothing) when valid, else ``key:``/``sig:`` and the
+    reason. Cached: path building re-checks the same links."""
     try:
         key = hsm.load_public_key(spki)
     except hsm.HSMError:
         return "key:the issuer public key is neither SM2 nor ECDSA P-256"
     if key.algorithm is not key_algorithm:
         return f"key:the issuer key is {key.algorithm.value}, the signature algorithm needs {key_algorithm.value}"
-    try:
-        key.verify(tbs, signature)
-    except InvalidSignature:
-        return "sig:signature does not verify under the issuer key"
-    except hsm.HSMError as exc:
-        return f"sig:signature cannot be checked: {exc.message}"
-    return None
+    ids = _SM2_IDS if key_algorithm is KeyAlgorithm.SM2 else _SM2_IDS[:1]  # ECDSA ignores the ID
+    for sm2_id, warning in ids:
+        try:
+            key.verify(tbs, signature, sm2_id=sm2_id)
+        except InvalidSignature:
+            continue
+        except hsm.HSMError as exc:
+            if warning is None:  # the standard check itself failed to run
+                return f"sig:signature cannot be checked: {exc.message}"
+            continue  # a provider unable to try the fallback: the standard verdict stands
+        return f"ok:{warning or ''}"
+    if key_algorithm is KeyAlgorithm.SM2:
+        return "sig:signature does not verify under the issuer key (neither with SM2 ID 1234567812345678 nor the empty ID)"
+    return "sig:signature does not verify under the issuer key"
 
 
 def verify_signed(
@@ -74,17 +92,19 @@ def verify_signed(
     outer_der: bytes,
     inner_der: bytes | None,
     spki: bytes,
-) -> None:
+) -> str | None:
     """Verify ``signature`` over ``tbs`` under ``spki``.
 
+    :returns: ``None``, or :data:`SM2_ID_EMPTY` when the SM2 signature verifies only with the
+        empty ID (valid, but worth a warning in the caller's result).
     :raises SignatureAlgorithmError: the algorithm is refused or does not fit the key.
     :raises InvalidSignature: the signature does not verify.
     """
     key_algorithm = check_signature_algorithm(oid, parameters_der, inner_der, outer_der)
     reason = _verify_cached(bytes(spki), key_algorithm, bytes(tbs), bytes(signature))
-    if reason is None:
-        return
     kind, _, text = reason.partition(":")
+    if kind == "ok":
+        return text or None
     if kind == "key":
         raise SignatureAlgorithmError(f"{what}: {text}")
     raise InvalidSignature(f"{what}: {text}")

@@ -355,16 +355,18 @@ def load_certificates(data: bytes) -> list[ParsedCertificate]:
     return found
 
 
-def verify_certificate_signature(cert: ParsedCertificate | bytes, issuer_spki: bytes | ParsedCertificate) -> None:
+def verify_certificate_signature(cert: ParsedCertificate | bytes, issuer_spki: bytes | ParsedCertificate) -> str | None:
     """Check ``cert``'s signature under ``issuer_spki`` (SM2 with the default ID, or P-256).
 
+    :returns: ``None``, or ``"sm2_id_empty"`` (:data:`ca._signature.SM2_ID_EMPTY`) when the SM2
+        signature verifies only with OpenSSL 3's empty ID: valid, but to be reported.
     :raises SignatureAlgorithmError: algorithm refused, parameters wrong, outer and TBS
         algorithms differ, or the key does not fit the algorithm (also an ``InvalidSignature``).
     :raises InvalidSignature: the signature does not verify.
     """
     cert = parse_certificate(cert)
     spki = issuer_spki.spki if isinstance(issuer_spki, ParsedCertificate) else issuer_spki
-    verify_signed(
+    return verify_signed(
         what=f"certificate {cert.subject_str!r}",
         tbs=cert.tbs_der,
         signature=cert.signature,

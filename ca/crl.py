@@ -260,16 +260,24 @@ def verify_crl(data: bytes | ParsedCRL, issuer_cert: bytes | ParsedCertificate) 
         issuer may not sign CRLs (``issuer_cannot_sign_crls``).
     :raises CertificateError: ``issuer_cert`` unreadable.
     :raises InvalidSignature: the signature does not verify (or its algorithm is refused).
+
+    An SM2 signature made with OpenSSL 3's empty ID is accepted (see :mod:`ca._signature`);
+    :class:`CRLRevocationChecker` names it (``sm2_id_empty``) in the status source.
     """
     parsed = data if isinstance(data, ParsedCRL) else parse_crl(data)
-    issuer = parse_certificate(issuer_cert)
+    _check_crl(parsed, parse_certificate(issuer_cert))
+    return parsed
+
+
+def _check_crl(parsed: ParsedCRL, issuer: ParsedCertificate) -> str | None:
+    """:func:`verify_crl`'s checks; returns the signature's warning (``sm2_id_empty``) or None."""
     if parsed.issuer_key != issuer.subject_key:
         raise CRLError(f"CRL issued by {parsed.issuer_str!r}, not {issuer.subject_str!r}", code="crl_issuer_mismatch")
     if parsed.aki is not None and issuer.ski is not None and parsed.aki != issuer.ski:
         raise CRLError("CRL authority key identifier does not match the issuer's key", code="crl_issuer_mismatch")
     if issuer.has_key_usage and "crl_sign" not in issuer.key_usage:
         raise CRLError(f"{issuer.subject_str!r} may not sign CRLs (no cRLSign)", code="issuer_cannot_sign_crls")
-    verify_signed(
+    return verify_signed(
         what=f"CRL of {parsed.issuer_str!r}",
         tbs=parsed.tbs_der,
         signature=parsed.signature,
@@ -279,7 +287,6 @@ def verify_crl(data: bytes | ParsedCRL, issuer_cert: bytes | ParsedCertificate) 
         inner_der=parsed.tbs_signature_algorithm_der,
         spki=issuer.spki,
     )
-    return parsed
 
 
 class CRLRevocationChecker:
@@ -301,8 +308,9 @@ class CRLRevocationChecker:
     def crls(self) -> tuple[ParsedCRL, ...]:
         return self._crls
 
-    def _usable(self, issuer: ParsedCertificate) -> tuple[list[ParsedCRL], list[str]]:
-        usable: list[ParsedCRL] = []
+    def _usable(self, issuer: ParsedCertificate) -> tuple[list[tuple[ParsedCRL, str | None]], list[str]]:
+        """The CRLs of ``issuer`` that verify, each with its signature warning; and the rejects."""
+        usable: list[tuple[ParsedCRL, str | None]] = []
         problems: list[str] = []
         for candidate in self._crls:
             if candidate.issuer_key != issuer.subject_key or candidate.is_delta:
@@ -311,11 +319,11 @@ class CRLRevocationChecker:
                 problems.append(f"CRL #{candidate.crl_number} has an unhandled critical extension")
                 continue
             try:
-                verify_crl(candidate, issuer)
+                warning = _check_crl(candidate, issuer)
             except (CAError, hsm.InvalidSignature) as exc:
                 problems.append(f"CRL #{candidate.crl_number} rejected: {exc}")
                 continue
-            usable.append(candidate)
+            usable.append((candidate, warning))
         return usable, problems
 
     def check(self, cert: ParsedCertificate, issuer: ParsedCertificate, at: datetime) -> RevocationStatus:
@@ -324,8 +332,10 @@ class CRLRevocationChecker:
         if not usable:
             detail = "; ".join(problems) or f"no CRL from {issuer.subject_str!r}"
             return RevocationStatus("unknown", source=detail)
-        newest = max(usable, key=lambda c: (c.this_update, c.crl_number or 0))
+        newest, warning = max(usable, key=lambda u: (u[0].this_update, u[0].crl_number or 0))
         source = f"CRL #{newest.crl_number} of {newest.issuer_str!r} (thisUpdate {newest.this_update.isoformat()})"
+        if warning is not None:
+            source += f" [{warning}: signed with the empty SM2 ID]"
         entry = newest.entry_for(cert.serial)
         if entry is not None and entry.reason != "remove_from_crl":
             return RevocationStatus("revoked", revoked_at=entry.revoked_at, reason=entry.reason, source=source)

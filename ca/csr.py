@@ -111,7 +111,8 @@ def parse_csr(data: bytes) -> ParsedCSR:
 
 
 def verify_csr(data: bytes) -> ParsedCSR:
-    """Parse a CSR and check it is signed by the key it carries (SM2 default ID, or P-256).
+    """Parse a CSR and check it is signed by the key it carries (SM2 default ID - or OpenSSL 3's
+    empty ID, as ``openssl req`` signs without ``-sigopt distid:`` - or P-256).
 
     :raises CSRError: malformed. :raises InvalidSignature: the signature does not verify
         (:class:`~ca.errors.SignatureAlgorithmError` when the algorithm is refused).

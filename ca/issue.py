@@ -216,7 +216,9 @@ def issue_certificate(
         }
     ).dump()
     try:
-        verify_certificate_signature(der, issuer_signer.public_key)
+        warning = verify_certificate_signature(der, issuer_signer.public_key)
     except (hsm.InvalidSignature, CertificateError) as exc:
         raise CAError(f"the new certificate does not verify under {issuer_signer.key_ref}", code="signer_fault") from exc
+    if warning is not None:  # verifiers tolerate OpenSSL's empty SM2 ID; what we issue must be GM/T 0015
+        raise CAError(f"{issuer_signer.key_ref} signed the new certificate with the empty SM2 ID", code="signer_fault")
     return der

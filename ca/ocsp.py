@@ -627,7 +627,7 @@ def verify_ocsp_response(
     else:
         add("ocsp.responder", *_authorization(responder, issuer, basic.produced_at))
         try:
-            verify_signed(
+            warning = verify_signed(
                 what="OCSP response",
                 tbs=basic.tbs_der,
                 signature=basic.signature,
@@ -638,6 +638,9 @@ def verify_ocsp_response(
                 spki=responder.spki,
             )
             add("ocsp.signature", PASSED_CHECK, f"signature verifies under {responder.subject_str!r}")
+            if warning is not None:  # sm2_id_empty: valid, made with OpenSSL 3's default ID
+                add(f"ocsp.{warning}", WARNING_CHECK,
+                    f"{warning}: the response is signed with the empty SM2 ID, not 1234567812345678")
         except SignatureAlgorithmError as exc:
             add("ocsp.signature", FAILED_CHECK, exc.message)
         except hsm.InvalidSignature:

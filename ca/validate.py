@@ -12,7 +12,8 @@ issuer does not make a certificate self-signed: only a self-signature that verif
 
 Checking, for every certificate of the chosen path (``path[0]`` is the leaf):
 
-* ``signature`` under the next certificate's key (the anchor: its own, when self-issued);
+* ``signature`` under the next certificate's key; an SM2 signature that verifies only with
+  OpenSSL 3's empty ID passes with a ``sm2_id_empty`` warning check beside it;
 * ``validity`` at ``at`` (EXPIRED / NOT_YET_VALID);
 * for each issuer: ``basic_constraints`` (cA), ``key_usage`` (keyCertSign when the extension
   is present; RFC 5280 reads an absent keyUsage as unrestricted), ``path_length``;
@@ -21,6 +22,14 @@ Checking, for every certificate of the chosen path (``path[0]`` is the leaf):
   ``at`` fails; a later revocation does not);
 * the leaf's ``key_usage`` (any of ``required_key_usage``) and ``extended_key_usage``
   (``required_eku`` listed explicitly; an absent EKU extension does not satisfy a requirement).
+
+Trust anchors (RFC 5280 §6.1): the anchor is trusted by configuration, so neither its own
+signature nor its keyUsage is a path constraint, whether it is a self-signed root or any other
+certificate configured as an anchor (an intermediate, a cross-certificate). A self-issued anchor's
+self-signature is still checked and shown: a broken one is a ``warning``, never a failure; an
+anchor issued elsewhere has its ``signature`` check ``skipped``. The same holds when the anchor is
+itself the certificate validated. :func:`_anchor_signature_check` and the anchor case of
+:func:`_issuer_checks` are the only places this rule lives.
 
 Every check made is recorded. All checks run even after a failure, so a report shows every
 problem; the sub-indication is the most serious one (signature, then revocation, then
@@ -38,6 +47,7 @@ from asn1crypto import x509
 from hsm import InvalidSignature, TrustSvcError
 
 from ._encoding import utc
+from ._signature import SM2_ID_EMPTY
 from .certs import ParsedCertificate, parse_certificate, verify_certificate_signature
 from .errors import CertificateError, SignatureAlgorithmError
 from .results import (
@@ -57,7 +67,7 @@ from .results import (
 )
 from .revocation import RevocationChecker, RevocationStatus
 
-__all__ = ["PathValidationResult", "validate_path", "SIGNING_KEY_USAGE"]
+__all__ = ["PathValidationResult", "validate_path", "SIGNING_KEY_USAGE", "SM2_ID_EMPTY"]
 
 SIGNING_KEY_USAGE = frozenset({"digital_signature", "non_repudiation"})
 """The usual ``required_key_usage`` for document signatures and seals (any of the two)."""
@@ -78,6 +88,8 @@ _SEVERITY = (SIG_CRYPTO_FAILURE, REVOKED, CHAIN_CONSTRAINTS_FAILURE, EXPIRED, NO
 _INDETERMINATE_SUBS = frozenset({TRY_LATER})
 _MAX_PATHS = 16
 _MAX_STEPS = 2000
+# Warning checks a report lists among its warnings (see PathValidationResult.warnings).
+_REPORTED_WARNING_CHECKS = (f".{SM2_ID_EMPTY}", ".signature")
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,14 @@ class PathValidationResult:
     @property
     def failed_checks(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.result == FAILED_CHECK)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Caveats on signatures that did not change the verdict, for a report's warning list:
+        a signature valid only with the empty SM2 ID (detail starts ``sm2_id_empty:``) and a
+        trust anchor whose own signature is broken."""
+        return tuple(c.detail for c in self.checks
+                     if c.result == WARNING_CHECK and c.name.endswith(_REPORTED_WARNING_CHECKS))
 
     def check(self, name: str) -> Check | None:
         """The check called ``name`` (e.g. ``path[0].signature``), if it was made."""
@@ -133,16 +153,50 @@ class _Evaluation:
         return any(sub == SIG_CRYPTO_FAILURE for sub, _ in self.failures)
 
 
-def _signature_check(ev: _Evaluation, label: str, cert: ParsedCertificate, key_holder: ParsedCertificate) -> None:
+def _verify_link(cert: ParsedCertificate, key_holder: ParsedCertificate) -> tuple[str | None, str | None]:
+    """``(problem, warning)``: why the signature of ``cert`` under ``key_holder`` fails, if it
+    does, and the warning code a valid one carries (``sm2_id_empty``)."""
     who = "itself" if key_holder is cert else repr(key_holder.subject_str)
     try:
-        verify_certificate_signature(cert, key_holder.spki)
+        warning = verify_certificate_signature(cert, key_holder.spki)
     except SignatureAlgorithmError as exc:
-        ev.add(f"{label}.signature", FAILED_CHECK, f"{cert.subject_str!r}: signature by {who} refused: {exc.message}", SIG_CRYPTO_FAILURE)
+        return f"{cert.subject_str!r}: signature by {who} refused: {exc.message}", None
     except InvalidSignature:
-        ev.add(f"{label}.signature", FAILED_CHECK, f"{cert.subject_str!r}: signature by {who} does not verify", SIG_CRYPTO_FAILURE)
-    else:
-        ev.add(f"{label}.signature", PASSED_CHECK, f"{cert.subject_str!r}: signature by {who} verifies")
+        return f"{cert.subject_str!r}: signature by {who} does not verify", None
+    return None, warning
+
+
+def _add_signature_warning(ev: _Evaluation, label: str, cert: ParsedCertificate, warning: str | None) -> None:
+    if warning == SM2_ID_EMPTY:
+        ev.add(f"{label}.{SM2_ID_EMPTY}", WARNING_CHECK,
+               f"{SM2_ID_EMPTY}: {cert.subject_str!r} is signed with the empty SM2 ID (OpenSSL 3's default), "
+               "not 1234567812345678 as GM/T 0015 requires; the signature is valid")
+
+
+def _signature_check(ev: _Evaluation, label: str, cert: ParsedCertificate, key_holder: ParsedCertificate) -> None:
+    problem, warning = _verify_link(cert, key_holder)
+    if problem is not None:
+        ev.add(f"{label}.signature", FAILED_CHECK, problem, SIG_CRYPTO_FAILURE)
+        return
+    ev.add(f"{label}.signature", PASSED_CHECK, f"{cert.subject_str!r}: signature by {key_holder.subject_str!r} verifies")
+    _add_signature_warning(ev, label, cert, warning)
+
+
+def _anchor_signature_check(ev: _Evaluation, label: str, anchor: ParsedCertificate) -> None:
+    """RFC 5280 §6.1: an anchor is trusted by configuration, so its own signature never fails a
+    path. A self-issued anchor's self-signature is shown (a broken one as a warning); one issued
+    elsewhere cannot be checked here and is trusted as given."""
+    name = repr(anchor.subject_str)
+    if not anchor.is_self_issued:
+        ev.add(f"{label}.signature", SKIPPED_CHECK, f"{name} is a trust anchor issued elsewhere; trusted as configured")
+        return
+    problem, warning = _verify_link(anchor, anchor)
+    if problem is not None:
+        ev.add(f"{label}.signature", WARNING_CHECK,
+               f"trust anchor {problem}; trusted as configured, its own signature is not part of the path (RFC 5280 §6.1)")
+        return
+    ev.add(f"{label}.signature", PASSED_CHECK, f"trust anchor {name}: signature by itself verifies")
+    _add_signature_warning(ev, label, anchor, warning)
 
 
 def _validity_check(ev: _Evaluation, label: str, cert: ParsedCertificate, at: datetime) -> None:
@@ -268,10 +322,8 @@ def _evaluate(
         issuer = path[i + 1] if i + 1 < len(path) else None
         if issuer is not None:
             _signature_check(ev, label, cert, issuer)
-        elif cert.is_self_issued:
-            _signature_check(ev, label, cert, cert)
         else:
-            ev.add(f"{label}.signature", SKIPPED_CHECK, f"{cert.subject_str!r} is a trust anchor issued elsewhere; trusted as given")
+            _anchor_signature_check(ev, label, cert)
         _validity_check(ev, label, cert, at)
         if i >= 1:
             _issuer_checks(ev, label, path, i)

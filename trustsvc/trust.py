@@ -217,7 +217,8 @@ def assess_certificate(
 ) -> None:
     """Judge ``cert_der`` at ``at`` into ``builder`` (checks named ``<prefix>.…``).
 
-    Copies every path check, adds ``<prefix>.path`` with the verdict, appends the path to
+    Copies every path check and the path's warnings (``sm2_id_empty``, a broken anchor
+    self-signature), adds ``<prefix>.path`` with the verdict, appends the path to
     ``builder.trust_path`` (the anchor's entry carries ``trust.anchor_info``) and records in
     ``builder.status_now[prefix]`` whether the certificate is expired or revoked *now*.
     Never raises for bad certificates: an unreadable one is a FORMAT_FAILURE check.
@@ -240,6 +241,7 @@ def assess_certificate(
         revocation=trust.revocation,
     )
     builder.extend(result.checks, f"{prefix}.")
+    builder.warnings.extend(result.warnings)  # e.g. sm2_id_empty: valid, yet worth saying
     if result.indication is Indication.PASSED:
         builder.passed(f"{prefix}.path", f"{role}: {result.message}")
     elif result.indication is Indication.FAILED:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from asn1crypto import cms as asn1_cms
-from asn1crypto import pem
 
 from ca.certs import load_certificates, parse_certificate
 from ca.cms import parse_signed_and_enveloped, verify_cms
 from ca.errors import CAError, CertificateError
+from ca.pem import pem_label, to_der
 from ca.results import (
     FORMAT_FAILURE,
     HASH_FAILURE,
@@ -65,11 +65,9 @@ def detect_kind(data: bytes) -> str:
         return "pdf"
     if head[:4].upper() == b"TS1:":
         return "code"
-    if pem.detect(data):
-        text = data.lstrip()[:40]
-        if b"CERTIFICATE" in text:
-            return "certificate"
-        return "cms"
+    label = pem_label(data)  # RFC 7468: text before the first block (openssl x509 -text) is allowed
+    if label is not None:
+        return "certificate" if "CERTIFICATE" in label else "cms"
     try:
         info = asn1_cms.ContentInfo.load(data, strict=True)
         if info["content_type"].dotted in ("1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2"):
@@ -173,7 +171,7 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
 
 def _is_signed_and_enveloped(data: bytes) -> bool:
     try:
-        der = pem.unarmor(data)[2] if pem.detect(data) else data
+        der = to_der(data)
         info = asn1_cms.ContentInfo.load(der)
         return info["content_type"].dotted in ("1.2.840.113549.1.7.4", "1.2.156.10197.6.1.4.2.4")
     except (ValueError, TypeError, KeyError):
@@ -186,7 +184,7 @@ def _cms_or_status_list(data: bytes, *, trust: TrustContext, original: bytes | N
     from .status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
 
     try:
-        der = pem.unarmor(data)[2] if pem.detect(data) else data
+        der = to_der(data)
         econtent_type = asn1_cms.ContentInfo.load(der)["content"]["encap_content_info"]["content_type"].dotted
     except Exception:  # noqa: BLE001 - anything unreadable is the generic verifier's to report
         econtent_type = None

@@ -116,15 +116,28 @@ def test_tongsuo_noza_cert_fails_crypto(certs):
     assert result.check("path[0].signature").result == "failed"
 
 
-def test_tongsuo_noza_root_fails_crypto(certs):
+def test_tongsuo_noza_root_self_signature_invalid(certs):
     (root,) = certs("tongsuo_sm2-noza-root-cert.pem")
     with pytest.raises(hsm.InvalidSignature):
         verify_certificate_signature(root, root.spki)
+    # Configured as a trust anchor it is trusted as configured (RFC 5280 §6.1): its broken
+    # self-signature is shown as a warning, not a path failure (the MANIFEST's verdict is on the
+    # signature, which stays invalid).
     result = validate_path(root, anchors=[root], at=NOW)
-    assert result.indication is Indication.FAILED
-    assert result.sub_indication == SubIndication.SIG_CRYPTO_FAILURE
+    assert result.indication is Indication.PASSED, result.message
+    assert result.check("path[0].signature").result == "warning"
+    assert "does not verify" in result.check("path[0].signature").detail
     # not trusted and not self-signed (its self-signature is broken): no chain at all
     assert validate_path(root, at=NOW).sub_indication == SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_tongsuo_sm2_cert_as_its_own_anchor(certs):
+    """Self-issued name, signed by another key: as an anchor it is trusted as configured, like
+    any anchor; its signature under its own key is a warning, not a failure."""
+    (cert,) = certs("tongsuo_sm2-cert.pem")
+    result = validate_path(cert, anchors=[cert], at=NOW)
+    assert result.indication is Indication.PASSED, result.message
+    assert result.check("path[0].signature").result == "warning"
 
 
 @pytest.mark.parametrize(
