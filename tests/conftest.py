@@ -5,6 +5,9 @@ PostgreSQL: ``TRUSTSVC_TEST_DATABASE_URL`` names a server URL whose user may cre
 (default ``postgresql://postgres@127.0.0.1:5432/postgres``). Each test session creates its own
 database and drops it afterwards. Without a server the PostgreSQL variants skip with the reason,
 unless ``TRUSTSVC_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where they fail instead.
+
+Every run ends with one line saying how many tests read the interop collection (see the end of
+this file).
 """
 
 from __future__ import annotations
@@ -139,11 +142,17 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     home = tmp_path_factory.mktemp("demo") / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
     env["TRUSTSVC_HOME"] = str(home)
-    proc = subprocess.Popen([sys.executable, "-m", "trustsvc.cli", "demo", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trustsvc.cli", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(l.decode(errors="replace") for l in proc.stdout),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: lines.extend(raw.decode(errors="replace") for raw in proc.stdout), daemon=True
+    )
     reader.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -169,3 +178,109 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         reader.join(timeout=5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+# -- how many tests read the interop collection (one line at the end of every run) ---------------
+#
+# Interop tests find the collection in several ways (the ``interop_dir`` fixtures here and in
+# tests/ca, ``interop`` in tests/seals, ``interop_dir()`` / ``interop_root()`` helpers, the fuzz
+# kit's ``INTEROP``), so they are counted by what they do rather than by how they ask: an audit
+# hook notes every file opened or directory listed under the collection (and every subprocess
+# given a path in it) while a test runs, and a test also counts when a fixture it uses read the
+# collection while being set up (a session fixture reads once, for all the tests using it).
+
+_INTEROP_EVENTS = frozenset({"open", "os.listdir", "os.scandir", "subprocess.Popen"})
+
+
+class _InteropUse:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.prefixes = tuple({str(root), str(root.resolve())})
+        self.current: str | None = None
+        self.fixtures: list[object] = []
+        self.read_by: set[str] = set()
+        self.reading_fixtures: set[int] = set()
+        self.skipped: set[str] = set()
+
+    def under(self, value: object) -> bool:
+        if isinstance(value, (list, tuple)):
+            return any(self.under(v) for v in value)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, bytes):
+            value = value.decode(errors="replace")
+        if not isinstance(value, str):
+            return False
+        return any(value == p or value.startswith(p + os.sep) for p in self.prefixes)
+
+    def audit(self, event: str, args: tuple[object, ...]) -> None:
+        if event not in _INTEROP_EVENTS or self.current is None:
+            return
+        try:
+            hit = self.under(args[1] if event == "subprocess.Popen" else args[0]) if args else False
+        except Exception:  # an audit hook must never raise into the code it watches
+            return
+        if hit:
+            self.read_by.add(self.current)
+            if self.fixtures:
+                self.reading_fixtures.add(id(self.fixtures[-1]))
+
+    def closure_read(self, item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or not self.reading_fixtures:
+            return False
+        for name in getattr(item, "fixturenames", ()):
+            defs = info.name2fixturedefs.get(name)
+            if defs and id(defs[-1]) in self.reading_fixtures:
+                return True
+        return False
+
+    # Hooks (registered as a plugin in pytest_configure, so that they also see fixtures set up
+    # for the whole session, whose node lies above this conftest's directory).
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        self.current = item.nodeid
+        try:
+            yield
+        finally:
+            self.current = None
+            if self.closure_read(item):
+                self.read_by.add(item.nodeid)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: object) -> Iterator[None]:
+        self.fixtures.append(fixturedef)
+        try:
+            yield
+        finally:
+            self.fixtures.pop()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and "interop" in str(report.longrepr).lower():
+            self.skipped.add(report.nodeid)
+
+    def pytest_terminal_summary(self, terminalreporter: object) -> None:
+        write = terminalreporter.write_line  # type: ignore[attr-defined]
+        n = len(self.read_by)
+        if self.root.is_dir():
+            write(f"interop: {n} {_tests(n)} read {self.root} (set TRUSTSVC_INTEROP_DIR to use another collection)")
+        else:
+            s = len(self.skipped)
+            write(
+                f"interop: no collection at {self.root}: {s} {_tests(s)} skipped for it"
+                f"{f', {n} read part of it' if n else ''} (set TRUSTSVC_INTEROP_DIR to use one)"
+            )
+
+
+def _tests(n: int) -> str:
+    return "test" if n == 1 else "tests"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import sys
+
+    if not config.pluginmanager.has_plugin("trustsvc-interop-use"):
+        use = _InteropUse(interop_path())
+        sys.addaudithook(use.audit)
+        config.pluginmanager.register(use, "trustsvc-interop-use")
