@@ -23,6 +23,7 @@ from trustsvc.errors import (
     NotInitialisedError,
     PermissionDeniedError,
     RateLimitedError,
+    UpstreamTimeoutError,
 )
 
 __all__ = ["register_error_handlers", "error_response", "STATUS_BY_ERROR"]
@@ -31,6 +32,7 @@ log = logging.getLogger("trustsvc.api")
 
 STATUS_BY_ERROR: tuple[tuple[type[TrustSvcError], int], ...] = (
     (MalformedRequestError, 400),
+    (UpstreamTimeoutError, 504),
     (InvalidInputError, 422),
     (SealingError, 422),
     (SealPictureError, 422),

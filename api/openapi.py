@@ -341,11 +341,20 @@ def spec() -> dict[str, Any]:
                                                    "trust_list_signer_not_announced, trust_list_rollback, "
                                                    "trust_list_equivocation, trust_list_stale, trust_list_invalid, "
                                                    "trust_list_bad_signature, trust_list_unreachable, invalid_pin, "
-                                                   "peer_is_self")}}},
+                                                   "peer_is_self; the list claims what another anchor holds: "
+                                                   "trust_list_issuer_invalid, trust_list_issuer_is_local, "
+                                                   "trust_list_issuer_held_by_peer, "
+                                                   "trust_list_issuer_outside_region, "
+                                                   "trust_list_ca_key_collision"),
+                                       "429": _err("peer_operations_busy: too many imports or refreshes at once"),
+                                       "504": _err("peer_fetch_timeout: the peer did not deliver within "
+                                                   "[trust] fetch_timeout (connect, headers and body)")}}},
             "/api/v1/trust/refresh": {"post": {
-                "summary": "Refresh every peer's trust list and its issuers' status lists now",
+                "summary": "Refresh every peer's trust list and its issuers' status lists now (peers "
+                           "concurrently, each within [trust] peer_budget)",
                 "security": _AUTH, "responses": {"200": {"description": "each peer's outcome"},
-                                                 "403": _err("not an admin key")}}},
+                                                 "403": _err("not an admin key"),
+                                                 "429": _err("peer_operations_busy")}}},
         },
     }
 

@@ -125,6 +125,17 @@ class TrustConfig:
     code_signer_overlap: int = 30 * 86400
     """Seconds a retired code signer stays in the published list after ``code rotate-signer``
     (longer while codes it signed are still unexpired)."""
+    fetch_timeout: int = 10
+    """Seconds one fetch from a peer (connect, headers and body together) may take: a wall-clock
+    deadline, so a peer trickling a byte at a time cannot hold an import or a refresh open."""
+    peer_budget: int = 30
+    """Seconds all fetches for one peer in one import or refresh (its list, then its issuers'
+    status lists) may take together; status lists not fetched by then wait for the next refresh."""
+    refresh_concurrency: int = 4
+    """Peers refreshed at once (each with its own deadline), so a slow peer delays no other."""
+    national_issuers: tuple[str, ...] = ()
+    """Issuers any peer may vouch for whatever its region: USCCs, or GB/T 2260 division prefixes
+    of 2, 4 or 6 digits (e.g. ``100000``, national-level registrations); env: comma-separated."""
 
 
 @dataclass(frozen=True)
@@ -201,10 +212,25 @@ def _coerce(cls: type, section: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             elif kind == "str":
                 if not isinstance(value, str):
                     raise ValueError
+            elif kind == "tuple[str, ...]":  # TOML arrays, or env text "a,b"
+                if isinstance(value, str):
+                    value = value.split(",")
+                if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                    raise ValueError
+                value = tuple(v.strip() for v in value if v.strip())
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"[{section}] {key}: invalid value {value!r}") from exc
         out[name] = value
     return out
+
+
+def _is_uscc(text: str) -> bool:
+    from .uscc import validate_uscc
+
+    try:
+        return validate_uscc(text) == text
+    except ValueError:
+        return False
 
 
 def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike[str] | None = None) -> Config:
@@ -289,6 +315,14 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         raise ConfigurationError("[trust] grace must be 0..2592000 seconds")
     if trust.refresh_interval and not 10 <= trust.refresh_interval <= 86400:
         raise ConfigurationError("[trust] refresh_interval must be 0 (off) or 10..86400 seconds")
+    if not 1 <= trust.fetch_timeout <= 300 or not trust.fetch_timeout <= trust.peer_budget <= 3600:
+        raise ConfigurationError("[trust] fetch_timeout must be 1..300 seconds and peer_budget fetch_timeout..3600")
+    if not 1 <= trust.refresh_concurrency <= 64:
+        raise ConfigurationError("[trust] refresh_concurrency must be 1..64")
+    for entry in trust.national_issuers:
+        if not (re.fullmatch(r"[0-9]{2}|[0-9]{4}|[0-9]{6}", entry) or _is_uscc(entry)):
+            raise ConfigurationError(f"[trust] national_issuers: {entry!r} is neither a USCC nor a 2, 4 or "
+                                     "6-digit GB/T 2260 division prefix")
     limits = LimitsConfig(**sections["limits"])
     for name in ("verify", "verify_key", "auth_failures"):
         if getattr(limits, f"{name}_per_minute") and getattr(limits, f"{name}_burst") < 1:

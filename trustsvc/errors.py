@@ -22,6 +22,7 @@ __all__ = [
     "NotInitialisedError",
     "AuditChainError",
     "RateLimitedError",
+    "UpstreamTimeoutError",
 ]
 
 
@@ -103,3 +104,10 @@ class RateLimitedError(TrustSvcError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, int(retry_after))
+
+
+class UpstreamTimeoutError(TrustSvcError):
+    """Another service (a peer region) did not answer within the overall deadline; 504. Apart
+    from an unreachable or refusing peer (422), because retrying later may well succeed."""
+
+    code = "peer_fetch_timeout"

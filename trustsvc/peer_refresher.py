@@ -6,7 +6,9 @@ Where it runs: one daemon thread per gunicorn worker, started by the ``post_work
 get none). Workers coordinate through the database, not through each other: a worker refreshes
 only when no peer was attempted within the interval, after a random jitter, so N workers make
 about one refresh per interval (an occasional double refresh is harmless: every step is
-idempotent and a list is stored only when it is newer).
+idempotent and a list is stored only when it is newer). Within one refresh the peers are
+fetched concurrently, each within its own deadline (:func:`trustsvc.peers.refresh_peers`), so a
+slow or hostile peer neither delays the others nor makes their lists go stale.
 """
 
 from __future__ import annotations

@@ -46,7 +46,9 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import unicodedata
+import urllib.parse
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +108,11 @@ __all__ = [
     "verify_trust_list",
     "parse_trust_list_content",
     "issuer_licence_types",
+    "NamespaceClaims",
+    "namespace_refusal",
+    "division_prefix",
+    "list_certificates",
+    "public_key_id",
 ]
 
 TRUST_LIST_CONTENT_TYPE = TRUSTSVC_ARC + ".2.1"
@@ -124,6 +131,7 @@ _KEYS = {"format", "region", "base_url", "sequence", "issued_at", "next_update",
 _ISSUER_KEYS = {"uscc", "name", "ca", "seal_makers", "signers", "licence_types", "status_list_url", "ocsp_url"}
 _USAGE = frozenset({"digital_signature"})
 _VOLATILE = ("sequence", "issued_at", "next_update")
+_TYPE_CODE = re.compile(r"[0-9A-Z]{1,64}")
 
 
 class TrustListRejected(InvalidInputError):
@@ -243,6 +251,28 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
+def _name(value: Any, where: str, limit: int = 200) -> str:
+    """A display name from a peer: bounded, without control or format characters."""
+    text = _text(value, where)
+    if len(text) > limit or any(unicodedata.category(c)[0] == "C" for c in text):
+        raise _bad(f"{where} must be at most {limit} printable characters")
+    return text
+
+
+def _url(value: Any, where: str) -> str:
+    """An http(s) URL with a host and no credentials: a peer's URLs are fetched, never opened as files."""
+    text = _text(value, where)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise _bad(f"{where} is not a URL") from exc
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None
+            or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text)):
+        raise _bad(f"{where} must be an http(s) URL with a host and no credentials")
+    return text
+
+
 def _time(value: Any, where: str) -> dt.datetime:
     if not isinstance(value, str) or not _TIME.match(value):
         raise _bad(f"{where} must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
@@ -275,7 +305,7 @@ def parse_trust_list_content(content: bytes) -> TrustList:
     region = doc["region"]
     if not isinstance(region, dict) or set(region) != {"code", "name"}:
         raise _bad("region must be {code, name}")
-    code, name = _text(region["code"], "region.code"), _text(region["name"], "region.name")
+    code, name = _text(region["code"], "region.code"), _name(region["name"], "region.name")
     if not re.fullmatch(r"[1-8][0-9]{5}", code):
         raise _bad(f"region code {code!r} is not a GB/T 2260 code")
     sequence = doc["sequence"]
@@ -303,16 +333,17 @@ def parse_trust_list_content(content: bytes) -> TrustList:
         if not isinstance(s, dict) or set(s) != _ISSUER_KEYS:
             raise _bad(f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)}")
         types = s["licence_types"]
-        if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
-            raise _bad(f"{where}.licence_types must be a list of type codes")
+        if not isinstance(types, list) or len(types) > 1000 or not all(
+                isinstance(t, str) and _TYPE_CODE.fullmatch(t) for t in types):
+            raise _bad(f"{where}.licence_types must be a list of type codes (A-Z, 0-9)")
         issuers.append(IssuerEntry(
-            uscc=_text(s["uscc"], f"{where}.uscc"), name=_text(s["name"], f"{where}.name"),
+            uscc=_name(s["uscc"], f"{where}.uscc", 64), name=_name(s["name"], f"{where}.name"),
             ca=_cert(s["ca"], f"{where}.ca"), seal_makers=_certs(s["seal_makers"], f"{where}.seal_makers"),
             signers=_certs(s["signers"], f"{where}.signers"), licence_types=frozenset(types),
-            status_list_url=_text(s["status_list_url"], f"{where}.status_list_url"),
-            ocsp_url=_text(s["ocsp_url"], f"{where}.ocsp_url")))
+            status_list_url=_url(s["status_list_url"], f"{where}.status_list_url"),
+            ocsp_url=_url(s["ocsp_url"], f"{where}.ocsp_url")))
     return TrustList(
-        region_code=code, region_name=name, base_url=_text(doc["base_url"], "base_url"), sequence=sequence,
+        region_code=code, region_name=name, base_url=_url(doc["base_url"], "base_url"), sequence=sequence,
         issued_at=issued_at, next_update=next_update, roots=_certs(doc["roots"], "roots"),
         cas=_certs(doc["cas"], "cas"), trust_list_signers=tuple(signers),
         status_list_signers=_certs(doc["status_list_signers"], "status_list_signers"),
@@ -571,9 +602,12 @@ def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, h
     # the pin: the region's root, exchanged out of band
     root = next((r for r in parsed.roots if _sha256(r) == pin), None)
     if root is None:
+        # never name the root the list does hold: an operator must not be invited to copy a pin
+        # from the very list the pin is there to check; the pin comes from the peer, out of band
         v.refuse("trust_list_pin_mismatch", "trust_list.pin", NO_CERTIFICATE_CHAIN_FOUND,
-                 f"no root certificate in the list of region {parsed.region_code} has the pinned SHA-256 {pin} "
-                 f"(it holds {', '.join(sorted(parsed.root_pins)) or 'none'})")
+                 f"the trust list of region {parsed.region_code} does not match the pin given: none of its root "
+                 "certificates has that SHA-256. Check the pin with the region's operator, out of band "
+                 "(`trustsvc trust pin` there); do not take it from the list itself")
     else:
         b.passed("trust_list.pin", f"the list's root {parse_certificate(root).subject_str!r} is the pinned one")
     if held is not None and held.region_code != parsed.region_code:
@@ -633,3 +667,110 @@ def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, h
     else:
         b.passed("trust_list.freshness", f"fresh until {_iso(parsed.next_update)}")
     return TrustListVerification(b.build(), parsed, v.reason, unchanged and v.reason is None)
+
+
+# -- namespaces: what a peer's list may claim -----------------------------------------------------
+
+@dataclass(frozen=True)
+class NamespaceClaims:
+    """What other anchors hold already (this region, the other peers); a peer's list may claim
+    none of it, else one anchor could speak in another's name."""
+
+    local_issuers: frozenset[str] = frozenset()
+    """USCCs of this region's departments."""
+    peer_issuers: Mapping[str, str] = field(default_factory=dict)
+    """Issuer USCC → region code of the other peer whose held list vouches for it."""
+    local_keys: frozenset[str] = frozenset()
+    """:func:`public_key_id` of every certificate this region holds of its own."""
+    peer_keys: Mapping[str, str] = field(default_factory=dict)
+    """:func:`public_key_id` → region code of the other peer whose held list carries it."""
+    national_issuers: tuple[str, ...] = ()
+    """``[trust] national_issuers``: USCCs or division prefixes exempt from the region rule."""
+
+
+def public_key_id(der: bytes) -> str:
+    """SHA-256 of a certificate's public key (the point, so one key matches however its
+    algorithm is encoded): a new certificate over someone else's key is still their key."""
+    return _sha256(parse_certificate(der).public_key_point)
+
+
+def list_certificates(tl: TrustList) -> Iterator[tuple[str, bytes]]:
+    """Every certificate of a list with where it stands (``cas[0]``, ``issuers[3].signers[0]`` …)."""
+    for name in ("roots", "cas", "status_list_signers", "tsa", "ocsp"):
+        for i, der in enumerate(getattr(tl, name)):
+            yield f"{name}[{i}]", der
+    for i, (_, der) in enumerate(tl.trust_list_signers):
+        yield f"trust_list_signers[{i}]", der
+    for i, c in enumerate(tl.code_signers):
+        yield f"code_signers[{i}]", c.cert
+    for i, issuer in enumerate(tl.issuers):
+        yield f"issuers[{i}].ca", issuer.ca
+        for role in ("seal_makers", "signers"):
+            for j, der in enumerate(getattr(issuer, role)):
+                yield f"issuers[{i}].{role}[{j}]", der
+
+
+def division_prefix(region_code: str) -> str:
+    """The digits of a GB/T 2260 code that name its area: a province (``320000``) by its first
+    2, a prefecture (``320100``) by its first 4, anything finer (a county, or a city under the
+    province like ``419001``) by all 6. An issuer lies in the region when the division digits
+    of its USCC (characters 3-8) start with them."""
+    if region_code.endswith("0000"):
+        return region_code[:2]
+    if region_code.endswith("00"):
+        return region_code[:4]
+    return region_code
+
+
+def _national(uscc: str, national: tuple[str, ...]) -> bool:
+    division = uscc[2:8]
+    return any(uscc == n or (len(n) < 18 and division.startswith(n)) for n in national)
+
+
+def namespace_refusal(tl: TrustList, claims: NamespaceClaims) -> tuple[str, str] | None:
+    """The first reason a peer's list cannot be held beside what ``claims`` holds, as
+    ``(code, message)``, or None. In order: an issuer USCC failing GB 32100 (or listed twice),
+    naming a local department, held by another peer, outside the list's region (unless
+    national), then any certificate whose public key is this region's or another peer's."""
+    from .uscc import validate_uscc
+
+    seen: set[str] = set()
+    for i, issuer in enumerate(tl.issuers):
+        shown = repr(issuer.uscc[:40])
+        try:
+            valid = validate_uscc(issuer.uscc) == issuer.uscc
+        except InvalidInputError as exc:
+            return "trust_list_issuer_invalid", f"issuers[{i}]: {shown} is not a unified social credit code: " \
+                                                f"{exc.message}"
+        if not valid:
+            return "trust_list_issuer_invalid", f"issuers[{i}]: {shown} is not in canonical (upper-case) form"
+        if issuer.uscc in seen:
+            return "trust_list_issuer_invalid", f"issuers[{i}]: {shown} is listed twice"
+        seen.add(issuer.uscc)
+    for issuer in tl.issuers:
+        if issuer.uscc in claims.local_issuers:
+            return "trust_list_issuer_is_local", (
+                f"region {tl.region_code} lists issuer {issuer.uscc}, a department of this region: only this "
+                "region's root vouches for its own departments")
+    for issuer in tl.issuers:
+        holder = claims.peer_issuers.get(issuer.uscc)
+        if holder is not None:
+            return "trust_list_issuer_held_by_peer", (
+                f"region {tl.region_code} lists issuer {issuer.uscc}, which peer region {holder} vouches for "
+                "already")
+    prefix = division_prefix(tl.region_code)
+    for issuer in tl.issuers:
+        if not issuer.uscc[2:8].startswith(prefix) and not _national(issuer.uscc, claims.national_issuers):
+            return "trust_list_issuer_outside_region", (
+                f"region {tl.region_code} lists issuer {issuer.uscc}, registered in division {issuer.uscc[2:8]}, "
+                f"outside its own (codes starting {prefix}); a national issuer must be listed in "
+                "[trust] national_issuers")
+    for where, der in list_certificates(tl):
+        key = public_key_id(der)
+        owner = "this region" if key in claims.local_keys else (
+            f"peer region {claims.peer_keys[key]}" if key in claims.peer_keys else None)
+        if owner is not None:
+            return "trust_list_ca_key_collision", (
+                f"region {tl.region_code}'s {where} ({parse_certificate(der).subject_str}) has the public key of a "
+                f"certificate of {owner}: a list may certify only keys of its own")
+    return None

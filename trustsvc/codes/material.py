@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,10 +41,13 @@ from ..storage import Database
 from ..status_lists import StatusListVerification, current_status_list, verify_status_list
 from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, StatusListRecord
 from ..trust import TrustContext
+from ..uscc import validate_uscc
 from .format import kid_for
 
 __all__ = ["CodeTrust", "code_trust_from_db", "write_code_cache", "load_code_cache", "CACHE_FORMAT",
-           "CACHE_LIFETIME", "TRUST_FILE", "STATUS_DIR"]
+           "CACHE_LIFETIME", "TRUST_FILE", "STATUS_DIR", "status_list_path"]
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "trustsvc-code-cache/1"
 CACHE_LIFETIME = dt.timedelta(days=1)
@@ -156,7 +160,8 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
     Writes ``trust.json`` (certificates as PEM, ``exported_at``, ``next_update``) and
     ``status/<USCC>.bin``: each issuer's current signed status list (made now if due), exactly
     as ``GET /api/v1/status/{issuer}`` serves it. Files are replaced atomically, so a verifier
-    reading concurrently sees old or new.
+    reading concurrently sees old or new. A peer's issuer whose USCC could not be a safe file
+    name (see :func:`status_list_path`) is left out, with a warning.
     """
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     db = service.db
@@ -181,9 +186,33 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
     directory.mkdir(parents=True, exist_ok=True)
     (directory / STATUS_DIR).mkdir(exist_ok=True)
     for uscc, data in lists.items():
-        _replace(directory / STATUS_DIR / f"{uscc}.bin", data)
+        try:
+            path = status_list_path(directory, uscc)
+        except InvalidInputError as exc:
+            log.warning("status list of issuer %r left out of the code cache: %s", uscc[:40], exc.message)
+            continue
+        _replace(path, data)
     _replace(directory / TRUST_FILE, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"))
     return directory / TRUST_FILE
+
+
+def status_list_path(directory: Path, issuer: str) -> Path:
+    """``directory/status/<USCC>.bin`` for a well-formed USCC, and never a path outside
+    ``directory/status``: the issuer may come from a peer's list.
+
+    :raises InvalidInputError: ``unsafe_file_name``.
+    """
+    try:
+        safe = validate_uscc(issuer) == issuer
+    except InvalidInputError:
+        safe = False
+    if not safe:
+        raise InvalidInputError(f"{issuer[:40]!r} is not a unified social credit code", code="unsafe_file_name")
+    base = (directory / STATUS_DIR).resolve()
+    path = (base / f"{issuer}.bin").resolve()
+    if path.parent != base:
+        raise InvalidInputError(f"{issuer!r} names a file outside {base}", code="unsafe_file_name")
+    return path
 
 
 def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[str, Any]], dict[str, bytes],
