@@ -33,6 +33,12 @@ def _licence(desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Licence"}}}}
 
 
+def _created(desc: str) -> dict[str, Any]:
+    """A 201 with the new licence (version) and its ``Location``."""
+    return {**_licence(desc), "headers": {"Location": {
+        "description": "/api/v1/licences/{identifier} of the new licence version", "schema": {"type": "string"}}}}
+
+
 def _transition(summary: str, *, required: bool) -> dict[str, Any]:
     return {"post": {
         "summary": summary, "security": _AUTH, "parameters": [_IDENT],
@@ -57,7 +63,12 @@ def spec() -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                   "field": {"type": "string"}}}}},
+                                   "field": {"type": "string"},
+                                   "errors": {"type": "array", "description": "422: every problem found",
+                                              "items": {"type": "object", "required": ["field", "code", "message"],
+                                                        "properties": {"field": {"type": "string"},
+                                                                       "code": {"type": "string"},
+                                                                       "message": {"type": "string"}}}}}}}},
                 "Report": {"type": "object", "required": ["indication", "checks"], "properties": {
                     "indication": {"type": "string", "enum": ["PASSED", "INDETERMINATE", "FAILED"]},
                     "sub_indication": {"type": ["string", "null"]}, "message": {"type": "string"},
@@ -69,7 +80,9 @@ def spec() -> dict[str, Any]:
                     "trust_path": {"type": "array"}, "warnings": {"type": "array"},
                     "status_now": {"type": "object"}}},
                 "LicenceRequest": {"type": "object", "required": ["type", "holder", "fields"], "properties": {
-                    "type": {"type": "string"}, "department": {"type": "string", "description": "USCC (admin keys)"},
+                    "type": {"type": "string", "description": "licence type code (GET /api/v1/licence-types), or "
+                                                              "its exact name when only one type bears it"},
+                    "department": {"type": "string", "description": "USCC (admin keys)"},
                     "holder": {"type": "object", "required": ["name", "id_type", "id"], "properties": {
                         "name": {"type": "string"}, "id_type": {"type": "string", "enum": ["111", "001"]},
                         "id": {"type": "string"}}},
@@ -161,10 +174,15 @@ def spec() -> dict[str, Any]:
                                                                                      "maxLength": 200}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/LicenceRequest"}}}},
-                "responses": {"201": _licence("issued"), "200": _licence("idempotent replay: the licence issued before"),
-                              "400": _err("not a JSON object"), "401": _err("no or bad key"),
-                              "403": _err("other department or licence type"),
-                              "409": _err("no_seal, idempotency_key_reused"), "422": _err("invalid input")}},
+                "responses": {"201": _created("issued"),
+                              "200": _licence("idempotent replay: the licence issued before"),
+                              "400": _err("malformed_json (says where parsing failed), malformed_request (not a "
+                                          "JSON object)"), "401": _err("no or bad key"),
+                              "403": _err("licence_type_not_allowed (the message names the key's types and how "
+                                          "to get a key that may), other_department"),
+                              "409": _err("no_seal, idempotency_key_reused"),
+                              "422": _err("invalid input; unknown_licence_type (errors[] names field `type`; "
+                                          "the message lists valid codes and names)")}},
                 "get": {
                     "summary": "List licences, newest first (issuer: its department's; admin: all)",
                     "security": _AUTH,
@@ -215,7 +233,7 @@ def spec() -> dict[str, Any]:
                     "type": "object", "properties": {
                         "fields": {"type": "object", "description": "merged over the current fields"},
                         "holder_name": {"type": "string"}}}}}},
-                "responses": {"201": _licence("the new version"), "400": _err("not a JSON object"),
+                "responses": {"201": _created("the new version"), "400": _err("not a JSON object"),
                               "403": _err("other department or type"), "404": _err("no such licence"),
                               "409": _err("not active (e.g. already superseded)"),
                               "422": _err("nothing_to_change, unknown_field, invalid fields")}}},
@@ -227,7 +245,7 @@ def spec() -> dict[str, Any]:
                         "valid_until": {"type": ["string", "null"], "format": "date",
                                         "description": "null: no end (长期)"},
                         "valid_from": {"type": "string", "format": "date"}}}}}},
-                "responses": {"201": _licence("the new version"), "400": _err("not a JSON object"),
+                "responses": {"201": _created("the new version"), "400": _err("not a JSON object"),
                               "403": _err("other department or type"), "404": _err("no such licence"),
                               "409": _err("not active"), "422": _err("missing or invalid dates")}}},
             "/api/v1/verify": {"post": {

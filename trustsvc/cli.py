@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm.errors import TrustSvcError
 from hsm.pin import create_demo_pin_file
 
-from .config import Config, load_config, write_config
+from .config import Config, base_url_warning, load_config, served_config, write_config
 
 __all__ = ["main", "cli"]
 
@@ -136,46 +136,57 @@ def init(ctx: click.Context, region: str, name: str, demo: bool) -> None:
     click.echo(f"pin (SHA-256 of the root CA certificate): {result.root_sha256}")
 
 
+_HOST_HELP = "Listen address (default: TRUSTSVC_SERVER_HOST, else [server] host, else 127.0.0.1)."
+_PORT_HELP = "Listen port (default: TRUSTSVC_SERVER_PORT, else [server] port, else 8000)."
+
+
 @cli.command()
-@click.option("--host", default=None, help="Listen address (default from config, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Listen port (default from config, 8000).")
+@click.option("--host", default=None, help=_HOST_HELP)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help=_PORT_HELP)
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.pass_context
 @handle_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the HTTP API and pages (gunicorn)."""
+    """Serve the HTTP API and pages (gunicorn). Without [server] base_url the published URLs
+    (trust list, status lists, CRL, OCSP) name the address served here."""
     from .serve import run_server
 
+    config = served_config(_config(ctx), host=host, port=port)
+    ctx.obj["config"] = config
     service = _service(ctx)  # self-test, key store PIN and migrations checked before forking
     from . import pki
     from .signin import resolve_session_secret
 
     with service.db.reader() as session:
         pki.get_region(session)
-    config = _config(ctx)
     if resolve_session_secret(config, os.environ) is None:  # a demo home's secret is created here, once
         click.echo("note: the console (/console) is disabled: set TRUSTSVC_SECRET_KEY or "
                    "[server] session_secret_file", err=True)
+    warning = base_url_warning(config)
+    if warning is not None and not (config.demo or ctx.obj.get("demo_command")):
+        log.warning("%s", warning)  # stderr through the CLI's logging set-up, and into the service log
     service.close()
     ctx.obj.pop("service", None)
-    run_server(config, host=host or config.server.host, port=port or config.server.port,
-               workers=workers or config.server.workers)
+    run_server(config, host=config.server.host, port=config.server.port, workers=workers or config.server.workers)
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default=None, help=_HOST_HELP)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help=_PORT_HELP)
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context, host: str, port: int) -> None:
+def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Bootstrap the demo region 320000 when nothing is configured, then serve (``make run``)."""
     from . import pki
     from .apikeys import Role, create_api_key
 
-    config = _config(ctx)
+    ctx.obj["demo_command"] = True
+    # the served address before anything is made: certificates made now carry its URLs
+    config = served_config(_config(ctx), host=host, port=port)
+    ctx.obj["config"] = config
     key_file = config.home / "admin.key"
     if config.region is None:
-        config = _prepare_home(config, *DEMO_REGION, demo=True)
+        config = served_config(_prepare_home(config, *DEMO_REGION, demo=True), host=host, port=port)
         ctx.obj["config"] = config
         service = _service(ctx, create_keystore=True)
         pki.init_region(service, *DEMO_REGION, actor=_actor())
@@ -202,7 +213,7 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
         sample = ensure_sample_licence(service, DEMO_DEPARTMENT[0], actor=_actor())
     if "service" in ctx.obj:
         ctx.obj.pop("service").close()
-    url = f"http://{host}:{port}"
+    url = f"http://{config.server.host}:{config.server.port}"
     click.echo(f"trustsvc demo region {config.region.code if config.region else DEMO_REGION[0]} "
                f"serving on {url}  (health: {url}/healthz)")
     if key_file.exists():
@@ -212,7 +223,7 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
         click.echo(f"issuer console: {url}/console  (sign in with the key in {issuer_file} or {key_file})")
     if sample is not None:
         click.echo(f"sample licence {sample.identifier}: {url}/licences/{sample.identifier}")
-    ctx.invoke(serve, host=host, port=port, workers=None)
+    ctx.invoke(serve, host=config.server.host, port=config.server.port, workers=None)
 
 
 @cli.command()
@@ -277,6 +288,10 @@ def apikey_create(ctx: click.Context, role: str, department: str | None, types: 
         created = create_api_key(session, role=role, actor=_actor(), department_uscc=department,
                                  licence_types=[t for t in types.split(",") if t.strip()], label=label)
     click.echo(created.token)
+    if created.principal.role.value == "issuer" and not created.principal.licence_types:
+        click.echo("note: this issuer key has no licence types, so it can issue none; give them with "
+                   f"--types CODE,... (trustsvc apikey create --role issuer --department {department} "
+                   "--types CODE,...; codes: GET /api/v1/licence-types)", err=True)
 
 
 @apikey.command("revoke")
@@ -618,25 +633,32 @@ _MARK = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip", "warning": "warn
 
 
 def _print_report(report: Any) -> None:
+    """Print a report for people. Shapes differ by kind (an OFD's ``signatures`` is a list of
+    reports, a licence PDF's is a count), so nothing here may assume one kind's shape."""
     data = report.as_dict()
     head = data["indication"] + (f" ({data['sub_indication']})" if data["sub_indication"] else "")
     click.echo(f"{head}: {data['message']}")
-    obj = {k: v for k, v in data["object"].items() if k != "signatures"}
+    signatures = data["object"].get("signatures")
+    nested = signatures if isinstance(signatures, list) else []
+    obj = {k: v for k, v in data["object"].items() if not (k == "signatures" and nested)}
     click.echo(f"  object: {json.dumps(obj, ensure_ascii=False)}")
     if data["signing_time"]:
         click.echo(f"  signing time: {data['signing_time']}")
-    for sig in data["object"].get("signatures", []):
+    for sig in nested:
+        if not isinstance(sig, dict):
+            continue
         sub = f" ({sig['sub_indication']})" if sig.get("sub_indication") else ""
-        click.echo(f"  signature {sig['object'].get('id', '')}: {sig['indication']}{sub}: {sig['message']}")
+        raw = sig.get("object")
+        sig_obj: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        click.echo(f"  signature {sig_obj.get('id', '')}: {sig.get('indication')}{sub}: {sig.get('message')}")
     for c in data["checks"]:
         click.echo(f"  [{_MARK.get(c['result'], c['result'])}] {c['name']}: {c['detail']}")
     for t in data["trust_path"]:
         click.echo(f"  trust: {json.dumps(t, ensure_ascii=False)}")
     for w in data["warnings"]:
         click.echo(f"  warning: {w}")
-    if data["object"].get("kind") == "code":
-        for name, value in data["status_now"].items():
-            click.echo(f"  now {name}: {json.dumps(value, ensure_ascii=False)}")
+    for name, value in data["status_now"].items():  # e.g. a licence revoked since it was sealed
+        click.echo(f"  now {name}: {json.dumps(value, ensure_ascii=False)}")
 
 
 def _offline_code_verifier(ctx: click.Context, cache_dir: Path | None, now: Any) -> Any:
@@ -684,7 +706,8 @@ def _offline_code_verifier(ctx: click.Context, cache_dir: Path | None, now: Any)
 @click.pass_context
 def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, anchors: tuple[Path, ...],
            certs: tuple[Path, ...], original: Path | None, code_cache_dir: Path | None) -> None:
-    """Verify FILE (OFD, .esl seal, SES signature, CMS, certificate) or a code.
+    """Verify FILE (licence PDF, OFD, .esl seal, SES signature, CMS, certificate, a picture of a
+    code's QR) or a code.
 
     Exit 0 PASSED, 1 FAILED, 2 INDETERMINATE, 3 usage error.
     """
@@ -740,7 +763,8 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
             status_lookup = RegistryStatusLookup(_database(ctx), registry, now=now)
         except (TrustSvcError, SQLAlchemyError) as exc:
             log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))
-    code_verifier = _offline_code_verifier(ctx, code_cache_dir, now) if detect_kind(data) == "code" else None
+    code_verifier = (_offline_code_verifier(ctx, code_cache_dir, now) if detect_kind(data) in ("code", "picture")
+                     else None)
     report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now,
                           status_lookup=status_lookup, code_verifier=code_verifier)
     from .registry import enforce_freshness

@@ -30,6 +30,8 @@ __all__ = [
     "LimitsConfig",
     "TrustConfig",
     "load_config",
+    "served_config",
+    "base_url_warning",
     "write_config",
     "REGION_CODE_RE",
 ]
@@ -51,7 +53,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     base_url: str = ""
-    """Public URL peers and certificates point at (CRL, OCSP); defaults to http://host:port."""
+    """Public URL peers and certificates point at (CRL, OCSP, trust and status lists); unset, it
+    is http://host:port of the address actually served (see :func:`served_config`)."""
     workers: int = 2
     max_request_bytes: int = 16 * 1024 * 1024
     session_secret_file: Path | None = None
@@ -341,6 +344,38 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         trust=trust,
         demo=demo,
     )
+
+
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
+def served_config(config: Config, *, host: str | None = None, port: int | None = None) -> Config:
+    """``config`` as served on ``host``:``port`` (None: the configured value, itself from
+    ``TRUSTSVC_SERVER_HOST`` / ``_PORT`` or ``[server]``). Without ``base_url`` the public URL
+    (trust list, status-list, CRL and OCSP URLs) then names the address actually served, not
+    the configured default that a peer would find nothing at.
+
+    :raises ConfigurationError: a port outside 1..65535.
+    """
+    server = replace(config.server, host=config.server.host if host is None else host,
+                     port=config.server.port if port is None else port)
+    if not 0 < server.port < 65536:
+        raise ConfigurationError(f"port {server.port} is out of range")
+    return replace(config, server=server)
+
+
+def base_url_warning(config: Config) -> str | None:
+    """Why the published URLs may be unreachable for peers: ``base_url`` unset (they then name
+    this listen address, fine for one machine, wrong behind a proxy or a NAT), worse when the
+    listen address is a wildcard nobody can connect to. None when ``base_url`` is set."""
+    if config.server.base_url:
+        return None
+    url = config.server.public_url
+    why = (f"{config.server.host or '(all addresses)'} is a listen-everywhere address that peers cannot fetch from"
+           if config.server.host in _WILDCARD_HOSTS else "right only if peers reach this address as it is")
+    return (f"[server] base_url is not set, so certificates, the trust list and its status-list URLs point at "
+            f"{url} ({why}); set base_url (or TRUSTSVC_SERVER_BASE_URL) to the URL peers and relying "
+            f"parties use")
 
 
 def _toml_value(value: Any) -> str:

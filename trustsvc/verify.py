@@ -2,7 +2,8 @@
 :class:`~trustsvc.report.VerificationReport` — never raises for bad input.
 
 Kinds: OFD package, licence PDF (:mod:`trustsvc.licences.pdf_verify`), SES seal (.esl), SES
-signature, CMS / GB/T 35275 SignedData, X.509 certificate, service codes.
+signature, CMS / GB/T 35275 SignedData, X.509 certificate, service codes, and pictures (PNG,
+JPEG, ...) of a service code's QR, which are read and verified as the code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import io
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from asn1crypto import cms as asn1_cms
@@ -38,20 +40,31 @@ from .seals.parse import identify
 from .seals.verify import verify_seal, verify_ses_signature
 from .trust import TrustContext, assess_certificate
 
-__all__ = ["detect_kind", "verify_bytes", "make_tst_verifier", "verify_cms_report", "verify_certificate_report",
-           "SIGNING_USAGE"]
+__all__ = ["detect_kind", "is_picture", "verify_bytes", "make_tst_verifier", "verify_cms_report",
+           "verify_certificate_report", "SIGNING_USAGE", "ACCEPTED_KINDS"]
 
 SIGNING_USAGE = frozenset({"digital_signature", "non_repudiation"})
 TSA_EKU = "1.3.6.1.5.5.7.3.8"
 MAX_INPUT = 64 * 1024 * 1024
+ACCEPTED_KINDS = ("a licence PDF, an OFD document, an .esl seal (GB/T 38540 SES_Seal), an SES_Signature, "
+                  "a CMS / GB/T 35275 SignedData (DER or PEM), an X.509 certificate (DER or PEM), "
+                  "a service code as text (TS1:...) or a picture of its QR code (PNG, JPEG, GIF, WebP)")
+"""Everything :func:`verify_bytes` accepts, for messages that tell a caller what to send."""
+_PICTURE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def is_picture(data: bytes) -> bool:
+    """PNG, JPEG, GIF or WebP by its magic: what a photo or scan of a printed code is."""
+    return data.startswith(_PICTURE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def detect_kind(data: bytes) -> str:
-    """``ofd``, ``pdf``, ``code``, ``certificate``, ``cms``, ``ses_seal``, ``ses_signature`` or ``unknown``."""
+    """``ofd``, ``pdf``, ``code``, ``certificate``, ``cms``, ``ses_seal``, ``ses_signature``,
+    ``picture`` or ``unknown``."""
     head = data[:64].lstrip()
     if data[:4] == b"PK\x03\x04":
         try:
@@ -84,6 +97,8 @@ def detect_kind(data: bytes) -> str:
         return "ses_seal"
     if kind == "signature":
         return "ses_signature"
+    if is_picture(data):  # last: only what is nothing else is taken for a picture
+        return "picture"
     return "unknown"
 
 
@@ -266,11 +281,27 @@ def verify_bytes(
     }
     if code_verifier is not None:
         dispatch["code"] = lambda: code_verifier(data.decode("ascii", errors="replace").strip())
+        dispatch["picture"] = lambda: _picture_report(data, code_verifier)
     handler = dispatch.get(kind)
     if handler is None:
         messages: dict[str, Any] = {
             "code": "service codes are verified with trust material for codes (trustsvc.codes)",
+            "picture": "a picture is verified as the photo of a service code's QR code, which needs trust "
+                       "material for codes (trustsvc.codes)",
         }
-        return _unsupported(kind, messages.get(kind, "unrecognised input: not an OFD, seal, SES signature, "
-                                                     "CMS SignedData or certificate"))
+        return _unsupported(kind, messages.get(kind, f"unrecognised input: send {ACCEPTED_KINDS}"))
     return handler()
+
+
+def _picture_report(data: bytes, code_verifier: Callable[[str], VerificationReport]) -> VerificationReport:
+    """A photo or scan sent as the file: the service code in its QR, verified as the code
+    (``object.read_from`` says so); a picture without one is FAILED / FORMAT_FAILURE saying why."""
+    from .codes.render import read_code_from_image
+
+    try:
+        text = read_code_from_image(data)
+    except TrustSvcError as exc:
+        return _unsupported("picture", f"{exc.message}: a picture is read as the photo of a service code's "
+                                       f"QR code (TS1:...); otherwise send {ACCEPTED_KINDS}")
+    report = code_verifier(text)
+    return replace(report, object={**report.object, "read_from": "picture"})

@@ -53,7 +53,16 @@ def issue() -> tuple[Response, int]:
                                     department_uscc=department,
                                     idempotency_key=request.headers.get("Idempotency-Key"))
     _make_file(outcome.record, principal)
-    return jsonify(licence_json(outcome.record)), 200 if outcome.replayed else 201
+    resp = jsonify(licence_json(outcome.record))
+    if outcome.replayed:
+        return resp, 200
+    resp.headers["Location"] = _location(outcome.record)
+    return resp, 201
+
+
+def _location(row: LicenceRecord) -> str:
+    """Where a 201's new licence (or version) lives, for the ``Location`` header."""
+    return f"/api/v1/licences/{row.identifier}"
 
 
 def _make_file(row: LicenceRecord, principal: Principal) -> None:
@@ -131,7 +140,7 @@ def reinstate(identifier: str) -> Response:
 def _new_version(row: LicenceRecord) -> tuple[Response, int]:
     _make_file(row, current_principal())  # a new version is an issuance: it gets its own sealed PDF
     resp = jsonify(licence_json(row))
-    resp.headers["Location"] = f"/api/v1/licences/{row.identifier}"
+    resp.headers["Location"] = _location(row)
     return resp, 201
 
 

@@ -16,10 +16,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError, MalformedRequestError
 from trustsvc.registry import RegistryStatusLookup, enforce_freshness, load_registry, verify_code_with_registry
-from trustsvc.verify import verify_bytes
+from trustsvc.verify import is_picture, verify_bytes
 
 from ..auth import current_principal
-from ..request import read_upload, service, string_field
+from ..request import json_body, read_upload, service, string_field
 
 bp = Blueprint("verify", __name__)
 
@@ -39,7 +39,7 @@ def verify() -> Response:
             raise MalformedRequestError("multipart requests carry the object as 'file' (or a QR photo as 'image')")
         data = file_data
     elif request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body()  # broken JSON: 400 malformed_json saying where
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
             raise MalformedRequestError('JSON requests are {"code": "TS1:...", "purpose": "..."}')
         purpose = string_field(body, "purpose", required=False, max_len=200)
@@ -56,7 +56,7 @@ def verify() -> Response:
     actor = None
     if "Authorization" in request.headers:
         actor = current_principal().actor
-        if purpose is None and data.lstrip()[:4].upper() == b"TS1:":
+        if purpose is None and (data.lstrip()[:4].upper() == b"TS1:" or is_picture(data)):  # a QR photo is a code
             raise InvalidInputError("a keyed code verification states its purpose", code="missing_field",
                                     field="purpose")
     report = enforce_freshness(verify_bytes(

@@ -92,7 +92,8 @@ def test_only_admin_adds_departments(client, keys, role: str, status: int) -> No
 def test_department_input_errors(client, keys) -> None:
     h = bearer(keys["admin"])
     r = client.post("/api/v1/departments", data="not json", headers=h, content_type="application/json")
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "malformed_request"
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "malformed_json"
+    assert "line 1, column 1 (character 0)" in r.get_json()["error"]["message"]
     r = client.post("/api/v1/departments", json=["a"], headers=h)
     assert r.status_code == 400
     r = client.post("/api/v1/departments", json={"uscc": "91350100M000100Y4X", "name": "x"}, headers=h)

@@ -141,3 +141,54 @@ def test_upload_without_a_code_is_a_clean_4xx(client):
     junk = client.post("/api/v1/verify", data={"image": (io.BytesIO(b"not a picture"), "x.png")},
                        content_type="multipart/form-data")
     assert junk.status_code == 422 and junk.get_json()["error"]["code"] == "invalid_image"
+
+
+def test_a_qr_picture_sent_as_file_is_read_and_verified_as_its_code(client, keys, licence):
+    """Photos of printed codes arrive as `file` too (a form with one file input, curl -F file=@...)."""
+    png = _static(client, keys, licence, "png").data
+    for picture, name in ((png, "code.png"), (_photographed(png), "photo.jpg")):
+        resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(picture), name)},
+                           content_type="multipart/form-data")
+        assert resp.status_code == 200, resp.get_json()
+        report = resp.get_json()
+        assert report["indication"] == "PASSED", report
+        assert report["object"]["kind"] == "code" and report["object"]["licence"] == licence
+        assert report["object"]["read_from"] == "picture"
+    # a keyed verification of a code states its purpose, whether the code came as text or picture
+    keyed = client.post("/api/v1/verify", data={"file": (io.BytesIO(png), "code.png")},
+                        content_type="multipart/form-data", headers=bearer(keys["verifier"]))
+    assert keyed.status_code == 422 and keyed.get_json()["error"]["field"] == "purpose"
+
+
+_EVERY_KIND = ("licence PDF", "OFD", ".esl seal", "SES_Signature", "CMS", "certificate", "TS1:", "picture")
+
+
+def test_an_unrecognised_file_is_told_every_kind_verify_accepts(client):
+    resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(b"\x13\x37 random bytes" * 20), "x.bin")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200
+    report = resp.get_json()
+    assert (report["indication"], report["sub_indication"]) == ("FAILED", "FORMAT_FAILURE")
+    for kind in _EVERY_KIND:
+        assert kind in report["message"], (kind, report["message"])
+
+
+def test_a_picture_without_a_code_sent_as_file_says_so_and_what_else_is_accepted(client):
+    blank = io.BytesIO()
+    Image.new("L", (200, 200), 255).save(blank, format="PNG")
+    resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(blank.getvalue()), "x.png")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200
+    report = resp.get_json()
+    assert (report["indication"], report["sub_indication"]) == ("FAILED", "FORMAT_FAILURE")
+    assert report["object"]["kind"] == "picture"
+    assert report["message"].startswith("no QR code was found in the picture")
+    for kind in _EVERY_KIND:
+        assert kind in report["message"], (kind, report["message"])
+
+
+def test_broken_json_to_verify_says_where_it_broke(client):
+    resp = client.post("/api/v1/verify", data='{"code": "TS1:abc",}', content_type="application/json")
+    assert resp.status_code == 400
+    err = resp.get_json()["error"]
+    assert err["code"] == "malformed_json" and "line 1, column 20 (character 19)" in err["message"]

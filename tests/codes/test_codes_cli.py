@@ -51,3 +51,18 @@ def test_verify_code_offline_from_a_cache_and_from_the_database(service, service
     tampered = text[:40] + ("Q" if text[40] != "Q" else "R") + text[41:]
     assert json.loads(run(service_env, "verify", tampered, "--json", code=1).output)["indication"] == "FAILED"
     run(service_env, "verify", text, "--cache", str(tmp_path / "nowhere"), code=3)
+
+
+def test_verify_a_picture_of_a_code_offline(service, service_env, licence, tmp_path):
+    """`trustsvc verify photo.png`: the code in the picture, verified as the code."""
+    run(service_env, "code", "make", licence, "--format", "png", "--out", str(tmp_path / "c.png"))
+    run(service_env, "code", "cache", str(tmp_path / "cache"))
+    report = json.loads(run(service_env, "verify", str(tmp_path / "c.png"), "--json", "--cache",
+                            str(tmp_path / "cache")).output)
+    assert report["indication"] == "PASSED" and report["object"]["kind"] == "code"
+    assert report["object"]["read_from"] == "picture" and report["object"]["licence"] == licence
+    blank = io.BytesIO()
+    Image.new("L", (120, 120), 255).save(blank, format="PNG")
+    (tmp_path / "blank.png").write_bytes(blank.getvalue())
+    failed = run(service_env, "verify", str(tmp_path / "blank.png"), code=1).output
+    assert failed.startswith("FAILED (FORMAT_FAILURE): no QR code was found in the picture")

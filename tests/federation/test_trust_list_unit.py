@@ -120,6 +120,69 @@ def test_the_pin_and_the_signer_are_checked(regions) -> None:
     assert verify_trust_list(b"not a list", pin=pin).reason == "trust_list_invalid"
 
 
+def test_a_wrong_pin_never_shows_the_pin_the_peer_has(regions, caplog: pytest.LogCaptureFixture) -> None:
+    """A refused import must not offer the peer's actual root fingerprint for copying: not in the
+    report, the CLI's output, the API's answer or the logs. It says only that the pin does not match."""
+    import http.server
+    import threading
+
+    from click.testing import CliRunner
+    from federation_helpers import PIN
+
+    from api import create_app
+    from trustsvc.apikeys import create_api_key
+    from trustsvc.cli import cli
+
+    a, b, actual, base = regions["a"], regions["b"], regions["pin"], regions["base"]
+    wrong = "ab" * 32
+    der = current_trust_list(a).der
+
+    def leaks(text: str) -> bool:
+        return actual in text.lower() or actual[:16] in text.lower()
+
+    checked = verify_trust_list(der, pin=wrong)
+    assert checked.reason == "trust_list_pin_mismatch"
+    assert "does not match the pin given" in checked.report.message
+    assert not leaks(json.dumps(checked.report.as_dict()))
+
+    path = base / "a-wrong-pin.cms"
+    path.write_bytes(der)
+    with caplog.at_level("DEBUG"):
+        out = CliRunner().invoke(cli, ["trust", "import", str(path), "--pin", wrong],
+                                 env={"TRUSTSVC_HOME": str(base / "b"), "TRUSTSVC_HSM_PIN": PIN})
+    assert out.exit_code == 1, out.output
+    assert "error: trust_list_pin_mismatch:" in out.output and "does not match the pin given" in out.output
+    assert not leaks(out.output)
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/cms")
+            self.send_header("Content-Length", str(len(der)))
+            self.end_headers()
+            self.wfile.write(der)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with b.db.transaction() as s:
+        admin = create_api_key(s, role="admin", actor="test").token
+    server = http.server.HTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with caplog.at_level("DEBUG"):
+            resp = create_app(service=b).test_client().post(
+                "/api/v1/trust/peers", json={"url": f"http://127.0.0.1:{server.server_port}", "pin": wrong},
+                headers={"Authorization": f"Bearer {admin}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "trust_list_pin_mismatch"
+    assert "does not match the pin given" in resp.get_json()["error"]["message"]
+    assert not leaks(resp.get_data(as_text=True))
+    assert not any(leaks(r.getMessage()) for r in caplog.records)
+
+
 def test_rollback_equivocation_and_unchanged(regions) -> None:
     a, pin = regions["a"], regions["pin"]
     held_der = current_trust_list(a).der

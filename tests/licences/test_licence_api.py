@@ -60,6 +60,38 @@ def test_issue_returns_201_and_replay_200_with_the_same_body(client, keys, seal,
     assert _rows(service) == counts
 
 
+def test_issue_201_says_where_the_licence_lives(client, keys, seal) -> None:
+    from api.openapi import spec
+
+    resp = client.post("/api/v1/licences", json=business_body(), headers=bearer(keys["issuer"]))
+    assert resp.status_code == 201
+    assert resp.headers["Location"] == f"/api/v1/licences/{resp.get_json()['id']}"
+    assert client.get(resp.headers["Location"], headers=bearer(keys["issuer"])).get_json() == resp.get_json()
+    created = spec()["paths"]["/api/v1/licences"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+
+
+def test_broken_json_is_a_400_saying_where_it_broke(client, keys, seal, service) -> None:
+    counts = _rows(service)
+    text = json.dumps(business_body(), ensure_ascii=False, indent=2).replace('"holder": {', '"holder": {,', 1)
+    at = text.index('{,') + 1
+    line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    resp = client.post("/api/v1/licences", data=text.encode(), content_type="application/json",
+                       headers=bearer(keys["issuer"]))
+    assert resp.status_code == 400
+    err = resp.get_json()["error"]
+    assert err["code"] == "malformed_json"
+    assert f"line {line}, column {column} (character {at})" in err["message"], err["message"]
+    # valid JSON that is not an object keeps its own message and code
+    for body, kind in (([1], "an array"), ("x", "a string"), (None, "null")):
+        other = client.post("/api/v1/licences", data=json.dumps(body), content_type="application/json",
+                            headers=bearer(keys["issuer"]))
+        assert other.status_code == 400
+        assert other.get_json()["error"] == {"code": "malformed_request",
+                                             "message": f"the body must be a JSON object, not {kind}"}
+    assert _rows(service) == counts
+
+
 def test_roles_and_scope(client, keys, seal, service) -> None:
     no_key = client.post("/api/v1/licences", json=business_body())
     assert no_key.status_code == 401
@@ -84,6 +116,55 @@ def test_roles_and_scope(client, keys, seal, service) -> None:
     assert client.get(f"/api/v1/licences/{ident}").status_code == 401
     bad = client.get("/api/v1/licences/1.2.156.3005.2.X", headers=bearer(keys["admin"]))
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_identifier"
+
+
+def test_type_not_allowed_says_which_types_the_key_has_and_how_to_get_one(client, keys, seal, service) -> None:
+    from trustsvc.apikeys import create_api_key
+
+    with service.db.transaction() as s:
+        untyped = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT).token
+    none = client.post("/api/v1/licences", json=business_body(), headers=bearer(untyped))
+    assert none.status_code == 403
+    err = none.get_json()["error"]
+    assert err["code"] == "licence_type_not_allowed"
+    assert "created without licence types" in err["message"]
+    assert f"trustsvc apikey create --role issuer --department {DEPT} --types {BUSINESS_LICENCE.code}" in err["message"]
+
+    other = client.post("/api/v1/licences", json=food_body(), headers=bearer(keys["issuer"]))
+    assert other.status_code == 403
+    message = other.get_json()["error"]["message"]
+    assert f"may issue only {BUSINESS_LICENCE.code} (营业执照)" in message
+    assert f"not {FOOD_BUSINESS_LICENCE.code} (食品经营许可证)" in message
+    both = ",".join(sorted((BUSINESS_LICENCE.code, FOOD_BUSINESS_LICENCE.code)))
+    assert f"trustsvc apikey create --role issuer --department {DEPT} --types {both}" in message
+
+
+@pytest.mark.parametrize("sent", ["no-such-type", "营业执照X", BUSINESS_LICENCE.code.lower()])
+def test_an_unknown_type_is_a_422_listing_codes_and_names_before_any_403(client, keys, seal, service,
+                                                                         sent: str) -> None:
+    """The type is checked before the key's types: a wrong type is the request's fault (422)."""
+    counts = _rows(service)
+    for key in (keys["issuer"], keys["admin"]):
+        body = {**business_body(type=sent), "department": DEPT} if key == keys["admin"] else business_body(type=sent)
+        resp = client.post("/api/v1/licences", json=body, headers=bearer(key))
+        assert resp.status_code == 422, resp.get_json()
+        err = resp.get_json()["error"]
+        assert err["code"] == "unknown_licence_type" and err["field"] == "type"
+        assert [e["field"] for e in err["errors"]] == ["type"]
+        assert err["errors"][0]["code"] == "unknown_licence_type"
+        for t in (BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE):
+            assert t.code in err["message"] and t.name in err["message"]
+    assert _rows(service) == counts
+
+
+def test_a_type_given_by_its_exact_catalogue_name_is_its_code(client, keys, seal) -> None:
+    """GET /licence-types shows names; a unique name is taken as an alias of its code."""
+    resp = client.post("/api/v1/licences", json=business_body(type="营业执照"), headers=bearer(keys["issuer"]))
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["type"] == BUSINESS_LICENCE.code
+    # by name or by code, the key's types still decide
+    food = client.post("/api/v1/licences", json=food_body(type="食品经营许可证"), headers=bearer(keys["issuer"]))
+    assert food.status_code == 403 and food.get_json()["error"]["code"] == "licence_type_not_allowed"
 
 
 def test_no_seal_is_409(client, keys) -> None:

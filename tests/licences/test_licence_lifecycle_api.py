@@ -76,7 +76,7 @@ def test_renew_makes_a_new_version_with_the_new_period(client, keys, seal, servi
 
 
 @pytest.mark.parametrize(("op", "body", "status", "code"), [
-    ("change", None, 400, "malformed_request"),
+    ("change", None, 400, "malformed_json"),  # "{not json": says where it broke
     ("change", [1], 400, "malformed_request"),
     ("change", {}, 422, "nothing_to_change"),
     ("change", {"fields": {}}, 422, "nothing_to_change"),

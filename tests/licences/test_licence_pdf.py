@@ -210,6 +210,28 @@ def test_revoked_licence_pdf_and_record_verify_as_revoked(service, issued, clien
     assert ensure_licence_file(service, row.identifier).content == made.content
 
 
+def test_cli_verify_of_a_licence_pdf_prints_the_report_and_exits_by_indication(
+        service, service_env: dict[str, str], issued, tmp_path: Path) -> None:
+    """`trustsvc verify LICENCE.pdf`: a licence PDF's ``object.signatures`` is a count, not a
+    list of reports; printing must not crash after PASSED, and the exit code is 0 / 1."""
+    from click.testing import CliRunner
+
+    from trustsvc.cli import cli
+
+    row, made = issued
+    path = tmp_path / "licence.pdf"
+    path.write_bytes(made.content)
+    result = CliRunner().invoke(cli, ["verify", str(path)], env=service_env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.output.startswith("PASSED")
+    assert '"kind": "pdf"' in result.output and '"signatures": 1' in result.output
+    assert "now licence:" in result.output and '"status": "active"' in result.output
+    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销营业执照")
+    revoked = CliRunner().invoke(cli, ["verify", str(path)], env=service_env)
+    assert revoked.exit_code == 1, (revoked.output, revoked.exception)
+    assert revoked.output.startswith("FAILED (REVOKED)") and '"status": "revoked"' in revoked.output
+
+
 def test_superseded_version_keeps_its_file_and_verifies_as_superseded(service, issued) -> None:
     row, made = issued
     newer = change_licence(service, row.identifier, principal_or_actor="test", fields={"legal_representative": "李四"})

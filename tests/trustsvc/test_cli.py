@@ -151,3 +151,81 @@ def test_seal_make_sign_and_verify_exit_codes(env: dict[str, str], tmp_path: Pat
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(b"\x00" * 40)
     assert run(env, "verify", str(garbage), code=1).output.startswith("FAILED (FORMAT_FAILURE)")
+
+
+def _capture_run_server(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Replace gunicorn with a recorder of what `serve` would serve."""
+    import trustsvc.serve
+
+    calls: list[dict] = []
+    monkeypatch.setattr(trustsvc.serve, "run_server",
+                        lambda config, *, host, port, workers: calls.append(
+                            {"config": config, "host": host, "port": port}))
+    return calls
+
+
+def _published_status_list_urls(config, env: dict[str, str]) -> list[str]:
+    from trustsvc.context import open_service
+    from trustsvc.trust_lists import current_trust_list
+
+    svc = open_service(config, env)
+    try:
+        listed = current_trust_list(svc).trust_list
+        return [listed.base_url] + [i.status_list_url for i in listed.issuers]
+    finally:
+        svc.close()
+
+
+def test_serve_publishes_urls_of_the_port_it_serves(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """`serve --port P` without base_url: the trust list's status-list URLs name port P, so a
+    peer importing from P can fetch them; and the operator is warned that base_url is unset."""
+    run(env, "init", "--region", "320000", "--name", "江苏省")
+    run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局")
+    calls = _capture_run_server(monkeypatch)
+    with caplog.at_level("WARNING", logger="trustsvc"):
+        run(env, "serve", "--port", "9123")
+    assert (calls[-1]["host"], calls[-1]["port"]) == ("127.0.0.1", 9123)
+    served = calls[-1]["config"]
+    assert served.server.public_url == "http://127.0.0.1:9123"
+    assert any("base_url is not set" in r.getMessage() and "http://127.0.0.1:9123" in r.getMessage()
+               for r in caplog.records)
+    urls = _published_status_list_urls(served, env)
+    assert urls == ["http://127.0.0.1:9123", f"http://127.0.0.1:9123/api/v1/status/{DEPT}"]
+
+    # no --port: TRUSTSVC_SERVER_PORT applies; a base_url is published as it is, without warning
+    run(dict(env, TRUSTSVC_SERVER_PORT="9200"), "serve")
+    assert calls[-1]["port"] == 9200 and calls[-1]["config"].server.public_url == "http://127.0.0.1:9200"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="trustsvc"):
+        run(dict(env, TRUSTSVC_SERVER_BASE_URL="https://tl.example.cn"), "serve", "--port", "9124")
+    assert calls[-1]["port"] == 9124 and calls[-1]["config"].server.public_url == "https://tl.example.cn"
+    assert not any("base_url" in r.getMessage() for r in caplog.records)
+    run(env, "serve", "--port", "70000", code=2)
+
+
+def test_demo_serves_and_publishes_the_configured_or_given_port(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` → `trustsvc demo`: --port wins, else TRUSTSVC_SERVER_PORT; what it bootstraps
+    (certificates, trust list) points at the port served."""
+    calls = _capture_run_server(monkeypatch)
+    env = {"TRUSTSVC_HOME": str(tmp_path / "demo"), "TRUSTSVC_SERVER_PORT": "9311"}
+    first = run(env, "demo")
+    assert calls[-1]["port"] == 9311 and "http://127.0.0.1:9311" in first.output
+    served = calls[-1]["config"]
+    assert served.server.public_url == "http://127.0.0.1:9311"
+    assert _published_status_list_urls(served, env)[1] == f"http://127.0.0.1:9311/api/v1/status/{DEPT}"
+    run(env, "demo", "--port", "9312")
+    assert calls[-1]["port"] == 9312 and calls[-1]["config"].server.public_url == "http://127.0.0.1:9312"
+
+
+def test_an_issuer_key_without_types_is_created_with_a_note_saying_it_can_issue_nothing(
+        env: dict[str, str]) -> None:
+    run(env, "init", "--region", "320000", "--name", "江苏省")
+    run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局")
+    created = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT)
+    assert created.stdout.strip().startswith("tsk_") and len(created.stdout.strip().splitlines()) == 1
+    assert "can issue none" in created.stderr
+    assert f"trustsvc apikey create --role issuer --department {DEPT} --types" in created.stderr
+    typed = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "A")
+    assert typed.stderr == ""

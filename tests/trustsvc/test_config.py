@@ -53,3 +53,27 @@ def test_invalid_configuration_is_refused(tmp_path: Path, text: str, needle: str
 def test_the_pin_never_enters_the_config_object(tmp_path: Path) -> None:
     cfg = load_config({"TRUSTSVC_HSM_PIN": "sup3r-secret"}, home=tmp_path)
     assert "sup3r-secret" not in repr(cfg)
+
+
+def test_served_config_makes_the_public_url_follow_the_served_address(tmp_path: Path) -> None:
+    from trustsvc.config import base_url_warning, served_config
+
+    cfg = load_config({}, home=tmp_path)
+    served = served_config(cfg, port=9123)
+    assert served.server.public_url == "http://127.0.0.1:9123"
+    assert served_config(cfg, host="10.0.0.5", port=9124).server.public_url == "http://10.0.0.5:9124"
+    assert served_config(cfg).server.public_url == "http://127.0.0.1:8000"
+    # no option: the environment (or config file) decides
+    from_env = load_config({"TRUSTSVC_SERVER_PORT": "9200"}, home=tmp_path)
+    assert served_config(from_env).server.public_url == "http://127.0.0.1:9200"
+    assert served_config(from_env, port=9300).server.port == 9300  # the option wins
+    warning = base_url_warning(served)
+    assert warning is not None and "base_url" in warning and "http://127.0.0.1:9123" in warning
+    wildcard = base_url_warning(served_config(cfg, host="0.0.0.0", port=9123))
+    assert wildcard is not None and "cannot fetch" in wildcard
+    # a configured base_url is published whatever the port served
+    fixed = served_config(load_config({"TRUSTSVC_SERVER_BASE_URL": "https://tl.example.cn"}, home=tmp_path),
+                          port=9123)
+    assert fixed.server.public_url == "https://tl.example.cn" and base_url_warning(fixed) is None
+    with pytest.raises(ConfigurationError):
+        served_config(cfg, port=70000)

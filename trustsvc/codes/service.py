@@ -25,7 +25,7 @@ from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from ..licences.catalogue import find_type
+from ..licences.catalogue import find_type, type_not_allowed_message
 from ..licences.masking import mask_holder_id
 from ..licences.service import find_licence
 from ..licences.status import effective_status
@@ -70,8 +70,10 @@ def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:
         if p.department_uscc != row.department.uscc:
             raise PermissionDeniedError("an issuer key acts only for its own department", code="other_department")
         if row.type_code not in p.licence_types:
-            raise PermissionDeniedError("this issuer key may not act on this licence type",
-                                        code="licence_type_not_allowed")
+            raise PermissionDeniedError(
+                type_not_allowed_message("", allowed=p.licence_types, wanted=row.type_code,
+                                         department_uscc=p.department_uscc, action="make service codes for"),
+                code="licence_type_not_allowed")
         return p.actor
     raise PermissionDeniedError(f"a {p.role.value} key may not make service codes", code="role_not_allowed")
 

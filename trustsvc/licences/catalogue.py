@@ -18,7 +18,8 @@ from ..errors import FieldProblem, InvalidInputError, NotFoundError
 from ..uscc import uscc_check_char
 
 __all__ = ["FieldSpec", "LicenceType", "DEMO_MINISTRY_USCC", "BUSINESS_LICENCE", "FOOD_BUSINESS_LICENCE",
-           "DEMO_TYPES", "catalogue_for", "find_type", "validate_fields"]
+           "DEMO_TYPES", "catalogue_for", "find_type", "resolve_type", "type_label", "type_not_allowed_message",
+           "validate_fields"]
 
 FieldType = Literal["string", "date", "integer", "enum"]
 _KZ = re.compile(r"^KZ_[A-Z0-9]{1,30}$")
@@ -130,6 +131,58 @@ def find_type(region_code: str, code: str) -> LicenceType:
         if t.code == code:
             return t
     raise NotFoundError(f"no licence type {code!r} in region {region_code}'s catalogue", code="unknown_licence_type")
+
+
+def type_label(region_code: str, code: str) -> str:
+    """``CODE (name)`` when the catalogue knows the code, else the code alone: codes are what
+    requests and ``--types`` take, names are what people recognise."""
+    for t in catalogue_for(region_code):
+        if t.code == code:
+            return f"{t.code} ({t.name})"
+    return code
+
+
+def _valid_types(region_code: str) -> str:
+    return ", ".join(f"{t.code} ({t.name})" for t in catalogue_for(region_code))
+
+
+def resolve_type(region_code: str, text: str) -> LicenceType:
+    """The licence type a request's ``type`` names: its code, or its exact catalogue name when
+    exactly one type bears that name (the name is what GET /api/v1/licence-types shows people).
+
+    :raises InvalidInputError: 422 ``unknown_licence_type`` on field ``type`` (also in
+        ``problems``, so the body's ``errors[]`` lists it), naming every valid code and name.
+    """
+    types = catalogue_for(region_code)
+    for t in types:
+        if t.code == text:
+            return t
+    named = [t for t in types if t.name == text]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        message = (f"type {text!r} names {len(named)} licence types; send the code of one: "
+                   + ", ".join(f"{t.code} ({t.name})" for t in named))
+    else:
+        message = (f"type {text!r} is not a licence type of region {region_code}; send one of these codes "
+                   f"(or its exact name): {_valid_types(region_code)}; see GET /api/v1/licence-types")
+    raise InvalidInputError(message, code="unknown_licence_type", field="type",
+                            problems=(FieldProblem("type", "unknown_licence_type", message),))
+
+
+def type_not_allowed_message(region_code: str, *, allowed: tuple[str, ...], wanted: str,
+                             department_uscc: str | None, action: str = "issue") -> str:
+    """Why an issuer key may not ``action`` licences of type ``wanted``, and the command that
+    makes a key which may: keys are created with their types and never widened in place."""
+    dept = department_uscc or "USCC"
+    if not allowed:
+        return (f"this issuer key was created without licence types (--types), so it may {action} none; "
+                f"{type_label(region_code, wanted)} needs a key created with it: trustsvc apikey create "
+                f"--role issuer --department {dept} --types {wanted}")
+    listed = ", ".join(type_label(region_code, c) for c in allowed)
+    return (f"this issuer key may {action} only {listed}, not {type_label(region_code, wanted)}; "
+            f"a key that may is created with: trustsvc apikey create --role issuer --department {dept} "
+            f"--types {','.join(sorted({*allowed, wanted}))}")
 
 
 def _check(spec: FieldSpec, value: Any) -> tuple[Any, tuple[str, str] | None]:

@@ -37,7 +37,7 @@ from ..sealing import apply_seal_in_session, region_timestamper
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
-from .catalogue import LicenceType, find_type, validate_fields
+from .catalogue import LicenceType, resolve_type, type_not_allowed_message, validate_fields
 from .identifier import LicenceIdentifier, parse_identifier
 
 __all__ = ["HOLDER_ID_TYPES", "find_licence", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
@@ -176,10 +176,7 @@ class _Checked:
 
 
 def _check_request(region_code: str, req: LicenceRequest) -> _Checked:
-    try:
-        ltype = find_type(region_code, req.type_code)
-    except NotFoundError as exc:
-        raise InvalidInputError(exc.message, code="unknown_licence_type", field="type") from None
+    ltype = resolve_type(region_code, req.type_code)
     # Every check runs, so a form can show each problem next to its field at once.
     problems: list[FieldProblem] = []
 
@@ -213,8 +210,11 @@ def _request_hash(dept_uscc: str, c: _Checked) -> str:
 
 # -- scope ------------------------------------------------------------------------------------
 
-def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool) -> str:
-    """The audit actor, after checking the principal may act on this department and type."""
+def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool,
+           region_code: str = "") -> str:
+    """The audit actor, after checking the principal may act on this department and type.
+    ``type_code`` must be a catalogue code already (resolve it first: an unknown type is the
+    caller's 422, not the key's 403)."""
     if isinstance(principal_or_actor, str):
         return principal_or_actor
     p = principal_or_actor
@@ -224,8 +224,10 @@ def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str |
         if p.department_uscc != dept_uscc:
             raise PermissionDeniedError("an issuer key acts only for its own department", code="other_department")
         if write and type_code is not None and type_code not in p.licence_types:
-            raise PermissionDeniedError("this issuer key may not issue this licence type",
-                                        code="licence_type_not_allowed")
+            raise PermissionDeniedError(
+                type_not_allowed_message(region_code, allowed=p.licence_types, wanted=type_code,
+                                         department_uscc=p.department_uscc),
+                code="licence_type_not_allowed")
         return p.actor
     if not write and p.role is Role.VERIFIER:
         return p.actor
@@ -355,9 +357,11 @@ def issue_licence_outcome(
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidInputError(f"an idempotency key is 1..{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                                 code="invalid_idempotency_key", field="Idempotency-Key")
-    actor = _actor(principal_or_actor, dept_uscc, request.type_code, write=True)
     with service.db.reader() as session:
         region_code = _region_code(session)
+    # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
+    ltype = resolve_type(region_code, request.type_code)
+    actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
     checked = _check_request(region_code, request)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
