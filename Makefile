@@ -6,8 +6,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# HOST / PORT: `make run PORT=9000`; unset, the demo listens where config.toml or
+# TRUSTSVC_SERVER_HOST / TRUSTSVC_SERVER_PORT say (127.0.0.1:8000 by default).
+HOST   ?=
+PORT   ?=
 export TRUSTSVC_HOME ?= $(CURDIR)/var
 
 LOCK     := requirements.lock
@@ -84,7 +86,7 @@ system-deps-test: system-deps
 	fi
 
 run: install system-deps
-	$(BIN)/trustsvc demo --host $(HOST) --port $(PORT)
+	$(BIN)/trustsvc demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-test system-deps-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -51,6 +51,11 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             from .peer_refresher import PeerRefresher
 
             PeerRefresher(app.extensions["trustsvc"], interval).start()
+        # Our own status lists: re-signed before they go stale even when nothing changes.
+        if app is not None and "trustsvc" in getattr(app, "extensions", {}):
+            from .status_lists import StatusListPublisher
+
+            StatusListPublisher(app.extensions["trustsvc"]).start()
 
     _Server(config, {
         "bind": f"{host}:{port}",

@@ -15,21 +15,39 @@ bitstring (bit *i* = status index *i*, most significant bit of byte 0 first) GZI
 base64url without padding, with the multibase prefix ``u``. A licence's bit is its
 ``status_index``; ``revocation`` is set for revoked **and superseded** licences (a newer version
 replaced it, like CRL reason ``superseded``), ``suspension`` for suspended ones. Expiry is no bit:
-verifiers check the validity dates. ``size`` is a multiple of 131,072 (the W3C minimum, 16 KiB),
-so a list does not reveal how many licences the issuer has issued.
+verifiers check the validity dates. ``size`` is a multiple of :data:`BLOCK_BITS` = 131,072
+(the W3C minimum for herd privacy: 16 KiB of bits, a few dozen bytes once compressed while
+mostly zeros), so a list does not reveal how many licences the issuer has issued, and a newly
+issued licence's index is normally covered already.
 
 It is signed as CMS SignedData (SM2/SM3, content attached, eContentType
 :data:`STATUS_LIST_CONTENT_TYPE`) by the region's ``status-list-signer`` key; the SignedData
 carries the signer certificate and its CA, so a verifier needs only the region's root.
 
-**Making lists.** :func:`current_status_list` makes one lazily: the latest list is served until
-half its lifetime (``[status] list_next_update``) has passed or something it says changed. The
-change marker is the audit chain: every licence status change is written with a ``licence.*``
-audit event in the same transaction (DESIGN §4), so a list remembers the chain head it was built
-at (``audit_seq``, read *before* the licences) and is out of date once a later
-suspend/reinstate/revoke/change/renew/expire event names its issuer. Issuance sets no bit, so it
-only matters when a new status index falls outside ``size``. Concurrent makers race on the
-unique ``(department, sequence)``; the loser serves the winner's list.
+**Publishing lists.** A list is published when its content changes, in the same transaction
+as the change, so a committed change always has its signed list (an SM2 signature is well
+under a millisecond) and no reader of stored lists (offline verification on this host, the
+trust snapshot, peers) can see a change without it or trail it:
+
+* suspend, reinstate, revoke, change and renew call :func:`publish_status_list` after the
+  status change and its audit event;
+* issuance calls :func:`cover_new_index` first: a new index's bit is 0 (active) in every list
+  that covers it, so nothing is signed unless no list covers it yet (the first licence, or
+  crossing a block) or the newest list is due for re-signing;
+* :func:`publish_due_status_lists` (a background task of ``serve``, see
+  :class:`StatusListPublisher`) re-signs lists half-way to ``next_update``, so they never go
+  stale while nothing changes;
+* :func:`current_status_list` (``GET /api/v1/status/{issuer}``) serves the newest stored list
+  and makes a new one only when it is due or when it no longer says what the records say (a
+  change that reached the database by another route: the audit chain remembers every
+  ``licence.*`` status event, and a list remembers the chain head it was built at,
+  ``audit_seq``).
+
+Every publisher first locks the department row, then the trust-version row (which the new
+list's insert bumps anyway; taking it before any audit row keeps one lock order with other
+writers of trust material), so concurrent changes of one issuer queue, each list includes
+every change committed before it, and ``(department, sequence)`` never collides. The
+newest list of an issuer is its row with the highest ``sequence``.
 
 **Verifying lists.** :func:`verify_status_list` checks the CMS signature, the signer certificate
 (status-list-signing EKU, chain to a :class:`~trustsvc.trust.TrustContext` anchor at the list's
@@ -46,7 +64,10 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import logging
+import random
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -61,8 +82,8 @@ from ca.oids import TRUSTSVC_ARC, TrustSvcEKU
 from ca.results import FORMAT_FAILURE, HASH_FAILURE, SIG_CONSTRAINTS_FAILURE, SIG_CRYPTO_FAILURE, TRY_LATER
 from hsm.errors import TrustSvcError
 
-from .canonical import canonical_json
 from .audit import AuditEvent, record
+from .canonical import canonical_json
 from .context import TrustService
 from .errors import InvalidInputError, NotFoundError, NotInitialisedError
 from .report import ReportBuilder, VerificationReport
@@ -74,6 +95,7 @@ from .storage.models import (
     LicenceRecord,
     Region,
     StatusListRecord,
+    TrustVersion,
     utcnow,
 )
 from .trust import TrustContext, assess_certificate, aware
@@ -89,6 +111,11 @@ __all__ = [
     "SignedStatusList",
     "StatusListVerification",
     "current_status_list",
+    "publish_status_list",
+    "cover_new_index",
+    "lock_status_list",
+    "publish_due_status_lists",
+    "StatusListPublisher",
     "verify_status_list",
     "encode_bitstring",
     "decode_bitstring",
@@ -106,6 +133,8 @@ MAX_BITS = 1 << 26
 """Largest list accepted when verifying (8 MiB of bits per purpose): bounds decompression."""
 
 Status = Literal["active", "revoked", "suspended"]
+
+log = logging.getLogger(__name__)
 
 _SKEW = dt.timedelta(minutes=5)
 _STATUS_ACTIONS = ("licence.suspend", "licence.reinstate", "licence.revoke", "licence.change",
@@ -166,7 +195,7 @@ def _size_for(top_index: int | None) -> int:
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the list -----------------------------------------------------------------------------------
@@ -228,7 +257,7 @@ def _time(value: Any, name: str) -> dt.datetime:
     if not isinstance(value, str) or not _TIME.match(value):
         raise InvalidInputError(f"{name} must be a UTC time YYYY-MM-DDTHH:MM:SSZ", code="bad_status_list")
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     except ValueError as exc:
         raise InvalidInputError(f"{name} is not a time", code="bad_status_list") from exc
 
@@ -291,8 +320,7 @@ class SignedStatusList:
 def _signed(row: StatusListRecord) -> SignedStatusList:
     content = verify_cms(row.body).encapsulated_content
     assert content is not None
-    return SignedStatusList(der=row.body, sha256=row.sha256,
-                            refresh_at=row.issued_at + (row.next_update - row.issued_at) / 2,
+    return SignedStatusList(der=row.body, sha256=row.sha256, refresh_at=_refresh_at(row.issued_at, row.next_update),
                             status_list=_parse_content(content))
 
 
@@ -313,46 +341,100 @@ def _latest(session: Session, dept: Department) -> StatusListRecord | None:
     ).scalar_one_or_none()
 
 
-def _top_index(session: Session, dept: Department) -> int | None:
+@dataclass(frozen=True)
+class _Head:
+    """The newest list's bookkeeping, read without its body (issuance reads it every time)."""
+
+    sequence: int
+    size: int
+    issued_at: dt.datetime
+    next_update: dt.datetime
+    audit_seq: int
+
+    @property
+    def refresh_at(self) -> dt.datetime:
+        return _refresh_at(self.issued_at, self.next_update)
+
+
+def _refresh_at(issued_at: dt.datetime, next_update: dt.datetime) -> dt.datetime:
+    """Half-way to ``next_update``: relying parties never hold a list close to going stale."""
+    return issued_at + (next_update - issued_at) / 2
+
+
+def _head(session: Session, department_id: int) -> _Head | None:
+    row = session.execute(
+        select(StatusListRecord.sequence, StatusListRecord.size, StatusListRecord.issued_at,
+               StatusListRecord.next_update, StatusListRecord.audit_seq)
+        .where(StatusListRecord.department_id == department_id)
+        .order_by(StatusListRecord.sequence.desc()).limit(1)
+    ).first()
+    return None if row is None else _Head(row.sequence, row.size, aware(row.issued_at), aware(row.next_update),
+                                          row.audit_seq)
+
+
+def _top_index(session: Session, department_id: int) -> int | None:
     return session.execute(
-        select(func.max(LicenceRecord.status_index)).where(LicenceRecord.department_id == dept.id)
+        select(func.max(LicenceRecord.status_index)).where(LicenceRecord.department_id == department_id)
     ).scalar_one_or_none()
+
+
+def _due(head: _Head | None, top: int | None, now: dt.datetime) -> bool:
+    """A new list is needed whatever the bits say: none yet while licences exist, one that no
+    longer covers every index, or one half-way to going stale."""
+    if head is None:
+        return top is not None
+    return now >= head.refresh_at or (top is not None and top >= head.size)
+
+
+def _changed_since(session: Session, uscc: str, audit_seq: int) -> bool:
+    """A licence status event of issuer ``uscc`` after the chain head a list was built at."""
+    return session.execute(
+        select(AuditEventRecord.seq).where(
+            AuditEventRecord.seq > audit_seq, AuditEventRecord.object_type == "licence",
+            AuditEventRecord.action.in_(_STATUS_ACTIONS), AuditEventRecord.object_id.like(f"%.{uscc}.%"))
+        .limit(1)
+    ).first() is not None
 
 
 def _up_to_date(session: Session, dept: Department, latest: StatusListRecord, now: dt.datetime) -> bool:
     """The latest list still says what the records say, and is not due for re-signing."""
-    if now >= latest.issued_at + (latest.next_update - latest.issued_at) / 2:
-        return False
-    top = _top_index(session, dept)
-    if top is not None and top >= latest.size:
-        return False
-    changed = session.execute(
-        select(AuditEventRecord.seq).where(
-            AuditEventRecord.seq > latest.audit_seq, AuditEventRecord.object_type == "licence",
-            AuditEventRecord.action.in_(_STATUS_ACTIONS), AuditEventRecord.object_id.like(f"%.{dept.uscc}.%"))
-        .limit(1)
-    ).first()
-    return changed is None
+    head = _Head(latest.sequence, latest.size, aware(latest.issued_at), aware(latest.next_update), latest.audit_seq)
+    return not _due(head, _top_index(session, dept.id), now) and not _changed_since(session, dept.uscc, head.audit_seq)
 
 
-def _build(service: TrustService, session: Session, dept: Department, latest: StatusListRecord | None,
-           now: dt.datetime) -> StatusListRecord:
+def lock_status_list(session: Session, department_id: int) -> None:
+    """Queue on the issuer's publishing lock: its department row, then the trust-version row.
+
+    Call it before the first audit record of a transaction that may publish (the new list's
+    insert bumps the trust version; taking that row first keeps the order every other writer
+    of trust material uses: trust version, then audit head). Under it, on PostgreSQL (READ
+    COMMITTED) every later statement sees each change committed by the holder before, so the
+    list built next includes them all. On SQLite writers already queue on ``BEGIN IMMEDIATE``.
+    """
+    session.execute(select(Department.id).where(Department.id == department_id).with_for_update())
+    session.execute(select(TrustVersion.id).where(TrustVersion.id == 1).with_for_update())
+
+
+def _build(service: TrustService, session: Session, dept: Department, sequence: int, now: dt.datetime,
+           *, cover: int | None = None) -> StatusListRecord:
     # The marker first, then the licences: a change committed in between makes the next
     # request rebuild (harmless); the other order could miss it.
     marker = session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar_one()
     region = session.execute(select(Region)).scalars().first()
     if region is None:
         raise NotInitialisedError("no region is initialised here")
-    size = _size_for(_top_index(session, dept))
+    top = _top_index(session, dept.id)
+    if cover is not None:
+        top = cover if top is None else max(top, cover)
+    size = _size_for(top)
     revocation, suspension = bytearray(size // 8), bytearray(size // 8)
     for index, status in session.execute(
         select(LicenceRecord.status_index, LicenceRecord.status).where(
             LicenceRecord.department_id == dept.id, LicenceRecord.status.in_((*_REVOKED, "suspended")))
     ):
         _set(revocation if status in _REVOKED else suspension, index)
-    issued = now.astimezone(dt.timezone.utc).replace(microsecond=0)
+    issued = now.astimezone(dt.UTC).replace(microsecond=0)
     next_update = issued + dt.timedelta(seconds=service.config.status.list_next_update)
-    sequence = (latest.sequence if latest is not None else 0) + 1
     content = canonical_json({
         "format": STATUS_LIST_FORMAT, "issuer": {"uscc": dept.uscc, "name": dept.name},
         "region": {"code": region.code, "name": region.name}, "sequence": sequence,
@@ -379,9 +461,44 @@ def _build(service: TrustService, session: Session, dept: Department, latest: St
     return row
 
 
+def publish_status_list(service: TrustService, session: Session, dept: Department, *,
+                        now: dt.datetime | None = None) -> StatusListRecord:
+    """Sign and store ``dept``'s list as ``session`` sees it, in the caller's transaction.
+
+    Call it after a status change is flushed and audited: the change and its list then commit
+    together or not at all, so no committed change can miss its list. Takes
+    :func:`lock_status_list` (take it earlier, before the transaction's first audit record).
+    """
+    lock_status_list(session, dept.id)
+    head = _head(session, dept.id)
+    return _build(service, session, dept, (head.sequence if head else 0) + 1, aware(now or utcnow()))
+
+
+def cover_new_index(service: TrustService, session: Session, dept: Department, index: int, *,
+                    now: dt.datetime | None = None) -> StatusListRecord | None:
+    """At issuance, before the transaction's first audit record: make the newest list cover the
+    new licence's ``index`` (its bit, 0, already says active).
+
+    One indexed read in the usual case, and no signature: a list is published (sized in
+    :data:`BLOCK_BITS` blocks to include ``index``) only when none covers it yet, i.e. the
+    issuer's first licence or one that crosses a block, or when the newest is due for re-signing.
+    Call it with the department row locked (issuance holds it to allocate the index).
+    """
+    now = aware(now or utcnow())
+    head = _head(session, dept.id)
+    if head is not None and index < head.size and now < head.refresh_at:
+        return None
+    lock_status_list(session, dept.id)
+    return _build(service, session, dept, (head.sequence if head else 0) + 1, now, cover=index)
+
+
 def current_status_list(service: TrustService, issuer_uscc: str, *, now: dt.datetime | None = None) -> SignedStatusList:
     """The issuer's current signed list: the stored one while up to date, else a new one
     (sequence + 1) signed by the region's status-list signer and stored.
+
+    Changes publish their own list, so a new one is made here only when the newest is due for
+    re-signing or a change reached the records without publishing (a safety net, not the way
+    changes are published).
 
     :raises NotFoundError: ``issuer_not_found``.
     """
@@ -394,16 +511,77 @@ def current_status_list(service: TrustService, issuer_uscc: str, *, now: dt.date
     try:
         with service.db.transaction() as session:
             dept = _department(session, issuer_uscc)
+            lock_status_list(session, dept.id)
             latest = _latest(session, dept)
             if latest is not None and _up_to_date(session, dept, latest, now):
                 return _signed(latest)
-            return _signed(_build(service, session, dept, latest, now))
+            return _signed(_build(service, session, dept, (latest.sequence if latest else 0) + 1, now))
     except IntegrityError:
         # Another worker stored this sequence first; its list is as new as ours would be.
         with service.db.reader() as session:
             winner = _latest(session, _department(session, issuer_uscc))
             assert winner is not None
             return _signed(winner)
+
+
+def _needs_list(session: Session, dept_id: int, uscc: str, now: dt.datetime, check_changes: bool) -> bool:
+    head = _head(session, dept_id)
+    if _due(head, _top_index(session, dept_id), now):
+        return True
+    return check_changes and head is not None and _changed_since(session, uscc, head.audit_seq)
+
+
+def publish_due_status_lists(service: TrustService, *, now: dt.datetime | None = None,
+                             check_changes: bool = False) -> list[str]:
+    """Re-sign every local issuer's list that is due (see :func:`_due`); the USCCs published.
+
+    What ``serve`` runs in the background, so lists stay fresh for offline verifiers while
+    nothing changes and nobody asks. ``check_changes`` also compares each list with the audit
+    chain (the GET safety net; it scans the events since the list, so only at start-up).
+    """
+    now = aware(now or utcnow())
+    with service.db.reader() as session:
+        departments = session.execute(select(Department.id, Department.uscc).order_by(Department.id)).all()
+    published: list[str] = []
+    for dept_id, uscc in departments:
+        with service.db.reader() as session:
+            if not _needs_list(session, dept_id, uscc, now, check_changes):
+                continue
+        with service.db.transaction() as session:
+            lock_status_list(session, dept_id)
+            if not _needs_list(session, dept_id, uscc, now, check_changes):
+                continue  # another worker published it meanwhile
+            head = _head(session, dept_id)
+            _build(service, session, session.get_one(Department, dept_id), (head.sequence if head else 0) + 1, now)
+            published.append(uscc)
+    return published
+
+
+class StatusListPublisher(threading.Thread):
+    """``serve``'s background task: :func:`publish_due_status_lists` at start (comparing with
+    the audit chain) and then every ``interval`` seconds, until :meth:`stop`. Workers need no
+    coordination: each re-checks under the publishing lock, so a due list is signed once."""
+
+    def __init__(self, service: TrustService, interval: float | None = None) -> None:
+        super().__init__(name="trustsvc-status-list-publisher", daemon=True)
+        self._service = service
+        lifetime = service.config.status.list_next_update
+        self._interval = float(interval if interval is not None else min(60.0, max(5.0, lifetime / 10)))
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        wait, full = random.uniform(0.0, 0.2) * self._interval, True
+        while not self._stopped.wait(wait):
+            try:
+                for uscc in publish_due_status_lists(self._service, check_changes=full):
+                    log.info("status list of %s re-signed", uscc)
+                full = False
+            except Exception:
+                log.exception("status list publishing failed")
+            wait = self._interval * random.uniform(1.0, 1.1)
 
 
 # -- verifying lists ----------------------------------------------------------------------------

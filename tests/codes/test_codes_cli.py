@@ -34,14 +34,14 @@ def test_code_make_static_and_dynamic(service, service_env, licence, tmp_path):
 
 def test_verify_code_offline_from_a_cache_and_from_the_database(service, service_env, licence, tmp_path):
     text = run(service_env, "code", "make", licence).output.strip()
-    # no status list stored yet: the database path cannot know the status (fail closed)
-    unknown = json.loads(run(service_env, "verify", text, "--json", code=2).output)
-    assert unknown["sub_indication"] == "TRY_LATER" and unknown["status_now"]["trust"]["source"] == "local database"
+    # issuance published the issuer's status list: the database path knows the status at once
+    known = json.loads(run(service_env, "verify", text, "--json").output)
+    assert known["indication"] == "PASSED" and known["status_now"]["trust"]["source"] == "local database"
     out = run(service_env, "code", "cache", str(tmp_path / "cache"), "--hours", "2").output
     assert "trust.json" in out
     passed = json.loads(run(service_env, "verify", text, "--json", "--cache", str(tmp_path / "cache")).output)
     assert passed["indication"] == "PASSED" and passed["status_now"]["status_list"]["stale"] is False
-    # the cache made a status list, which the database path now finds too
+    # and still agrees after the cache was made
     assert json.loads(run(service_env, "verify", text, "--json").output)["indication"] == "PASSED"
     human = run(service_env, "verify", text, "--cache", str(tmp_path / "cache")).output
     assert human.startswith("PASSED") and "now trust:" in human and "now status_list:" in human

@@ -1,6 +1,8 @@
 """Signed per-issuer status lists: bits follow the licence states, lists verify against the
 region root, unchanged state serves the same list (ETag / 304), sequences only grow, tampered
-or stale lists are reported, and concurrent makers agree on one list."""
+or stale lists are reported, and concurrent makers agree on one list. Lists are published on
+change: the newest stored list is right after every issuance and status change without a GET,
+issuance signs only when crossing a block, and due lists are re-signed in the background."""
 
 from __future__ import annotations
 
@@ -10,17 +12,18 @@ import gzip
 import hashlib
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asn1crypto import cms as asn1_cms
 from licence_helpers import DEPT, OTHER_DEPT, business_body
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from ca.oids import TrustSvcEKU
 from trustsvc.apikeys import Principal, Role
-from trustsvc.audit import verify_chain
-from trustsvc.errors import InvalidInputError, NotFoundError
+from trustsvc.audit import AuditEvent, record, verify_chain
+from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import (
     change_licence,
@@ -35,9 +38,11 @@ from trustsvc.local_trust import local_trust_context
 from trustsvc.status_lists import (
     BLOCK_BITS,
     STATUS_LIST_CONTENT_TYPE,
+    StatusListPublisher,
     current_status_list,
     decode_bitstring,
     encode_bitstring,
+    publish_due_status_lists,
     verify_status_list,
 )
 from trustsvc.storage.models import AuditEventRecord, CertificateRecord, LicenceRecord, StatusListRecord
@@ -288,3 +293,143 @@ def test_the_verify_entry_point_recognises_status_lists(service, seal, client) -
     body = over_http.get_json()
     assert body["object"]["kind"] == "status_list" and body["indication"] == "PASSED"
     assert body["object"]["issuer"] == DEPT
+
+
+# -- publishing on change: the stored newest list is right without anyone asking -----------------
+
+def _newest(service, now: dt.datetime | None = None):
+    """The issuer's newest *stored* list, verified (what offline verifiers on this host read)."""
+    with service.db.reader() as s:
+        body = s.execute(select(StatusListRecord.body).order_by(StatusListRecord.sequence.desc()).limit(1)
+                         ).scalar_one()
+    checked = _verified(service, body, issuer=DEPT, now=now)
+    assert checked.trusted, checked.report.as_dict()
+    return checked.status_list
+
+
+def test_issuance_is_covered_by_the_stored_list_without_a_new_signature(service, seal) -> None:
+    first = _issue(service)  # the issuer's first licence publishes its first list
+    assert _list_count(service) == 1 and _newest(service).status_of(first.status_index) == "active"
+    newcomers = [_issue(service) for _ in range(3)]
+    assert _list_count(service) == 1  # no signature per issuance
+    listed = _newest(service)
+    assert listed.size == BLOCK_BITS and listed.sequence == 1
+    assert all(listed.status_of(row.status_index) == "active" for row in newcomers)
+    # crossing a block publishes a bigger list in the issuing transaction, once
+    with service.db.transaction() as s:  # as if 131,071 licences had been issued since
+        s.execute(update(LicenceRecord).where(LicenceRecord.id == newcomers[-1].id)
+                  .values(status_index=BLOCK_BITS - 1))
+    crossing = _issue(service)
+    assert crossing.status_index == BLOCK_BITS and _list_count(service) == 2
+    grown = _newest(service)
+    assert grown.size == 2 * BLOCK_BITS and grown.status_of(BLOCK_BITS) == "active"
+    _issue(service)
+    assert _list_count(service) == 2
+
+
+def test_every_status_change_publishes_the_new_list_at_once(service, seal) -> None:
+    row, other = _issue(service), _issue(service)
+    count = _list_count(service)
+
+    def newest_says(index: int, status: str) -> None:
+        nonlocal count
+        count += 1
+        assert _list_count(service) == count  # exactly one new list per change, no GET made
+        assert _newest(service).status_of(index) == status
+
+    suspend_licence(service, row.identifier, principal_or_actor=ISSUER, reason="核查中")
+    newest_says(row.status_index, "suspended")
+    reinstate_licence(service, row.identifier, principal_or_actor=ISSUER)
+    newest_says(row.status_index, "active")
+    v2 = change_licence(service, row.identifier, principal_or_actor=ISSUER, fields={"domicile": "南京市鼓楼区1号"},
+                        timestamp=False)
+    newest_says(row.status_index, "revoked")
+    assert _newest(service).status_of(v2.status_index) == "active"
+    v3 = renew_licence(service, v2.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2045, 1, 1),
+                       timestamp=False)
+    newest_says(v2.status_index, "revoked")
+    revoke_licence(service, other.identifier, principal_or_actor=ISSUER, reason="吊销")
+    newest_says(other.status_index, "revoked")
+    listed = _newest(service)
+    assert listed.indexes("revocation") == sorted((row.status_index, v2.status_index, other.status_index))
+    assert listed.status_of(v3.status_index) == "active" and listed.indexes("suspension") == []
+    # a refused change publishes nothing
+    with pytest.raises(ConflictError):
+        revoke_licence(service, other.identifier, principal_or_actor=ISSUER, reason="again")
+    assert _list_count(service) == count
+    # the GET path serves what was published, without signing again
+    assert current_status_list(service, DEPT).sequence == listed.sequence and _list_count(service) == count
+    with service.db.reader() as s:
+        assert verify_chain(s).ok
+
+
+def test_offline_verification_on_the_issuing_host_follows_at_once(service, service_env, seal) -> None:
+    """`trustsvc verify CODE` reads this host's stored material: PASSED right after issuance,
+    FAILED / REVOKED right after revocation, with no status list ever fetched."""
+    from click.testing import CliRunner
+
+    from trustsvc.cli import cli
+    from trustsvc.codes.service import static_code_text
+
+    def verify(text: str, exit_code: int) -> dict:
+        result = CliRunner().invoke(cli, ["verify", text, "--json"], env=service_env)
+        assert result.exit_code == exit_code, (result.output, result.exception)
+        return json.loads(result.output)
+
+    first, second = _issue(service), _issue(service)
+    for row in (first, second):
+        report = verify(static_code_text(service, row.identifier), 0)
+        assert report["indication"] == "PASSED" and report["status_now"]["licence"]["status"] == "active"
+    revoke_licence(service, second.identifier, principal_or_actor=ISSUER, reason="吊销")
+    revoked = verify(static_code_text(service, second.identifier), 1)
+    assert (revoked["indication"], revoked["sub_indication"]) == ("FAILED", "REVOKED")
+    assert revoked["status_now"]["licence"]["status"] == "revoked"
+    assert verify(static_code_text(service, first.identifier), 0)["indication"] == "PASSED"
+
+
+def test_concurrent_revocations_of_one_issuer_all_reach_the_newest_list(service, seal) -> None:
+    rows = [_issue(service) for _ in range(6)]
+    start = threading.Barrier(len(rows))
+
+    def revoke(row: LicenceRecord) -> None:
+        start.wait()
+        revoke_licence(service, row.identifier, principal_or_actor=ISSUER, reason="吊销")
+
+    with ThreadPoolExecutor(len(rows)) as pool:
+        list(pool.map(revoke, rows))
+    assert _newest(service).indexes("revocation") == sorted(r.status_index for r in rows)
+    with service.db.reader() as s:
+        sequences = s.execute(select(StatusListRecord.sequence).order_by(StatusListRecord.sequence)).scalars().all()
+    assert sequences == list(range(1, len(rows) + 2))  # the first issuance's list, then one per revocation
+
+
+def test_due_lists_are_re_signed_in_the_background(service, seal) -> None:
+    row = _issue(service)
+    assert publish_due_status_lists(service) == []  # fresh: nothing to do
+    first = current_status_list(service, DEPT)
+    later = first.refresh_at + dt.timedelta(seconds=1)
+    assert publish_due_status_lists(service, now=later) == [DEPT]
+    assert publish_due_status_lists(service, now=later) == []
+    assert _newest(service, later).sequence == first.sequence + 1
+    # a change that reached the records without publishing is caught by the start-up sweep
+    with service.db.transaction() as s:
+        s.execute(update(LicenceRecord).where(LicenceRecord.id == row.id).values(status="revoked"))
+        record(s, AuditEvent(actor="test", action="licence.revoke", object_type="licence",
+                             object_id=row.identifier, details={}))
+    assert publish_due_status_lists(service) == []
+    assert publish_due_status_lists(service, check_changes=True) == [DEPT]
+    assert _newest(service).status_of(row.status_index) == "revoked"
+    # the serve task publishes a missing list by itself
+    with service.db.transaction() as s:
+        s.execute(delete(StatusListRecord))
+    publisher = StatusListPublisher(service, interval=0.05)
+    publisher.start()
+    try:
+        for _ in range(200):
+            if _list_count(service):
+                break
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+        publisher.join(5)
+    assert _newest(service).status_of(row.status_index) == "revoked"

@@ -3,10 +3,15 @@
 Issuance, in ONE transaction: validate the request against the licence type; allocate the
 serial (4-digit year + 7-digit per department/type sequence) and the status-list index; build
 the canonical GB/T 36903 metadata; seal it with the department's newest active seal; store the
-licence; audit ``seal.apply`` and ``licence.issue``. Serials are unique by constraint; on
+licence; audit ``seal.apply`` and ``licence.issue``; and, only when the issuer's newest status
+list does not cover the new status index yet, publish a bigger one. Serials are unique by constraint; on
 PostgreSQL concurrent issuers for one department queue on the department row's lock, and any
 remaining collision is retried. An ``Idempotency-Key`` makes a retried request return the
 licence it already issued.
+
+Every status change (suspend, reinstate, revoke, and change/renew superseding the old version)
+publishes the issuer's new signed status list in the same transaction, so the change and the
+list that says so commit together (see :mod:`trustsvc.status_lists`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..sealing import apply_seal_in_session, region_timestamper
+from ..status_lists import cover_new_index, lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
@@ -310,7 +316,8 @@ def _next_status_index(session: Session, dept: Department) -> int:
 
 def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept: Department, c: _Checked,
                     serial: str, version: int, stamper: Any, supersedes: LicenceRecord | None = None,
-                    idempotency_key: str | None = None, request_hash: str | None = None) -> LicenceRecord:
+                    idempotency_key: str | None = None, request_hash: str | None = None,
+                    status_index: int | None = None) -> LicenceRecord:
     now = utcnow().replace(microsecond=0)
     seal = _current_seal(session, dept, now)
     ident = LicenceIdentifier(c.type.code, dept.uscc, serial, version).text
@@ -328,7 +335,8 @@ def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept
         fields=c.fields, valid_from=valid_from, valid_until=c.valid_until, issued_at=now,
         supersedes_id=supersedes.id if supersedes is not None else None, metadata_json=meta.decode("utf-8"),
         metadata_signature=applied.signature, seal_esid=seal.esid,
-        status_index=_next_status_index(session, dept), idempotency_key=idempotency_key,
+        status_index=_next_status_index(session, dept) if status_index is None else status_index,
+        idempotency_key=idempotency_key,
         request_hash=request_hash)
     row.department = dept
     session.add(row)
@@ -380,9 +388,12 @@ def issue_licence_outcome(
                         return IssueOutcome(earlier, replayed=True)
                 year = utcnow().astimezone(CHINA).year
                 serial = _next_serial(session, dept, checked.type.code, year)
+                index = _next_status_index(session, dept)
+                # before any audit record (lock order); signs only when no list covers the index
+                cover_new_index(service, session, dept, index)
                 row = _seal_and_store(service, session, actor=actor, dept=dept, c=checked, serial=serial,
                                       version=1, stamper=stamper, idempotency_key=idempotency_key,
-                                      request_hash=digest)
+                                      request_hash=digest, status_index=index)
                 record(session, AuditEvent(actor=actor, action="licence.issue", object_type="licence",
                                            object_id=row.identifier,
                                            details={"department": dept.uscc, "type": row.type_code,
@@ -448,11 +459,24 @@ def get_licence(service: TrustService | Database, identifier: str, *,
 
 # -- lifecycle --------------------------------------------------------------------------------
 
+def _department_of(session: Session, identifier: str) -> int:
+    """The issuing department's id, read without loading the licence (it is locked next)."""
+    text = parse_identifier(identifier).text
+    dept_id = session.execute(select(LicenceRecord.department_id).where(LicenceRecord.identifier == text)
+                              ).scalar_one_or_none()
+    if dept_id is None:
+        raise NotFoundError(f"no licence {text}", code="licence_not_found")
+    return dept_id
+
+
 def _transition(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
                 allowed: tuple[str, ...], to: str, action: str, reason: str | None) -> LicenceRecord:
     if reason is not None:
         reason = _text(reason, "reason", 500)
     with service.db.transaction() as session:
+        # the issuer's publishing lock first: concurrent changes of one issuer queue, and each
+        # one's list includes the others'
+        lock_status_list(session, _department_of(session, identifier))
         row = find_licence(session, identifier, lock=True)
         actor = _actor(principal_or_actor, row.department.uscc, row.type_code, write=True)
         if row.status not in allowed:
@@ -465,6 +489,7 @@ def _transition(service: TrustService, identifier: str, *, principal_or_actor: P
         record(session, AuditEvent(actor=actor, action=action, object_type="licence", object_id=row.identifier,
                                    details={"from": before, "to": to, "reason": reason,
                                             "status_index": row.status_index}))
+        publish_status_list(service, session, row.department)
         return row
 
 
@@ -504,6 +529,7 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
         try:
             with service.db.transaction() as session:
                 dept = _department(session, dept_uscc, lock=True)
+                lock_status_list(session, dept.id)
                 old = find_licence(session, identifier, lock=True)
                 if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
                     raise ConflictError(f"a {old.status} licence cannot be {action.split('.')[1]}ed",
@@ -520,6 +546,7 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
                                            object_id=row.identifier,
                                            details={"supersedes": old.identifier, "version": row.version,
                                                     "seal": row.seal_esid, "status_index": row.status_index}))
+                publish_status_list(service, session, dept)
                 return row
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
