@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .audit import AuditEvent, record
-from .errors import AuthenticationError, InvalidInputError, NotFoundError
-from .storage.models import ApiKeyRecord, Department, utcnow
+from .errors import AuthenticationError, InvalidInputError, NotFoundError, NotInitialisedError
+from .licences.catalogue import resolve_type
+from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
 __all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey",
            "principal_for_key_id"]
@@ -63,6 +64,21 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+def _known_types(session: Session, wanted: Sequence[str]) -> list[str]:
+    """The type codes a key is scoped to, each resolved against the region's catalogue (a code,
+    or a unique catalogue name), so a typo is refused now rather than found out at the first 403."""
+    names = sorted({t.strip() for t in wanted if t.strip()})
+    if not names:
+        return []
+    region = session.execute(select(Region)).scalars().first()
+    if region is None:
+        raise NotInitialisedError("no region is initialised here; run `trustsvc init` first")
+    try:
+        return sorted({resolve_type(region.code, name).code for name in names})
+    except InvalidInputError as exc:
+        raise InvalidInputError(exc.message, code="unknown_licence_type", field="types") from exc
+
+
 def create_api_key(
     session: Session,
     *,
@@ -93,7 +109,7 @@ def create_api_key(
                                 code="scope_not_allowed")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    types = sorted({t.strip() for t in licence_types if t.strip()})
+    types = _known_types(session, licence_types)
     session.add(ApiKeyRecord(
         key_id=key_id,
         secret_sha256=_hash(secret),

@@ -24,6 +24,6 @@ def keys(service) -> dict[str, str]:
         for role in ("admin", "verifier", "peer"):
             out[role] = create_api_key(s, role=role, actor="test").token
         out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc="11320000MB0000001G",
-                                       licence_types=["A", "11100000MB0143028R001"]).token
+                                       licence_types=["11100000MB0143028R001"]).token
     return out
 

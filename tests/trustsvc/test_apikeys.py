@@ -15,13 +15,13 @@ DEPT = "11320000MB0000001G"
 def test_issuer_key_is_scoped_and_only_its_hash_is_stored(service) -> None:
     with service.db.transaction() as s:
         created = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT.lower(),
-                                 licence_types=["B", "A", "A"])
+                                 licence_types=["11100000MB0143028R002", "营业执照", "11100000MB0143028R001"])
     with service.db.reader() as s:
         row = s.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == created.key_id)).scalar_one()
         assert created.token.split("_", 2)[2] not in (row.secret_sha256, row.label)
         principal = authenticate(s, created.token)
     assert principal.role is Role.ISSUER and principal.department_uscc == DEPT
-    assert principal.licence_types == ("A", "B")
+    assert principal.licence_types == ("11100000MB0143028R001", "11100000MB0143028R002")
 
 
 @pytest.mark.parametrize("token", ["", "tsk", "tsk__", "abc_def_ghi", "tsk_000000000000_nope"])
@@ -45,6 +45,13 @@ def test_revoked_key_is_refused(service) -> None:
     with service.db.reader() as s, pytest.raises(AuthenticationError) as err:
         authenticate(s, created.token)
     assert err.value.code == "revoked_api_key"
+
+
+def test_an_unknown_licence_type_is_refused_when_the_key_is_made(service) -> None:
+    with service.db.transaction() as s, pytest.raises(InvalidInputError) as err:
+        create_api_key(s, role="issuer", actor="test", department_uscc=DEPT, licence_types=["BOGUS"])
+    assert err.value.code == "unknown_licence_type" and err.value.field == "types"
+    assert "11100000MB0143028R001 (营业执照)" in err.value.message
 
 
 def test_scope_rules(service) -> None:

@@ -54,7 +54,7 @@ def test_department_apikey_pin_and_export(env: dict[str, str]) -> None:
     bad = run(env, "department", "add", "--code", "11320000MB0000001A", "--name", "x", code=1)
     assert "invalid_uscc" in bad.output
 
-    token = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "A,B").output.strip()
+    token = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "11100000MB0143028R001,食品经营许可证").output.strip()
     assert token.startswith("tsk_")
     db_bytes = (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").read_bytes()
     assert token.split("_", 2)[2].encode() not in db_bytes
@@ -227,5 +227,5 @@ def test_an_issuer_key_without_types_is_created_with_a_note_saying_it_can_issue_
     assert created.stdout.strip().startswith("tsk_") and len(created.stdout.strip().splitlines()) == 1
     assert "can issue none" in created.stderr
     assert f"trustsvc apikey create --role issuer --department {DEPT} --types" in created.stderr
-    typed = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "A")
+    typed = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "11100000MB0143028R001")
     assert typed.stderr == ""
