@@ -2,8 +2,8 @@
 
     python fault_runner.py MODULE:FUNCTION WHEN -- trust import FILE --pin HEX
 
-Once ``MODULE.FUNCTION`` is entered, every line executed (in any frame, ours or the
-libraries') is counted. ``WHEN`` is ``N`` (the N-th line from entry) or ``tx+N`` (the N-th line
+Once ``MODULE.FUNCTION`` is entered, every line executed (in any frame and any thread it
+starts, ours or the libraries') is counted. ``WHEN`` is ``N`` (the N-th line from entry) or ``tx+N`` (the N-th line
 after the first write transaction, ``Database.transaction``, began); there the process kills
 itself with SIGKILL, as a power cut or the OOM killer would: no ``finally``, no rollback, no
 flush. ``0`` never kills and prints on stderr, when the function returns,
@@ -18,6 +18,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 from typing import Any
 
@@ -49,10 +50,12 @@ def main() -> None:
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
         sys.settrace(tracer)
+        threading.settrace(tracer)  # the function may hand its work to threads (peers refresh in a pool)
         try:
             return original(*args, **kwargs)
         finally:
             sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type]
             print(f"fault-runner: events={state['events']} transaction={state['began']}..{state['ended']}",
                   file=sys.stderr)
 

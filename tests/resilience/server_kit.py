@@ -277,5 +277,8 @@ def run_with_fault(home: Home, target: str, kill_at: str, *args: str,
                    timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """``trustsvc ARGS`` killed (SIGKILL) at ``kill_at`` (``N`` or ``tx+N`` line events) inside
     ``target`` (``module:function``); ``0`` never kills and reports the counts (fault_runner.py)."""
+    # One hash seed for every run, so set and dict orders (and so line counts) repeat exactly and
+    # a kill aimed from a dry run lands where it was aimed.
     return subprocess.run([sys.executable, str(FAULT_RUNNER), target, kill_at, "--", *args],
-                          env=home.env, capture_output=True, text=True, timeout=timeout)
+                          env={**home.env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True,
+                          timeout=timeout)

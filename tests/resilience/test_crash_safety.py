@@ -268,14 +268,16 @@ def _held(home: Home) -> tuple[bytes | None, int | None]:
     return bytes(row.body), audited
 
 
-def _dry_run(home: Home, target: str, *args: str) -> tuple[int, int]:
+def _dry_run(home: Home, target: str, *args: str) -> tuple[int, int, int]:
+    """An undisturbed run: where its first write transaction began and ended, and how many line
+    events the whole call took."""
     done = run_with_fault(home, target, "0", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     found = _SPAN.search(done.stderr)
     assert found, done.stderr
-    began, ended = int(found.group(2)), int(found.group(3))
-    assert 0 <= began < ended
-    return began, ended
+    events, began, ended = int(found.group(1)), int(found.group(2)), int(found.group(3))
+    assert 0 <= began < ended <= events
+    return began, ended, events
 
 
 def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_path: Path,
@@ -288,11 +290,12 @@ def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_pat
                    "refresh": ("trustsvc.peers:refresh_peers", "trust", "refresh")}
         source.write_bytes(peer.current_list())
         _dry_run(home, *actions["import"])  # the first import creates the peer
-        spans = {}
+        spans, tails = {}, {}
         for name in ("import", "refresh"):  # then one undisturbed update each, to measure the write
             source.write_bytes(peer.next_list())
-            began, ended = _dry_run(home, *actions[name])
+            began, ended, events = _dry_run(home, *actions[name])
             spans[name] = ended - began
+            tails[name] = events - ended
             assert _held(home)[0] == source.read_bytes()
 
         outcomes: Counter[str] = Counter()
@@ -300,7 +303,9 @@ def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_pat
         plan = [(names[i % 2], f"tx+{max(1, int(spans[names[i % 2]] * f))}") for i, f in enumerate(KILL_FRACTIONS)]
         plan += [(names[i % 2], f"tx+{spans[names[i % 2]] - k}") for i, k in enumerate(KILL_BEFORE_END)]
         plan += [("import", "2000"),  # long before the write: while reading and checking the list
-                 ("refresh", f"tx+{spans['refresh'] + 500}")]  # after the commit
+                 # after the commit, halfway through what follows it (the list grows a little with
+                 # every update, so a kill aimed just past the commit could land before it)
+                 ("refresh", f"tx+{spans['refresh'] + tails['refresh'] // 2}")]
         for name, kill_at in plan:
             old, _ = _held(home)
             new = peer.next_list()
