@@ -180,3 +180,56 @@ def running(regions: list[Region]) -> Iterator[list[Region]]:
     finally:
         for r in regions:
             stop(r)
+
+
+# -- small helpers shared by the hostile-region and two-server tests (additive) -------------------
+
+def setup_region(region: Region) -> None:
+    """`trustsvc init`, `department add`, an admin key: through the CLI, before serving."""
+    name, _, dept_name = REGIONS[region.code]
+    region.cli("init", "--region", region.code, "--name", name)
+    region.cli("department", "add", "--code", region.uscc, "--name", dept_name)
+    region.admin_key = region.cli("apikey", "create", "--role", "admin", "--label", "federation test"
+                                  ).stdout.decode().strip()
+
+
+def region_pin(region: Region) -> str:
+    """The region's pin (`trustsvc trust pin`): SHA-256 of its root certificate."""
+    return region.cli("trust", "pin").stdout.decode().strip()
+
+
+def issue_licence(region: Region, body: dict[str, Any], *, department: str | None = None) -> dict[str, Any]:
+    """POST /licences (as the region's admin, for ``department``, default the region's own), then
+    the licence's PDF and static code: ``{"id", "pdf", "code"}``."""
+    status, lic, _ = region.request("POST", "/api/v1/licences", key=region.admin_key,
+                                    body={**body, "department": department or region.uscc})
+    assert status == 201, lic
+    ident = lic["id"]
+    status, pdf, _ = region.request("GET", f"/api/v1/licences/{ident}/file", key=region.admin_key)
+    assert status == 200, pdf
+    status, code, _ = region.request("GET", f"/api/v1/licences/{ident}/code", key=region.admin_key)
+    assert status == 200, code
+    return {"id": ident, "pdf": pdf, "code": code.decode()}
+
+
+def dynamic_code(region: Region, ident: str) -> str:
+    """A fresh dynamic code of licence ``ident`` (POST /licences/{id}/codes)."""
+    status, dyn, _ = region.request("POST", f"/api/v1/licences/{ident}/codes", key=region.admin_key)
+    assert status == 201, dyn
+    return str(dyn["code"])
+
+
+def held_peer(region: Region, peer_code: str) -> dict[str, Any] | None:
+    """What ``region`` holds of peer ``peer_code`` (GET /trust/peers), or None."""
+    status, peers, _ = region.request("GET", "/api/v1/trust/peers", key=region.admin_key)
+    assert status == 200, peers
+    return next((p for p in peers if p["region"]["code"] == peer_code), None)
+
+
+def open_region_service(region: Region) -> Any:
+    """An in-process TrustService on the region's home and environment (its database and key
+    store; the region's server may be running). Close it after use."""
+    from trustsvc.config import load_config
+    from trustsvc.context import open_service
+
+    return open_service(load_config(region.env), region.env)
