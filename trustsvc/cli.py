@@ -661,33 +661,27 @@ def _print_report(report: Any) -> None:
         click.echo(f"  now {name}: {json.dumps(value, ensure_ascii=False)}")
 
 
-def _offline_code_verifier(ctx: click.Context, cache_dir: Path | None, now: Any) -> Any:
-    """Offline code verification: the cache directory's material, else this machine's database
-    (its certificates and stored status lists); None when neither exists."""
-    from functools import partial
+def _verify_snapshot(ctx: click.Context, cache_dir: Path | None) -> Any:
+    """What `trustsvc verify` judges with, built once: the cache directory's material (codes,
+    ``--cache``), else this region's database (its own namespace and every peer imported by
+    pin), else nothing at all."""
+    import datetime as dt
 
-    from .codes.material import load_code_cache
-    from .codes.offline import verify_code_offline
+    from .snapshot import build_snapshot, empty_snapshot, load_snapshot_cache
 
-    try:
-        if cache_dir is not None:
-            material = load_code_cache(cache_dir)
-        elif _config(ctx).region is not None:
-            import datetime as dt
-
-            from .registry import load_registry
-
-            material = load_registry(_database(ctx), grace=dt.timedelta(seconds=_config(ctx).trust.grace),
-                                     now=now).code_trust(_database(ctx), status_lists=True)
-        else:
-            return None
-    except TrustSvcError as exc:
-        click.echo(f"error: {exc.code}: {exc.message}", err=True)
-        sys.exit(3)
-    except SQLAlchemyError as exc:
-        log.warning("no database for offline code verification: %s", type(exc).__name__)
-        return None
-    return partial(verify_code_offline, material=material, now=now)
+    if cache_dir is not None:
+        try:
+            return load_snapshot_cache(cache_dir)
+        except TrustSvcError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            sys.exit(3)
+    config = _config(ctx)
+    if config.region is not None:
+        try:
+            return build_snapshot(_database(ctx), grace=dt.timedelta(seconds=config.trust.grace))
+        except (TrustSvcError, SQLAlchemyError) as exc:
+            log.warning("verifying without this region's trust: %s", getattr(exc, "message", type(exc).__name__))
+    return empty_snapshot()
 
 
 @cli.command(cls=_VerifyCommand)
@@ -714,8 +708,8 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     from ca.certs import load_certificates
     from ca.errors import CertificateError
 
-    from .trust import TrustContext
-    from .verify import detect_kind, verify_bytes
+    from .verifier import verify as verify_in_region
+    from .verify import detect_kind
 
     try:
         now = _parse_time(at, "--at")
@@ -743,33 +737,11 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
 
     anchor_ders = read_certs(anchors, "--anchor")
     extra_ders = read_certs(certs, "--cert")
-    trust = TrustContext(anchors=tuple(anchor_ders), intermediates=tuple(extra_ders))
-    status_lookup = None
-    config = _config(ctx)
-    if config.region is not None:
-        try:
-            import datetime as dt
-
-            from .registry import RegistryStatusLookup, load_registry
-
-            # this region's own trust plus every peer trust list imported by pin
-            registry = load_registry(_database(ctx), grace=dt.timedelta(seconds=config.trust.grace), now=now)
-            local = registry.trust
-            trust = TrustContext(anchors=(*local.anchors, *anchor_ders),
-                                 intermediates=(*local.intermediates, *extra_ders),
-                                 revocation=local.revocation, anchor_info=local.anchor_info,
-                                 authorisations=local.authorisations)
-            # licence PDFs: status from our records, or a peer's signed status list
-            status_lookup = RegistryStatusLookup(_database(ctx), registry, now=now)
-        except (TrustSvcError, SQLAlchemyError) as exc:
-            log.warning("verifying without this region's anchors: %s", getattr(exc, "message", type(exc).__name__))
-    code_verifier = (_offline_code_verifier(ctx, code_cache_dir, now) if detect_kind(data) in ("code", "picture")
-                     else None)
-    report = verify_bytes(data, trust=trust, original=original.read_bytes() if original else None, now=now,
-                          status_lookup=status_lookup, code_verifier=code_verifier)
-    from .registry import enforce_freshness
-
-    report = enforce_freshness(report)  # anything a stale peer list vouched for: TRUST_LIST_STALE
+    # one region verifier (trustsvc.verifier), each object in its issuer's namespace; --anchor
+    # and --cert add a namespace of their own and path helpers
+    snapshot = _verify_snapshot(ctx, code_cache_dir if detect_kind(data) in ("code", "picture") else None)
+    report = verify_in_region(snapshot.with_given(anchor_ders, extra_ders), data, now=now,
+                              original=original.read_bytes() if original else None)
     if as_json:
         _echo_json(report.as_dict())
     else:

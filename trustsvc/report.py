@@ -15,7 +15,7 @@ from typing import Any
 
 from ca.results import Check, CheckResult, Indication
 
-__all__ = ["VerificationReport", "ReportBuilder", "worst"]
+__all__ = ["VerificationReport", "ReportBuilder", "ReportPart", "worst"]
 
 _RANK = {Indication.PASSED: 0, Indication.INDETERMINATE: 1, Indication.FAILED: 2}
 
@@ -68,6 +68,19 @@ def worst(indications: Iterable[Indication]) -> Indication:
     return max(indications, key=_RANK.__getitem__, default=Indication.PASSED)
 
 
+@dataclass(frozen=True)
+class ReportPart:
+    """What a builder recorded, to be replayed into other reports: an assessment that depends
+    only on its inputs (a code signer's path at a signing time) is made once and reused."""
+
+    checks: tuple[Check, ...]
+    trust_path: tuple[Mapping[str, Any], ...]
+    warnings: tuple[str, ...]
+    status_now: Mapping[str, Any]
+    failure: tuple[str, str] | None
+    indeterminate: tuple[str, str] | None
+
+
 class ReportBuilder:
     """Accumulates checks for one verification and derives the verdict."""
 
@@ -115,6 +128,23 @@ class ReportBuilder:
     @property
     def has_failed(self) -> bool:
         return self._failure is not None
+
+    def part(self) -> ReportPart:
+        """Everything recorded so far, frozen (see :class:`ReportPart`)."""
+        return ReportPart(checks=tuple(self.checks), trust_path=tuple(dict(t) for t in self.trust_path),
+                          warnings=tuple(self.warnings), status_now=dict(self.status_now),
+                          failure=self._failure, indeterminate=self._indeterminate)
+
+    def add_part(self, part: ReportPart) -> None:
+        """Record ``part`` here as if its checks had been made here, in order."""
+        self.checks.extend(part.checks)
+        self.trust_path.extend(dict(t) for t in part.trust_path)
+        self.warnings.extend(part.warnings)
+        self.status_now.update({k: dict(v) if isinstance(v, dict) else v for k, v in part.status_now.items()})
+        if self._failure is None:
+            self._failure = part.failure
+        if self._indeterminate is None:
+            self._indeterminate = part.indeterminate
 
     def build(self) -> VerificationReport:
         if self._failure is not None:

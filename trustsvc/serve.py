@@ -3,6 +3,7 @@ database pool) after the fork, so no connection or key handle is shared between 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from typing import Any
@@ -43,10 +44,23 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
     def post_worker_init(worker: Any) -> None:
+        app = getattr(worker, "wsgi", None)
+        if app is not None and "trustsvc" in getattr(app, "extensions", {}):
+            # The trust snapshot: built before the first request and kept current by a poller
+            # thread of this worker (trustsvc.snapshot_holder); api.trust_snapshot finds it here.
+            import datetime as dt
+
+            from .snapshot_holder import SnapshotHolder
+
+            holder = SnapshotHolder(app.extensions["trustsvc"].db, grace=dt.timedelta(seconds=config.trust.grace))
+            try:
+                holder.current()
+            except Exception:  # noqa: BLE001 - the first request builds it, or says why it cannot
+                logging.getLogger(__name__).exception("trust snapshot not built at start")
+            app.extensions["trustsvc.snapshot"] = holder.start()
         # The peer refresher: one thread per worker, coordinated through the database
         # (trustsvc.peer_refresher); the master never runs it, so forking stays thread-free.
         interval = config.trust.refresh_interval
-        app = getattr(worker, "wsgi", None)
         if interval and app is not None and "trustsvc" in getattr(app, "extensions", {}):
             from .peer_refresher import PeerRefresher
 

@@ -2,24 +2,24 @@
 photo of a service code's QR), a raw body, or JSON ``{"code": …, "purpose": …}`` → the report
 JSON of DESIGN §4, 200 whatever the indication.
 
-Service codes are verified online (trustsvc.codes.online): with an API key the verification is
-audited with its ``purpose`` and uses a dynamic code up; without one nothing is written.
-Objects of peer regions verify through the trust lists imported by pin (trustsvc.registry)."""
+One region verifier judges everything (trustsvc.verifier) against the process's trust snapshot,
+each object in the namespace of its issuer (this region, or a peer imported by pin). Service
+codes are verified online: with an API key the verification is audited with its ``purpose`` and
+uses a dynamic code up; without one nothing is written."""
 
 from __future__ import annotations
-
-import datetime as dt
-from functools import partial
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError, MalformedRequestError
-from trustsvc.registry import RegistryStatusLookup, enforce_freshness, load_registry, verify_code_with_registry
-from trustsvc.verify import is_picture, verify_bytes
+from trustsvc.verifier import OnlineCodes
+from trustsvc.verifier import verify as verify_in_region
+from trustsvc.verify import is_picture
 
 from ..auth import current_principal
 from ..request import json_body, read_upload, service, string_field
+from ..trust_snapshot import current_snapshot
 
 bp = Blueprint("verify", __name__)
 
@@ -48,9 +48,6 @@ def verify() -> Response:
         data = request.get_data(cache=False)
     if not data:
         raise MalformedRequestError("nothing to verify: send a file, a raw body or a code")
-    db = service().db
-    # this region's trust plus every peer list imported by pin (trustsvc.registry)
-    registry = load_registry(db, grace=dt.timedelta(seconds=service().config.trust.grace))
     if purpose is None:
         purpose = string_field(dict(request.args), "purpose", required=False, max_len=200)
     actor = None
@@ -59,8 +56,7 @@ def verify() -> Response:
         if purpose is None and (data.lstrip()[:4].upper() == b"TS1:" or is_picture(data)):  # a QR photo is a code
             raise InvalidInputError("a keyed code verification states its purpose", code="missing_field",
                                     field="purpose")
-    report = enforce_freshness(verify_bytes(
-        data, trust=registry.trust, original=original, status_lookup=RegistryStatusLookup(db, registry),
-        code_verifier=partial(verify_code_with_registry, db, registry=registry, actor=actor, purpose=purpose)))
+    report = verify_in_region(current_snapshot(), data, original=original,
+                              online=OnlineCodes(service().db, actor=actor, purpose=purpose))
     current_app.logger.debug("verify %s -> %s", report.object.get("kind"), report.indication.value)
     return jsonify(report.as_dict())

@@ -2,24 +2,24 @@
 browser has it), upload a photo (decoded here with zxing-cpp), or paste a code; the verdict in
 Chinese with English alongside, with its reasons.
 
-Anonymous: it verifies online against this service's records but writes nothing (a dynamic
-code is not used up here; a verifier key does that through the API).
+Anonymous: it verifies with the region verifier and the process's trust snapshot, and writes
+nothing (a dynamic code is not used up here; a verifier key does that through the API).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 
 from flask import Blueprint, Response, make_response, render_template, request
 
 from hsm.errors import TrustSvcError
-from trustsvc.registry import load_registry, verify_code_with_registry
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError
+from trustsvc.verifier import OnlineCodes, verify_code
 
 from ..html import page_headers
 from ..request import read_upload, service
+from ..trust_snapshot import current_snapshot
 
 bp = Blueprint("verify_page", __name__)
 
@@ -68,8 +68,6 @@ def submit() -> Response:
         resp = _page(report=None, error=exc, code=code)
         resp.status_code = 422
         return resp
-    # codes of this region (live status) and of every peer region imported by pin
-    db = service().db
-    registry = load_registry(db, grace=dt.timedelta(seconds=service().config.trust.grace))
-    report = verify_code_with_registry(db, code, registry=registry).as_dict()
+    # the region verifier, each code in its issuer's namespace (this region or a peer imported by pin)
+    report = verify_code(current_snapshot(), code, online=OnlineCodes(service().db)).as_dict()
     return _page(report=report, error=None, code=code)

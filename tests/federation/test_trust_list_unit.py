@@ -25,9 +25,9 @@ from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
 from trustsvc.licences.identifier import LicenceIdentifier
 from trustsvc.peer_refresher import PeerRefresher
 from trustsvc.peers import import_peer, list_peers, refresh_peers
-from trustsvc.registry import enforce_freshness, load_registry
 from trustsvc.report import ReportBuilder
 from trustsvc.signer_rotation import rotate_code_signer, rotate_trust_list_signer
+from trustsvc.snapshot import build_snapshot
 from trustsvc.storage.models import CertificateRecord
 from trustsvc.trust_lists import (
     TRUST_LIST_CONTENT_TYPE,
@@ -37,7 +37,7 @@ from trustsvc.trust_lists import (
     trust_list_entries,
     verify_trust_list,
 )
-from trustsvc.verify import verify_bytes
+from trustsvc.verifier import verify as verify_in_region
 
 DAY = dt.timedelta(days=1)
 
@@ -219,15 +219,16 @@ def test_verifications_relying_on_a_stale_peer_are_indeterminate(regions) -> Non
     with a.db.reader() as session:
         cert = session.execute(select(CertificateRecord.der).where(
             CertificateRecord.slug == f"{department_uscc('320000')}/signer")).scalar_one()
-    fresh_registry = load_registry(b.db, grace=DAY)
-    report = enforce_freshness(verify_bytes(cert, trust=fresh_registry.trust))
+    snapshot = build_snapshot(b.db, grace=DAY)
+    report = verify_in_region(snapshot, cert)
     anchor = [t for t in report.trust_path if t.get("trust_anchor")][-1]
     assert report.indication is Indication.PASSED and anchor["region"] == "320000"
     assert anchor["list_sequence"] == signed.sequence and anchor["source"] == "trust list"
+    assert anchor["namespace"] == "peer:320000" and anchor["stale"] is False
     later = signed.trust_list.next_update + DAY + dt.timedelta(minutes=1)
-    stale_registry = load_registry(b.db, grace=DAY, now=later)
-    assert [p.stale for p in stale_registry.peers] == [True]
-    stale = enforce_freshness(verify_bytes(cert, trust=stale_registry.trust, now=later))
+    peer = snapshot.namespace("peer:320000")
+    assert peer is not None and not peer.stale(dt.datetime.now(dt.timezone.utc)) and peer.stale(later)
+    stale = verify_in_region(snapshot, cert, now=later)  # staleness is judged at the verification time
     assert (stale.indication, stale.sub_indication) == (Indication.INDETERMINATE, "TRUST_LIST_STALE")
     assert "region 320000" in stale.message and "stale" in stale.message
     assert list_peers(b, now=later)[0]["stale"] is True
@@ -388,8 +389,9 @@ def test_publish_rotate_and_import_on_each_database(service, regions) -> None:
     assert import_peer(service, str(path), b_pin, actor="test", allow_file=True).outcome == "unchanged"
     [peer] = list_peers(service)
     assert peer["region"]["code"] == "220000" and peer["pin"] == b_pin and not peer["stale"]
-    registry = load_registry(service.db, grace=DAY)
-    assert [p.region_code for p in registry.peers] == ["220000"] and len(registry.trust.anchors) == 2
+    snapshot = build_snapshot(service.db, grace=DAY)
+    assert [ns.name for ns in snapshot.namespaces] == ["local", "peer:220000"]
+    assert all(len(ns.anchors) == 1 for ns in snapshot.namespaces)
 
 
 # -- what a peer's list may make this service fetch or trust ------------------------------------

@@ -29,6 +29,7 @@ from hsm import DEFAULT_SM2_ID, KeyAlgorithm, Signer, sm3
 from hsm.encoding import signature_to_raw
 
 from ..errors import InvalidInputError
+from .b45 import b45decode
 
 __all__ = [
     "PREFIX",
@@ -262,7 +263,7 @@ def decode_code(text: Any) -> DecodedCode:
     if len(text) > MAX_CODE_CHARS:
         raise CodeFormatError(f"a service code has at most {MAX_CODE_CHARS} characters")
     try:
-        compressed = base45.b45decode(text[len(PREFIX):])
+        compressed = b45decode(text[len(PREFIX):])
     except _DECODE_ERRORS as exc:
         raise CodeFormatError("the code is not valid Base45 (RFC 9285)") from exc
     cose = _inflate(compressed)

@@ -11,7 +11,7 @@ Two sources, one shape (:class:`CodeTrust`):
 
 The cache file itself is not signed: it is exported on a machine the verifier trusts. Peer
 regions' material comes from the signed trust lists that machine imported by pin
-(:mod:`trustsvc.registry`): the cache's ``peers`` carry each fresh peer's pinned root, CAs, code
+(:mod:`trustsvc.snapshot`): the cache's ``peers`` carry each fresh peer's pinned root, CAs, code
 signers and licence types per issuer, and ``status/`` their issuers' status lists too; the
 cache's ``next_update`` is no later than the first peer list goes stale.
 """
@@ -37,8 +37,9 @@ from ca.errors import CertificateError
 from ..context import TrustService
 from ..errors import InvalidInputError
 from ..local_trust import local_trust_context
-from ..storage import Database
+from ..snapshot import build_snapshot
 from ..status_lists import StatusListVerification, current_status_list, verify_status_list
+from ..storage import Database
 from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, StatusListRecord
 from ..trust import TrustContext
 from ..uscc import validate_uscc
@@ -217,28 +218,28 @@ def status_list_path(directory: Path, issuer: str) -> Path:
 
 def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[str, Any]], dict[str, bytes],
                                                                       list[dt.datetime]]:
-    """Fresh peer regions from the imported trust lists: their pinned roots, CAs, code signers
-    and licence types per issuer, their issuers' held status lists, and when each goes stale
-    (the cache is no fresher than the oldest of them)."""
-    from ..registry import load_registry
-
-    registry = load_registry(service.db, grace=dt.timedelta(seconds=service.config.trust.grace), now=now)
+    """Fresh peer regions, one namespace each as the trust snapshot holds them: their pinned
+    roots, CAs, code signers and licence types per issuer, their issuers' held status lists, and
+    when each goes stale (the cache is no fresher than the oldest of them)."""
+    snapshot = build_snapshot(service.db, grace=dt.timedelta(seconds=service.config.trust.grace), now=now)
     peers: list[dict[str, Any]] = []
     lists: dict[str, bytes] = {}
     until: list[dt.datetime] = []
-    for peer in registry.peers:
-        if peer.stale:
+    held: set[str] = set()
+    for ns in snapshot.namespaces:
+        if ns.kind != "peer" or ns.stale(now) or ns.stale_after is None:
             continue
-        tl = peer.trust_list
-        peers.append({"region": tl.region_code, "name": tl.region_name, "list_sequence": tl.sequence,
-                      "anchors": [_pem(d) for d in peer.trust().anchors],
-                      "intermediates": [_pem(d) for d in (*tl.cas, *tl.status_list_signers)],
-                      "code_signers": [_pem(c.cert) for c in tl.code_signers],
-                      "licence_types": {uscc: sorted(types) for uscc, types in tl.authorisations().items()}})
-        until.append(peer.stale_after)
+        peers.append({"region": ns.region_code, "name": ns.region_name, "list_sequence": ns.list_sequence,
+                      "anchors": [_pem(d) for d in ns.anchors],
+                      "intermediates": [_pem(d) for d in ns.trust.intermediates],
+                      "code_signers": [_pem(s.der) for signers in ns.code_signers.values() for s in signers],
+                      "licence_types": {uscc: sorted(types) for uscc, types in ns.grants.items()}})
+        until.append(ns.stale_after)
+        held.update(ns.issuers)
     with service.db.reader() as session:
         for row in session.execute(select(PeerStatusListRecord)).scalars():
-            lists.setdefault(row.issuer_uscc, row.body)
+            if row.issuer_uscc in held:
+                lists.setdefault(row.issuer_uscc, row.body)
     return peers, lists, until
 
 

@@ -30,7 +30,7 @@ from .format import DYNAMIC, DecodedCode
 from .material import CodeTrust, code_trust_from_db
 from .verify import ALREADY_USED, verify_code_common
 
-__all__ = ["verify_code_online"]
+__all__ = ["verify_code_online", "use_code_once", "peek_code_use"]
 
 
 def _iso(value: dt.datetime) -> str:
@@ -111,3 +111,9 @@ def verify_code_online(db: Database, text: Any, *, actor: str | None = None, pur
                      "nonce": code.claims.nonce.hex() if code and code.claims.nonce else None,
                      "indication": report.indication.value, "sub_indication": report.sub_indication}))
     return report
+
+
+use_code_once = _use
+"""Use a dynamic code up inside the caller's transaction (see :func:`verify_code_online`)."""
+peek_code_use = _peek
+"""Say whether a dynamic code was used, writing nothing (anonymous verification)."""

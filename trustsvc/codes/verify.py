@@ -45,7 +45,8 @@ from ..trust import assess_certificate
 from .format import CODE_ALGORITHMS, DYNAMIC, CodeFormatError, DecodedCode, decode_code
 from .material import CodeTrust
 
-__all__ = ["CLOCK_SKEW", "ALREADY_USED", "verify_code_common", "code_time"]
+__all__ = ["CLOCK_SKEW", "ALREADY_USED", "verify_code_common", "code_time", "ALG_NAMES", "SIGNING_USAGE",
+           "minimal_object", "check_issuer_region", "check_lifetime"]
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """How far in the future a code's ``iat`` may lie (the signer's clock versus ours)."""
@@ -170,3 +171,11 @@ def verify_code_common(text: Any, *, material: CodeTrust, now: dt.datetime) -> t
     if code.claims.typ == DYNAMIC and code.claims.exp is not None:
         builder.object["lifetime_seconds"] = code.claims.exp - code.claims.iat
     return builder, code
+
+
+# The pieces a scoped verifier (trustsvc.verifier) shares with this one.
+ALG_NAMES = _ALG_NAMES
+SIGNING_USAGE = _SIGNING_USAGE
+minimal_object = _minimal_object
+check_issuer_region = _region
+check_lifetime = _lifetime

@@ -44,7 +44,7 @@ METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
 STATUS_ATTACHMENT = "licence-status.json"
 """``{"issuer", "status_index", "status_list"}``: the version's index in its issuer's signed status
 list and that list's URL (W3C BitstringStatusListEntry's idea), covered by the PDF signature, so
-a verifier in another region finds the licence's bit (:mod:`trustsvc.registry`)."""
+a verifier in another region finds the licence's bit (:mod:`trustsvc.snapshot`)."""
 """The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
 
 

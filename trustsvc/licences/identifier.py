@@ -8,6 +8,7 @@ The check character is ISO/IEC 7064 MOD 37,36 (hybrid) over ``type‖issuer‖se
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -56,11 +57,11 @@ class LicenceIdentifier:
     def version_text(self) -> str:
         return f"{self.version:03d}"
 
-    @property
+    @functools.cached_property
     def check(self) -> str:
         return check_char(self.type_code + self.issuer_code + self.serial + self.version_text)
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return ".".join((ROOT, self.type_code, self.issuer_code, self.serial, self.version_text, self.check))
 
@@ -75,6 +76,13 @@ def parse_identifier(text: str) -> LicenceIdentifier:
     """
     if not isinstance(text, str) or len(text) > MAX_LENGTH:
         raise InvalidInputError("not a GB/T 36904 licence identifier", code="invalid_identifier")
+    return _parse_identifier(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_identifier(text: str) -> LicenceIdentifier:
+    """Cached: every verification of a code or file parses its identifier several times
+    (the result is immutable; refusals raise and are not cached)."""
     text = text.strip().upper()
     if not text.startswith(ROOT + "."):
         raise InvalidInputError(f"a licence identifier starts with {ROOT}", code="invalid_identifier")

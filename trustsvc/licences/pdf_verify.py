@@ -31,12 +31,13 @@ Never raises: unreadable input is a FAILED / FORMAT_FAILURE report.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import io
 import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ca.certs import ParsedCertificate, parse_certificate, verify_certificate_signature
@@ -62,14 +63,18 @@ from ..trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .identifier import parse_identifier
 from .status import LicenceStatus, add_status_check
 
-__all__ = ["verify_licence_pdf", "StatusLookup", "MAX_ATTACHMENT"]
+__all__ = ["verify_licence_pdf", "StatusLookup", "TrustScope", "MAX_ATTACHMENT"]
 
 log = logging.getLogger(__name__)
 
 StatusLookup = Callable[..., LicenceStatus | None]
 """``lookup(identifier, *, status_index=None) -> status`` (None: not issued here), e.g.
-``partial(licence_status, db)`` or :class:`trustsvc.registry.RegistryStatusLookup`;
+``partial(licence_status, db)`` or :class:`trustsvc.verifier.SnapshotStatusLookup`;
 ``status_index`` is passed when the file names one (``licence-status.json``)."""
+TrustScope = Callable[[str | None], tuple[TrustContext, TSTVerifier | None]]
+"""``scope(identifier) -> (trust, tst_verifier)``: what to judge a file with, chosen by the
+licence it names (its issuer's namespace, :mod:`trustsvc.verifier`); asked once the file's
+identifier is read, before any signature in it is judged."""
 MAX_ATTACHMENT = 4 * 1024 * 1024
 _METADATA = "licence-metadata.json"
 _METADATA_SES = "licence-metadata.ses"
@@ -77,6 +82,7 @@ _STATUS_ENTRY = "licence-status.json"
 _DC = "http://purl.org/dc/elements/1.1/"
 _HEX = re.compile(rb"^(?:[0-9a-f]*|[0-9A-F]*)$")
 _ORG_ID_PREFIX = "NTRCN-"
+_CHINA = timezone(timedelta(hours=8), "CST")
 
 
 class _Unreadable(Exception):
@@ -370,8 +376,26 @@ def _metadata(builder: ReportBuilder, files: dict[str, bytes], xmp_identifier: s
     return identifier
 
 
+def _claimed_identifier(files: dict[str, bytes], xmp_identifier: str | None) -> str | None:
+    """The identifier the file claims, not yet checked: the sealed metadata's ZZBS, else the XMP's."""
+    candidates: list[Any] = []
+    try:
+        meta = json.loads(files.get(_METADATA, b"null").decode("utf-8"))
+        candidates.append(meta.get("ZZBS") if isinstance(meta, dict) else None)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    for candidate in (*candidates, xmp_identifier):
+        if isinstance(candidate, str):
+            try:
+                return parse_identifier(candidate).text
+            except TrustSvcError:
+                continue
+    return None
+
+
 def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datetime,
-            tst_verifier: TSTVerifier | None, status_lookup: StatusLookup | None) -> None:
+            tst_verifier: TSTVerifier | None, status_lookup: StatusLookup | None,
+            scope: TrustScope | None = None) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
@@ -413,6 +437,8 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     except Exception as exc:  # noqa: BLE001 - damaged XMP
         builder.fail("pdf.xmp", FORMAT_FAILURE, f"the XMP metadata cannot be read ({type(exc).__name__})")
         xmp_identifier = None
+    if scope is not None:
+        trust, tst_verifier = scope(_claimed_identifier(files, xmp_identifier))
     identifier = _metadata(builder, files, xmp_identifier, trust=trust, now=now, tst_verifier=tst_verifier)
     builder.object["identifier"] = identifier
     if cms_der is None:
@@ -439,6 +465,11 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     elif status_lookup is None:
         builder.skipped("licence.status", "no licence records are available to this verifier")
         builder.warnings.append(f"the status of licence {identifier} was not checked")
+    elif scope is not None and not any(c.name == "signer.path" and c.result == "passed" for c in builder.checks):
+        # the file does not chain to the anchor vouching for its issuer: whatever that issuer's
+        # list says is about some other file, and must not be shown as this one's status
+        builder.skipped("licence.status", f"not consulted: the signature does not chain to the anchor that vouches "
+                                          f"for the issuer of {identifier}")
     else:
         index = _status_index(files.get(_STATUS_ENTRY), identifier)
         try:
@@ -448,7 +479,21 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
             builder.indeterminate("licence.status", TRY_LATER, f"the status of licence {identifier} could not be "
                                                                f"read ({type(exc).__name__})")
             return
+        if scope is not None and status is not None and status.status == "active":
+            status = _expired_by_dates(status, files.get(_METADATA), now)
         add_status_check(builder, status, identifier=identifier)
+
+
+def _expired_by_dates(status: LicenceStatus, meta: bytes | None, now: datetime) -> LicenceStatus:
+    """A status list says nothing of expiry (it has no bit for it): the sealed metadata's last
+    valid day (``ZZYXQJZRQ``, China time) does."""
+    try:
+        end = date.fromisoformat(json.loads((meta or b"").decode("utf-8"))["ZZYXQJZRQ"])
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return status  # 长期 (no end), or no readable metadata: the metadata checks say so
+    if end >= now.astimezone(_CHINA).date():
+        return status
+    return dataclasses.replace(status, status="expired", valid_until=end)
 
 
 def verify_licence_pdf(
@@ -458,17 +503,19 @@ def verify_licence_pdf(
     now: datetime | None = None,
     tst_verifier: TSTVerifier | None = None,
     status_lookup: StatusLookup | None = None,
+    scope: TrustScope | None = None,
 ) -> VerificationReport:
     """Verify a licence PDF (see the module docstring); kind ``pdf``.
 
     :param tst_verifier: checks the signature time-stamp (:func:`trustsvc.verify.make_tst_verifier`);
         absent, the time-stamp is skipped and the signingTime is used.
     :param status_lookup: the licence's status by identifier; absent, the status is not checked.
+    :param scope: chooses ``trust`` and ``tst_verifier`` by the licence the file names.
     """
     now_ = aware(now) if now is not None else datetime.now(timezone.utc)
     builder = ReportBuilder("pdf")
     try:
-        _verify(builder, data, trust, now_, tst_verifier, status_lookup)
+        _verify(builder, data, trust, now_, tst_verifier, status_lookup, scope)
     except _Unreadable as exc:
         builder.fail("pdf.format", FORMAT_FAILURE, f"not a readable signed PDF: {exc}")
     except Exception as exc:  # noqa: BLE001 - last line of defence: verification never raises

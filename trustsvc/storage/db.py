@@ -80,8 +80,9 @@ class Database:
         else:
             raise ConfigurationError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
-        watch_trust_changes(self._write)
+        watch_trust_changes(self._write, self.url)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.closed = False
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -136,6 +137,7 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self.closed = True  # background pollers of this database stop (trustsvc.snapshot_holder)
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -11,6 +11,9 @@ status reaches verifiers through its issuer's status list, which is).
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -31,7 +34,7 @@ from .models import (
     TrustVersion,
 )
 
-__all__ = ["WATCHED", "bump_trust_version", "read_trust_version", "watch_trust_changes"]
+__all__ = ["WATCHED", "bump_trust_version", "read_trust_version", "watch_trust_changes", "subscribe_trust_changes"]
 
 WATCHED: tuple[type, ...] = (
     Region,
@@ -51,6 +54,7 @@ _FLAG = "trustsvc.trust_changed"
 
 def bump_trust_version(session: Session) -> None:
     """Move the counter inside ``session``'s transaction (for Core writes the listener can't see)."""
+    session.info[_FLAG] = True
     session.execute(update(TrustVersion).where(TrustVersion.id == 1).values(version=TrustVersion.version + 1))
 
 
@@ -65,7 +69,6 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         return
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, WATCHED) and (obj in session.new or obj in session.deleted or session.is_modified(obj)):
-            session.info[_FLAG] = True
             bump_trust_version(session)
             return
 
@@ -74,8 +77,38 @@ def _after_end(session: Session, *_args: Any) -> None:
     session.info.pop(_FLAG, None)
 
 
-def watch_trust_changes(session_factory: Any) -> None:
-    """Install the listener on a sessionmaker (once per :class:`~trustsvc.storage.Database`)."""
+# In-process subscribers per database URL: a process that changed trust material sees it in its
+# very next verification, without waiting for its poll of the counter (other processes poll).
+_subscribers: dict[str, list[weakref.WeakMethod[Callable[[], None]]]] = {}
+_subscribers_lock = threading.Lock()
+
+
+def subscribe_trust_changes(url: str, callback: Callable[[], None]) -> None:
+    """Call ``callback`` (a bound method, held weakly) after any commit in this process that
+    moved the counter of the database at ``url``, whichever :class:`Database` object made it."""
+    with _subscribers_lock:
+        alive = [ref for ref in _subscribers.get(url, []) if ref() is not None]
+        alive.append(weakref.WeakMethod(callback))  # type: ignore[arg-type]
+        _subscribers[url] = alive
+
+
+def _notify(url: str) -> None:
+    with _subscribers_lock:
+        refs = list(_subscribers.get(url, ()))
+    for ref in refs:
+        callback = ref()
+        if callback is not None:
+            callback()
+
+
+def watch_trust_changes(session_factory: Any, url: str | None = None) -> None:
+    """Install the listener on a sessionmaker (once per :class:`~trustsvc.storage.Database`);
+    with ``url``, commits that moved the counter notify :func:`subscribe_trust_changes`."""
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(_FLAG, None) and url is not None:
+            _notify(url)
+
     event.listen(session_factory, "before_flush", _before_flush)
-    event.listen(session_factory, "after_commit", _after_end)
+    event.listen(session_factory, "after_commit", after_commit)
     event.listen(session_factory, "after_rollback", _after_end)
