@@ -75,6 +75,8 @@ from .uscc import validate_uscc
 
 __all__ = [
     "LOCAL",
+    "issuer_of",
+    "make_namespace",
     "SOURCE_DATABASE",
     "BuildCache",
     "CodeSigner",
@@ -254,9 +256,6 @@ class Namespace:
     def stale(self, now: dt.datetime) -> bool:
         return self.stale_after is not None and now > self.stale_after
 
-    def holds(self, issuer: str) -> bool:
-        return issuer in self.issuers or self.catch_all
-
     def trust_for(self, issuer: str | None) -> TrustContext:
         """The context an object of ``issuer`` validates with: the anchor, the shared CAs and
         that issuer's own CAs (the whole namespace when ``issuer`` is None)."""
@@ -329,7 +328,9 @@ def make_namespace(*, name: str, kind: NamespaceKind, region_code: str | None, r
     authorisations = {_sha256(a): dict(grants) for a in anchors} if grants else {}
     trust = TrustContext(anchors=anchors, intermediates=tuple(dict.fromkeys(every_ca)), revocation=revocation,
                          anchor_info=anchor_info, authorisations=authorisations)
-    rev_digest = getattr(revocation, "digest", "")
+    # our own revocation records only matter to our own certificates (a peer's are "unknown" to
+    # them whatever they say), so a local revocation leaves every peer's cached checks valid
+    rev_digest = getattr(revocation, "digest", "") if kind == "local" else ""
     digest = _digest(name, anchors, sorted(every_ca), rev_digest)
     return Namespace(name=name, kind=kind, region_code=region_code, region_name=region_name, source=source,
                      anchors=anchors, shared_cas=shared_cas, issuer_cas=dict(issuer_cas), issuers=issuers,
@@ -527,7 +528,11 @@ def _code_signers(ders: Iterable[bytes], ns: Namespace, cache: BuildCache, now: 
 
 def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache,
                 now: dt.datetime) -> dict[str, HeldStatusList]:
-    return {uscc: cache.get(("status", ns.digest, uscc, _sha256(body)),
+    # keyed by what the check depends on: the issuer's own scope, so a list change that adds or
+    # drops another issuer re-checks nothing of this one's
+    rev_digest = getattr(ns.revocation, "digest", "") if ns.kind == "local" else ""
+    return {uscc: cache.get(("status", _digest(ns.name, ns.anchors, ns.trust_for(uscc).intermediates, rev_digest),
+                             uscc, _sha256(body)),
                             functools.partial(_check_status_list, body, uscc, ns.trust_for(uscc), now))
             for uscc, body in bodies.items()}
 
