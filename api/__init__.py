@@ -52,6 +52,9 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     from .blueprints import codes as codes_bp
 
     app.register_blueprint(codes_bp.bp, url_prefix="/api/v1")
+    from .blueprints import holder as holder_bp
+
+    app.register_blueprint(holder_bp.bp, url_prefix="/api/v1")
     from .blueprints import verify_page
 
     app.register_blueprint(verify_page.bp)

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from .blueprints.holder import openapi_paths as holder_paths
+
 __all__ = ["bp", "spec"]
 
 bp = Blueprint("openapi", __name__)
@@ -373,6 +375,7 @@ def spec() -> dict[str, Any]:
                 "security": _AUTH, "responses": {"200": {"description": "each peer's outcome"},
                                                  "403": _err("not an admin key"),
                                                  "429": _err("peer_operations_busy")}}},
+            **holder_paths(),
         },
     }
 

@@ -36,6 +36,9 @@ class Role(str, enum.Enum):
     """Scoped to one department and a set of licence types."""
     VERIFIER = "verifier"
     PEER = "peer"
+    WALLET = "wallet"
+    """The holder app's back end: it has authenticated the person or enterprise and acts for
+    them (presentations, holder codes, consents, their record of uses)."""
 
 
 @dataclass(frozen=True)

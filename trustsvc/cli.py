@@ -273,7 +273,7 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "issuer", "verifier", "peer"]))
+@click.option("--role", required=True, type=click.Choice(["admin", "issuer", "verifier", "peer", "wallet"]))
 @click.option("--department", default=None, help="USCC of the department (issuer keys).")
 @click.option("--types", default="", help="Comma-separated licence type codes (issuer keys).")
 @click.option("--label", default="", help="Free text to recognise the key by.")

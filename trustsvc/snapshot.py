@@ -241,6 +241,9 @@ class Namespace:
     catch_all: bool = False
     """Anchors given on the command line vouch for issuers no other namespace holds."""
     digest: str = ""
+    issuer_signers: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    """Issuer USCC → its signer certificates: their keys seal its licences and sign each licence
+    version's MSO (the holder presentations of :mod:`trustsvc.holder`)."""
     _scoped: dict[str, TrustContext] = field(default_factory=dict, repr=False, compare=False)
     _scoped_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _reasons: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -415,7 +418,7 @@ class TrustSnapshot:
             grants=ns.grants, revocation=ns.revocation, anchor_info=ns.anchor_info, code_signers=ns.code_signers,
             status_lists=ns.status_lists, list_sequence=ns.list_sequence, list_issued_at=ns.list_issued_at,
             list_next_update=ns.list_next_update, stale_after=ns.stale_after, live_status=ns.live_status,
-            catch_all=ns.catch_all) for ns in self.namespaces]
+            catch_all=ns.catch_all, issuer_signers=ns.issuer_signers) for ns in self.namespaces]
         if anchors:
             info = {_sha256(a): {"source": "given", "namespace": "given"} for a in anchors}
             spaces.append(make_namespace(
@@ -544,6 +547,15 @@ def _valid_uscc(uscc: str) -> bool:
         return False
 
 
+def _signers_by_issuer(certs: Iterable[CertificateRecord], by_dept: Mapping[int, str]) -> dict[str, tuple[bytes, ...]]:
+    out: dict[str, tuple[bytes, ...]] = {}
+    for c in certs:
+        owner = by_dept.get(c.department_id) if c.profile == "signer" and c.department_id is not None else None
+        if owner is not None:
+            out[owner] = (*out.get(owner, ()), c.der)
+    return out
+
+
 def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord], cache: BuildCache,
                      now: dt.datetime) -> tuple[Namespace, SnapshotRevocation]:
     entries: dict[str, RevocationStatus] = {}
@@ -585,6 +597,7 @@ def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord
             newest, and_(StatusListRecord.department_id == newest.c.department_id,
                          StatusListRecord.sequence == newest.c.seq))) if dept_id in by_dept}
     signers = _code_signers((c.der for c in certs if c.profile == _CODE_SIGNER), ns, cache, now, revocation.status_of)
+    ns = dataclasses.replace(ns, issuer_signers=_signers_by_issuer(certs, by_dept))
     return dataclasses.replace(ns, code_signers=signers, status_lists=_held_lists(bodies, ns, cache, now)), revocation
 
 
@@ -614,6 +627,7 @@ def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, 
                         grants={u: e.licence_types for u, e in held.items()}, revocation=revocation, anchor_info=info,
                         list_sequence=tl.sequence, list_issued_at=tl.issued_at, list_next_update=tl.next_update,
                         stale_after=stale_after)
+    ns = dataclasses.replace(ns, issuer_signers={u: e.signers for u, e in held.items()})
     signers = _code_signers((c.cert for c in tl.code_signers), ns, cache, now, revocation.status_of)
     bodies = {u: b for u, b in lists.items() if u in held}
     return dataclasses.replace(ns, code_signers=signers, status_lists=_held_lists(bodies, ns, cache, now))
@@ -684,6 +698,14 @@ def _cache_time(body: Mapping[str, Any], name: str) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
+def _cache_issuer_signers(body: Mapping[str, Any], issuers: Iterable[str]) -> dict[str, tuple[bytes, ...]]:
+    """The held issuers' signer certificates an exported cache carries (older caches: none)."""
+    given = body.get("issuer_signers", {})
+    if not isinstance(given, dict):
+        raise _cache_error(f"{_TRUST_FILE}: issuer_signers must be an object")
+    return {u: _cache_certs(given, u) for u in issuers if u in given}
+
+
 def load_snapshot_cache(directory: Path, *, now: dt.datetime | None = None) -> TrustSnapshot:
     """Read a cache written by ``trustsvc code cache DIR`` into the snapshot model: this
     region's namespace (its root, CAs, code signers; its issuers are those of its status lists
@@ -731,6 +753,7 @@ def load_snapshot_cache(directory: Path, *, now: dt.datetime | None = None) -> T
     local = dataclasses.replace(
         local, code_signers=_code_signers(_cache_certs(body, "code_signers"), local, cache, now, no_revocation),
         status_lists=_held_lists({u: bodies[u] for u in local_issuers}, local, cache, now))
+    local = dataclasses.replace(local, issuer_signers=_cache_issuer_signers(body, local.issuers))
     spaces = [local]
     taken = dict.fromkeys(local.issuers, local.label)
     for peer in peers:
@@ -755,7 +778,8 @@ def load_snapshot_cache(directory: Path, *, now: dt.datetime | None = None) -> T
                             else None)
         ns = dataclasses.replace(
             ns, code_signers=_code_signers(_cache_certs(peer, "code_signers"), ns, cache, now, no_revocation),
-            status_lists=_held_lists({u: b for u, b in bodies.items() if u in held}, ns, cache, now))
+            status_lists=_held_lists({u: b for u, b in bodies.items() if u in held}, ns, cache, now),
+            issuer_signers=_cache_issuer_signers(peer, held))
         taken.update(dict.fromkeys(ns.issuers, ns.label))
         spaces.append(ns)
     return _assemble(-1, now, region, None, source, spaces, refused,

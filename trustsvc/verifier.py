@@ -65,6 +65,7 @@ from .codes.verify import (
     code_time,
     minimal_object,
 )
+from .holder.dispatch import envelope_type, verify_holder_in_snapshot
 from .licences.identifier import parse_identifier
 from .licences.pdf_verify import verify_licence_pdf
 from .licences.status import LicenceStatus, add_status_check
@@ -399,6 +400,8 @@ def verify_code(snapshot: TrustSnapshot, text: Any, *, now: dt.datetime | None =
     try:
         code = _decode(text)
     except CodeFormatError as exc:
+        if envelope_type(text) is not None:  # a presentation or a holder code (trustsvc.holder)
+            return verify_holder_in_snapshot(snapshot, text, now=now, online=online)
         builder.fail("code.format", FORMAT_FAILURE, f"not a valid service code: {exc.message}")
     if code is not None:
         judged = _judge(builder, snapshot, code, now)

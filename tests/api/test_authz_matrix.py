@@ -14,6 +14,7 @@ from an unrelated input problem.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,8 +36,9 @@ from trustsvc.uscc import uscc_check_char
 DEPT_A = "11320000MB0000001G"
 DEPT_B = "11320000MB0000002" + uscc_check_char("11320000MB0000002")
 COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
+HOLDER = {"id_type": "001", "id": COMPANY}
 
-ROLES = ("admin", "issuer", "issuer_other", "issuer_food", "verifier", "peer")
+ROLES = ("admin", "issuer", "issuer_other", "issuer_food", "verifier", "peer", "wallet")
 BAD = ("none", "malformed", "wrong", "revoked")
 CALLERS = ROLES + BAD
 UNAUTHENTICATED_CODES = {"none": "missing_api_key", "malformed": "invalid_api_key", "wrong": "invalid_api_key",
@@ -91,7 +93,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     pki.add_department(svc, DEPT_B, "南京市市场监督管理局", actor="test")
     seal = make_department_seal(svc, SealRequest(DEPT_A, "江苏省市场监督管理局", center_text="证照专用章"), actor="test")
     with svc.db.transaction() as s:
-        tokens = {role: create_api_key(s, role=role, actor="test").token for role in ("admin", "verifier", "peer")}
+        tokens = {role: create_api_key(s, role=role, actor="test").token
+                  for role in ("admin", "verifier", "peer", "wallet")}
         tokens["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT_A,
                                           licence_types=[BUSINESS_LICENCE.code]).token
         tokens["issuer_other"] = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT_B,
@@ -245,6 +248,31 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/licences/<identifier>/codes"): Row(
         post_json(lambda w: f"/api/v1/licences/{w.licence}/codes"), keyed(admin=201, issuer=201),
         codes=(("issuer_other", "other_department"), ("issuer_food", "licence_type_not_allowed"))),
+    # holders: the wallet back end acts for holders; verifiers redeem holder codes with consent
+    ("POST", "/api/v1/holder/presentations"): Row(
+        post_json(lambda w: "/api/v1/holder/presentations",
+                  lambda w, who: {"holder": HOLDER, "licences": [{"id": w.licence, "fields": ["name"]}],
+                                  "purpose": "authz"}),
+        keyed(admin=201, wallet=201), codes=(("verifier", "role_not_allowed"),)),
+    ("GET", "/api/v1/holder/licences"): Row(get(f"/api/v1/holder/licences?id_type=001&id={COMPANY}"),
+                                            keyed(admin=200, wallet=200)),
+    ("POST", "/api/v1/holder/codes"): Row(
+        post_json(lambda w: "/api/v1/holder/codes", lambda w, who: {"holder": HOLDER}), keyed(admin=201, wallet=201)),
+    ("POST", "/api/v1/holder/consents"): Row(
+        post_json(lambda w: "/api/v1/holder/consents",
+                  lambda w, who: {"holder": HOLDER, "licences": [w.licence], "purpose": "authz", "verifier": None,
+                                  "valid_until": _soon()}),
+        keyed(admin=201, wallet=201)),
+    ("GET", "/api/v1/holder/consents"): Row(get(f"/api/v1/holder/consents?id_type=001&id={COMPANY}"),
+                                            keyed(admin=200, wallet=200)),
+    ("DELETE", "/api/v1/holder/consents/<consent_id>"): Row(
+        lambda c, w, who: c.delete(f"/api/v1/holder/consents/{_consent(w)}", headers=w.headers(who)),
+        keyed(admin=204, wallet=204)),
+    ("GET", "/api/v1/holder/uses"): Row(get(f"/api/v1/holder/uses?id_type=001&id={COMPANY}"),
+                                        keyed(admin=200, wallet=200)),
+    ("POST", "/api/v1/holder-codes/redeem"): Row(
+        post_json(lambda w: "/api/v1/holder-codes/redeem", lambda w, who: {"code": _holder_code(w), "purpose": "authz"}),
+        keyed(admin=200, verifier=200, peer=200), codes=(("wallet", "role_not_allowed"),)),
     ("POST", "/api/v1/licences/<identifier>/revoke"): Row(
         post_json(_lic("revoke"), lambda w, who: {"reason": "authz matrix"}), keyed(**ISSUERS_OF_A),
         codes=(("issuer_other", "other_department"), ("issuer_food", "licence_type_not_allowed"))),
@@ -279,6 +307,28 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/console/licences/<identifier>/<any(revoke, suspend, reinstate):action>"): Row(
         _console("POST", lambda w: f"/console/licences/{w.licence}/revoke"), public(400)),
 }
+
+
+def _soon() -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _consent(w: World) -> str:
+    from trustsvc.holder.common import holder_from_json
+    from trustsvc.holder.consent import consent_request_from_json, give_consent
+
+    req = consent_request_from_json({"licences": [w.licence], "purpose": "authz", "valid_until": _soon()},
+                                    holder_from_json(HOLDER))
+    return give_consent(w.service, req, principal_or_actor="test")["id"]
+
+
+def _holder_code(w: World) -> str:
+    """A fresh holder code whose holder consented to any verifier for purpose ``authz``."""
+    from trustsvc.holder.common import holder_from_json
+    from trustsvc.holder.consent import make_holder_code
+
+    _consent(w)
+    return make_holder_code(w.service, holder_from_json(HOLDER), principal_or_actor="test").text
 
 
 def _throwaway_key(w: World) -> str:
@@ -336,7 +386,7 @@ def _console_sign_in(app: Any, api_key: str) -> Any:
 
 @pytest.mark.parametrize("who,expected", [("admin", 303), ("issuer", 303), ("issuer_other", 303),
                                           ("issuer_food", 303), ("verifier", 403), ("peer", 403),
-                                          ("malformed", 401), ("wrong", 401), ("revoked", 401), ("none", 401)])
+                                          ("wallet", 403), ("malformed", 401), ("wrong", 401), ("revoked", 401), ("none", 401)])
 def test_console_sign_in_by_role(world, who, expected):
     _, resp = _console_sign_in(world.app, "" if who == "none" else world.tokens[who])
     assert resp.status_code == expected

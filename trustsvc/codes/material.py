@@ -170,6 +170,7 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
         region = session.execute(select(Region)).scalars().first()
         certs = session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars().all()
         departments = list(session.execute(select(Department.uscc)).scalars())
+        dept_ids = {row.id: row.uscc for row in session.execute(select(Department.id, Department.uscc))}
     lists = {uscc: current_status_list(service, uscc, now=now).der for uscc in departments}
     peers, peer_lists, fresh_until = _peer_material(service, now)
     lists.update({k: v for k, v in peer_lists.items() if k not in lists})
@@ -183,6 +184,8 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
         "code_signers": [_pem(c.der) for c in certs if c.profile == CODE_SIGNER_PROFILE],
         "status_list_signers": [_pem(c.der) for c in certs if c.profile == "status_list_signer"],
         "peers": peers,
+        "issuer_signers": {uscc: [_pem(c.der) for c in certs if c.profile == "signer" and
+                                  dept_ids.get(c.department_id or -1) == uscc] for uscc in departments},
     }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / STATUS_DIR).mkdir(exist_ok=True)
@@ -233,7 +236,8 @@ def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[s
                       "anchors": [_pem(d) for d in ns.anchors],
                       "intermediates": [_pem(d) for d in ns.trust.intermediates],
                       "code_signers": [_pem(s.der) for signers in ns.code_signers.values() for s in signers],
-                      "licence_types": {uscc: sorted(types) for uscc, types in ns.grants.items()}})
+                      "licence_types": {uscc: sorted(types) for uscc, types in ns.grants.items()},
+                      "issuer_signers": {uscc: [_pem(d) for d in ders] for uscc, ders in ns.issuer_signers.items()}})
         until.append(ns.stale_after)
         held.update(ns.issuers)
     with service.db.reader() as session:

@@ -38,6 +38,7 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from ..holder.mso import make_mso_in_session
 from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import cover_new_index, lock_status_list, publish_status_list
 from ..storage.db import Database
@@ -341,6 +342,7 @@ def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept
     row.department = dept
     session.add(row)
     session.flush()
+    make_mso_in_session(service, session, row, actor=actor)  # the wallet's field digests, signed now
     return row
 
 
