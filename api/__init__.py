@@ -16,6 +16,7 @@ from trustsvc.context import TrustService, open_service
 
 from .errors import register_error_handlers
 from .metrics import SELF_TEST_PASSED, init_metrics
+from .request import ApiRequest
 
 __all__ = ["create_app"]
 
@@ -27,6 +28,7 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     if service is None:
         service = open_service(config or load_config(), migrate=False)
     app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.request_class = ApiRequest  # every JSON body bounded and checked before it is parsed
     app.config.update(
         MAX_CONTENT_LENGTH=service.config.server.max_request_bytes,
         JSON_SORT_KEYS=False,
@@ -40,7 +42,8 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     init_metrics(app)
     from .limits import init_limits
 
-    init_limits(app, service.config.limits)  # 413 before any view; 429 on verify and failed sign-ins
+    region = service.config.region.code if service.config.region is not None else "-"
+    init_limits(app, service.config.limits, key_prefix=f"trustsvc/{region}")  # 413 before any view; then 429s
 
     from .blueprints import admin, health, licences, pages, pki, seals, tsa, verify
 

@@ -1,126 +1,191 @@
-"""Request limits: the body size (413) and in-process token buckets (429 with ``Retry-After``).
+"""Request limits: the body size (413) and rate limits (429 with ``Retry-After``) by
+Flask-Limiter.
 
-Why in process: no new infrastructure. Each gunicorn worker keeps its own buckets, so the
-configured figures (``[limits]``, :class:`trustsvc.config.LimitsConfig`) hold per worker. Keys:
-the client address as the worker sees it (``request.remote_addr``: behind a reverse proxy that
-is the proxy, so put the limits there too, or give each proxy its own budget), and the API
-key's id for keyed verifications.
+The counts live where ``[limits] storage_url`` says (:class:`trustsvc.config.LimitsConfig`):
+in each process's memory by default, or in one Redis that every gunicorn worker and every host
+serving the region share, so N workers or hosts do not allow N times the figures. Should Redis
+become unreachable, each process counts in memory until it is back (rather than failing
+requests or dropping the limits). Each limit allows ``burst`` requests in any window of
+``burst / per_minute`` minutes (the moving-window strategy), so the long-run rate is
+``per_minute``.
 
-Limited here, as ``before_request`` / ``after_request`` hooks so no view needs to know:
+Keys: the client address as the worker sees it (``request.remote_addr``: behind a reverse proxy
+that is the proxy, so limit there too), the API key's id for keyed verifications, and for failed
+authentications the presented key id *and* the address. Every limit is application-wide and
+checked before any view runs, so no view needs to know:
 
-* ``POST /api/v1/verify`` and the ``POST /verify`` page: per address without a key, per key
-  with one (checked after the key authenticates);
-* authentication: every failed one (401 to a request that presented ``Authorization``, or a
-  refused console sign-in) takes a token from the address's bucket; once it is empty, every
-  request from that address presenting a key, and every console sign-in, gets 429 until a
-  token has refilled, so guessing keys is slow whatever the guess.
+* ``POST /api/v1/verify`` and the ``POST /verify`` page: one budget per address without a key;
+  per key with one (once the key authenticates);
+* failed authentications (401 to a request that presented ``Authorization``, or a refused
+  console sign-in): counted per (address, presented key id) and per address. When one key id's
+  failures are used up, that key id gets 429 from that address, while other keys behind the
+  same proxy keep working; when the address's are used up (many invented key ids), every
+  request from it presenting a key, and every console sign-in, gets 429;
+* ``POST /api/v1/tsa`` and ``/api/v1/ocsp`` (GET and POST): per address (unauthenticated, and a
+  signature each).
+
+Every 429 is counted in ``trustsvc_http_rate_limited_total`` (``/metrics``) by endpoint and limit.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from trustsvc.apikeys import presented_key_id
 from trustsvc.config import LimitsConfig
 from trustsvc.errors import RateLimitedError
 
 from .auth import current_principal
+from .errors import error_response
 from .html import domain_error_page
+from .metrics import RATE_LIMITED
 
-__all__ = ["TokenBucket", "Limits", "init_limits", "VERIFY_ENDPOINTS", "SIGN_IN_ENDPOINT"]
+__all__ = ["init_limits", "window", "VERIFY_ENDPOINTS", "SIGN_IN_ENDPOINT", "TSA_ENDPOINTS", "OCSP_ENDPOINTS"]
 
 VERIFY_ENDPOINTS = frozenset({"verify.verify", "verify_page.submit"})
 SIGN_IN_ENDPOINT = "console.login"
-_MAX_TRACKED = 50_000
-"""Buckets kept per limiter; beyond it the full (idle) ones are forgotten first."""
+TSA_ENDPOINTS = frozenset({"tsa.timestamp"})
+OCSP_ENDPOINTS = frozenset({"status.ocsp_post", "status.ocsp_get"})
+_REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+"""A slow or unreachable Redis costs a request at most about a second before memory takes over."""
 
 
-class TokenBucket:
-    """``burst`` tokens per key, refilled at ``per_minute``; thread-safe. ``per_minute = 0``
-    means unlimited."""
-
-    def __init__(self, per_minute: int, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(max(1, burst))
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
-    def _level(self, key: str, now: float) -> float:
-        tokens, last = self._state.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - last) * self.rate)
-
-    def _wait(self, level: float) -> int:
-        return max(1, math.ceil((1.0 - level) / self.rate))
-
-    def take(self, key: str, now: float | None = None) -> int:
-        """Take a token: 0 when one was there, else the seconds until one will be."""
-        if not self.enabled:
-            return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            level = self._level(key, now)
-            if level < 1.0:
-                self._state[key] = (level, now)
-                return self._wait(level)
-            self._state[key] = (level - 1.0, now)
-            self._prune(now)
-            return 0
-
-    def waiting(self, key: str, now: float | None = None) -> int:
-        """Seconds until a token is there (0: one is there now); takes nothing."""
-        if not self.enabled:
-            return 0
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            level = self._level(key, now)
-        return 0 if level >= 1.0 else self._wait(level)
-
-    def _prune(self, now: float) -> None:
-        if len(self._state) <= _MAX_TRACKED:
-            return
-        for key in [k for k in self._state if self._level(k, now) >= self.burst]:
-            del self._state[key]
-        while len(self._state) > _MAX_TRACKED:  # all busy: forget the oldest
-            del self._state[min(self._state, key=lambda k: self._state[k][1])]
-
-
-@dataclass(frozen=True)
-class Limits:
-    verify_by_address: TokenBucket
-    verify_by_key: TokenBucket
-    auth_failures: TokenBucket
-
-    @classmethod
-    def from_config(cls, cfg: LimitsConfig) -> Limits:
-        return cls(TokenBucket(cfg.verify_per_minute, cfg.verify_burst),
-                   TokenBucket(cfg.verify_key_per_minute, cfg.verify_key_burst),
-                   TokenBucket(cfg.auth_failures_per_minute, cfg.auth_failures_burst))
-
-
-def _limits() -> Limits:
-    return current_app.extensions["trustsvc.limits"]  # type: ignore[no-any-return]
+def window(per_minute: int, burst: int) -> str:
+    """The Flask-Limiter limit string for a rate and a burst: ``burst`` in any window of
+    ``burst / per_minute`` minutes; "" (no limit) for a rate of 0."""
+    if per_minute <= 0:
+        return ""
+    burst = max(1, burst)
+    return f"{burst} per {max(1, math.ceil(burst * 60 / per_minute))} second"
 
 
 def _address() -> str:
     return request.remote_addr or "-"
 
 
-def _refuse(exc: RateLimitedError) -> Response | None:
-    """Pages get an HTML 429, the API the JSON error (raised to ``api/errors.py``)."""
+def _signing_in() -> bool:
+    return request.endpoint == SIGN_IN_ENDPOINT and request.method == "POST"
+
+
+def _presents_key() -> bool:
+    return "Authorization" in request.headers or _signing_in()
+
+
+def _presented_key() -> str:
+    """The key id the request presents (a header or the sign-in form), as far as it can be read:
+    never the secret, and only the public id's characters, so no client chooses storage keys."""
+    if _signing_in():
+        token = request.form.get("api_key", "")
+    else:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+    return presented_key_id(token) or "(unreadable)"
+
+
+def _verifying_key() -> str | None:
+    """The authenticated key id of a keyed ``POST /api/v1/verify``; None for any other request,
+    and for a key that does not authenticate (the view answers 401, counted as a failure)."""
+    if request.endpoint != "verify.verify" or "Authorization" not in request.headers:
+        return None
+    if "_verifying_key" not in g:
+        try:
+            g._verifying_key = current_principal().key_id
+        except Exception:  # the view raises it again and answers for it
+            g._verifying_key = None
+    return g._verifying_key  # type: ignore[no-any-return]
+
+
+def _unauthorised(resp: Response) -> bool:
+    return resp.status_code == 401
+
+
+def _only(endpoints: frozenset[str], *, post_only: bool = False) -> Callable[[], bool]:
+    def exempt() -> bool:
+        return request.endpoint not in endpoints or (post_only and request.method != "POST")
+
+    return exempt
+
+
+def _limits(cfg: LimitsConfig) -> list[str | Callable[[], str] | ApplicationLimit]:
+    verify_exempt = _only(VERIFY_ENDPOINTS, post_only=True)
+    return [
+        ApplicationLimit(
+            window(cfg.verify_per_minute, cfg.verify_burst),
+            key_function=_address,
+            scope="verify-address",
+            error_message="too many verifications; try again later",
+            exempt_when=lambda: verify_exempt() or _verifying_key() is not None,
+        ),
+        ApplicationLimit(
+            window(cfg.verify_key_per_minute, cfg.verify_key_burst),
+            key_function=lambda: _verifying_key() or "-",
+            scope="verify-key",
+            error_message="too many verifications with this key; try again later",
+            exempt_when=lambda: verify_exempt() or _verifying_key() is None,
+        ),
+        ApplicationLimit(
+            window(cfg.auth_failures_per_minute, cfg.auth_failures_burst),
+            key_function=lambda: f"{_address()}|{_presented_key()}",
+            scope="auth-failures-key",
+            error_message="too many failed authentications with this key id from this address; try again later",
+            exempt_when=lambda: not _presents_key(),
+            deduct_when=_unauthorised,
+        ),
+        ApplicationLimit(
+            window(cfg.auth_failures_address_per_minute, cfg.auth_failures_address_burst),
+            key_function=_address,
+            scope="auth-failures-address",
+            error_message="too many failed authentications from this address; try again later",
+            exempt_when=lambda: not _presents_key(),
+            deduct_when=_unauthorised,
+        ),
+        ApplicationLimit(
+            window(cfg.tsa_per_minute, cfg.tsa_burst),
+            key_function=_address,
+            scope="tsa",
+            error_message="too many time-stamp requests; try again later",
+            exempt_when=_only(TSA_ENDPOINTS),
+        ),
+        ApplicationLimit(
+            window(cfg.ocsp_per_minute, cfg.ocsp_burst),
+            key_function=_address,
+            scope="ocsp",
+            error_message="too many OCSP requests; try again later",
+            exempt_when=_only(OCSP_ENDPOINTS),
+        ),
+    ]
+
+
+def _retry_after(limiter: Limiter) -> int:
+    """Seconds until the breached limit admits a request again (at least 1)."""
+    breached = limiter.current_limit
+    try:
+        reset = breached.window[0] if breached is not None else time.time() + 60
+    except Exception:  # the store failed just now: a minute is a fair guess
+        reset = time.time() + 60
+    return max(1, math.ceil(reset - time.time()))
+
+
+def _refuse(exc: RateLimitExceeded) -> Response:
+    """Pages get an HTML 429, the API the JSON error; both say when to come back."""
+    limiter: Limiter = current_app.extensions["trustsvc.limiter"]
+    wait = _retry_after(limiter)
+    scope = exc.limit.scope if isinstance(exc.limit.scope, str) else "-"
+    RATE_LIMITED.labels(request.url_rule.rule if request.url_rule is not None else "<unmatched>", scope).inc()
+    message = exc.description or "too many requests; try again later"
     if request.path.startswith("/api/"):
-        raise exc
-    resp = domain_error_page(exc)
-    resp.headers["Retry-After"] = str(exc.retry_after)
+        resp = error_response(429, "rate_limited", message)
+    else:
+        resp = domain_error_page(RateLimitedError(message, retry_after=wait))
+    resp.headers["Retry-After"] = str(wait)
     return resp
 
 
@@ -143,43 +208,41 @@ def _buffer_unsized_body(limit: int) -> None:
     request.environ["CONTENT_LENGTH"] = str(size)
 
 
-def _before() -> Response | None:
+def _limit_body() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit is not None:
-        if request.content_length is not None and request.content_length > limit:
-            # Refused before any view runs, also where the view would not read the body.
-            raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes ([server] max_request_bytes)")
-        if (request.content_length is None and "wsgi.input_terminated" in request.environ
-                and request.method not in ("GET", "HEAD", "OPTIONS")):
-            _buffer_unsized_body(limit)
-    limits = _limits()
-    signing_in = request.endpoint == SIGN_IN_ENDPOINT and request.method == "POST"
-    if "Authorization" in request.headers or signing_in:
-        wait = limits.auth_failures.waiting(_address())
-        if wait:
-            return _refuse(RateLimitedError(
-                "too many failed authentications from this address; try again later", retry_after=wait))
-    if request.endpoint in VERIFY_ENDPOINTS and request.method == "POST":
-        if request.endpoint == "verify.verify" and "Authorization" in request.headers:
-            key_id = current_principal().key_id  # a bad key is a 401 (and a failure) first
-            wait = limits.verify_by_key.take(f"key:{key_id}")
-        else:
-            wait = limits.verify_by_address.take(_address())
-        if wait:
-            return _refuse(RateLimitedError("too many verifications; try again later", retry_after=wait))
-    return None
+    if limit is None:
+        return
+    if request.content_length is not None and request.content_length > limit:
+        # Refused before any view runs, also where the view would not read the body.
+        raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes ([server] max_request_bytes)")
+    if (
+        request.content_length is None
+        and "wsgi.input_terminated" in request.environ
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+    ):
+        _buffer_unsized_body(limit)
 
 
-def _after(resp: Response) -> Response:
-    failed_key = resp.status_code == 401 and "Authorization" in request.headers
-    failed_sign_in = (request.endpoint == SIGN_IN_ENDPOINT and request.method == "POST"
-                      and resp.status_code == 401)
-    if failed_key or failed_sign_in:
-        _limits().auth_failures.take(_address())
-    return resp
+def init_limits(app: Flask, cfg: LimitsConfig, *, key_prefix: str = "trustsvc") -> Limiter:
+    """The body-size check, then the rate limits (in that order: an oversized body is refused
+    before a sign-in form is read for its key id).
 
-
-def init_limits(app: Flask, cfg: LimitsConfig) -> None:
-    app.extensions["trustsvc.limits"] = Limits.from_config(cfg)
-    app.before_request(_before)
-    app.after_request(_after)
+    :param key_prefix: names this region's counts in a shared store (several regions may share
+        one Redis).
+    """
+    app.before_request(_limit_body)
+    limiter = Limiter(
+        _address,
+        application_limits=_limits(cfg),
+        storage_uri=cfg.storage_url or "memory://",
+        storage_options=_REDIS_OPTIONS if cfg.storage_url.startswith("redis") else {},
+        strategy="moving-window",
+        key_prefix=key_prefix,
+        headers_enabled=False,
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+    )
+    limiter.init_app(app)
+    app.extensions["trustsvc.limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, _refuse)
+    return limiter

@@ -89,7 +89,7 @@ def create_demo_pin_file(path: str | os.PathLike[str]) -> bool:
         ``path`` existed already.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         create_exclusive(target, (secrets.token_urlsafe(32) + "\n").encode("ascii"))
     except FileExistsError:

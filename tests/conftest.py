@@ -6,6 +6,11 @@ PostgreSQL: ``TRUSTSVC_TEST_DATABASE_URL`` names a server URL whose user may cre
 database and drops it afterwards. Without a server the PostgreSQL variants skip with the reason,
 unless ``TRUSTSVC_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where they fail instead.
 
+Redis (the shared rate-limit store): ``TRUSTSVC_TEST_REDIS_URL`` (default
+``redis://127.0.0.1:6379/15``, set by ``.ci/run``, which starts ``redis-server`` when none
+answers). Without a server the Redis tests skip with the reason, unless ``CI=true``, where they
+fail instead.
+
 Every run ends with one line saying how many tests read the interop collection (see the end of
 this file).
 """
@@ -64,6 +69,26 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(plain, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (answering PING); its counts outlive a run, so tests use fresh keys."""
+    import redis
+
+    url = os.environ.get("TRUSTSVC_TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is required here (CI=true) but {url} is unreachable: {exc}")
+        pytest.skip(f"no Redis server at {url} ({type(exc).__name__}); set TRUSTSVC_TEST_REDIS_URL")
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from .licences.catalogue import resolve_type
 from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
 __all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey",
-           "principal_for_key_id"]
+           "principal_for_key_id", "presented_key_id"]
 
 PREFIX = "tsk"
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
 
 
 class Role(str, enum.Enum):
@@ -126,6 +128,15 @@ def create_api_key(
                                         "licence_types": types, "label": label}))
     principal = Principal(key_id, role, department.uscc if department else None, tuple(types))
     return CreatedKey(key_id=key_id, token=f"{PREFIX}_{key_id}_{secret}", principal=principal)
+
+
+def presented_key_id(token: str) -> str | None:
+    """The public id of a presented ``tsk_<id>_<secret>`` when it has the form keys are made
+    with, else None. Not secret (audit records name keys by it); rate limits count by it."""
+    parts = token.strip().split("_", 2)
+    if len(parts) == 3 and parts[0] == PREFIX and _KEY_ID.fullmatch(parts[1]):
+        return parts[1]
+    return None
 
 
 def authenticate(session: Session, token: str) -> Principal:

@@ -23,6 +23,7 @@ from hsm.errors import TrustSvcError
 from hsm.pin import create_demo_pin_file
 
 from .config import Config, base_url_warning, load_config, served_config, write_config
+from .private_files import PRIVATE_UMASK
 
 __all__ = ["main", "cli"]
 
@@ -90,6 +91,7 @@ def _service(ctx: click.Context, *, create_keystore: bool = False) -> Any:
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """trustsvc: SM2 trust service for e-licences, e-seals and service codes."""
+    os.umask(PRIVATE_UMASK)  # everything this process (and serve's workers) writes: 0600 / 0700
     logging.basicConfig(level=os.environ.get("TRUSTSVC_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -34,7 +34,11 @@ __all__ = [
     "base_url_warning",
     "write_config",
     "REGION_CODE_RE",
+    "LIMIT_NAMES",
 ]
+
+LIMIT_NAMES = ("verify", "verify_key", "auth_failures", "auth_failures_address", "tsa", "ocsp")
+"""The rate limits of ``[limits]``: each has ``<name>_per_minute`` and ``<name>_burst``."""
 
 REGION_CODE_RE = re.compile(r"^[1-8][0-9]{5}$")
 """GB/T 2260 administrative division code: six digits, province prefix 11..82."""
@@ -57,6 +61,11 @@ class ServerConfig:
     is http://host:port of the address actually served (see :func:`served_config`)."""
     workers: int = 2
     max_request_bytes: int = 16 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    """Largest JSON body parsed (413 above it); JSON never carries the large objects."""
+    max_json_depth: int = 32
+    """Deepest nesting of arrays and objects in a JSON body (400 ``json_too_deep`` beyond it),
+    checked before parsing so no parser recursion depends on what a client sends."""
     session_secret_file: Path | None = None
     """File (mode 0600) holding the secret that signs console session cookies; ``TRUSTSVC_SECRET_KEY``
     overrides it. Demo mode creates ``session.key`` in the home when neither is set."""
@@ -143,10 +152,16 @@ class TrustConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    """In-process token buckets (``api/limits.py``), per gunicorn worker: with N workers a client
-    may get up to N times these before every worker has refused it. ``*_per_minute`` is the
-    refill rate, ``*_burst`` the bucket size; a rate of 0 turns that limit off."""
+    """Rate limits (``api/limits.py``, Flask-Limiter). ``*_burst`` requests are allowed in any
+    window of ``burst / per_minute`` minutes, so ``*_per_minute`` is the long-run rate; a rate of 0
+    turns that limit off. Counted in ``storage_url``: in memory per process by default (with N
+    gunicorn workers or hosts a client may get N times the figures), or in one Redis shared by
+    every worker and host of the region."""
 
+    storage_url: str = ""
+    """Where the counts live: empty or ``memory://`` (each process its own), or ``redis://``,
+    ``rediss://`` (TLS) or ``redis+unix://`` for one store shared by several workers or hosts.
+    While Redis is unreachable each process counts in memory."""
     verify_per_minute: int = 300
     """Verifications (``POST /api/v1/verify``, the ``/verify`` page) per client address without a key."""
     verify_burst: int = 300
@@ -155,8 +170,19 @@ class LimitsConfig:
     verify_key_burst: int = 600
     auth_failures_per_minute: int = 10
     """Failed authentications (a wrong, malformed or revoked API key; a refused console
-    sign-in) per client address; when they are used up every attempt from it gets 429."""
+    sign-in) per presented key id and client address; when they are used up that key id gets 429
+    from that address, while other keys behind the same address (a proxy) still work."""
     auth_failures_burst: int = 20
+    auth_failures_address_per_minute: int = 60
+    """Failed authentications per client address whatever the key id, so cycling through
+    invented key ids is slow too; when used up every attempt from the address gets 429."""
+    auth_failures_address_burst: int = 120
+    tsa_per_minute: int = 120
+    """Time-stamp requests (``POST /api/v1/tsa``, unauthenticated, one signature each) per address."""
+    tsa_burst: int = 120
+    ocsp_per_minute: int = 600
+    """OCSP requests (GET and POST ``/api/v1/ocsp``) per client address."""
+    ocsp_burst: int = 600
 
 
 @dataclass(frozen=True)
@@ -304,6 +330,8 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         server = replace(server, session_secret_file=home_path / server.session_secret_file)
     if not 0 < server.port < 65536:
         raise ConfigurationError(f"[server] port {server.port} is out of range")
+    if not 1 <= server.max_json_depth <= 256 or server.max_json_bytes < 1:
+        raise ConfigurationError("[server] max_json_depth must be 1..256 and max_json_bytes at least 1")
     status = StatusConfig(**sections["status"])
     for name in ("list_next_update", "ocsp_next_update"):
         if not 60 <= getattr(status, name) <= 7 * 86400:
@@ -327,9 +355,12 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
             raise ConfigurationError(f"[trust] national_issuers: {entry!r} is neither a USCC nor a 2, 4 or "
                                      "6-digit GB/T 2260 division prefix")
     limits = LimitsConfig(**sections["limits"])
-    for name in ("verify", "verify_key", "auth_failures"):
+    for name in LIMIT_NAMES:
         if getattr(limits, f"{name}_per_minute") and getattr(limits, f"{name}_burst") < 1:
             raise ConfigurationError(f"[limits] {name}_burst must be at least 1 when {name}_per_minute is set")
+    scheme, sep, _ = limits.storage_url.partition("://")
+    if limits.storage_url and (not sep or scheme.lower() not in ("memory", "redis", "rediss", "redis+unix")):
+        raise ConfigurationError("[limits] storage_url must be memory:// or a redis://, rediss:// or redis+unix:// URL")
     demo_raw = env.get("TRUSTSVC_DEMO", data.get("demo", False))
     demo = demo_raw if isinstance(demo_raw, bool) else str(demo_raw).lower() in ("1", "true", "yes")
     return Config(
@@ -396,7 +427,6 @@ def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]], *, demo:
         lines.append(f"[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
         lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    from .private_files import write_private
+
+    write_private(path, "\n".join(lines).encode("utf-8"))  # 0600: it may name PIN and secret files

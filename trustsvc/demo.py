@@ -60,6 +60,6 @@ def ensure_issuer_key(service: TrustService, key_file: Path, department_uscc: st
         created = create_api_key(session, role=Role.ISSUER, actor=actor, department_uscc=department_uscc,
                                  licence_types=[t.code for t in DEMO_TYPES], label="demo issuer")
         # Written inside the transaction: if the file cannot be written, no orphan key is stored.
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         create_exclusive(key_file, (created.token + "\n").encode("ascii"))
     return True

@@ -116,7 +116,7 @@ def _read_secret_file(path: Path) -> bytes:
 
 def create_demo_session_secret(path: Path) -> bool:
     """Create ``path`` with a random secret (0600) unless it exists; True when created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         create_exclusive(path, (secrets.token_urlsafe(48) + "\n").encode("ascii"))
     except FileExistsError:

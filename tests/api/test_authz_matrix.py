@@ -85,8 +85,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # Rate limits off: the matrix presents ~100 bad keys from one address on purpose (the limits
     # have their own tests in test_limits.py).
     write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"},
-                                        "limits": {"auth_failures_per_minute": 0, "verify_per_minute": 0,
-                                                   "verify_key_per_minute": 0}})
+                                        "limits": {"auth_failures_per_minute": 0, "auth_failures_address_per_minute": 0,
+                                                   "verify_per_minute": 0, "verify_key_per_minute": 0}})
     svc = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(svc, "320000", "江苏省", actor="test")
     pki.add_department(svc, DEPT_A, "江苏省市场监督管理局", actor="test")

@@ -1,10 +1,14 @@
 """Request limits: every route refuses an oversized body with 413 (JSON for the API, a page for
-the console), and the token buckets answer 429 with ``Retry-After`` on the verify endpoints and
-after failed authentications (API keys and console sign-in)."""
+the console), and the rate limits answer 429 with ``Retry-After`` on the verify endpoints, the
+TSA and OCSP, and after failed authentications (per presented key id and per address, for API
+keys and console sign-in); each 429 is counted at /metrics. Memory storage here (a fresh app
+has fresh counts); the Redis store shared by apps, workers and hosts: see the Redis tests below
+and tests/resilience/test_shared_limits.py."""
 
 from __future__ import annotations
 
 import io
+import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,15 +16,20 @@ from typing import Any
 import pytest
 
 from api import create_app
-from api.limits import TokenBucket
+from api.limits import window
 from trustsvc import pki
 from trustsvc.apikeys import create_api_key
 from trustsvc.config import load_config, write_config
 from trustsvc.context import open_service
+from trustsvc.errors import ConfigurationError
 
 DEPT = "11320000MB0000001G"
 MAX = 4096
 HERE, OTHER = "127.0.0.2", "127.0.0.3"
+LIMITS = {"verify_per_minute": 1, "verify_burst": 3, "verify_key_per_minute": 1, "verify_key_burst": 2,
+          "auth_failures_per_minute": 1, "auth_failures_burst": 3,
+          "auth_failures_address_per_minute": 1, "auth_failures_address_burst": 6,
+          "tsa_per_minute": 1, "tsa_burst": 2, "ocsp_per_minute": 1, "ocsp_burst": 2}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +39,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     write_config(home / "config.toml", {
         "region": {"code": "320000", "name": "江苏省"},
         "server": {"max_request_bytes": MAX},
-        "limits": {"verify_per_minute": 1, "verify_burst": 3, "verify_key_per_minute": 1, "verify_key_burst": 2,
-                   "auth_failures_per_minute": 1, "auth_failures_burst": 3}})
+        "limits": LIMITS})
     svc = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(svc, "320000", "江苏省", actor="test")
     pki.add_department(svc, DEPT, "江苏省市场监督管理局", actor="test")
@@ -130,21 +138,40 @@ def test_verify_is_rate_limited_per_address_and_per_key(app, limited):
     assert page.status_code == 429 and page.mimetype == "text/html" and int(page.headers["Retry-After"]) >= 1
 
 
-def test_failed_authentications_lock_the_address_out(app, limited):
+def _bad_key(key_id: str = "000000000000") -> dict[str, str]:
+    return {"Authorization": f"Bearer tsk_{key_id}_" + "x" * 43}
+
+
+def _whoami(client: Any, headers: dict[str, str], addr: str) -> int:
+    return int(client.get("/api/v1/whoami", headers=headers, environ_base={"REMOTE_ADDR": addr}).status_code)
+
+
+def test_failed_authentications_lock_out_the_key_id_not_every_key_behind_the_address(app, limited):
     client = app.test_client()
-    good = _key(limited)
-    bad = {"Authorization": "Bearer tsk_000000000000_" + "x" * 43}
-    statuses = [client.get("/api/v1/whoami", headers=bad, environ_base={"REMOTE_ADDR": HERE}).status_code
-                for _ in range(3)]
-    assert statuses == [401, 401, 401]
-    # Out of tokens: even the right key is refused from here until one refills...
-    resp = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {good}"}, environ_base={"REMOTE_ADDR": HERE})
+    good = {"Authorization": f"Bearer {_key(limited)}"}
+    assert [_whoami(client, _bad_key(), HERE) for _ in range(3)] == [401, 401, 401]
+    # Out of failures for this key id from here: 429, whether the secret is right or not...
+    resp = client.get("/api/v1/whoami", headers=_bad_key(), environ_base={"REMOTE_ADDR": HERE})
     assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
     assert resp.get_json()["error"]["code"] == "rate_limited"
-    # ...while another address, and requests without a key, are unaffected.
-    assert client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {good}"},
-                      environ_base={"REMOTE_ADDR": OTHER}).status_code == 200
+    # ...while another key behind the same address (one proxy for every client) still works,
+    # and the same key id from another address has its own budget.
+    assert _whoami(client, good, HERE) == 200
+    assert _whoami(client, _bad_key(), OTHER) == 401
+    # Many invented key ids from one address: the address's own budget (6) runs out, and then
+    # every request from it presenting a key gets 429; requests without a key do not.
+    assert [_whoami(client, _bad_key(f"{i:012x}"), HERE) for i in range(1, 4)] == [401, 401, 401]
+    assert _whoami(client, _bad_key("0000000000ff"), HERE) == 429
+    assert _whoami(client, good, HERE) == 429
+    assert _whoami(client, good, OTHER) == 200
     assert client.get("/api/v1/ca", environ_base={"REMOTE_ADDR": HERE}).status_code == 200
+
+
+def test_unreadable_keys_share_one_key_id_budget(app):
+    client = app.test_client()
+    for header in ("Bearer not-a-key", "Basic dXNlcjpwYXNz", "Bearer tsk_NOT-HEX-AT-ALL_x"):
+        assert _whoami(client, {"Authorization": header}, HERE) == 401
+    assert _whoami(client, {"Authorization": "Bearer tsk__"}, HERE) == 429
 
 
 def _sign_in(client: Any, api_key: str, addr: str) -> Any:
@@ -158,20 +185,105 @@ def test_console_sign_in_failures_are_rate_limited(app, limited):
     issuer = _key(limited, "issuer", department_uscc=DEPT)
     client = app.test_client()
     assert [_sign_in(client, "tsk_000000000000_wrong", HERE).status_code for _ in range(3)] == [401, 401, 401]
-    refused = _sign_in(client, issuer, HERE)
+    refused = _sign_in(client, "tsk_000000000000_wrong", HERE)
     assert refused.status_code == 429 and refused.mimetype == "text/html"
     assert int(refused.headers["Retry-After"]) >= 1
+    # Another key signs in from the same address, and from another one.
+    assert _sign_in(app.test_client(), issuer, HERE).status_code == 303
     assert _sign_in(app.test_client(), issuer, OTHER).status_code == 303
 
 
-def test_token_bucket_refills_at_its_rate():
-    bucket = TokenBucket(per_minute=60, burst=2)  # one token a second
-    assert [bucket.take("a", now=100.0) for _ in range(3)] == [0, 0, 1]
-    assert bucket.waiting("a", now=100.5) == 1
-    assert bucket.take("a", now=101.0) == 0
-    assert bucket.take("b", now=101.0) == 0  # keys are independent
-    assert bucket.take("a", now=101.2) == 1
-    assert bucket.waiting("a", now=110.0) == 0  # refilled (capped at the burst)
-    assert [bucket.take("a", now=110.0) for _ in range(3)] == [0, 0, 1]
-    off = TokenBucket(per_minute=0, burst=1)
-    assert all(off.take("a", now=1.0) == 0 for _ in range(100))
+def test_tsa_and_ocsp_are_rate_limited_per_address(app, limited):
+    from ca.tsa import build_request
+
+    client = app.test_client()
+    query = build_request(b"limits", hash_algorithm="sm3", nonce=1)
+    headers = {"Content-Type": "application/timestamp-query"}
+    tsa = [client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": HERE})
+           for _ in range(3)]
+    assert [r.status_code for r in tsa] == [200, 200, 429]
+    assert tsa[2].get_json()["error"]["code"] == "rate_limited" and int(tsa[2].headers["Retry-After"]) >= 1
+    assert client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": OTHER}).status_code == 200
+    # GET and POST share the OCSP budget (whatever the request says: malformed ones cost too).
+    ocsp = [client.post("/api/v1/ocsp", data=b"0", headers={"Content-Type": "application/ocsp-request"},
+                        environ_base={"REMOTE_ADDR": HERE}).status_code,
+            client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
+            client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code]
+    assert ocsp == [200, 200, 429]
+
+
+def _rate_limited_count(client: Any, endpoint: str, limit: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    pattern = (r'^trustsvc_http_rate_limited_total\{endpoint="' + re.escape(endpoint) + r'",limit="'
+               + re.escape(limit) + r'"\} ([0-9.e+]+)$')
+    match = re.search(pattern, text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_count_the_429s_by_endpoint_and_limit(app):
+    client = app.test_client()
+    before = _rate_limited_count(client, "/api/v1/verify", "verify-address")
+    statuses = [_verify(client, HERE).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert _rate_limited_count(client, "/api/v1/verify", "verify-address") == before + 2
+
+
+def test_limit_window_keeps_the_rate_and_the_burst():
+    assert window(300, 300) == "300 per 60 second"
+    assert window(1200, 600) == "600 per 30 second"  # 1200 a minute in the long run
+    assert window(10, 20) == "20 per 120 second"
+    assert window(1, 3) == "3 per 180 second"
+    assert window(0, 5) == ""  # off
+
+
+@pytest.mark.parametrize("url", ["redis", "http://127.0.0.1:6379", "memcached://127.0.0.1"])
+def test_storage_url_must_be_memory_or_redis(tmp_path, url):
+    env = {"TRUSTSVC_HOME": str(tmp_path), "TRUSTSVC_LIMITS_STORAGE_URL": url}
+    with pytest.raises(ConfigurationError, match="storage_url"):
+        load_config(env)
+    for good in ("", "memory://", "redis://127.0.0.1:6379/15", "rediss://h:6380/0", "redis+unix:///run/redis.sock"):
+        assert load_config({**env, "TRUSTSVC_LIMITS_STORAGE_URL": good}).limits.storage_url == good
+
+
+# -- a shared store: two apps (as two workers or hosts) over one Redis ---------------------------
+
+def _apps(limited: Any, storage_url: str) -> list[Any]:
+    """Two apps over the module's service, as two gunicorn workers would have, counting in
+    ``storage_url``."""
+    from dataclasses import replace
+
+    cfg = replace(limited.config, limits=replace(limited.config.limits, storage_url=storage_url))
+    shared = replace(limited, config=cfg)
+    return [create_app(service=shared, SECRET_KEY="limits-test-session-secret-0123456789abcdef") for _ in range(2)]
+
+
+def _fresh_address() -> str:
+    """An address no earlier run has counted for (Redis keeps counts across test runs)."""
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def test_two_apps_sharing_redis_share_every_limit(limited, redis_url):
+    first, second = (app.test_client() for app in _apps(limited, redis_url))
+    addr = _fresh_address()
+    # verify by address: 3 in all, whichever app answers
+    assert [_verify(c, addr).status_code for c in (first, second, first, second)] == [200, 200, 200, 429]
+    # failed authentications by key id: 3 in all
+    key_id = f"{random.getrandbits(48):012x}"
+    assert [_whoami(c, _bad_key(key_id), addr) for c in (second, first, second, first)] == [401, 401, 401, 429]
+
+
+def test_memory_storage_counts_per_app(limited):
+    first, second = (app.test_client() for app in _apps(limited, "memory://"))
+    assert [_verify(first, HERE).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [_verify(second, HERE).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_unreachable_redis_falls_back_to_memory_not_to_errors(limited):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (client, _) = (app.test_client() for app in _apps(limited, f"redis://127.0.0.1:{port}/0"))
+    assert [_verify(client, HERE).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [_whoami(client, _bad_key(), HERE) for _ in range(4)] == [401, 401, 401, 429]

@@ -67,7 +67,8 @@ def make_service(home: Path) -> Any:
     env = {"TRUSTSVC_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'trustsvc.db'}", "TRUSTSVC_HSM_PIN": PIN,
            # thousands of requests from one address, many with wrong keys: no rate limits here
            "TRUSTSVC_LIMITS_VERIFY_PER_MINUTE": "0", "TRUSTSVC_LIMITS_VERIFY_KEY_PER_MINUTE": "0",
-           "TRUSTSVC_LIMITS_AUTH_FAILURES_PER_MINUTE": "0"}
+           "TRUSTSVC_LIMITS_AUTH_FAILURES_PER_MINUTE": "0", "TRUSTSVC_LIMITS_AUTH_FAILURES_ADDRESS_PER_MINUTE": "0",
+           "TRUSTSVC_LIMITS_TSA_PER_MINUTE": "0", "TRUSTSVC_LIMITS_OCSP_PER_MINUTE": "0"}
     write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"}})
     service = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(service, "320000", "江苏省", actor="fuzz")

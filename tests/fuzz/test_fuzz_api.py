@@ -16,6 +16,7 @@ are also fed this service's own objects with their insides changed (see test_fuz
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import sys
@@ -43,6 +44,58 @@ _SCALARS = (st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats
                                                      "../../etc/passwd", "%s%n", "admin", DEPT, "pem", "der", "json"]))
 _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
                      | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=10)
+
+
+# Hostile JSON (sent as raw bytes: a test client would not encode a lone surrogate): nesting
+# around the depth bound and far beyond it, lone surrogates in values and keys, numbers beyond 64
+# bits or a double, code-claim-like times past the calendar, non-JSON constants, bodies over the
+# size bound. Each was a 500 once (RecursionError, UnicodeEncodeError, ValueError, OverflowError).
+_LONE_SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+_HOSTILE_TEXT = st.builds(lambda a, s, b: a + s + b, st.text(max_size=6), _LONE_SURROGATE, st.text(max_size=6))
+_HOSTILE_NUMBER = (st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1)
+                   | st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1" * 5000,
+                                      str(2**40 - 1), "7258118400", "0.0e-99999"]))
+_HOSTILE_VALUE = st.one_of(_HOSTILE_TEXT, _HOSTILE_NUMBER.map(lambda n: _Raw(str(n))), _SCALARS)
+
+
+class _Raw(str):
+    """A number's JSON text as written (``1e400``, ``NaN``): placed unquoted by :func:`_dumps`."""
+
+
+def _dumps(value: Any) -> str:
+    """JSON text with every non-ASCII character escaped (a lone surrogate as ``\\ud800``) and
+    :class:`_Raw` numbers as written."""
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@st.composite
+def hostile_json(draw: Any, keys: list[str]) -> bytes:
+    """One hostile JSON body for a route whose body fields are ``keys``."""
+    form = draw(st.sampled_from(["deep", "deep", "surrogate", "surrogate", "surrogate_key", "number", "large"]))
+    if form == "deep":
+        depth = draw(st.sampled_from([31, 32, 33, 1000, 100_000]) | st.integers(1, 200_000))
+        inner = _dumps(draw(st.fixed_dictionaries({}, optional=dict.fromkeys(keys or ["code"], _SCALARS))))
+        if draw(st.booleans()):
+            return ("[" * depth + inner + "]" * depth).encode()
+        return ('{"a":' * depth + inner + "}" * depth).encode()
+    if form == "large":
+        return _dumps({(keys or ["code"])[0]: "A" * draw(st.integers(1024 * 1024 - 64, 1024 * 1024 + 64))}).encode()
+    body: dict[str, Any] = draw(st.fixed_dictionaries({}, optional=dict.fromkeys(keys, _SCALARS)))
+    hostile = st.sampled_from(keys) if keys else st.text(max_size=8)
+    if form == "surrogate_key":
+        body[draw(_HOSTILE_TEXT)] = draw(_SCALARS)
+    elif form == "surrogate":
+        body[draw(hostile)] = draw(_HOSTILE_TEXT | st.lists(_HOSTILE_TEXT, min_size=1, max_size=2)
+                                   | st.fixed_dictionaries({"name": _HOSTILE_TEXT, "id": st.text(max_size=4)}))
+    else:
+        body[draw(hostile)] = draw(_HOSTILE_VALUE)
+    return _dumps(body).encode()
 
 
 class App:
@@ -157,7 +210,7 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
     if draw(st.booleans()):
         headers["If-None-Match"] = draw(st.sampled_from(['"x"', "*", "", "\"" + "0" * 64 + "\""]))
     keys = _body_keys(rule, method)
-    kind = draw(st.sampled_from(["none", "shaped", "shaped", "json", "raw", "multipart"]))
+    kind = draw(st.sampled_from(["none", "shaped", "shaped", "json", "raw", "multipart", "hostile"]))
     request: dict[str, Any] = {"method": method, "path": path, "query_string": query, "headers": headers}
     if kind == "shaped":
         body = draw(st.fixed_dictionaries({}, optional={k: _JSON for k in keys or ["reason"]}))
@@ -166,6 +219,9 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
         request["json"] = body
     elif kind == "json":
         request["json"] = draw(_JSON)
+    elif kind == "hostile":
+        request["data"] = draw(hostile_json(keys))
+        headers["Content-Type"] = "application/json"
     elif kind == "raw":
         request["data"] = draw(st.binary(max_size=300))
         headers["Content-Type"] = draw(st.sampled_from([

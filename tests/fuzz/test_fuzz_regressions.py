@@ -12,6 +12,8 @@
 5. A peer trust list, signed by the pinned signer, whose next_update is 9999-12-31: ``next_update
    + grace`` overflowed in verify_trust_list (and would have wherever staleness is judged). Now
    refused as unreadable: times beyond 2199 are not accepted.
+6. A service code (signed as a peer's would be) whose ``exp`` or ``iat`` is 2**40 - 1:
+   ``fromtimestamp`` overflowed (500 at /api/v1/verify). Now a format error: beyond 2199 refused.
 """
 
 from __future__ import annotations
@@ -123,3 +125,25 @@ def test_peer_trust_list_with_next_update_9999_is_refused(corpus: Any) -> None:
     checked = verify_trust_list(der, pin=hashlib.sha256(corpus.certs["root"]).hexdigest())
     assert not checked.accepted
     assert "2199" in checked.report.message
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+def test_code_claim_times_beyond_the_calendar_are_refused_not_crashed(corpus: Any, code_signer: Any,
+                                                                       claim: str) -> None:
+    """6. above: the region's own code signer stands in for a peer's."""
+    from dataclasses import replace
+
+    from api import create_app
+    from trustsvc.codes.format import CodeFormatError, decode_code, sign_code
+
+    signer, cert = code_signer
+    real = decode_code(corpus.dynamic_code).claims
+    text = sign_code(replace(real, **{claim: 2**40 - 1}), signer=signer, cert_der=cert)
+    with pytest.raises(CodeFormatError, match=claim):
+        decode_code(text)
+    client = create_app(service=corpus.service).test_client()
+    for body in ({"code": text}, {"code": text, "purpose": "fuzz"}):
+        resp = client.post("/api/v1/verify", json=body)
+        assert resp.status_code < 500, resp.get_data()[:300]
+        report = resp.get_json()
+        assert report["indication"] != "PASSED" and all(c["name"] != "internal_error" for c in report["checks"])

@@ -212,12 +212,17 @@ def _text_claim(body: Mapping[Any, Any], key: Any, name: str, max_len: int = 256
     return value
 
 
-def _int_claim(body: Mapping[Any, Any], key: Any, name: str, *, optional: bool = False) -> int | None:
+_MAX_TIME = 7258118399
+"""2199-12-31T23:59:59Z: a later iat or exp is refused (as in trust lists), so no date overflows."""
+
+
+def _int_claim(body: Mapping[Any, Any], key: Any, name: str, *, optional: bool = False,
+               maximum: int = 2**40 - 1) -> int | None:
     value = body.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**40:
-        raise CodeFormatError(f"claim {name} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise CodeFormatError(f"claim {name} must be a non-negative integer of at most {maximum}")
     return value
 
 
@@ -242,8 +247,8 @@ def _claims(payload: bytes) -> CodeClaims:
         iss=iss,
         sub=_text_claim(body, _SUB, "sub"),
         typ=typ,
-        iat=_int_claim(body, _IAT, "iat") or 0,
-        exp=_int_claim(body, _EXP, "exp", optional=True),
+        iat=_int_claim(body, _IAT, "iat", maximum=_MAX_TIME) or 0,
+        exp=_int_claim(body, _EXP, "exp", optional=True, maximum=_MAX_TIME),
         status_index=_int_claim(body, _STATUS_INDEX, "si", optional=True),
         display=dict(display_raw),
         nonce=nonce,

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError
+from ..private_files import private_database_file
 from .trust_version import read_trust_version, watch_trust_changes
 
 __all__ = ["Database", "normalise_url"]
@@ -70,8 +71,8 @@ class Database:
             raise ConfigurationError(f"invalid database URL: {exc}") from exc
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+                private_database_file(Path(parsed.database))  # 0600 before SQLite makes it, -wal/-shm alike
             self.write_engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
         elif self.dialect == "postgresql":
