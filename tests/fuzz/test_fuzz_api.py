@@ -158,6 +158,10 @@ ROUTES = [
     ("/api/v1/status/<issuer>", "GET"), ("/api/v1/trust-list", "GET"), ("/api/v1/trust/peers", "GET"),
     ("/api/v1/trust/peers", "POST"), ("/api/v1/trust/refresh", "POST"), ("/api/v1/tsa", "POST"),
     ("/api/v1/verify", "POST"),
+    ("/api/v1/holder/presentations", "POST"), ("/api/v1/holder/licences", "GET"), ("/api/v1/holder/codes", "POST"),
+    ("/api/v1/holder/consents", "POST"), ("/api/v1/holder/consents", "GET"),
+    ("/api/v1/holder/consents/<consent_id>", "DELETE"), ("/api/v1/holder/uses", "GET"),
+    ("/api/v1/holder-codes/redeem", "POST"),
     ("/api/v1/whoami", "GET"), ("/healthz", "GET"), ("/metrics", "GET"),
 ]
 
