@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,15 +22,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..apikeys import Principal
+from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
-from ..codes.format import NONCE_LENGTH
+from ..codes.format import NONCE_LENGTH, CodeFormatError
 from ..context import TrustService
-from ..errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from ..licences.catalogue import find_type
 from ..licences.service import licence_json
 from ..licences.status import effective_status
-from ..storage.models import LicenceRecord, utcnow
+from ..storage.models import ApiKeyRecord, LicenceRecord, utcnow
 from .common import (
     HolderRef,
     code_signer,
@@ -43,6 +44,7 @@ from .common import (
 from .format import HOLDER, HolderCodeClaims, HolderLicence, decode_envelope, encode_holder_code, sign_envelope
 from .material import holder_trust_from_db
 from .models import ConsentRecord, HolderCodeRecord, RedemptionRecord
+from .peer import forward_redeem
 from .presentation import holders_licence
 from .verify import verify_holder_text
 
@@ -64,6 +66,7 @@ __all__ = [
 ]
 
 MAX_CONSENT_DAYS = 366
+PEER_REGION = re.compile(r"^region:[1-8][0-9]{5}$")
 MAX_LICENCES_PER_CONSENT = 50
 
 
@@ -359,20 +362,25 @@ class _Decision:
 
 
 def _decide(
-    consents: Sequence[ConsentRecord], *, purpose: str, verifier: str, wanted: Sequence[str] | None, now: dt.datetime
+    consents: Sequence[ConsentRecord],
+    *,
+    purpose: str,
+    verifiers: Sequence[str],
+    wanted: Sequence[str] | None,
+    now: dt.datetime,
 ) -> _Decision:
     """Which consents cover this redeem, or the first reason none does (purpose, then verifier,
     then time, then the licences asked for)."""
     live = [c for c in consents if c.withdrawn_at is None and c.purpose == purpose]
     if not live:
         return _Decision((), (), RefusalReason.NO_CONSENT, f"the holder has not consented to use for {purpose!r}")
-    named = [c for c in live if c.verifier is None or c.verifier == verifier]
+    named = [c for c in live if c.verifier is None or c.verifier in verifiers]
     if not named:
         return _Decision(
             (),
             (),
             RefusalReason.VERIFIER_NOT_NAMED,
-            f"the holder's consents for {purpose!r} name other verifiers, not {verifier}",
+            f"the holder's consents for {purpose!r} name other verifiers, not {' or '.join(verifiers)}",
         )
     valid = [c for c in named if c.valid_until > now]
     if not valid:
@@ -399,6 +407,8 @@ def _note_use(
     decision: _Decision,
     handle: str,
     now: dt.datetime,
+    actor: str,
+    on_behalf_of: str | None = None,
 ) -> None:
     """One row of the holder's record of uses and one audit event, in one transaction."""
     outcome = Outcome.REFUSED if decision.refusal else Outcome.GRANTED
@@ -421,7 +431,7 @@ def _note_use(
         record(
             session,
             AuditEvent(
-                actor=verifier,
+                actor=actor,
                 action="holder.redeem",
                 object_type="holder_code",
                 object_id=handle,
@@ -432,9 +442,25 @@ def _note_use(
                     "reason": decision.refusal.value if decision.refusal else None,
                     "consents": consent_ids,
                     "licences": list(decision.licences),
+                    "verifier": verifier,
+                    "on_behalf_of": on_behalf_of,
                 },
             ),
         )
+
+
+def _identities(service: TrustService, principal_or_actor: Principal | str) -> tuple[str, ...]:
+    """Who the caller is, as a consent may name it: the key (``apikey:<id>``), and for a peer key
+    labelled ``region:<code>`` (made by this region for that peer) also that region."""
+    actor = verifier_actor(principal_or_actor)
+    if not isinstance(principal_or_actor, Principal) or principal_or_actor.role is not Role.PEER:
+        return (actor,)
+    with service.db.reader() as session:
+        label = session.execute(
+            select(ApiKeyRecord.label).where(ApiKeyRecord.key_id == principal_or_actor.key_id)
+        ).scalar_one_or_none()
+    region = (label or "").strip()
+    return (region, actor) if PEER_REGION.match(region) else (actor,)
 
 
 def redeem_holder_code(
@@ -444,27 +470,46 @@ def redeem_holder_code(
     purpose: Any,
     principal_or_actor: Principal | str,
     licences: Sequence[str] | None = None,
+    on_behalf_of: str | None = None,
+    snapshot: Any = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Redeem a holder code for the licences its holder consented to (see the module docstring).
+    Another region's code is checked against that region's trust list and redeemed there
+    (:mod:`trustsvc.holder.peer`).
 
-    :raises InvalidInputError: ``invalid_holder_code`` (not a valid holder code of this region),
-        ``unknown_holder_code`` (not issued here).
+    :param on_behalf_of: a peer region's own verifier, recorded with the use.
+    :param snapshot: the trust snapshot to check another region's code with (default: built now).
+    :raises InvalidInputError: ``invalid_holder_code`` (not a valid holder code), ``unknown_holder_code``
+        (not issued here).
     :raises ConsentRefusedError: 403 with a :class:`RefusalReason` code (recorded first).
     """
-    verifier = verifier_actor(principal_or_actor)
+    identities = _identities(service, principal_or_actor)
+    verifier = identities[0]
     why = purpose_from(purpose)
     if licences is not None and (not isinstance(licences, list) or not all(isinstance(x, str) for x in licences)):
         raise InvalidInputError("licences must list licence identifiers", code="invalid_field", field="licences")
+    if on_behalf_of is not None and (not isinstance(on_behalf_of, str) or len(on_behalf_of) > 200):
+        raise InvalidInputError("on_behalf_of is a short text", code="invalid_field", field="on_behalf_of")
     now = now or utcnow().replace(microsecond=0)
+    try:
+        envelope = decode_envelope(text)
+    except CodeFormatError as exc:
+        raise InvalidInputError(f"not a holder code: {exc.message}", code="invalid_holder_code", field="code") from exc
+    if not isinstance(envelope.claims, HolderCodeClaims):
+        raise InvalidInputError(
+            "not a holder code: a presentation is verified, not redeemed", code="invalid_holder_code", field="code"
+        )
+    with service.db.reader() as session:
+        here = region_code(session)
+    if envelope.claims.iss != here:
+        return _redeem_at_peer(
+            service, envelope, text=text, purpose=why, verifier=verifier, licences=licences, snapshot=snapshot, now=now
+        )
     report = verify_holder_text(text, trust=holder_trust_from_db(service.db, live=True), now=now)
-    if report.object.get("code_type") != HOLDER:
-        raise InvalidInputError(f"not a holder code: {report.message}", code="invalid_holder_code", field="code")
-    handle = decode_envelope(text).claims
-    assert isinstance(handle, HolderCodeClaims)
     with service.db.reader() as session:
         row = session.execute(
-            select(HolderCodeRecord).where(HolderCodeRecord.handle == handle.handle.hex())
+            select(HolderCodeRecord).where(HolderCodeRecord.handle == envelope.claims.handle.hex())
         ).scalar_one_or_none()
         consents = (
             session.execute(
@@ -488,8 +533,18 @@ def redeem_holder_code(
     if expired:
         decision = _Decision((), (), RefusalReason.HOLDER_CODE_EXPIRED, f"the holder code expired: {report.message}")
     else:
-        decision = _decide(consents, purpose=why, verifier=verifier, wanted=licences, now=now)
-    _note_use(service, holder=holder, verifier=verifier, purpose=why, decision=decision, handle=row.handle, now=now)
+        decision = _decide(consents, purpose=why, verifiers=identities, wanted=licences, now=now)
+    _note_use(
+        service,
+        holder=holder,
+        verifier=verifier,
+        purpose=why,
+        decision=decision,
+        handle=row.handle,
+        now=now,
+        actor=identities[-1],
+        on_behalf_of=on_behalf_of,
+    )
     if decision.refusal is not None:
         raise ConsentRefusedError(decision.message, code=decision.refusal.value)
     out = []
@@ -504,12 +559,62 @@ def redeem_holder_code(
                 out.append(body)
     return {
         "holder": {"kind": holder.kind, "id_type": holder.id_type, "id": holder.id},
+        "region": here,
         "purpose": why,
         "verifier": verifier,
         "redeemed_at": _iso(now),
         "consents": [{"id": c.consent_id, "valid_until": _iso(c.valid_until)} for c in decision.consents],
         "licences": out,
     }
+
+
+def _redeem_at_peer(
+    service: TrustService,
+    envelope: Any,
+    *,
+    text: str,
+    purpose: str,
+    verifier: str,
+    licences: Sequence[str] | None,
+    snapshot: Any,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Another region's code: it must verify against that region's trust list held here (an
+    expired one still goes, so the holder's region records the attempt), then that region decides."""
+    from ..snapshot import build_snapshot
+    from .dispatch import SnapshotHolderTrust
+
+    if snapshot is None:
+        snapshot = build_snapshot(service.db, grace=dt.timedelta(seconds=service.config.trust.grace), now=now)
+    report = verify_holder_text(text, trust=SnapshotHolderTrust(snapshot), now=now)
+    if not report.passed and report.sub_indication != "EXPIRED":
+        raise InvalidInputError(
+            f"the holder code of region {envelope.claims.iss} does not verify here: {report.message}",
+            code="invalid_holder_code",
+            field="code",
+        )
+    answer = forward_redeem(
+        service,
+        envelope.claims.iss,
+        text=text,
+        purpose=purpose,
+        verifier=verifier,
+        licences=list(licences) if licences is not None else None,
+    )
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if answer.status == 200:
+        return {**body, "via": {"region": envelope.claims.iss, "verifier": verifier}}
+    raw_error = body.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+    code = str(error.get("code") or "peer_redeem_failed")
+    message = f"region {envelope.claims.iss}: {error.get('message') or f'status {answer.status}'}"
+    if answer.status == 403:
+        raise ConsentRefusedError(message, code=code)
+    if answer.status == 401:
+        raise ConflictError(
+            f"region {envelope.claims.iss} refused this region's key: {message}", code="peer_key_rejected"
+        )
+    raise InvalidInputError(message, code=code, field="code")
 
 
 def list_uses(
