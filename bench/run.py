@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .harness import Result, pin_to_one_core
 
-SECTIONS = ("crypto", "verification", "issuance", "files", "codes", "http")
+SECTIONS = ("crypto", "verification", "issuance", "files", "codes", "holder", "http")
 
 
 def _cpu_model() -> str:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             return found
         return run
 
-    for name in ("files", "codes", "http"):
+    for name in ("files", "codes", "holder", "http"):
         steps[name] = section(name)
     for name in SECTIONS[1:]:
         if name in wanted:
