@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from trustsvc.codes.material import write_code_cache
 from trustsvc.context import TrustService
@@ -111,7 +112,7 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
     return rows
 
 
-def _sizes(svc: TrustService, chosen: list[dict[str, object]]) -> dict[int, int]:
+def _sizes(svc: TrustService, chosen: list[dict[str, Any]]) -> dict[int, int]:
     """Text length for 1, 3 and 5 licences, signed as a presentation is (past the QR limit too)."""
     out = {}
     with svc.db.transaction() as session:
@@ -119,8 +120,7 @@ def _sizes(svc: TrustService, chosen: list[dict[str, object]]) -> dict[int, int]
         for choice in chosen:
             kept = make_mso_in_session(svc, session, find_licence(session, str(choice["id"])))
             items = wallet_items(kept)
-            fields: list[str] = choice["fields"]  # type: ignore[assignment]
-            parts.append((kept.mso, [Disclosure(f, *items[f]) for f in fields]))
+            parts.append((kept.mso, [Disclosure(f, *items[f]) for f in choice["fields"]]))
         signer = code_signer(session, utcnow())
         assert signer.key_ref is not None
         key = svc.keystore.signer(signer.key_ref)
