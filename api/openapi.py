@@ -6,6 +6,7 @@ Written as data next to the views; a test checks that every route the app serves
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -52,7 +53,8 @@ def _transition(summary: str, *, required: bool) -> dict[str, Any]:
                       "422": _err("invalid input")}}}
 
 
-def spec() -> dict[str, Any]:
+def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
+    """The document; ``types`` (the region's licence types) adds each one's request schema."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "trustsvc", "version": "1",
@@ -81,15 +83,40 @@ def spec() -> dict[str, Any]:
                         "detail": {"type": "string"}}}},
                     "trust_path": {"type": "array"}, "warnings": {"type": "array"},
                     "status_now": {"type": "object"}}},
-                "LicenceRequest": {"type": "object", "required": ["type", "holder", "fields"], "properties": {
-                    "type": {"type": "string", "description": "licence type code (GET /api/v1/licence-types), or "
-                                                              "its exact name when only one type bears it"},
-                    "department": {"type": "string", "description": "USCC (admin keys)"},
-                    "holder": {"type": "object", "required": ["name", "id_type", "id"], "properties": {
-                        "name": {"type": "string"}, "id_type": {"type": "string", "enum": ["111", "001"]},
-                        "id": {"type": "string"}}},
-                    "fields": {"type": "object"}, "valid_from": {"type": "string", "format": "date"},
-                    "valid_until": {"type": ["string", "null"], "format": "date"}}},
+                "LicenceRequest": {
+                    "type": "object", "required": ["type", "fields"],
+                    "description": "Each licence type's exact body is its own schema (GET /api/v1/licence-types, "
+                                   "`schema`; listed below as LicenceRequest.<code>); holder parts that the type's "
+                                   "face already names (a 营业执照's 名称 and 统一社会信用代码) may be left out.",
+                    "properties": {
+                        "type": {"type": "string", "description": "licence type code (GET /api/v1/licence-types), or "
+                                                                  "its exact name when only one type bears it"},
+                        "department": {"type": "string", "description": "USCC (admin keys)"},
+                        "holder": {"type": "object", "properties": {
+                            "name": {"type": "string"},
+                            "id_type": {"type": "string", "enum": ["111", "001", "414", "516", "511"]},
+                            "id": {"type": "string"}}},
+                        "fields": {"type": "object"}, "valid_from": {"type": ["string", "null"], "format": "date"},
+                        "valid_until": {"type": ["string", "null"], "format": "date"}},
+                    **({"oneOf": [{"$ref": f"#/components/schemas/LicenceRequest.{t.code}"} for t in types]}
+                       if types else {})},
+                **{f"LicenceRequest.{t.code}": t.schema() for t in types},
+                "LicenceType": {"type": "object", "required": ["code", "name", "version", "fields", "schema"],
+                                "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "integer"},
+                    "holder_kind": {"type": "string", "enum": ["organisation", "natural_person"]},
+                    "holder": {"type": "object"}, "validity": {"type": "object"}, "metadata": {"type": "object"},
+                    "fields": {"type": "array", "items": {"type": "object", "required": [
+                        "name", "label", "required", "type"], "properties": {
+                        "name": {"type": "string"}, "label": {"type": "string"}, "required": {"type": "boolean"},
+                        "type": {"type": "string", "enum": ["string", "date", "integer", "enum"]},
+                        "enum": {"type": "array", "items": {"type": "string"}}, "pattern": {"type": "string"},
+                        "format": {"type": "string", "enum": ["uscc", "gb11643", "date"]},
+                        "min_length": {"type": "integer"}, "max_length": {"type": "integer"},
+                        "minimum": {"type": "integer"}, "maximum": {"type": "integer"},
+                        "metadata_code": {"type": "string"}}}},
+                    "schema": {"type": "object", "description": "JSON Schema (draft 2020-12) of the POST "
+                                                                "/api/v1/licences body for this type"}}},
                 "Licence": {"type": "object", "required": ["id", "version", "status", "type", "issuer", "holder",
                                                            "fields", "links"], "properties": {
                     "id": {"type": "string", "description": "GB/T 36904 identifier"},
@@ -166,9 +193,32 @@ def spec() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/octet-stream": {}, "multipart/form-data": {}}},
                 "responses": {"200": {"description": "signature (base64 in JSON, or DER)"},
                               "403": _err("seal of another department"), "404": _err("no such seal")}}},
-            "/api/v1/licence-types": {"get": {
-                "summary": "The region's licence types and their field schemas", "responses": {
-                    "200": {"description": "[{code, name, fields: [{name, label, required, type}]}]"}}}},
+            "/api/v1/licence-types": {
+                "get": {"summary": "The region's licence types: fields with labels and constraints, and each "
+                                   "type's request body as JSON Schema (draft 2020-12)", "responses": {
+                    "200": {"description": "every current type", "content": {"application/json": {"schema": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/LicenceType"}}}}}}},
+                "post": {
+                    "summary": "Add a licence type, or a new version of one (`extends`: change only the keys "
+                               "given); licences keep the version they were issued under",
+                    "security": _AUTH,
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "description": "a licence type definition (the keys of a type file), "
+                                                         "plus `template` (short name) for a new type"}}}},
+                    "responses": {"201": {"description": "recorded as a new version", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/LicenceType"}}}},
+                                  "200": {"description": "identical to the current version: nothing recorded"},
+                                  "403": _err("not an admin key"),
+                                  "422": _err("invalid_licence_type: `field` is the offending key's path")}}},
+            "/api/v1/licence-types/{code}": {"get": {
+                "summary": "One licence type (`?version=N`: as it was then), its definition and its versions",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "type code (or its exact name)"},
+                               {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": {"description": "the type", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/LicenceType"}}}},
+                              "404": _err("licence_type_version_not_found"),
+                              "422": _err("unknown_licence_type")}}},
             "/api/v1/licences": {"post": {
                 "summary": "Issue an e-licence (GB/T 36904 identifier, sealed GB/T 36903 metadata)",
                 "security": _AUTH,
@@ -382,4 +432,14 @@ def spec() -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(spec())
+    from sqlalchemy import select
+
+    from trustsvc.licences.catalogue import catalogue_for
+    from trustsvc.storage.models import Region
+
+    from .request import service
+
+    with service().db.reader() as session:
+        region = session.execute(select(Region)).scalars().first()
+        types = catalogue_for(region.code if region else "", session)
+    return jsonify(spec(types))

@@ -890,6 +890,11 @@ def trust_authorise(ctx: click.Context, department: str, types: str) -> None:
     click.echo(json.dumps({"department": department.upper(), "licence_types": listed}, indent=2))
 
 
+from .cli_licence_types import licence_type  # noqa: E402 - it builds on the helpers above
+
+cli.add_command(licence_type)
+
+
 def main() -> None:
     cli(prog_name="trustsvc")
 

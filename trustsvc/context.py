@@ -68,6 +68,9 @@ def open_service(
     db = Database(config.database.url)
     if migrate:
         db.migrate()
+        from .licences.type_store import sync_licence_types
+
+        sync_licence_types(db, config.home)  # a malformed licence type file stops the start here
     return TrustService(config=config, db=db, keystore=keystore, self_test=self_test)
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
 from trustsvc.apikeys import Principal, Role
-from trustsvc.errors import InvalidInputError
-from trustsvc.licences.catalogue import catalogue_for
+from trustsvc.errors import InvalidInputError, NotFoundError
+from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type
 from trustsvc.licences.files import ensure_licence_file, licence_file
-from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.lifecycle import change_from_json, renew_from_json
+from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
     change_licence,
     get_licence,
@@ -22,6 +24,7 @@ from trustsvc.licences.service import (
     revoke_licence,
     suspend_licence,
 )
+from trustsvc.licences.type_store import add_licence_type, type_versions
 from trustsvc.storage.models import LicenceRecord, Region
 
 from ..auth import current_principal, require_role
@@ -32,9 +35,50 @@ bp = Blueprint("licences", __name__)
 
 @bp.get("/licence-types")
 def licence_types() -> Response:
+    """Every current type with its fields (label, constraints) and its request body's JSON Schema."""
     with service().db.reader() as session:
         region = session.execute(select(Region)).scalars().first()
-    return jsonify([t.as_dict() for t in catalogue_for(region.code if region else "")])
+        types = catalogue_for(region.code if region else "", session)
+    return jsonify([t.api_dict() for t in types])
+
+
+@bp.get("/licence-types/<code>")
+def licence_type(code: str) -> Response:
+    """One type (``?version=N``: as it was at version N, which licences issued then render with)
+    and the list of its versions."""
+    raw = request.args.get("version")
+    version = None
+    if raw is not None:
+        if not raw.isdigit() or not 0 < int(raw) < 1000:
+            raise InvalidInputError("version is a number 1..999", code="invalid_field", field="version")
+        version = int(raw)
+    with service().db.reader() as session:
+        region = session.execute(select(Region)).scalars().first()
+        region_code = region.code if region else ""
+        ltype = resolve_type(region_code, code, session)
+        if version is not None:
+            ltype = find_type(region_code, ltype.code, session, version=version)
+            if ltype.version != version:
+                raise NotFoundError(f"licence type {code} has no version {version}", code="licence_type_version_not_found")
+        versions = [{"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(),
+                     "digest": v.digest} for v in type_versions(session, ltype.code)]
+    return jsonify({**ltype.api_dict(), "definition": json.loads(ltype.definition), "template": ltype.template,
+                    "versions": versions})
+
+
+@bp.post("/licence-types")
+@require_role(Role.ADMIN)
+def add_type() -> tuple[Response, int]:
+    """Add a type, or a new version of one (``extends``: change only the keys given); 201 with the
+    type as recorded, 200 when the definition is the current one already."""
+    data = json_object()
+    template = data.pop("template", None)
+    if template is not None and not isinstance(template, str):
+        raise InvalidInputError("template is the type's short name", code="invalid_field", field="template")
+    ltype, added = add_licence_type(service().db, data, template=template, actor=current_principal().actor)
+    resp = jsonify({**ltype.api_dict(), "template": ltype.template})
+    resp.headers["Location"] = f"/api/v1/licence-types/{ltype.code}?version={ltype.version}"
+    return resp, 201 if added else 200
 
 
 @bp.post("/licences")
@@ -71,7 +115,7 @@ def _make_file(row: LicenceRecord, principal: Principal) -> None:
     reports the error to whoever asks)."""
     try:
         ensure_licence_file(service(), row.identifier, actor=principal.actor)
-    except Exception:  # noqa: BLE001 - the licence is issued whatever happens to its file
+    except Exception:
         current_app.logger.exception("licence %s was issued but its PDF was not made", row.identifier)
 
 

@@ -184,6 +184,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/ca/<slug>"): Row(get("/api/v1/ca/root"), public(200)),
     ("GET", "/api/v1/crl/<slug>"): Row(get(f"/api/v1/crl/{DEPT_A}"), public(200)),
     ("GET", "/api/v1/licence-types"): Row(get("/api/v1/licence-types"), public(200)),
+    ("GET", "/api/v1/licence-types/<code>"): Row(get(f"/api/v1/licence-types/{BUSINESS_LICENCE.code}"), public(200)),
+    # an admin may add a type; an empty definition is refused (422), nobody else gets that far
+    ("POST", "/api/v1/licence-types"): Row(post_json(lambda w: "/api/v1/licence-types"), keyed(admin=422)),
     ("GET", "/api/v1/seals/<esid>"): Row(get(lambda w: f"/api/v1/seals/{w.esid}"), public(200)),
     ("GET", "/api/v1/status/<issuer>"): Row(get(f"/api/v1/status/{DEPT_A}"), public(200)),
     ("POST", "/api/v1/ocsp"): Row(post_raw("/api/v1/ocsp", b"junk", "application/ocsp-request"), public(200)),

@@ -21,7 +21,7 @@ from trustsvc.authorisation import check_licence_authorisation
 from trustsvc.config import load_config
 from trustsvc.errors import ConfigurationError, InvalidInputError
 from trustsvc.grants import set_licence_types
-from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
+from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE, NATIONAL_TYPES
 from trustsvc.licences.identifier import LicenceIdentifier
 from trustsvc.peer_refresher import PeerRefresher
 from trustsvc.peers import import_peer, list_peers, refresh_peers
@@ -84,7 +84,7 @@ def test_the_list_is_signed_canonical_json_naming_every_issuer_and_its_types(reg
     tl = signed.trust_list
     assert tl.root_pins == {regions["pin"]}
     issuer = tl.issuer(department_uscc("320000"))
-    assert issuer is not None and issuer.licence_types == {BUSINESS_LICENCE.code, FOOD_BUSINESS_LICENCE.code}
+    assert issuer is not None and issuer.licence_types == {t.code for t in NATIONAL_TYPES}  # no grants: all
     assert issuer.status_list_url.endswith(f"/api/v1/status/{issuer.uscc}") and issuer.seal_makers
     assert [role for role, _ in tl.trust_list_signers] == ["current"]
     assert [c.state for c in tl.code_signers] == ["current"]
@@ -286,8 +286,7 @@ def test_an_issuer_is_listed_only_with_its_granted_types(regions) -> None:
     check_licence_authorisation(ok, trust, LicenceIdentifier(BUSINESS_LICENCE.code, uscc, "20260000001", 1).text,
                                 roles=("signer",))
     assert ok.build().passed
-    assert set_licence_types(a, uscc, ["catalogue"], actor="test") == sorted(
-        [BUSINESS_LICENCE.code, FOOD_BUSINESS_LICENCE.code])
+    assert set_licence_types(a, uscc, ["catalogue"], actor="test") == sorted(t.code for t in NATIONAL_TYPES)
 
 
 def test_refresh_keeps_the_held_list_when_the_source_fails(regions) -> None:

@@ -147,7 +147,8 @@ def _served_routes(app: Any) -> list[tuple[str, str]]:
 ROUTES = [
     ("/api/v1/apikeys", "POST"), ("/api/v1/apikeys/<key_id>", "DELETE"), ("/api/v1/ca", "GET"),
     ("/api/v1/ca/<slug>", "GET"), ("/api/v1/crl/<slug>", "GET"), ("/api/v1/departments", "GET"),
-    ("/api/v1/departments", "POST"), ("/api/v1/licence-types", "GET"), ("/api/v1/licences", "GET"),
+    ("/api/v1/departments", "POST"), ("/api/v1/licence-types", "GET"),
+    ("/api/v1/licence-types", "POST"), ("/api/v1/licence-types/<code>", "GET"), ("/api/v1/licences", "GET"),
     ("/api/v1/licences", "POST"), ("/api/v1/licences/<identifier>", "GET"),
     ("/api/v1/licences/<identifier>/change", "POST"), ("/api/v1/licences/<identifier>/code", "GET"),
     ("/api/v1/licences/<identifier>/codes", "POST"), ("/api/v1/licences/<identifier>/file", "GET"),

@@ -19,8 +19,9 @@ from trustsvc.uscc import validate_uscc
 
 
 def test_demo_types_have_21_character_codes_led_by_a_valid_ministry_uscc() -> None:
-    assert [t.name for t in catalogue_for("320000")] == ["营业执照", "食品经营许可证"]
-    for t in DEMO_TYPES:
+    names = [t.name for t in catalogue_for("320000")]
+    assert {"营业执照", "食品经营许可证"} <= set(names) and len(names) >= 30
+    for t in catalogue_for("320000"):
         assert len(t.code) == 21 and t.code[18:].isdigit()
         assert validate_uscc(t.code[:18]) == t.code[:18]
         assert all(f.metadata_code.startswith("KZ_") for f in t.fields)

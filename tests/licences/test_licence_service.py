@@ -145,7 +145,7 @@ def test_idempotent_retry_returns_the_same_licence_and_issues_nothing(service, s
 def test_same_key_with_a_different_body_is_refused(service, seal) -> None:
     issue_licence(service, request_from_json(business_body()), principal_or_actor=ISSUER, idempotency_key="k")
     rows = _count(service)
-    other = business_body(holder={"name": "另一家公司", "id_type": "001", "id": COMPANY})
+    other = business_body(fields={**business_body()["fields"], "legal_representative": "李四"})
     with pytest.raises(ConflictError) as err:
         issue_licence(service, request_from_json(other), principal_or_actor=ISSUER, idempotency_key="k")
     assert err.value.code == "idempotency_key_reused"

@@ -25,12 +25,12 @@ from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
 from ..sealing import get_seal, region_timestamper
+from ..seals.model import SealPicture
 from ..seals.parse import parse_seal
 from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
-from .catalogue import find_type
-from .layout import load_layout
+from .catalogue import LicenceType, find_type
 from .pdf_sign import PdfAttachment, PdfSealSpec, seal_pdf
-from .render import LicenceFace, render_licence_pdf
+from .render import LicenceFace, chinese_date, render_licence_pdf
 from .service import CHINA, HOLDER_ID_TYPES, find_licence, get_licence
 from .status import effective_status
 
@@ -92,28 +92,54 @@ def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
                           signer=signer, chain=(certs[dept.uscc].der, certs["root"].der))
 
 
-def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes) -> LicenceFace:
-    """What the licence's face shows, from its record, its type and the seal that sealed it."""
-    ltype = find_type(region_code, row.type_code)
-    layout = load_layout(ltype.template)
-    printed = tuple((spec.label, str(row.fields[spec.name])) for spec in ltype.fields if spec.name in row.fields)
-    badge = None
-    if layout.badge.field and layout.badge.field in row.fields:
-        badge = (ltype.by_name[layout.badge.field].label, str(row.fields[layout.badge.field]))
+def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, ltype: LicenceType | None = None,
+                 *, seal_picture: SealPicture | None = None) -> LicenceFace:
+    """What the licence's face shows, from its record, the type version it was issued under and
+    the seal that sealed it: every field once with its label (the badge's field in the badge),
+    the holder only where no field already names it, the validity as the type calls it."""
+    if ltype is None:
+        ltype = find_type(region_code, row.type_code, version=row.type_version)
+    assert ltype.layout is not None
+    layout = ltype.layout
+    h = ltype.holder
+    derived_id = h.id_field is not None and row.holder_id_type == h.derived_id_type
+    derived_name = h.name_field is not None and (h.id_field is None or derived_id)
+    holder_rows: list[tuple[str, str]] = []
+    if not derived_name:
+        holder_rows.append((h.name_label, row.holder_name))
+    if not derived_id and h.print_id:
+        holder_rows.append((HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), row.holder_id))
+
+    def shown(name: str) -> str:
+        value = row.fields[name]
+        if ltype.by_name[name].type == "date" and isinstance(value, str):
+            try:
+                return chinese_date(dt.date.fromisoformat(value))
+            except ValueError:
+                return value
+        return str(value)
+
+    badge_field = layout.badge.field if layout.badge.field in row.fields else ""
+    printed = tuple((spec.label, shown(spec.name)) for spec in ltype.fields
+                    if spec.name in row.fields and spec.name != badge_field)
+    badge = (ltype.by_name[badge_field].label, shown(badge_field)) if badge_field else None
     return LicenceFace(
         type_name=ltype.name, identifier=row.identifier, holder_name=row.holder_name,
         holder_id_label=HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), holder_id=row.holder_id,
         fields=printed, valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
-        issue_date=row.issued_at.astimezone(CHINA).date(), seal_picture=parse_seal(seal_der).picture, badge=badge)
+        issue_date=row.issued_at.astimezone(CHINA).date(),
+        seal_picture=seal_picture if seal_picture is not None else parse_seal(seal_der or b"").picture, badge=badge,
+        holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show)
 
 
 def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
                       signing_time: dt.datetime | None = None) -> bytes:
     """Render and seal the PDF (no storage)."""
     row = inputs.row
-    face = licence_face(row, inputs.region_code, inputs.seal_der)
-    layout = load_layout(find_type(inputs.region_code, row.type_code).template)
-    unsigned = render_licence_pdf(face, layout, code_text=code_text)
+    ltype = find_type(inputs.region_code, row.type_code, service.db, version=row.type_version)
+    face = licence_face(row, inputs.region_code, inputs.seal_der, ltype)
+    assert ltype.layout is not None
+    unsigned = render_licence_pdf(face, ltype.layout, code_text=code_text)
     assert inputs.signer.key_ref is not None
     spec = PdfSealSpec(
         identifier=row.identifier, signer_name=inputs.department.name,

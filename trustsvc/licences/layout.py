@@ -1,5 +1,6 @@
-"""Licence face layouts: one declarative TOML file per catalogue template name, in
-``templates/licences/<name>.toml``, read into frozen dataclasses.
+"""Licence face layouts: declarative tables read into frozen dataclasses. A licence type's file
+carries its face as a ``[face]`` table, optionally on top of a shared base layout in
+``trustsvc/licences/layouts/<name>.toml`` (package data, so an installed service has them).
 
 Why declarative: a department changes where the QR slot or the seal goes, or the colours,
 without touching the renderer; and every key is checked when the layout loads (an unknown key
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,10 +22,11 @@ from typing import Any, TypeVar
 from ..errors import ConfigurationError
 
 __all__ = ["LAYOUT_DIR", "LicenceLayout", "PageLayout", "Colours", "FrameLayout", "TitleLayout", "BadgeLayout",
-           "BodyLayout", "QRLayout", "IssuerLayout", "SealLayout", "IdentifierLayout", "load_layout", "ROW_KINDS"]
+           "BodyLayout", "QRLayout", "IssuerLayout", "SealLayout", "IdentifierLayout", "NotesLayout", "load_layout",
+           "layout_from_mapping", "read_layout_table", "merge_tables", "ROW_KINDS"]
 
-LAYOUT_DIR = Path(__file__).resolve().parents[2] / "templates" / "licences"
-"""Where the layouts live (``templates/licences``)."""
+LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
+"""Where the shared base layouts live (installed with the package)."""
 ROW_KINDS = frozenset({"holder", "fields", "validity"})
 """Row groups the body may list: the holder (name and id), the type's fields, the validity."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -88,6 +91,9 @@ class BodyLayout:
     min_size_pt: float = 6.0
     """Long values shrink the whole body down to this size before the renderer gives up."""
     row_gap_pt: float = 5.0
+    max_row_gap_pt: float = 0.0
+    """Short bodies spread their rows down the face up to this gap (0: never spread), so a face
+    with few fields does not leave its lower half empty."""
     rows: tuple[str, ...] = ("holder", "fields", "validity")
 
 
@@ -104,8 +110,13 @@ class QRLayout:
 class IssuerLayout:
     centre_x_mm: float = 240.0
     top_mm: float = 150.0
+    """Baseline of the issuing authority's first line."""
     size_pt: float = 13.0
     date_gap_mm: float = 8.0
+    width_mm: float = 60.0
+    """Long authority names wrap (and shrink) within this width, centred on ``centre_x_mm``."""
+    label: str = ""
+    """Printed above the authority (e.g. 登记机关, 发证机关); empty: none."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,21 @@ class IdentifierLayout:
 
 
 @dataclass(frozen=True)
+class NotesLayout:
+    """Fixed lines a real face carries at its foot (where to check it, who designed the form)."""
+
+    lines: tuple[str, ...] = ()
+    """Lower left, above the identifier."""
+    right_lines: tuple[str, ...] = ()
+    """Lower right, right-aligned at ``right_mm`` from the page's right edge."""
+    left_mm: float = 28.0
+    right_mm: float = 20.0
+    bottom_mm: float = 21.0
+    """Baseline of the last line, from the page's bottom edge."""
+    size_pt: float = 8.0
+
+
+@dataclass(frozen=True)
 class LicenceLayout:
     name: str
     page: PageLayout = PageLayout()
@@ -134,12 +160,14 @@ class LicenceLayout:
     issuer: IssuerLayout = IssuerLayout()
     seal: SealLayout = SealLayout()
     identifier: IdentifierLayout = IdentifierLayout()
+    notes: NotesLayout = NotesLayout()
 
 
 _T = TypeVar("_T")
 _SECTIONS: dict[str, type] = {
     "page": PageLayout, "colours": Colours, "frame": FrameLayout, "title": TitleLayout, "badge": BadgeLayout,
     "body": BodyLayout, "qr": QRLayout, "issuer": IssuerLayout, "seal": SealLayout, "identifier": IdentifierLayout,
+    "notes": NotesLayout,
 }
 
 
@@ -161,7 +189,7 @@ def _value(layout: str, where: str, kind: str, value: Any) -> Any:
             raise _bad(layout, f"{where} must be a string")
         return value
     if kind == "tuple[str, ...]":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and len(v) <= 200 for v in value):
             raise _bad(layout, f"{where} must be a list of strings")
         return tuple(value)
     raise AssertionError(kind)  # pragma: no cover - a field type this loader does not know
@@ -195,23 +223,48 @@ def _check(layout: LicenceLayout) -> None:
         raise _bad(layout.name, "[body] does not fit on the page")
     if layout.qr.left_mm + layout.qr.size_mm > width or layout.qr.top_mm + layout.qr.size_mm > height:
         raise _bad(layout.name, "[qr] does not fit on the page")
+    iss = layout.issuer
+    if iss.centre_x_mm - iss.width_mm / 2 < 0 or iss.centre_x_mm + iss.width_mm / 2 > width or iss.top_mm >= height:
+        raise _bad(layout.name, "[issuer] does not fit on the page")
+    if layout.body.max_row_gap_pt and layout.body.max_row_gap_pt < layout.body.row_gap_pt:
+        raise _bad(layout.name, "[body] max_row_gap_pt is 0 or at least row_gap_pt")
+    if len(layout.notes.lines) > 4 or len(layout.notes.right_lines) > 4:
+        raise _bad(layout.name, "[notes] holds at most 4 lines on each side")
 
 
-@functools.lru_cache(maxsize=32)
-def load_layout(name: str, directory: Path = LAYOUT_DIR) -> LicenceLayout:
-    """The layout called ``name`` (a catalogue type's ``template``), read once per process.
+def read_layout_table(name: str, directory: Path = LAYOUT_DIR) -> dict[str, Any]:
+    """The raw table of the layout file ``<directory>/<name>.toml`` (unchecked).
 
-    :raises ConfigurationError: code ``licence_layout_missing`` or ``licence_layout_invalid``.
+    :raises ConfigurationError: ``licence_layout_missing`` or ``licence_layout_invalid``.
     """
     if not _NAME.match(name):
         raise _bad(name, "a layout name is lower-case letters, digits and underscores")
     path = directory / f"{name}.toml"
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(f"no licence layout {name!r} at {path}", code="licence_layout_missing") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _bad(name, f"unreadable ({exc})") from exc
+
+
+def merge_tables(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``: tables merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_tables(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def layout_from_mapping(name: str, raw: Mapping[str, Any]) -> LicenceLayout:
+    """A layout from its table (a layout file's, or a type file's ``[face]`` without ``base``),
+    every key checked.
+
+    :raises ConfigurationError: ``licence_layout_invalid`` naming the section and key.
+    """
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise _bad(name, f"unknown section [{unknown[0]}]")
@@ -219,3 +272,12 @@ def load_layout(name: str, directory: Path = LAYOUT_DIR) -> LicenceLayout:
     layout = LicenceLayout(name=name, **sections)
     _check(layout)
     return layout
+
+
+@functools.lru_cache(maxsize=32)
+def load_layout(name: str, directory: Path = LAYOUT_DIR) -> LicenceLayout:
+    """The layout file called ``name``, read once per process.
+
+    :raises ConfigurationError: code ``licence_layout_missing`` or ``licence_layout_invalid``.
+    """
+    return layout_from_mapping(name, read_layout_table(name, directory))

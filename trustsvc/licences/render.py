@@ -63,6 +63,13 @@ class LicenceFace:
     seal_picture: SealPicture
     badge: tuple[str, str] | None = None
     """(label, value) of the field the layout shows under the title, if any."""
+    holder_rows: tuple[tuple[str, str], ...] | None = None
+    """The holder's rows; None: 持证主体 and the id (a type whose face names its holder in its own
+    fields passes only what the fields do not already say, often nothing)."""
+    validity_label: str = "有效期限"
+    """营业期限, 有效期至, ...: what the type's own form calls its validity."""
+    show_validity: bool = True
+    """False for types whose face carries no validity (长期 by nature, or shown by a date field)."""
 
 
 def chinese_date(day: dt.date) -> str:
@@ -156,13 +163,30 @@ def _rows(face: LicenceFace, layout: LicenceLayout) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for kind in layout.body.rows:
         if kind == "holder":
-            out += [("持证主体", face.holder_name), (face.holder_id_label, face.holder_id)]
+            if face.holder_rows is None:
+                out += [("持证主体", face.holder_name), (face.holder_id_label, face.holder_id)]
+            else:
+                out += list(face.holder_rows)
         elif kind == "fields":
             out += list(face.fields)
-        elif kind == "validity":
+        elif kind == "validity" and face.show_validity:
             until = chinese_date(face.valid_until) if face.valid_until else "长期"
-            out.append(("有效期限", f"{chinese_date(face.valid_from)} 至 {until}"))
+            out.append((face.validity_label, f"{chinese_date(face.valid_from)} 至 {until}"))
     return out
+
+
+def _fit_size(text: str, font: str, size: float, width_pt: float, char_space: float = 0.0,
+              minimum: float = 5.0) -> tuple[float, float]:
+    """(size, char space) at which ``text`` fits ``width_pt``: the spacing goes first, then the size."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    gaps = max(len(text) - 1, 0)
+    if stringWidth(text, font, size) + char_space * gaps <= width_pt:
+        return size, char_space
+    spare = width_pt - stringWidth(text, font, size)
+    if spare > 0 and gaps:
+        return size, spare / gaps
+    return max(minimum, size * width_pt / max(stringWidth(text, font, size), 1.0)), 0.0
 
 
 def _paragraphs(rows: Sequence[tuple[str, str]], font: str, size: float, colours: tuple[str, str],
@@ -175,8 +199,17 @@ def _paragraphs(rows: Sequence[tuple[str, str]], font: str, size: float, colours
     value_style = ParagraphStyle("value", parent=label_style, textColor=_colour(colours[1]))
     laid: list[tuple[Any, float, Any, float]] = []
     total = 0.0
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    room = widths[0] - 2 * _MM
     for label, value in rows:
-        lp = Paragraph(escape(label), label_style)
+        # a label stays on one line (a long one is set smaller): a label is read as one word
+        natural = stringWidth(label, font, size)
+        style = label_style
+        if natural > room:
+            smaller = size * room / natural
+            style = ParagraphStyle("label-small", parent=label_style, fontSize=smaller, leading=size * 1.35)
+        lp = Paragraph(escape(label), style)
         vp = Paragraph(escape(value).replace("\n", "<br/>"), value_style)
         _, lh = lp.wrap(widths[0] - 2 * _MM, 10_000)
         _, vh = vp.wrap(widths[1], 10_000)
@@ -201,12 +234,15 @@ def _draw_body(page: _Page, face: LicenceFace, layout: LicenceLayout) -> None:
     if total + gap * scale * (len(laid) - 1) > available:
         raise InvalidInputError("the licence's fields do not fit on its face even at the smallest text size",
                                 code="licence_face_overflow")
+    step = gap * scale
+    if body.max_row_gap_pt and len(laid) > 1 and size == body.size_pt:
+        step = min(body.max_row_gap_pt, (available - total) / (len(laid) - 1))
     y = page.y(body.top_mm)
     x = body.left_mm * _MM
     for label, label_height, value, value_height in laid:
         label.drawOn(page.c, x, y - label_height)  # top-aligned: a long value flows down beside its label
         value.drawOn(page.c, x + widths[0], y - value_height)
-        y -= max(label_height, value_height) + gap * scale
+        y -= max(label_height, value_height) + step
 
 
 def _draw_frame(page: _Page, layout: LicenceLayout) -> None:
@@ -247,13 +283,42 @@ def _draw_qr(page: _Page, layout: LicenceLayout, code_text: str | None) -> None:
               q.caption_size_pt, layout.colours.muted, centre=True)
 
 
+def _issuer_lines(page: _Page, name: str, layout: LicenceLayout) -> tuple[list[str], float]:
+    """The authority's name broken into centred lines of at most the issuer width, and the size:
+    up to three lines at the layout's size, then smaller."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    iss = layout.issuer
+    width = iss.width_mm * _MM
+    size = iss.size_pt
+    while True:
+        lines: list[str] = []
+        current = ""
+        for ch in name:
+            if current and stringWidth(current + ch, page.font, size) > width:
+                lines.append(current)
+                current = ""
+            current += ch
+        if current:
+            lines.append(current)
+        if len(lines) <= 3 or size <= 6:
+            return lines, size
+        size -= 0.5
+
+
 def _draw_issuer(page: _Page, face: LicenceFace, layout: LicenceLayout) -> None:
     from reportlab.lib.utils import ImageReader
 
     iss = layout.issuer
-    page.text(iss.centre_x_mm, iss.top_mm, face.department_name, iss.size_pt, layout.colours.text, centre=True)
-    page.text(iss.centre_x_mm, iss.top_mm + iss.date_gap_mm, chinese_date(face.issue_date), iss.size_pt,
-              layout.colours.text, centre=True)
+    colour = layout.colours.text
+    lines, size = _issuer_lines(page, face.department_name, layout)
+    leading = size * 1.3 / _MM
+    if iss.label:
+        page.text(iss.centre_x_mm, iss.top_mm - iss.date_gap_mm, iss.label, iss.size_pt, colour, centre=True)
+    for n, line in enumerate(lines):
+        page.text(iss.centre_x_mm, iss.top_mm + n * leading, line, size, colour, centre=True)
+    last = iss.top_mm + (len(lines) - 1) * leading
+    page.text(iss.centre_x_mm, last + iss.date_gap_mm, chinese_date(face.issue_date), iss.size_pt, colour, centre=True)
     picture = face.seal_picture
     width_mm = picture.width_mm if picture.width_mm > 0 else layout.seal.diameter_mm
     height_mm = picture.height_mm if picture.height_mm > 0 else layout.seal.diameter_mm
@@ -262,9 +327,23 @@ def _draw_issuer(page: _Page, face: LicenceFace, layout: LicenceLayout) -> None:
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for pictures it cannot read
         raise ConfigurationError(f"the seal picture ({picture.type}) cannot be drawn: {type(exc).__name__}",
                                  code="seal_picture_unusable") from exc
-    centre_y_mm = iss.top_mm - iss.size_pt / _MM / 3  # the middle of the department name's glyphs
+    centre_y_mm = (iss.top_mm + last) / 2 - size / _MM / 3  # the middle of the authority's lines
     page.c.drawImage(image, (iss.centre_x_mm - width_mm / 2) * _MM, page.y(centre_y_mm + height_mm / 2),
                      width_mm * _MM, height_mm * _MM, mask="auto", preserveAspectRatio=True)
+
+
+def _draw_notes(page: _Page, layout: LicenceLayout, width_mm: float) -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    notes = layout.notes
+    leading = notes.size_pt * 1.4 / _MM
+    for lines, right in ((notes.lines, False), (notes.right_lines, True)):
+        for n, line in enumerate(lines):
+            top = page.height_mm - notes.bottom_mm - (len(lines) - 1 - n) * leading
+            x = notes.left_mm
+            if right:
+                x = width_mm - notes.right_mm - stringWidth(line, page.font, notes.size_pt) / _MM
+            page.text(x, top, line, notes.size_pt, layout.colours.muted)
 
 
 def render_licence_pdf(face: LicenceFace, layout: LicenceLayout, *, code_text: str | None = None,
@@ -292,14 +371,21 @@ def render_licence_pdf(face: LicenceFace, layout: LicenceLayout, *, code_text: s
     page = _Page(canvas, font, height_mm)
     _draw_frame(page, layout)
     title = layout.title.text or face.type_name
-    page.text(width_mm / 2, layout.title.top_mm, title, layout.title.size_pt, layout.colours.title, centre=True,
-              char_space=layout.title.char_space_pt)
+    inner = layout.frame.inset_mm + layout.frame.inner_gap_mm + 8
+    title_size, title_space = _fit_size(title, font, layout.title.size_pt, (width_mm - 2 * inner) * _MM,
+                                        layout.title.char_space_pt)
+    page.text(width_mm / 2, layout.title.top_mm, title, title_size, layout.colours.title, centre=True,
+              char_space=title_space)
     if face.badge is not None:
         b = layout.badge
-        page.text(b.left_mm, b.top_mm, f"{face.badge[0]}：{face.badge[1]}", b.size_pt, layout.colours.text)
+        text = f"{face.badge[0]}：{face.badge[1]}"
+        room = (layout.qr.left_mm - 4 - b.left_mm) if b.top_mm + 5 > layout.qr.top_mm else width_mm - inner - b.left_mm
+        badge_size, _ = _fit_size(text, font, b.size_pt, room * _MM)
+        page.text(b.left_mm, b.top_mm, text, badge_size, layout.colours.text)
     _draw_body(page, face, layout)
     _draw_qr(page, layout, code_text)
     _draw_issuer(page, face, layout)
+    _draw_notes(page, layout, width_mm)
     ident = layout.identifier
     page.text(ident.left_mm, height_mm - ident.bottom_mm, f"{ident.label}：{face.identifier}", ident.size_pt,
               layout.colours.muted)

@@ -44,16 +44,18 @@ from ..status_lists import cover_new_index, lock_status_list, publish_status_lis
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
-from .catalogue import LicenceType, resolve_type, type_not_allowed_message, validate_fields
+from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_allowed_message
 from .identifier import LicenceIdentifier, parse_identifier
+from .typedef import ID_TYPES, is_date, schema_problems
 
 __all__ = ["HOLDER_ID_TYPES", "find_licence", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
            "issue_licence_outcome", "change_licence", "renew_licence", "suspend_licence", "reinstate_licence",
            "revoke_licence", "get_licence", "licence_json", "canonical_metadata", "build_metadata",
            "validate_holder_id", "china_today"]
 
-HOLDER_ID_TYPES = {"111": "公民身份号码", "001": "统一社会信用代码"}
-"""GB/T 36903 持证主体代码类型代码 values we accept."""
+HOLDER_ID_TYPES = {"111": "公民身份号码", "001": "统一社会信用代码",
+                   **{code: name for code, (name, _, _) in ID_TYPES.items() if code not in ("111", "001")}}
+"""GB/T 36903 持证主体代码类型代码 values we accept (each licence type says which of them)."""
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 MAX_SEQUENCE = 9_999_999
 MAX_IDEMPOTENCY_KEY = 200
@@ -70,9 +72,12 @@ def china_today() -> dt.date:
 @dataclass(frozen=True)
 class LicenceRequest:
     type_code: str
-    holder_name: str
-    holder_id_type: str
-    holder_id: str
+    holder_name: str | None
+    """None: taken from the face field the type names (a 营业执照's 名称), or missing."""
+    holder_id_type: str | None
+    """None: the type's first (default) document type."""
+    holder_id: str | None
+    """None: taken from the face field the type names (a 营业执照's 统一社会信用代码), or missing."""
     fields: Mapping[str, Any] = field(default_factory=dict)
     valid_from: dt.date | None = None
     """None: the issue date."""
@@ -137,6 +142,13 @@ def validate_holder_id(id_type: str, holder_id: str) -> str:
             return validate_uscc(holder_id)
         except InvalidInputError as exc:
             raise InvalidInputError(exc.message, code="invalid_holder_id", field="holder.id") from None
+    if id_type in ID_TYPES:
+        name, pattern, _ = ID_TYPES[id_type]
+        value = holder_id.strip().upper()
+        if not re.fullmatch(pattern, value):
+            raise InvalidInputError(f"a {name} number has the form {pattern}", code="invalid_holder_id",
+                                    field="holder.id")
+        return value
     raise InvalidInputError(f"holder.id_type must be one of {', '.join(sorted(HOLDER_ID_TYPES))}",
                             code="invalid_holder_id_type", field="holder.id_type")
 
@@ -149,7 +161,7 @@ def request_from_json(data: Any) -> LicenceRequest:
     unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS)
     if unknown:
         raise InvalidInputError(f"unknown keys: {', '.join(unknown)}", code="unknown_field", field=unknown[0])
-    holder = data.get("holder")
+    holder = data.get("holder", {})
     if not isinstance(holder, Mapping):
         raise InvalidInputError("holder must be an object {name, id_type, id}",
                                 code="missing_field" if holder is None else "invalid_field", field="holder")
@@ -162,9 +174,9 @@ def request_from_json(data: Any) -> LicenceRequest:
         raise InvalidInputError("fields must be a JSON object", code="invalid_fields", field="fields")
     return LicenceRequest(
         type_code=_text(data.get("type"), "type", 64),
-        holder_name=_text(holder.get("name"), "holder.name", 200),
-        holder_id_type=_text(holder.get("id_type"), "holder.id_type", 8),
-        holder_id=_text(holder.get("id"), "holder.id", 64),
+        holder_name=None if holder.get("name") is None else _text(holder.get("name"), "holder.name", 200),
+        holder_id_type=None if holder.get("id_type") is None else _text(holder.get("id_type"), "holder.id_type", 8),
+        holder_id=None if holder.get("id") is None else _text(holder.get("id"), "holder.id", 64),
         fields=dict(fields),
         valid_from=_date(data.get("valid_from"), "valid_from"),
         valid_until=_date(data.get("valid_until"), "valid_until"),
@@ -182,10 +194,12 @@ class _Checked:
     valid_until: dt.date | None
 
 
-def _check_request(region_code: str, req: LicenceRequest) -> _Checked:
-    ltype = resolve_type(region_code, req.type_code)
-    # Every check runs, so a form can show each problem next to its field at once.
-    problems: list[FieldProblem] = []
+def _holder(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], bad: set[str],
+            problems: list[FieldProblem]) -> tuple[str | None, str, str | None]:
+    """(name, id type, id) of the holder: what the request says, checked, and what the face
+    fields say where the type takes the holder from them (entered once: a differing value is a
+    ``holder_mismatch``)."""
+    h = ltype.holder
 
     def check(fn: Any, *args: Any) -> Any:
         try:
@@ -194,17 +208,95 @@ def _check_request(region_code: str, req: LicenceRequest) -> _Checked:
             problems.extend(exc.problems or (FieldProblem(exc.field or "", exc.code, exc.message),))
             return None
 
-    name = check(_text, req.holder_name, "holder.name", 200)
-    holder_id = check(validate_holder_id, req.holder_id_type, req.holder_id)
-    fields = check(validate_fields, ltype, req.fields)
-    if req.valid_from is not None and req.valid_until is not None and req.valid_until <= req.valid_from:
-        problems.append(FieldProblem("valid_until", "invalid_validity", "valid_until must be after valid_from"))
+    id_type = req.holder_id_type or h.id_types[0]
+    if id_type not in h.id_types:
+        names = ", ".join(f"{t} ({HOLDER_ID_TYPES.get(t, t)})" for t in h.id_types)
+        problems.append(FieldProblem("holder.id_type", "invalid_holder_id_type",
+                                     f"a {ltype.name} is held under holder.id_type {names}"))
+        return None, id_type, None
+    derived_id = h.id_field is not None and id_type == h.derived_id_type
+    derived_name = h.name_field is not None and (h.id_field is None or derived_id)
+    name = check(_text, req.holder_name, "holder.name", 200) if req.holder_name is not None else None
+    holder_id = check(validate_holder_id, id_type, req.holder_id) if req.holder_id is not None else None
+    for part, derived, field_name, given in (("name", derived_name, h.name_field, name),
+                                             ("id", derived_id, h.id_field, holder_id)):
+        if not derived:
+            if given is None and f"holder.{part}" not in {p.field for p in problems}:
+                problems.append(FieldProblem(f"holder.{part}", "missing_field", f"holder.{part} is required"))
+            continue
+        assert field_name is not None
+        face = fields.get(field_name)
+        if f"fields.{field_name}" in bad or not isinstance(face, str):
+            continue  # the field's own problem says it
+        label = ltype.by_name[field_name].label
+        if given is not None and given != face:
+            problems.append(FieldProblem(f"holder.{part}", "holder_mismatch",
+                                         f"holder.{part} is {given!r} but fields.{field_name} ({label}) is {face!r}: a "
+                                         f"{ltype.name} names its holder there; leave holder.{part} out or send the "
+                                         "same value"))
+        if part == "name":
+            name = face
+        else:
+            holder_id = face
+    return name, id_type, holder_id
+
+
+def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], bad: set[str],
+              problems: list[FieldProblem], *, keep_until: bool) -> tuple[dt.date | None, dt.date | None]:
+    """(valid_from, valid_until) by the type's validity rule (see :class:`~.typedef.ValidityRule`)."""
+    rule = ltype.validity
+    valid_from, valid_until = req.valid_from, req.valid_until
+
+    def from_field(name: str | None, given: dt.date | None, what: str) -> dt.date | None:
+        if name is None:
+            return given
+        value = fields.get(name)
+        if f"fields.{name}" in bad or not is_date(value):
+            return given
+        day = dt.date.fromisoformat(value)
+        if given is not None and given != day and not (what == "valid_until" and keep_until):
+            problems.append(FieldProblem(what, "invalid_validity", f"{what} must be fields.{name} "
+                                         f"({ltype.by_name[name].label}), {value}, or be left out"))
+        return day
+
+    valid_from = from_field(rule.from_field, valid_from, "valid_from")
+    if rule.rule == "until_field":
+        valid_until = from_field(rule.field, valid_until, "valid_until")
+    elif rule.rule == "fixed_years" and valid_until is None and not keep_until:
+        valid_until = rule.end_for(valid_from or china_today())
+    return valid_from, valid_until
+
+
+def _check_request(region_code: str, req: LicenceRequest, source: Any = None, *,
+                   keep_until: bool = False) -> _Checked:
+    """Every check, so a form can show each problem next to its field at once: the body against
+    the type's JSON Schema (:mod:`jsonschema`, with the ``uscc`` and ``gb11643`` check characters
+    as formats), then the holder (entered once) and the validity rule."""
+    ltype = resolve_type(region_code, req.type_code, source)
+    problems: list[FieldProblem] = []
+    fields: Any = normalise_fields(ltype, req.fields) if isinstance(req.fields, Mapping) else req.fields
+    body = {"type": ltype.code, "fields": fields,
+            "valid_from": req.valid_from.isoformat() if req.valid_from else None,
+            "valid_until": req.valid_until.isoformat() if req.valid_until and not keep_until else None}
+    # the holder is checked below, with the codes its checks always had
+    found = [p for p in schema_problems(ltype, body, codes={("valid_until", "type"): "invalid_validity"})
+             if not p.field.startswith("holder")]
+    bad = {p.field for p in found}
+    holder: list[FieldProblem] = []
+    name, id_type, holder_id = _holder(ltype, req, fields if isinstance(fields, Mapping) else {}, bad, holder)
+    validity: list[FieldProblem] = []
+    valid_from, valid_until = _validity(ltype, req, fields if isinstance(fields, Mapping) else {}, bad, validity,
+                                        keep_until=keep_until)
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        validity.append(FieldProblem("valid_until", "invalid_validity", "valid_until must be after valid_from"))
+    problems = [*holder, *found, *[p for p in validity if p.field not in bad]]
     if problems:
         first = problems[0]
         raise InvalidInputError("; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
                                 if len(problems) > 1 else first.message,
                                 code=first.code, field=first.field or None, problems=tuple(problems))
-    return _Checked(ltype, name, req.holder_id_type, holder_id, fields, req.valid_from, req.valid_until)
+    assert name is not None and holder_id is not None
+    return _Checked(ltype, name, id_type, holder_id, dict(fields), valid_from, valid_until)
 
 
 def _request_hash(dept_uscc: str, c: _Checked) -> str:
@@ -338,7 +430,7 @@ def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept
         metadata_signature=applied.signature, seal_esid=seal.esid,
         status_index=_next_status_index(session, dept) if status_index is None else status_index,
         idempotency_key=idempotency_key,
-        request_hash=request_hash)
+        request_hash=request_hash, type_version=c.type.version or None)
     row.department = dept
     session.add(row)
     session.flush()
@@ -370,9 +462,9 @@ def issue_licence_outcome(
     with service.db.reader() as session:
         region_code = _region_code(session)
     # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
-    ltype = resolve_type(region_code, request.type_code)
+    ltype = resolve_type(region_code, request.type_code, service.db)
     actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
-    checked = _check_request(region_code, request)
+    checked = _check_request(region_code, request, service.db)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
     for attempt in range(_ATTEMPTS):
@@ -522,10 +614,17 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
     dept_uscc = old.department.uscc
     actor = _actor(principal_or_actor, dept_uscc, old.type_code, write=True)
     merged = {**old.fields, **(fields or {})}
-    req = LicenceRequest(type_code=old.type_code, holder_name=holder_name or old.holder_name,
-                         holder_id_type=old.holder_id_type, holder_id=old.holder_id, fields=merged,
+    # where the face names the holder, a new holder name is a new face field, and the reverse
+    h = resolve_type(region_code, old.type_code, service.db).holder
+    derived = h.name_field is not None and (h.id_field is None or old.holder_id_type == h.derived_id_type)
+    if derived and holder_name and h.name_field not in (fields or {}):
+        merged[h.name_field] = holder_name
+    req = LicenceRequest(type_code=old.type_code, holder_name=None if derived else holder_name or old.holder_name,
+                         holder_id_type=old.holder_id_type,
+                         holder_id=None if h.id_field and old.holder_id_type == h.derived_id_type else old.holder_id,
+                         fields=merged,
                          valid_from=valid_from, valid_until=old.valid_until if keep_until else valid_until)
-    checked = _check_request(region_code, req)
+    checked = _check_request(region_code, req, service.db, keep_until=keep_until)
     stamper = region_timestamper(service) if timestamp else None
     for attempt in range(_ATTEMPTS):
         try:

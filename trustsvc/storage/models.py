@@ -43,6 +43,7 @@ __all__ = [
     "TrustPeerRecord",
     "PeerStatusListRecord",
     "LicenceTypeGrant",
+    "LicenceTypeVersionRecord",
     "RetiredSignerRecord",
     "TrustVersion",
     "utcnow",
@@ -262,6 +263,9 @@ class LicenceRecord(Base):
     """Position in the issuer's status list; unique per department."""
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    type_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The licence type's catalogue version it was issued under (None: before versions were kept,
+    i.e. the type's first recorded version)."""
 
     department: Mapped[Department] = relationship(lazy="joined")
 
@@ -404,6 +408,29 @@ class RetiredSignerRecord(Base):
     kind: Mapped[str] = mapped_column(String(20))
     """trust_list_signer | code_signer"""
     retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LicenceTypeVersionRecord(Base):
+    """One version of a licence type's definition (never changed once written): a licence
+    names the version it was issued under, so it renders and reads as it was issued."""
+
+    __tablename__ = "licence_type_versions"
+    __table_args__ = (UniqueConstraint("code", "version", name="uq_licence_type_versions_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(64))
+    """The type's short name (its file's stem)."""
+    origin: Mapped[str] = mapped_column(String(16))
+    """national (shipped with the service), home (the region's file), api (added by an admin)."""
+    source: Mapped[str] = mapped_column(String(300))
+    """The file it came from, or who added it."""
+    definition: Mapped[str] = mapped_column(Text)
+    """Canonical JSON of the definition."""
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TrustVersion(Base):
