@@ -101,8 +101,15 @@ def licence_type_show(ctx: click.Context, code: str, version: int | None, schema
         _echo_json(ltype.schema())
         return
     versions = sorted(v for c, v in catalogue.history if c == ltype.code)
-    _echo_json({**ltype.api_dict(), "template": ltype.template, "origin": ltype.origin,
-                "definition": json.loads(ltype.definition), "versions": versions})
+    _echo_json(
+        {
+            **ltype.api_dict(),
+            "template": ltype.template,
+            "origin": ltype.origin,
+            "definition": json.loads(ltype.definition),
+            "versions": versions,
+        }
+    )
 
 
 @licence_type.command("add")
@@ -126,6 +133,15 @@ def licence_type_add(ctx: click.Context, file: Path, template: str | None) -> No
     if template is None and "extends" not in raw:
         template = file.stem.replace("-", "_").lower()
     actor = _cli()._actor()
-    ltype, added = add_licence_type(db, raw, template=template, actor=actor, origin="api", source=f"{actor} {file.name}")
-    _echo_json({"code": ltype.code, "name": ltype.name, "version": ltype.version, "template": ltype.template,
-                "recorded": added})
+    ltype, added = add_licence_type(
+        db, raw, template=template, actor=actor, origin="api", source=f"{actor} {file.name}"
+    )
+    _echo_json(
+        {
+            "code": ltype.code,
+            "name": ltype.name,
+            "version": ltype.version,
+            "template": ltype.template,
+            "recorded": added,
+        }
+    )

@@ -42,8 +42,7 @@ def _holder_id_rule(holder: dict[str, Any], id_type: str | None) -> dict[str, An
     raise AssertionError(f"no id rule for {id_type}")
 
 
-def body_from_schema(schema: dict[str, Any], *, longest: bool = False, department: str | None = None
-                     ) -> dict[str, Any]:
+def body_from_schema(schema: dict[str, Any], *, longest: bool = False, department: str | None = None) -> dict[str, Any]:
     """Every field the schema lists (optional ones too, so the face shows them all), the holder
     parts it requires, nothing else."""
     props = schema["properties"]
@@ -76,7 +75,7 @@ def violations(schema: dict[str, Any], good: dict[str, Any]) -> Iterator[tuple[s
     for name, prop in props["properties"].items():
         path = f"fields.{name}"
 
-        def body(value: Any, *, drop: bool = False) -> dict[str, Any]:
+        def body(value: Any, *, drop: bool = False, name: str = name) -> dict[str, Any]:
             out = copy.deepcopy(good)
             if drop:
                 del out["fields"][name]

@@ -37,12 +37,18 @@ def face_pdf(ltype: LicenceType, seal_picture, *, longest: bool) -> tuple[bytes,
     holder = body.get("holder", {})
     start = dt.date(2026, 1, 1)
     row = types.SimpleNamespace(
-        type_code=ltype.code, type_version=None, fields=body["fields"], holder_id_type=h.id_types[0],
+        type_code=ltype.code,
+        type_version=None,
+        fields=body["fields"],
+        holder_id_type=h.id_types[0],
         holder_name=holder.get("name") or body["fields"].get(h.name_field or "", ""),
         holder_id=holder.get("id") or body["fields"].get(h.id_field or "", ""),
-        identifier=f"1.2.156.3005.2.{ltype.code}.11320000MB0000001G.20260000001.001.9", valid_from=start,
-        valid_until=ltype.validity.end_for(start), department=types.SimpleNamespace(name=LONG_AUTHORITY),
-        issued_at=dt.datetime(2026, 1, 1, 2, tzinfo=dt.timezone.utc))
+        identifier=f"1.2.156.3005.2.{ltype.code}.11320000MB0000001G.20260000001.001.9",
+        valid_from=start,
+        valid_until=ltype.validity.end_for(start),
+        department=types.SimpleNamespace(name=LONG_AUTHORITY),
+        issued_at=dt.datetime(2026, 1, 1, 2, tzinfo=dt.UTC),
+    )
     face = licence_face(row, "320000", None, ltype, seal_picture=seal_picture)
     assert ltype.layout is not None
     return render_licence_pdf(face, ltype.layout, code_text=CODE), body
@@ -51,8 +57,13 @@ def face_pdf(ltype: LicenceType, seal_picture, *, longest: bool) -> tuple[bytes,
 def words(pdf: bytes, tmp_path: Path) -> tuple[tuple[float, float], list[tuple[float, float, float, float, str]]]:
     pdftotext = poppler_tool("pdftotext")
     (tmp_path / "face.pdf").write_bytes(pdf)
-    out = subprocess.run([pdftotext, "-bbox", str(tmp_path / "face.pdf"), "-"], capture_output=True, text=True,
-                         encoding="utf-8", check=True).stdout
+    out = subprocess.run(
+        [pdftotext, "-bbox", str(tmp_path / "face.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+    ).stdout
     width, height = map(float, _PAGE.search(out).groups())  # type: ignore[union-attr]
     return (width, height), [(float(a), float(b), float(c), float(d), w) for a, b, c, d, w in _WORD.findall(out)]
 
@@ -60,15 +71,16 @@ def words(pdf: bytes, tmp_path: Path) -> tuple[tuple[float, float], list[tuple[f
 def overlaps(boxes: list[tuple[float, float, float, float, str]], slack: float = 0.3) -> list[tuple[str, str]]:
     found = []
     for i, (ax0, ay0, ax1, ay1, aw) in enumerate(boxes):
-        for bx0, by0, bx1, by1, bw in boxes[i + 1:]:
+        for bx0, by0, bx1, by1, bw in boxes[i + 1 :]:
             if min(ax1, bx1) - max(ax0, bx0) > slack and min(ay1, by1) - max(ay0, by0) > slack:
                 found.append((aw, bw))
     return found
 
 
 @pytest.mark.parametrize("ltype", NATIONAL_TYPES, ids=lambda t: t.template)
-def test_the_longest_face_has_no_overlap_and_stays_on_the_page(ltype: LicenceType, seal_picture,
-                                                                tmp_path: Path) -> None:
+def test_the_longest_face_has_no_overlap_and_stays_on_the_page(
+    ltype: LicenceType, seal_picture, tmp_path: Path
+) -> None:
     pdf, body = face_pdf(ltype, seal_picture, longest=True)
     (width, height), boxes = words(pdf, tmp_path)
     assert boxes
@@ -78,14 +90,17 @@ def test_the_longest_face_has_no_overlap_and_stays_on_the_page(ltype: LicenceTyp
     # inside the inner frame, too (the frame is what a reader sees as the edge of the licence)
     assert ltype.layout is not None
     inner = (ltype.layout.frame.inset_mm + ltype.layout.frame.inner_gap_mm) * 72 / 25.4
-    assert all(inner <= x0 and x1 <= width - inner and inner <= y0 and y1 <= height - inner
-               for x0, y0, x1, y1, _ in boxes), [w for x0, y0, x1, y1, w in boxes
-                                                 if not (inner <= x0 and x1 <= width - inner)][:3]
+    assert all(
+        inner <= x0 and x1 <= width - inner and inner <= y0 and y1 <= height - inner for x0, y0, x1, y1, _ in boxes
+    ), [w for x0, y0, x1, y1, w in boxes if not (inner <= x0 and x1 <= width - inner)][:3]
     text = "".join(w for *_, w in boxes)
     labels = [f.label for f in ltype.fields]
     for label in labels:
-        inside = sum(str(v).count(label) for v in body["fields"].values()) + sum(
-            other.count(label) for other in labels if other != label) + ltype.name.count(label)
+        inside = (
+            sum(str(v).count(label) for v in body["fields"].values())
+            + sum(other.count(label) for other in labels if other != label)
+            + ltype.name.count(label)
+        )
         assert text.count(label) - inside == 1, label
 
 

@@ -41,12 +41,16 @@ def label_counts(pdf: bytes, tmp_path: Path, labels: list[str], also_printed: li
     printed strings (values, other labels): 1 means printed exactly once as a label."""
     pdftotext = poppler_tool("pdftotext")
     (tmp_path / "face.pdf").write_bytes(pdf)
-    text = _squeeze(subprocess.run([pdftotext, str(tmp_path / "face.pdf"), "-"], capture_output=True, text=True,
-                                   encoding="utf-8", check=True).stdout)
+    text = _squeeze(
+        subprocess.run(
+            [pdftotext, str(tmp_path / "face.pdf"), "-"], capture_output=True, text=True, encoding="utf-8", check=True
+        ).stdout
+    )
     out = {}
     for label in labels:
         inside = sum(_squeeze(s).count(label) for s in also_printed) + sum(
-            other.count(label) for other in labels if other != label)
+            other.count(label) for other in labels if other != label
+        )
         out[label] = text.count(label) - inside
     return out
 
@@ -56,10 +60,29 @@ def test_the_catalogue_serves_30_types_of_both_holder_kinds_with_2020_12_schemas
     assert {t["holder_kind"] for t in served} == {"organisation", "natural_person"}
     assert sum(t["holder_kind"] == "natural_person" for t in served) >= 10
     names = {t["name"] for t in served}
-    for wanted in ("营业执照", "食品经营许可证", "机动车驾驶证", "机动车行驶证", "结婚证", "出生医学证明", "社会保障卡",
-                   "不动产权证书", "残疾人证", "教师资格证书", "医师执业证书", "护士执业证书", "道路运输经营许可证",
-                   "药品经营许可证", "特种设备使用登记证", "排污许可证", "建筑工程施工许可证", "安全生产许可证", "导游证",
-                   "律师执业证", "居住证"):
+    for wanted in (
+        "营业执照",
+        "食品经营许可证",
+        "机动车驾驶证",
+        "机动车行驶证",
+        "结婚证",
+        "出生医学证明",
+        "社会保障卡",
+        "不动产权证书",
+        "残疾人证",
+        "教师资格证书",
+        "医师执业证书",
+        "护士执业证书",
+        "道路运输经营许可证",
+        "药品经营许可证",
+        "特种设备使用登记证",
+        "排污许可证",
+        "建筑工程施工许可证",
+        "安全生产许可证",
+        "导游证",
+        "律师执业证",
+        "居住证",
+    ):
         assert wanted in names, wanted
     rules = {t["validity"]["rule"] for t in served}
     assert rules == {"long_term", "fixed_years", "until_field", "none"}
@@ -76,8 +99,9 @@ def test_the_catalogue_serves_30_types_of_both_holder_kinds_with_2020_12_schemas
     assert {"uscc", "gb11643", "date"} <= formats
 
 
-def test_every_shipped_type_issues_from_its_served_schema_and_its_pdf_verifies(client, keys, seal, served,
-                                                                             tmp_path: Path) -> None:
+def test_every_shipped_type_issues_from_its_served_schema_and_its_pdf_verifies(
+    client, keys, seal, served, tmp_path: Path
+) -> None:
     admin = bearer(keys["admin"])
     assert {t["code"] for t in served} >= {t.code for t in NATIONAL_TYPES}
     failures = []
@@ -93,8 +117,14 @@ def test_every_shipped_type_issues_from_its_served_schema_and_its_pdf_verifies(c
         assert pdf.status_code == 200, (t["name"], pdf.get_json())
         report = client.post("/api/v1/verify", data=pdf.data, content_type="application/pdf").get_json()
         if report["indication"] != "PASSED":
-            failures.append((t["name"], "verify", report["sub_indication"],
-                             [c for c in report["checks"] if c["result"] == "failed"]))
+            failures.append(
+                (
+                    t["name"],
+                    "verify",
+                    report["sub_indication"],
+                    [c for c in report["checks"] if c["result"] == "failed"],
+                )
+            )
         labels = [f["label"] for f in t["fields"]]
         printed = [str(v) for v in body["fields"].values()] + [t["name"], licence["holder"]["name"]]
         counts = label_counts(pdf.data, tmp_path, labels, printed)
@@ -115,8 +145,12 @@ def test_each_constraint_broken_in_turn_is_a_422_naming_field_and_constraint(cli
             resp = client.post("/api/v1/licences", json=body, headers=admin)
             error = resp.get_json()["error"]
             named = [e for e in error.get("errors", []) if e["field"] == field]
-            if resp.status_code != 422 or not named or named[0]["code"] != code or (
-                    keyword not in named[0]["message"] and code != "missing_field"):
+            if (
+                resp.status_code != 422
+                or not named
+                or named[0]["code"] != code
+                or (keyword not in named[0]["message"] and code != "missing_field")
+            ):
                 failures.append((t["name"], field, keyword, resp.status_code, error))
     assert cases > 500
     assert not failures, failures[:5]
@@ -133,7 +167,10 @@ def test_wrong_check_characters_are_422(client, keys, seal) -> None:
     resp = client.post("/api/v1/licences", json=holder, headers=h)
     assert resp.status_code == 422
     assert resp.get_json()["error"]["errors"][0] == {
-        "field": "holder.id", "code": "invalid_holder_id", "message": "the 公民身份号码 check digit does not match (GB 11643)"}
+        "field": "holder.id",
+        "code": "invalid_holder_id",
+        "message": "the 公民身份号码 check digit does not match (GB 11643)",
+    }
     driving = next(t for t in NATIONAL_TYPES if t.name == "机动车驾驶证")
     person = body_from_schema(driving.schema(), department=DEPT)
     person["fields"]["id_number"] = flip_check(person["fields"]["id_number"], "gb11643")

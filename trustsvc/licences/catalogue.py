@@ -52,7 +52,7 @@ def catalogue_of(region_code: str, source: Source = None) -> Catalogue:
     if isinstance(source, Session):
         catalogue = load_catalogue(source)
     else:
-        db = getattr(source, "db", source)
+        db: Any = getattr(source, "db", source)
         with db.reader() as session:
             catalogue = load_catalogue(session)
     remember_catalogue(region_code, catalogue)

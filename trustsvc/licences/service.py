@@ -251,7 +251,7 @@ def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any]
         if name is None:
             return given
         value = fields.get(name)
-        if f"fields.{name}" in bad or not is_date(value):
+        if f"fields.{name}" in bad or not isinstance(value, str) or not is_date(value):
             return given
         day = dt.date.fromisoformat(value)
         if given is not None and given != day and not (what == "valid_until" and keep_until):
@@ -617,7 +617,7 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
     # where the face names the holder, a new holder name is a new face field, and the reverse
     h = resolve_type(region_code, old.type_code, service.db).holder
     derived = h.name_field is not None and (h.id_field is None or old.holder_id_type == h.derived_id_type)
-    if derived and holder_name and h.name_field not in (fields or {}):
+    if derived and holder_name and h.name_field is not None and h.name_field not in (fields or {}):
         merged[h.name_field] = holder_name
     req = LicenceRequest(type_code=old.type_code, holder_name=None if derived else holder_name or old.holder_name,
                          holder_id_type=old.holder_id_type,

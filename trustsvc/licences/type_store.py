@@ -38,9 +38,20 @@ from ..storage.models import LicenceTypeVersionRecord, Region
 from .layout import merge_tables
 from .typedef import DefinitionProblem, LicenceType, parse_definition
 
-__all__ = ["NATIONAL_DIR", "HOME_DIR_NAME", "Catalogue", "national_types", "read_type_file", "file_definitions",
-           "sync_licence_types", "add_licence_type", "load_catalogue", "remember_catalogue", "remembered_catalogue",
-           "type_versions"]
+__all__ = [
+    "NATIONAL_DIR",
+    "HOME_DIR_NAME",
+    "Catalogue",
+    "national_types",
+    "read_type_file",
+    "file_definitions",
+    "sync_licence_types",
+    "add_licence_type",
+    "load_catalogue",
+    "remember_catalogue",
+    "remembered_catalogue",
+    "type_versions",
+]
 
 NATIONAL_DIR = Path(__file__).resolve().parent / "types"
 """The national default types (package data)."""
@@ -74,6 +85,7 @@ class Catalogue:
 
 # -- files -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _FileDefinition:
     raw: Mapping[str, Any]
@@ -94,11 +106,13 @@ def read_type_file(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8")
         raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
-        raise ConfigurationError(f"licence type file {path}: (file): unreadable ({exc})",
-                                 code="licence_type_invalid") from exc
+        raise ConfigurationError(
+            f"licence type file {path}: (file): unreadable ({exc})", code="licence_type_invalid"
+        ) from exc
     if not isinstance(raw, dict):
-        raise ConfigurationError(f"licence type file {path}: (top): a definition is a table",
-                                 code="licence_type_invalid")
+        raise ConfigurationError(
+            f"licence type file {path}: (top): a definition is a table", code="licence_type_invalid"
+        )
     return raw
 
 
@@ -125,8 +139,10 @@ def file_definitions(home: Path | None) -> dict[str, _FileDefinition]:
         d = _FileDefinition(read_type_file(path), path.stem, "national", f"{path.name} (national default)")
         code = str(d.raw.get("code", ""))
         if code in out:
-            raise ConfigurationError(f"licence type file {path}: code: {code} is also defined by {out[code].source}",
-                                     code="licence_type_invalid")
+            raise ConfigurationError(
+                f"licence type file {path}: code: {code} is also defined by {out[code].source}",
+                code="licence_type_invalid",
+            )
         out[code] = d
     if home is None:
         return out
@@ -137,19 +153,24 @@ def file_definitions(home: Path | None) -> dict[str, _FileDefinition]:
         base_code = raw.pop("extends", None)
         if base_code is not None:
             if not isinstance(base_code, str) or base_code not in out:
-                raise ConfigurationError(f"licence type file {path}: extends: {base_code!r} is not a type defined "
-                                         "before this file", code="licence_type_invalid")
+                raise ConfigurationError(
+                    f"licence type file {path}: extends: {base_code!r} is not a type defined before this file",
+                    code="licence_type_invalid",
+                )
             if "code" in raw and raw["code"] != base_code:
-                raise ConfigurationError(f"licence type file {path}: code: a file that extends {base_code} keeps "
-                                         "its code", code="licence_type_invalid")
+                raise ConfigurationError(
+                    f"licence type file {path}: code: a file that extends {base_code} keeps its code",
+                    code="licence_type_invalid",
+                )
             base = out[base_code]
             d = _FileDefinition(merge_tables(base.raw, raw), base.template, "home", source)
         else:
             d = _FileDefinition(raw, path.stem, "home", source)
         code = str(d.raw.get("code", ""))
         if code in seen:
-            raise ConfigurationError(f"licence type file {path}: code: {code} is also defined by {seen[code]}",
-                                     code="licence_type_invalid")
+            raise ConfigurationError(
+                f"licence type file {path}: code: {code} is also defined by {seen[code]}", code="licence_type_invalid"
+            )
         seen[code] = source
         out[code] = d
     return out
@@ -163,18 +184,23 @@ def national_types() -> tuple[LicenceType, ...]:
 
 # -- the database --------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=2048)
 def _from_row(definition: str, template: str, origin: str, version: int) -> LicenceType:
     try:
         return parse_definition(json.loads(definition), template=template, origin=origin, version=version)
     except DefinitionProblem as problem:  # a row written by an older release that this one reads differently
-        raise ConfigurationError(f"licence type version {template} v{version} in the database: {problem}",
-                                 code="licence_type_invalid") from None
+        raise ConfigurationError(
+            f"licence type version {template} v{version} in the database: {problem}", code="licence_type_invalid"
+        ) from None
 
 
 def _marker(session: Session) -> tuple[int, str]:
-    row = session.execute(select(LicenceTypeVersionRecord.id, LicenceTypeVersionRecord.digest)
-                          .order_by(LicenceTypeVersionRecord.id.desc()).limit(1)).first()
+    row = session.execute(
+        select(LicenceTypeVersionRecord.id, LicenceTypeVersionRecord.digest)
+        .order_by(LicenceTypeVersionRecord.id.desc())
+        .limit(1)
+    ).first()
     return (int(row[0]), str(row[1])) if row is not None else (0, "")
 
 
@@ -184,8 +210,13 @@ _lock = threading.Lock()
 
 
 def _build(session: Session, marker: tuple[int, str]) -> Catalogue:
-    rows = session.execute(select(LicenceTypeVersionRecord).order_by(
-        LicenceTypeVersionRecord.code, LicenceTypeVersionRecord.version)).scalars().all()
+    rows = (
+        session.execute(
+            select(LicenceTypeVersionRecord).order_by(LicenceTypeVersionRecord.code, LicenceTypeVersionRecord.version)
+        )
+        .scalars()
+        .all()
+    )
     history: dict[tuple[str, int], LicenceType] = {}
     current: dict[str, LicenceType] = {}
     for row in rows:
@@ -229,12 +260,18 @@ def remembered_catalogue(region_code: str) -> Catalogue | None:
 
 def type_versions(session: Session, code: str) -> list[LicenceTypeVersionRecord]:
     """Every recorded version of ``code``, oldest first."""
-    return list(session.execute(select(LicenceTypeVersionRecord).where(LicenceTypeVersionRecord.code == code)
-                                .order_by(LicenceTypeVersionRecord.version)).scalars())
+    return list(
+        session.execute(
+            select(LicenceTypeVersionRecord)
+            .where(LicenceTypeVersionRecord.code == code)
+            .order_by(LicenceTypeVersionRecord.version)
+        ).scalars()
+    )
 
 
-def _record_version(session: Session, t: LicenceType, *, origin: str, source: str, actor: str,
-                    force: bool = False) -> LicenceType | None:
+def _record_version(
+    session: Session, t: LicenceType, *, origin: str, source: str, actor: str, force: bool = False
+) -> LicenceType | None:
     """Store ``t`` as the next version of its code unless nothing changed; the stored type."""
     versions = type_versions(session, t.code)
     latest = versions[-1] if versions else None
@@ -247,14 +284,36 @@ def _record_version(session: Session, t: LicenceType, *, origin: str, source: st
     number = latest.version + 1 if latest is not None else 1
     if number > 999:
         raise InvalidInputError(f"licence type {t.code} has reached version 999", code="licence_type_versions_full")
-    session.add(LicenceTypeVersionRecord(code=t.code, version=number, name=t.name, template=t.template,
-                                         origin=origin, source=source[:300], definition=t.definition,
-                                         digest=t.digest))
+    session.add(
+        LicenceTypeVersionRecord(
+            code=t.code,
+            version=number,
+            name=t.name,
+            template=t.template,
+            origin=origin,
+            source=source[:300],
+            definition=t.definition,
+            digest=t.digest,
+        )
+    )
     session.flush()
     if origin != "national":
-        record(session, AuditEvent(actor=actor, action="licence_type.version", object_type="licence_type",
-                                   object_id=t.code, details={"version": number, "name": t.name, "origin": origin,
-                                                              "source": source[:300], "digest": t.digest}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="licence_type.version",
+                object_type="licence_type",
+                object_id=t.code,
+                details={
+                    "version": number,
+                    "name": t.name,
+                    "origin": origin,
+                    "source": source[:300],
+                    "digest": t.digest,
+                },
+            ),
+        )
     return _from_row(t.definition, t.template, origin, number)
 
 
@@ -270,8 +329,13 @@ def sync_licence_types(db: Any, home: Path | None, *, actor: str = "system") -> 
     for attempt in range(3):
         try:
             with db.transaction() as session:
-                added = [t for t in (_record_version(session, t, origin=d.origin, source=d.source, actor=actor)
-                                     for t, d in parsed) if t is not None]
+                added = [
+                    t
+                    for t in (
+                        _record_version(session, t, origin=d.origin, source=d.source, actor=actor) for t, d in parsed
+                    )
+                    if t is not None
+                ]
             break
         except IntegrityError:  # another process recorded the same versions first
             if attempt == 2:
@@ -284,8 +348,9 @@ def sync_licence_types(db: Any, home: Path | None, *, actor: str = "system") -> 
     return added
 
 
-def add_licence_type(db: Any, raw: Mapping[str, Any], *, template: str | None, actor: str,
-                     origin: str = "api", source: str = "") -> tuple[LicenceType, bool]:
+def add_licence_type(
+    db: Any, raw: Mapping[str, Any], *, template: str | None, actor: str, origin: str = "api", source: str = ""
+) -> tuple[LicenceType, bool]:
     """Validate and record a definition (a new type, or a new version of one); (the type as
     recorded, whether a version was added: False when it is identical to the current one).
 
@@ -302,21 +367,28 @@ def add_licence_type(db: Any, raw: Mapping[str, Any], *, template: str | None, a
     if base_code is not None:
         base = catalogue.by_code.get(base_code) if isinstance(base_code, str) else None
         if base is None:
-            raise InvalidInputError(f"extends: {base_code!r} is not a licence type of this catalogue",
-                                    code="invalid_licence_type", field="extends")
+            raise InvalidInputError(
+                f"extends: {base_code!r} is not a licence type of this catalogue",
+                code="invalid_licence_type",
+                field="extends",
+            )
         raw = merge_tables(json.loads(base.definition), raw)
         template = template or base.template
     if template is None:
         existing = catalogue.by_code.get(str(raw.get("code", "")))
         template = existing.template if existing is not None else None
     if template is None:
-        raise InvalidInputError("a new licence type needs a short name (template): lower-case letters, digits and _",
-                                code="invalid_licence_type", field="template")
+        raise InvalidInputError(
+            "a new licence type needs a short name (template): lower-case letters, digits and _",
+            code="invalid_licence_type",
+            field="template",
+        )
     try:
         t = parse_definition(raw, template=template, origin=origin)
     except DefinitionProblem as problem:
-        raise InvalidInputError(f"{problem.where}: {problem.reason}", code="invalid_licence_type",
-                                field=problem.where) from None
+        raise InvalidInputError(
+            f"{problem.where}: {problem.reason}", code="invalid_licence_type", field=problem.where
+        ) from None
     with db.transaction() as session:
         stored = _record_version(session, t, origin=origin, source=source or actor, actor=actor, force=True)
         current = load_catalogue(session)

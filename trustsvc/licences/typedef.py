@@ -27,10 +27,27 @@ from ..errors import ConfigurationError, FieldProblem
 from ..uscc import USCC_ALPHABET, uscc_check_char
 from .layout import LAYOUT_DIR, LicenceLayout, layout_from_mapping, merge_tables, read_layout_table
 
-__all__ = ["FieldSpec", "HolderRule", "ValidityRule", "LicenceType", "DefinitionProblem", "parse_definition",
-           "HOLDER_KINDS", "FIELD_TYPES", "FIELD_FORMATS", "ID_TYPES", "PRINTABLE", "USCC_PATTERN",
-           "GB11643_PATTERN", "is_uscc", "is_gb11643", "is_date", "id_type_rule", "schema_problems",
-           "format_checker"]
+__all__ = [
+    "FieldSpec",
+    "HolderRule",
+    "ValidityRule",
+    "LicenceType",
+    "DefinitionProblem",
+    "parse_definition",
+    "HOLDER_KINDS",
+    "FIELD_TYPES",
+    "FIELD_FORMATS",
+    "ID_TYPES",
+    "PRINTABLE",
+    "USCC_PATTERN",
+    "GB11643_PATTERN",
+    "is_uscc",
+    "is_gb11643",
+    "is_date",
+    "id_type_rule",
+    "schema_problems",
+    "format_checker",
+]
 
 HolderKind = Literal["organisation", "natural_person"]
 FieldType = Literal["string", "date", "integer", "enum"]
@@ -55,16 +72,36 @@ ID_TYPES: dict[str, tuple[str, str, str | None]] = {
 }
 """Holder document types a licence type may accept: (name, pattern, named format)."""
 _FORMAT_ID_TYPE = {"uscc": "001", "gb11643": "111"}
-_ID_EXAMPLES = {"001": "91320100MA1ABCDE0", "111": "32010219900307123", "414": "E12345678", "516": "H12345678",
-                "511": "12345678"}
+_ID_EXAMPLES = {
+    "001": "91320100MA1ABCDE0",
+    "111": "32010219900307123",
+    "414": "E12345678",
+    "516": "H12345678",
+    "511": "12345678",
+}
 
 _TYPE_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}[0-9]{3}$")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _KZ = re.compile(r"^KZ_[A-Z0-9]{1,30}$")
 _GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _TOP_KEYS = {"code", "name", "holder_kind", "holder", "validity", "metadata", "fields", "face", "description"}
-_FIELD_KEYS = {"name", "label", "code", "type", "required", "max_length", "min_length", "pattern", "format", "enum",
-               "minimum", "maximum", "multiline", "example", "description"}
+_FIELD_KEYS = {
+    "name",
+    "label",
+    "code",
+    "type",
+    "required",
+    "max_length",
+    "min_length",
+    "pattern",
+    "format",
+    "enum",
+    "minimum",
+    "maximum",
+    "multiline",
+    "example",
+    "description",
+}
 _HOLDER_KEYS = {"id_types", "name_field", "id_field", "name_label", "print_id"}
 _VALIDITY_KEYS = {"rule", "years", "field", "from_field", "label", "end_allowed", "show"}
 _METADATA_KEYS = {"defining_authority", "category", "holder_kind_code"}
@@ -73,6 +110,7 @@ _RESERVED_FIELDS = frozenset({"holder_name", "holder_id"})
 
 
 # -- named formats -------------------------------------------------------------------------------
+
 
 def is_uscc(value: object) -> bool:
     """A unified social credit code with its GB 32100 check character."""
@@ -141,6 +179,7 @@ def id_type_rule(id_type: str) -> dict[str, Any]:
 
 # -- the definition ------------------------------------------------------------------------------
 
+
 class DefinitionProblem(Exception):
     """One thing wrong with a definition: the key's path and the reason."""
 
@@ -150,8 +189,9 @@ class DefinitionProblem(Exception):
         self.reason = reason
 
     def configuration_error(self, source: str) -> ConfigurationError:
-        return ConfigurationError(f"licence type file {source}: {self.where}: {self.reason}",
-                                  code="licence_type_invalid")
+        return ConfigurationError(
+            f"licence type file {source}: {self.where}: {self.reason}", code="licence_type_invalid"
+        )
 
 
 @dataclass(frozen=True)
@@ -211,8 +251,12 @@ class FieldSpec:
         elif self.type == "enum":
             s.update(type="string", enum=list(self.enum_values))
         else:
-            s.update(type="string", minLength=self.min_length if self.min_length is not None else 1,
-                     maxLength=self.max_length, pattern=self.pattern or PRINTABLE)
+            s.update(
+                type="string",
+                minLength=self.min_length if self.min_length is not None else 1,
+                maxLength=self.max_length,
+                pattern=self.pattern or PRINTABLE,
+            )
             if self.format:
                 s["format"] = self.format
         if self.example is not None:
@@ -316,11 +360,21 @@ class LicenceType:
     def api_dict(self) -> dict[str, Any]:
         """What GET /api/v1/licence-types says about the type."""
         return {
-            "code": self.code, "name": self.name, "version": self.version, "holder_kind": self.holder.kind,
-            "holder": {"id_types": list(self.holder.id_types), "name_field": self.holder.name_field,
-                       "id_field": self.holder.id_field},
-            "validity": {"rule": self.validity.rule, "years": self.validity.years, "field": self.validity.field,
-                         "label": self.validity.label},
+            "code": self.code,
+            "name": self.name,
+            "version": self.version,
+            "holder_kind": self.holder.kind,
+            "holder": {
+                "id_types": list(self.holder.id_types),
+                "name_field": self.holder.name_field,
+                "id_field": self.holder.id_field,
+            },
+            "validity": {
+                "rule": self.validity.rule,
+                "years": self.validity.years,
+                "field": self.validity.field,
+                "label": self.validity.label,
+            },
             "metadata": dict(self.metadata),
             "fields": [{**f.as_dict(), **f.constraints()} for f in self.fields],
             "schema": self.schema(),
@@ -361,20 +415,24 @@ def _holder_schema(ltype: LicenceType) -> dict[str, Any]:
         "id_type": {"type": "string", "title": "持证主体代码类型", "enum": list(h.id_types), "default": h.id_types[0]},
         "id": {"type": "string", "title": "持证主体代码", "minLength": 1, "maxLength": 64},
     }
-    schema: dict[str, Any] = {"type": "object", "title": "持证主体", "additionalProperties": False,
-                              "properties": props}
+    schema: dict[str, Any] = {"type": "object", "title": "持证主体", "additionalProperties": False, "properties": props}
     derived = []
     if h.name_field:
         props["name"]["description"] = f"the same as fields.{h.name_field}; may be left out"
         derived.append("name")
     if h.id_field:
-        props["id"]["description"] = (f"with id_type {h.derived_id_type} (the default), the same as "
-                                      f"fields.{h.id_field}; may be left out")
+        props["id"]["description"] = (
+            f"with id_type {h.derived_id_type} (the default), the same as fields.{h.id_field}; may be left out"
+        )
     branches = []
     for id_type in h.id_types:
         rule = id_type_rule(id_type)
-        branches.append({"if": {"properties": {"id_type": {"const": id_type}}, "required": ["id_type"]},
-                         "then": {"properties": {"id": rule}}})
+        branches.append(
+            {
+                "if": {"properties": {"id_type": {"const": id_type}}, "required": ["id_type"]},
+                "then": {"properties": {"id": rule}},
+            }
+        )
     # no id_type: the default one
     default_rule = id_type_rule(h.id_types[0])
     branches.append({"if": {"not": {"required": ["id_type"]}}, "then": {"properties": {"id": default_rule}}})
@@ -382,9 +440,12 @@ def _holder_schema(ltype: LicenceType) -> dict[str, Any]:
     required = [k for k in ("name", "id") if k not in derived and not (k == "id" and h.id_field)]
     if h.id_field and len(h.id_types) > 1:
         # another document type than the face field's: a holder other than the face's, entered in full
-        schema["allOf"].append({"if": {"properties": {"id_type": {"not": {"const": h.id_types[0]}}},
-                                       "required": ["id_type"]},
-                                "then": {"required": ["name", "id"]}})
+        schema["allOf"].append(
+            {
+                "if": {"properties": {"id_type": {"not": {"const": h.id_types[0]}}}, "required": ["id_type"]},
+                "then": {"required": ["name", "id"]},
+            }
+        )
     if required:
         schema["required"] = required
     return schema
@@ -394,7 +455,9 @@ def _request_schema(ltype: LicenceType) -> dict[str, Any]:
     date_or_null: dict[str, Any] = {"type": ["string", "null"], "format": "date"}
     holder = _holder_schema(ltype)
     fields = {
-        "type": "object", "title": "证照信息", "additionalProperties": False,
+        "type": "object",
+        "title": "证照信息",
+        "additionalProperties": False,
         "properties": {f.name: f.schema() for f in ltype.fields},
         "required": [f.name for f in ltype.fields if f.required],
     }
@@ -419,8 +482,13 @@ def _request_schema(ltype: LicenceType) -> dict[str, Any]:
             "fields": fields,
             "valid_from": dict(date_or_null, title="有效期起始日期", description="default: the issue date"),
             "valid_until": until,
-            "department": {"type": "string", "title": "签发机构统一社会信用代码", "pattern": USCC_PATTERN,
-                           "format": "uscc", "description": "admin keys only: the issuing department"},
+            "department": {
+                "type": "string",
+                "title": "签发机构统一社会信用代码",
+                "pattern": USCC_PATTERN,
+                "format": "uscc",
+                "description": "admin keys only: the issuing department",
+            },
         },
     }
 
@@ -428,14 +496,31 @@ def _request_schema(ltype: LicenceType) -> dict[str, Any]:
 # -- mapping jsonschema errors to the 422 shape ----------------------------------------------------
 
 _KEYWORD_CODES = {
-    "type": "invalid_field_type", "maxLength": "field_too_long", "minLength": "field_too_short",
-    "pattern": "field_pattern_mismatch", "enum": "invalid_enum_value", "const": "invalid_field",
-    "minimum": "field_out_of_range", "maximum": "field_out_of_range", "required": "missing_field",
+    "type": "invalid_field_type",
+    "maxLength": "field_too_long",
+    "minLength": "field_too_short",
+    "pattern": "field_pattern_mismatch",
+    "enum": "invalid_enum_value",
+    "const": "invalid_field",
+    "minimum": "field_out_of_range",
+    "maximum": "field_out_of_range",
+    "required": "missing_field",
     "additionalProperties": "unknown_field",
 }
 _FORMAT_CODES = {"date": "invalid_date", "uscc": "invalid_uscc", "gb11643": "invalid_id_number"}
-_PRECEDENCE = ("required", "additionalProperties", "type", "const", "minLength", "maxLength", "pattern", "enum",
-               "format", "minimum", "maximum")
+_PRECEDENCE = (
+    "required",
+    "additionalProperties",
+    "type",
+    "const",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "enum",
+    "format",
+    "minimum",
+    "maximum",
+)
 
 
 def _describe(keyword: str, value: Any, label: str) -> str:
@@ -449,16 +534,18 @@ def _describe(keyword: str, value: Any, label: str) -> str:
         "maximum": f"{what}must be at most {value} (maximum {value})",
         "const": f"{what}must be {value!r} (const)",
         "type": f"{what}must be of type {value} (type)",
-        "format": {"date": f"{what}must be a calendar date YYYY-MM-DD (format date)",
-                   "uscc": f"{what}is not a unified social credit code with a valid GB 32100 check character "
-                           "(format uscc)",
-                   "gb11643": f"{what}is not a 公民身份号码 with a real birth date and a valid GB 11643 check "
-                              "character (format gb11643)"}.get(str(value), f"{what}is not in format {value}"),
+        "format": {
+            "date": f"{what}must be a calendar date YYYY-MM-DD (format date)",
+            "uscc": f"{what}is not a unified social credit code with a valid GB 32100 check character (format uscc)",
+            "gb11643": f"{what}is not a 公民身份号码 with a real birth date and a valid GB 11643 check "
+            "character (format gb11643)",
+        }.get(str(value), f"{what}is not in format {value}"),
     }.get(keyword, f"{what}violates {keyword}")
 
 
-def schema_problems(ltype: LicenceType, body: Any, *, codes: Mapping[tuple[str, str], str] | None = None,
-                    fields_only: bool = False) -> list[FieldProblem]:
+def schema_problems(
+    ltype: LicenceType, body: Any, *, codes: Mapping[tuple[str, str], str] | None = None, fields_only: bool = False
+) -> list[FieldProblem]:
     """Every violation of the type's schema by ``body``: one problem per field (its most basic
     violation: missing, unknown, type, then lengths, pattern, enum, format, range), in the order
     of the body's sections (type, holder, fields in the type's order, validity), unknown keys of
@@ -528,8 +615,15 @@ def _path_order(ltype: LicenceType) -> Any:
 
 # -- parsing a definition -------------------------------------------------------------------------
 
-def _need(raw: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...], *, default: Any = ...,
-          ) -> Any:
+
+def _need(
+    raw: Mapping[str, Any],
+    key: str,
+    where: str,
+    kind: type | tuple[type, ...],
+    *,
+    default: Any = ...,
+) -> Any:
     if key not in raw:
         if default is ...:
             raise DefinitionProblem(f"{where}{key}", "is required")
@@ -548,8 +642,16 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str, *, max_len: int, default: Any = ...,
-          pattern: re.Pattern[str] | None = None, why: str = "") -> Any:
+def _text(
+    raw: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    max_len: int,
+    default: Any = ...,
+    pattern: re.Pattern[str] | None = None,
+    why: str = "",
+) -> Any:
     value = _need(raw, key, where, str, default=default)
     if value is default and default is not ...:
         return value
@@ -572,12 +674,18 @@ def _field(raw: Any, index: int) -> FieldSpec:
     where = f"fields[{index}]."
     if not isinstance(raw, Mapping):
         raise DefinitionProblem(f"fields[{index}]", "must be a table")
-    _unknown(raw, _FIELD_KEYS, where)
-    name = _text(raw, "name", where, max_len=40, pattern=_FIELD_NAME,
-                 why="must be lower-case letters, digits and underscores, starting with a letter")
+    name = _text(
+        raw,
+        "name",
+        where,
+        max_len=40,
+        pattern=_FIELD_NAME,
+        why="must be lower-case letters, digits and underscores, starting with a letter",
+    )
     if name in _RESERVED_FIELDS:
         raise DefinitionProblem(f"{where}name", f"{name} is the holder's own (holder.name, holder.id); choose another")
     where = f"fields[{index}] ({name})."
+    _unknown(raw, _FIELD_KEYS, where)
     label = _text(raw, "label", where, max_len=30)
     code = _text(raw, "code", where, max_len=33, pattern=_KZ, why="must be a GB/T 36903 extension code KZ_*")
     ftype = _need(raw, "type", where, str, default="string")
@@ -629,10 +737,23 @@ def _field(raw: Any, index: int) -> FieldSpec:
             raise DefinitionProblem(f"{where}minimum", "must not exceed maximum")
     elif minimum is not None or maximum is not None:
         raise DefinitionProblem(f"{where}minimum", "only integer fields have a range")
-    spec = FieldSpec(name=name, label=label, metadata_code=code, required=required, type=ftype,
-                     max_length=max_length, pattern=pattern, enum_values=tuple(enum), minimum=minimum,
-                     maximum=maximum, min_length=min_length, format=fmt if fmt != "date" else None,
-                     multiline=multiline, example=raw.get("example"), description=description)
+    spec = FieldSpec(
+        name=name,
+        label=label,
+        metadata_code=code,
+        required=required,
+        type=ftype,
+        max_length=max_length,
+        pattern=pattern,
+        enum_values=tuple(enum),
+        minimum=minimum,
+        maximum=maximum,
+        min_length=min_length,
+        format=fmt if fmt != "date" else None,
+        multiline=multiline,
+        example=raw.get("example"),
+        description=description,
+    )
     if ftype == "string" and spec.example is None and (pattern is not None or fmt is not None):
         raise DefinitionProblem(f"{where}example", "a field with a pattern or format needs a valid example")
     if spec.example is not None:
@@ -651,18 +772,21 @@ def _holder(raw: Any, kind: str, fields: Mapping[str, FieldSpec]) -> HolderRule:
     if not isinstance(raw, Mapping):
         raise DefinitionProblem("holder", "must be a table")
     _unknown(raw, _HOLDER_KEYS, where)
-    id_types = _need(raw, "id_types", where, list,
-                     default=["001", "111"] if kind == "organisation" else ["111"])
-    if not id_types or not all(isinstance(t, str) and t in ID_TYPES for t in id_types) or len(set(id_types)) != len(
-            id_types):
+    id_types = _need(raw, "id_types", where, list, default=["001", "111"] if kind == "organisation" else ["111"])
+    if (
+        not id_types
+        or not all(isinstance(t, str) and t in ID_TYPES for t in id_types)
+        or len(set(id_types)) != len(id_types)
+    ):
         raise DefinitionProblem(f"{where}id_types", f"must list distinct codes from {', '.join(ID_TYPES)}")
     if kind == "organisation" and "001" not in id_types:
         raise DefinitionProblem(f"{where}id_types", "an organisation's licence accepts 001 (统一社会信用代码)")
     if kind == "natural_person" and "001" in id_types[:1]:
         raise DefinitionProblem(f"{where}id_types", "a natural person's licence is not held under a USCC first")
     name_field = _need(raw, "name_field", where, str, default=None)
-    if name_field is not None and (name_field not in fields or fields[name_field].type != "string"
-                                   or not fields[name_field].required):
+    if name_field is not None and (
+        name_field not in fields or fields[name_field].type != "string" or not fields[name_field].required
+    ):
         raise DefinitionProblem(f"{where}name_field", "must name a required string field")
     id_field = _need(raw, "id_field", where, str, default=None)
     if id_field is not None:
@@ -670,12 +794,19 @@ def _holder(raw: Any, kind: str, fields: Mapping[str, FieldSpec]) -> HolderRule:
         if spec is None or not spec.required or spec.format not in _FORMAT_ID_TYPE:
             raise DefinitionProblem(f"{where}id_field", "must name a required field of format uscc or gb11643")
         if _FORMAT_ID_TYPE[spec.format] != id_types[0]:
-            raise DefinitionProblem(f"{where}id_types", f"must start with {_FORMAT_ID_TYPE[spec.format]}, the "
-                                                        f"document type of {id_field}")
+            raise DefinitionProblem(
+                f"{where}id_types", f"must start with {_FORMAT_ID_TYPE[spec.format]}, the document type of {id_field}"
+            )
     name_label = _text(raw, "name_label", where, max_len=12, default="持证主体" if kind == "organisation" else "持证人")
     print_id = _need(raw, "print_id", where, bool, default=True)
-    return HolderRule(kind=cast(HolderKind, kind), id_types=tuple(id_types), name_field=name_field, id_field=id_field,
-                      name_label=name_label, print_id=print_id)
+    return HolderRule(
+        kind=cast(HolderKind, kind),
+        id_types=tuple(id_types),
+        name_field=name_field,
+        id_field=id_field,
+        name_label=name_label,
+        print_id=print_id,
+    )
 
 
 def _validity(raw: Any, fields: Mapping[str, FieldSpec]) -> ValidityRule:
@@ -692,8 +823,9 @@ def _validity(raw: Any, fields: Mapping[str, FieldSpec]) -> ValidityRule:
     if rule != "fixed_years" and years is not None:
         raise DefinitionProblem(f"{where}years", "only fixed_years takes years")
     end = _need(raw, "field", where, str, default=None)
-    if rule == "until_field" and (end is None or end not in fields or fields[end].type != "date"
-                                  or not fields[end].required):
+    if rule == "until_field" and (
+        end is None or end not in fields or fields[end].type != "date" or not fields[end].required
+    ):
         raise DefinitionProblem(f"{where}field", "until_field names a required date field")
     if rule != "until_field" and end is not None:
         raise DefinitionProblem(f"{where}field", "only until_field takes field")
@@ -705,8 +837,15 @@ def _validity(raw: Any, fields: Mapping[str, FieldSpec]) -> ValidityRule:
     show = _need(raw, "show", where, bool, default=rule not in ("none", "until_field"))
     if rule == "none" and show:
         raise DefinitionProblem(f"{where}show", "a type without validity prints none")
-    return ValidityRule(rule=rule, years=years, field=end, from_field=start, label=label,  # type: ignore[arg-type]
-                        end_allowed=end_allowed and rule != "none", show=show)
+    return ValidityRule(
+        rule=cast(Any, rule),
+        years=years,
+        field=end,
+        from_field=start,
+        label=label,
+        end_allowed=end_allowed and rule != "none",
+        show=show,
+    )
 
 
 def _face(raw: Any, template: str, fields: Mapping[str, FieldSpec]) -> LicenceLayout:
@@ -730,8 +869,9 @@ def _face(raw: Any, template: str, fields: Mapping[str, FieldSpec]) -> LicenceLa
     return layout
 
 
-def parse_definition(raw: Mapping[str, Any], *, template: str, origin: str = "national",
-                     version: int = 0) -> LicenceType:
+def parse_definition(
+    raw: Mapping[str, Any], *, template: str, origin: str = "national", version: int = 0
+) -> LicenceType:
     """A licence type from its definition table.
 
     :param template: the type's short name (a file's stem), lower-case letters, digits, ``_``.
@@ -742,11 +882,19 @@ def parse_definition(raw: Mapping[str, Any], *, template: str, origin: str = "na
     _unknown(raw, _TOP_KEYS, "")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", template):
         raise DefinitionProblem("(name)", "a type's short name is lower-case letters, digits and underscores")
-    code = _text(raw, "code", "", max_len=21, pattern=_TYPE_CODE,
-                 why="must be the defining ministry's 18-character USCC and a 3-digit sequence")
+    code = _text(
+        raw,
+        "code",
+        "",
+        max_len=21,
+        pattern=_TYPE_CODE,
+        why="must be the defining ministry's 18-character USCC and a 3-digit sequence",
+    )
     if uscc_check_char(code[:17]) != code[17] or any(c not in USCC_ALPHABET for c in code[:18]):
-        raise DefinitionProblem("code", f"its first 18 characters fail the GB 32100 check (check character should "
-                                        f"be {uscc_check_char(code[:17])})")
+        raise DefinitionProblem(
+            "code",
+            f"its first 18 characters fail the GB 32100 check (check character should be {uscc_check_char(code[:17])})",
+        )
     name = _text(raw, "name", "", max_len=30)
     description = _text(raw, "description", "", max_len=500, default="")
     kind = _need(raw, "holder_kind", "", str)
@@ -773,10 +921,23 @@ def parse_definition(raw: Mapping[str, Any], *, template: str, origin: str = "na
             raise DefinitionProblem(f"metadata.{key}", "must be a string of 1..100 characters")
     layout = _face(_need(raw, "face", "", dict, default={}), template, by_name)
     printed = {s.label for s in specs}
-    for label, what, shown in ((holder.name_label, "holder.name_label", holder.name_field is None or holder.id_field),
-                               (validity.label, "validity.label", validity.show)):
+    for label, what, shown in (
+        (holder.name_label, "holder.name_label", holder.name_field is None or holder.id_field),
+        (validity.label, "validity.label", validity.show),
+    ):
         if label in printed and shown:
             raise DefinitionProblem(what, f"{label!r} is already a field's label (each label is printed once)")
-    return LicenceType(code=code, name=name, fields=tuple(specs), template=template, holder=holder,
-                       validity=validity, layout=layout, metadata=dict(metadata), description=description,
-                       version=version, origin=origin, definition=canonical_json(dict(raw)).decode("utf-8"))
+    return LicenceType(
+        code=code,
+        name=name,
+        fields=tuple(specs),
+        template=template,
+        holder=holder,
+        validity=validity,
+        layout=layout,
+        metadata=dict(metadata),
+        description=description,
+        version=version,
+        origin=origin,
+        definition=canonical_json(dict(raw)).decode("utf-8"),
+    )
