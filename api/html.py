@@ -12,12 +12,21 @@ from hsm.errors import TrustSvcError
 
 from .errors import STATUS_BY_ERROR
 
-__all__ = ["status_for", "error_page", "domain_error_page", "http_error_page", "page_headers"]
+__all__ = ["status_for", "error_page", "domain_error_page", "http_error_page", "page_headers",
+           "content_security_policy"]
 
 log = logging.getLogger("trustsvc.api")
 
-_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+_CSP = ("default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def content_security_policy(*, scripts: bool = False, wasm: bool = False) -> str:
+    """The pages' policy: no inline script or style ever; scripts, where a page has any, only
+    from this origin, and WebAssembly compiled (``'wasm-unsafe-eval'``, not ``'unsafe-eval'``)
+    only where the page needs the vendored QR decoder."""
+    sources = "'none'" if not scripts else "'self' 'wasm-unsafe-eval'" if wasm else "'self'"
+    return _CSP.format(scripts=sources)
 
 
 def status_for(exc: TrustSvcError) -> int:
@@ -46,10 +55,11 @@ def http_error_page(exc: HTTPException) -> Response:
     return error_page(status, (exc.name or "http_error").lower().replace(" ", "_"), exc.description or "")
 
 
-def page_headers(resp: Response, *, private: bool) -> Response:
-    """No scripts, no framing (the console's buttons cannot be click-jacked), no caching of
-    private pages, and no referrer carrying a licence identifier elsewhere."""
-    resp.headers.setdefault("Content-Security-Policy", _CSP)
+def page_headers(resp: Response, *, private: bool, scripts: bool = False, wasm: bool = False) -> Response:
+    """No inline scripts (none at all unless ``scripts``), no framing (the console's buttons
+    cannot be click-jacked), no caching of private pages, and no referrer carrying a licence
+    identifier elsewhere."""
+    resp.headers.setdefault("Content-Security-Policy", content_security_policy(scripts=scripts, wasm=wasm))
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -134,11 +134,13 @@ def test_request_size_limit(app, client, keys) -> None:
     assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
 
 
-def test_index_page_lists_the_cas(client) -> None:
+def test_index_page_leads_to_the_sections_and_developers_lists_the_cas(client) -> None:
     r = client.get("/")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert "江苏省" in html and "/api/v1/crl/root" in html
+    assert "江苏省" in html and 'href="/verify"' in html and 'href="/console"' in html and 'href="/developers"' in html
+    r = client.get("/developers")
+    assert r.status_code == 200 and "/api/v1/crl/root" in r.get_data(as_text=True)
 
 
 def test_no_secret_in_any_response(client, keys, service) -> None:

@@ -27,8 +27,10 @@ def test_issue_in_the_console_then_see_it_listed_and_masked_publicly(browser, de
     wait.until(ec.url_to_be(f"{url}/console/login"))
     driver.find_element(By.ID, "api_key").send_keys(issuer_key)
     driver.find_element(By.ID, "login-submit").click()
-    wait.until(ec.url_to_be(f"{url}/console/licences"))
+    wait.until(ec.url_matches(r"/console/?$"))  # the dashboard
     assert "signed in as issuer" in driver.find_element(By.TAG_NAME, "main").text
+    driver.find_element(By.LINK_TEXT, "证照列表 Licences").click()
+    wait.until(ec.presence_of_element_located((By.ID, "licences")))
     sample_rows = driver.find_elements(By.CSS_SELECTOR, "#licences tbody tr")
     assert sample_rows, "the demo's sample licence is listed"
 

@@ -32,11 +32,16 @@ def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=90, check=False)
 
 
-def test_index_page_renders_region_and_cas(chromium: str, demo_server, tmp_path: Path) -> None:
+def test_index_and_developers_pages_render_region_and_cas(chromium: str, demo_server, tmp_path: Path) -> None:
     result = _run(chromium, tmp_path / "profile", "--dump-dom", f"{demo_server.url}/")
     assert result.returncode == 0, result.stderr[-2000:]
     dom = result.stdout
-    assert "<h1>江苏省 电子证照信任服务</h1>" in dom
+    assert '<h1 id="hero-title">江苏省电子证照信任服务</h1>' in dom
+    assert 'href="/verify"' in dom and 'href="/console"' in dom and 'href="/api/v1/openapi.json"' in dom
+
+    result = _run(chromium, tmp_path / "profile", "--dump-dom", f"{demo_server.url}/developers")
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
     assert dom.count("/api/v1/crl/") == 3  # root, services and the demo department's CA
     assert "11320000MB0000001G" in dom
 

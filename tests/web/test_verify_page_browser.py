@@ -92,4 +92,4 @@ def test_upload_paste_and_expiry_in_a_real_browser(browser, demo_server, tmp_pat
     browser.find_element(By.ID, "submit").click()
     indication, shown = _verdict(browser)
     assert indication == "FAILED" and "已过期" in shown and "expired" in shown, shown
-    assert browser.find_element(By.ID, "expires").text == expiry
+    assert browser.find_element(By.ID, "expires").get_attribute("datetime") == expiry

@@ -1,0 +1,137 @@
+"""The console dashboard's figures against counts taken straight from the database, after a
+scripted mix of issue, change, suspend, reinstate, revoke and keyed verification; and /verify
+masking the holder exactly as the public licence page does (and never showing a revocation
+reason). Through Flask's test client, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from console_helpers import PERSON_ID, business_form, csrf, login
+from sqlalchemy import func, select
+
+from trustsvc.licences.service import change_licence, reinstate_licence, revoke_licence, suspend_licence
+from trustsvc.storage.models import AuditEventRecord, LicenceRecord
+
+DEPT = "11320000MB0000001G"
+
+
+def _text(resp) -> str:
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def _issue(client, **overrides: str) -> str:
+    resp = client.post("/console/licences/new", data=business_form(csrf(client, "/console/licences/new"), **overrides))
+    assert resp.status_code == 303, _text(resp)[-2000:]
+    return resp.headers["Location"].rsplit("/", 1)[1]
+
+
+def _code(client, key: str, identifier: str) -> str:
+    resp = client.get(f"/api/v1/licences/{identifier}/code", headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_data(as_text=True).strip()
+
+
+def _verify_keyed(client, key: str, code: str) -> str:
+    resp = client.post(
+        "/api/v1/verify", json={"code": code, "purpose": "test desk"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()["indication"]
+
+
+def _attr(page: str, selector_re: str) -> str:
+    match = re.search(selector_re, page, re.S)
+    assert match, selector_re
+    return match.group(1)
+
+
+def _by_id(page: str, element_id: str) -> str:
+    return re.sub(r"<[^>]+>", "", _attr(page, rf'id="{element_id}"[^>]*>(.*?)</')).strip()
+
+
+def test_dashboard_figures_equal_the_database(service, console_client, keys) -> None:
+    client = console_client
+    login(client, keys["issuer"])
+    ids = [_issue(client) for _ in range(5)]
+    changed = change_licence(
+        service, ids[0], principal_or_actor="test", fields={"business_scope": "餐饮服务；食品销售"}, timestamp=False
+    ).identifier
+    suspend_licence(service, ids[1], principal_or_actor="test")
+    suspend_licence(service, ids[2], principal_or_actor="test", reason="核查中")
+    reinstate_licence(service, ids[2], principal_or_actor="test")
+    revoke_licence(service, ids[3], principal_or_actor="test", reason="申请注销")
+    for identifier, times in ((changed, 2), (ids[4], 1), (ids[3], 1)):
+        code = _code(client, keys["issuer"], identifier)
+        for _ in range(times):
+            _verify_keyed(client, keys["verifier"], code)
+
+    resp = client.get("/console")
+    assert resp.status_code == 200, _text(resp)[-2000:]
+    page = _text(resp)
+    shown = {
+        k: int(_attr(page, rf'data-kind="{k}" data-month="(\d+)"'))
+        for k in ("issued", "changed", "suspended", "revoked")
+    }
+    days90 = {k: int(_attr(page, rf'data-kind="{k}" data-month="\d+" data-days90="(\d+)"')) for k in shown}
+    verified = int(_attr(page, r'data-kind="verified-here" data-days90="(\d+)"'))
+    by_type = {}
+    for row in re.finditer(r'<tr data-type="([^"]+)">(.*?)</tr>', page, re.S):
+        by_type[row.group(1)] = {s: int(n) for s, n in re.findall(r'data-status="(\w+)">(\d+)<', row.group(2))}
+
+    with service.db.reader() as s:
+        dept_licences = select(LicenceRecord.identifier).where(LicenceRecord.department.has(uscc=DEPT))
+        db_issued = s.scalar(select(func.count()).select_from(LicenceRecord).where(LicenceRecord.version == 1))
+        db_changed = s.scalar(select(func.count()).select_from(LicenceRecord).where(LicenceRecord.version > 1))
+        db_revoked = s.scalar(select(func.count()).select_from(LicenceRecord).where(LicenceRecord.status == "revoked"))
+        db_suspended = s.scalar(
+            select(func.count()).select_from(AuditEventRecord).where(AuditEventRecord.action == "licence.suspend")
+        )
+        db_verified = s.scalar(
+            select(func.count())
+            .select_from(AuditEventRecord)
+            .where(AuditEventRecord.action == "code.verify", AuditEventRecord.object_id.in_(dept_licences))
+        )
+        db_by_type: dict[str, dict[str, int]] = {}
+        for type_code, status, n in s.execute(
+            select(LicenceRecord.type_code, LicenceRecord.status, func.count()).group_by(
+                LicenceRecord.type_code, LicenceRecord.status
+            )
+        ):
+            db_by_type.setdefault(type_code, {})[status] = n
+
+    expected = {"issued": db_issued, "changed": db_changed, "suspended": db_suspended, "revoked": db_revoked}
+    assert expected == {"issued": 5, "changed": 1, "suspended": 2, "revoked": 1}  # the script's own tally
+    assert shown == expected and days90 == expected  # everything happened today, within this month
+    assert verified == db_verified == 4
+    assert {t: {s: n for s, n in c.items() if n} for t, c in by_type.items()} == db_by_type
+    # the daily table holds the same numbers on today's row
+    today = _attr(page, r'<tr data-day="([0-9-]+)">')
+    row = _attr(page, rf'<tr data-day="{today}">(.*?)</tr>')
+    assert {k: int(n) for k, n in re.findall(r'data-kind="([\w-]+)">(\d+)<', row)} == {**expected, "verified-here": 4}
+
+
+def test_verify_masks_like_the_public_page_and_hides_the_reason(service, console_client, keys) -> None:
+    client = console_client
+    login(client, keys["issuer"])
+    person = _issue(client)  # 张三丰, 公民身份号码
+    for identifier in (person,):  # the code carries the holder's full name; the page masks it
+        code = _code(client, keys["issuer"], identifier)
+        verify_page = _text(client.post("/verify", data={"code": code}))
+        public = _text(client.get(f"/licences/{identifier}"))
+        assert _attr(verify_page, r'data-indication="(\w+)"') == "PASSED"
+        assert _by_id(verify_page, "holder-name") == _by_id(public, "holder-name") == "张**"
+        assert (
+            _by_id(verify_page, "holder-id") == _by_id(public, "holder-id") == PERSON_ID[:6] + "*" * 8 + PERSON_ID[-4:]
+        )
+        # the full name appears nowhere on either page (the business's name on its face is not shown)
+        assert "张三丰" not in verify_page.replace("南京张三丰小吃店", "") and "张三丰" not in public
+
+    revoke_licence(service, person, principal_or_actor="test", reason="持证人张三丰本人申请注销")
+    verify_page = _text(client.post("/verify", data={"code": code}))
+    public = _text(client.get(f"/licences/{person}"))
+    assert _attr(verify_page, r'data-indication="(\w+)"') == "FAILED"
+    assert "证照已被发证机关注销" in verify_page
+    assert "本人申请注销" not in verify_page and "本人申请注销" not in public
+    assert _by_id(verify_page, "holder-name") == _by_id(public, "holder-name")
