@@ -265,3 +265,21 @@ def test_an_api_version_stays_current_over_an_unchanged_file_and_the_cli_and_api
     broken.write_text(ADDED.replace("years = 3", "years = 0"), encoding="utf-8")
     refused = runner.invoke(cli, ["licence-type", "add", str(broken)], env=service_env)
     assert refused.exit_code == 1 and "invalid_licence_type" in refused.stderr and "validity.years" in refused.stderr
+
+
+def test_a_type_added_through_the_api_while_serving_issues_and_verifies(service, client, keys, seal) -> None:
+    import tomllib
+
+    admin = bearer(keys["admin"])
+    # the process has built its trust snapshot already, after the department's status list
+    first = client.post("/api/v1/licences", json=business_body(department=DEPT), headers=admin).get_json()
+    assert _verify(client, client.get(first["links"]["file"], headers=admin).data)["indication"] == "PASSED"
+    definition = {**tomllib.loads(ADDED), "template": "agri_operator"}
+    added = client.post("/api/v1/licence-types", json=definition, headers=admin)
+    assert added.status_code == 201, added.get_json()
+    schema = client.get(f"/api/v1/licence-types/{REGION_TYPE}").get_json()["schema"]
+    created = client.post("/api/v1/licences", json=body_from_schema(schema, department=DEPT), headers=admin)
+    assert created.status_code == 201, created.get_json()
+    pdf = client.get(created.get_json()["links"]["file"], headers=admin).data
+    report = _verify(client, pdf)
+    assert report["indication"] == "PASSED", [c for c in report["checks"] if c["result"] != "passed"]

@@ -120,13 +120,18 @@ def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, l
         return str(value)
 
     badge_field = layout.badge.field if layout.badge.field in row.fields else ""
-    printed = tuple((spec.label, shown(spec.name)) for spec in ltype.fields
-                    if spec.name in row.fields and spec.name != badge_field)
+    printed: list[tuple[str, str]] = []
+    for spec in ltype.fields:
+        if spec.name in row.fields and spec.name != badge_field:
+            printed.append((spec.label, shown(spec.name)))
+        if derived_name and spec.name == h.name_field and holder_rows:
+            printed += holder_rows  # the id beside the name the face gives (不动产权证书: 权利人, then the id)
+            holder_rows = []
     badge = (ltype.by_name[badge_field].label, shown(badge_field)) if badge_field else None
     return LicenceFace(
         type_name=ltype.name, identifier=row.identifier, holder_name=row.holder_name,
         holder_id_label=HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), holder_id=row.holder_id,
-        fields=printed, valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
+        fields=tuple(printed), valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
         issue_date=row.issued_at.astimezone(CHINA).date(),
         seal_picture=seal_picture if seal_picture is not None else parse_seal(seal_der or b"").picture, badge=badge,
         holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show)

@@ -254,7 +254,9 @@ def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any]
         if f"fields.{name}" in bad or not isinstance(value, str) or not is_date(value):
             return given
         day = dt.date.fromisoformat(value)
-        if given is not None and given != day and not (what == "valid_until" and keep_until):
+        if what == "valid_from" and given is not None:
+            return given  # the field is the usual start (营业期限 from 成立日期), a renewal starts anew
+        if given is not None and given != day and not keep_until:
             problems.append(FieldProblem(what, "invalid_validity", f"{what} must be fields.{name} "
                                          f"({ltype.by_name[name].label}), {value}, or be left out"))
         return day

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from ..audit import AuditEvent, record
 from ..errors import ConfigurationError, InvalidInputError
 from ..storage.models import LicenceTypeVersionRecord, Region
+from ..storage.trust_version import bump_trust_version
 from .layout import merge_tables
 from .typedef import DefinitionProblem, LicenceType, parse_definition
 
@@ -297,6 +298,8 @@ def _record_version(
         )
     )
     session.flush()
+    # the trust snapshot lists each department's types (all of them, without grants): rebuild it
+    bump_trust_version(session)
     if origin != "national":
         record(
             session,

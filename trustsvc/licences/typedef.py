@@ -298,7 +298,8 @@ class ValidityRule:
     years: int | None = None
     field: str | None = None
     from_field: str | None = None
-    """The face field whose date is the start (default: the request's valid_from, else the issue date)."""
+    """The face field whose date is the start when the request gives no valid_from (营业期限 runs
+    from 成立日期); without it, the issue date."""
     label: str = "有效期限"
     end_allowed: bool = True
     show: bool = True
@@ -480,7 +481,11 @@ def _request_schema(ltype: LicenceType) -> dict[str, Any]:
             "type": {"title": "证照类型代码", "const": ltype.code},
             "holder": holder,
             "fields": fields,
-            "valid_from": dict(date_or_null, title="有效期起始日期", description="default: the issue date"),
+            "valid_from": dict(
+                date_or_null,
+                title="有效期起始日期",
+                description=f"default: fields.{v.from_field}" if v.from_field else "default: the issue date",
+            ),
             "valid_until": until,
             "department": {
                 "type": "string",
