@@ -48,7 +48,7 @@ from trustsvc.errors import (
     NotInitialisedError,
     PermissionDeniedError,
 )
-from trustsvc.licences.catalogue import LicenceType, catalogue_for
+from trustsvc.licences.catalogue import LicenceType, catalogue_for, find_type
 from trustsvc.licences.files import licence_file
 from trustsvc.licences.listing import LICENCE_STATUSES, licence_history, list_licences
 from trustsvc.licences.masking import ORGANISATION_ID_TYPE, PERSON_ID_TYPE
@@ -189,7 +189,7 @@ def _region_code() -> str:
 
 
 def _types_for(p: Principal) -> tuple[LicenceType, ...]:
-    types = catalogue_for(_region_code())
+    types = catalogue_for(_region_code(), service().db)
     if p.role is Role.ADMIN:
         return types
     return tuple(t for t in types if t.code in p.licence_types)
@@ -248,7 +248,7 @@ def licences() -> Response:
     q = request.args.get("q") or None
     cursor = request.args.get("cursor") or None
     page = list_licences(service(), p, status=status, type_code=type_code, q=q, limit=PAGE_SIZE, cursor=cursor)
-    types = catalogue_for(_region_code())
+    types = catalogue_for(_region_code(), service().db)
     names = {t.code: t.name for t in types}
     rows = [{"licence": licence_json(r), "type_name": names.get(r.type_code, r.type_code)} for r in page.items]
     next_args = {k: v for k, v in (("status", status), ("type", type_code), ("q", q)) if v}
@@ -258,6 +258,49 @@ def licences() -> Response:
 
 
 # -- issue --------------------------------------------------------------------------------------
+
+_PRINTABLE_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F\u007F]*$"
+_FORMAT_HINTS = {"uscc": "统一社会信用代码 18 位（GB 32100 校验位）", "gb11643": "公民身份号码 18 位（GB 11643 校验位）"}
+
+
+def form_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue form's inputs for the ``fields`` of a type's request JSON Schema, in order:
+    a select for an enum, a date input for format date, a number input with its range, a
+    textarea for long text, else a text input with the schema's length and pattern; each with
+    its Chinese label (the schema's title) and an example as placeholder."""
+    fields = schema["properties"]["fields"]
+    required = set(fields.get("required", []))
+    out = []
+    for name, prop in fields["properties"].items():
+        item: dict[str, Any] = {"name": f"fields.{name}", "label": prop.get("title", name), "required": name in required,
+                                "placeholder": str((prop.get("examples") or [""])[0]),
+                                "hint": prop.get("description") or _FORMAT_HINTS.get(prop.get("format", ""), "")}
+        if "enum" in prop:
+            item.update(kind="select", options=list(prop["enum"]), placeholder="")
+        elif prop.get("format") == "date":
+            item.update(kind="date", placeholder="")
+        elif prop.get("type") == "integer":
+            item.update(kind="number", min=prop.get("minimum"), max=prop.get("maximum"))
+        else:
+            pattern = prop.get("pattern")
+            item.update(kind="textarea" if prop.get("maxLength", 0) > 300 else "text", maxlength=prop.get("maxLength"),
+                        minlength=prop.get("minLength"), pattern=None if pattern == _PRINTABLE_PATTERN else pattern)
+        out.append(item)
+    return out
+
+
+def holder_inputs(ltype: LicenceType) -> dict[str, Any]:
+    """The holder part of the form: the document types this type accepts, and which parts the
+    face already names (left empty, they are taken from there)."""
+    h = ltype.holder
+    derived_from = {}
+    if h.name_field:
+        derived_from["name"] = ltype.by_name[h.name_field].label
+    if h.id_field:
+        derived_from["id"] = ltype.by_name[h.id_field].label
+    return {"id_types": {t: HOLDER_ID_TYPES.get(t, t) for t in h.id_types}, "default_id_type": h.id_types[0],
+            "derived_from": derived_from, "derived_id_type": h.derived_id_type}
+
 
 def _form_date(name: str, problems: list[FieldProblem]) -> dt.date | None:
     value = request.form.get(name, "").strip()
@@ -294,9 +337,12 @@ def _form_request(ltype: LicenceType) -> LicenceRequest:
     if problems:
         raise InvalidInputError(problems[0].message, code=problems[0].code, field=problems[0].field,
                                 problems=tuple(problems))
-    return LicenceRequest(type_code=ltype.code, holder_name=form.get("holder.name", ""),
-                          holder_id_type=form.get("holder.id_type", ""), holder_id=form.get("holder.id", ""),
-                          fields=fields, valid_from=valid_from, valid_until=valid_until)
+    def given(name: str) -> str | None:
+        value = form.get(name, "")
+        return value if value != "" else None  # empty: taken from the face where the type says so
+
+    return LicenceRequest(type_code=ltype.code, holder_name=given("holder.name"), holder_id_type=given("holder.id_type"),
+                          holder_id=given("holder.id"), fields=fields, valid_from=valid_from, valid_until=valid_until)
 
 
 def _problems(exc: InvalidInputError) -> list[FieldProblem]:
@@ -317,6 +363,8 @@ def new_licence() -> ResponseReturnValue:
     context: dict[str, Any] = {"types": types, "ltype": ltype, "departments": departments,
                                "id_types": HOLDER_ID_TYPES, "person_id_type": PERSON_ID_TYPE,
                                "organisation_id_type": ORGANISATION_ID_TYPE, "values": {}, "errors": {},
+                               "inputs": form_inputs(ltype.schema()) if ltype else [],
+                               "holder": holder_inputs(ltype) if ltype else {},
                                "problems": [], "idempotency_key": "console-" + secrets.token_hex(12)}
     if request.method == "GET" or ltype is None:
         return _page("console/new.html", **context)
@@ -350,8 +398,10 @@ def _view(identifier: str, *, status: int = 200, action_error: tuple[str, TrustS
           ) -> Response:
     p = _principal()
     row = get_licence(service(), identifier, principal=p)
-    types = {t.code: t for t in catalogue_for(_region_code())}
-    ltype = types.get(row.type_code)
+    try:
+        ltype: LicenceType | None = find_type(_region_code(), row.type_code, service().db, version=row.type_version)
+    except TrustSvcError:
+        ltype = None
     labels = {f.name: f.label for f in ltype.fields} if ltype else {}
     data = licence_json(row)
     return _page("console/view.html", status, licence=data, type_name=ltype.name if ltype else row.type_code,
