@@ -4,7 +4,8 @@
 **Scoping.** An object is judged only inside the namespace of its issuer
 (:mod:`trustsvc.snapshot`):
 
-* a licence PDF by the issuer USCC of the licence identifier it names: its signatures validate
+* a licence PDF or OFD by the issuer USCC of the licence identifier it names (in an OFD, the
+  sealed metadata's ``ZZBS``): its signatures validate
   with that namespace's anchor, shared CAs and that issuer's CAs only, and its status comes
   only from that namespace's status list of the issuer;
 * a service code by the issuer of its ``sub``: its kid must be one of that namespace's code
@@ -67,6 +68,7 @@ from .codes.verify import (
 )
 from .holder.dispatch import envelope_type, verify_holder_in_snapshot
 from .licences.identifier import parse_identifier
+from .licences.ofd_verify import is_licence_ofd, verify_licence_ofd
 from .licences.pdf_verify import verify_licence_pdf
 from .licences.status import LicenceStatus, add_status_check
 from .report import ReportBuilder, VerificationReport
@@ -108,9 +110,10 @@ def verify(snapshot: TrustSnapshot, data: bytes, *, now: dt.datetime | None = No
     if kind in _CODE_KINDS:
         return verify_bytes(data, trust=NO_TRUST, kind=kind, now=now,
                             code_verifier=lambda text: verify_code(snapshot, text, now=now, online=online))
-    if kind == "pdf":
-        report = verify_licence_pdf(data, now=now, scope=_pdf_scope(snapshot),
-                                    status_lookup=SnapshotStatusLookup(snapshot, now))
+    if kind == "pdf" or (kind == "ofd" and is_licence_ofd(data)):
+        licence_verifier = verify_licence_pdf if kind == "pdf" else verify_licence_ofd
+        report = licence_verifier(data, now=now, scope=_pdf_scope(snapshot),
+                                  status_lookup=SnapshotStatusLookup(snapshot, now))
         report = check_claimed_issuers(_note_unheld_issuer(report, snapshot), snapshot)
         return enforce_freshness(report, snapshot, now)
     return _verify_unscoped(snapshot, data, kind=kind, now=now, original=original)

@@ -33,6 +33,7 @@ from ca.tsa import verify_timestamp_token
 from ca.validate import validate_path
 from hsm.errors import TrustSvcError
 
+from .licences.ofd_verify import is_licence_ofd, verify_licence_ofd
 from .licences.pdf_verify import StatusLookup, verify_licence_pdf
 from .ofd import verify_ofd
 from .report import ReportBuilder, VerificationReport
@@ -266,13 +267,15 @@ def verify_bytes(
     ``code_verifier`` verifies ``TS1:`` service codes (online or offline, see trustsvc.codes):
     codes need trust material a TrustContext does not carry.
     ``status_lookup`` answers a licence's status by identifier (``partial(licence_status, db)``)
-    for licence PDFs; without it their status check is skipped with a warning."""
+    for licence PDFs and OFDs; without it their status check is skipped with a warning."""
     if len(data) > MAX_INPUT:
         return _unsupported("unknown", f"input is larger than {MAX_INPUT} bytes")
     kind = kind or detect_kind(data)
     tst = make_tst_verifier(trust)
     dispatch: dict[str, Callable[[], VerificationReport]] = {
-        "ofd": lambda: verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust)),
+        "ofd": lambda: (verify_licence_ofd(data, trust=trust, now=now, tst_verifier=tst, status_lookup=status_lookup)
+                        if is_licence_ofd(data) else
+                        verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust))),
         "ses_seal": lambda: verify_seal(data, trust=trust, now=now, tst_verifier=tst),
         "ses_signature": lambda: verify_ses_signature(data, original=original, trust=trust, now=now, tst_verifier=tst),
         "cms": lambda: _cms_or_status_list(data, trust=trust, original=original, now=now),

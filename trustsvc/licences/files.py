@@ -1,5 +1,12 @@
-"""A licence version's file (PDF now, OFD later): rendered from its type's layout, sealed with
-the issuing department's signer key and the region TSA, and stored once, as issued.
+"""A licence version's files (PDF and OFD): rendered from its type's layout, sealed with the
+issuing department's signer key and the region TSA, and stored once, as issued.
+
+One pipeline makes both: the face is laid out once (:mod:`trustsvc.licences.face_plan`), the
+same metadata, metadata seal and status entry are attached, the same department signer and
+region TSA sign; only the container differs. The PDF carries an SM2 ``adbe.pkcs7.detached``
+signature (:mod:`trustsvc.licences.pdf_sign`); the OFD the department's GB/T 38540 seal
+applied as an SES signature (:mod:`trustsvc.licences.ofd_sign`), the form Chinese OFD readers
+verify and draw.
 
 Why a separate transaction from issuance: rendering and signing take tens of milliseconds and
 a font or layout problem must not undo an issued licence; the file can always be made again on
@@ -29,15 +36,20 @@ from ..seals.model import SealPicture
 from ..seals.parse import parse_seal
 from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
 from .catalogue import LicenceType, find_type
+from .face_plan import FacePlan, plan_face
+from .ofd_sign import seal_ofd
+from .ofd_write import OFD_MEDIA_TYPE, OfdAttachment, build_ofd_parts
 from .pdf_sign import PdfAttachment, PdfSealSpec, seal_pdf
-from .render import LicenceFace, chinese_date, render_licence_pdf
+from .render import LicenceFace, chinese_date, licence_font_path, render_plan_pdf
 from .service import CHINA, HOLDER_ID_TYPES, find_licence, get_licence
 from .status import effective_status
 
-__all__ = ["PDF_MEDIA_TYPE", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT", "STATUS_ATTACHMENT", "LicenceFile",
-           "ensure_licence_file", "licence_file", "build_licence_pdf", "licence_face"]
+__all__ = ["PDF_MEDIA_TYPE", "OFD_MEDIA_TYPE", "FILE_FORMATS", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT",
+           "STATUS_ATTACHMENT", "LicenceFile", "ensure_licence_file", "licence_file", "build_licence_pdf", "build_licence_ofd", "licence_face"]
 
 PDF_MEDIA_TYPE = "application/pdf"
+FILE_FORMATS = {"pdf": PDF_MEDIA_TYPE, "ofd": OFD_MEDIA_TYPE}
+"""A file format's name (``?format=``, ``--format``) and its media type."""
 METADATA_ATTACHMENT = "licence-metadata.json"
 """The canonical GB/T 36903 metadata exactly as sealed."""
 METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
@@ -57,7 +69,7 @@ class LicenceFile:
 
     @property
     def filename(self) -> str:
-        return f"licence-{self.identifier}.pdf"
+        return f"licence-{self.identifier}.{'ofd' if self.media_type == OFD_MEDIA_TYPE else 'pdf'}"
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,8 @@ class _SigningInputs:
     chain: tuple[bytes, ...]
 
 
-def _stored(session: Session, row: LicenceRecord) -> LicenceFileRecord | None:
-    return session.get(LicenceFileRecord, (row.id, PDF_MEDIA_TYPE))
+def _stored(session: Session, row: LicenceRecord, media_type: str = PDF_MEDIA_TYPE) -> LicenceFileRecord | None:
+    return session.get(LicenceFileRecord, (row.id, media_type))
 
 
 def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
@@ -137,29 +149,68 @@ def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, l
         holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show)
 
 
-def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
-                      signing_time: dt.datetime | None = None) -> bytes:
-    """Render and seal the PDF (no storage)."""
+def _attached(service: TrustService, row: LicenceRecord) -> tuple[tuple[str, bytes, str, str], ...]:
+    """(name, bytes, media type, description) of what both files carry besides the face."""
+    return (
+        (METADATA_ATTACHMENT, row.metadata_json.encode("utf-8"), "application/json",
+         "GB/T 36903 licence metadata (canonical JSON), as sealed"),
+        (METADATA_SIGNATURE_ATTACHMENT, row.metadata_signature, "application/octet-stream",
+         f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}"),
+        (STATUS_ATTACHMENT, status_entry(service, row), "application/json",
+         "where verifiers in other regions learn this version's status (signed status list)"),
+    )
+
+
+def _plan(service: TrustService, inputs: _SigningInputs, code_text: str | None) -> tuple[LicenceFace, FacePlan]:
     row = inputs.row
     ltype = find_type(inputs.region_code, row.type_code, service.db, version=row.type_version)
     face = licence_face(row, inputs.region_code, inputs.seal_der, ltype)
     assert ltype.layout is not None
-    unsigned = render_licence_pdf(face, ltype.layout, code_text=code_text)
+    return face, plan_face(face, ltype.layout, font_path=licence_font_path(), code_text=code_text)
+
+
+def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
+                      signing_time: dt.datetime | None = None) -> bytes:
+    """Render and seal the PDF (no storage)."""
+    return _build(service, inputs, PDF_MEDIA_TYPE, code_text=code_text, signing_time=signing_time)
+
+
+def build_licence_ofd(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
+                      signing_time: dt.datetime | None = None) -> bytes:
+    """Render and seal the OFD (no storage)."""
+    return _build(service, inputs, OFD_MEDIA_TYPE, code_text=code_text, signing_time=signing_time)
+
+
+def _metadata_items(row: LicenceRecord) -> tuple[tuple[str, str], ...]:
+    """The sealed metadata as OFD CustomData (name, value) pairs, in its canonical key order."""
+    meta = json.loads(row.metadata_json)
+    return tuple((key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+                 for key, value in meta.items())
+
+
+def _build(service: TrustService, inputs: _SigningInputs, media_type: str, *, code_text: str | None,
+           signing_time: dt.datetime | None) -> bytes:
+    """The one sealing pipeline: lay out, attach, sign with the department's key and the region
+    TSA; the container (PDF or OFD) is the only difference."""
+    row = inputs.row
+    face, plan = _plan(service, inputs, code_text)
+    attached = _attached(service, row)
+    when = signing_time or utcnow()
     assert inputs.signer.key_ref is not None
+    signer = service.keystore.signer(inputs.signer.key_ref)
+    timestamper = region_timestamper(service)
+    if media_type == OFD_MEDIA_TYPE:
+        parts = build_ofd_parts(plan, identifier=row.identifier, custom_data=_metadata_items(row), created=when,
+                                attachments=tuple(OfdAttachment(name, data, name.rsplit(".", 1)[1], description)
+                                                  for name, data, _, description in attached))
+        return seal_ofd(parts, plan.seal, seal=inputs.seal_der, signer=signer, signer_cert=inputs.signer.der,
+                        signing_time=when, timestamper=timestamper)
     spec = PdfSealSpec(
         identifier=row.identifier, signer_name=inputs.department.name,
-        reason=f"{face.type_name} {row.identifier}", location=inputs.region_code,
-        signing_time=signing_time or utcnow(),
-        attachments=(
-            PdfAttachment(METADATA_ATTACHMENT, row.metadata_json.encode("utf-8"), "application/json",
-                          "GB/T 36903 licence metadata (canonical JSON), as sealed"),
-            PdfAttachment(METADATA_SIGNATURE_ATTACHMENT, row.metadata_signature, "application/octet-stream",
-                          f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}"),
-            PdfAttachment(STATUS_ATTACHMENT, status_entry(service, row), "application/json",
-                          "where verifiers in other regions learn this version's status (signed status list)"),
-        ))
-    return seal_pdf(unsigned, spec, signer=service.keystore.signer(inputs.signer.key_ref),
-                    signer_cert=inputs.signer.der, chain=inputs.chain, timestamper=region_timestamper(service))
+        reason=f"{face.type_name} {row.identifier}", location=inputs.region_code, signing_time=when,
+        attachments=tuple(PdfAttachment(*item) for item in attached))
+    return seal_pdf(render_plan_pdf(plan), spec, signer=signer, signer_cert=inputs.signer.der, chain=inputs.chain,
+                    timestamper=timestamper)
 
 
 def status_entry(service: TrustService, row: LicenceRecord) -> bytes:
@@ -176,9 +227,10 @@ def _as_file(row: LicenceRecord, stored: LicenceFileRecord) -> LicenceFile:
 
 
 def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = "system",
-                        code_text: str | None = None) -> LicenceFile:
-    """The licence's stored PDF, made (rendered, sealed, stored) the first time it is asked for.
-    Its QR slot holds ``code_text``, by default the version's static service code.
+                        code_text: str | None = None, media_type: str = PDF_MEDIA_TYPE) -> LicenceFile:
+    """The licence's stored file (PDF, or OFD with ``media_type`` :data:`OFD_MEDIA_TYPE`), made
+    (rendered, sealed, stored) the first time it is asked for. Its QR slot holds ``code_text``,
+    by default the version's static service code.
 
     Concurrent callers all get the one file that was stored first; a signature made by a
     loser is discarded (and audited as such, since it was a key use).
@@ -188,7 +240,7 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
     """
     with service.db.reader() as session:
         row = find_licence(session, identifier)
-        stored = _stored(session, row)
+        stored = _stored(session, row, media_type)
         if stored is not None:
             return _as_file(row, stored)
         status = effective_status(row, utcnow())
@@ -201,17 +253,17 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
         from ..codes.service import static_code_text
 
         code_text = static_code_text(service, row.identifier)
-    content = build_licence_pdf(service, inputs, code_text=code_text)
+    content = _build(service, inputs, media_type, code_text=code_text, signing_time=None)
     digest = hashlib.sha256(content).hexdigest()
     key_ref = inputs.signer.key_ref or ""
-    details = {"media_type": PDF_MEDIA_TYPE, "sha256": digest, "bytes": len(content), "seal": row.seal_esid}
+    details = {"media_type": media_type, "sha256": digest, "bytes": len(content), "seal": row.seal_esid}
     try:
         with service.db.transaction() as session:
-            session.add(LicenceFileRecord(licence_id=row.id, media_type=PDF_MEDIA_TYPE, content=content, sha256=digest))
+            session.add(LicenceFileRecord(licence_id=row.id, media_type=media_type, content=content, sha256=digest))
             session.flush()  # a concurrent winner's row makes this raise before the audit row is written
             record(session, AuditEvent(actor=actor, action="licence.file", object_type="licence",
                                        object_id=row.identifier, key_ref=key_ref, details=details))
-        return LicenceFile(identifier=row.identifier, media_type=PDF_MEDIA_TYPE, content=content, sha256=digest)
+        return LicenceFile(identifier=row.identifier, media_type=media_type, content=content, sha256=digest)
     except IntegrityError:
         pass
     with service.db.transaction() as session:
@@ -219,13 +271,14 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
                                    object_id=row.identifier, key_ref=key_ref,
                                    details={**details, "why": "another caller stored this licence's file first"}))
     with service.db.reader() as session:
-        winner = _stored(session, row)
+        winner = _stored(session, row, media_type)
     if winner is None:  # pragma: no cover - the conflicting row cannot vanish: files are never deleted
         raise ConflictError("the licence file could not be stored; try again", code="licence_file_conflict")
     return _as_file(row, winner)
 
 
-def licence_file(service: TrustService, identifier: str, *, principal: Principal) -> LicenceFile:
+def licence_file(service: TrustService, identifier: str, *, principal: Principal,
+                 media_type: str = PDF_MEDIA_TYPE) -> LicenceFile:
     """The file for a principal who may see the licence (its department's issuer, a verifier, an admin).
 
     Only the department's issuer or an admin may cause a missing file to be made: making it
@@ -236,9 +289,9 @@ def licence_file(service: TrustService, identifier: str, *, principal: Principal
     row = get_licence(service, identifier, principal=principal)
     if principal.role is Role.VERIFIER:
         with service.db.reader() as session:
-            stored = _stored(session, find_licence(session, row.identifier))
+            stored = _stored(session, find_licence(session, row.identifier), media_type)
             if stored is None:
                 raise NotFoundError(f"licence {row.identifier} has no file yet; its issuer makes it",
                                     code="licence_file_not_made")
             return _as_file(row, stored)
-    return ensure_licence_file(service, row.identifier, actor=principal.actor)
+    return ensure_licence_file(service, row.identifier, actor=principal.actor, media_type=media_type)
