@@ -51,6 +51,9 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
     app.register_blueprint(pki.bp, url_prefix="/api/v1")
     app.register_blueprint(admin.bp, url_prefix="/api/v1")
     app.register_blueprint(seals.bp, url_prefix="/api/v1")
+    from .blueprints import lifecycle
+
+    app.register_blueprint(lifecycle.bp, url_prefix="/api/v1")
     app.register_blueprint(licences.bp, url_prefix="/api/v1")
     from .blueprints import codes as codes_bp
 

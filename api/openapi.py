@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from .blueprints.holder import openapi_paths as holder_paths
+from .blueprints.lifecycle import openapi_paths as lifecycle_paths
 
 __all__ = ["bp", "spec"]
 
@@ -162,8 +163,14 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                 "summary": "Revoke an API key (admin)", "security": _AUTH,
                 "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"204": {"description": "revoked"}, "404": _err("unknown key")}}},
-            "/api/v1/seals": {"post": {
-                "summary": "Make a department seal (GB/T 38540 v4); issuers for their own department",
+            "/api/v1/seals": {"get": {
+                "summary": "Seals with status and history (admin, seal manager; an issuer sees its department's)",
+                "security": _AUTH,
+                "parameters": [{"name": "department", "in": "query", "schema": {"type": "string"}},
+                               {"name": "status", "in": "query", "schema": {"type": "string", "enum": [
+                                   "active", "suspended", "revoked", "superseded"]}}],
+                "responses": {"200": {"description": "seals"}, "403": _err("role or department")}}, "post": {
+                "summary": "Make a department seal (GB/T 38540 v4): admin, or a seal manager for its department",
                 "security": _AUTH,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["name"], "properties": {
@@ -173,7 +180,8 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                         "valid_until": {"type": "string", "format": "date-time"},
                         "cert_list_type": {"type": "integer", "enum": [1, 2]},
                         "picture": {"type": "string", "contentEncoding": "base64"},
-                        "center_text": {"type": "string"}}}}}},
+                        "center_text": {"type": "string"},
+                        "default": {"type": "boolean", "description": "seal licences with it from now on"}}}}}},
                 "responses": {"201": {"description": "the seal"}, "401": _err("no or bad key"),
                               "403": _err("other department or role"), "404": _err("no such department"),
                               "422": _err("invalid input")}}},
@@ -274,7 +282,7 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                               "401": _err("no or bad key"), "403": _err("other department, or a peer key"),
                               "404": _err("no such licence"),
                               "409": _err("licence_not_active: no file was made while it was active"),
-                              "422": _err("malformed identifier")}}},
+                              "422": _err("malformed identifier, or a format other than pdf or ofd")}}},
             "/api/v1/licences/{identifier}/revoke": _transition("Revoke a licence", required=True),
             "/api/v1/licences/{identifier}/suspend": _transition("Suspend an active licence", required=False),
             "/api/v1/licences/{identifier}/reinstate": _transition("Reinstate a suspended licence", required=False),
@@ -432,6 +440,7 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
+            **lifecycle_paths(),
     from sqlalchemy import select
 
     from trustsvc.licences.catalogue import catalogue_for

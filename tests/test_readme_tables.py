@@ -22,7 +22,7 @@ from trustsvc.cli import cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-ROLES = {"admin", "issuer", "verifier", "peer", "wallet"}
+ROLES = {"admin", "issuer", "verifier", "peer", "wallet", "seal_manager"}
 
 
 def section(title: str) -> str:
@@ -90,7 +90,7 @@ def openapi_operations(app: Any) -> set[tuple[str, str]]:
 
 
 def roles_named(cell: str) -> set[str]:
-    named = set(re.findall(r"\b(admin|issuer|verifier|peer|wallet)\b", cell))
+    named = set(re.findall(r"\b(admin|issuer|verifier|peer|wallet|seal_manager)\b", cell))
     return ROLES if "any key" in cell else named
 
 

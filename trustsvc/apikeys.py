@@ -41,6 +41,9 @@ class Role(str, enum.Enum):
     WALLET = "wallet"
     """The holder app's back end: it has authenticated the person or enterprise and acts for
     them (presentations, holder codes, consents, their record of uses)."""
+    SEAL_MANAGER = "seal_manager"
+    """Makes, suspends, reinstates and revokes seals and chooses a department's default seal
+    (GB/T 38540 seal management); optionally scoped to one department."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,15 @@ def create_api_key(
         ).scalar_one_or_none()
         if department is None:
             raise NotFoundError(f"no department {department_uscc}", code="department_not_found")
+    elif role is Role.SEAL_MANAGER and department_uscc and not licence_types:
+        department = session.execute(
+            select(Department).where(Department.uscc == department_uscc.upper())
+        ).scalar_one_or_none()
+        if department is None:
+            raise NotFoundError(f"no department {department_uscc}", code="department_not_found")
     elif department_uscc or licence_types:
-        raise InvalidInputError("only issuer keys are scoped to a department and licence types",
-                                code="scope_not_allowed")
+        raise InvalidInputError("only issuer keys are scoped to a department and licence types (seal managers "
+                                "to a department)", code="scope_not_allowed")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     types = _known_types(session, licence_types)

@@ -275,8 +275,9 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "issuer", "verifier", "peer", "wallet"]))
-@click.option("--department", default=None, help="USCC of the department (issuer keys).")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "issuer", "verifier", "peer", "wallet", "seal_manager"]))
+@click.option("--department", default=None, help="USCC of the department (issuer keys; optional for seal_manager).")
 @click.option("--types", default="", help="Comma-separated licence type codes (issuer keys).")
 @click.option("--label", default="", help="Free text to recognise the key by.")
 @click.pass_context
@@ -350,6 +351,8 @@ def _parse_time(value: str | None, what: str) -> Any:
 
 @seal.command("make")
 @click.option("--department", required=True, help="USCC of the department whose seal this is.")
+@click.option("--default", "make_default", is_flag=True,
+              help="Seal the department's licences with it from now on (its first seal always is).")
 @click.option("--name", required=True, help="Seal name as registered, e.g. 江苏省市场监督管理局.")
 @click.option("--type", "seal_type", type=int, default=1, show_default=True, help="Seal type (1 单位印章).")
 @click.option("--picture", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -361,9 +364,9 @@ def _parse_time(value: str | None, what: str) -> Any:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the .esl here.")
 @click.pass_context
 @handle_errors
-def seal_make(ctx: click.Context, department: str, name: str, seal_type: int, picture: Path | None,
-              center_text: str, valid_from: str | None, valid_until: str | None, digest_list: bool,
-              out: Path | None) -> None:
+def seal_make(ctx: click.Context, department: str, make_default: bool, name: str, seal_type: int,
+              picture: Path | None, center_text: str, valid_from: str | None, valid_until: str | None,
+              digest_list: bool, out: Path | None) -> None:
     """Make a department's seal (the seal-maker key signs it) and store it."""
     from .sealing import SealRequest, make_department_seal
 
@@ -371,7 +374,7 @@ def seal_make(ctx: click.Context, department: str, name: str, seal_type: int, pi
         department_uscc=department, name=name, seal_type=seal_type,
         valid_from=_parse_time(valid_from, "--valid-from"), valid_until=_parse_time(valid_until, "--valid-until"),
         cert_list_type=2 if digest_list else 1, picture=picture.read_bytes() if picture else None,
-        center_text=center_text), actor=_actor())
+        center_text=center_text, make_default=make_default), actor=_actor())
     if out is not None:
         out.write_bytes(row.der)
     click.echo(json.dumps({"esid": row.esid, "name": row.name, "department": department.upper(),
@@ -896,6 +899,14 @@ cli.add_command(licence_type)
 
 
 def main() -> None:
+from .cli_lifecycle import DEPARTMENT_COMMANDS, SEAL_COMMANDS, cert  # noqa: E402 - it builds on the helpers above
+
+cli.add_command(cert)
+for _command in DEPARTMENT_COMMANDS:
+    department.add_command(_command)
+for _command in SEAL_COMMANDS:
+    seal.add_command(_command)
+
     cli(prog_name="trustsvc")
 
 

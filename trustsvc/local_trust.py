@@ -40,13 +40,17 @@ class DatabaseRevocationChecker:
 
 
 def local_trust_context(db: Database) -> TrustContext:
-    """Anchors = this region's root; helpers = its CA certificates; revocation = its records.
-    Needs only the database (no key store PIN): verifying never touches private keys."""
+    """Anchors = this region's root; helpers = its CA certificates; revocation = its records;
+    seal status = its seals' histories. Needs only the database (no key store PIN): verifying
+    never touches private keys."""
+    from .snapshot import local_seal_book  # lazily: it pulls in the trust-list machinery
+
     with db.reader() as session:
         region = session.execute(select(Region)).scalars().first()
         cas = session.execute(
             select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca")))
         ).scalars().all()
+        seals = local_seal_book(session, f"this region ({region.code})" if region else "this service")
     anchors = tuple(c.der for c in cas if c.profile == "root_ca")
     info = {c.sha256: {"region": region.code if region else None,
                        "name": region.name if region else None, "source": "local"}
@@ -56,4 +60,5 @@ def local_trust_context(db: Database) -> TrustContext:
         intermediates=tuple(c.der for c in cas if c.profile == "issuing_ca"),
         revocation=DatabaseRevocationChecker(db),
         anchor_info=info,
+        seal_status=seals,
     )

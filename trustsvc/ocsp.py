@@ -28,6 +28,7 @@ from ca.ocsp import (
 from ca.revocation import RevocationStatus
 
 from .context import TrustService
+from .signing_keys import signer_problem, signing_key
 from .storage.models import CertificateRecord
 
 __all__ = ["respond_ocsp", "OCSP_REQUEST_MEDIA_TYPE", "OCSP_RESPONSE_MEDIA_TYPE"]
@@ -63,14 +64,18 @@ def respond_ocsp(service: TrustService, request_der: bytes, *, now: dt.datetime 
         return ocsp_status_response("unauthorized")
     ca_row = ca_rows.pop()
     assert ca_row is not None
-    if delegate is not None and delegate.key_ref and delegate.issuer_id == ca_row.id and delegate.status == "good":
-        responder_row = delegate
-    else:
-        responder_row = ca_row
-    if responder_row.key_ref is None:
-        return ocsp_status_response("internal_error")
+    with service.db.reader() as session:
+        # a delegate that may not sign (revoked, expired) never does: the CA answers itself
+        if (delegate is not None and delegate.key_ref and delegate.issuer_id == ca_row.id
+                and signer_problem(session, delegate, now=now) is None):
+            responder_row = delegate
+        else:
+            responder_row = ca_row
+        if responder_row.key_ref is None:
+            return ocsp_status_response("internal_error")
+        responder_signer = signing_key(service, session, responder_row, purpose="sign an OCSP response", now=now)
     try:
-        responder = OCSPResponder(service.keystore.signer(responder_row.key_ref), responder_row.der, [ca_row.der])
+        responder = OCSPResponder(responder_signer, responder_row.der, [ca_row.der])
     except Exception:  # noqa: BLE001 - a responder answers: a key or certificate fault is internalError
         return ocsp_status_response("internal_error")
 

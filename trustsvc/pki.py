@@ -23,6 +23,7 @@ from .audit import AuditEvent, record
 from .config import REGION_CODE_RE
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, NotInitialisedError
+from .signing_keys import signing_key
 from .storage.models import CertificateRecord, CRLRecord, Department, Region, utcnow
 from .uscc import validate_uscc
 
@@ -117,8 +118,9 @@ def _certify(
     else:
         assert issuer.key_ref is not None
         crl_url, ocsp_url, ca_issuers_url = _urls(service, issuer.slug)
+        issuer_signer = signing_key(service, session, issuer, purpose=f"issue a {profile} certificate")
         der = issue_certificate(profile=PROFILES[profile], subject=subject, public_key=public_key,
-                                issuer_signer=ks.signer(issuer.key_ref), issuer_cert=issuer.der,
+                                issuer_signer=issuer_signer, issuer_cert=issuer.der,
                                 crl_url=crl_url, ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url)
         issuer_key_ref = issuer.key_ref
     cert = parse_certificate(der)
@@ -276,7 +278,7 @@ def current_crl(service: TrustService, slug: str, *, now: dt.datetime | None = N
             assert ca.key_ref is not None
             der = build_crl(
                 issuer_cert=ca.der,
-                issuer_signer=service.keystore.signer(ca.key_ref),
+                issuer_signer=signing_key(service, session, ca, purpose=f"sign the CRL of {slug}", now=now),
                 revoked=[RevokedEntry(int(r.serial_hex, 16), r.revoked_at or now, r.revocation_reason or "unspecified")
                          for r in revoked],
                 crl_number=number,

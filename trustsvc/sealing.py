@@ -7,6 +7,7 @@ Every make and every application is a key use and is audited in the same transac
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +23,29 @@ from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from .seals.make import SealSpec, make_seal, sign_document
-from .seals.model import SealPicture
+from .seals.model import ParsedSeal, SealPicture
+from .seals.parse import parse_seal
 from .seals.picture import load_uploaded_picture, render_round_seal
-from .storage.models import CertificateRecord, Department, Region, SealRecord, utcnow
+from .signing_keys import check_signer, signing_key
+from .storage.models import CertificateRecord, Department, DepartmentDefaultSeal, Region, SealRecord, utcnow
 
 __all__ = ["SealRequest", "AppliedSeal", "make_department_seal", "get_seal", "apply_seal",
-           "apply_seal_in_session",
+           "apply_seal_in_session", "SealStatus", "check_seal_usable", "signer_listed", "default_seal",
+           "set_default_seal_in_session", "make_seal_in_session",
+           "department_certificates",
            "region_timestamper", "region_authority", "TSA_POLICY_OID", "SEAL_VENDOR_ID"]
+
+class SealStatus(str, enum.Enum):
+    """A seal's status (GB/T 38540 seal management): only an active seal is applied."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    """挂失: reported lost or misused; may be reinstated."""
+    REVOKED = "revoked"
+    """注销: withdrawn for good."""
+    SUPERSEDED = "superseded"
+    """Re-made (new certificates or keys); the new seal takes its place."""
+
 
 SEAL_VENDOR_ID = "trustsvc"
 TSA_POLICY_OID = "2.25.302536209990631905168652741637771452772.2.1"
@@ -49,6 +66,8 @@ class SealRequest:
     picture: bytes | None = None
     """An uploaded image (PNG/JPEG/GIF); None renders the classic red round seal."""
     center_text: str = ""
+    make_default: bool = False
+    """Seal the department's licences with it from now on (a department's first seal always is)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,11 @@ class AppliedSeal:
     signing_time: dt.datetime
     data_sm3: str
     timestamped: bool
+
+
+def department_certificates(session: Session, dept: Department) -> tuple[CertificateRecord, CertificateRecord]:
+    """The department's current seal-maker and signer certificates."""
+    return _dept_certs(session, dept)
 
 
 def _dept_certs(session: Session, dept: Department) -> tuple[CertificateRecord, CertificateRecord]:
@@ -97,39 +121,109 @@ def make_department_seal(service: TrustService, req: SealRequest, *, actor: str)
                 ).scalar_one_or_none()
                 if dept is None:
                     raise NotFoundError(f"no department {req.department_uscc}", code="department_not_found")
-                maker, signer = _dept_certs(session, dept)
-                valid_until = (req.valid_until or min(signer.not_after, maker.not_after)).astimezone(
-                    dt.timezone.utc).replace(microsecond=0)
-                if valid_until <= valid_from:
-                    raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity",
-                                            field="valid_until")
-                if valid_until > signer.not_after or valid_from < signer.not_before:
-                    raise InvalidInputError("the seal's validity must lie within the signer certificate's",
-                                            code="validity_outside_certificate", field="valid_until")
-                region = session.execute(select(Region)).scalars().one()
-                esid = _next_esid(session, region.code)
-                assert maker.key_ref is not None
-                der = make_seal(
-                    SealSpec(es_id=esid, name=name, seal_type=req.seal_type, vid=SEAL_VENDOR_ID,
-                             signer_certs=(signer.der,), cert_list_type=req.cert_list_type, picture=picture,
-                             valid_start=valid_from, valid_end=valid_until, create_date=now),
-                    maker_signer=service.keystore.signer(maker.key_ref),
-                    maker_cert=maker.der,
-                )
-                row = SealRecord(esid=esid, department_id=dept.id, name=name, seal_type=req.seal_type, der=der,
-                                 sha256=hashlib.sha256(der).hexdigest(), valid_start=valid_from,
-                                 valid_end=valid_until, status="active")
-                session.add(row)
-                session.flush()
-                record(session, AuditEvent(actor=actor, action="seal.make", object_type="seal", object_id=esid,
-                                           key_ref=maker.key_ref,
-                                           details={"department": dept.uscc, "name": name, "sha256": row.sha256,
-                                                    "cert_list_type": req.cert_list_type}))
-                return row
+                return make_seal_in_session(service, session, dept, name=name, seal_type=req.seal_type,
+                                            cert_list_type=req.cert_list_type, picture=picture,
+                                            valid_from=valid_from, valid_until=req.valid_until, now=now, actor=actor,
+                                            make_default=req.make_default)
         except IntegrityError:
             if attempt == 2:
                 raise ConflictError("could not allocate a seal id; try again", code="esid_conflict") from None
     raise AssertionError("unreachable")
+
+
+def make_seal_in_session(service: TrustService, session: Session, dept: Department, *, name: str, seal_type: int,
+                         cert_list_type: int, picture: SealPicture, valid_from: dt.datetime,
+                         valid_until: dt.datetime | None, now: dt.datetime, actor: str,
+                         make_default: bool = False) -> SealRecord:
+    """Make and store a seal of ``dept`` with its current seal-maker and signer certificates, in
+    the caller's transaction (a re-key makes the new seals with the new keys' certificates)."""
+    maker, signer = _dept_certs(session, dept)
+    maker_signer = signing_key(service, session, maker, purpose="make a seal", now=now)
+    check_signer(session, signer, purpose="list the signer in a new seal", now=now)
+    valid_until = (valid_until or min(signer.not_after, maker.not_after)).astimezone(
+        dt.timezone.utc).replace(microsecond=0)
+    if valid_until <= valid_from:
+        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity",
+                                field="valid_until")
+    if valid_until > signer.not_after or valid_from < signer.not_before:
+        raise InvalidInputError("the seal's validity must lie within the signer certificate's",
+                                code="validity_outside_certificate", field="valid_until")
+    region = session.execute(select(Region)).scalars().one()
+    esid = _next_esid(session, region.code)
+    der = make_seal(
+        SealSpec(es_id=esid, name=name, seal_type=seal_type, vid=SEAL_VENDOR_ID,
+                 signer_certs=(signer.der,), cert_list_type=cert_list_type, picture=picture,
+                 valid_start=valid_from, valid_end=valid_until, create_date=now),
+        maker_signer=maker_signer,
+        maker_cert=maker.der,
+    )
+    row = SealRecord(esid=esid, department_id=dept.id, name=name, seal_type=seal_type, der=der,
+                     sha256=hashlib.sha256(der).hexdigest(), valid_start=valid_from,
+                     valid_end=valid_until, status=SealStatus.ACTIVE.value)
+    session.add(row)
+    session.flush()
+    record(session, AuditEvent(actor=actor, action="seal.make", object_type="seal", object_id=esid,
+                               key_ref=maker.key_ref or "",
+                               details={"department": dept.uscc, "name": name, "sha256": row.sha256,
+                                        "cert_list_type": cert_list_type}))
+    if make_default or session.get(DepartmentDefaultSeal, dept.id) is None:
+        set_default_seal_in_session(session, dept, row, actor=actor, now=now)
+    return row
+
+
+def check_seal_usable(seal: SealRecord, now: dt.datetime) -> None:
+    """:raises ConflictError: ``seal_suspended``, ``seal_revoked``, ``seal_superseded``,
+    ``seal_expired`` or ``seal_not_yet_valid`` when ``seal`` may not be applied at ``now``."""
+    if seal.status != SealStatus.ACTIVE.value:
+        raise ConflictError(f"seal {seal.esid} is {seal.status}; it is applied no more", code=f"seal_{seal.status}")
+    if now > seal.valid_end:
+        raise ConflictError(f"seal {seal.esid} expired at {seal.valid_end.isoformat()}", code="seal_expired")
+    if now < seal.valid_start:
+        raise ConflictError(f"seal {seal.esid} is valid only from {seal.valid_start.isoformat()}",
+                            code="seal_not_yet_valid")
+
+
+def signer_listed(seal: ParsedSeal, signer_der: bytes) -> bool:
+    """Whether the seal's certList names ``signer_der`` (itself, or its SM3/SHA-256 digest)."""
+    if signer_der in seal.cert_list.certs:
+        return True
+    digests = {sm3(signer_der), hashlib.sha256(signer_der).digest()}
+    return any(d.value in digests for d in seal.cert_list.digests)
+
+
+def set_default_seal_in_session(session: Session, dept: Department, seal: SealRecord, *, actor: str,
+                                now: dt.datetime) -> None:
+    """Make ``seal`` the one ``dept``'s licences are sealed with (audited)."""
+    check_seal_usable(seal, now)
+    chosen = session.get(DepartmentDefaultSeal, dept.id)
+    previous = None
+    if chosen is None:
+        session.add(DepartmentDefaultSeal(department_id=dept.id, seal_id=seal.id, chosen_at=now, chosen_by=actor))
+    else:
+        previous = chosen.seal_id
+        chosen.seal_id, chosen.chosen_at, chosen.chosen_by = seal.id, now, actor
+    session.flush()
+    record(session, AuditEvent(actor=actor, action="seal.default", object_type="department", object_id=dept.uscc,
+                               details={"seal": seal.esid, "previous_seal_id": previous}))
+
+
+def default_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
+    """The seal ``dept``'s licences are sealed with: the chosen default, never a silent fallback.
+
+    :raises ConflictError: ``no_seal`` (none chosen), or why the chosen one may not be applied
+        (``seal_suspended`` …).
+    """
+    chosen = session.get(DepartmentDefaultSeal, dept.id)
+    seal = session.get(SealRecord, chosen.seal_id) if chosen is not None else None
+    if seal is None:
+        raise ConflictError(f"department {dept.uscc} has no default seal; make one, or choose one with "
+                            "`trustsvc seal default ESID` (POST /api/v1/departments/USCC/default-seal)", code="no_seal")
+    try:
+        check_seal_usable(seal, now)
+    except ConflictError as exc:
+        raise ConflictError(f"the default seal of department {dept.uscc}: {exc.message}; reinstate it or choose "
+                            "another default", code=exc.code) from exc
+    return seal
 
 
 def get_seal(session: Session, esid: str) -> SealRecord:
@@ -146,8 +240,8 @@ def region_authority(service: TrustService) -> TimeStampAuthority:
         chain = session.execute(
             select(CertificateRecord).where(CertificateRecord.slug.in_(("services", "root")))
         ).scalars().all()
-    assert tsa.key_ref is not None
-    return TimeStampAuthority(service.keystore.signer(tsa.key_ref), tsa.der,
+        tsa_signer = signing_key(service, session, tsa, purpose="issue a time-stamp")
+    return TimeStampAuthority(tsa_signer, tsa.der,
                               chain=tuple(c.der for c in chain), policy_oid=TSA_POLICY_OID)
 
 
@@ -203,16 +297,18 @@ def apply_seal_in_session(
     assert dept is not None
     if department_uscc is not None and dept.uscc != department_uscc:
         raise PermissionDeniedError("this seal belongs to another department", code="seal_of_other_department")
-    if seal.status != "active":
-        raise ConflictError(f"seal {esid} is {seal.status}", code="seal_not_active")
-    _, signer = _dept_certs(session, dept)
-    assert signer.key_ref is not None
     now = utcnow().replace(microsecond=0)
-    signature = sign_document(data, seal=seal.der, signer=service.keystore.signer(signer.key_ref),
+    check_seal_usable(seal, now)
+    _, signer = _dept_certs(session, dept)
+    key = signing_key(service, session, signer, purpose=f"apply seal {esid}", now=now)
+    if not signer_listed(parse_seal(seal.der), signer.der):
+        raise ConflictError(f"seal {esid} does not list the department's current signer certificate; "
+                            "make a new seal (or renew, which re-makes its seals)", code="seal_signer_not_listed")
+    signature = sign_document(data, seal=seal.der, signer=key,
                               signer_cert=signer.der, property_info=property_info, time=now, timestamper=stamper)
     digest = sm3(data).hex()
     record(session, AuditEvent(actor=actor, action="seal.apply", object_type="seal", object_id=esid,
-                               key_ref=signer.key_ref,
+                               key_ref=signer.key_ref or "",
                                details={"data_sm3": digest, "property_info": property_info,
                                         "timestamped": stamper is not None,
                                         "signature_sha256": hashlib.sha256(signature).hexdigest()}))

@@ -57,6 +57,7 @@ from .errors import InvalidInputError
 from .licences.catalogue import catalogue_for
 from .licences.identifier import parse_identifier
 from .licences.status import LicenceStatus
+from .seal_status import PublishedSeal, SealStatusBook, SealStatusChange
 from .status_lists import StatusList, verify_status_list
 from .storage import Database
 from .storage.models import (
@@ -325,15 +326,16 @@ def make_namespace(*, name: str, kind: NamespaceKind, region_code: str | None, r
                    grants: Mapping[str, frozenset[str]], revocation: RevocationChecker | None,
                    anchor_info: Mapping[str, Mapping[str, Any]],
                    code_signers: Mapping[bytes, tuple[CodeSigner, ...]] | None = None,
-                   status_lists: Mapping[str, HeldStatusList] | None = None, **extra: Any) -> Namespace:
+                   status_lists: Mapping[str, HeldStatusList] | None = None, seal_status: Any = None,
+                   **extra: Any) -> Namespace:
     """A namespace with its whole-namespace :class:`TrustContext` and content digest."""
     every_ca = (*shared_cas, *(der for cas in issuer_cas.values() for der in cas))
     authorisations = {_sha256(a): dict(grants) for a in anchors} if grants else {}
     trust = TrustContext(anchors=anchors, intermediates=tuple(dict.fromkeys(every_ca)), revocation=revocation,
-                         anchor_info=anchor_info, authorisations=authorisations)
-    # our own revocation records only matter to our own certificates (a peer's are "unknown" to
-    # them whatever they say), so a local revocation leaves every peer's cached checks valid
-    rev_digest = getattr(revocation, "digest", "") if kind == "local" else ""
+                         anchor_info=anchor_info, authorisations=authorisations, seal_status=seal_status)
+    # each namespace's revocation source speaks only for its own certificates (ours for ours, a
+    # peer's list for the peer's), so a revocation re-checks nothing of any other namespace
+    rev_digest = getattr(revocation, "digest", "") if kind in ("local", "peer") else ""
     digest = _digest(name, anchors, sorted(every_ca), rev_digest)
     return Namespace(name=name, kind=kind, region_code=region_code, region_name=region_name, source=source,
                      anchors=anchors, shared_cas=shared_cas, issuer_cas=dict(issuer_cas), issuers=issuers,
@@ -418,7 +420,8 @@ class TrustSnapshot:
             grants=ns.grants, revocation=ns.revocation, anchor_info=ns.anchor_info, code_signers=ns.code_signers,
             status_lists=ns.status_lists, list_sequence=ns.list_sequence, list_issued_at=ns.list_issued_at,
             list_next_update=ns.list_next_update, stale_after=ns.stale_after, live_status=ns.live_status,
-            catch_all=ns.catch_all, issuer_signers=ns.issuer_signers) for ns in self.namespaces]
+            catch_all=ns.catch_all, issuer_signers=ns.issuer_signers, seal_status=ns.trust.seal_status)
+            for ns in self.namespaces]
         if anchors:
             info = {_sha256(a): {"source": "given", "namespace": "given"} for a in anchors}
             spaces.append(make_namespace(
@@ -533,7 +536,7 @@ def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache,
                 now: dt.datetime) -> dict[str, HeldStatusList]:
     # keyed by what the check depends on: the issuer's own scope, so a list change that adds or
     # drops another issuer re-checks nothing of this one's
-    rev_digest = getattr(ns.revocation, "digest", "") if ns.kind == "local" else ""
+    rev_digest = getattr(ns.revocation, "digest", "") if ns.kind in ("local", "peer") else ""
     return {uscc: cache.get(("status", _digest(ns.name, ns.anchors, ns.trust_for(uscc).intermediates, rev_digest),
                              uscc, _sha256(body)),
                             functools.partial(_check_status_list, body, uscc, ns.trust_for(uscc), now))
@@ -589,7 +592,7 @@ def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord
     ns = make_namespace(name=LOCAL, kind="local", region_code=region.code, region_name=region.name,
                         source=SOURCE_DATABASE, anchors=anchors, shared_cas=tuple(shared), issuer_cas=issuer_cas,
                         issuers=frozenset(by_dept.values()), grants=grants, revocation=revocation, anchor_info=info,
-                        live_status=True)
+                        live_status=True, seal_status=local_seal_book(session, f"this region ({region.code})"))
     newest = (select(StatusListRecord.department_id, func.max(StatusListRecord.sequence).label("seq"))
               .group_by(StatusListRecord.department_id).subquery())
     bodies = {by_dept[dept_id]: body for dept_id, body in session.execute(
@@ -601,8 +604,50 @@ def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord
     return dataclasses.replace(ns, code_signers=signers, status_lists=_held_lists(bodies, ns, cache, now)), revocation
 
 
+class _PeerRevocation(SnapshotRevocation):
+    """A peer's list is the whole word on the certificates of its namespace: one it does not
+    list as revoked is good (it is consulted only on paths to that peer's pinned root)."""
+
+    def __init__(self, entries: Mapping[str, RevocationStatus], default: RevocationStatus) -> None:
+        super().__init__(entries)
+        self._default = default
+
+    def check(self, cert: ParsedCertificate, issuer: ParsedCertificate, at: dt.datetime) -> RevocationStatus:
+        return self._entries.get(cert.sha256, self._default)
+
+    def status_of(self, sha256: str) -> RevocationStatus:
+        return self._entries.get(sha256, self._default)
+
+
+def peer_revocation(tl: TrustList) -> SnapshotRevocation:
+    """Revocation of a peer's certificates as its held list says (``revoked``); a list from
+    before ``revoked`` was published says nothing (unknown), as before."""
+    if tl.revoked is None:
+        return SnapshotRevocation({})
+    source = f"region {tl.region_code}'s trust list (sequence {tl.sequence})"
+    entries = {r.sha256: RevocationStatus("revoked", revoked_at=r.revoked_at, reason=r.reason, source=source)
+               for r in tl.revoked}
+    return _PeerRevocation(entries, RevocationStatus("good", source=source))
+
+
+def local_seal_book(session: Any, source: str) -> SealStatusBook:
+    """This region's seals with their status histories, from its records."""
+    from .trust_lists import published_seals
+
+    seals = []
+    for dept in session.execute(select(Department)).scalars():
+        for s in published_seals(session, dept):
+            seals.append(PublishedSeal(s["esid"], s["sha256"], s["status"], tuple(
+                SealStatusChange(c["status"], _parse_iso(c["at"]), c["reason"]) for c in s["changes"])))
+    return SealStatusBook(seals, source)
+
+
+def _parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
 def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, str], grace: dt.timedelta,
-                    revocation: SnapshotRevocation, lists: Mapping[str, bytes], cache: BuildCache, now: dt.datetime,
+                    lists: Mapping[str, bytes], cache: BuildCache, now: dt.datetime,
                     refused: list[str]) -> Namespace:
     name = f"peer:{tl.region_code}"
     anchors = tuple(r for r in tl.roots if _sha256(r) == row.pin)
@@ -621,12 +666,15 @@ def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, 
                          "list_sequence": tl.sequence, "list_issued_at": _iso(tl.issued_at),
                          "list_next_update": _iso(tl.next_update), "stale_after": _iso(stale_after)}
             for a in anchors}
+    # the peer's own word on its certificates and seals (never ours: namespaces stay apart)
+    revocation = peer_revocation(tl)
+    seals = SealStatusBook((s for e in held.values() for s in e.seals), f"region {tl.region_code}'s trust list")
     ns = make_namespace(name=name, kind="peer", region_code=tl.region_code, region_name=tl.region_name,
                         source="trust list", anchors=anchors, shared_cas=shared,
                         issuer_cas={u: (e.ca,) for u, e in held.items()}, issuers=frozenset(held),
                         grants={u: e.licence_types for u, e in held.items()}, revocation=revocation, anchor_info=info,
                         list_sequence=tl.sequence, list_issued_at=tl.issued_at, list_next_update=tl.next_update,
-                        stale_after=stale_after)
+                        stale_after=stale_after, seal_status=seals)
     ns = dataclasses.replace(ns, issuer_signers={u: e.signers for u, e in held.items()})
     signers = _code_signers((c.cert for c in tl.code_signers), ns, cache, now, revocation.status_of)
     bodies = {u: b for u, b in lists.items() if u in held}
@@ -647,10 +695,8 @@ def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None
         region = session.execute(select(Region)).scalars().first()
         certs = list(session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars())
         if region is not None:
-            local, revocation = _local_namespace(session, region, certs, cache, now)
+            local, _revocation = _local_namespace(session, region, certs, cache, now)
             spaces.append(local)
-        else:
-            revocation = SnapshotRevocation({})
         peers = list(session.execute(select(TrustPeerRecord).order_by(TrustPeerRecord.id)).scalars())
         peer_lists: dict[int, dict[str, bytes]] = {}
         for peer_id, uscc, body in session.execute(
@@ -663,7 +709,7 @@ def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None
         except TrustSvcError as exc:
             refused.append(f"peer:{row.region_code}: the held list is unreadable ({exc.message})")
             continue
-        ns = _peer_namespace(row, tl, taken=taken, grace=grace, revocation=revocation,
+        ns = _peer_namespace(row, tl, taken=taken, grace=grace,
                              lists=peer_lists.get(row.id, {}), cache=cache, now=now, refused=refused)
         taken.update(dict.fromkeys(ns.issuers, ns.label))
         spaces.append(ns)

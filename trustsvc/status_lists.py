@@ -87,6 +87,7 @@ from .canonical import canonical_json
 from .context import TrustService
 from .errors import InvalidInputError, NotFoundError, NotInitialisedError
 from .report import ReportBuilder, VerificationReport
+from .signing_keys import signing_key
 from .storage.models import (
     AuditEventRecord,
     AuditHead,
@@ -445,7 +446,8 @@ def _build(service: TrustService, session: Session, dept: Department, sequence: 
         select(CertificateRecord).where(CertificateRecord.slug == "status-list-signer")).scalar_one_or_none()
     if signer_row is None or signer_row.key_ref is None or signer_row.issuer is None:
         raise NotInitialisedError("this region has no status-list signer; run `trustsvc init`")
-    der = sign_cms(content, signer=service.keystore.signer(signer_row.key_ref), signer_cert=signer_row.der,
+    list_signer = signing_key(service, session, signer_row, purpose="sign a status list", now=now)
+    der = sign_cms(content, signer=list_signer, signer_cert=signer_row.der,
                    extra_certs=[signer_row.issuer.der], detached=False, content_type=STATUS_LIST_CONTENT_TYPE,
                    signing_time=issued)
     digest = hashlib.sha256(der).hexdigest()

@@ -15,10 +15,17 @@ or a seal's creation time) and says separately what holds *now*:
   that had expired (or was not yet valid) at that time, or whose key usage forbids the use,
   FAILS even when its issuer is unknown (ofdrw_SESV4SignDoc.ofd is exactly that case);
 * expired or revoked only *after* that time: a warning, recorded in ``status_now``.
+
+Revocation after the signing time follows one of the :class:`RevocationRule` rules, named in
+the report (check ``<prefix>.revocation_rule`` and ``status_now[prefix]["revocation_rule"]``):
+after a key compromise the signer's own claimed time proves nothing (whoever holds the key can
+write any time), so only a time-stamp (proof of existence) before the revocation keeps a
+signature valid.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +40,7 @@ from ca.results import (
     FORMAT_FAILURE,
     NO_CERTIFICATE_CHAIN_FOUND,
     NOT_YET_VALID,
+    REVOKED_NO_POE,
     Indication,
 )
 from ca.revocation import RevocationChecker
@@ -40,13 +48,32 @@ from ca.validate import PathValidationResult, validate_path
 from hsm.errors import TrustSvcError
 from trustsvc.report import ReportBuilder
 
-__all__ = ["TrustContext", "NO_TRUST", "assess_certificate", "aware"]
+__all__ = ["TrustContext", "NO_TRUST", "assess_certificate", "aware", "RevocationRule", "COMPROMISE_REASONS"]
 
 _ROLES = {
     "signer": "signer certificate",
     "seal.maker": "seal maker certificate",
     "maker": "seal maker certificate",
 }
+
+
+class RevocationRule(str, enum.Enum):
+    """How a revocation bears on a signature made at a given time."""
+
+    SIGNED_AFTER_REVOCATION = "signed_after_revocation"
+    """Signed at or after the revocation time: FAILED / REVOKED."""
+    SIGNED_BEFORE_REVOCATION = "signed_before_revocation"
+    """Revoked later for a reason other than a compromise (superseded, cessation…): PASSED, warned."""
+    POE_BEFORE_COMPROMISE = "poe_before_compromise"
+    """Revoked later for a key compromise, and a time-stamp proves the signature existed before:
+    PASSED, warned."""
+    NO_POE_BEFORE_COMPROMISE = "no_poe_before_compromise"
+    """Revoked later for a key compromise, but only the signer's claimed time says it came
+    before: INDETERMINATE / REVOKED_NO_POE."""
+
+
+COMPROMISE_REASONS = frozenset({"key_compromise", "ca_compromise", "aa_compromise"})
+"""CRL reasons after which a time claimed by the key holder proves nothing."""
 
 
 def aware(value: datetime) -> datetime:
@@ -72,6 +99,9 @@ class TrustContext:
     authorisations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
     """Per anchor (hex SHA-256): issuer USCC → the licence type codes the trust list vouching
     for that anchor lets it sign (:mod:`trustsvc.authorisation`). Empty: not checked."""
+    seal_status: Any = None
+    """Where seals' published status histories come from (:class:`trustsvc.seal_status.SealStatusBook`);
+    None: seal status is not checked."""
 
     @classmethod
     def from_pem(
@@ -203,6 +233,45 @@ def _status_now(
     builder.status_now[prefix] = status
 
 
+def _revocation_rule(builder: ReportBuilder, prefix: str, result: PathValidationResult, trust: TrustContext,
+                     at: datetime, time_proven: bool) -> None:
+    """Name the :class:`RevocationRule` that applied to each revoked certificate of the path."""
+    if trust.revocation is None:
+        return
+    for i, cert in enumerate(result.path[:-1]):
+        try:
+            answer = trust.revocation.check(cert, result.path[i + 1], at)
+        except TrustSvcError:
+            continue
+        if answer.status != "revoked" or answer.revoked_at is None:
+            continue
+        role = _role(prefix) if i == 0 else f"CA {cert.subject_str!r} above the {_role(prefix)}"
+        when, reason = _iso(answer.revoked_at), answer.reason or "unspecified"
+        name = f"{prefix}.revocation_rule"
+        if answer.revoked_by(at):
+            rule = RevocationRule.SIGNED_AFTER_REVOCATION
+            builder.check(name, "failed", f"rule {rule.value}: the {role} was revoked at {when} ({reason}); "
+                                          f"the signature dates from {_iso(at)}, after that")
+        elif reason not in COMPROMISE_REASONS:
+            rule = RevocationRule.SIGNED_BEFORE_REVOCATION
+            builder.warn(name, f"rule {rule.value}: the {role} was revoked at {when} ({reason}), after the "
+                               f"signature ({_iso(at)}); not a compromise, so the signature stays valid")
+        elif time_proven:
+            rule = RevocationRule.POE_BEFORE_COMPROMISE
+            builder.warn(name, f"rule {rule.value}: the {role} was revoked at {when} ({reason}); a time-stamp "
+                               f"proves the signature existed at {_iso(at)}, before that, so it stays valid")
+        else:
+            rule = RevocationRule.NO_POE_BEFORE_COMPROMISE
+            builder.indeterminate(name, REVOKED_NO_POE,
+                                  f"rule {rule.value}: the {role} was revoked at {when} ({reason}); only the "
+                                  f"signer's own claimed time {_iso(at)} says the signature came before, and no "
+                                  "time-stamp proves it")
+        status = builder.status_now.get(prefix)
+        if isinstance(status, dict) and "revocation_rule" not in status:
+            status["revocation_rule"] = rule.value
+        return
+
+
 def assess_certificate(
     builder: ReportBuilder,
     prefix: str,
@@ -214,6 +283,7 @@ def assess_certificate(
     required_key_usage: frozenset[str] | None,
     required_eku: str | None = None,
     extra_intermediates: Iterable[bytes] = (),
+    time_proven: bool = False,
 ) -> None:
     """Judge ``cert_der`` at ``at`` into ``builder`` (checks named ``<prefix>.…``).
 
@@ -222,6 +292,9 @@ def assess_certificate(
     ``builder.trust_path`` (the anchor's entry carries ``trust.anchor_info``) and records in
     ``builder.status_now[prefix]`` whether the certificate is expired or revoked *now*.
     Never raises for bad certificates: an unreadable one is a FORMAT_FAILURE check.
+
+    :param time_proven: ``at`` comes from a verified time-stamp (proof of existence), not only
+        from the signer's claim; it decides :data:`RevocationRule.POE_BEFORE_COMPROMISE`.
     """
     at, now = aware(at), aware(now)
     role = _role(prefix)
@@ -254,3 +327,5 @@ def assess_certificate(
         )
     _trust_path(builder, prefix, result, trust)
     _status_now(builder, prefix, cert, result, trust, at, now)
+    if result.anchor is not None:
+        _revocation_rule(builder, prefix, result, trust, at, time_proven)

@@ -11,14 +11,20 @@ checked before anything in it is relied on.
      "status_list_signers": [cert], "tsa": [cert], "ocsp": [cert],
      "code_signers": [{"kid": "hex8", "state": "current" | "retired", "cert": cert}],
      "issuers": [{"uscc", "name", "ca": cert, "seal_makers": [cert], "signers": [cert],
-                  "licence_types": ["…001"], "status_list_url", "ocsp_url"}]}
+                  "licence_types": ["…001"], "status_list_url", "ocsp_url",
+                  "seals": [{"esid", "sha256", "status", "changes": [{"status", "at", "reason"}]}]}],
+     "revoked": [{"sha256", "serial", "revoked_at", "reason"}]}
 
 ``roots`` holds the region root (its SHA-256 is the pin peers exchange out of band); ``cas``
 the services CA and every department's issuing CA. ``licence_types`` is what the issuer may sign
 (per-department grants, ``trustsvc trust authorise``; without grants, the region catalogue's
 types). A ``next`` trust-list signer is *announced* before it signs (``trustsvc trust
 rotate-signer``): peers holding this list accept the next list from it without re-pinning.
-Revoked certificates are left out.
+Revoked certificates are left out of the entries and listed in ``revoked`` (SHA-256 of the
+certificate, serial, revocation time, RFC 5280 reason): a peer judges a signature by the
+revocation time, so objects signed before it keep verifying. ``seals`` gives each seal of the
+issuer with its status history (suspended, reinstated, revoked, superseded), for the same
+reason. Both keys are optional when reading (lists published before them have neither).
 
 It is CMS SignedData (SM2/SM3, attached, eContentType :data:`TRUST_LIST_CONTENT_TYPE`) by the
 current ``trust-list-signer``, carrying the signer and services CA certificates. Like status
@@ -58,6 +64,7 @@ from sqlalchemy.orm import Session
 
 from ca.certs import parse_certificate
 from ca.cms import sign_cms, verify_cms
+from ca.crl import CRL_REASONS
 from ca.errors import CAError
 from ca.oids import TRUSTSVC_ARC, TrustSvcEKU
 from ca.results import (
@@ -78,6 +85,8 @@ from .context import TrustService
 from .errors import InvalidInputError, NotInitialisedError
 from .licences.catalogue import catalogue_for
 from .report import ReportBuilder, VerificationReport
+from .seal_status import PublishedSeal, SealStatusChange
+from .signing_keys import signing_key
 from .storage.models import (
     CertificateRecord,
     Department,
@@ -102,6 +111,8 @@ __all__ = [
     "SignedTrustList",
     "TrustListVerification",
     "TrustListRejected",
+    "RevokedCertificate",
+    "published_seals",
     "current_trust_list",
     "sign_trust_list",
     "trust_list_entries",
@@ -129,6 +140,14 @@ _TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 _KEYS = {"format", "region", "base_url", "sequence", "issued_at", "next_update", "roots", "cas",
          "trust_list_signers", "status_list_signers", "tsa", "ocsp", "code_signers", "issuers"}
 _ISSUER_KEYS = {"uscc", "name", "ca", "seal_makers", "signers", "licence_types", "status_list_url", "ocsp_url"}
+_OPTIONAL_KEYS = frozenset({"revoked"})
+_OPTIONAL_ISSUER_KEYS = frozenset({"seals"})
+_SEAL_STATUSES = frozenset({"active", "suspended", "revoked", "superseded"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SERIAL = re.compile(r"[0-9a-f]{1,64}")
+_ESID = re.compile(r"[0-9A-Za-z]{1,32}")
+_MAX_SEALS = 10_000
+_MAX_REVOKED = 100_000
 _USAGE = frozenset({"digital_signature"})
 _VOLATILE = ("sequence", "issued_at", "next_update")
 _TYPE_CODE = re.compile(r"[0-9A-Z]{1,64}")
@@ -164,6 +183,18 @@ class IssuerEntry:
     licence_types: frozenset[str]
     status_list_url: str
     ocsp_url: str
+    seals: tuple[PublishedSeal, ...] = ()
+    """Every seal of the issuer with its status history (:mod:`trustsvc.seal_status`)."""
+
+
+@dataclass(frozen=True)
+class RevokedCertificate:
+    """A certificate the region revoked: peers judge signatures by ``revoked_at``."""
+
+    sha256: str
+    serial: str
+    revoked_at: dt.datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -193,6 +224,8 @@ class TrustList:
     issuers: tuple[IssuerEntry, ...]
     content_sha256: str = ""
     """SHA-256 of the entries (the list without sequence and times)."""
+    revoked: tuple[RevokedCertificate, ...] | None = None
+    """None: the list predates ``revoked`` (it says nothing about revocation)."""
 
     @property
     def root_pins(self) -> frozenset[str]:
@@ -298,8 +331,9 @@ def parse_trust_list_content(content: bytes) -> TrustList:
         doc = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad("the trust list is not UTF-8 JSON") from exc
-    if not isinstance(doc, dict) or set(doc) != _KEYS:
-        raise _bad(f"the trust list must have exactly the keys {sorted(_KEYS)}")
+    if not isinstance(doc, dict) or not _KEYS <= set(doc) <= _KEYS | _OPTIONAL_KEYS:
+        raise _bad(f"the trust list must have exactly the keys {sorted(_KEYS)} (and optionally "
+                   f"{sorted(_OPTIONAL_KEYS)})")
     if doc["format"] != TRUST_LIST_FORMAT:
         raise _bad(f"unknown trust list format {doc['format']!r}")
     region = doc["region"]
@@ -330,8 +364,9 @@ def parse_trust_list_content(content: bytes) -> TrustList:
     issuers = []
     for i, s in enumerate(doc["issuers"] if isinstance(doc["issuers"], list) else [None]):
         where = f"issuers[{i}]"
-        if not isinstance(s, dict) or set(s) != _ISSUER_KEYS:
-            raise _bad(f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)}")
+        if not isinstance(s, dict) or not _ISSUER_KEYS <= set(s) <= _ISSUER_KEYS | _OPTIONAL_ISSUER_KEYS:
+            raise _bad(f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)} (and optionally "
+                       f"{sorted(_OPTIONAL_ISSUER_KEYS)})")
         types = s["licence_types"]
         if not isinstance(types, list) or len(types) > 1000 or not all(
                 isinstance(t, str) and _TYPE_CODE.fullmatch(t) for t in types):
@@ -341,14 +376,59 @@ def parse_trust_list_content(content: bytes) -> TrustList:
             ca=_cert(s["ca"], f"{where}.ca"), seal_makers=_certs(s["seal_makers"], f"{where}.seal_makers"),
             signers=_certs(s["signers"], f"{where}.signers"), licence_types=frozenset(types),
             status_list_url=_url(s["status_list_url"], f"{where}.status_list_url"),
-            ocsp_url=_url(s["ocsp_url"], f"{where}.ocsp_url")))
+            ocsp_url=_url(s["ocsp_url"], f"{where}.ocsp_url"), seals=_seals(s.get("seals", []), f"{where}.seals")))
     return TrustList(
         region_code=code, region_name=name, base_url=_url(doc["base_url"], "base_url"), sequence=sequence,
         issued_at=issued_at, next_update=next_update, roots=_certs(doc["roots"], "roots"),
         cas=_certs(doc["cas"], "cas"), trust_list_signers=tuple(signers),
         status_list_signers=_certs(doc["status_list_signers"], "status_list_signers"),
         tsa=_certs(doc["tsa"], "tsa"), ocsp=_certs(doc["ocsp"], "ocsp"), code_signers=tuple(code_signers),
-        issuers=tuple(issuers), content_sha256=_content_digest(doc))
+        issuers=tuple(issuers), content_sha256=_content_digest(doc), revoked=_revoked(doc["revoked"]) if "revoked" in doc else None)
+
+
+def _reason(value: Any, where: str) -> str:
+    if not isinstance(value, str) or len(value) > 500 or any(unicodedata.category(c)[0] == "C" for c in value):
+        raise _bad(f"{where} must be at most 500 printable characters")
+    return value
+
+
+def _seals(value: Any, where: str) -> tuple[PublishedSeal, ...]:
+    """An issuer's published seals, checked like everything a peer sends."""
+    if not isinstance(value, list) or len(value) > _MAX_SEALS:
+        raise _bad(f"{where} must be a list of at most {_MAX_SEALS} seals")
+    seals = []
+    for i, s in enumerate(value):
+        at = f"{where}[{i}]"
+        if (not isinstance(s, dict) or set(s) != {"esid", "sha256", "status", "changes"}
+                or not isinstance(s["esid"], str) or not _ESID.fullmatch(s["esid"])
+                or not isinstance(s["sha256"], str) or not _HEX64.fullmatch(s["sha256"])
+                or s["status"] not in _SEAL_STATUSES or not isinstance(s["changes"], list)
+                or len(s["changes"]) > 1000):
+            raise _bad(f"{at} must be {{esid, sha256 (hex), status: {'|'.join(sorted(_SEAL_STATUSES))}, changes}}")
+        changes = []
+        for j, c in enumerate(s["changes"]):
+            if not isinstance(c, dict) or set(c) != {"status", "at", "reason"} or c["status"] not in _SEAL_STATUSES:
+                raise _bad(f"{at}.changes[{j}] must be {{status, at, reason}}")
+            changes.append(SealStatusChange(c["status"], _time(c["at"], f"{at}.changes[{j}].at"),
+                                            _reason(c["reason"], f"{at}.changes[{j}].reason")))
+        seals.append(PublishedSeal(s["esid"], s["sha256"], s["status"],
+                                   tuple(sorted(changes, key=lambda c: c.effective_at))))
+    return tuple(seals)
+
+
+def _revoked(value: Any) -> tuple[RevokedCertificate, ...]:
+    if not isinstance(value, list) or len(value) > _MAX_REVOKED:
+        raise _bad(f"revoked must be a list of at most {_MAX_REVOKED} entries")
+    out = []
+    for i, r in enumerate(value):
+        if (not isinstance(r, dict) or set(r) != {"sha256", "serial", "revoked_at", "reason"}
+                or not isinstance(r["sha256"], str) or not _HEX64.fullmatch(r["sha256"])
+                or not isinstance(r["serial"], str) or not _SERIAL.fullmatch(r["serial"])
+                or r["reason"] not in CRL_REASONS):
+            raise _bad(f"revoked[{i}] must be {{sha256 (hex), serial (hex), revoked_at, reason (RFC 5280)}}")
+        out.append(RevokedCertificate(r["sha256"], r["serial"], _time(r["revoked_at"], f"revoked[{i}].revoked_at"),
+                                      r["reason"]))
+    return tuple(out)
 
 
 def content_of(der: bytes) -> TrustList:
@@ -391,8 +471,8 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
     region = session.execute(select(Region)).scalars().first()
     if region is None:
         raise NotInitialisedError("no region is initialised here; run `trustsvc init`")
-    certs = [c for c in session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars()
-             if c.status != "revoked"]
+    every = list(session.execute(select(CertificateRecord).order_by(CertificateRecord.id)).scalars())
+    certs = [c for c in every if c.status != "revoked"]
     retired = {r.certificate_id: r.retired_at for r in session.execute(select(RetiredSignerRecord)).scalars()}
     base = service.config.server.public_url
     overlap = dt.timedelta(seconds=service.config.trust.code_signer_overlap)
@@ -415,7 +495,8 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
             "seal_makers": [_b64(c.der) for c in mine if c.profile == "seal_maker"],
             "signers": [_b64(c.der) for c in mine if c.profile == "signer"],
             "licence_types": issuer_licence_types(session, dept, region.code),
-            "status_list_url": f"{base}/api/v1/status/{dept.uscc}", "ocsp_url": f"{base}/api/v1/ocsp"})
+            "status_list_url": f"{base}/api/v1/status/{dept.uscc}", "ocsp_url": f"{base}/api/v1/ocsp",
+            "seals": published_seals(session, dept)})
     return {
         "format": TRUST_LIST_FORMAT, "region": {"code": region.code, "name": region.name}, "base_url": base,
         "roots": [_b64(c.der) for c in certs if c.profile == "root_ca"],
@@ -425,7 +506,27 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
         "tsa": [_b64(c.der) for c in certs if c.profile == "tsa"],
         "ocsp": [_b64(c.der) for c in certs if c.profile == "ocsp"],
         "code_signers": code_signers, "issuers": issuers,
+        "revoked": [{"sha256": c.sha256, "serial": c.serial_hex, "revoked_at": _iso(c.revoked_at),
+                     "reason": c.revocation_reason or "unspecified"}
+                    for c in every if c.status == "revoked" and c.revoked_at is not None],
     }
+
+
+def published_seals(session: Session, dept: Department) -> list[dict[str, Any]]:
+    """The department's seals with their status histories, as the trust list carries them."""
+    from .storage.models import SealRecord, SealStatusEventRecord
+
+    seals = list(session.execute(select(SealRecord).where(SealRecord.department_id == dept.id)
+                                 .order_by(SealRecord.id)).scalars())
+    events: dict[int, list[SealStatusEventRecord]] = {}
+    if seals:
+        for e in session.execute(select(SealStatusEventRecord).where(
+                SealStatusEventRecord.seal_id.in_([s.id for s in seals]))
+                .order_by(SealStatusEventRecord.effective_at, SealStatusEventRecord.id)).scalars():
+            events.setdefault(e.seal_id, []).append(e)
+    return [{"esid": s.esid, "sha256": s.sha256, "status": s.status,
+             "changes": [{"status": e.status, "at": _iso(e.effective_at), "reason": e.reason}
+                         for e in events.get(s.id, [])]} for s in seals]
 
 
 @dataclass(frozen=True)
@@ -460,7 +561,8 @@ def sign_trust_list(service: TrustService, session: Session, entries: Mapping[st
         raise NotInitialisedError(f"this region has no {signer_slug}; run `trustsvc init`")
     content = canonical_json({**entries, "sequence": sequence, "issued_at": _iso(issued_at),
                           "next_update": _iso(next_update)})
-    der = sign_cms(content, signer=service.keystore.signer(signer.key_ref), signer_cert=signer.der,
+    list_signer = signing_key(service, session, signer, purpose="sign the trust list", now=issued_at)
+    der = sign_cms(content, signer=list_signer, signer_cert=signer.der,
                    extra_certs=[signer.issuer.der], detached=False, content_type=TRUST_LIST_CONTENT_TYPE,
                    signing_time=issued_at)
     return der, signer

@@ -24,7 +24,7 @@ def whoami() -> Response:
 
 
 @bp.get("/departments")
-@require_role(Role.ISSUER, Role.VERIFIER, Role.PEER, Role.WALLET)
+@require_role(Role.ISSUER, Role.VERIFIER, Role.PEER, Role.WALLET, Role.SEAL_MANAGER)
 def list_departments() -> Response:
     with service().db.reader() as session:
         rows = session.execute(select(Department).order_by(Department.id)).scalars().all()

@@ -214,10 +214,36 @@ TABLE: dict[tuple[str, str], Row] = {
                                      keyed(admin=201)),
     ("DELETE", "/api/v1/apikeys/<key_id>"): Row(
         lambda c, w, who: c.delete(f"/api/v1/apikeys/{_throwaway_key(w)}", headers=w.headers(who)), keyed(admin=204)),
-    # seals: the caller's own department only
+    # seals: made and managed by an admin (or a seal manager), never by an issuer key
     ("POST", "/api/v1/seals"): Row(
         post_json(lambda w: "/api/v1/seals", lambda w, who: {"name": "合同专用章", "department": DEPT_A}),
-        keyed(admin=201, issuer=201, issuer_food=201), codes=(("issuer_other", "other_department"),)),
+        keyed(admin=201), codes=(("issuer", "role_not_allowed"),)),
+    ("GET", "/api/v1/seals"): Row(get("/api/v1/seals"),
+                                  keyed(admin=200, issuer=200, issuer_other=200, issuer_food=200)),
+    ("POST", "/api/v1/seals/<esid>/suspend"): Row(
+        post_json(lambda w: f"/api/v1/seals/{_spare_seal(w)}/suspend", lambda w, who: {"reason": "authz"}),
+        keyed(admin=200), codes=(("issuer", "role_not_allowed"),)),
+    ("POST", "/api/v1/seals/<esid>/reinstate"): Row(
+        post_json(lambda w: f"/api/v1/seals/{_spare_seal(w, suspended=True)}/reinstate"),
+        keyed(admin=200), codes=(("issuer", "role_not_allowed"),)),
+    ("POST", "/api/v1/seals/<esid>/revoke"): Row(
+        post_json(lambda w: f"/api/v1/seals/{_spare_seal(w)}/revoke", lambda w, who: {"reason": "authz"}),
+        keyed(admin=200), codes=(("issuer", "role_not_allowed"),)),
+    ("POST", "/api/v1/departments/<uscc>/default-seal"): Row(
+        post_json(lambda w: f"/api/v1/departments/{DEPT_A}/default-seal", lambda w, who: {"esid": w.esid}),
+        keyed(admin=200), codes=(("issuer", "role_not_allowed"),)),
+    # certificate lifecycle: the admin's (a spare OCSP certificate; department B has no seals)
+    ("GET", "/api/v1/certificates"): Row(get("/api/v1/certificates"), keyed(admin=200)),
+    ("GET", "/api/v1/certificates/<ident>"): Row(get(lambda w: f"/api/v1/certificates/{_serial(w, 'root')}"),
+                                                 keyed(admin=200)),
+    ("POST", "/api/v1/certificates/<ident>/revoke"): Row(
+        post_json(lambda w: f"/api/v1/certificates/{_spare_certificate(w)}/revoke",
+                  lambda w, who: {"reason": "cessationOfOperation"}), keyed(admin=200)),
+    ("POST", "/api/v1/certificates/<ident>/renew"): Row(
+        post_json(lambda w: f"/api/v1/certificates/{_serial(w, 'ocsp')}/renew"), keyed(admin=201)),
+    ("POST", "/api/v1/departments/<uscc>/rekey"): Row(
+        post_json(lambda w: f"/api/v1/departments/{DEPT_B}/rekey", lambda w, who: {"compromised_at": _now()}),
+        keyed(admin=200), codes=(("issuer_other", "role_not_allowed"),)),
     ("POST", "/api/v1/seals/<esid>/sign"): Row(
         lambda c, w, who: c.post(f"/api/v1/seals/{w.esid}/sign?timestamp=false", data=b"document",
                                  headers={**w.headers(who), "Content-Type": "application/octet-stream"}),
@@ -333,6 +359,33 @@ def _holder_code(w: World) -> str:
 
     _consent(w)
     return make_holder_code(w.service, holder_from_json(HOLDER), principal_or_actor="test").text
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _serial(w: World, slug: str) -> str:
+    from trustsvc.certificates import find_certificate
+
+    with w.service.db.reader() as s:
+        return find_certificate(s, slug).serial_hex
+
+
+def _spare_certificate(w: World) -> str:
+    """A replaced OCSP certificate: revoking it changes nothing any other row relies on."""
+    from trustsvc.certificates import renew_certificate
+
+    return str(renew_certificate(w.service, "ocsp", new_key=False, actor="test")["replaced"]["serial"])
+
+
+def _spare_seal(w: World, *, suspended: bool = False) -> str:
+    from trustsvc.seal_lifecycle import suspend_seal
+
+    esid = make_department_seal(w.service, SealRequest(DEPT_A, f"备用章{w.next()}"), actor="test").esid
+    if suspended:
+        suspend_seal(w.service, esid, reason="authz", actor="test")
+    return esid
 
 
 def _throwaway_key(w: World) -> str:

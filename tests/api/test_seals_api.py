@@ -19,7 +19,7 @@ DOC = b"%licence body% \xe8\x90\xa5\xe4\xb8\x9a\xe6\x89\xa7\xe7\x85\xa7"
 @pytest.fixture
 def made(client, keys):
     r = client.post("/api/v1/seals", json={"name": "江苏省市场监督管理局", "center_text": "证照专用章"},
-                    headers=bearer(keys["issuer"]))
+                    headers=bearer(keys["seal_manager"]))
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
@@ -28,7 +28,11 @@ def test_seal_roles_and_scope(client, keys) -> None:
     body = {"name": "测试章"}
     assert client.post("/api/v1/seals", json=body).status_code == 401
     assert client.post("/api/v1/seals", json=body, headers=bearer(keys["verifier"])).status_code == 403
-    r = client.post("/api/v1/seals", json={**body, "department": "91350100M000100Y43"}, headers=bearer(keys["issuer"]))
+    # making seals is seal management: an issuer key (which seals licences) makes none
+    r = client.post("/api/v1/seals", json={**body, "department": DEPT}, headers=bearer(keys["issuer"]))
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "role_not_allowed"
+    r = client.post("/api/v1/seals", json={**body, "department": "91350100M000100Y43"},
+                    headers=bearer(keys["seal_manager"]))
     assert r.status_code == 403 and r.get_json()["error"]["code"] == "other_department"
     r = client.post("/api/v1/seals", json=body, headers=bearer(keys["admin"]))
     assert r.status_code == 422 and r.get_json()["error"]["field"] == "department"
@@ -38,7 +42,7 @@ def test_seal_roles_and_scope(client, keys) -> None:
                 {"name": "x", "valid_from": "yesterday"}, {"name": "x", "picture": "***"},
                 {"name": "x", "picture": base64.b64encode(b"not an image").decode()},
                 {"name": "x", "valid_from": "2030-01-01T00:00:00Z", "valid_until": "2029-01-01T00:00:00Z"}):
-        r = client.post("/api/v1/seals", json=bad, headers=bearer(keys["issuer"]))
+        r = client.post("/api/v1/seals", json=bad, headers=bearer(keys["seal_manager"]))
         assert r.status_code == 422, (bad, r.get_json())
         assert r.get_json()["error"]["code"]
 

@@ -163,6 +163,11 @@ ROUTES = [
     ("/api/v1/holder/consents", "POST"), ("/api/v1/holder/consents", "GET"),
     ("/api/v1/holder/consents/<consent_id>", "DELETE"), ("/api/v1/holder/uses", "GET"),
     ("/api/v1/holder-codes/redeem", "POST"),
+    ("/api/v1/certificates", "GET"), ("/api/v1/certificates/<ident>", "GET"),
+    ("/api/v1/certificates/<ident>/revoke", "POST"), ("/api/v1/certificates/<ident>/renew", "POST"),
+    ("/api/v1/departments/<uscc>/rekey", "POST"), ("/api/v1/departments/<uscc>/default-seal", "POST"),
+    ("/api/v1/seals", "GET"), ("/api/v1/seals/<esid>/suspend", "POST"), ("/api/v1/seals/<esid>/reinstate", "POST"),
+    ("/api/v1/seals/<esid>/revoke", "POST"),
     ("/api/v1/whoami", "GET"), ("/healthz", "GET"), ("/metrics", "GET"),
 ]
 

@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from trustsvc import pki
 from trustsvc.audit import verify_chain
-from trustsvc.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from trustsvc.local_trust import local_trust_context
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
-from trustsvc.storage import AuditEventRecord
+from trustsvc.seals.make import sign_document
+from trustsvc.storage import AuditEventRecord, CertificateRecord, utcnow
 from trustsvc.verify import verify_bytes
 
 DEPT = "11320000MB0000001G"
@@ -51,17 +52,33 @@ def test_applied_seal_is_timestamped_and_verifies_over_the_document(service, sea
 
 def test_revocation_is_judged_at_signing_time(service, seal) -> None:
     # signing times have whole-second precision: keep each step in its own second
-    before = apply_seal(service, seal.esid, DOC, actor="test", timestamp=False)
+    stamped = apply_seal(service, seal.esid, DOC, actor="test")  # a time-stamp proves when
+    claimed = apply_seal(service, seal.esid, DOC, actor="test", timestamp=False)  # the signer's word only
     time.sleep(1.1)
     pki.revoke_certificate(service, f"{DEPT}/signer", "key_compromise", actor="test")
     time.sleep(1.1)
-    after = apply_seal(service, seal.esid, DOC, actor="test", timestamp=False)
+    with pytest.raises(ConflictError) as refused:  # the service never signs with a revoked key...
+        apply_seal(service, seal.esid, DOC, actor="test", timestamp=False)
+    assert refused.value.code == "signer_certificate_revoked"
+    with service.db.reader() as s:  # ...but whoever stole it does
+        signer = s.execute(select(CertificateRecord).where(CertificateRecord.slug == f"{DEPT}/signer")).scalar_one()
+    forged = sign_document(DOC, seal=seal.der, signer=service.keystore.signer(signer.key_ref), signer_cert=signer.der,
+                           property_info="/", time=utcnow().replace(microsecond=0))
     trust = local_trust_context(service.db)
-    late = verify_bytes(after.signature, trust=trust, original=DOC)
+    late = verify_bytes(forged, trust=trust, original=DOC)
     assert late.indication.value == "FAILED" and late.sub_indication == "REVOKED", late.as_dict()
-    early = verify_bytes(before.signature, trust=trust, original=DOC)
+    assert _rule(late, "signer.revocation_rule").startswith("rule signed_after_revocation")
+    early = verify_bytes(stamped.signature, trust=trust, original=DOC)
     assert early.indication.value == "PASSED", early.as_dict()
-    assert "revoked" in str(early.status_now).lower(), early.status_now
+    assert _rule(early, "signer.revocation_rule").startswith("rule poe_before_compromise")
+    assert early.status_now["signer"]["revocation_rule"] == "poe_before_compromise"
+    unproven = verify_bytes(claimed.signature, trust=trust, original=DOC)
+    assert unproven.indication.value == "INDETERMINATE" and unproven.sub_indication == "REVOKED_NO_POE"
+    assert _rule(unproven, "signer.revocation_rule").startswith("rule no_poe_before_compromise")
+
+
+def _rule(report, name: str) -> str:
+    return next(c.detail for c in report.checks if c.name == name)
 
 
 def test_seal_scope_and_validation(service, seal) -> None:
@@ -81,7 +98,7 @@ def test_every_seal_operation_is_an_audited_key_use(service, seal) -> None:
     apply_seal(service, seal.esid, DOC, actor="test")
     with service.db.reader() as s:
         rows = s.execute(select(AuditEventRecord).where(AuditEventRecord.action.in_(("seal.make", "seal.apply")))
-                         ).scalars().all()
+                         .order_by(AuditEventRecord.seq)).scalars().all()
         assert [r.action for r in rows] == ["seal.make", "seal.apply"]
         assert all(r.key_ref.startswith("soft:d" + DEPT) for r in rows)
         assert verify_chain(s).ok

@@ -29,6 +29,7 @@ from ..licences.catalogue import find_type, type_not_allowed_message
 from ..licences.masking import mask_holder_id
 from ..licences.service import find_licence
 from ..licences.status import effective_status
+from ..signing_keys import check_signer, signing_key
 from ..storage.models import CertificateRecord, LicenceRecord, Region, ServiceCodeRecord, utcnow
 from .format import DYNAMIC, NONCE_LENGTH, STATIC, CodeClaims, sign_code
 
@@ -85,8 +86,7 @@ def _code_signer(session: Session, now: dt.datetime) -> CertificateRecord:
     if row is None or row.key_ref is None:
         raise NotFoundError("this region has no code-signer certificate; run `trustsvc init`",
                             code="no_code_signer")
-    if row.status != "good" or not row.not_before <= now <= row.not_after:
-        raise ConflictError("the code-signer certificate is revoked or outside its validity", code="code_signer_invalid")
+    check_signer(session, row, purpose="sign a service code", now=now)
     return row
 
 
@@ -123,7 +123,8 @@ def _claims(session: Session, row: LicenceRecord, *, typ: str, iat: dt.datetime,
 def _sign(service: TrustService, session: Session, signer: CertificateRecord, claims: CodeClaims, *,
           actor: str, licence: LicenceRecord) -> str:
     assert signer.key_ref is not None
-    text = sign_code(claims, signer=service.keystore.signer(signer.key_ref), cert_der=signer.der)
+    text = sign_code(claims, signer=signing_key(service, session, signer, purpose="sign a service code"),
+                     cert_der=signer.der)
     record(session, AuditEvent(actor=actor, action="code.issue", object_type="licence", object_id=licence.identifier,
                                key_ref=signer.key_ref,
                                details={"type": claims.typ, "nonce": claims.nonce.hex() if claims.nonce else None,

@@ -34,6 +34,7 @@ from ..errors import ConflictError, NotFoundError
 from ..sealing import get_seal, region_timestamper
 from ..seals.model import SealPicture
 from ..seals.parse import parse_seal
+from ..signing_keys import check_signer
 from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
 from .catalogue import LicenceType, find_type
 from .face_plan import FacePlan, plan_face
@@ -97,6 +98,7 @@ def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
     if signer is None or signer.key_ref is None or dept.uscc not in certs or "root" not in certs:
         raise NotFoundError(f"department {dept.uscc} has no signer certificate and CA chain",
                             code="department_incomplete")
+    check_signer(session, signer, purpose=f"seal the file of licence {row.identifier}")
     region = session.execute(select(Region)).scalars().first()
     if region is None:
         raise NotFoundError("no region is initialised", code="region_not_found")

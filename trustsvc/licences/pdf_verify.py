@@ -348,6 +348,7 @@ def _metadata(builder: ReportBuilder, files: dict[str, bytes], xmp_identifier: s
         else:
             sub = verify_ses_signature(ses, original=meta_bytes, trust=trust, now=now, tst_verifier=tst_verifier)
             builder.extend(sub.checks, "metadata.")
+            builder.warnings.extend(sub.warnings)  # e.g. which revocation rule kept the seal valid
             builder.object["metadata_signature"] = {"indication": sub.indication.value,
                                                     "sub_indication": sub.sub_indication, "message": sub.message,
                                                     "seal": sub.object.get("es_id")}
@@ -456,8 +457,10 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
                                                                                     "the signature")
     else:
         builder.object["signer"] = result.signer_certificate.subject_str if result.signer_certificate else None
+        stamped = any(c.name == "signature.timestamp" and c.result == "passed" for c in builder.checks)
         assess_certificate(builder, "signer", result.signer_cert_der, trust=trust, at=signing_time, now=now,
-                           required_key_usage=SIGNING_KEY_USAGE, extra_intermediates=result.certificates)
+                           required_key_usage=SIGNING_KEY_USAGE, extra_intermediates=result.certificates,
+                           time_proven=stamped)
         _signer_issuer(builder, result.signer_cert_der, identifier)
         check_licence_authorisation(builder, trust, identifier, roles=("signer",))
     if identifier is None:

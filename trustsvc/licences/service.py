@@ -39,7 +39,7 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..holder.mso import make_mso_in_session
-from ..sealing import apply_seal_in_session, region_timestamper
+from ..sealing import apply_seal_in_session, default_seal, region_timestamper
 from ..status_lists import cover_new_index, lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
@@ -380,14 +380,7 @@ def _region_code(session: Session) -> str:
 
 
 def _current_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
-    seal = session.execute(
-        select(SealRecord).where(SealRecord.department_id == dept.id, SealRecord.status == "active",
-                                 SealRecord.valid_start <= now, SealRecord.valid_end > now)
-        .order_by(SealRecord.created_at.desc(), SealRecord.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if seal is None:
-        raise ConflictError(f"department {dept.uscc} has no active seal; make one first", code="no_seal")
-    return seal
+    return default_seal(session, dept, now)  # the chosen one: a new seal never takes over silently
 
 
 def _next_serial(session: Session, dept: Department, type_code: str, year: int) -> str:

@@ -269,8 +269,13 @@ def check_seal(
     now: datetime,
     tst_verifier: TSTVerifier | None,
     prefix: str = "seal",
+    poe: datetime | None = None,
 ) -> None:
-    """The seal checks of standards.md §1.7, the validity window judged at ``at``."""
+    """The seal checks of standards.md §1.7, the validity window judged at ``at``.
+
+    :param poe: when a verified time-stamp proves the seal existed (the enclosing signature's),
+        so a maker revoked for a compromise later, or a seal suspended later, does not undo it.
+    """
     builder.passed(
         f"{prefix}.format",
         f"{VERSION_LABELS[seal.version]} electronic seal {seal.name!r} (esID {seal.es_id}, vid {seal.header.vid})",
@@ -312,6 +317,7 @@ def check_seal(
             at=made_at,
             now=now,
             required_key_usage=SIGNING_KEY_USAGE,
+            time_proven=poe is not None and made_at <= poe,
         )
     span = f"{_iso(seal.valid_start)} .. {_iso(seal.valid_end)}"
     if seal.valid_start > seal.valid_end:
@@ -340,6 +346,10 @@ def check_seal(
     builder.status_now[prefix] = {"valid_end": _iso(seal.valid_end), "expired": expired_now}
     if expired_now and seal.valid_start <= at <= seal.valid_end:
         builder.warn(f"{prefix}.status_now", f"seal validity ended {_iso(seal.valid_end)}; it was valid at {_iso(at)}")
+    if trust.seal_status is not None:
+        from trustsvc.seal_status import check_seal_status
+
+        check_seal_status(builder, prefix, trust.seal_status, seal.der, seal.es_id, at, time_proven=poe is not None)
 
 
 def verify_seal(
@@ -389,6 +399,11 @@ def _signing_time(builder: ReportBuilder, sig: ParsedSESSignature, tst_verifier:
         return claimed
     builder.warn("signature.time_info", f"no usable signing time (timeInfo is a time-stamp token); judged at {_iso(now)}")
     return now
+
+
+def _timestamp_verified(builder: ReportBuilder) -> bool:
+    """The signing time is a verified time-stamp's genTime (proof of existence), not a claim."""
+    return any(c.name == "signature.timestamp" and c.result == "passed" for c in builder.checks)
 
 
 def _check_cert_list(builder: ReportBuilder, seal: ParsedSeal, signer_der: bytes) -> None:
@@ -496,7 +511,9 @@ def verify_ses_signature(
         if signing_time - now_ > _CLOCK_SKEW:
             builder.warn("signature.time_info", f"signing time {_iso(signing_time)} is in the future")
         _check_cert_list(builder, seal, sig.signer_cert)
-        check_seal(builder, seal, trust=trust, at=signing_time, now=now_, tst_verifier=tst_verifier)
+        proven = _timestamp_verified(builder)
+        check_seal(builder, seal, trust=trust, at=signing_time, now=now_, tst_verifier=tst_verifier,
+                   poe=signing_time if proven else None)
         if isinstance(signer, ParsedCertificate):
             assess_certificate(
                 builder,
@@ -506,6 +523,7 @@ def verify_ses_signature(
                 at=signing_time,
                 now=now_,
                 required_key_usage=SIGNING_KEY_USAGE,
+                time_proven=proven,
             )
         _check_data_hash(builder, sig, original)
         return builder.build()

@@ -35,6 +35,8 @@ __all__ = [
     "AuditEventRecord",
     "AuditHead",
     "SealRecord",
+    "SealStatusEventRecord",
+    "DepartmentDefaultSeal",
     "LicenceRecord",
     "LicenceFileRecord",
     "StatusListRecord",
@@ -222,6 +224,34 @@ class SealRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     department: Mapped[Department] = relationship()
+
+
+class SealStatusEventRecord(Base):
+    """One change of a seal's status (suspend, reinstate, revoke, supersede), kept forever: a
+    signature is judged by the seal's status at its signing time, so the history is published."""
+
+    __tablename__ = "seal_status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    """The status from ``effective_at`` on (:class:`trustsvc.seal_lifecycle.SealStatus`)."""
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("seals.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepartmentDefaultSeal(Base):
+    """The seal a department's licences are sealed with, chosen by an admin or seal manager."""
+
+    __tablename__ = "department_default_seals"
+
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"))
+    chosen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    chosen_by: Mapped[str] = mapped_column(String(200))
 
 
 class LicenceRecord(Base):
