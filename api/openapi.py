@@ -272,12 +272,18 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                 "responses": {"200": _licence("the licence"), "403": _err("other department"),
                               "404": _err("no such licence"), "422": _err("malformed identifier")}}},
             "/api/v1/licences/{identifier}/file": {"get": {
-                "summary": "The licence version's sealed PDF (SM2 adbe.pkcs7.detached, time-stamped; made on first "
-                           "request and then always the same bytes). Issuer of its department, verifier, admin",
+                "summary": "The licence version's sealed PDF (SM2 adbe.pkcs7.detached, time-stamped) or OFD "
+                           "(GB/T 33190, sealed with the department's GB/T 38540 seal, time-stamped): ?format=ofd "
+                           "or Accept: application/ofd; made on first request and then always the same bytes. "
+                           "Issuer of its department, verifier, admin",
                 "security": _AUTH,
-                "parameters": [_IDENT, {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "application/pdf; ETag is the SHA-256 of the file",
-                                      "content": {"application/pdf": {}}},
+                "parameters": [_IDENT, {"name": "format", "in": "query",
+                                        "schema": {"type": "string", "enum": ["pdf", "ofd"], "default": "pdf"}},
+                               {"name": "Accept", "in": "header", "schema": {"type": "string"}},
+                               {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "application/pdf or application/ofd; ETag is the SHA-256 of "
+                                                     "the file",
+                                      "content": {"application/pdf": {}, "application/ofd": {}}},
                               "304": {"description": "not modified (If-None-Match matched the ETag)"},
                               "401": _err("no or bad key"), "403": _err("other department, or a peer key"),
                               "404": _err("no such licence"),

@@ -441,14 +441,16 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
 @licence.command("file")
 @click.argument("identifier")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the sealed PDF.")
+              help="Where to write the sealed file.")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "ofd"]), default="pdf", show_default=True,
+              help="PDF (SM2 signature) or OFD (GB/T 38540 seal).")
 @click.pass_context
 @handle_errors
-def licence_file_cmd(ctx: click.Context, identifier: str, out: Path) -> None:
-    """Write a licence's sealed PDF (made and stored on first use) to --out; print its SHA-256."""
-    from .licences.files import ensure_licence_file
+def licence_file_cmd(ctx: click.Context, identifier: str, out: Path, fmt: str) -> None:
+    """Write a licence's sealed PDF or OFD (made and stored on first use) to --out; print its SHA-256."""
+    from .licences.files import FILE_FORMATS, ensure_licence_file
 
-    made = ensure_licence_file(_service(ctx), identifier, actor=_actor())
+    made = ensure_licence_file(_service(ctx), identifier, actor=_actor(), media_type=FILE_FORMATS[fmt])
     out.write_bytes(made.content)
     click.echo(f"{made.sha256}  {out}")
 

@@ -408,7 +408,8 @@ def _view(identifier: str, *, status: int = 200, action_error: tuple[str, TrustS
                  labels=labels, id_types=HOLDER_ID_TYPES, state=status_now(row), stored_status=row.status,
                  status_reason=row.status_reason, history=licence_history(service(), row.identifier),
                  actions=ACTIONS, action_error=action_error, public_url=f"/licences/{row.identifier}",
-                 file_url=url_for("console.licence_file_download", identifier=row.identifier))
+                 file_url=url_for("console.licence_file_download", identifier=row.identifier),
+                 ofd_url=url_for("console.licence_file_download", identifier=row.identifier, format="ofd"))
 
 
 @bp.get("/licences/<identifier>")
@@ -420,9 +421,11 @@ def licence(identifier: str) -> Response:
 @bp.get("/licences/<identifier>/file")
 @_signed_in
 def licence_file_download(identifier: str) -> Response:
-    """The sealed licence PDF, as ``GET /api/v1/licences/{id}/file`` gives it to a key holder:
-    a browser session has no bearer key to send there."""
-    found = licence_file(service(), identifier, principal=_principal())
+    """The sealed licence PDF (or OFD with ``?format=ofd``), as ``GET /api/v1/licences/{id}/file``
+    gives it to a key holder: a browser session has no bearer key to send there."""
+    from .licences import requested_file_type
+
+    found = licence_file(service(), identifier, principal=_principal(), media_type=requested_file_type())
     resp = Response(found.content, mimetype=found.media_type)
     resp.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return resp

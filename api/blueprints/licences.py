@@ -10,7 +10,7 @@ from sqlalchemy import select
 from trustsvc.apikeys import Principal, Role
 from trustsvc.errors import InvalidInputError, NotFoundError
 from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type
-from trustsvc.licences.files import ensure_licence_file, licence_file
+from trustsvc.licences.files import FILE_FORMATS, ensure_licence_file, licence_file
 from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
@@ -119,11 +119,26 @@ def _make_file(row: LicenceRecord, principal: Principal) -> None:
         current_app.logger.exception("licence %s was issued but its PDF was not made", row.identifier)
 
 
+def requested_file_type() -> str:
+    """The media type a licence file request asks for: ``?format=pdf|ofd``, else the ``Accept``
+    header (``application/ofd`` or ``application/pdf``), else PDF."""
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt.lower() not in FILE_FORMATS:
+            raise InvalidInputError(f"format is one of {', '.join(FILE_FORMATS)}", code="invalid_format",
+                                    field="format")
+        return FILE_FORMATS[fmt.lower()]
+    pdf, ofd = FILE_FORMATS["pdf"], FILE_FORMATS["ofd"]
+    if request.accept_mimetypes[ofd] > request.accept_mimetypes[pdf]:
+        return ofd
+    return pdf
+
+
 @bp.get("/licences/<identifier>/file")
 @require_role(Role.ISSUER, Role.VERIFIER)
 def file(identifier: str) -> Response:
-    """The sealed licence PDF (made on first request), with its SHA-256 as ETag."""
-    found = licence_file(service(), identifier, principal=current_principal())
+    """The sealed licence PDF or OFD (made on first request), with its SHA-256 as ETag."""
+    found = licence_file(service(), identifier, principal=current_principal(), media_type=requested_file_type())
     resp = Response(found.content, mimetype=found.media_type)
     resp.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     resp.headers["Cache-Control"] = "private, no-cache"
