@@ -440,13 +440,13 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                                                  "403": _err("not an admin key"),
                                                  "429": _err("peer_operations_busy")}}},
             **holder_paths(),
+            **lifecycle_paths(),
         },
     }
 
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-            **lifecycle_paths(),
     from sqlalchemy import select
 
     from trustsvc.licences.catalogue import catalogue_for

@@ -899,8 +899,6 @@ from .cli_licence_types import licence_type  # noqa: E402 - it builds on the hel
 
 cli.add_command(licence_type)
 
-
-def main() -> None:
 from .cli_lifecycle import DEPARTMENT_COMMANDS, SEAL_COMMANDS, cert  # noqa: E402 - it builds on the helpers above
 
 cli.add_command(cert)
@@ -909,6 +907,8 @@ for _command in DEPARTMENT_COMMANDS:
 for _command in SEAL_COMMANDS:
     seal.add_command(_command)
 
+
+def main() -> None:
     cli(prog_name="trustsvc")
 
 
