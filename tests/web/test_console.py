@@ -154,6 +154,11 @@ def test_the_licence_file_downloads_through_the_session(console_client, keys) ->
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     assert resp.data.startswith(b"%PDF-") and "attachment" in resp.headers["Content-Disposition"]
     assert console_client.application.test_client().get(f"/console/licences/{ident}/file").status_code == 303
+    view = _text(console_client.get(f"/console/licences/{ident}"))
+    assert f'href="/console/licences/{ident}/file?format=ofd"' in view
+    ofd = console_client.get(f"/console/licences/{ident}/file?format=ofd")
+    assert ofd.status_code == 200 and ofd.mimetype == "application/ofd" and ofd.data.startswith(b"PK")
+    assert f'filename="licence-{ident}.ofd"' in ofd.headers["Content-Disposition"]
 
 
 def test_form_errors_are_shown_next_to_their_fields(console_client, keys) -> None:
