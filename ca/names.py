@@ -100,11 +100,34 @@ def _raw_attribute_value(atv: x509.NameTypeAndValue) -> object:
     return contents
 
 
+# Names repeat (every certificate of a region names the same few issuers; every CMS object of
+# one signer carries the same issuer name) and asn1crypto prepares each value in pure Python
+# (RFC 4518 string preparation, about 0.1 ms a name), so both functions below remember their
+# answer by the name's encoded contents (the same whether or not the name is tagged, as in a
+# GeneralName). Bounded: past the limit the memory starts again.
+_NAMES_REMEMBERED = 8192
+_keys: dict[bytes, str] = {}
+_texts: dict[bytes, str] = {}
+
+
+def _remember(memory: dict[bytes, str], contents: bytes, value: str) -> str:
+    if len(memory) >= _NAMES_REMEMBERED:
+        memory.clear()
+    memory[contents] = value
+    return value
+
+
 def format_name(name: x509.Name) -> str:
     """One-line text in DER order, e.g. ``C=CN, O=江苏省市场监督管理局, CN=签章``.
 
     Unknown attribute types print as their dotted OID; non-string values as ``#hex``.
     """
+    contents = name.contents
+    text = _texts.get(contents)
+    return text if text is not None else _remember(_texts, contents, _format_name(name))
+
+
+def _format_name(name: x509.Name) -> str:
     parts: list[str] = []
     for rdn in name.chosen:
         items = []
@@ -124,6 +147,12 @@ def name_key(name: x509.Name) -> str:
 
     Falls back to the exact DER when the name holds values that string preparation refuses.
     """
+    contents = name.contents
+    key = _keys.get(contents)
+    return key if key is not None else _remember(_keys, contents, _name_key(name))
+
+
+def _name_key(name: x509.Name) -> str:
     try:
         return "n:" + name.hashable
     except Exception:  # noqa: BLE001 - asn1crypto raises various types on odd values

@@ -9,10 +9,35 @@ import shutil
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from .config import Config
 
-__all__ = ["run_server"]
+__all__ = ["run_server", "AccessLogger"]
+
+
+class AccessLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with the same access lines (its default, Apache combined format) built
+    from only the fields that format uses: gunicorn's own :meth:`atoms` copies every request
+    header, response header and environ entry for each request, about a tenth of the Python time
+    of an anonymous verification."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "l": "-",
+            "u": self._get_user(environ) or "-",
+            "t": self.now(),
+            "r": f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}",
+            "s": status,
+            "b": str(sent) if sent is not None else "-",
+            "f": environ.get("HTTP_REFERER", "-"),
+            "a": environ.get("HTTP_USER_AGENT", "-"),
+        }
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -55,7 +80,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             holder = SnapshotHolder(app.extensions["trustsvc"].db, grace=dt.timedelta(seconds=config.trust.grace))
             try:
                 holder.current()
-            except Exception:  # noqa: BLE001 - the first request builds it, or says why it cannot
+            except Exception:  # the first request builds it, or says why it cannot
                 logging.getLogger(__name__).exception("trust snapshot not built at start")
             app.extensions["trustsvc.snapshot"] = holder.start()
         # The peer refresher: one thread per worker, coordinated through the database
@@ -79,6 +104,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": "-",
+        "logger_class": AccessLogger,
         "limit_request_line": 8190,
         "child_exit": child_exit,
         "post_worker_init": post_worker_init,

@@ -9,7 +9,9 @@ uses a dynamic code up; without one nothing is written."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import json
+
+from flask import Blueprint, Response, current_app, request
 
 from trustsvc.codes.render import read_code_from_image
 from trustsvc.errors import InvalidInputError, MalformedRequestError
@@ -23,12 +25,14 @@ from ..trust_snapshot import current_snapshot
 
 bp = Blueprint("verify", __name__)
 
+_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
 
 @bp.post("/verify")
 def verify() -> Response:
     original = None
     purpose = None
-    if request.files:
+    if request.mimetype in _FORM_TYPES and request.files:  # only these are parsed as forms
         original = read_upload("original")
         image = read_upload("image")
         file_data = read_upload("file")
@@ -59,4 +63,7 @@ def verify() -> Response:
     report = verify_in_region(current_snapshot(), data, original=original,
                               online=OnlineCodes(service().db, actor=actor, purpose=purpose))
     current_app.logger.debug("verify %s -> %s", report.object.get("kind"), report.indication.value)
-    return jsonify(report.as_dict())
+    # The report in its own order (indication first), compact: sorting the keys of a report of
+    # 30 checks was about a tenth of an anonymous code verification's CPU.
+    body = json.dumps(report.as_dict(), ensure_ascii=False, separators=(",", ":"))
+    return current_app.response_class(body, mimetype="application/json")
