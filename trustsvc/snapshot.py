@@ -11,8 +11,9 @@ issuer. A namespace holds
 * its issuers (department USCCs) and the licence types each may sign;
 * its code signers by kid, each with its public key, SM2 ``Z`` and the CAs of its path worked
   out once, so a code costs one signature check;
-* every issuer's newest status list, decoded and checked against the namespace once, when the
-  snapshot is built; its freshness is judged later, against the verification time;
+* every issuer's newest status list, decoded and checked against the namespace once, the first
+  time a verification needs it (:class:`HeldLists`; a list checked by an earlier snapshot is not
+  checked again); its freshness is judged later, against the verification time;
 * for a peer, the held list's sequence and times and when it goes stale (``next_update`` plus
   the grace), as times, never as a verdict taken at build time.
 
@@ -38,7 +39,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -339,7 +340,8 @@ def make_namespace(*, name: str, kind: NamespaceKind, region_code: str | None, r
     digest = _digest(name, anchors, sorted(every_ca), rev_digest)
     return Namespace(name=name, kind=kind, region_code=region_code, region_name=region_name, source=source,
                      anchors=anchors, shared_cas=shared_cas, issuer_cas=dict(issuer_cas), issuers=issuers,
-                     grants=dict(grants), code_signers=dict(code_signers or {}), status_lists=dict(status_lists or {}),
+                     grants=dict(grants), code_signers=dict(code_signers or {}),
+                     status_lists=status_lists if isinstance(status_lists, HeldLists) else dict(status_lists or {}),
                      revocation=revocation, anchor_info=anchor_info, trust=trust, digest=digest, **extra)
 
 
@@ -462,25 +464,39 @@ class BuildCache:
     def __init__(self) -> None:
         self._entries: dict[Any, Any] = {}
         self._used: set[Any] = set()
+        self._lock = threading.Lock()  # status lists are checked at first use, from any thread
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Any, make: Callable[[], _T]) -> _T:
-        self._used.add(key)
-        if key in self._entries:
-            self.hits += 1
-            return self._entries[key]  # type: ignore[no-any-return]
-        self.misses += 1
+        with self._lock:
+            self._used.add(key)
+            if key in self._entries:
+                self.hits += 1
+                return self._entries[key]  # type: ignore[no-any-return]
+            self.misses += 1
         value = make()
-        self._entries[key] = value
+        with self._lock:
+            self._entries[key] = value
         return value
 
+    def peek(self, key: Any) -> Any:
+        """The entry for ``key`` (kept by this build), or None when there is none yet."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._used.add(key)
+                self.hits += 1
+            return found
+
     def begin(self) -> None:
-        self._used = set()
-        self.hits = self.misses = 0
+        with self._lock:
+            self._used = set()
+            self.hits = self.misses = 0
 
     def end(self) -> None:
-        self._entries = {k: v for k, v in self._entries.items() if k in self._used}
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if k in self._used}
 
 
 def _check_status_list(body: bytes, issuer: str, trust: TrustContext, now: dt.datetime) -> HeldStatusList:
@@ -532,17 +548,63 @@ def _code_signers(ders: Iterable[bytes], ns: Namespace, cache: BuildCache, now: 
     return out
 
 
-def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache,
-                now: dt.datetime) -> dict[str, HeldStatusList]:
+class HeldLists(Mapping[str, HeldStatusList]):
+    """Issuer USCC → its held status list, each checked (CMS signature, signer's path in the
+    namespace, issuer) the first time a verification asks for it, then remembered, here and in
+    the :class:`BuildCache` for later snapshots. A region holding 30 peers of 1,000 issuers
+    would otherwise spend most of every process's first build checking 30,000 signatures, most
+    of which no verification may need for hours."""
+
+    def __init__(self, known: Mapping[str, HeldStatusList], checks: Mapping[str, Callable[[], HeldStatusList]]) -> None:
+        self._done: dict[str, HeldStatusList] = dict(known)
+        self._checks = dict(checks)
+        self._order = (*self._done, *(u for u in self._checks if u not in self._done))
+        self._lock = threading.Lock()
+
+    def __getitem__(self, uscc: str) -> HeldStatusList:
+        found = self._done.get(uscc)
+        if found is None:
+            check = self._checks[uscc]  # KeyError: not held
+            with self._lock:  # one check per list, however many threads ask at once
+                found = self._done.get(uscc)
+                if found is None:
+                    found = self._done[uscc] = check()
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, uscc: object) -> bool:
+        return uscc in self._done or uscc in self._checks
+
+
+def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache, now: dt.datetime) -> HeldLists:
     # keyed by what the check depends on: the issuer's own scope, so a list change that adds or
-    # drops another issuer re-checks nothing of this one's
+    # drops another issuer re-checks nothing of this one's; checked now only when an earlier
+    # build (or a verification since) checked it already, else at first use
     rev_digest = getattr(ns.revocation, "digest", "") if ns.kind in ("local", "peer") else ""
-    return {uscc: cache.get(("status", _digest(ns.name, ns.anchors, ns.trust_for(uscc).intermediates, rev_digest),
-                             uscc, _sha256(body)),
-                            functools.partial(_check_status_list, body, uscc, ns.trust_for(uscc), now))
-            for uscc, body in bodies.items()}
+    scope = _digest(ns.name, ns.anchors, ns.shared_cas, rev_digest)
+    known: dict[str, HeldStatusList] = {}
+    checks: dict[str, Callable[[], HeldStatusList]] = {}
+    for uscc, body in bodies.items():
+        key = ("status", scope, ns.issuer_cas.get(uscc, ()) if ns.issuer_cas else ns.trust.intermediates, uscc,
+               _sha256(body))
+        found = cache.peek(key)
+        if found is not None:
+            known[uscc] = found
+        else:
+            checks[uscc] = functools.partial(cache.get, key, functools.partial(_check_held, body, uscc, ns, now))
+    return HeldLists(known, checks)
 
 
+def _check_held(body: bytes, uscc: str, ns: Namespace, now: dt.datetime) -> HeldStatusList:
+    return _check_status_list(body, uscc, ns.trust_for(uscc), now)
+
+
+@functools.lru_cache(maxsize=65536)
 def _valid_uscc(uscc: str) -> bool:
     try:
         return validate_uscc(uscc) == uscc
