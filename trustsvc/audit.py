@@ -6,7 +6,10 @@ where *row* is the canonical JSON of every other column. Appends lock the single
 head also lets :func:`verify_chain` notice rows cut from the end.
 
 An event is written in the *same transaction* as the change it records: either both land or
-neither does.
+neither does. Batches (group-committed issuance, bulk import) append all their events with
+:func:`record_many` as the last step before the commit: one head lock, one multi-row insert,
+so the head is held only for the append and the commit, never while licences are signed, and
+issuers of unrelated departments queue on it for that short step alone.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hsm.algorithms import sm3
 
 from .storage.models import AuditEventRecord, AuditHead
 
-__all__ = ["AuditEvent", "record", "verify_chain", "ChainVerification", "GENESIS_HASH", "row_hash"]
+__all__ = ["AuditEvent", "record", "record_many", "verify_chain", "ChainVerification", "GENESIS_HASH", "row_hash"]
 
 GENESIS_HASH = "0" * 64
 
@@ -64,9 +67,16 @@ def _now_text(now: dt.datetime | None) -> str:
     return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _locked_head(session: Session) -> AuditHead:
+    # populate_existing: a batch may have moved the head with Core in this session
+    return session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def record(session: Session, event: AuditEvent, *, now: dt.datetime | None = None) -> AuditEventRecord:
     """Append ``event`` inside the caller's transaction and return the new row."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    head = _locked_head(session)
     seq = head.seq + 1
     ts = _now_text(now)
     details = _canonical(event.details)
@@ -89,6 +99,32 @@ def record(session: Session, event: AuditEvent, *, now: dt.datetime | None = Non
     head.hash = digest
     session.flush()
     return row
+
+
+def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime | None = None) -> int:
+    """Append ``events`` in order inside the caller's transaction, chained exactly as
+    :func:`record` would one by one, with one head lock and one multi-row insert. Call it last,
+    right before the commit. Returns the new head's ``seq``."""
+    session.flush()  # rows record() added in this transaction go first
+    head = _locked_head(session)
+    if not events:
+        return head.seq
+    seq, prev = head.seq, head.hash
+    ts = _now_text(now)
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        seq += 1
+        details = _canonical(event.details)
+        digest = row_hash(prev, seq, ts, event.actor, event.action, event.object_type, event.object_id,
+                          event.key_ref, details)
+        rows.append({"seq": seq, "ts": ts, "actor": event.actor, "action": event.action,
+                     "object_type": event.object_type, "object_id": event.object_id, "key_ref": event.key_ref,
+                     "details": details, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditEventRecord.__table__), rows)
+    head.seq, head.hash = seq, prev
+    session.flush()
+    return seq
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hsm import sm3
+from hsm import Signer, sm3
 from hsm.errors import TrustSvcError
 
 from ..audit import AuditEvent, record
@@ -59,6 +59,8 @@ __all__ = [
     "encode_mso",
     "decode_mso",
     "make_mso_in_session",
+    "sign_mso",
+    "SignedMso",
     "mso_of",
     "department_signer",
 ]
@@ -221,21 +223,30 @@ def mso_of(session: Session, row: LicenceRecord) -> LicenceMsoRecord | None:
     return session.execute(select(LicenceMsoRecord).where(LicenceMsoRecord.licence_id == row.id)).scalar_one_or_none()
 
 
-def make_mso_in_session(
-    service: TrustService, session: Session, row: LicenceRecord, *, actor: str = "system"
-) -> LicenceMsoRecord:
-    """The licence version's MSO inside the caller's transaction: the kept one, or one signed
-    now with fresh salts and kept. The key use is audited as ``holder.mso.sign`` on the MSO
-    (its SHA-256), naming the licence in the details.
+@dataclass(frozen=True)
+class SignedMso:
+    """An MSO signed for one licence version, not yet stored: batches store many at once."""
 
-    :raises NotFoundError: ``no_department_signer``.
+    mso: bytes
+    items: dict[str, Any]
+    """Field name → ``[salt hex, value]`` (:attr:`LicenceMsoRecord.items`)."""
+    event: AuditEvent
+    """The ``holder.mso.sign`` key use to audit with it."""
+
+
+def sign_mso(
+    service: TrustService,
+    signer: CertificateRecord,
+    row: LicenceRecord,
+    *,
+    now: dt.datetime,
+    actor: str = "system",
+    key: Signer | None = None,
+) -> SignedMso:
+    """Sign ``row``'s MSO with fresh salts (``key``: the signer's key, when the caller holds it).
+
     :raises ConflictError: ``department_signer_invalid`` (revoked or outside its validity).
     """
-    kept = mso_of(session, row)
-    if kept is not None:
-        return kept
-    now = utcnow().replace(microsecond=0)
-    signer = department_signer(session, row.department.uscc)
     if signer.status != "good" or not signer.not_before <= now <= signer.not_after:
         raise ConflictError(
             f"the signer certificate of {row.department.uscc} is revoked or outside its validity",
@@ -257,31 +268,39 @@ def make_mso_in_session(
     )
     assert ident.issuer_code == claims.issuer and ident.type_code == claims.type_code
     assert signer.key_ref is not None
-    message = sign1(encode_mso(claims), signer=service.keystore.signer(signer.key_ref), cert_der=signer.der)
+    message = sign1(encode_mso(claims), signer=key or service.keystore.signer(signer.key_ref), cert_der=signer.der)
     mso = cbor2.dumps(message.item(), canonical=True)
-    mso_sha256 = hashlib.sha256(mso).hexdigest()
-    record(
-        session,
-        AuditEvent(
-            actor=actor,
-            action="holder.mso.sign",
-            object_type="licence_mso",
-            object_id=mso_sha256,
-            key_ref=signer.key_ref,
-            details={
-                "licence": row.identifier,
-                "fields": sorted(fields),
-                "signer": signer.sha256,
-                "iat": claims.signed_at,
-            },
-        ),
+    event = AuditEvent(
+        actor=actor,
+        action="holder.mso.sign",
+        object_type="licence_mso",
+        object_id=hashlib.sha256(mso).hexdigest(),
+        key_ref=signer.key_ref,
+        details={"licence": row.identifier, "fields": sorted(fields), "signer": signer.sha256,
+                 "iat": claims.signed_at},
     )
+    return SignedMso(mso=mso, items={n: [salts[n].hex(), v] for n, v in fields.items()}, event=event)
+
+
+def make_mso_in_session(
+    service: TrustService, session: Session, row: LicenceRecord, *, actor: str = "system"
+) -> LicenceMsoRecord:
+    """The licence version's MSO inside the caller's transaction: the kept one, or one signed
+    now with fresh salts and kept. The key use is audited as ``holder.mso.sign`` on the MSO
+    (its SHA-256), naming the licence in the details.
+
+    :raises NotFoundError: ``no_department_signer``.
+    :raises ConflictError: ``department_signer_invalid`` (revoked or outside its validity).
+    """
+    kept = mso_of(session, row)
+    if kept is not None:
+        return kept
+    now = utcnow().replace(microsecond=0)
+    signer = department_signer(session, row.department.uscc)
+    signed = sign_mso(service, signer, row, now=now, actor=actor)
+    record(session, signed.event)
     kept_row = LicenceMsoRecord(
-        licence_id=row.id,
-        mso=mso,
-        items={n: [salts[n].hex(), v] for n, v in fields.items()},
-        signer_sha256=signer.sha256,
-        created_at=now,
+        licence_id=row.id, mso=signed.mso, items=signed.items, signer_sha256=signer.sha256, created_at=now
     )
     try:
         with session.begin_nested():

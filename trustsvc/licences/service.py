@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..canonical import canonical_json
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
+from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import (
     ConflictError,
@@ -40,7 +40,7 @@ from ..errors import (
 )
 from ..holder.mso import make_mso_in_session
 from ..sealing import apply_seal_in_session, default_seal, region_timestamper
-from ..status_lists import cover_new_index, lock_status_list, publish_status_list
+from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
@@ -456,45 +456,18 @@ def issue_licence_outcome(
                                 code="invalid_idempotency_key", field="Idempotency-Key")
     with service.db.reader() as session:
         region_code = _region_code(session)
-    # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
-    ltype = resolve_type(region_code, request.type_code, service.db)
-    actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
-    checked = _check_request(region_code, request, service.db)
+        # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
+        ltype = resolve_type(region_code, request.type_code, session)
+        actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
+        checked = _check_request(region_code, request, session)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
-    for attempt in range(_ATTEMPTS):
-        try:
-            with service.db.transaction() as session:
-                dept = _department(session, dept_uscc, lock=True)
-                if idempotency_key is not None:
-                    earlier = session.execute(select(LicenceRecord).where(
-                        LicenceRecord.department_id == dept.id, LicenceRecord.idempotency_key == idempotency_key)
-                    ).scalar_one_or_none()
-                    if earlier is not None:
-                        if earlier.request_hash != digest:
-                            raise ConflictError("this Idempotency-Key was used for a different request",
-                                                code="idempotency_key_reused")
-                        return IssueOutcome(earlier, replayed=True)
-                year = utcnow().astimezone(CHINA).year
-                serial = _next_serial(session, dept, checked.type.code, year)
-                index = _next_status_index(session, dept)
-                # before any audit record (lock order); signs only when no list covers the index
-                cover_new_index(service, session, dept, index)
-                row = _seal_and_store(service, session, actor=actor, dept=dept, c=checked, serial=serial,
-                                      version=1, stamper=stamper, idempotency_key=idempotency_key,
-                                      request_hash=digest, status_index=index)
-                record(session, AuditEvent(actor=actor, action="licence.issue", object_type="licence",
-                                           object_id=row.identifier,
-                                           details={"department": dept.uscc, "type": row.type_code,
-                                                    "serial": row.serial, "version": row.version,
-                                                    "seal": row.seal_esid, "status_index": row.status_index,
-                                                    "metadata_sha256": hashlib.sha256(
-                                                        row.metadata_json.encode()).hexdigest()}))
-                return IssueOutcome(row, replayed=False)
-        except IntegrityError:
-            if attempt == _ATTEMPTS - 1:
-                raise ConflictError("could not allocate a licence serial; try again", code="serial_conflict") from None
-    raise AssertionError("unreachable")
+    from .issuing import Pending, group_commit  # it builds on this module
+
+    # concurrent requests share one transaction and one commit; each returns once it is durable
+    return group_commit(service).issue(Pending(checked=checked, department_uscc=dept_uscc, actor=actor,
+                                               request_hash=digest, idempotency_key=idempotency_key,
+                                               stamper=stamper))
 
 
 def issue_licence(
