@@ -80,10 +80,10 @@ def issued(service, seal) -> tuple[Any, bytes]:
 
 
 def test_the_package_is_laid_out_as_ofdrw_and_gbt_36905_expect(issued) -> None:
-    row, data = issued
+    _, data = issued
     assert detect_kind(data) == "ofd"
     members = _members(data)
-    assert list(members)[0] == "OFD.xml"
+    assert next(iter(members)) == "OFD.xml"
     for name in (
         "Doc_0/Document.xml",
         "Doc_0/PublicRes.xml",

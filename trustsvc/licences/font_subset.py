@@ -87,7 +87,7 @@ def subset_font(font_name: str, text: Iterable[str]) -> bytes:
     codes = sorted({ord(ch) for chunk in text for ch in chunk if ord(ch) >= 0x20})
     try:
         made = face.makeSubset(codes)
-    except Exception as exc:  # noqa: BLE001 - reportlab raises many types for fonts it cannot subset
+    except Exception as exc:  # reportlab raises many types for fonts it cannot subset
         raise ConfigurationError(
             f"the licence font cannot be subset ({type(exc).__name__}: {exc})", code="font_unusable"
         ) from exc

@@ -60,7 +60,7 @@ def _signature_xml(
     info = _sub(root, "SignedInfo")
     _sub(info, "Provider", {"ProviderName": PROVIDER, "Version": "1", "Company": "trustsvc"})
     _sub(info, "SignatureMethod", text=method)
-    _sub(info, "SignatureDateTime", text=when.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ"))
+    _sub(info, "SignatureDateTime", text=when.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ"))
     refs = _sub(info, "References", {"CheckMethod": SMOID.SM3})
     for path, data in files:
         ref = _sub(refs, "Reference", {"FileRef": f"/{path}"})
@@ -98,7 +98,7 @@ def seal_ofd(
     :raises SealingError: from :func:`~trustsvc.seals.make.sign_document` (signer not in the seal,
         outside the seal's or the certificate's validity, a key that does not match).
     """
-    when = signing_time.astimezone(dt.timezone.utc).replace(microsecond=0)
+    when = signing_time.astimezone(dt.UTC).replace(microsecond=0)
     protected = [*parts.files, (SIGNATURES_PATH, _signatures_xml()), (SEAL_FILE, bytes(seal))]
     signature_xml = _signature_xml(
         protected, page_id=parts.page_id, seal_box=seal_box, when=when, method=signer.signature_algorithm_oid

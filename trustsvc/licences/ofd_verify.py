@@ -27,7 +27,7 @@ import io
 import json
 import logging
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
@@ -297,7 +297,7 @@ def _status(
     index = _status_index(files.get(_STATUS_ENTRY), identifier)
     try:
         status = status_lookup(identifier) if index is None else status_lookup(identifier, status_index=index)
-    except Exception as exc:  # noqa: BLE001 - the records are unreachable: say so, do not guess
+    except Exception as exc:  # the records are unreachable: say so, do not guess
         log.warning("licence status lookup failed: %s", exc)
         builder.indeterminate(
             "licence.status", TRY_LATER, f"the status of licence {identifier} could not be read ({type(exc).__name__})"
@@ -387,13 +387,13 @@ def verify_licence_ofd(
     :param status_lookup: the licence's status by identifier; absent, the status is not checked.
     :param scope: chooses ``trust`` and ``tst_verifier`` by the licence the file names.
     """
-    now_ = aware(now) if now is not None else datetime.now(timezone.utc)
+    now_ = aware(now) if now is not None else datetime.now(UTC)
     builder = ReportBuilder("ofd")
     try:
         _verify(builder, data, trust, now_, tst_verifier, status_lookup, scope)
     except OFDFormatError as exc:
         builder.fail("package", FORMAT_FAILURE, f"not a readable OFD package: {exc.message}")
-    except Exception as exc:  # noqa: BLE001 - last line of defence: verification never raises
+    except Exception as exc:  # last line of defence: verification never raises
         log.exception("unexpected error while verifying a licence OFD")
         builder.fail("internal_error", FORMAT_FAILURE, f"the OFD could not be processed ({type(exc).__name__})")
     return builder.build()

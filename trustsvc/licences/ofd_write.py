@@ -310,7 +310,7 @@ def build_ofd_parts(
 def zip_package(files: Sequence[tuple[str, bytes]], when: dt.datetime) -> bytes:
     """The OFD zip: ``OFD.xml`` first, every member deflated, stamped with ``when`` (so the same
     parts always zip to the same bytes)."""
-    stamp = when.astimezone(dt.timezone.utc).timetuple()[:6]
+    stamp = when.astimezone(dt.UTC).timetuple()[:6]
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path, data in files:
