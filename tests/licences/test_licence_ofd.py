@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -338,3 +339,25 @@ def test_random_byte_changes_never_raise_and_pass_only_when_no_part_changed(serv
         report = _verify(service, bytes(changed))  # never raises
         if report.passed:
             assert _members(bytes(changed)) == original, at  # only zip bookkeeping (a time) moved
+
+
+def test_an_ofd_made_after_the_seal_stopped_is_sealed_with_the_departments_default_or_not_at_all(service, seal) -> None:
+    """An OFD applies the seal anew: never a suspended seal; the department's default instead, and
+    409 when that one may not be applied either."""
+    from trustsvc.errors import ConflictError
+    from trustsvc.seal_lifecycle import set_default_seal, suspend_seal
+    from trustsvc.sealing import SealRequest, make_department_seal
+
+    first = issue_licence(service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT)
+    time.sleep(1.1)  # seal times are whole seconds: the metadata's seal dates from before the suspension
+    suspend_seal(service, seal.esid, reason="挂失 (test)", actor="test")
+    with pytest.raises(ConflictError) as refused:
+        ensure_licence_file(service, first.identifier, actor="test", media_type=OFD_MEDIA_TYPE)
+    assert refused.value.code == "seal_suspended"
+    other = make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
+    set_default_seal(service, DEPT, other.esid, actor="test")
+    made = ensure_licence_file(service, first.identifier, actor="test", media_type=OFD_MEDIA_TYPE)
+    assert parse_ses_signature(_members(made.content)[SIGNED_VALUE]).seal.es_id == other.esid
+    assert _verify(service, made.content).passed

@@ -18,6 +18,7 @@ keep the file they had; a file is only *made* for a licence that is active.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -31,11 +32,11 @@ from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
-from ..sealing import get_seal, region_timestamper
+from ..sealing import check_seal_usable, default_seal, get_seal, region_timestamper, signer_listed
 from ..seals.model import SealPicture
 from ..seals.parse import parse_seal
 from ..signing_keys import check_signer
-from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, utcnow
+from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, SealRecord, utcnow
 from .catalogue import LicenceType, find_type
 from .face_plan import FacePlan, plan_face
 from .ofd_sign import seal_ofd
@@ -104,6 +105,25 @@ def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
         raise NotFoundError("no region is initialised", code="region_not_found")
     return _SigningInputs(row=row, department=dept, region_code=region.code, seal_der=get_seal(session, row.seal_esid).der,
                           signer=signer, chain=(certs[dept.uscc].der, certs["root"].der))
+
+
+def _seal_to_apply(session: Session, row: LicenceRecord, signer_der: bytes, now: dt.datetime) -> SealRecord:
+    """The seal an OFD made now is sealed with. An OFD applies the seal anew (a PDF is signed with
+    the signer key alone), so it is the seal that sealed the licence while that seal may still be
+    applied by the department's current signer; after a suspension, revocation or re-key, the
+    department's default seal. Never a seal that may not be applied now.
+
+    :raises ConflictError: ``no_seal``, ``seal_suspended`` ... from the default seal.
+    """
+    seal = get_seal(session, row.seal_esid)
+    try:
+        check_seal_usable(seal, now)
+    except ConflictError:
+        pass
+    else:
+        if signer_listed(parse_seal(seal.der), signer_der):
+            return seal
+    return default_seal(session, row.department, now)
 
 
 def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, ltype: LicenceType | None = None,
@@ -250,6 +270,10 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
             raise ConflictError(f"licence {row.identifier} is {status}; no file is made for it now",
                                 code="licence_not_active")
         inputs = _inputs(session, row)
+        seal_esid = row.seal_esid
+        if media_type == OFD_MEDIA_TYPE:
+            applied = _seal_to_apply(session, row, inputs.signer.der, utcnow())
+            inputs, seal_esid = dataclasses.replace(inputs, seal_der=applied.der), applied.esid
     if code_text is None:
         # The QR slot carries the version's static service code (kept, so print and API agree).
         from ..codes.service import static_code_text
@@ -258,7 +282,7 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
     content = _build(service, inputs, media_type, code_text=code_text, signing_time=None)
     digest = hashlib.sha256(content).hexdigest()
     key_ref = inputs.signer.key_ref or ""
-    details = {"media_type": media_type, "sha256": digest, "bytes": len(content), "seal": row.seal_esid}
+    details = {"media_type": media_type, "sha256": digest, "bytes": len(content), "seal": seal_esid}
     try:
         with service.db.transaction() as session:
             session.add(LicenceFileRecord(licence_id=row.id, media_type=media_type, content=content, sha256=digest))
