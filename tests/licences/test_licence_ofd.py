@@ -140,8 +140,8 @@ def test_a_good_ofd_passes_every_check_and_names_the_licence(service, issued) ->
     refs = [n for n in results if n.startswith("signature.references[")]
     assert len(refs) == len(_members(data)) - 2 and all(results[n] == "passed" for n in refs)
     assert report.object["kind"] == "ofd" and report.object["identifier"] == row.identifier
-    assert report.object["licence"]["type_name"] == "营业执照"
-    assert report.object["licence"]["issuer"] == DEPT
+    assert report.object["licence"] == row.identifier and report.object["type_name"] == "营业执照"
+    assert report.object["issuer"] == DEPT and report.object["issuer_name"] == "江苏省市场监督管理局"
     assert report.status_now["licence"]["status"] == "active"
     assert any(t.get("trust_anchor") for t in report.trust_path)
 

@@ -361,13 +361,14 @@ def _verify(
     identifier, meta = _metadata(builder, custom, files, trust=trust, now=now, tst_verifier=tst_verifier)
     builder.object["identifier"] = identifier
     if meta:
-        builder.object["licence"] = {
-            "identifier": identifier,
-            "type_name": meta.get("ZZMC"),
-            "type": meta.get("ZZLXDM"),
-            "issuer_name": meta.get("ZZBFJG"),
-            "issuer": meta.get("ZZBFJGDM"),
-        }
+        # named as a service code's report names its licence (object.licence is the identifier)
+        builder.object.update(
+            licence=identifier,
+            type=meta.get("ZZLXDM"),
+            type_name=meta.get("ZZMC"),
+            issuer=meta.get("ZZBFJGDM"),
+            issuer_name=meta.get("ZZBFJG"),
+        )
     _signer_issuer(builder, signer_der, identifier)
     check_licence_authorisation(builder, trust, identifier, roles=("signer",))
     _status(builder, identifier, files, files.get(METADATA_NAME), status_lookup, scope, now)
