@@ -1,5 +1,9 @@
 """Issuing codes and verifying them online and offline against a real service (SQLite and
-PostgreSQL): lifetimes, single use, status, unknown kids, stale material, tampering."""
+PostgreSQL): lifetimes, single use, status, unknown kids, stale material, tampering.
+
+Online is the region verifier with this service's trust snapshot and its online extras (single
+use, the audit record of a keyed verification); offline is the same verifier with a snapshot
+read from an exported code cache (``trustsvc code cache DIR``), or this machine's database."""
 
 from __future__ import annotations
 
@@ -9,25 +13,41 @@ import threading
 import pytest
 from code_example import SIGNER_SCALAR, scalar_signer
 from code_helpers import DEPT, business_body, checks_by_name
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ca.results import Indication
 from trustsvc.audit import verify_chain
 from trustsvc.codes.format import decode_code
 from trustsvc.codes.format import CodeClaims, sign_code
-from trustsvc.codes.material import code_trust_from_db, load_code_cache, write_code_cache
-from trustsvc.codes.offline import verify_code_offline
-from trustsvc.codes.online import verify_code_online
+from trustsvc.codes.material import write_code_cache
 from trustsvc.codes.service import make_dynamic_code, static_code, static_code_text
 from trustsvc.errors import ConflictError, InvalidInputError
 from trustsvc.licences.service import change_licence, issue_licence, request_from_json, revoke_licence
-from trustsvc.storage.models import AuditEventRecord, ServiceCodeRecord, utcnow
+from trustsvc.snapshot import TrustSnapshot, build_snapshot, load_snapshot_cache
+from trustsvc.storage.models import AuditEventRecord, ServiceCodeRecord, StatusListRecord, utcnow
+from trustsvc.verifier import OnlineCodes, verify_code
 
 BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 
 def _verdict(report) -> tuple[str, str | None]:
     return report.indication.value, report.sub_indication
+
+
+def _snapshot(service) -> TrustSnapshot:
+    """This service's trust snapshot as its verify endpoints see it right now."""
+    return build_snapshot(service.db, grace=dt.timedelta(days=1))
+
+
+def _online(service, text, *, actor=None, purpose=None, now=None, snapshot=None):
+    """``POST /api/v1/verify`` of a code: anonymous without ``actor``, keyed (audited) with one."""
+    return verify_code(snapshot or _snapshot(service), text, now=now,
+                       online=OnlineCodes(service.db, actor=actor, purpose=purpose))
+
+
+def _offline(snapshot, text, *, now=None):
+    """``trustsvc verify CODE [--cache DIR]``: no database, no single use."""
+    return verify_code(snapshot, text, now=now)
 
 
 def _audit(service, action: str) -> list[AuditEventRecord]:
@@ -86,7 +106,7 @@ def test_no_dynamic_code_for_a_revoked_licence(service, licence):
 # -- online ---------------------------------------------------------------------------------------
 
 def test_static_code_passes_online_with_minimal_fields(service, licence):
-    report = verify_code_online(service.db, static_code_text(service, licence), actor="apikey:v1", purpose="开户")
+    report = _online(service, static_code_text(service, licence), actor="apikey:v1", purpose="开户")
     assert report.indication is Indication.PASSED, report.message
     assert set(report.object) == {"kind", "code_type", "licence", "issuer_region", "issued_at", "expires_at",
                                   "display", "kid", "licence_type", "issuer", "licence_version"}
@@ -100,13 +120,13 @@ def test_static_code_passes_online_with_minimal_fields(service, licence):
 
 def test_dynamic_code_is_single_use_online(service, licence):
     text = make_dynamic_code(service, licence, principal_or_actor="test").text
-    anonymous = verify_code_online(service.db, text)
+    anonymous = _online(service, text)
     assert anonymous.indication is Indication.PASSED and any("not used up" in w for w in anonymous.warnings)
-    first = verify_code_online(service.db, text, actor="apikey:v1", purpose="酒店入住")
+    first = _online(service, text, actor="apikey:v1", purpose="酒店入住")
     assert first.indication is Indication.PASSED and checks_by_name(first)["code.single_use"] == "passed"
-    second = verify_code_online(service.db, text, actor="apikey:v2", purpose="酒店入住")
+    second = _online(service, text, actor="apikey:v2", purpose="酒店入住")
     assert _verdict(second) == ("FAILED", "ALREADY_USED")
-    assert _verdict(verify_code_online(service.db, text)) == ("FAILED", "ALREADY_USED")
+    assert _verdict(_online(service, text)) == ("FAILED", "ALREADY_USED")
     with service.db.reader() as s:
         row = s.execute(select(ServiceCodeRecord).where(ServiceCodeRecord.kind == "dynamic")).scalar_one()
         assert (row.used_by, row.purpose) == ("apikey:v1", "酒店入住")
@@ -124,7 +144,7 @@ def test_concurrent_verifications_of_one_dynamic_code_pass_exactly_once(service,
 
         def verify(n: int) -> None:
             barrier.wait()
-            results.append(verify_code_online(service.db, text, actor=f"apikey:v{n}", purpose="p").indication.value)
+            results.append(_online(service, text, actor=f"apikey:v{n}", purpose="p").indication.value)
 
         threads = [threading.Thread(target=verify, args=(n,)) for n in range(4)]
         for t in threads:
@@ -138,10 +158,10 @@ def test_expired_dynamic_code_is_refused_online_and_offline_naming_the_expiry(se
     code = make_dynamic_code(service, licence, principal_or_actor="test", ttl=30)
     later = code.expires_at + dt.timedelta(seconds=1)
     expiry = code.expires_at.isoformat().replace("+00:00", "Z")
-    online = verify_code_online(service.db, code.text, actor="apikey:v1", purpose="p", now=later)
+    online = _online(service, code.text, actor="apikey:v1", purpose="p", now=later)
     assert _verdict(online) == ("FAILED", "EXPIRED") and expiry in online.message
     assert online.object["expires_at"] == expiry
-    offline = verify_code_offline(code.text, material=code_trust_from_db(service.db, status_lists=True), now=later)
+    offline = _offline(_snapshot(service), code.text, now=later)
     assert _verdict(offline) == ("FAILED", "EXPIRED") and expiry in offline.message
     with service.db.reader() as s:  # an expired code is not used up
         assert s.execute(select(ServiceCodeRecord.used_at)).scalar_one() is None
@@ -151,8 +171,8 @@ def test_unknown_kid_is_indeterminate(service, licence):
     foreign = scalar_signer(SIGNER_SCALAR, "foreign")
     claims = CodeClaims(iss="320000", sub=licence, typ="static", iat=int(utcnow().timestamp()), exp=None)
     text = sign_code(claims, signer=foreign, cert_der=b"a certificate this service never saw")
-    for report in (verify_code_online(service.db, text),
-                   verify_code_offline(text, material=code_trust_from_db(service.db, status_lists=True))):
+    for report in (_online(service, text),
+                   _offline(_snapshot(service), text)):
         assert _verdict(report) == ("INDETERMINATE", "NO_SIGNING_CERTIFICATE_FOUND")
         assert report.object == {"kind": "code"}
 
@@ -162,22 +182,22 @@ def test_code_signed_by_a_known_kid_with_another_key_fails(service, licence):
     forged = CodeClaims(iss="320000", sub=licence, typ="static", iat=real.claims.iat, exp=None,
                         display={"h": "冒名顶替"})
     # the kid is computed from the real certificate, but the key is not its key
-    material = code_trust_from_db(service.db)
-    cert = material.certificates_for(real.kid)[0]
+    snapshot = _snapshot(service)
+    cert = snapshot.namespace_for_kid(real.kid).code_signers[real.kid][0].der
     text = sign_code(forged, signer=scalar_signer(SIGNER_SCALAR, "forger"), cert_der=cert)
-    assert _verdict(verify_code_online(service.db, text)) == ("FAILED", "SIG_CRYPTO_FAILURE")
+    assert _verdict(_online(service, text)) == ("FAILED", "SIG_CRYPTO_FAILURE")
 
 
 def test_codes_of_a_revoked_or_superseded_licence_fail(service, licence):
     old_text = static_code_text(service, licence)
     newer = change_licence(service, licence, principal_or_actor="test", holder_name="江苏某某软件有限公司",
                            timestamp=False)
-    assert _verdict(verify_code_online(service.db, old_text)) == ("FAILED", "REVOKED")
+    assert _verdict(_online(service, old_text)) == ("FAILED", "REVOKED")
     new_text = static_code_text(service, newer.identifier)
     assert new_text != old_text and decode_code(new_text).claims.display["h"] == "江苏某某软件有限公司"
-    assert verify_code_online(service.db, new_text).indication is Indication.PASSED
+    assert _online(service, new_text).indication is Indication.PASSED
     revoke_licence(service, newer.identifier, principal_or_actor="test", reason="吊销")
-    assert _verdict(verify_code_online(service.db, new_text)) == ("FAILED", "REVOKED")
+    assert _verdict(_online(service, new_text)) == ("FAILED", "REVOKED")
 
 
 # -- offline ------------------------------------------------------------------------------------
@@ -185,44 +205,54 @@ def test_codes_of_a_revoked_or_superseded_licence_fail(service, licence):
 def test_offline_from_a_cache_directory_reports_freshness(service, licence, tmp_path):
     text = static_code_text(service, licence)
     write_code_cache(service, tmp_path / "cache", lifetime=dt.timedelta(hours=2))
-    material = load_code_cache(tmp_path / "cache")
-    report = verify_code_offline(text, material=material)
+    material = load_snapshot_cache(tmp_path / "cache")
+    report = _offline(material, text)
     assert report.indication is Indication.PASSED, report.message
     trust, listing = report.status_now["trust"], report.status_now["status_list"]
     assert trust["source"] == f"cache {tmp_path / 'cache'}" and trust["stale"] is False and trust["region"] == "320000"
     assert listing["issuer"] == DEPT and listing["sequence"] >= 1 and listing["stale"] is False
-    assert report.status_now["licence"] == {"identifier": licence, "status": "active", "source": "status list"}
+    status = report.status_now["licence"]
+    assert (status["identifier"], status["status"]) == (licence, "active") and "status list" in status["reason"]
     # past next_update, the material and the list are stale: fail closed
     later = utcnow() + dt.timedelta(hours=3)
-    stale = verify_code_offline(text, material=material, now=later)
+    stale = _offline(material, text, now=later)
     assert _verdict(stale) == ("INDETERMINATE", "TRUST_LIST_STALE")
     assert stale.status_now["trust"]["stale"] is True and stale.status_now["status_list"]["stale"] is True
 
 
-def test_offline_without_a_status_list_is_indeterminate(service, licence):
-    report = verify_code_offline(static_code_text(service, licence), material=code_trust_from_db(service.db))
+def test_offline_without_a_status_list_is_indeterminate(service, licence, tmp_path):
+    text = static_code_text(service, licence)
+    write_code_cache(service, tmp_path / "cache")
+    with service.db.transaction() as s:  # this machine's records lost the issuer's lists
+        s.execute(delete(StatusListRecord))
+    report = _offline(_snapshot(service), text)
     assert _verdict(report) == ("INDETERMINATE", "TRY_LATER")
     assert "no status list" in report.message
+    # a cache without the list: its issuers are those of its lists, so nobody vouches for this one
+    for held in (tmp_path / "cache").glob("status*/*"):
+        held.unlink()
+    report = _offline(load_snapshot_cache(tmp_path / "cache"), text)
+    assert _verdict(report) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
 
 
 def test_revoked_licence_fails_offline_once_the_status_list_is_refreshed(service, licence, tmp_path):
     text = static_code_text(service, licence)
     write_code_cache(service, tmp_path / "c")
-    before = load_code_cache(tmp_path / "c")
+    before = load_snapshot_cache(tmp_path / "c")
     revoke_licence(service, licence, principal_or_actor="test", reason="吊销")
     # the old list does not know yet (offline is only as fresh as its list)...
-    assert verify_code_offline(text, material=before).indication is Indication.PASSED
+    assert _offline(before, text).indication is Indication.PASSED
     write_code_cache(service, tmp_path / "c")
-    after = verify_code_offline(text, material=load_code_cache(tmp_path / "c"))
+    after = _offline(load_snapshot_cache(tmp_path / "c"), text)
     assert _verdict(after) == ("FAILED", "REVOKED")
-    old_sequence = verify_code_offline(text, material=before).status_now["status_list"]["sequence"]
+    old_sequence = _offline(before, text).status_now["status_list"]["sequence"]
     assert after.status_now["status_list"]["sequence"] > old_sequence
 
 
 def test_dynamic_code_offline_warns_that_single_use_is_online_only(service, licence, tmp_path):
     write_code_cache(service, tmp_path / "c")
     text = make_dynamic_code(service, licence, principal_or_actor="test").text
-    report = verify_code_offline(text, material=load_code_cache(tmp_path / "c"))
+    report = _offline(load_snapshot_cache(tmp_path / "c"), text)
     assert report.indication is Indication.PASSED
     assert checks_by_name(report)["code.single_use"] == "warning"
 
@@ -231,33 +261,34 @@ def test_dynamic_code_offline_warns_that_single_use_is_online_only(service, lice
 
 def test_changing_any_single_character_fails_and_never_raises(service, licence):
     text = static_code_text(service, licence)
-    material = code_trust_from_db(service.db)
+    snapshot = _snapshot(service)
     for i in range(len(text)):
         replacement = BASE45[(BASE45.index(text[i]) + 7) % len(BASE45)] if text[i] in BASE45 else "A"
         for ch in (replacement, "a"):
             if ch == text[i]:
                 continue
             tampered = text[:i] + ch + text[i + 1:]
-            report = verify_code_online(service.db, tampered, material=material)
+            report = _online(service, tampered, snapshot=snapshot)
             assert report.indication is Indication.FAILED, (i, ch, report.message)
 
 
-def test_offline_reuses_one_status_list_verification_until_recheck_or_next_update(service, licence, tmp_path,
-                                                                                   monkeypatch):
+def test_offline_checks_a_held_status_list_once_and_still_judges_its_freshness(service, licence, tmp_path,
+                                                                              monkeypatch):
     """A verifier checks the held list's CMS and chain once, not per code; a later time past the
-    recheck window or the list's next_update verifies it again (so staleness still shows)."""
-    import trustsvc.codes.material as material_module
+    list's next_update is judged stale without checking it again."""
+    import trustsvc.snapshot as snapshot_module
 
     calls = []
-    real = material_module.verify_status_list
-    monkeypatch.setattr(material_module, "verify_status_list", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = snapshot_module.verify_status_list
+    monkeypatch.setattr(snapshot_module, "verify_status_list", lambda *a, **k: calls.append(1) or real(*a, **k))
     text = static_code_text(service, licence)
     write_code_cache(service, tmp_path / "cache", lifetime=dt.timedelta(hours=2))
-    material = load_code_cache(tmp_path / "cache")
+    material = load_snapshot_cache(tmp_path / "cache")
     now = utcnow()
-    for seconds in (0, 1, 30):
-        report = verify_code_offline(text, material=material, now=now + dt.timedelta(seconds=seconds))
+    for seconds in (0, 1, 30, 600):
+        report = _offline(material, text, now=now + dt.timedelta(seconds=seconds))
         assert report.indication is Indication.PASSED, report.message
     assert len(calls) == 1
-    verify_code_offline(text, material=material, now=now + material_module.STATUS_LIST_RECHECK + dt.timedelta(seconds=1))
-    assert len(calls) == 2
+    stale = _offline(material, text, now=now + dt.timedelta(hours=3))
+    assert _verdict(stale) == ("INDETERMINATE", "TRUST_LIST_STALE") and stale.status_now["status_list"]["stale"]
+    assert len(calls) == 1

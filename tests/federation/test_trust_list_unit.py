@@ -343,11 +343,12 @@ def test_the_offline_code_cache_carries_peer_regions(regions, tmp_path: Path) ->
     unreachable here) stays INDETERMINATE rather than PASSED."""
     from fed_bodies import business_body
 
-    from trustsvc.codes.material import load_code_cache, write_code_cache
-    from trustsvc.codes.offline import verify_code_offline
+    from trustsvc.codes.material import write_code_cache
     from trustsvc.codes.service import static_code
     from trustsvc.licences.service import issue_licence, request_from_json
     from trustsvc.sealing import SealRequest, make_department_seal
+    from trustsvc.snapshot import load_snapshot_cache
+    from trustsvc.verifier import verify_code
 
     a, b, pin, base = regions["a"], regions["b"], regions["pin"], regions["base"]
     uscc = department_uscc("320000")
@@ -358,7 +359,7 @@ def test_the_offline_code_cache_carries_peer_regions(regions, tmp_path: Path) ->
     path.write_bytes(current_trust_list(a).der)
     import_peer(b, str(path), pin, actor="test", allow_file=True)
     write_code_cache(b, tmp_path / "cache")
-    report = verify_code_offline(code, material=load_code_cache(tmp_path / "cache"))
+    report = verify_code(load_snapshot_cache(tmp_path / "cache"), code)
     checks = {c.name: c.result for c in report.checks}
     assert checks["code.signature"] == checks["code_signer.path"] == checks["licence.authorisation"] == "passed"
     anchor = [t for t in report.trust_path if t.get("trust_anchor")][-1]

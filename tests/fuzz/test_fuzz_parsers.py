@@ -32,15 +32,14 @@ from asn1crypto import ocsp
 from hsm import DEFAULT_SM2_ID, sm3
 from hsm.encoding import signature_to_raw
 from trustsvc.codes.format import CodeFormatError, decode_code, kid_for, sig_structure
-from trustsvc.codes.material import code_trust_from_db
-from trustsvc.codes.offline import verify_code_offline
-from trustsvc.codes.online import verify_code_online
 from trustsvc.errors import InvalidInputError
 from trustsvc.licences.pdf_verify import verify_licence_pdf
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.sealing import region_authority
+from trustsvc.snapshot import TrustSnapshot, build_snapshot
 from trustsvc.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
 from trustsvc.status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
+from trustsvc.verifier import OnlineCodes, verify_code
 from trustsvc.verify import verify_bytes, verify_certificate_report, verify_cms_report
 
 CA_ERRORS = (CAError, hsm.InvalidSignature)
@@ -247,6 +246,16 @@ def test_code_decoder_on_cose_shapes(corpus, data) -> None:
         pass
 
 
+_SNAPSHOTS: dict[int, TrustSnapshot] = {}
+
+
+def _snapshot_of(db) -> TrustSnapshot:
+    """The corpus service's trust snapshot, built once (its trust material does not change)."""
+    if id(db) not in _SNAPSHOTS:
+        _SNAPSHOTS[id(db)] = build_snapshot(db, grace=dt.timedelta(days=1))
+    return _SNAPSHOTS[id(db)]
+
+
 @fuzz(200)
 @given(claims=_claims())
 def test_code_verifiers_on_validly_signed_claims(corpus, code_signer, claims) -> None:
@@ -257,8 +266,9 @@ def test_code_verifiers_on_validly_signed_claims(corpus, code_signer, claims) ->
     raw = signature_to_raw(signer.sign(sig_structure(protected, payload), sm2_id=DEFAULT_SM2_ID))
     text = _text(cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, raw])))
     db = corpus.service.db
-    no_internal_error(verify_code_offline(text, material=code_trust_from_db(db, status_lists=True)))
-    no_internal_error(verify_code_online(db, text))  # anonymous: writes nothing
+    snapshot = _snapshot_of(db)
+    no_internal_error(verify_code(snapshot, text))  # offline
+    no_internal_error(verify_code(snapshot, text, online=OnlineCodes(db)))  # anonymous online: writes nothing
 
 
 # -- licence PDFs -------------------------------------------------------------------------------

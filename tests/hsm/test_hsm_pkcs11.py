@@ -308,7 +308,6 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     from ca.cms import sign_cms
     from ca.oids import PKIXOID
     from trustsvc import pki
-    from trustsvc.codes.online import verify_code_online
     from trustsvc.codes.service import static_code
     from trustsvc.config import load_config, write_config
     from trustsvc.context import open_service
@@ -317,7 +316,9 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     from trustsvc.licences.status import licence_status
     from trustsvc.local_trust import local_trust_context
     from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
+    from trustsvc.snapshot import build_snapshot
     from trustsvc.storage.models import CertificateRecord
+    from trustsvc.verifier import OnlineCodes, verify_code
     from trustsvc.verify import verify_bytes
     from sqlalchemy import select
 
@@ -362,15 +363,15 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
         report = verify_bytes(pdf.content, trust=trust, status_lookup=partial(licence_status, svc.db))
         assert report.indication.value == "PASSED", report.message
         code = static_code(svc, row.identifier, principal_or_actor="test").text
-        report = verify_bytes(code.encode(), trust=trust,
-                              code_verifier=partial(verify_code_online, svc.db, actor=None, purpose=None))
+        snapshot = build_snapshot(svc.db, grace=dt.timedelta(days=1))
+        code_verifier = partial(verify_code, snapshot, online=OnlineCodes(svc.db))  # anonymous, online
+        report = verify_bytes(code.encode(), trust=trust, code_verifier=code_verifier)
         assert report.indication.value == "PASSED", report.message
         assert any("ES256" in c.detail for c in report.checks if c.name == "code.algorithm")
         # The same claims signed by the same P-256 key but labelled SM2-with-SM3 must not pass:
         # each COSE alg is verified only under a key of its own type.
         relabelled = _relabel_code(code, svc.keystore.signer(rows["code-signer"][0]))
-        report = verify_bytes(relabelled.encode(), trust=trust,
-                              code_verifier=partial(verify_code_online, svc.db, actor=None, purpose=None))
+        report = verify_bytes(relabelled.encode(), trust=trust, code_verifier=code_verifier)
         assert report.indication.value == "FAILED" and report.sub_indication == "SIG_CRYPTO_FAILURE"
     finally:
         svc.close()

@@ -315,8 +315,11 @@ def test_qr_slot_carries_the_versions_static_code_which_verifies(service, issued
     import zxingcpp
     from PIL import Image
 
-    from trustsvc.codes.online import verify_code_online
+    import datetime
+
     from trustsvc.codes.service import static_code_text
+    from trustsvc.snapshot import build_snapshot
+    from trustsvc.verifier import OnlineCodes, verify_code
 
     row, made = issued
     path = tmp_path / "licence.pdf"
@@ -326,5 +329,6 @@ def test_qr_slot_carries_the_versions_static_code_which_verifies(service, issued
     found = [b.text for b in zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
              if b.format == zxingcpp.BarcodeFormat.QRCode]
     assert found == [static_code_text(service, row.identifier)]
-    report = verify_code_online(service.db, found[0])
+    report = verify_code(build_snapshot(service.db, grace=datetime.timedelta(days=1)), found[0],
+                         online=OnlineCodes(service.db))
     assert report.indication.value == "PASSED", report.as_dict()

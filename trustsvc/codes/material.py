@@ -1,13 +1,14 @@
 """Trust material for service codes: which code-signer certificates a kid may name, the anchors
 their paths must reach, and how fresh all that is.
 
-Two sources, one shape (:class:`CodeTrust`):
-
-* :func:`code_trust_from_db`: this service's own records (always current; what the API uses);
-* :func:`load_code_cache`: a cache directory written by :func:`write_code_cache` (``trustsvc
-  code cache DIR``), for verifiers without the network: the region's root, issuing CAs and
-  code-signer certificates, and each issuer's newest signed status list, with ``exported_at``
-  and ``next_update``. Past ``next_update`` the cache is stale and verifications fail closed.
+* :class:`CodeTrust` from :func:`code_trust_from_db`: this service's own records, as the holder
+  presentations of :mod:`trustsvc.holder` read them when a holder consents (service codes
+  themselves are verified by :mod:`trustsvc.verifier` against the trust snapshot);
+* :func:`write_code_cache` (``trustsvc code cache DIR``): a cache directory for verifiers
+  without the network, read back by :func:`trustsvc.snapshot.load_snapshot_cache`: the region's
+  root, issuing CAs and code-signer certificates, and each issuer's newest signed status list,
+  with ``exported_at`` and ``next_update``. Past ``next_update`` the cache is stale and
+  verifications fail closed.
 
 The cache file itself is not signed: it is exported on a machine the verifier trusts. Peer
 regions' material comes from the signed trust lists that machine imported by pin
@@ -31,9 +32,6 @@ from asn1crypto import pem
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca.certs import load_certificates, parse_certificate
-from ca.errors import CertificateError
-
 from ..context import TrustService
 from ..errors import InvalidInputError
 from ..local_trust import local_trust_context
@@ -45,7 +43,7 @@ from ..trust import TrustContext
 from ..uscc import validate_uscc
 from .format import kid_for
 
-__all__ = ["CodeTrust", "code_trust_from_db", "write_code_cache", "load_code_cache", "CACHE_FORMAT",
+__all__ = ["CodeTrust", "code_trust_from_db", "write_code_cache", "CACHE_FORMAT",
            "CACHE_LIFETIME", "TRUST_FILE", "STATUS_DIR", "status_list_path"]
 
 log = logging.getLogger(__name__)
@@ -60,7 +58,7 @@ STATUS_LIST_RECHECK = dt.timedelta(seconds=60)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -164,7 +162,7 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
     reading concurrently sees old or new. A peer's issuer whose USCC could not be a safe file
     name (see :func:`status_list_path`) is left out, with a warning.
     """
-    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     db = service.db
     with db.reader() as session:
         region = session.execute(select(Region)).scalars().first()
@@ -251,72 +249,3 @@ def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def _certs(body: Mapping[str, Any], name: str) -> list[bytes]:
-    items = body.get(name, [])
-    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-        raise InvalidInputError(f"{TRUST_FILE}: {name} must be a list of PEM certificates", code="invalid_code_cache")
-    try:
-        return [c.der for x in items for c in load_certificates(x.encode("ascii"))]
-    except (CertificateError, UnicodeError) as exc:
-        raise InvalidInputError(f"{TRUST_FILE}: {name} holds an unreadable certificate",
-                                code="invalid_code_cache") from exc
-
-
-def _time(body: Mapping[str, Any], name: str) -> dt.datetime:
-    value = body.get(name)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInputError(f"{TRUST_FILE}: {name} is not an ISO 8601 time", code="invalid_code_cache") from exc
-    if parsed.tzinfo is None:
-        raise InvalidInputError(f"{TRUST_FILE}: {name} has no time zone", code="invalid_code_cache")
-    return parsed
-
-
-def load_code_cache(directory: Path) -> CodeTrust:
-    """Read a cache written by :func:`write_code_cache`.
-
-    :raises InvalidInputError: ``invalid_code_cache`` when the directory holds no readable cache.
-    """
-    path = directory / TRUST_FILE
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"no readable code cache at {path}", code="invalid_code_cache") from exc
-    if not isinstance(body, dict) or body.get("format") != CACHE_FORMAT:
-        raise InvalidInputError(f"{path} is not a {CACHE_FORMAT} file", code="invalid_code_cache")
-    anchors = _certs(body, "anchors")
-    info: dict[str, Mapping[str, Any]] = {}
-    for der in anchors:
-        info[parse_certificate(der).sha256] = {"region": body.get("region"), "source": f"cache {directory}"}
-    intermediates = _certs(body, "intermediates") + _certs(body, "status_list_signers")
-    signers = _certs(body, "code_signers")
-    authorisations: dict[str, Mapping[str, frozenset[str]]] = {}
-    peers = body.get("peers", [])
-    if not isinstance(peers, list) or not all(isinstance(p, dict) for p in peers):
-        raise InvalidInputError(f"{TRUST_FILE}: peers must be a list of objects", code="invalid_code_cache")
-    for peer in peers:  # peer regions, from the trust lists the exporting service imported by pin
-        types = peer.get("licence_types", {})
-        if not isinstance(types, dict):
-            raise InvalidInputError(f"{TRUST_FILE}: peers[].licence_types must be an object", code="invalid_code_cache")
-        for der in _certs(peer, "anchors"):
-            anchors.append(der)
-            sha = parse_certificate(der).sha256
-            info[sha] = {"region": peer.get("region"), "name": peer.get("name"), "source": f"cache {directory}",
-                         "list_sequence": peer.get("list_sequence")}
-            authorisations[sha] = {str(k): frozenset(map(str, v)) for k, v in types.items() if isinstance(v, list)}
-        intermediates += _certs(peer, "intermediates")
-        signers += _certs(peer, "code_signers")
-    trust = TrustContext(anchors=tuple(anchors), intermediates=tuple(intermediates), anchor_info=info,
-                         authorisations=authorisations)
-    lists: dict[str, bytes] = {}
-    status_dir = directory / STATUS_DIR
-    if status_dir.is_dir():
-        for item in sorted(status_dir.glob("*.bin")):
-            lists[item.stem] = item.read_bytes()
-    region = body.get("region")
-    return CodeTrust(trust=trust, signers=_signer_map(signers), source=f"cache {directory}",
-                     region=region if isinstance(region, str) else None, exported_at=_time(body, "exported_at"),
-                     next_update=_time(body, "next_update"), status_lists=lists)

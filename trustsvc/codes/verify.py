@@ -1,6 +1,7 @@
-"""What every service-code verification does, online or offline: parse, find the code signer
-by kid, check the SM2 signature, the signer's path to an anchor and its region, and the code's
-lifetime. The callers add licence status (live, or from a status list) and single use.
+"""The pieces of a service-code verification that do not depend on where trust comes from:
+the code's minimal fields, its region against the signer's anchor, and its lifetime. The region
+verifier (:func:`trustsvc.verifier.verify_code`) finds the signer in the code's namespace,
+checks the signature and the signer's path, and adds licence status and single use.
 
 Rules (DESIGN §4, issue 5):
 
@@ -22,31 +23,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ca.certs import parse_certificate
-from ca.errors import CAError
-from ca.oids import TrustSvcEKU
-from ca.results import (
-    CRYPTO_CONSTRAINTS_FAILURE,
-    EXPIRED,
-    FORMAT_FAILURE,
-    NO_SIGNING_CERTIFICATE_FOUND,
-    NOT_YET_VALID,
-    SIG_CONSTRAINTS_FAILURE,
-    SIG_CRYPTO_FAILURE,
-)
-from hsm import DEFAULT_SM2_ID, KeyAlgorithm, load_public_key, verify
-from hsm.encoding import signature_from_raw
-from hsm.errors import InvalidSignature, TrustSvcError
+from ca.results import EXPIRED, NOT_YET_VALID, SIG_CONSTRAINTS_FAILURE
+from hsm import KeyAlgorithm
+from hsm.errors import TrustSvcError
 
-from ..authorisation import check_licence_authorisation
 from ..licences.identifier import parse_identifier
 from ..report import ReportBuilder
-from ..trust import assess_certificate
-from .format import CODE_ALGORITHMS, DYNAMIC, CodeFormatError, DecodedCode, decode_code
-from .material import CodeTrust
+from .format import DecodedCode
 
-__all__ = ["CLOCK_SKEW", "ALREADY_USED", "verify_code_common", "code_time", "ALG_NAMES", "SIGNING_USAGE",
-           "minimal_object", "check_issuer_region", "check_lifetime"]
+__all__ = ["CLOCK_SKEW", "ALREADY_USED", "code_time", "ALG_NAMES", "SIGNING_USAGE", "minimal_object",
+           "check_issuer_region", "check_lifetime"]
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """How far in the future a code's ``iat`` may lie (the signer's clock versus ours)."""
@@ -56,11 +42,11 @@ _SIGNING_USAGE = frozenset({"digital_signature"})
 
 
 def code_time(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _minimal_object(code: DecodedCode) -> dict[str, Any]:
@@ -78,41 +64,6 @@ def _minimal_object(code: DecodedCode) -> dict[str, Any]:
 
 
 _ALG_NAMES = {KeyAlgorithm.SM2: "SM2-with-SM3", KeyAlgorithm.ECDSA_P256: "ES256 (ECDSA P-256, SHA-256)"}
-
-
-def _signature(builder: ReportBuilder, code: DecodedCode, material: CodeTrust,
-               key_algorithm: KeyAlgorithm) -> bytes | None:
-    """The certificate whose key made the signature, or None (check recorded either way). Only
-    certificates whose key is of ``key_algorithm`` (the one the COSE alg names) are tried, so a
-    code cannot be relabelled to another algorithm."""
-    candidates = material.certificates_for(code.kid)
-    if not candidates:
-        builder.indeterminate("code.kid", NO_SIGNING_CERTIFICATE_FOUND,
-                              f"kid {code.kid.hex()} names no code-signer certificate known here "
-                              f"({material.source})")
-        return None
-    builder.passed("code.kid", f"kid {code.kid.hex()} names {len(candidates)} code-signer certificate(s)")
-    try:
-        der_signature = signature_from_raw(code.signature) if len(code.signature) == 64 else None
-    except (InvalidSignature, TrustSvcError, ValueError):
-        der_signature = None
-    if der_signature is None:
-        builder.fail("code.signature", SIG_CRYPTO_FAILURE, "the signature is not a 64-byte r‖s value")
-        return None
-    tbs = code.to_be_signed
-    for der in candidates:
-        try:
-            spki = parse_certificate(der).spki
-            if load_public_key(spki).algorithm is not key_algorithm:
-                continue
-            verify(spki, tbs, der_signature, sm2_id=DEFAULT_SM2_ID)
-        except (InvalidSignature, TrustSvcError, CAError):
-            continue
-        builder.passed("code.signature", f"{_ALG_NAMES[key_algorithm]} signature over the COSE Sig_structure verifies")
-        return der
-    builder.fail("code.signature", SIG_CRYPTO_FAILURE,
-                 "the signature does not verify: the code was changed or not signed by this key")
-    return None
 
 
 def _region(builder: ReportBuilder, code: DecodedCode) -> None:
@@ -142,38 +93,7 @@ def _lifetime(builder: ReportBuilder, code: DecodedCode, now: dt.datetime) -> No
         builder.passed("code.lifetime", f"the code is valid until {_iso(exp)}")
 
 
-def verify_code_common(text: Any, *, material: CodeTrust, now: dt.datetime) -> tuple[ReportBuilder, DecodedCode | None]:
-    """Everything but licence status and single use. Returns the builder and, when the
-    signature verified, the decoded code (the caller adds its status checks and builds)."""
-    builder = ReportBuilder("code")
-    try:
-        code = decode_code(text)
-    except CodeFormatError as exc:
-        builder.fail("code.format", FORMAT_FAILURE, f"not a valid service code: {exc.message}")
-        return builder, None
-    builder.passed("code.format", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
-    key_algorithm = CODE_ALGORITHMS.get(code.alg) if type(code.alg) is int else None
-    if key_algorithm is None:
-        builder.fail("code.algorithm", CRYPTO_CONSTRAINTS_FAILURE,
-                     f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)")
-        return builder, None
-    builder.passed("code.algorithm", f"COSE alg {code.alg} ({_ALG_NAMES[key_algorithm]}, raw r‖s)")
-    signer = _signature(builder, code, material, key_algorithm)
-    if signer is None:
-        return builder, None
-    builder.object.update(_minimal_object(code))
-    builder.signing_time = code_time(code.claims.iat)
-    assess_certificate(builder, "code_signer", signer, trust=material.trust, at=builder.signing_time, now=now,
-                       required_key_usage=_SIGNING_USAGE, required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING)
-    check_licence_authorisation(builder, material.trust, code.claims.sub, roles=("code_signer",))
-    _region(builder, code)
-    _lifetime(builder, code, now)
-    if code.claims.typ == DYNAMIC and code.claims.exp is not None:
-        builder.object["lifetime_seconds"] = code.claims.exp - code.claims.iat
-    return builder, code
-
-
-# The pieces a scoped verifier (trustsvc.verifier) shares with this one.
+# The names the region verifier (trustsvc.verifier) uses.
 ALG_NAMES = _ALG_NAMES
 SIGNING_USAGE = _SIGNING_USAGE
 minimal_object = _minimal_object
