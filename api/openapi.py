@@ -227,6 +227,19 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                     "$ref": "#/components/schemas/LicenceType"}}}},
                               "404": _err("licence_type_version_not_found"),
                               "422": _err("unknown_licence_type")}}},
+            "/api/v1/licences:batch": {"post": {
+                "summary": "Issue or import up to 1,000 licences (each a licence body, plus optional key, id "
+                           "and issued_on); each answered by index: created, replayed or its errors",
+                "security": _AUTH,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["licences"], "properties": {
+                        "licences": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                     "items": {"type": "object"}},
+                        "department": {"type": "string", "description": "admin keys: the issuing department"}}}}}},
+                "responses": {"200": {"description": "created, replayed, failed and results[] by index",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "400": _err("malformed_json, malformed_request"), "401": _err("no or bad key"),
+                              "403": _err("role_not_allowed"), "422": _err("invalid_batch")}}},
             "/api/v1/licences": {"post": {
                 "summary": "Issue an e-licence (GB/T 36904 identifier, sealed GB/T 36903 metadata)",
                 "security": _AUTH,

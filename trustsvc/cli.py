@@ -908,6 +908,12 @@ for _command in SEAL_COMMANDS:
     seal.add_command(_command)
 
 
+from .cli_bulk import files, licence_import  # noqa: E402 - it builds on the helpers above
+
+licence.add_command(licence_import)
+cli.add_command(files)
+
+
 def main() -> None:
     cli(prog_name="trustsvc")
 

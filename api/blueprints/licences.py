@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
@@ -102,6 +103,67 @@ def issue() -> tuple[Response, int]:
         return resp, 200
     resp.headers["Location"] = _location(outcome.record)
     return resp, 201
+
+
+MAX_BATCH_LICENCES = 1000
+
+
+@bp.post("/licences:batch")
+@require_role(Role.ISSUER)
+def issue_batch() -> Response:
+    """Up to 1,000 licences in one request (``{"licences": [...]}``, each the body of POST
+    /licences plus optional ``key``, ``id`` and ``issued_on`` as in ``trustsvc licence import``).
+    Each is answered in ``results`` by its index: created, replayed (its key was done) or its
+    errors; a bad one never stops the others. Their files are made on first download."""
+    from trustsvc.licences.bulk import RowError, import_rows
+
+    principal = current_principal()
+    data = json_object()
+    licences = data.get("licences")
+    if not isinstance(licences, list) or not 1 <= len(licences) <= MAX_BATCH_LICENCES:
+        raise InvalidInputError(f"licences is a list of 1..{MAX_BATCH_LICENCES} licence bodies",
+                                code="invalid_batch", field="licences")
+    department = principal.department_uscc
+    if principal.role is Role.ADMIN:
+        department = string_field(data, "department", max_len=18)
+    rows = []
+    for i, body in enumerate(licences):
+        if isinstance(body, dict) and "department" in body:
+            body = {k: v for k, v in body.items() if k != "department"}  # the key's department, or the body's
+        rows.append((i, body))
+    refused: list[RowError] = []
+    if principal.role is not Role.ADMIN:
+        rows = _allowed_rows(rows, set(principal.licence_types), refused)
+    report = import_rows(service(), rows, actor=principal.actor, department=department, keep_identifiers=True)
+    results: list[dict[str, Any]] = [{"index": i, "status": "error", "errors": []} for i in range(len(licences))]
+    for e in [*refused, *report.errors]:
+        results[e.row]["errors"].append({"field": e.field, "code": e.code, "message": e.message})
+    for n, ident, replayed in report.identifiers:
+        results[n] = {"index": n, "status": "replayed" if replayed else "created", "id": ident}
+    return jsonify({"created": report.issued, "replayed": report.skipped,
+                    "failed": len(licences) - report.issued - report.skipped, "results": results})
+
+
+def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[Any]) -> list[tuple[int, Any]]:
+    """The rows of the types an issuer key may issue; each other one gets its own error."""
+    from trustsvc.licences.bulk import RowError
+    from trustsvc.licences.service import _region_code
+
+    with service().db.reader() as session:
+        region = _region_code(session)
+        kept = []
+        for i, body in rows:
+            wanted = body.get("type") if isinstance(body, dict) else None
+            try:
+                code = resolve_type(region, wanted, session).code if isinstance(wanted, str) else None
+            except InvalidInputError:
+                code = None  # the row's own check says so
+            if code is not None and code not in allowed:
+                refused.append(RowError(i, "type", "licence_type_not_allowed",
+                                        f"this key may not issue licence type {code}"))
+                continue
+            kept.append((i, body))
+    return kept
 
 
 def _location(row: LicenceRecord) -> str:

@@ -266,6 +266,12 @@ TABLE: dict[tuple[str, str], Row] = {
         keyed(admin=201, issuer=201),
         codes=(("issuer_other", "other_department"), ("issuer_food", "licence_type_not_allowed"),
                ("verifier", "role_not_allowed"), ("peer", "role_not_allowed"))),
+    # a batch: 200 whatever its rows say; a row of another type or department is that row's error
+    ("POST", "/api/v1/licences:batch"): Row(
+        post_json(lambda w: "/api/v1/licences:batch",
+                  lambda w, who: {"licences": [business_body()], **({"department": DEPT_A} if who == "admin" else {})}),
+        keyed(admin=200, issuer=200, issuer_other=200, issuer_food=200),
+        codes=(("verifier", "role_not_allowed"), ("peer", "role_not_allowed"))),
     ("GET", "/api/v1/licences/<identifier>"): Row(
         get(lambda w: f"/api/v1/licences/{w.licence}"), keyed(admin=200, issuer=200, issuer_food=200, verifier=200),
         codes=(("issuer_other", "other_department"),)),

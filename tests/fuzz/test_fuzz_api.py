@@ -150,6 +150,7 @@ ROUTES = [
     ("/api/v1/departments", "POST"), ("/api/v1/licence-types", "GET"),
     ("/api/v1/licence-types", "POST"), ("/api/v1/licence-types/<code>", "GET"), ("/api/v1/licences", "GET"),
     ("/api/v1/licences", "POST"), ("/api/v1/licences/<identifier>", "GET"),
+    ("/api/v1/licences:batch", "POST"),
     ("/api/v1/licences/<identifier>/change", "POST"), ("/api/v1/licences/<identifier>/code", "GET"),
     ("/api/v1/licences/<identifier>/codes", "POST"), ("/api/v1/licences/<identifier>/file", "GET"),
     ("/api/v1/licences/<identifier>/reinstate", "POST"), ("/api/v1/licences/<identifier>/renew", "POST"),
