@@ -12,6 +12,7 @@ import zipfile
 from functools import partial
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import gmalg
 import ofdkit
@@ -163,7 +164,8 @@ def test_every_shipped_type_renders_as_ofd_verifies_and_ofdkit_reads_every_field
     # an independent reader: one page, every field's label and value, the identifier
     with ofdkit.open(got.data) as doc:
         assert len(doc.pages) == 1
-        text = _squeeze("".join(run.text for run in doc.pages[0].runs))
+        runs = doc.pages[0].runs
+        text = _squeeze("".join(run.text for run in runs))
         custom = doc.info.custom_data
     assert custom["ZZBS"] == ident and custom["ZZMC"] == ltype.name
     with service.db.reader() as session:
@@ -174,6 +176,14 @@ def test_every_shipped_type_renders_as_ofd_verifies_and_ofdkit_reads_every_field
     missing = [(label, value) for label, value in rows if _squeeze(label) not in text or _squeeze(value) not in text]
     assert not missing, missing
     assert ident in text and _squeeze(ltype.name) in text
+    # the data index: each row's metadata code names the text objects that print its value
+    by_id = {run.object_id: run.text for run in runs}
+    tags = ElementTree.fromstring(_members(got.data)["Doc_0/Tags/Tag_Licence.xml"])
+    tagged = {el.tag.rsplit("}", 1)[1]: _squeeze("".join(by_id[ref.text or ""] for ref in el)) for el in tags}
+    codes = dict(face.label_codes)
+    untagged = [(label, value) for label, value in rows if _squeeze(value) not in tagged.get(codes.get(label, ""), "")]
+    assert not untagged, untagged
+    assert ident in tagged["ZZBS"] and tagged["ZZBFJG"] == _squeeze(face.department_name)
 
 
 def _tampered(service, data: bytes, change) -> Any:

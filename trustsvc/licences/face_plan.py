@@ -65,6 +65,9 @@ class TextRun:
     role: str = ""
     """What the run is (title, label, value, issuer, date, identifier, note, caption, badge):
     lets a backend or a test find it without guessing from the text."""
+    codes: tuple[str, ...] = ()
+    """The GB/T 36903 metadata codes whose value the run prints (ZZMC for the title, a field's
+    code for its value, ...): the OFD's data index (CustomTags)."""
 
 
 @dataclass(frozen=True)
@@ -240,28 +243,41 @@ class _Plan:
         right: bool = False,
         char_space: float = 0.0,
         role: str = "",
+        codes: tuple[str, ...] = (),
     ) -> None:
         width = text_width_pt(text, self.font, size, char_space) / PT_PER_MM
         if centre:
             x_mm -= width / 2
         elif right:
             x_mm -= width
-        self.texts.append(TextRun(text, x_mm, baseline_mm, size, colour, width, char_space, role))
+        self.texts.append(TextRun(text, x_mm, baseline_mm, size, colour, width, char_space, role, codes))
 
 
-def _rows(face: Any, layout: LicenceLayout) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+_VALIDITY_CODES = ("ZZYXQQSRQ", "ZZYXQJZRQ")
+
+
+def _rows(face: Any, layout: LicenceLayout) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(label, value, metadata codes) of the body's rows."""
+    codes = dict(face.label_codes)
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def add(label: str, value: str) -> None:
+        out.append((label, value, (codes[label],) if label in codes else ()))
+
     for kind in layout.body.rows:
         if kind == "holder":
             if face.holder_rows is None:
-                out += [("持证主体", face.holder_name), (face.holder_id_label, face.holder_id)]
+                out.append(("持证主体", face.holder_name, ("CZZT",)))
+                out.append((face.holder_id_label, face.holder_id, ("CZZTDM",)))
             else:
-                out += list(face.holder_rows)
+                for label, value in face.holder_rows:
+                    add(label, value)
         elif kind == "fields":
-            out += list(face.fields)
+            for label, value in face.fields:
+                add(label, value)
         elif kind == "validity" and face.show_validity:
             until = _chinese_date(face.valid_until) if face.valid_until else "长期"
-            out.append((face.validity_label, f"{_chinese_date(face.valid_from)} 至 {until}"))
+            out.append((face.validity_label, f"{_chinese_date(face.valid_from)} 至 {until}", _VALIDITY_CODES))
     return out
 
 
@@ -271,22 +287,23 @@ class _LaidRow:
     label_size: float
     values: tuple[str, ...]
     height_pt: float
+    codes: tuple[str, ...] = ()
 
 
 def _lay_rows(
-    rows: Sequence[tuple[str, str]], font: str, size: float, widths: tuple[float, float]
+    rows: Sequence[tuple[str, str, tuple[str, ...]]], font: str, size: float, widths: tuple[float, float]
 ) -> tuple[list[_LaidRow], float]:
     leading = size * _LEADING
     room = widths[0] - 2 * PT_PER_MM
     laid: list[_LaidRow] = []
     total = 0.0
-    for label, value in rows:
+    for label, value, codes in rows:
         # a label stays on one line (a long one is set smaller): a label is read as one word
         natural = text_width_pt(label, font, size)
         label_size = size * room / natural if natural > room else size
         values = tuple(wrap(value, font, size, widths[1]))
         height = max(leading, leading * len(values))
-        laid.append(_LaidRow(label, label_size, values, height))
+        laid.append(_LaidRow(label, label_size, values, height, codes))
         total += height
     return laid, total
 
@@ -332,6 +349,7 @@ def _body(plan: _Plan, face: Any, layout: LicenceLayout) -> None:
                     size,
                     layout.colours.text,
                     role="value",
+                    codes=row.codes,
                 )
         top += (row.height_pt + step) / PT_PER_MM
 
@@ -414,7 +432,9 @@ def _issuer(plan: _Plan, face: Any, layout: LicenceLayout) -> Picture:
             role="issuer_label",
         )
     for n, line in enumerate(lines):
-        plan.text(iss.centre_x_mm, iss.top_mm + n * leading, line, size, colour, centre=True, role="issuer")
+        plan.text(
+            iss.centre_x_mm, iss.top_mm + n * leading, line, size, colour, centre=True, role="issuer", codes=("ZZBFJG",)
+        )
     last = iss.top_mm + (len(lines) - 1) * leading
     plan.text(
         iss.centre_x_mm,
@@ -424,6 +444,7 @@ def _issuer(plan: _Plan, face: Any, layout: LicenceLayout) -> Picture:
         colour,
         centre=True,
         role="date",
+        codes=("ZZBFRQ",),
     )
     picture = face.seal_picture
     width_mm = picture.width_mm if picture.width_mm > 0 else layout.seal.diameter_mm
@@ -474,13 +495,23 @@ def plan_face(face: Any, layout: LicenceLayout, *, font_path: Path, code_text: s
         centre=True,
         char_space=title_space,
         role="title",
+        codes=() if layout.title.text else ("ZZMC",),
     )
     if face.badge is not None:
         b = layout.badge
         text = f"{face.badge[0]}：{face.badge[1]}"
         room = (layout.qr.left_mm - 4 - b.left_mm) if b.top_mm + 5 > layout.qr.top_mm else width_mm - inner - b.left_mm
         badge_size, _ = _fit_size(text, font, b.size_pt, room * PT_PER_MM)
-        plan.text(b.left_mm, b.top_mm, text, badge_size, layout.colours.text, role="badge")
+        badge_code = dict(face.label_codes).get(face.badge[0])
+        plan.text(
+            b.left_mm,
+            b.top_mm,
+            text,
+            badge_size,
+            layout.colours.text,
+            role="badge",
+            codes=(badge_code,) if badge_code else (),
+        )
     _body(plan, face, layout)
     qr = _qr(plan, layout, code_text)
     seal = _issuer(plan, face, layout)
@@ -493,6 +524,7 @@ def plan_face(face: Any, layout: LicenceLayout, *, font_path: Path, code_text: s
         ident.size_pt,
         layout.colours.muted,
         role="identifier",
+        codes=("ZZBS",),
     )
     return FacePlan(
         width_mm=width_mm,

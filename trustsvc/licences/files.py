@@ -168,7 +168,9 @@ def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, l
         fields=tuple(printed), valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
         issue_date=row.issued_at.astimezone(CHINA).date(),
         seal_picture=seal_picture if seal_picture is not None else parse_seal(seal_der or b"").picture, badge=badge,
-        holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show)
+        holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show,
+        label_codes=(*((spec.label, spec.metadata_code) for spec in ltype.fields), (h.name_label, "CZZT"),
+                     (HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), "CZZTDM")))
 
 
 def _attached(service: TrustService, row: LicenceRecord) -> tuple[tuple[str, bytes, str, str], ...]:

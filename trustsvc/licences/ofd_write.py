@@ -9,6 +9,7 @@ The package, as GB/T 36905 e-licence files and ofdrw lay it out::
     /Doc_0/Res/font_1.ttf             the CJK font, subset to the face's characters (Unicode cmap)
     /Doc_0/Pages/Page_0/Content.xml   one layer: frame, text, QR code (one filled path)
     /Doc_0/Attachs/Attachments.xml    the sealed metadata (JSON), its SES signature and the status entry
+    /Doc_0/Tags/CustomTags.xml        the data index: which text objects print each metadata code's value
     /Doc_0/Signs/...                  written by :mod:`trustsvc.licences.ofd_sign`
 
 Every XML part is built with lxml (never by string concatenation) and serialised once; the bytes
@@ -44,6 +45,8 @@ __all__ = [
     "DOC",
     "SIGNATURES_PATH",
     "PAGE_PATH",
+    "TAG_TYPE",
+    "TAG_NAMESPACE",
 ]
 
 OFD_NS = "http://www.ofdspec.org/2016"
@@ -51,6 +54,9 @@ OFD_MEDIA_TYPE = "application/ofd"
 DOC = "Doc_0"
 PAGE_PATH = f"{DOC}/Pages/Page_0/Content.xml"
 SIGNATURES_PATH = f"{DOC}/Signs/Signatures.xml"
+TAG_TYPE = "eLicence"
+TAG_NAMESPACE = "urn:trustsvc:e-licence:gbt36903"
+"""The data index's vocabulary: element names are GB/T 36903 metadata codes."""
 _FONT_ID, _PAGE_ID, _LAYER_ID = 1, 2, 3
 _NSMAP = {"ofd": OFD_NS}
 
@@ -126,14 +132,16 @@ class _Ids:
         return str(self.last)
 
 
-def _text_object(layer: etree._Element, ids: _Ids, run: TextRun, font_name: str) -> None:
+def _text_object(layer: etree._Element, ids: _Ids, run: TextRun, font_name: str) -> str:
+    """The run as a TextObject; its ID."""
     size_mm = run.size_pt / PT_PER_MM
     top = run.baseline_mm - size_mm
+    object_id = ids.next()
     obj = _sub(
         layer,
         "TextObject",
         {
-            "ID": ids.next(),
+            "ID": object_id,
             "Boundary": _box(run.x_mm, top, run.width_mm + size_mm, size_mm * 1.4),
             "Font": str(_FONT_ID),
             "Size": _n(size_mm),
@@ -145,6 +153,7 @@ def _text_object(layer: etree._Element, ids: _Ids, run: TextRun, font_name: str)
     if advances:
         attrib["DeltaX"] = " ".join(_n(a) for a in advances)
     _sub(obj, "TextCode", attrib, text=run.text)
+    return object_id
 
 
 def _path_object(layer: etree._Element, ids: _Ids, box: Box) -> None:
@@ -201,7 +210,9 @@ def _qr_object(layer: etree._Element, ids: _Ids, qr: QRModules) -> None:
     _sub(obj, "AbbreviatedData", text=" ".join(commands))
 
 
-def _content(plan: FacePlan, ids: _Ids) -> bytes:
+def _content(plan: FacePlan, ids: _Ids) -> tuple[bytes, dict[str, list[str]]]:
+    """Content.xml, and the IDs of the text objects that print each metadata code's value."""
+    tagged: dict[str, list[str]] = {}
     page = ofd_element("Page")
     area = _sub(page, "Area")
     _sub(area, "PhysicalBox", text=_box(0, 0, plan.width_mm, plan.height_mm))
@@ -209,10 +220,30 @@ def _content(plan: FacePlan, ids: _Ids) -> bytes:
     for box in plan.boxes:
         _path_object(layer, ids, box)
     for run in plan.texts:
-        _text_object(layer, ids, run, plan.font_name)
+        object_id = _text_object(layer, ids, run, plan.font_name)
+        for code in run.codes:
+            tagged.setdefault(code, []).append(object_id)
     if plan.qr is not None:
         _qr_object(layer, ids, plan.qr)
-    return xml_bytes(page)
+    return xml_bytes(page), tagged
+
+
+def _custom_tags() -> bytes:
+    root = ofd_element("CustomTags")
+    tag = _sub(root, "CustomTag", {"TypeID": TAG_TYPE, "NameSpace": TAG_NAMESPACE})
+    _sub(tag, "FileLoc", text="Tag_Licence.xml")
+    return xml_bytes(root)
+
+
+def _tag_file(tagged: dict[str, list[str]]) -> bytes:
+    """The face's data index: one element per GB/T 36903 code, naming the text objects that print
+    its value (as e-invoices tag theirs), so a reader maps the face to the metadata."""
+    root = etree.Element(f"{{{TAG_NAMESPACE}}}Licence", nsmap={"zz": TAG_NAMESPACE, "ofd": OFD_NS})
+    for code, object_ids in tagged.items():
+        element = etree.SubElement(root, f"{{{TAG_NAMESPACE}}}{code}")
+        for object_id in object_ids:
+            ofd_subelement(element, "ObjectRef", {"PageRef": str(_PAGE_ID)}, text=object_id)
+    return xml_bytes(root)
 
 
 def _ofd_xml(plan: FacePlan, identifier: str, custom_data: Sequence[tuple[str, str]], created: dt.datetime) -> bytes:
@@ -246,6 +277,7 @@ def _document_xml(plan: FacePlan, max_unit_id: int) -> bytes:
     pages = _sub(root, "Pages")
     _sub(pages, "Page", {"ID": str(_PAGE_ID), "BaseLoc": "Pages/Page_0/Content.xml"})
     _sub(root, "Attachments", text="Attachs/Attachments.xml")
+    _sub(root, "CustomTags", text="Tags/CustomTags.xml")
     return xml_bytes(root)
 
 
@@ -293,7 +325,7 @@ def build_ofd_parts(
     :raises ConfigurationError: the font cannot be subset.
     """
     ids = _Ids(_LAYER_ID)
-    content = _content(plan, ids)
+    content, tagged = _content(plan, ids)
     font = subset_font(plan.font_name, (run.text for run in plan.texts))
     files: list[tuple[str, bytes]] = [
         ("OFD.xml", _ofd_xml(plan, identifier, custom_data, created)),
@@ -302,6 +334,8 @@ def build_ofd_parts(
         (f"{DOC}/Res/font_{_FONT_ID}.ttf", font),
         (PAGE_PATH, content),
         (f"{DOC}/Attachs/Attachments.xml", _attachments(attachments, created)),
+        (f"{DOC}/Tags/CustomTags.xml", _custom_tags()),
+        (f"{DOC}/Tags/Tag_Licence.xml", _tag_file(tagged)),
     ]
     files += [(f"{DOC}/Attachs/{item.name}", item.data) for item in attachments]
     return OfdParts(files=tuple(files), page_id=_PAGE_ID, max_unit_id=ids.last)

@@ -67,6 +67,8 @@ class LicenceFace:
     """营业期限, 有效期至, ...: what the type's own form calls its validity."""
     show_validity: bool = True
     """False for types whose face carries no validity (长期 by nature, or shown by a date field)."""
+    label_codes: tuple[tuple[str, str], ...] = ()
+    """(printed label, GB/T 36903 metadata code) of the rows: the OFD tags each value with its code."""
 
 
 def chinese_date(day: dt.date) -> str:
