@@ -9,6 +9,7 @@ files by licence.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import sys
 import time
@@ -19,7 +20,28 @@ from typing import Any
 
 import click
 
-from .cli import _actor, _config, _echo_json, _service, handle_errors
+from hsm.errors import TrustSvcError
+
+
+def _c() -> Any:
+    """The main command module (imported late: it registers these commands when it loads)."""
+    from . import cli
+
+    return cli
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``error: <code>: <message>`` and exit 1, as every ``trustsvc`` command does."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TrustSvcError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper
 
 
 class _Progress:
@@ -168,16 +190,16 @@ def licence_import(
     never stop the others; run it again after a crash or a fix: done rows are skipped."""
     from .licences.bulk import count_rows, write_error_report
 
-    _service(ctx)  # the PIN, the self-test and the schema checked before any worker starts
+    _c()._service(ctx)  # the PIN, the self-test and the schema checked before any worker starts
     total = count_rows(file)
     ctx_mp = mp.get_context("spawn")  # fresh interpreters: no engine or key handle crosses a fork
     counter = ctx_mp.Value("q", 0)
-    config, actor = _config(ctx), _actor()
+    config, actor = _c()._config(ctx), _c()._actor()
     jobs = [(config, str(file), department, slot, workers, actor, batch, counter) for slot in range(workers)]
     started = time.monotonic()
     if workers == 1:
         # in this process: nothing to spawn (and a SIGKILL test kills exactly the importer)
-        results = [_run_in_process(_service(ctx), file, department, actor, batch, total)]
+        results = [_run_in_process(_c()._service(ctx), file, department, actor, batch, total)]
     else:
         with ctx_mp.Pool(workers, initializer=_init_counter, initargs=(counter,)) as pool:
             results = _run_with_progress(
@@ -194,7 +216,7 @@ def licence_import(
     if errors or report_path.exists():
         write_error_report(report_path, [RowError(**e) for e in errors])
     seconds = time.monotonic() - started
-    _echo_json(
+    _c()._echo_json(
         {
             **summary,
             "errors": len(errors),
@@ -298,7 +320,7 @@ def files_make(ctx: click.Context, every_version: bool, fmt: str, workers: int |
 
     from .licences.files import FILE_FORMATS
 
-    service = _service(ctx)
+    service = _c()._service(ctx)
     media_type = FILE_FORMATS[fmt]
     todo = licences_without_file(service, media_type, every_version=every_version)[:limit]
     workers = workers or os.cpu_count() or 1
@@ -308,7 +330,7 @@ def files_make(ctx: click.Context, every_version: bool, fmt: str, workers: int |
     failed: list[str] = []
     if todo:
         chunks = [todo[i : i + 20] for i in range(0, len(todo), 20)]
-        config, actor = _config(ctx), _actor()
+        config, actor = _c()._config(ctx), _c()._actor()
         with ctx_mp.Pool(min(workers, len(chunks)), initializer=_init_counter, initargs=(counter,)) as pool:
             results = _run_with_progress(
                 f"files ({fmt})",
@@ -318,7 +340,7 @@ def files_make(ctx: click.Context, every_version: bool, fmt: str, workers: int |
             )
         failed = [f for _, fs in results for f in fs]
     seconds = time.monotonic() - started
-    _echo_json(
+    _c()._echo_json(
         {
             "made": len(todo) - len(failed),
             "failed": failed,
