@@ -264,6 +264,30 @@ def test_a_rebuild_reuses_what_did_not_change(world: World) -> None:
     assert again.namespace("peer:360000") is not None
 
 
+def test_status_lists_are_checked_once_at_first_use(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build checks no held status list (30 peers of 1,000 issuers would make a cold build of
+    30,000 signature checks); the first verification needing one checks it, once, and a rebuild
+    with the same cache reuses that check."""
+    import trustsvc.snapshot as snapshot_module
+
+    calls: list[str] = []
+    real = snapshot_module.verify_status_list
+    monkeypatch.setattr(snapshot_module, "verify_status_list",
+                        lambda *a, **k: calls.append(k.get("issuer", "")) or real(*a, **k))
+    cache = BuildCache()
+    _hold(world, "b-honest", "c-honest")
+    snapshot = build_snapshot(world.a.db, grace=DAY, cache=cache)
+    assert calls == []
+    b = world.made[B]
+    for _ in range(3):
+        assert verify_code(snapshot, b.code).indication is Indication.PASSED
+    assert calls == [b.issuer]
+    again = build_snapshot(world.a.db, grace=DAY, cache=cache)
+    assert verify_code(again, b.code).indication is Indication.PASSED and calls == [b.issuer]
+    ns = again.namespace_for_issuer(b.issuer)
+    assert ns is not None and b.issuer in ns.status_lists and len(ns.status_lists) == len(list(ns.status_lists))
+
+
 def test_staleness_is_judged_at_the_verification_time(world: World) -> None:
     snapshot = _snapshot(world, "b-honest")
     b = snapshot.namespace("peer:220000")
