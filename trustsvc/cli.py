@@ -915,6 +915,9 @@ cli.add_command(files)
 
 
 def main() -> None:
+    from .quiet import silence_dependency_warnings
+
+    silence_dependency_warnings()
     cli(prog_name="trustsvc")
 
 
