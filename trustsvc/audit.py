@@ -18,9 +18,9 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from hsm.algorithms import sm3
@@ -121,7 +121,7 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
                      "object_type": event.object_type, "object_id": event.object_id, "key_ref": event.key_ref,
                      "details": details, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEventRecord.__table__), rows)
+    session.execute(insert(cast(Table, AuditEventRecord.__table__)), rows)
     head.seq, head.hash = seq, prev
     session.flush()
     return seq

@@ -32,9 +32,9 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -323,7 +323,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         )
         signed.append((i, ident, index, signature))
     if rows:
-        table = LicenceRecord.__table__
+        table = cast(Table, LicenceRecord.__table__)
         new_ids = (
             session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
         )
@@ -376,7 +376,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
             )
             results[i] = IssueOutcome(licence, replayed=False)
         if msos:
-            session.execute(insert(LicenceMsoRecord.__table__), msos)
+            session.execute(insert(cast(Table, LicenceMsoRecord.__table__)), msos)
         record_many(session, [e for i, _, _, _ in signed for e in events[i]], now=now)
     for i, first in repeats.items():
         outcome = results[first]
