@@ -374,12 +374,12 @@ class FakeTSA:
 
 
 class FixedRevocation:
-    """A revocation source that knows one revoked serial."""
+    """A revocation source that knows one revoked serial (revoked for ``reason``, a key compromise unless told)."""
 
-    def __init__(self, serial: int, revoked_at: datetime) -> None:
-        self.serial, self.revoked_at = serial, revoked_at
+    def __init__(self, serial: int, revoked_at: datetime, reason: str = "key_compromise") -> None:
+        self.serial, self.revoked_at, self.reason = serial, revoked_at, reason
 
     def check(self, cert: ParsedCertificate, issuer: ParsedCertificate, at: datetime) -> RevocationStatus:
         if cert.serial == self.serial:
-            return RevocationStatus("revoked", revoked_at=self.revoked_at, reason="key_compromise", source="test CRL")
+            return RevocationStatus("revoked", revoked_at=self.revoked_at, reason=self.reason, source="test CRL")
         return RevocationStatus("good", source="test CRL")

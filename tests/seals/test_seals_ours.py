@@ -40,6 +40,7 @@ from trustsvc.seals import (
     verify_ses_signature,
 )
 from trustsvc.seals.asn1 import ExtData, SESealV4, SESSignatureV4
+from trustsvc.trust import TrustContext
 
 UTC = timezone.utc
 PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
@@ -234,26 +235,59 @@ def test_signer_valid_at_signing_time_expired_now_is_a_warning(pki: Hierarchy) -
     assert checks(report)["seal.created"] == "warning"  # the seal was made after that signing time
 
 
-def test_revocation_before_and_after_signing(pki: Hierarchy, our_signature: bytes) -> None:
+def test_revocation_before_and_after_signing(pki: Hierarchy, our_signature: bytes, our_seal: bytes) -> None:
+    """The revocation rules of the README's table, for the signer's certificate."""
     signer = parse_certificate(pki.signer.cert)
     signed_at = parse_ses_signature(our_signature).time_info.value
     assert signed_at is not None
-    before = pki.trust.__class__(
-        anchors=pki.trust.anchors,
-        intermediates=pki.trust.intermediates,
-        revocation=FixedRevocation(signer.serial, signed_at - timedelta(seconds=1)),
-    )
-    report = verify_ses_signature(our_signature, original=DOCUMENT, trust=before)
-    assert report.indication.value == "FAILED" and report.sub_indication == "REVOKED"
 
-    after = pki.trust.__class__(
-        anchors=pki.trust.anchors,
-        intermediates=pki.trust.intermediates,
-        revocation=FixedRevocation(signer.serial, signed_at + timedelta(seconds=1)),
+    def revoked(at: datetime, reason: str = "key_compromise") -> TrustContext:
+        return pki.trust.__class__(
+            anchors=pki.trust.anchors,
+            intermediates=pki.trust.intermediates,
+            revocation=FixedRevocation(signer.serial, at, reason),
+        )
+
+    # Signed after the revocation, whatever its reason: FAILED / REVOKED.
+    for reason in ("key_compromise", "superseded"):
+        report = verify_ses_signature(our_signature, original=DOCUMENT, trust=revoked(signed_at - timedelta(seconds=1), reason))
+        assert report.indication.value == "FAILED" and report.sub_indication == "REVOKED", reason
+        assert report.status_now["signer"]["revocation_rule"] == "signed_after_revocation"
+
+    later_on = signed_at + timedelta(days=1)
+    # Signed before a revocation for another reason than a compromise: PASSED, with a warning.
+    superseded = verify_ses_signature(
+        our_signature, original=DOCUMENT, trust=revoked(signed_at + timedelta(seconds=1), "superseded"), now=later_on
     )
-    later = verify_ses_signature(our_signature, original=DOCUMENT, trust=after, now=signed_at + timedelta(days=1))
-    assert later.indication.value == "PASSED"
-    assert later.status_now["signer"]["revoked"] is True and checks(later)["signer.status_now"] == "warning"
+    assert superseded.indication.value == "PASSED", superseded.message
+    assert checks(superseded)["signer.revocation_rule"] == "warning"
+    assert superseded.status_now["signer"]["revocation_rule"] == "signed_before_revocation"
+    assert superseded.status_now["signer"]["revoked"] is True and checks(superseded)["signer.status_now"] == "warning"
+
+    # Before a key compromise, but only the signer's own claimed time says so: INDETERMINATE.
+    claimed = verify_ses_signature(
+        our_signature, original=DOCUMENT, trust=revoked(signed_at + timedelta(seconds=1)), now=later_on
+    )
+    assert claimed.indication.value == "INDETERMINATE" and claimed.sub_indication == "REVOKED_NO_POE"
+    assert claimed.status_now["signer"]["revocation_rule"] == "no_poe_before_compromise"
+
+    # Before a key compromise, proven by a time-stamp: PASSED, with a warning.
+    stamped_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
+    tsa = FakeTSA(stamped_at)
+    stamped_signature = sign_document(
+        DOCUMENT, seal=our_seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY, timestamper=tsa.stamp
+    )
+    proven = verify_ses_signature(
+        stamped_signature,
+        original=DOCUMENT,
+        trust=revoked(stamped_at + timedelta(seconds=1)),
+        tst_verifier=tsa.verify,
+        now=stamped_at + timedelta(days=1),
+    )
+    assert proven.indication.value == "PASSED", proven.message
+    assert checks(proven)["signer.revocation_rule"] == "warning"
+    assert proven.status_now["signer"]["revocation_rule"] == "poe_before_compromise"
+    assert proven.status_now["signer"]["revoked"] is True and checks(proven)["signer.status_now"] == "warning"
 
 
 def test_time_stamp_gives_the_signing_time(pki: Hierarchy, our_seal: bytes) -> None:
