@@ -135,6 +135,7 @@ def _session(service: Any, rec: Recorder) -> dict[str, str]:
     tokens = {"admin": admin}
     call("department", "POST", "/api/v1/departments", admin, json={"uscc": OTHER, "name": "南京市市场监督管理局"})
     for label, body in (("issuer", {"role": "issuer", "department": DEPT, "licence_types": [BUSINESS_LICENCE.code]}),
+                        ("seal manager", {"role": "seal_manager", "department": DEPT}),
                         ("verifier", {"role": "verifier"}), ("doomed", {"role": "verifier"})):
         resp = call(f"create {label} key", "POST", "/api/v1/apikeys", admin, json=body)
         tokens[label] = resp.get_json()["api_key"]
@@ -147,7 +148,8 @@ def _session(service: Any, rec: Recorder) -> dict[str, str]:
     assert call("wrong key", "GET", "/api/v1/whoami", tokens["wrong"]).status_code == 401
     call("whoami", "GET", "/api/v1/whoami", issuer)
 
-    esid = call("seal", "POST", "/api/v1/seals", issuer, json={"name": "江苏省市场监督管理局", "center_text": "证照专用章"}
+    # Seals are made by a seal manager (or an admin); the issuer signs with them.
+    esid = call("seal", "POST", "/api/v1/seals", tokens["seal manager"], json={"name": "江苏省市场监督管理局", "center_text": "证照专用章"}
                 ).get_json()["esid"]
     signed = call("seal sign", "POST", f"/api/v1/seals/{esid}/sign?format=der", issuer, data=b"a document",
                   headers={"Content-Type": "application/octet-stream"}).get_data()
