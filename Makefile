@@ -18,7 +18,7 @@ UV_VERSION ?= 0.13.9
 LOCK_EXTRAS := --extra test --extra tongsuo --extra pkcs11 --extra lint
 LOCK_FLAGS := --group pyproject.toml:build --universal --python-version 3.11 --generate-hashes --no-header --quiet
 
-.PHONY: run test lint lock venv install install-test system-deps system-deps-test bench fuzz clean
+.PHONY: run test lint lock venv install install-test system-deps system-deps-test bench bench-scale fuzz clean
 
 # Debian packages the service or its tests use: a CJK font for seal pictures and licence files.
 SYSTEM_PACKAGES ?= fonts-wqy-zenhei
@@ -98,6 +98,15 @@ bench: install-test system-deps-test
 	  echo "installing Debian packages: wrk" && $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "note: no wrk; the HTTP section will say it was not measured"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Scale mode (not part of make test or make bench): a scratch PostgreSQL database (SCALE_DB) with
+# SCALE_ROWS licences across SCALE_ISSUERS departments (SCALE_IMPORT of them through the import
+# path, the rest by COPY), measured at both sizes into BENCHMARKS.md's "Scale" section; see
+# bench/scale.py and docs/scale.md. The database is dropped at the end.
+SCALE_ROWS ?= 10000000
+SCALE_ISSUERS ?= 100
+bench-scale: install-test
+	SCALE_ROWS=$(SCALE_ROWS) SCALE_ISSUERS=$(SCALE_ISSUERS) $(BIN)/python -m bench.scale
 
 # Longer fuzzing (not part of make test, which runs ~100-400 cases per target): FUZZ_EXAMPLES
 # cases per Hypothesis target, with Hypothesis' statistics (cases run per target) and what each
