@@ -7,6 +7,10 @@ verification's trust material costs nothing per request. It changes in three way
   it moved, so every process on one database (every gunicorn worker, every host on one
   PostgreSQL) converges on a change within about a second; it also rebuilds when a held peer
   list goes stale by time;
+* on PostgreSQL a second daemon thread ``LISTEN``s on the channel every counter move notifies
+  (:data:`~trustsvc.storage.trust_version.NOTIFY_CHANNEL`) and wakes the poller at once, so
+  other processes follow a change in milliseconds; the poll stays, for a notification lost
+  while the listening connection was down;
 * a commit *in this process* that moved the counter (an import, a revocation, a new status
   list) marks the snapshot dirty at once, and the next :meth:`current` rebuilds before it
   answers: whoever changed trust material sees the change in its very next verification;
@@ -25,10 +29,12 @@ import threading
 import weakref
 from collections.abc import Callable
 
+from sqlalchemy.engine import make_url
+
 from .snapshot import BuildCache, TrustSnapshot, build_snapshot
 from .storage import Database
 from .storage.models import utcnow
-from .storage.trust_version import subscribe_trust_changes
+from .storage.trust_version import NOTIFY_CHANNEL, subscribe_trust_changes
 
 __all__ = ["SnapshotHolder", "POLL_INTERVAL"]
 
@@ -51,7 +57,9 @@ class SnapshotHolder:
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._stopped = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
         self._snapshot: TrustSnapshot | None = None
         self.builds = 0
         subscribe_trust_changes(db.url, self._changed_here)
@@ -96,13 +104,20 @@ class SnapshotHolder:
         """Start the poller thread (once); returns ``self``."""
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=_poll, args=(weakref.ref(self), self._stopped, self._interval),
-                                                 name="trustsvc-snapshot", daemon=True)
+                self._thread = threading.Thread(
+                    target=_poll, args=(weakref.ref(self), self._stopped, self._wake, self._interval),
+                    name="trustsvc-snapshot", daemon=True)
                 self._thread.start()
+                if make_url(self._db.url).get_backend_name() == "postgresql":
+                    self._listener = threading.Thread(
+                        target=_listen, args=(weakref.ref(self), self._stopped, self._wake, self._db.url),
+                        name="trustsvc-snapshot-listen", daemon=True)
+                    self._listener.start()
         return self
 
     def stop(self) -> None:
         self._stopped.set()
+        self._wake.set()
 
     @property
     def closed(self) -> bool:
@@ -114,9 +129,14 @@ class SnapshotHolder:
         return self._thread is not None and self._thread.is_alive()
 
 
-def _poll(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, interval: float) -> None:
+def _poll(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event,
+          interval: float) -> None:
     failures = 0
-    while not stopped.wait(interval * min(1 + failures, 20)):
+    while True:
+        wake.wait(interval * min(1 + failures, 20))
+        wake.clear()
+        if stopped.is_set():
+            return
         holder = ref()
         if holder is None or holder.closed:
             return
@@ -128,3 +148,32 @@ def _poll(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, 
             if failures in (1, 10) or failures % 100 == 0:
                 log.warning("trust snapshot refresh failed (%d in a row)", failures, exc_info=True)
         del holder
+
+
+def _listen(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event,
+            url: str) -> None:
+    """Wake the poller whenever PostgreSQL delivers a trust-version notification; reconnect
+    (and wake it, since a notification may have been missed) after any failure."""
+    import psycopg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    failures = 0
+    while not stopped.is_set():
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                wake.set()
+                failures = 0
+                while not stopped.is_set():
+                    holder = ref()
+                    if holder is None or holder.closed:
+                        return
+                    del holder
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        wake.set()
+        except Exception:
+            failures += 1
+            if failures in (1, 10) or failures % 100 == 0:
+                log.warning("trust-version notifications unavailable (%d in a row); polling only", failures,
+                            exc_info=True)
+            stopped.wait(min(30.0, 1.0 * failures))

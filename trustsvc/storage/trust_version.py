@@ -5,6 +5,9 @@ lists) and rebuilds it only when this counter moves. The counter is bumped by a 
 listener in the *same transaction* as the change, so no write path can forget it and no
 reader can see the change without the new version (or the new version without the change).
 
+On PostgreSQL the same transaction also sends a notification (:data:`NOTIFY_CHANNEL`), so
+listening processes need not wait for their next poll.
+
 Watched tables are those a snapshot is built from; a licence row itself is not watched (its
 status reaches verifiers through its issuer's status list, which is).
 """
@@ -16,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -35,7 +38,8 @@ from .models import (
     TrustVersion,
 )
 
-__all__ = ["WATCHED", "bump_trust_version", "read_trust_version", "watch_trust_changes", "subscribe_trust_changes"]
+__all__ = ["WATCHED", "NOTIFY_CHANNEL", "bump_trust_version", "read_trust_version", "watch_trust_changes",
+           "subscribe_trust_changes"]
 
 WATCHED: tuple[type, ...] = (
     Region,
@@ -54,10 +58,18 @@ WATCHED: tuple[type, ...] = (
 _FLAG = "trustsvc.trust_changed"
 
 
+NOTIFY_CHANNEL = "trustsvc_trust_version"
+"""On PostgreSQL every transaction that moves the counter also ``NOTIFY``s this channel
+(delivered when it commits, never if it rolls back), so processes listening on it rebuild at
+once instead of at their next poll of the counter (:mod:`trustsvc.snapshot_holder`)."""
+
+
 def bump_trust_version(session: Session) -> None:
     """Move the counter inside ``session``'s transaction (for Core writes the listener can't see)."""
     session.info[_FLAG] = True
     session.execute(update(TrustVersion).where(TrustVersion.id == 1).values(version=TrustVersion.version + 1))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 def read_trust_version(session: Session) -> int:
