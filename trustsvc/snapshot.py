@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import defer
 
 from ca.certs import ParsedCertificate, load_certificates, parse_certificate
 from ca.errors import CertificateError
@@ -743,6 +744,14 @@ def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, 
     return dataclasses.replace(ns, code_signers=signers, status_lists=_held_lists(bodies, ns, cache, now))
 
 
+@dataclass(frozen=True)
+class _PeerBuilt:
+    """A peer's namespace as a build made it (None: its list was unreadable), and what it refused."""
+
+    namespace: Namespace | None
+    refused: tuple[str, ...]
+
+
 def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None = None,
                    cache: BuildCache | None = None) -> TrustSnapshot:
     """Build the snapshot of what ``db`` holds now (see the module docstring)."""
@@ -759,22 +768,46 @@ def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None
         if region is not None:
             local, _revocation = _local_namespace(session, region, certs, cache, now)
             spaces.append(local)
-        peers = list(session.execute(select(TrustPeerRecord).order_by(TrustPeerRecord.id)).scalars())
-        peer_lists: dict[int, dict[str, bytes]] = {}
-        for peer_id, uscc, body in session.execute(
-                select(PeerStatusListRecord.peer_id, PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body)):
-            peer_lists.setdefault(peer_id, {})[uscc] = body
+        # A peer whose rows did not change since an earlier build (same list row, same status-list
+        # rows by the database's own fingerprint, same issuers held before it) keeps its namespace:
+        # neither its list (megabytes for 1,000 issuers) nor its status lists are read or hashed.
+        peers = list(session.execute(select(TrustPeerRecord).options(defer(TrustPeerRecord.body))
+                                     .order_by(TrustPeerRecord.id)).scalars())
+        prints = {peer_id: tuple(rest) for peer_id, *rest in session.execute(
+            select(PeerStatusListRecord.peer_id, func.count(), func.sum(PeerStatusListRecord.sequence),
+                   func.min(PeerStatusListRecord.id), func.max(PeerStatusListRecord.id),
+                   func.max(PeerStatusListRecord.fetched_at), func.max(PeerStatusListRecord.issued_at))
+            .group_by(PeerStatusListRecord.peer_id))}
+        chain = _digest(sorted(spaces[0].issuers)) if spaces else ""
+        plans: list[tuple[TrustPeerRecord, tuple[Any, ...], Any]] = []
+        for row in peers:
+            stamp = ("peer", chain, row.id, row.region_code, row.pin, row.sequence, _iso(row.issued_at),
+                     _iso(row.next_update), _iso(row.fetched_at), grace, repr(prints.get(row.id)))
+            chain = _digest(chain, repr(stamp))
+            made = cache.peek(stamp)
+            if made is None:  # read what this build needs: the list and the status lists
+                lists = dict(session.execute(select(PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body)
+                                             .where(PeerStatusListRecord.peer_id == row.id)).all())
+                made = (row.body, lists)
+            plans.append((row, stamp, made))
     taken = dict.fromkeys(spaces[0].issuers, spaces[0].label) if spaces else {}
-    for row in peers:
-        try:
-            tl = cache.get(("list", _sha256(row.body)), functools.partial(content_of, row.body))
-        except TrustSvcError as exc:
-            refused.append(f"peer:{row.region_code}: the held list is unreadable ({exc.message})")
-            continue
-        ns = _peer_namespace(row, tl, taken=taken, grace=grace,
-                             lists=peer_lists.get(row.id, {}), cache=cache, now=now, refused=refused)
-        taken.update(dict.fromkeys(ns.issuers, ns.label))
-        spaces.append(ns)
+    for row, stamp, made in plans:
+        if not isinstance(made, _PeerBuilt):
+            body, lists = made
+            problems: list[str] = []
+            ns: Namespace | None = None
+            try:
+                tl = cache.get(("list", _sha256(body)), functools.partial(content_of, body))
+            except TrustSvcError as exc:
+                problems.append(f"peer:{row.region_code}: the held list is unreadable ({exc.message})")
+            else:
+                ns = _peer_namespace(row, tl, taken=taken, grace=grace, lists=lists, cache=cache, now=now,
+                                     refused=problems)
+            made = cache.get(stamp, functools.partial(_PeerBuilt, ns, tuple(problems)))
+        refused.extend(made.refused)
+        if made.namespace is not None:
+            taken.update(dict.fromkeys(made.namespace.issuers, made.namespace.label))
+            spaces.append(made.namespace)
     cache.end()
     return _assemble(version, now, region.code if region else None, region.name if region else None,
                      SOURCE_DATABASE, spaces, refused, build_seconds=time.perf_counter() - started)

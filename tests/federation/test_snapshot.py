@@ -256,12 +256,18 @@ def test_the_holder_hands_out_one_snapshot_and_rebuilds_when_the_version_moves(w
 def test_a_rebuild_reuses_what_did_not_change(world: World) -> None:
     cache = BuildCache()
     _hold(world, "b-honest", "c-honest")
-    build_snapshot(world.a.db, grace=DAY, cache=cache)
-    misses = cache.misses
-    assert misses > 0
+    first = build_snapshot(world.a.db, grace=DAY, cache=cache)
+    assert cache.misses > 0
     again = build_snapshot(world.a.db, grace=DAY, cache=cache)
-    assert cache.misses == 0 and cache.hits >= misses  # lists, status lists and code signers reused
-    assert again.namespace("peer:360000") is not None
+    assert cache.misses == 0 and cache.hits > 0  # the local code signers and status lists reused
+    # a peer whose rows did not change keeps its namespace: its list is not even read again
+    assert again.namespace("peer:360000") is first.namespace("peer:360000") is not None
+    with world.a.db.transaction() as session:  # one of C's status lists is fetched again
+        row = session.execute(select(PeerStatusListRecord).where(PeerStatusListRecord.issuer_uscc == UC)).scalar_one()
+        row.fetched_at = _now() + dt.timedelta(seconds=1)
+    third = build_snapshot(world.a.db, grace=DAY, cache=cache)
+    assert third.namespace("peer:360000") is not first.namespace("peer:360000")
+    assert third.namespace("peer:220000") is first.namespace("peer:220000")
 
 
 def test_status_lists_are_checked_once_at_first_use(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
