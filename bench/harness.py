@@ -58,6 +58,8 @@ class Result:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    previous: str = ""
+    """The figure before the change being measured (a past BENCHMARKS.md), shown beside it."""
 
     @property
     def ratio(self) -> float | None:
