@@ -82,8 +82,42 @@ OID_GM_SIGNED_DATA = "1.2.156.10197.6.1.4.2.2"
 OID_PKCS7_SIGNED_DATA = "1.2.840.113549.1.7.2"
 
 
+# -- definite lengths ending in 0x80 -------------------------------------------------------
+# asn1crypto (1.5.1) takes any header whose last octet is 0x80 for BER's indefinite length and
+# then re-encodes the value from its parsed children (dump(force=True)). But a definite
+# long-form length ends in 0x80 too whenever its low byte is 0x80: ``30 83 01 3b 80`` is a
+# SEQUENCE of 80,768 bytes. A seal of such a length, loaded to go into a TBS_Sign (or a TBS_Sign
+# of such a length going into its SES_Signature), was then re-parsed in full; the untagged
+# SES_CertList CHOICE cannot be told apart when loading (certificates were read as
+# CertDigestObj: "method should have been constructed, but primitive was found"), and a seal
+# re-encoded at all would no longer be the bytes its maker signed. A value parsed with an
+# indefinite length keeps its end-of-contents octets (``00 00``) as its trailer; one without a
+# trailer is definite, so its encoding is kept as it was received.
+def _keeps_encoding(value: core.Asn1Value, force: bool) -> bool:
+    header = value._header
+    return not force and header is not None and header[-1:] == b"\x80" and not value._trailer
+
+
+class _Sequence(core.Sequence):
+    def dump(self, force: bool = False) -> bytes:
+        if _keeps_encoding(self, force):
+            contents = self.contents  # re-encodes changed children, and then drops the header
+            if self._header is not None:
+                return bytes(self._header + contents)
+        return bytes(super().dump(force))
+
+
+class _SequenceOf(core.SequenceOf):
+    def dump(self, force: bool = False) -> bytes:
+        if _keeps_encoding(self, force):
+            contents = self.contents
+            if self._header is not None:
+                return bytes(self._header + contents)
+        return bytes(super().dump(force))
+
+
 # -- shared by all versions -----------------------------------------------------------------
-class SESHeader(core.Sequence):
+class SESHeader(_Sequence):
     """``SES_Header ::= SEQUENCE { id IA5String ("ES"), version INTEGER, vid IA5String }``."""
 
     _fields = [
@@ -93,7 +127,7 @@ class SESHeader(core.Sequence):
     ]
 
 
-class ExtData(core.Sequence):
+class ExtData(_Sequence):
     """``ExtData ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }``."""
 
     _fields = [
@@ -103,11 +137,11 @@ class ExtData(core.Sequence):
     ]
 
 
-class ExtensionDatas(core.SequenceOf):
+class ExtensionDatas(_SequenceOf):
     _child_spec = ExtData
 
 
-class SESPictureInfo(core.Sequence):
+class SESPictureInfo(_Sequence):
     """``SES_ESPictrueInfo`` (sic): type ("PNG", "GIF", ...), data, width and height in mm."""
 
     _fields = [
@@ -118,13 +152,13 @@ class SESPictureInfo(core.Sequence):
     ]
 
 
-class CertInfoList(core.SequenceOf):
+class CertInfoList(_SequenceOf):
     """``SEQUENCE OF Cert`` where ``Cert ::= OCTET STRING`` (a DER certificate)."""
 
     _child_spec = core.OctetString
 
 
-class CertDigestObj(core.Sequence):
+class CertDigestObj(_Sequence):
     """``CertDigestObj ::= SEQUENCE { type PrintableString, value OCTET STRING }``."""
 
     _fields = [
@@ -133,7 +167,7 @@ class CertDigestObj(core.Sequence):
     ]
 
 
-class CertDigestList(core.SequenceOf):
+class CertDigestList(_SequenceOf):
     _child_spec = CertDigestObj
 
 
@@ -158,7 +192,7 @@ def der_sequence(elements: Iterable[bytes]) -> bytes:
 
 
 # -- GM/T 0031-2014 ("v1") ------------------------------------------------------------------
-class SESPropertyInfoV1(core.Sequence):
+class SESPropertyInfoV1(_Sequence):
     _fields = [
         ("type", core.Integer),
         ("name", core.UTF8String),
@@ -169,7 +203,7 @@ class SESPropertyInfoV1(core.Sequence):
     ]
 
 
-class SESSealInfoV1(core.Sequence):
+class SESSealInfoV1(_Sequence):
     _fields = [
         ("header", SESHeader),
         ("es_id", core.IA5String),
@@ -179,7 +213,7 @@ class SESSealInfoV1(core.Sequence):
     ]
 
 
-class SESSignInfoV1(core.Sequence):
+class SESSignInfoV1(_Sequence):
     _fields = [
         ("cert", core.OctetString),
         ("signature_algorithm", core.ObjectIdentifier),
@@ -187,14 +221,14 @@ class SESSignInfoV1(core.Sequence):
     ]
 
 
-class SESealV1(core.Sequence):
+class SESealV1(_Sequence):
     _fields = [
         ("eseal_info", SESSealInfoV1),
         ("sign_info", SESSignInfoV1),
     ]
 
 
-class SealSignInputV1(core.Sequence):
+class SealSignInputV1(_Sequence):
     """What the 2014 maker signs: ``SEQUENCE { SES_SealInfo, cert OCTET STRING, algorithm OID }``."""
 
     _fields = [
@@ -204,7 +238,7 @@ class SealSignInputV1(core.Sequence):
     ]
 
 
-class TBSSignV1(core.Sequence):
+class TBSSignV1(_Sequence):
     _fields = [
         ("version", core.Integer),
         ("eseal", SESealV1),
@@ -216,7 +250,7 @@ class TBSSignV1(core.Sequence):
     ]
 
 
-class SESSignatureV1(core.Sequence):
+class SESSignatureV1(_Sequence):
     _fields = [
         ("to_sign", TBSSignV1),
         ("signature", core.OctetBitString),
@@ -224,7 +258,7 @@ class SESSignatureV1(core.Sequence):
 
 
 # -- GB/T 38540-2020 ("v4") and GM/T 0031-2025 ("v5") ---------------------------------------
-class SESPropertyInfoV4(core.Sequence):
+class SESPropertyInfoV4(_Sequence):
     _fields = [
         ("type", core.Integer),
         ("name", core.UTF8String),
@@ -236,7 +270,7 @@ class SESPropertyInfoV4(core.Sequence):
     ]
 
 
-class SESSealInfoV4(core.Sequence):
+class SESSealInfoV4(_Sequence):
     _fields = [
         ("header", SESHeader),
         ("es_id", core.IA5String),
@@ -246,7 +280,7 @@ class SESSealInfoV4(core.Sequence):
     ]
 
 
-class SESealV4(core.Sequence):
+class SESealV4(_Sequence):
     _fields = [
         ("eseal_info", SESSealInfoV4),
         ("cert", core.OctetString),
@@ -255,7 +289,7 @@ class SESealV4(core.Sequence):
     ]
 
 
-class SESealV5(core.Sequence):
+class SESealV5(_Sequence):
     """v4 plus ``timeStamp [0] BIT STRING OPTIONAL`` (a TST over ``signedValue``)."""
 
     _fields = [
@@ -267,7 +301,7 @@ class SESealV5(core.Sequence):
     ]
 
 
-class TBSSignV4(core.Sequence):
+class TBSSignV4(_Sequence):
     _fields = [
         ("version", core.Integer),
         ("eseal", SESealV4),
@@ -278,7 +312,7 @@ class TBSSignV4(core.Sequence):
     ]
 
 
-class SESSignatureV4(core.Sequence):
+class SESSignatureV4(_Sequence):
     _fields = [
         ("to_sign", TBSSignV4),
         ("cert", core.OctetString),
@@ -288,7 +322,7 @@ class SESSignatureV4(core.Sequence):
     ]
 
 
-class TBSSignV5(core.Sequence):
+class TBSSignV5(_Sequence):
     _fields = [
         ("version", core.Integer),
         ("eseal", SESealV5),
@@ -299,7 +333,7 @@ class TBSSignV5(core.Sequence):
     ]
 
 
-class SESSignatureV5(core.Sequence):
+class SESSignatureV5(_Sequence):
     _fields = [
         ("to_sign", TBSSignV5),
         ("cert", core.OctetString),
