@@ -32,6 +32,7 @@ what changed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -466,10 +467,29 @@ class BuildCache:
         self._entries: dict[Any, Any] = {}
         self._used: set[Any] = set()
         self._lock = threading.Lock()  # status lists are checked at first use, from any thread
+        self._recording = threading.local()
         self.hits = 0
         self.misses = 0
 
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[set[Any]]:
+        """Collect the keys this thread gets or peeks meanwhile (what a peer namespace rests on)."""
+        keys: set[Any] = set()
+        self._recording.keys = keys
+        try:
+            yield keys
+        finally:
+            self._recording.keys = None
+
+    def keep(self, keys: Iterable[Any]) -> None:
+        """Mark ``keys`` used by this build (an entry reused whole keeps what it rests on)."""
+        with self._lock:
+            self._used.update(keys)
+
     def get(self, key: Any, make: Callable[[], _T]) -> _T:
+        recording = getattr(self._recording, "keys", None)
+        if recording is not None:
+            recording.add(key)
         with self._lock:
             self._used.add(key)
             if key in self._entries:
@@ -483,6 +503,9 @@ class BuildCache:
 
     def peek(self, key: Any) -> Any:
         """The entry for ``key`` (kept by this build), or None when there is none yet."""
+        recording = getattr(self._recording, "keys", None)
+        if recording is not None:
+            recording.add(key)
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -556,11 +579,17 @@ class HeldLists(Mapping[str, HeldStatusList]):
     would otherwise spend most of every process's first build checking 30,000 signatures, most
     of which no verification may need for hours."""
 
-    def __init__(self, known: Mapping[str, HeldStatusList], checks: Mapping[str, Callable[[], HeldStatusList]]) -> None:
+    def __init__(self, known: Mapping[str, HeldStatusList], checks: Mapping[str, Callable[[], HeldStatusList]],
+                 keys: Mapping[str, Any] | None = None) -> None:
         self._done: dict[str, HeldStatusList] = dict(known)
         self._checks = dict(checks)
+        self._keys = dict(keys or {})
         self._order = (*self._done, *(u for u in self._checks if u not in self._done))
         self._lock = threading.Lock()
+
+    def checked_keys(self) -> list[Any]:
+        """The :class:`BuildCache` keys of the lists checked so far (a rebuild keeps them)."""
+        return [self._keys[u] for u in list(self._done) if u in self._keys]
 
     def __getitem__(self, uscc: str) -> HeldStatusList:
         found = self._done.get(uscc)
@@ -590,15 +619,16 @@ def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache, n
     scope = _digest(ns.name, ns.anchors, ns.shared_cas, rev_digest)
     known: dict[str, HeldStatusList] = {}
     checks: dict[str, Callable[[], HeldStatusList]] = {}
+    keys: dict[str, Any] = {}
     for uscc, body in bodies.items():
-        key = ("status", scope, ns.issuer_cas.get(uscc, ()) if ns.issuer_cas else ns.trust.intermediates, uscc,
-               _sha256(body))
+        key = keys[uscc] = ("status", scope, ns.issuer_cas.get(uscc, ()) if ns.issuer_cas else ns.trust.intermediates,
+                            uscc, _sha256(body))
         found = cache.peek(key)
         if found is not None:
             known[uscc] = found
         else:
             checks[uscc] = functools.partial(cache.get, key, functools.partial(_check_held, body, uscc, ns, now))
-    return HeldLists(known, checks)
+    return HeldLists(known, checks, keys)
 
 
 def _check_held(body: bytes, uscc: str, ns: Namespace, now: dt.datetime) -> HeldStatusList:
@@ -750,6 +780,29 @@ class _PeerBuilt:
 
     namespace: Namespace | None
     refused: tuple[str, ...]
+    keys: frozenset[Any] = frozenset()
+    """The cache entries it rests on (its decoded list, code signers, status lists checked then)."""
+    holds: str = ""
+    """Digest of the issuers it holds (all later peers' namespaces depend on, nothing else of it)."""
+
+
+def _build_peer(db: Database, row: TrustPeerRecord, *, taken: Mapping[str, str], grace: dt.timedelta,
+                cache: BuildCache, now: dt.datetime) -> _PeerBuilt:
+    """One peer's namespace from its rows (the list and the status lists read now)."""
+    with db.reader() as session:
+        body = session.execute(select(TrustPeerRecord.body).where(TrustPeerRecord.id == row.id)).scalar_one_or_none()
+        lists = dict(session.execute(select(PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body)
+                                     .where(PeerStatusListRecord.peer_id == row.id)).all())
+    if body is None:  # removed since the build began: the next build will not see it either
+        return _PeerBuilt(None, ())
+    problems: list[str] = []
+    with cache.recording() as keys:
+        try:
+            tl = cache.get(("list", _sha256(body)), functools.partial(content_of, body))
+        except TrustSvcError as exc:
+            return _PeerBuilt(None, (f"peer:{row.region_code}: the held list is unreadable ({exc.message})",))
+        ns = _peer_namespace(row, tl, taken=taken, grace=grace, lists=lists, cache=cache, now=now, refused=problems)
+    return _PeerBuilt(ns, tuple(problems), frozenset(keys), _digest(ns.label, sorted(ns.issuers)))
 
 
 def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None = None,
@@ -778,36 +831,23 @@ def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None
                    func.min(PeerStatusListRecord.id), func.max(PeerStatusListRecord.id),
                    func.max(PeerStatusListRecord.fetched_at), func.max(PeerStatusListRecord.issued_at))
             .group_by(PeerStatusListRecord.peer_id))}
-        chain = _digest(sorted(spaces[0].issuers)) if spaces else ""
-        plans: list[tuple[TrustPeerRecord, tuple[Any, ...], Any]] = []
-        for row in peers:
-            stamp = ("peer", chain, row.id, row.region_code, row.pin, row.sequence, _iso(row.issued_at),
-                     _iso(row.next_update), _iso(row.fetched_at), grace, repr(prints.get(row.id)))
-            chain = _digest(chain, repr(stamp))
-            made = cache.peek(stamp)
-            if made is None:  # read what this build needs: the list and the status lists
-                lists = dict(session.execute(select(PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body)
-                                             .where(PeerStatusListRecord.peer_id == row.id)).all())
-                made = (row.body, lists)
-            plans.append((row, stamp, made))
     taken = dict.fromkeys(spaces[0].issuers, spaces[0].label) if spaces else {}
-    for row, stamp, made in plans:
-        if not isinstance(made, _PeerBuilt):
-            body, lists = made
-            problems: list[str] = []
-            ns: Namespace | None = None
-            try:
-                tl = cache.get(("list", _sha256(body)), functools.partial(content_of, body))
-            except TrustSvcError as exc:
-                problems.append(f"peer:{row.region_code}: the held list is unreadable ({exc.message})")
-            else:
-                ns = _peer_namespace(row, tl, taken=taken, grace=grace, lists=lists, cache=cache, now=now,
-                                     refused=problems)
-            made = cache.get(stamp, functools.partial(_PeerBuilt, ns, tuple(problems)))
+    held_before = _digest(sorted(taken))
+    for row in peers:
+        stamp = ("peer", held_before, row.id, row.region_code, row.pin, row.sequence, _iso(row.issued_at),
+                 _iso(row.next_update), _iso(row.fetched_at), grace, repr(prints.get(row.id)))
+        made = cache.peek(stamp)
+        if made is not None:
+            checked = getattr(made.namespace.status_lists, "checked_keys", list) if made.namespace else list
+            cache.keep((*made.keys, *checked()))
+        else:
+            made = cache.get(stamp, functools.partial(_build_peer, db, row, taken=taken, grace=grace, cache=cache,
+                                                      now=now))
         refused.extend(made.refused)
         if made.namespace is not None:
             taken.update(dict.fromkeys(made.namespace.issuers, made.namespace.label))
             spaces.append(made.namespace)
+            held_before = _digest(held_before, made.holds)
     cache.end()
     return _assemble(version, now, region.code if region else None, region.name if region else None,
                      SOURCE_DATABASE, spaces, refused, build_seconds=time.perf_counter() - started)

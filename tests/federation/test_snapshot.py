@@ -268,6 +268,14 @@ def test_a_rebuild_reuses_what_did_not_change(world: World) -> None:
     third = build_snapshot(world.a.db, grace=DAY, cache=cache)
     assert third.namespace("peer:360000") is not first.namespace("peer:360000")
     assert third.namespace("peer:220000") is first.namespace("peer:220000")
+    with world.a.db.transaction() as session:  # B, held before C, changes rows but not its issuers
+        row = session.execute(select(PeerStatusListRecord).join(TrustPeerRecord).where(
+            TrustPeerRecord.region_code == B, PeerStatusListRecord.issuer_uscc == UB)).scalar_one()
+        row.fetched_at = _now() + dt.timedelta(seconds=2)
+    fourth = build_snapshot(world.a.db, grace=DAY, cache=cache)
+    assert fourth.namespace("peer:220000") is not first.namespace("peer:220000")
+    assert fourth.namespace("peer:360000") is third.namespace("peer:360000")
+    assert cache.misses <= 2  # B's namespace and nothing under it: its list, signers and lists kept
 
 
 def test_status_lists_are_checked_once_at_first_use(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
