@@ -114,6 +114,10 @@ ANALYSIS = """
   digest), the code signer's path (re-judged once per signing time and replayed), every status
   list decoded and checked once. Base45 is decoded with a few C-level standard-library
   operations (about 5 µs instead of 80 µs), and the report is assembled from precomputed text.
+  What remains beside the SM2 check (about 240 µs here, `Z || message` hashed in Python's SM3
+  call and the digest verified): decoding a new code (Base45, zlib, two CBOR items, the claims'
+  checks: about 35 µs) and building its 25-check report (about 50 µs); hence about 0.8× for a
+  new code each time and about 0.9× for one code verified again (its decoding remembered).
 - **HTTP verify**: the trust material is the process's snapshot, rebuilt only when the
   trust-version counter moves (a poll every 0.5 s per worker); an anonymous verification of a
   static code or a licence PDF makes no database query (revocation and status come from the
