@@ -24,6 +24,7 @@ serve`` in each worker, or lazily by the web app on first use.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
 import weakref
@@ -47,15 +48,26 @@ POLL_INTERVAL = 0.5
 class SnapshotHolder:
     """The current snapshot of one database, shared by every thread of the process."""
 
-    def __init__(self, db: Database, *, grace: dt.timedelta, interval: float = POLL_INTERVAL,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        grace: dt.timedelta,
+        interval: float = POLL_INTERVAL,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self._db = db
         self._grace = grace
         self._interval = interval
         self._clock = clock
         self._cache = BuildCache()
         self._lock = threading.Lock()
-        self._dirty = threading.Event()
+        # Changes this process committed: a counter, not a flag, so a snapshot knows whether it was
+        # built after the newest of them (a flag cleared when a rebuild *starts* would let a
+        # reader take the old snapshot while the new one is still being built).
+        self._change_counter = itertools.count(1)
+        self._changes = 0
+        self._built_after = 0
         self._stopped = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,13 +77,13 @@ class SnapshotHolder:
         subscribe_trust_changes(db.url, self._changed_here)
 
     def _changed_here(self) -> None:
-        self._dirty.set()
+        self._changes = next(self._change_counter)
 
     def current(self) -> TrustSnapshot:
         """The snapshot to verify with: no database access unless this process changed trust
         material since the last build (or nothing was built yet)."""
         snapshot = self._snapshot
-        if snapshot is None or self._dirty.is_set():
+        if snapshot is None or self._built_after != self._changes:
             return self._rebuild(force=False, if_dirty=snapshot is not None)
         return snapshot
 
@@ -88,12 +100,12 @@ class SnapshotHolder:
     def _rebuild(self, *, force: bool, if_dirty: bool) -> TrustSnapshot:
         with self._lock:
             snapshot = self._snapshot
-            if snapshot is not None and if_dirty and not self._dirty.is_set():
+            changes = self._changes
+            if snapshot is not None and if_dirty and self._built_after == changes:
                 return snapshot  # another thread rebuilt it while this one waited
-            self._dirty.clear()
-            if snapshot is None or force or if_dirty or self._due(snapshot):
+            if snapshot is None or force or if_dirty or changes != self._built_after or self._due(snapshot):
                 snapshot = build_snapshot(self._db, grace=self._grace, now=self._clock(), cache=self._cache)
-                self._snapshot = snapshot
+                self._snapshot, self._built_after = snapshot, changes
                 self.builds += 1
                 log.debug("trust snapshot version %s built in %.3f s", snapshot.version, snapshot.build_seconds)
             return snapshot
@@ -105,13 +117,19 @@ class SnapshotHolder:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=_poll, args=(weakref.ref(self), self._stopped, self._wake, self._interval),
-                    name="trustsvc-snapshot", daemon=True)
+                    target=_poll,
+                    args=(weakref.ref(self), self._stopped, self._wake, self._interval),
+                    name="trustsvc-snapshot",
+                    daemon=True,
+                )
                 self._thread.start()
                 if make_url(self._db.url).get_backend_name() == "postgresql":
                     self._listener = threading.Thread(
-                        target=_listen, args=(weakref.ref(self), self._stopped, self._wake, self._db.url),
-                        name="trustsvc-snapshot-listen", daemon=True)
+                        target=_listen,
+                        args=(weakref.ref(self), self._stopped, self._wake, self._db.url),
+                        name="trustsvc-snapshot-listen",
+                        daemon=True,
+                    )
                     self._listener.start()
         return self
 
@@ -129,8 +147,9 @@ class SnapshotHolder:
         return self._thread is not None and self._thread.is_alive()
 
 
-def _poll(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event,
-          interval: float) -> None:
+def _poll(
+    ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event, interval: float
+) -> None:
     failures = 0
     while True:
         wake.wait(interval * min(1 + failures, 20))
@@ -150,8 +169,9 @@ def _poll(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, 
         del holder
 
 
-def _listen(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event,
-            url: str) -> None:
+def _listen(
+    ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event, wake: threading.Event, url: str
+) -> None:
     """Wake the poller whenever PostgreSQL delivers a trust-version notification; reconnect
     (and wake it, since a notification may have been missed) after any failure."""
     import psycopg
@@ -174,6 +194,7 @@ def _listen(ref: weakref.ReferenceType[SnapshotHolder], stopped: threading.Event
         except Exception:
             failures += 1
             if failures in (1, 10) or failures % 100 == 0:
-                log.warning("trust-version notifications unavailable (%d in a row); polling only", failures,
-                            exc_info=True)
+                log.warning(
+                    "trust-version notifications unavailable (%d in a row); polling only", failures, exc_info=True
+                )
             stopped.wait(min(30.0, 1.0 * failures))
