@@ -48,7 +48,8 @@ def require_role(*roles: Role) -> Callable[[F], F]:
             if principal.role not in allowed:
                 raise PermissionDeniedError(
                     f"a {principal.role.value} key may not do this; needs {' or '.join(sorted(r.value for r in allowed))}",
-                    code="role_not_allowed")
+                    code="role_not_allowed",
+                )
             return fn(*args, **kwargs)
 
         wrapper.required_roles = tuple(sorted(r.value for r in allowed))  # type: ignore[attr-defined]

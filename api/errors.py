@@ -12,7 +12,6 @@ from werkzeug.exceptions import HTTPException
 
 from ca.errors import CertificateError, CRLError, CSRError
 from hsm.errors import HSMError, TrustSvcError
-from trustsvc.seals.errors import SealingError, SealPictureError, SESFormatError
 from trustsvc.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -25,6 +24,7 @@ from trustsvc.errors import (
     RateLimitedError,
     UpstreamTimeoutError,
 )
+from trustsvc.seals.errors import SealingError, SealPictureError, SESFormatError
 
 __all__ = ["register_error_handlers", "error_response", "STATUS_BY_ERROR"]
 

@@ -12,13 +12,21 @@ from hsm.errors import TrustSvcError
 
 from .errors import STATUS_BY_ERROR
 
-__all__ = ["status_for", "error_page", "domain_error_page", "http_error_page", "page_headers",
-           "content_security_policy"]
+__all__ = [
+    "status_for",
+    "error_page",
+    "domain_error_page",
+    "http_error_page",
+    "page_headers",
+    "content_security_policy",
+]
 
 log = logging.getLogger("trustsvc.api")
 
-_CSP = ("default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+_CSP = (
+    "default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def content_security_policy(*, scripts: bool = False, wasm: bool = False) -> str:
@@ -45,8 +53,9 @@ def domain_error_page(exc: TrustSvcError) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s: %s", exc.code, exc.message)
-        return error_page(status, exc.code if status != 500 else "internal_error",
-                          "the service cannot complete this request now")
+        return error_page(
+            status, exc.code if status != 500 else "internal_error", "the service cannot complete this request now"
+        )
     return error_page(status, exc.code, exc.message)
 
 

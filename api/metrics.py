@@ -20,12 +20,18 @@ from prometheus_client import (
 __all__ = ["init_metrics", "metrics_response", "SELF_TEST_PASSED", "RATE_LIMITED"]
 
 REQUESTS = Counter("trustsvc_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
-LATENCY = Histogram("trustsvc_http_request_seconds", "HTTP request latency", ["endpoint"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-RATE_LIMITED = Counter("trustsvc_http_rate_limited_total", "Requests refused with 429 by a rate limit",
-                       ["endpoint", "limit"])
-SELF_TEST_PASSED = Gauge("trustsvc_self_test_passed", "1 when the SM2/SM3 known-answer self-test passed",
-                         multiprocess_mode="min")
+LATENCY = Histogram(
+    "trustsvc_http_request_seconds",
+    "HTTP request latency",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+RATE_LIMITED = Counter(
+    "trustsvc_http_rate_limited_total", "Requests refused with 429 by a rate limit", ["endpoint", "limit"]
+)
+SELF_TEST_PASSED = Gauge(
+    "trustsvc_self_test_passed", "1 when the SM2/SM3 known-answer self-test passed", multiprocess_mode="min"
+)
 
 
 def init_metrics(app: Flask) -> None:

@@ -54,25 +54,30 @@ def parse_json(raw: bytes | str) -> Any:
     """
     limits = service().config.server
     if len(raw) > limits.max_json_bytes:
-        raise RequestEntityTooLarge(f"the JSON body is larger than {limits.max_json_bytes} bytes "
-                                    "([server] max_json_bytes)")
+        raise RequestEntityTooLarge(
+            f"the JSON body is larger than {limits.max_json_bytes} bytes ([server] max_json_bytes)"
+        )
     if isinstance(raw, bytes):
         try:  # UTF-8, or UTF-16/32 by its BOM-less form, as json.loads would
             text = raw.decode(json.detect_encoding(raw))
         except UnicodeDecodeError as exc:
-            raise MalformedRequestError(f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})",
-                                        code="malformed_json") from None
+            raise MalformedRequestError(
+                f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})", code="malformed_json"
+            ) from None
     else:
         text = raw
     if _nesting_exceeds(text, limits.max_json_depth):
-        raise MalformedRequestError(f"the JSON body is nested deeper than {limits.max_json_depth} levels "
-                                    "([server] max_json_depth)", code="json_too_deep")
+        raise MalformedRequestError(
+            f"the JSON body is nested deeper than {limits.max_json_depth} levels ([server] max_json_depth)",
+            code="json_too_deep",
+        )
     try:
         value = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise MalformedRequestError(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-            f"(character {exc.pos})", code="malformed_json") from None
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} (character {exc.pos})",
+            code="malformed_json",
+        ) from None
     except InvalidInputError:
         raise
     except (ValueError, RecursionError):  # a backstop: the depth check comes first
@@ -80,8 +85,11 @@ def parse_json(raw: bytes | str) -> Any:
     if _ESCAPED_SURROGATE.search(text):
         where = _surrogate_at(value, "")
         if where is not None:
-            raise InvalidInputError(f"{where or 'the body'} holds a lone UTF-16 surrogate (\\ud800-\\udfff): "
-                                    "text must be valid Unicode", code="invalid_text", field=where or None)
+            raise InvalidInputError(
+                f"{where or 'the body'} holds a lone UTF-16 surrogate (\\ud800-\\udfff): text must be valid Unicode",
+                code="invalid_text",
+                field=where or None,
+            )
     return value
 
 
@@ -187,8 +195,9 @@ def string_field(data: dict[str, Any], name: str, *, required: bool = True, max_
             raise InvalidInputError(f"{name} is required", code="missing_field", field=name)
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise InvalidInputError(f"{name} must be a non-empty string of at most {max_len} characters",
-                                code="invalid_field", field=name)
+        raise InvalidInputError(
+            f"{name} must be a non-empty string of at most {max_len} characters", code="invalid_field", field=name
+        )
     return value.strip()
 
 

@@ -15,8 +15,16 @@ from trustsvc.errors import InvalidInputError
 __all__ = ["signed_list_response"]
 
 
-def signed_list_response(*, der: bytes, sha256: str, media_type: str, filename: str, max_age: int,
-                         issued_at: dt.datetime, summary: Callable[[], Mapping[str, Any]]) -> Response:
+def signed_list_response(
+    *,
+    der: bytes,
+    sha256: str,
+    media_type: str,
+    filename: str,
+    max_age: int,
+    issued_at: dt.datetime,
+    summary: Callable[[], Mapping[str, Any]],
+) -> Response:
     fmt = request.args.get("format", "der")
     if fmt not in ("der", "json"):
         raise InvalidInputError("format must be der or json", code="invalid_format", field="format")

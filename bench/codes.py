@@ -24,8 +24,7 @@ __all__ = ["results"]
 
 def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[Result]:
     with bench_service() as svc:
-        row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT,
-                            timestamp=False)
+        row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
         text = static_code_text(svc, row.identifier)
         current_status_list(svc, DEPT)
         with tempfile.TemporaryDirectory(prefix="trustsvc-bench-cache-") as cache_dir:
@@ -35,12 +34,14 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
         first = verify_code(cached, text)
         if first.indication.value != "PASSED":
             raise RuntimeError(f"the bench code does not verify: {first.as_dict()}")
+
         # Each code decoded afresh: the verifier remembers decoded codes, and a bench verifying
         # one code again and again would measure that memory instead of a new code's decoding.
         def fresh(snapshot: object, **kw: object) -> Callable[[], object]:
             def one() -> object:
                 decode_cache.cache_clear()
                 return verify_code(snapshot, text, **kw)  # type: ignore[arg-type]
+
             return one
 
         offline = rate(fresh(cached))
@@ -52,19 +53,58 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
         render = rate(lambda: code_png(text))
         decode = rate(lambda: read_code_from_image(png))
     return [
-        Result("Service codes", "offline verification from an exported cache (signature, chain, held status list)",
-               offline, "/s",
-               "provider SM2 verify, 1 core", raw_verify, "≥ 0.85×", offline >= 0.85 * raw_verify,
-               note="each code decoded afresh", previous="2,437 /s, 0.543×"),
-        Result("Service codes", "offline verification of one code again (its decoding remembered)", again, "/s",
-               "provider SM2 verify, 1 core", raw_verify),
-        Result("Service codes", "verification with this machine's trust snapshot (built from its database)",
-               on_db, "/s", "provider SM2 verify, 1 core", raw_verify,
-               previous="951 /s, 0.212× (trust material from the database)"),
-        Result("Service codes", "online verification, anonymous (a static code: no database query)", online, "/s",
-               "provider SM2 verify, 1 core", raw_verify, previous="759 /s, 0.169× (live status from the database)"),
-        Result("Service codes", f"QR render to PNG ({len(text)}-character code)", render, "/s",
-               "provider SM2 sign, 1 core", raw_sign),
-        Result("Service codes", "QR decode from that PNG (zxing-cpp)", decode, "/s",
-               "provider SM2 verify, 1 core", raw_verify),
+        Result(
+            "Service codes",
+            "offline verification from an exported cache (signature, chain, held status list)",
+            offline,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            "≥ 0.85×",
+            offline >= 0.85 * raw_verify,
+            note="each code decoded afresh",
+            previous="2,437 /s, 0.543×",
+        ),
+        Result(
+            "Service codes",
+            "offline verification of one code again (its decoding remembered)",
+            again,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+        ),
+        Result(
+            "Service codes",
+            "verification with this machine's trust snapshot (built from its database)",
+            on_db,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            previous="951 /s, 0.212× (trust material from the database)",
+        ),
+        Result(
+            "Service codes",
+            "online verification, anonymous (a static code: no database query)",
+            online,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            previous="759 /s, 0.169× (live status from the database)",
+        ),
+        Result(
+            "Service codes",
+            f"QR render to PNG ({len(text)}-character code)",
+            render,
+            "/s",
+            "provider SM2 sign, 1 core",
+            raw_sign,
+        ),
+        Result(
+            "Service codes",
+            "QR decode from that PNG (zxing-cpp)",
+            decode,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+        ),
     ]

@@ -27,8 +27,7 @@ from trustsvc.verify import verify_bytes
 
 from .harness import Result, rate
 
-__all__ = ["DEPT", "bench_service", "postgres_database", "issuance_results", "verification_results",
-           "licence_request"]
+__all__ = ["DEPT", "bench_service", "postgres_database", "issuance_results", "verification_results", "licence_request"]
 
 DEPT = "11320000MB0000001G"
 _COMPANY = "91320100MA1ABCDE0"
@@ -37,12 +36,22 @@ COMPANY = _COMPANY + uscc_check_char(_COMPANY)
 
 def licence_request() -> LicenceRequest:
     return LicenceRequest(
-        type_code=BUSINESS_LICENCE.code, holder_name="江苏某某科技有限公司", holder_id_type="001", holder_id=COMPANY,
-        fields={"name": "江苏某某科技有限公司", "uscc": COMPANY, "entity_type": "有限责任公司",
-                "legal_representative": "张三", "business_scope": "软件开发；信息技术咨询服务",
-                "registered_capital": "500万元人民币", "established_on": "2020-05-01",
-                "domicile": "南京市玄武区中山路1号"},
-        valid_from=dt.date(2020, 5, 1))
+        type_code=BUSINESS_LICENCE.code,
+        holder_name="江苏某某科技有限公司",
+        holder_id_type="001",
+        holder_id=COMPANY,
+        fields={
+            "name": "江苏某某科技有限公司",
+            "uscc": COMPANY,
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "business_scope": "软件开发；信息技术咨询服务",
+            "registered_capital": "500万元人民币",
+            "established_on": "2020-05-01",
+            "domicile": "南京市玄武区中山路1号",
+        },
+        valid_from=dt.date(2020, 5, 1),
+    )
 
 
 @contextlib.contextmanager
@@ -72,14 +81,19 @@ def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
     """A service in a temporary home: region 320000, one department and its seal."""
     with tempfile.TemporaryDirectory(prefix="trustsvc-bench-") as tmp:
         home = Path(tmp)
-        env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": "bench-pin-1234",
-               "DATABASE_URL": database_url or f"sqlite:///{home / 'bench.db'}"}
+        env = {
+            "TRUSTSVC_HOME": str(home),
+            "TRUSTSVC_HSM_PIN": "bench-pin-1234",
+            "DATABASE_URL": database_url or f"sqlite:///{home / 'bench.db'}",
+        }
         write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"}})
         svc = open_service(load_config(env), env, create_keystore=True)
         try:
             pki.init_region(svc, "320000", "江苏省", actor="bench")
             pki.add_department(svc, DEPT, "江苏省市场监督管理局", actor="bench")
-            make_department_seal(svc, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="bench")
+            make_department_seal(
+                svc, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="bench"
+            )
             yield svc
         finally:
             svc.close()
@@ -118,10 +132,30 @@ def issuance_results(raw_sign: float) -> list[Result]:
             with bench_service(url) as svc:
                 one = rate(lambda svc=svc: _issue(svc), seconds=1.0, repeats=3)  # type: ignore[misc]
                 two = _threaded_rate(svc, threads=4)
-            out.append(Result("Issuance", f"{label}: 1 thread", one, "/s", "provider SM2 sign, 1 core", raw_sign,
-                              "≥ 500/s (any threads)", None))
-            out.append(Result("Issuance", f"{label}: 4 threads", two, "/s", "provider SM2 sign, 1 core", raw_sign,
-                              "≥ 500/s", max(one, two) >= 500))
+            out.append(
+                Result(
+                    "Issuance",
+                    f"{label}: 1 thread",
+                    one,
+                    "/s",
+                    "provider SM2 sign, 1 core",
+                    raw_sign,
+                    "≥ 500/s (any threads)",
+                    None,
+                )
+            )
+            out.append(
+                Result(
+                    "Issuance",
+                    f"{label}: 4 threads",
+                    two,
+                    "/s",
+                    "provider SM2 sign, 1 core",
+                    raw_sign,
+                    "≥ 500/s",
+                    max(one, two) >= 500,
+                )
+            )
     return out
 
 
@@ -134,7 +168,7 @@ def verification_results(raw_verify: float) -> list[Result]:
         with svc.db.reader() as s:
             certs = {r.slug: r.der for r in s.query(CertificateRecord).all()}
     leaf, ca, root = certs[f"{DEPT}/signer"], certs[DEPT], certs["root"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def cold_path() -> None:
         _clear_caches()
@@ -143,13 +177,33 @@ def verification_results(raw_verify: float) -> list[Result]:
     cold = rate(cold_path)
     cached = rate(lambda: validate_path(leaf, intermediates=(ca,), anchors=(root,), at=now))
     return [
-        Result("Verification", "SES_Signature report (seal + signer + 2 paths + DB status)", ses, "/s",
-               "provider SM2 verify, 1 core", raw_verify,
-               note="caches warm (as in a running service)"),
-        Result("Verification", "path validation, cold (caches cleared each time)", cold, "/s",
-               "provider SM2 verify, 1 core", raw_verify, note="2 links: parse 3 certificates, 2 SM2 verifications"),
-        Result("Verification", "path validation, cached (parsed certificates, verified links)", cached, "/s",
-               "provider SM2 verify, 1 core", raw_verify, note="what a running service sees for a known chain"),
+        Result(
+            "Verification",
+            "SES_Signature report (seal + signer + 2 paths + DB status)",
+            ses,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            note="caches warm (as in a running service)",
+        ),
+        Result(
+            "Verification",
+            "path validation, cold (caches cleared each time)",
+            cold,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            note="2 links: parse 3 certificates, 2 SM2 verifications",
+        ),
+        Result(
+            "Verification",
+            "path validation, cached (parsed certificates, verified links)",
+            cached,
+            "/s",
+            "provider SM2 verify, 1 core",
+            raw_verify,
+            note="what a running service sees for a known chain",
+        ),
     ]
 
 

@@ -18,8 +18,10 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
     n = 20 if quick else 60
     rates: dict[str, float] = {}
     with bench_service() as svc:
-        rows = [issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT,
-                              timestamp=False) for _ in range(2 * n + 2)]
+        rows = [
+            issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+            for _ in range(2 * n + 2)
+        ]
         for media_type, batch in ((PDF_MEDIA_TYPE, rows[: n + 1]), (OFD_MEDIA_TYPE, rows[n + 1 :])):
             ensure_licence_file(svc, batch[0].identifier, actor="bench", media_type=media_type)  # warm: font, seal
             start = time.perf_counter()
@@ -28,9 +30,26 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
             rates[media_type] = n / (time.perf_counter() - start)
     pdf, ofd = rates[PDF_MEDIA_TYPE], rates[OFD_MEDIA_TYPE]
     return [
-        Result("Licence files", "PDF: render, static code QR, SM2 sign via pyHanko, TSA token, store", pdf, "/s",
-               "provider SM2 sign, 1 core", raw_sign, "≥ 25/s", pdf >= 25, note=f"{n} licences, one each"),
-        Result("Licence files", "OFD: render, static code QR, font subset, SES seal (SM2) over Signature.xml, TSA "
-               "token, store", ofd, "/s", "PDF rate (same run)", pdf, "≥ PDF rate", ofd >= pdf,
-               note=f"{n} licences, one each"),
+        Result(
+            "Licence files",
+            "PDF: render, static code QR, SM2 sign via pyHanko, TSA token, store",
+            pdf,
+            "/s",
+            "provider SM2 sign, 1 core",
+            raw_sign,
+            "≥ 25/s",
+            pdf >= 25,
+            note=f"{n} licences, one each",
+        ),
+        Result(
+            "Licence files",
+            "OFD: render, static code QR, font subset, SES seal (SM2) over Signature.xml, TSA token, store",
+            ofd,
+            "/s",
+            "PDF rate (same run)",
+            pdf,
+            "≥ PDF rate",
+            ofd >= pdf,
+            note=f"{n} licences, one each",
+        ),
     ]

@@ -49,16 +49,22 @@ def _prepare(home: Path) -> tuple[str, str, bytes]:
     env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN}
     # The load comes from one address: the per-address verify limit (300/min by default) is off
     # here, as it would be behind a proxy that limits by the real client address.
-    write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"},
-                                        "limits": {"verify_per_minute": 0, "verify_key_per_minute": 0}})
+    write_config(
+        home / "config.toml",
+        {
+            "region": {"code": "320000", "name": "江苏省"},
+            "limits": {"verify_per_minute": 0, "verify_key_per_minute": 0},
+        },
+    )
     svc = open_service(load_config(env), env, create_keystore=True)
     try:
         pki.init_region(svc, "320000", "江苏省", actor="bench")
         pki.add_department(svc, DEPT, "江苏省市场监督管理局", actor="bench")
         make_department_seal(svc, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="bench")
         with svc.db.transaction() as s:
-            issuer = create_api_key(s, role="issuer", actor="bench", department_uscc=DEPT,
-                                    licence_types=[BUSINESS_LICENCE.code]).token
+            issuer = create_api_key(
+                s, role="issuer", actor="bench", department_uscc=DEPT, licence_types=[BUSINESS_LICENCE.code]
+            ).token
         row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
         pdf = ensure_licence_file(svc, row.identifier, actor="bench").content
         return issuer, static_code_text(svc, row.identifier), pdf
@@ -98,8 +104,12 @@ def _lua(path: Path, body: str | bytes, headers: dict[str, str]) -> Path:
     """A wrk script POSTing ``body`` (read from a file: Lua string literals know no \\u escapes)."""
     body_file = path.with_suffix(".body")
     body_file.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
-    lines = ['wrk.method = "POST"', f'local f = assert(io.open({json.dumps(str(body_file))}, "rb"))',
-             "wrk.body = f:read(\"*a\")", "f:close()"]
+    lines = [
+        'wrk.method = "POST"',
+        f'local f = assert(io.open({json.dumps(str(body_file))}, "rb"))',
+        'wrk.body = f:read("*a")',
+        "f:close()",
+    ]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -111,8 +121,12 @@ def _ms(text: str) -> float:
 
 
 def _wrk(url: str, script: Path, *, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"([0-9]+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -127,8 +141,9 @@ def _wrk(url: str, script: Path, *, seconds: int, connections: int) -> dict[str,
 
 def _verified(url: str, body: bytes, content_type: str) -> str:
     """The indication one verification of ``body`` gets (the load runs only on PASSED objects)."""
-    req = urllib.request.Request(f"{url}/api/v1/verify", data=body, method="POST",
-                                 headers={"Content-Type": content_type})
+    req = urllib.request.Request(
+        f"{url}/api/v1/verify", data=body, method="POST", headers={"Content-Type": content_type}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return str(json.load(resp)["indication"])
 
@@ -159,7 +174,9 @@ def _loaded_wrk(url: str, script: Path, server: list[int], *, seconds: int, conn
     found = _wrk(url, script, seconds=seconds, connections=connections)
     after = os.times()
     hz = os.sysconf("SC_CLK_TCK")
-    wrk_ticks = ((after.children_user - children.children_user) + (after.children_system - children.children_system)) * hz
+    wrk_ticks = (
+        (after.children_user - children.children_user) + (after.children_system - children.children_system)
+    ) * hz
     other = (_busy_ticks() - busy) - (_process_ticks(server) - ours) - wrk_ticks
     capacity = seconds * hz * (os.cpu_count() or 1)
     found["other_cpu"] = max(0.0, 100.0 * other / capacity)
@@ -179,19 +196,33 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN}
         log = (Path(tmp) / "serve.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "2"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             _wait_healthy(url, proc)
             for sample, kind in ((json.dumps({"code": code}).encode(), "application/json"), (pdf, "application/pdf")):
                 if (indication := _verified(url, sample, kind)) != "PASSED":
                     raise RuntimeError(f"the bench {kind} object verifies {indication}, not PASSED")
-            verify_lua = _lua(Path(tmp) / "verify.lua", json.dumps({"code": code}), {"Content-Type": "application/json"})
+            verify_lua = _lua(
+                Path(tmp) / "verify.lua", json.dumps({"code": code}), {"Content-Type": "application/json"}
+            )
             pdf_lua = _lua(Path(tmp) / "pdf.lua", pdf, {"Content-Type": "application/pdf"})
-            body = {"type": BUSINESS_LICENCE.code, "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-                    "fields": dict(licence_request().fields), "valid_from": "2020-05-01"}
-            issue_lua = _lua(Path(tmp) / "issue.lua", json.dumps(body, ensure_ascii=False),
-                             {"Content-Type": "application/json", "Authorization": f"Bearer {issuer}"})
+            body = {
+                "type": BUSINESS_LICENCE.code,
+                "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
+                "fields": dict(licence_request().fields),
+                "valid_from": "2020-05-01",
+            }
+            issue_lua = _lua(
+                Path(tmp) / "issue.lua",
+                json.dumps(body, ensure_ascii=False),
+                {"Content-Type": "application/json", "Authorization": f"Bearer {issuer}"},
+            )
             _wrk(f"{url}/api/v1/verify", verify_lua, seconds=3, connections=8)  # warm both workers
             pids = _worker_pids(proc.pid)
             rss_before = _rss_mib(pids)
@@ -214,29 +245,83 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
             log.close()
     flat = rss_after <= rss_before * 1.10 + 5
     return [
-        Result("HTTP", "verify a service code (anonymous): throughput", verify["rps"], "req/s",
-               "provider SM2 verify × 2 cores", 2 * raw_verify, "≥ 1,500 req/s", verify["rps"] >= 1500,
-               note="gunicorn 2 workers × 4 threads; wrk 2 threads, 16 connections, 10 s",
-               previous="464–564 req/s"),
+        Result(
+            "HTTP",
+            "verify a service code (anonymous): throughput",
+            verify["rps"],
+            "req/s",
+            "provider SM2 verify × 2 cores",
+            2 * raw_verify,
+            "≥ 1,500 req/s",
+            verify["rps"] >= 1500,
+            note="gunicorn 2 workers × 4 threads; wrk 2 threads, 16 connections, 10 s",
+            previous="464–564 req/s",
+        ),
         Result("HTTP", "verify: p50 latency", verify["p50"], "ms", previous="32.9 ms"),
-        Result("HTTP", "verify: p99 latency", verify["p99"], "ms", target="< 50 ms", met=verify["p99"] < 50,
-               previous="56–84 ms"),
-        Result("HTTP", f"verify: errors over {done:,} requests", float(soak_errors), "", target="0",
-               met=soak_errors == 0, previous="0"),
-        Result("HTTP", "verify: CPU other processes used during the 10 s run (share of the machine)",
-               verify["other_cpu"], "%", note=f"1-minute load average at its end {verify['load']:.1f}"),
-        Result("HTTP", f"verify a licence PDF (anonymous, {len(pdf) // 1024} KiB): throughput", pdf_run["rps"], "req/s",
-               "provider SM2 verify × 2 cores", 2 * raw_verify,
-               note="same server; wrk 2 threads, 16 connections, 10 s", previous="not measured"),
+        Result(
+            "HTTP",
+            "verify: p99 latency",
+            verify["p99"],
+            "ms",
+            target="< 50 ms",
+            met=verify["p99"] < 50,
+            previous="56–84 ms",
+        ),
+        Result(
+            "HTTP",
+            f"verify: errors over {done:,} requests",
+            float(soak_errors),
+            "",
+            target="0",
+            met=soak_errors == 0,
+            previous="0",
+        ),
+        Result(
+            "HTTP",
+            "verify: CPU other processes used during the 10 s run (share of the machine)",
+            verify["other_cpu"],
+            "%",
+            note=f"1-minute load average at its end {verify['load']:.1f}",
+        ),
+        Result(
+            "HTTP",
+            f"verify a licence PDF (anonymous, {len(pdf) // 1024} KiB): throughput",
+            pdf_run["rps"],
+            "req/s",
+            "provider SM2 verify × 2 cores",
+            2 * raw_verify,
+            note="same server; wrk 2 threads, 16 connections, 10 s",
+            previous="not measured",
+        ),
         Result("HTTP", "verify PDF: p50 latency", pdf_run["p50"], "ms"),
         Result("HTTP", "verify PDF: p99 latency", pdf_run["p99"], "ms"),
         Result("HTTP", "verify PDF: errors", float(pdf_run["errors"]), "", target="0", met=pdf_run["errors"] == 0),
-        Result("HTTP", "verify PDF: CPU other processes used during the run (share of the machine)",
-               pdf_run["other_cpu"], "%", note=f"1-minute load average at its end {pdf_run['load']:.1f}"),
-        Result("HTTP", f"workers' RSS after {done:,} verifications", rss_after, "MiB", "RSS after warm-up (MiB)",
-               rss_before, "flat (≤ +10 %)", flat),
-        Result("HTTP", "issue a licence (with PDF and static code): throughput", issue["rps"], "req/s",
-               "provider SM2 sign, 1 core", raw_sign, note="wrk 8 connections, 10 s"),
+        Result(
+            "HTTP",
+            "verify PDF: CPU other processes used during the run (share of the machine)",
+            pdf_run["other_cpu"],
+            "%",
+            note=f"1-minute load average at its end {pdf_run['load']:.1f}",
+        ),
+        Result(
+            "HTTP",
+            f"workers' RSS after {done:,} verifications",
+            rss_after,
+            "MiB",
+            "RSS after warm-up (MiB)",
+            rss_before,
+            "flat (≤ +10 %)",
+            flat,
+        ),
+        Result(
+            "HTTP",
+            "issue a licence (with PDF and static code): throughput",
+            issue["rps"],
+            "req/s",
+            "provider SM2 sign, 1 core",
+            raw_sign,
+            note="wrk 8 connections, 10 s",
+        ),
         Result("HTTP", "issue: p50 latency", issue["p50"], "ms"),
         Result("HTTP", "issue: p99 latency", issue["p99"], "ms"),
         Result("HTTP", "issue: errors", float(issue["errors"]), "", target="0", met=issue["errors"] == 0),

@@ -69,15 +69,21 @@ def render(results: list[Result], *, started: dt.datetime, seconds: float) -> st
             section = r.section
             # a "before" column where a section has figures from before the change it measures
             before = any(x.previous for x in results if x.section == section)
-            lines += ["", f"## {section}", "",
-                      "| figure | value | reference (same run) | ratio | target | met |" + (" before |" if before else ""),
-                      "|---|---:|---|---:|---|---|" + ("---|" if before else "")]
+            lines += [
+                "",
+                f"## {section}",
+                "",
+                "| figure | value | reference (same run) | ratio | target | met |" + (" before |" if before else ""),
+                "|---|---:|---|---:|---|---|" + ("---|" if before else ""),
+            ]
         ratio = f"{r.ratio:.3f}" if r.ratio is not None else ""
         ref = f"{r.reference} = {_fmt(r.reference_value)}" if r.reference_value is not None else r.reference
         met = "" if r.met is None else ("yes" if r.met else "**no**")
         value = "—" if r.note and r.value == 0 and not r.unit else f"{_fmt(r.value)} {r.unit}".strip()
         name = r.name + (f" ({r.note})" if r.note else "")
-        lines.append(f"| {name} | {value} | {ref} | {ratio} | {r.target} | {met} |" + (f" {r.previous} |" if before else ""))
+        lines.append(
+            f"| {name} | {value} | {ref} | {ratio} | {r.target} | {met} |" + (f" {r.previous} |" if before else "")
+        )
     lines += ["", BEFORE.strip(), "", ANALYSIS.strip(), ""]
     return "\n".join(lines) + "\n"
 
@@ -180,11 +186,13 @@ def main(argv: list[str] | None = None) -> int:
 
     steps["verification"] = lambda: domain.verification_results(raw_verify)
     steps["issuance"] = lambda: domain.issuance_results(raw_sign)
+
     def section(name: str) -> Callable[[], list[Result]]:
         def run() -> list[Result]:
             module = importlib.import_module(f"bench.{name}")
             found: list[Result] = module.results(raw_sign=raw_sign, raw_verify=raw_verify, quick=args.quick)
             return found
+
         return run
 
     for name in ("files", "codes", "holder", "snapshot", "http"):

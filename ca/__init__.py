@@ -7,7 +7,6 @@ Flask or the ``trustsvc`` domain; those call in.
 
 from __future__ import annotations
 
-from .oids import PKIXOID, SMOID, TRUSTSVC_ARC, TrustSvcEKU, register_oids  # first: registers OIDs
 from .certs import (
     ParsedCertificate,
     load_certificates,
@@ -15,11 +14,32 @@ from .certs import (
     subject_key_identifier,
     verify_certificate_signature,
 )
+from .cms import (
+    CMSError,
+    CMSVerification,
+    EnvelopeRecipient,
+    SignedAndEnvelopedInfo,
+    open_signed_and_enveloped,
+    parse_signed_and_enveloped,
+    sign_cms,
+    verify_cms,
+)
 from .crl import CRL_REASONS, CRLRevocationChecker, ParsedCRL, RevokedEntry, build_crl, parse_crl, verify_crl
 from .csr import ParsedCSR, build_csr, parse_csr, verify_csr
 from .errors import CAError, CertificateError, CRLError, CSRError, SignatureAlgorithmError
 from .issue import BACKDATE, issue_certificate, random_serial
 from .names import SubjectSpec, build_name, format_name, name_key
+from .ocsp import (
+    OCSPError,
+    OCSPResponder,
+    OCSPRevocationChecker,
+    OCSPVerification,
+    build_ocsp_request,
+    issuer_key_hashes,
+    ocsp_request_nonce,
+    verify_ocsp_response,
+)
+from .oids import PKIXOID, SMOID, TRUSTSVC_ARC, TrustSvcEKU, register_oids  # first: registers OIDs
 from .profiles import (
     CODE_SIGNER,
     ISSUED_BY,
@@ -36,17 +56,6 @@ from .profiles import (
 )
 from .results import Check, Indication, SubIndication
 from .revocation import RevocationChecker, RevocationStatus
-from .validate import SIGNING_KEY_USAGE, PathValidationResult, validate_path
-from .cms import (
-    CMSError,
-    CMSVerification,
-    EnvelopeRecipient,
-    SignedAndEnvelopedInfo,
-    open_signed_and_enveloped,
-    parse_signed_and_enveloped,
-    sign_cms,
-    verify_cms,
-)
 from .tsa import (
     TimeStampAuthority,
     TimeStampError,
@@ -56,16 +65,7 @@ from .tsa import (
     verify_timestamp_token,
 )
 from .tsa import build_request as build_timestamp_request
-from .ocsp import (
-    OCSPError,
-    OCSPResponder,
-    OCSPRevocationChecker,
-    OCSPVerification,
-    build_ocsp_request,
-    issuer_key_hashes,
-    ocsp_request_nonce,
-    verify_ocsp_response,
-)
+from .validate import SIGNING_KEY_USAGE, PathValidationResult, validate_path
 
 __all__ = [
     # oids

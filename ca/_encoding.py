@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import x509
 
@@ -17,7 +17,7 @@ def utc(dt: datetime) -> datetime:
         raise TypeError(f"expected a datetime, not {type(dt).__name__}")
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("naive datetime: pass an aware datetime (UTC)")
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 def strip_micro(dt: datetime) -> datetime:
@@ -37,7 +37,7 @@ def as_utc_datetime(value: object, what: str) -> datetime:
     """A parsed ASN.1 time as an aware UTC datetime; ``ValueError`` for anything else."""
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError(f"{what} is not a usable time")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def single_der(data: object, labels: frozenset[str], error: type[Exception], what: str) -> bytes:
@@ -50,7 +50,7 @@ def single_der(data: object, labels: frozenset[str], error: type[Exception], wha
         return data
     try:
         blocks = unarmor_all(data)
-    except Exception as exc:  # noqa: BLE001 - asn1crypto's PEM reader raises various types
+    except Exception as exc:
         raise error(f"broken PEM armour: {exc}") from exc
     if len(blocks) != 1 or blocks[0][0] not in labels:
         raise error(f"expected one {sorted(labels)[0]} PEM block, found {[k for k, _ in blocks]}")

@@ -37,7 +37,9 @@ _SM2_ALGORITHMS = {
 }
 
 
-def check_signature_algorithm(oid: str, parameters_der: bytes, inner_der: bytes | None, outer_der: bytes) -> KeyAlgorithm:
+def check_signature_algorithm(
+    oid: str, parameters_der: bytes, inner_der: bytes | None, outer_der: bytes
+) -> KeyAlgorithm:
     """Return the key algorithm ``oid`` needs, or raise :class:`SignatureAlgorithmError`.
 
     :param parameters_der: DER of the parameters field (``b""`` when absent).
@@ -78,7 +80,9 @@ def _verify_cached(spki: bytes, key_algorithm: KeyAlgorithm, tbs: bytes, signatu
             continue  # a provider unable to try the fallback: the standard verdict stands
         return f"ok:{warning or ''}"
     if key_algorithm is KeyAlgorithm.SM2:
-        return "sig:signature does not verify under the issuer key (neither with SM2 ID 1234567812345678 nor the empty ID)"
+        return (
+            "sig:signature does not verify under the issuer key (neither with SM2 ID 1234567812345678 nor the empty ID)"
+        )
     return "sig:signature does not verify under the issuer key"
 
 

@@ -140,7 +140,7 @@ def subject_key_identifier(spki: bytes) -> bytes:
     try:
         info = keys.PublicKeyInfo.load(spki, strict=True)
         point = info["public_key"].contents[1:]  # drop the unused-bits octet
-    except Exception as exc:  # noqa: BLE001 - asn1crypto raises assorted types on bad input
+    except Exception as exc:
         raise CertificateError("public key is not a SubjectPublicKeyInfo") from exc
     return hsm.sm3(point)[:20]
 
@@ -270,7 +270,7 @@ def _parse_der(der: bytes) -> ParsedCertificate:
         )
     except CertificateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the fuzz-safety boundary: asn1crypto raises anything
+    except Exception as exc:
         raise CertificateError(f"not a well-formed X.509 certificate: {_reason(exc)}") from exc
     return parsed
 
@@ -285,7 +285,7 @@ def _single_der(data: bytes) -> bytes:
         return bytes(data)
     try:
         blocks = unarmor_all(data)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CertificateError(f"broken PEM armour: {_reason(exc)}") from exc
     certs = [der for kind, der in blocks if kind in _PEM_CERT_TYPES]
     if len(certs) != 1 or len(blocks) != 1:
@@ -315,7 +315,7 @@ def _certs_from_pkcs7(der: bytes) -> list[ParsedCertificate]:
             raise ValueError(f"PKCS#7 content type {info['content_type'].native} carries no certificates")
         signed = info["content"]
         ders = [choice.chosen.dump() for choice in signed["certificates"] if choice.name == "certificate"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CertificateError(f"not a PKCS#7 certificate bundle: {_reason(exc)}") from exc
     return [_parse_der(d) for d in ders]
 
@@ -333,7 +333,7 @@ def load_certificates(data: bytes) -> list[ParsedCertificate]:
     if is_pem(data):
         try:
             blocks = unarmor_all(data)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CertificateError(f"broken PEM armour: {_reason(exc)}") from exc
         for kind, der in blocks:
             if kind in _PEM_CERT_TYPES:

@@ -35,7 +35,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from asn1crypto import algos, cms, core, tsp, x509
@@ -174,8 +174,6 @@ class CMSVerification(SignatureChecks):
     """Which OID family the outer content type is from."""
     message_digest: bytes | None = None
 
-
-
     @property
     def signer_certificate(self) -> ParsedCertificate | None:
         """The signer certificate parsed by :func:`ca.parse_certificate`; None when absent or
@@ -261,7 +259,7 @@ def _to_der(data: bytes, what: str) -> bytes:
         return data
     try:
         blocks = unarmor_all(data)
-    except Exception as exc:  # noqa: BLE001 - asn1crypto raises assorted types on bad armour
+    except Exception as exc:
         raise CMSError(f"broken PEM armour: {_reason(exc)}") from exc
     if len(blocks) != 1:
         raise CMSError(f"expected one PEM block, found {len(blocks)}")
@@ -301,7 +299,7 @@ def _attr_time(value: cms.Time) -> datetime:
     t = value.native
     if not isinstance(t, datetime) or t.tzinfo is None:
         raise ValueError("signingTime is not a time")
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
 def _parse_signer(si: cms.SignerInfo) -> _Signer:
@@ -312,7 +310,7 @@ def _parse_signer(si: cms.SignerInfo) -> _Signer:
         sid_issuer_key = name_key(ias["issuer"])
         try:
             sid_issuer_str = format_name(ias["issuer"])
-        except Exception:  # noqa: BLE001 - names.format_name cannot print every attribute value
+        except Exception:
             sid_issuer_str = "(name not printable)"
         sid_serial = ias["serial_number"].native
     else:
@@ -412,7 +410,7 @@ def _parse_signed(data: bytes) -> _SignedParse:
         )
     except CMSError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the fuzz-safety boundary: asn1crypto raises anything
+    except Exception as exc:
         raise CMSError(f"not a well-formed CMS SignedData: {_reason(exc)}") from exc
     if len(parsed.signers) != 1:
         raise CMSError(
@@ -461,7 +459,7 @@ def _lenient_cert(der: bytes) -> _Cert:
         raise ValueError("serial or validity unreadable")
     try:
         subject_str = format_name(tbs["subject"])
-    except Exception:  # noqa: BLE001 - names.format_name cannot print every attribute value
+    except Exception:
         subject_str = "(name not printable)"
     return _Cert(
         der=der,
@@ -470,8 +468,8 @@ def _lenient_cert(der: bytes) -> _Cert:
         issuer_key=name_key(tbs["issuer"]),
         ski=None,
         subject_str=subject_str,
-        not_before=not_before.astimezone(timezone.utc),
-        not_after=not_after.astimezone(timezone.utc),
+        not_before=not_before.astimezone(UTC),
+        not_after=not_after.astimezone(UTC),
         key_usage=None,
         parsed=None,
     )
@@ -485,7 +483,7 @@ def _parse_certs(ders: Iterable[bytes], checks: _Checks) -> list[_Cert]:
         except CertificateError as exc:
             try:
                 out.append(_lenient_cert(der))
-            except Exception:  # noqa: BLE001 - fuzz-safety boundary for the lenient path
+            except Exception:
                 checks.add(f"cms.certificates[{i}]", WARNING_CHECK, f"certificate unreadable, ignored: {exc.message}")
             else:
                 checks.add(f"cms.certificates[{i}]", WARNING_CHECK, f"certificate read leniently ({exc.message})")
@@ -521,7 +519,11 @@ def _digest_checks(parsed: _SignedParse, signer: _Signer, checks: _Checks) -> st
     """Check the digest algorithms; return the hashlib name to use, or None when unusable."""
     digest: str | None
     if signer.digest_oid == SMOID.SM2_WITH_SM3:
-        checks.add("cms.digest_algorithm", WARNING_CHECK, "signerInfo digestAlgorithm is SM2-with-SM3 (1.2.156.10197.1.501), read as SM3")
+        checks.add(
+            "cms.digest_algorithm",
+            WARNING_CHECK,
+            "signerInfo digestAlgorithm is SM2-with-SM3 (1.2.156.10197.1.501), read as SM3",
+        )
         digest = "sm3"
     else:
         digest = hash_name(signer.digest_oid)
@@ -533,13 +535,21 @@ def _digest_checks(parsed: _SignedParse, signer: _Signer, checks: _Checks) -> st
     listed = set(parsed.digest_oids)
     if signer.digest_oid in listed:
         if signer.digest_oid == SMOID.SM2_WITH_SM3:
-            checks.add("cms.digest_algorithms", WARNING_CHECK, "digestAlgorithms lists SM2-with-SM3 instead of SM3 (GmSSL#1701)")
+            checks.add(
+                "cms.digest_algorithms",
+                WARNING_CHECK,
+                "digestAlgorithms lists SM2-with-SM3 instead of SM3 (GmSSL#1701)",
+            )
         else:
             checks.add("cms.digest_algorithms", PASSED_CHECK, "digestAlgorithms lists the signer's digest algorithm")
     elif digest == "sm3" and ({SMOID.SM3, SMOID.SM2_WITH_SM3} & listed):
         checks.add("cms.digest_algorithms", WARNING_CHECK, "digestAlgorithms lists SM2-with-SM3 for SM3 (GmSSL#1701)")
     else:
-        checks.add("cms.digest_algorithms", FAILED_CHECK, f"digestAlgorithms {sorted(listed)} lacks the signer's {signer.digest_oid}")
+        checks.add(
+            "cms.digest_algorithms",
+            FAILED_CHECK,
+            f"digestAlgorithms {sorted(listed)} lacks the signer's {signer.digest_oid}",
+        )
     return digest
 
 
@@ -591,7 +601,9 @@ def _signed_attribute_checks(
 ) -> None:
     types = signer.attr_content_types
     if types is None or len(types) != 1:
-        checks.add("cms.signed_attributes.content_type", FAILED_CHECK, "contentType attribute missing or not single-valued")
+        checks.add(
+            "cms.signed_attributes.content_type", FAILED_CHECK, "contentType attribute missing or not single-valued"
+        )
     elif types[0] == econtent_type:
         checks.add("cms.signed_attributes.content_type", PASSED_CHECK, f"contentType {types[0]} matches eContentType")
     elif {types[0], econtent_type} <= _DATA_TYPES:
@@ -601,7 +613,11 @@ def _signed_attribute_checks(
             f"contentType {types[0]} vs eContentType {econtent_type}: PKCS#7 and GM/T 0010 'data' read as the same",
         )
     else:
-        checks.add("cms.signed_attributes.content_type", FAILED_CHECK, f"contentType {types[0]} differs from eContentType {econtent_type}")
+        checks.add(
+            "cms.signed_attributes.content_type",
+            FAILED_CHECK,
+            f"contentType {types[0]} differs from eContentType {econtent_type}",
+        )
     digests = signer.attr_message_digests
     name = "cms.signed_attributes.message_digest"
     if digests is None or len(digests) != 1:
@@ -632,7 +648,9 @@ def _signature_der(signer: _Signer, checks: _Checks) -> bytes | None:
             der = hsm.signature_from_raw(signer.signature)
         except InvalidSignature:
             return None
-        checks.add("cms.signature_encoding", WARNING_CHECK, "raw 64-byte r||s signature, not DER SM2Signature (tolerated)")
+        checks.add(
+            "cms.signature_encoding", WARNING_CHECK, "raw 64-byte r||s signature, not DER SM2Signature (tolerated)"
+        )
         return der
     return None
 
@@ -652,7 +670,9 @@ def _signature_check(signer: _Signer, cert: _Cert | None, message: bytes | None,
         return
     allowed = _SM2_SIGNATURE_OIDS if key.algorithm is KeyAlgorithm.SM2 else _ECDSA_SIGNATURE_OIDS
     if signer.signature_oid not in allowed or signer.signature_params not in (b"", _NULL_DER):
-        checks.add(name, FAILED_CHECK, f"signature algorithm {signer.signature_oid} does not fit a {key.algorithm.value} key")
+        checks.add(
+            name, FAILED_CHECK, f"signature algorithm {signer.signature_oid} does not fit a {key.algorithm.value} key"
+        )
         return
     der = _signature_der(signer, checks)
     if der is None:
@@ -678,12 +698,14 @@ def _certificate_facts(cert: _Cert, signing_time: datetime | None, checks: _Chec
         checks.add("cms.signer_certificate.valid_at_signing_time", PASSED_CHECK, f"signingTime within {span}")
     else:
         checks.add("cms.signer_certificate.valid_at_signing_time", WARNING_CHECK, f"signingTime outside {span}")
-    if cert.valid_at(datetime.now(timezone.utc)):
+    if cert.valid_at(datetime.now(UTC)):
         checks.add("cms.signer_certificate.valid_now", PASSED_CHECK, f"valid now ({span})")
     else:
         checks.add("cms.signer_certificate.valid_now", WARNING_CHECK, f"not valid now ({span})")
     if cert.key_usage is not None and not cert.key_usage & {"digital_signature", "non_repudiation"}:
-        checks.add("cms.signer_certificate.key_usage", WARNING_CHECK, f"key usage {sorted(cert.key_usage)} allows no signing")
+        checks.add(
+            "cms.signer_certificate.key_usage", WARNING_CHECK, f"key usage {sorted(cert.key_usage)} allows no signing"
+        )
 
 
 def _verify_signer(
@@ -716,7 +738,11 @@ def _verify_signer(
         message = signer.signed_attrs_der
     else:
         if econtent_type not in _DATA_TYPES:
-            checks.add("cms.signed_attributes", FAILED_CHECK, f"eContentType {econtent_type} requires signed attributes (RFC 5652 §5.3)")
+            checks.add(
+                "cms.signed_attributes",
+                FAILED_CHECK,
+                f"eContentType {econtent_type} requires signed attributes (RFC 5652 §5.3)",
+            )
         message = content
     _signature_check(signer, cert, message, checks)
     if cert is not None:
@@ -749,7 +775,11 @@ def verify_cms(
     extra = tuple(_to_der(c, "certificate") for c in certificates)
     checks = _Checks()
     family_name = "GM/T 0010" if parsed.family == "gm" else "PKCS#7"
-    checks.add("cms.content_type", PASSED_CHECK, f"{family_name} SignedData ({parsed.outer_type}), eContentType {parsed.econtent_type}")
+    checks.add(
+        "cms.content_type",
+        PASSED_CHECK,
+        f"{family_name} SignedData ({parsed.outer_type}), eContentType {parsed.econtent_type}",
+    )
     content = parsed.econtent
     if detached_content is not None:
         detached = bytes(detached_content)
@@ -791,7 +821,7 @@ def _content_type_oid(content_type: str, gm_oids: bool) -> str:
         return content_type
     try:
         return cms.ContentType(content_type).dotted
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CMSError(f"unknown content type {content_type!r}; give a dotted OID", code="bad_content_type") from exc
 
 
@@ -853,28 +883,32 @@ def sign_cms(
         raise CAError(f"the signer {signer.key_ref} does not hold the key of {cert.subject_str!r}", code="key_mismatch")
     ct_oid = _content_type_oid(content_type, gm_oids)
     if not signed_attributes and ct_oid not in _DATA_TYPES:
-        raise CMSError("content other than data needs signed attributes (RFC 5652 §5.3)", code="signed_attributes_required")
+        raise CMSError(
+            "content other than data needs signed attributes (RFC 5652 §5.3)", code="signed_attributes_required"
+        )
     extras = [parse_certificate(c) for c in extra_certs]
     digest = "sm3" if signer.algorithm is KeyAlgorithm.SM2 else "sha256"
     digest_alg = algos.DigestAlgorithm({"algorithm": HASH_OIDS[digest]})
     try:
-        when = strip_micro(utc(signing_time) if signing_time is not None else datetime.now(timezone.utc))
+        when = strip_micro(utc(signing_time) if signing_time is not None else datetime.now(UTC))
     except (TypeError, ValueError) as exc:
         raise CMSError(f"signing_time: {exc}") from exc
 
     signed_attrs: cms.CMSAttributes | None = None
     if signed_attributes:
         time_value = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
-        ess = _frozen(tsp.ESSCertIDv2(
-            {
-                "hash_algorithm": {"algorithm": HASH_OIDS[digest]},
-                "cert_hash": hash_data(digest, cert.der),
-                "issuer_serial": {
-                    "issuer": [x509.GeneralName(name="directory_name", value=_issuer_name(cert))],
-                    "serial_number": cert.serial,
-                },
-            }
-        ))
+        ess = _frozen(
+            tsp.ESSCertIDv2(
+                {
+                    "hash_algorithm": {"algorithm": HASH_OIDS[digest]},
+                    "cert_hash": hash_data(digest, cert.der),
+                    "issuer_serial": {
+                        "issuer": [x509.GeneralName(name="directory_name", value=_issuer_name(cert))],
+                        "serial_number": cert.serial,
+                    },
+                }
+            )
+        )
         attrs = cms.CMSAttributes(
             [
                 {"type": "content_type", "values": [cms.ContentType(ct_oid)]},
@@ -914,11 +948,15 @@ def sign_cms(
     }
     if include_certificates:
         ders = [cert.der] + [c.der for c in extras if c.der != cert.der]
-        signed["certificates"] = [cms.CertificateChoices(name="certificate", value=x509.Certificate.load(d)) for d in ders]
+        signed["certificates"] = [
+            cms.CertificateChoices(name="certificate", value=x509.Certificate.load(d)) for d in ders
+        ]
     outer = SMOID.GM_SIGNED_DATA if gm_oids else CT_SIGNED_DATA
     der = cms.ContentInfo({"content_type": cms.ContentType(outer), "content": cms.SignedData(signed)}).dump()
 
-    check = verify_cms(der, detached_content=content if detached else None, certificates=[] if include_certificates else [cert.der])
+    check = verify_cms(
+        der, detached_content=content if detached else None, certificates=[] if include_certificates else [cert.der]
+    )
     if not check.valid:
         failed = "; ".join(f"{c.name}: {c.detail}" for c in check.checks if c.failed)
         raise CAError(f"the new SignedData does not verify ({failed})", code="signer_fault")
@@ -1028,7 +1066,7 @@ def _recipient(ri: _KeyTransRecipientInfo) -> EnvelopeRecipient:
         try:
             name = x509.Name.load(issuer_der, strict=True)
             issuer = format_name(name)
-        except Exception:  # noqa: BLE001 - not a Name: kept raw
+        except Exception:
             issuer = None
     else:
         ski = bytes(rid.chosen.native)
@@ -1085,10 +1123,12 @@ def parse_signed_and_enveloped(data: bytes) -> SignedAndEnvelopedInfo:
         )
     except CMSError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the fuzz-safety boundary
+    except Exception as exc:
         raise CMSError(f"not a well-formed signedAndEnvelopedData: {_reason(exc)}") from exc
     if len(signed.signers) != 1:
-        raise CMSError(f"{len(signed.signers)} signerInfos; trustsvc verifies exactly one", code="unsupported_signer_count")
+        raise CMSError(
+            f"{len(signed.signers)} signerInfos; trustsvc verifies exactly one", code="unsupported_signer_count"
+        )
     if not result.recipients:
         raise CMSError("no recipientInfo")
     return result
@@ -1103,7 +1143,7 @@ def _sm4_mode(info: SignedAndEnvelopedInfo) -> tuple[str, bytes | None]:
     if oid in (_SM4, _SM4_CBC):
         try:
             iv = core.OctetString.load(params, strict=True).native
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CMSError("SM4-CBC parameters are not an OCTET STRING IV") from exc
         if not isinstance(iv, bytes) or len(iv) != 16:
             raise CMSError("SM4-CBC IV must be 16 bytes")
@@ -1138,7 +1178,9 @@ def _load_pkcs8(data: bytes) -> Any:
     try:
         return OpenSSLSM2Key.from_pkcs8(der)
     except hsm.HSMError as exc:
-        raise CMSError(f"recipient key is not an SM2 PKCS#8 private key: {exc.message}", code="bad_recipient_key") from exc
+        raise CMSError(
+            f"recipient key is not an SM2 PKCS#8 private key: {exc.message}", code="bad_recipient_key"
+        ) from exc
 
 
 def open_signed_and_enveloped(
@@ -1168,13 +1210,13 @@ def open_signed_and_enveloped(
     else:
         opener = decrypt  # type: ignore[assignment]
     cek = None
-    for index, recipient in enumerate(info.recipients):
+    for index, recipient in enumerate(info.recipients):  # noqa: B007 - index is reported after the loop
         if recipient.key_encryption_algorithm not in _SM2_KEY_ENCRYPTION:
             continue
         try:
             cek = bytes(opener(recipient.encrypted_key))
             break
-        except Exception:  # noqa: BLE001, S112 - wrong key for this recipient: try the next
+        except Exception:
             continue
     if cek is None:
         raise CMSError("no SM2 recipientInfo could be decrypted with the given key", code="cannot_decrypt")
@@ -1186,7 +1228,9 @@ def open_signed_and_enveloped(
     checks.add("envelope.content_decryption", PASSED_CHECK, f"SM4-{mode.upper()} ({info.content_encryption_algorithm})")
     if plaintext is None:
         plaintext = padded
-        checks.add("envelope.padding", WARNING_CHECK, "no valid PKCS#7 padding: plaintext kept whole (as emmansun/gmsm does)")
+        checks.add(
+            "envelope.padding", WARNING_CHECK, "no valid PKCS#7 padding: plaintext kept whole (as emmansun/gmsm does)"
+        )
     else:
         checks.add("envelope.padding", PASSED_CHECK, "PKCS#7 padding removed")
     parsed = info._signed

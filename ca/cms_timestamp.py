@@ -46,7 +46,7 @@ def _load(data: bytes) -> cms.ContentInfo:
         count = len(signed["signer_infos"])
     except CMSError:
         raise
-    except Exception as exc:  # noqa: BLE001 - asn1crypto raises assorted types on bad input
+    except Exception as exc:
         raise CMSError(f"not a well-formed CMS SignedData: {type(exc).__name__}: {exc}"[:240]) from exc
     if count != 1:
         raise CMSError(f"SignedData has {count} signerInfos; expected exactly one", code="unsupported_signer_count")
@@ -68,7 +68,7 @@ def signer_timestamp_parts(data: bytes) -> SignerTimestampParts:
             for attr in unsigned:
                 if attr["type"].dotted == SIGNATURE_TIME_STAMP_TOKEN:
                     tokens.extend(value.dump() for value in attr["values"])
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CMSError(f"unreadable SignerInfo: {type(exc).__name__}: {exc}"[:240]) from exc
     return SignerTimestampParts(signature=signature, tokens=tuple(tokens))
 
@@ -84,13 +84,14 @@ def add_signature_timestamp(data: bytes, token: bytes) -> bytes:
     try:
         token_info = cms.ContentInfo.load(bytes(token), strict=True)
         if token_info["content_type"].dotted != "1.2.840.113549.1.7.2" or not isinstance(
-                token_info["content"], cms.SignedData):
+            token_info["content"], cms.SignedData
+        ):
             raise ValueError("the token is not a SignedData")
         signed = info["content"]
         signer = signed["signer_infos"][0]
         unsigned = signer["unsigned_attrs"]
         existing = [] if unsigned.native is None else list(unsigned)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CMSError(f"cannot read the token or the SignerInfo: {type(exc).__name__}: {exc}"[:240]) from exc
     if any(attr["type"].dotted == SIGNATURE_TIME_STAMP_TOKEN for attr in existing):
         raise CMSError("the signer already carries a signature time-stamp", code="already_timestamped")
@@ -101,5 +102,5 @@ def add_signature_timestamp(data: bytes, token: bytes) -> bytes:
         # SignedData -> ContentInfo) and reuses the received bytes of everything else (the
         # certificates, the token), which re-encoding field by field cost 18 ms per signature.
         return info.dump()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CMSError(f"cannot encode the time-stamped SignedData: {type(exc).__name__}: {exc}"[:240]) from exc

@@ -18,7 +18,7 @@ certificate's SKI, or computes it the same way when the issuer has none.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import algos, core, keys, x509
 
@@ -54,7 +54,7 @@ def _check_public_key(public_key: bytes) -> keys.PublicKeyInfo:
         info = keys.PublicKeyInfo.load(bytes(public_key), strict=True)
         info.native  # noqa: B018 - forces a full parse
         hsm.load_public_key(bytes(public_key))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a key we certify"
+    except Exception as exc:
         raise CAError("public_key is not an SM2 or P-256 SubjectPublicKeyInfo", code="bad_public_key") from exc
     return info
 
@@ -99,7 +99,9 @@ def _extensions(
         exts.append({"extn_id": "authority_key_identifier", "critical": False, "extn_value": {"key_identifier": aki}})
     if crl_url:
         point = x509.DistributionPointName(name="full_name", value=[_uri(crl_url)])
-        exts.append({"extn_id": "crl_distribution_points", "critical": False, "extn_value": [{"distribution_point": point}]})
+        exts.append(
+            {"extn_id": "crl_distribution_points", "critical": False, "extn_value": [{"distribution_point": point}]}
+        )
     access = []
     if ocsp_url:
         access.append({"access_method": "ocsp", "access_location": _uri(ocsp_url)})
@@ -113,7 +115,11 @@ def _extensions(
 
 
 def _resolve_issuer(
-    profile: CertProfile, subject_name: x509.Name, spki: bytes, signer: hsm.Signer, issuer_cert: bytes | ParsedCertificate | None
+    profile: CertProfile,
+    subject_name: x509.Name,
+    spki: bytes,
+    signer: hsm.Signer,
+    issuer_cert: bytes | ParsedCertificate | None,
 ) -> tuple[x509.Name, bytes | None, ParsedCertificate | None]:
     """Issuer name, AKI and parsed issuer; refuses issuers that may not sign this."""
     if issuer_cert is None:
@@ -129,7 +135,9 @@ def _resolve_issuer(
     if not issuer.is_ca:
         raise CAError(f"issuer {issuer.subject_str!r} is not a CA (basicConstraints cA=false)", code="issuer_not_ca")
     if "key_cert_sign" not in issuer.key_usage:
-        raise CAError(f"issuer {issuer.subject_str!r} lacks the keyCertSign key usage", code="issuer_cannot_sign_certificates")
+        raise CAError(
+            f"issuer {issuer.subject_str!r} lacks the keyCertSign key usage", code="issuer_cannot_sign_certificates"
+        )
     if not same_public_key(issuer.spki, signer.public_key):
         raise CAError(
             f"the signer {signer.key_ref} does not hold the key of issuer {issuer.subject_str!r}",
@@ -176,11 +184,13 @@ def issue_certificate(
     subject_name = build_name(subject)
     issuer_name, aki, issuer = _resolve_issuer(profile, subject_name, spki, issuer_signer, issuer_cert)
 
-    start = strip_micro(utc(not_before) if not_before is not None else datetime.now(timezone.utc) - BACKDATE)
+    start = strip_micro(utc(not_before) if not_before is not None else datetime.now(UTC) - BACKDATE)
     end = strip_micro(utc(not_after) if not_after is not None else profile.default_not_after(start))
     if issuer is not None and end > issuer.not_after:
         if issuer.not_after <= start:
-            raise CAError(f"issuer {issuer.subject_str!r} expired at {issuer.not_after.isoformat()}", code="issuer_expired")
+            raise CAError(
+                f"issuer {issuer.subject_str!r} expired at {issuer.not_after.isoformat()}", code="issuer_expired"
+            )
         end = issuer.not_after
     if end <= start:
         raise CAError(f"validity would be empty ({start.isoformat()} .. {end.isoformat()})", code="empty_validity")
@@ -218,7 +228,9 @@ def issue_certificate(
     try:
         warning = verify_certificate_signature(der, issuer_signer.public_key)
     except (hsm.InvalidSignature, CertificateError) as exc:
-        raise CAError(f"the new certificate does not verify under {issuer_signer.key_ref}", code="signer_fault") from exc
+        raise CAError(
+            f"the new certificate does not verify under {issuer_signer.key_ref}", code="signer_fault"
+        ) from exc
     if warning is not None:  # verifiers tolerate OpenSSL's empty SM2 ID; what we issue must be GM/T 0015
         raise CAError(f"{issuer_signer.key_ref} signed the new certificate with the empty SM2 ID", code="signer_fault")
     return der

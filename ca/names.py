@@ -91,7 +91,7 @@ def _raw_attribute_value(atv: x509.NameTypeAndValue) -> object:
     try:
         body = atv.contents
         oid = parser.parse(body)
-        rest = body[len(oid[3]) + len(oid[4]):]
+        rest = body[len(oid[3]) + len(oid[4]) :]
         cls, _method, tag, _header, contents, _trailer = parser.parse(rest)
     except (ValueError, TypeError):
         return b""
@@ -135,7 +135,7 @@ def _format_name(name: x509.Name) -> str:
             label = _SHORT_LABELS.get(atv["type"].native, atv["type"].native)
             try:
                 value = atv["value"].native
-            except Exception:  # noqa: BLE001 - foreign values we cannot decode still print
+            except Exception:
                 value = _raw_attribute_value(atv)
             items.append(f"{label}={_format_value(value)}")
         parts.append("+".join(items))
@@ -155,5 +155,5 @@ def name_key(name: x509.Name) -> str:
 def _name_key(name: x509.Name) -> str:
     try:
         return "n:" + name.hashable
-    except Exception:  # noqa: BLE001 - asn1crypto raises various types on odd values
+    except Exception:
         return "d:" + name.dump().hex()

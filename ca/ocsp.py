@@ -23,7 +23,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import algos, core, ocsp, x509
 
@@ -94,7 +94,7 @@ def issuer_key_hashes(issuer: bytes | ParsedCertificate) -> dict[str, str]:
 
 
 def _responder_key_id(cert: ParsedCertificate) -> bytes:
-    return hashlib.sha1(cert.public_key_point).digest()  # noqa: S324 - RFC 6960 §4.2.1 fixes SHA-1
+    return hashlib.sha1(cert.public_key_point).digest()
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,7 +131,9 @@ def build_ocsp_request(
         value = secrets.token_bytes(16) if nonce is True else nonce
         if not isinstance(value, (bytes, bytearray)) or not 1 <= len(value) <= _MAX_NONCE:
             raise OCSPError("nonce must be 1..32 bytes")
-        tbs["request_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": core.OctetString(bytes(value))}]
+        tbs["request_extensions"] = [
+            {"extn_id": "nonce", "critical": False, "extn_value": core.OctetString(bytes(value))}
+        ]
     return ocsp.OCSPRequest({"tbs_request": tbs}).dump()
 
 
@@ -142,7 +144,7 @@ def _nonce_value(raw: bytes) -> bytes:
         inner = core.OctetString.load(raw, strict=True).native
         if isinstance(inner, bytes):
             return inner
-    except Exception:  # noqa: BLE001, S110 - not wrapped: the raw bytes are the nonce
+    except Exception:
         pass
     return raw
 
@@ -157,7 +159,7 @@ def ocsp_request_nonce(request_der: bytes) -> bytes | None:
         for ext in extensions:
             if ext["extn_id"].dotted == _NONCE:
                 return _nonce_value(ext["extn_value"].contents)
-    except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+    except Exception as exc:
         raise OCSPError(f"not an OCSPRequest: {type(exc).__name__}") from exc
     return None
 
@@ -183,7 +185,11 @@ class _CertIdRequest:
     serial: int
 
 
-IssuerSource = Mapping[str, "bytes | ParsedCertificate"] | Iterable["bytes | ParsedCertificate"] | Callable[[str], "bytes | ParsedCertificate | None"]
+IssuerSource = (
+    Mapping[str, "bytes | ParsedCertificate"]
+    | Iterable["bytes | ParsedCertificate"]
+    | Callable[[str], "bytes | ParsedCertificate | None"]
+)
 
 
 class OCSPResponder:
@@ -205,7 +211,9 @@ class OCSPResponder:
         self._signer = signer
         self._cert = parse_certificate(responder_cert)
         if not same_public_key(self._cert.spki, signer.public_key):
-            raise CAError(f"the signer {signer.key_ref} does not hold the key of {self._cert.subject_str!r}", code="key_mismatch")
+            raise CAError(
+                f"the signer {signer.key_ref} does not hold the key of {self._cert.subject_str!r}", code="key_mismatch"
+            )
         self._callable: Callable[[str], bytes | ParsedCertificate | None] | None = None
         self._index: dict[tuple[str, bytes], ParsedCertificate] = {}
         if callable(issuers) and not isinstance(issuers, Mapping):
@@ -290,7 +298,7 @@ class OCSPResponder:
                         nonce_raw = ext["extn_value"].contents
                     elif ext["critical"].native:
                         raise ValueError("unsupported critical request extension")
-        except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+        except Exception as exc:
             raise _Answer("malformed_request") from exc
         if version != "v1" or not items or len(items) > _MAX_REQUESTS:
             raise _Answer("malformed_request")
@@ -317,7 +325,7 @@ class OCSPResponder:
             issuers = [self._issuer_for(item) for item in items]
             if any(ca is None for ca in issuers):
                 raise _Answer("unauthorized")
-            when = strip_micro(utc(now) if now is not None else datetime.now(timezone.utc))
+            when = strip_micro(utc(now) if now is not None else datetime.now(UTC))
             singles = []
             for item, ca in zip(items, issuers):
                 status = lookup(ca, item.serial)  # type: ignore[arg-type]
@@ -327,11 +335,13 @@ class OCSPResponder:
             return self._sign(singles, nonce_raw, when)
         except _Answer as answer:
             return ocsp.OCSPResponse({"response_status": answer.status}).dump()
-        except Exception:  # noqa: BLE001 - a responder answers; lookup or signer faults included
+        except Exception:
             return ocsp.OCSPResponse({"response_status": "internal_error"}).dump()
 
     @staticmethod
-    def _single(item: _CertIdRequest, status: RevocationStatus, this_update: datetime, next_update: datetime) -> dict[str, object]:
+    def _single(
+        item: _CertIdRequest, status: RevocationStatus, this_update: datetime, next_update: datetime
+    ) -> dict[str, object]:
         if status.status == "revoked":
             info: dict[str, object] = {"revocation_time": core.GeneralizedTime(strip_micro(utc(status.revoked_at)))}  # type: ignore[arg-type]
             if status.reason and status.reason != "unspecified":
@@ -353,7 +363,9 @@ class OCSPResponder:
             "responses": singles,
         }
         if nonce_raw is not None and 1 <= len(_nonce_value(nonce_raw)) <= _MAX_NONCE:
-            data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": core.ParsableOctetString(nonce_raw)}]
+            data["response_extensions"] = [
+                {"extn_id": "nonce", "critical": False, "extn_value": core.ParsableOctetString(nonce_raw)}
+            ]
         tbs = ocsp.ResponseData(data)
         tbs_der = tbs.dump()
         basic = ocsp.BasicOCSPResponse(
@@ -365,7 +377,10 @@ class OCSPResponder:
             }
         )
         return ocsp.OCSPResponse(
-            {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}
+            {
+                "response_status": "successful",
+                "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+            }
         ).dump()
 
 
@@ -454,7 +469,7 @@ def _time(value: core.Asn1Value, what: str) -> datetime:
     native = value.native
     if not isinstance(native, datetime) or native.tzinfo is None:
         raise ValueError(f"{what} is not a time")
-    return native.astimezone(timezone.utc)
+    return native.astimezone(UTC)
 
 
 def _parse_single(single: ocsp.SingleResponse) -> _Single:
@@ -528,7 +543,7 @@ def _parse_response(resp_der: bytes) -> tuple[str, _Basic | None]:
             nonce=nonce,
             singles=tuple(_parse_single(s) for s in tbs["responses"]),
         )
-    except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+    except Exception as exc:
         raise OCSPError(f"not a well-formed OCSP response: {type(exc).__name__}") from exc
     return "successful", parsed
 
@@ -548,7 +563,9 @@ def _find_responder(basic: _Basic, issuer: ParsedCertificate) -> tuple[ParsedCer
     return None, notes
 
 
-def _authorization(responder: ParsedCertificate, issuer: ParsedCertificate, produced_at: datetime) -> tuple[CheckResult, str]:
+def _authorization(
+    responder: ParsedCertificate, issuer: ParsedCertificate, produced_at: datetime
+) -> tuple[CheckResult, str]:
     if same_public_key(responder.spki, issuer.spki):
         return PASSED_CHECK, f"signed by the issuing CA {issuer.subject_str!r} itself"
     problems = []
@@ -565,7 +582,10 @@ def _authorization(responder: ParsedCertificate, issuer: ParsedCertificate, prod
         problems.append(f"not valid at producedAt {produced_at.isoformat()}")
     if problems:
         return FAILED_CHECK, f"{responder.subject_str!r} is not an authorized responder: {'; '.join(problems)}"
-    return PASSED_CHECK, f"delegated responder {responder.subject_str!r} (OCSPSigning, issued by {issuer.subject_str!r})"
+    return (
+        PASSED_CHECK,
+        f"delegated responder {responder.subject_str!r} (OCSPSigning, issued by {issuer.subject_str!r})",
+    )
 
 
 def _match(single: _Single, issuer: ParsedCertificate, serial: int | None) -> bool:
@@ -614,7 +634,7 @@ def verify_ocsp_response(
         return OCSPVerification(response_status, None, None, None, None, None, None, None, None, tuple(checks))
     add("ocsp.response_status", PASSED_CHECK, "successful BasicOCSPResponse")
     try:
-        when = utc(now) if now is not None else datetime.now(timezone.utc)
+        when = utc(now) if now is not None else datetime.now(UTC)
     except (TypeError, ValueError) as exc:
         raise OCSPError(f"now: {exc}") from exc
 
@@ -622,7 +642,11 @@ def verify_ocsp_response(
     for note in notes:
         add("ocsp.certs", WARNING_CHECK, note)
     if responder is None:
-        add("ocsp.responder", FAILED_CHECK, f"responder ({basic.responder_by}) is neither the CA nor among the included certificates")
+        add(
+            "ocsp.responder",
+            FAILED_CHECK,
+            f"responder ({basic.responder_by}) is neither the CA nor among the included certificates",
+        )
         add("ocsp.signature", FAILED_CHECK, "no responder key to check the signature with")
     else:
         add("ocsp.responder", *_authorization(responder, issuer, basic.produced_at))
@@ -639,8 +663,11 @@ def verify_ocsp_response(
             )
             add("ocsp.signature", PASSED_CHECK, f"signature verifies under {responder.subject_str!r}")
             if warning is not None:  # sm2_id_empty: valid, made with OpenSSL 3's default ID
-                add(f"ocsp.{warning}", WARNING_CHECK,
-                    f"{warning}: the response is signed with the empty SM2 ID, not 1234567812345678")
+                add(
+                    f"ocsp.{warning}",
+                    WARNING_CHECK,
+                    f"{warning}: the response is signed with the empty SM2 ID, not 1234567812345678",
+                )
         except SignatureAlgorithmError as exc:
             add("ocsp.signature", FAILED_CHECK, exc.message)
         except hsm.InvalidSignature:
@@ -654,7 +681,11 @@ def verify_ocsp_response(
         if single is None:
             add("ocsp.cert_id", FAILED_CHECK, "no SingleResponse names this certificate and issuer")
         else:
-            add("ocsp.cert_id", PASSED_CHECK, f"CertID ({hash_name(single.hash_oid)}) serial {single.serial:x} of {issuer.subject_str!r}")
+            add(
+                "ocsp.cert_id",
+                PASSED_CHECK,
+                f"CertID ({hash_name(single.hash_oid)}) serial {single.serial:x} of {issuer.subject_str!r}",
+            )
 
     if single is not None:
         if single.this_update > when + _SKEW:
@@ -662,9 +693,17 @@ def verify_ocsp_response(
         elif single.next_update is not None and when - single.next_update > _SKEW:  # no sum: 9999 dates
             add("ocsp.freshness", FAILED_CHECK, f"stale: nextUpdate {single.next_update.isoformat()} has passed")
         elif single.next_update is None and when - single.this_update > max_age:
-            add("ocsp.freshness", FAILED_CHECK, f"stale: thisUpdate {single.this_update.isoformat()} older than {max_age}")
+            add(
+                "ocsp.freshness",
+                FAILED_CHECK,
+                f"stale: thisUpdate {single.this_update.isoformat()} older than {max_age}",
+            )
         else:
-            add("ocsp.freshness", PASSED_CHECK, f"thisUpdate {single.this_update.isoformat()}, nextUpdate {single.next_update.isoformat() if single.next_update else 'absent'}")
+            add(
+                "ocsp.freshness",
+                PASSED_CHECK,
+                f"thisUpdate {single.this_update.isoformat()}, nextUpdate {single.next_update.isoformat() if single.next_update else 'absent'}",
+            )
     if basic.produced_at > when + _SKEW:
         add("ocsp.produced_at", FAILED_CHECK, f"producedAt {basic.produced_at.isoformat()} is in the future")
     if nonce is not None:
@@ -723,7 +762,7 @@ class OCSPRevocationChecker:
         if hash_algorithm not in CERT_ID_HASHES:
             raise OCSPError(f"CertID hash {hash_algorithm!r} not one of {CERT_ID_HASHES}")
         self._hash = hash_algorithm
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def check(self, cert: ParsedCertificate, issuer: ParsedCertificate, at: datetime) -> RevocationStatus:
         if self._issuers is not None and issuer.der not in self._issuers:
@@ -732,13 +771,13 @@ class OCSPRevocationChecker:
             request = build_ocsp_request(cert, issuer, nonce=True, hash_algorithm=self._hash)
             nonce = ocsp_request_nonce(request)
             response = self._fetch(request)
-        except Exception as exc:  # noqa: BLE001 - "never raises": a failed fetch is unknown
+        except Exception as exc:
             return RevocationStatus("unknown", source=f"OCSP request failed: {type(exc).__name__}: {exc}"[:300])
         try:
             result = verify_ocsp_response(response, issuer_cert=issuer, cert=cert, nonce=nonce, now=self._clock())
         except CAError as exc:
             return RevocationStatus("unknown", source=f"OCSP response unusable: {exc.message}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return RevocationStatus("unknown", source=f"OCSP response unusable: {type(exc).__name__}")
         responder = "OCSP"
         if result.responder_cert_der:

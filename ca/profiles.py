@@ -15,10 +15,10 @@ service builds is::
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Mapping
 
 from .oids import PKIXOID, TrustSvcEKU
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import algos, cms, core, tsp, x509
 
@@ -145,19 +145,23 @@ class TimeStampAuthority:
         self._cert = parse_certificate(cert)
         problems = check_tsa_certificate(self._cert)
         if problems:
-            raise CAError(f"{self._cert.subject_str!r} is no TSA certificate: {'; '.join(problems)}", code="not_a_tsa_certificate")
+            raise CAError(
+                f"{self._cert.subject_str!r} is no TSA certificate: {'; '.join(problems)}", code="not_a_tsa_certificate"
+            )
         if not same_public_key(self._cert.spki, signer.public_key):
-            raise CAError(f"the signer {signer.key_ref} does not hold the key of {self._cert.subject_str!r}", code="key_mismatch")
+            raise CAError(
+                f"the signer {signer.key_ref} does not hold the key of {self._cert.subject_str!r}", code="key_mismatch"
+            )
         try:
             self._policy = core.ObjectIdentifier(policy_oid).dotted
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise TimeStampError(f"policy {policy_oid!r} is not a dotted OID") from exc
         if not isinstance(accuracy_seconds, int) or isinstance(accuracy_seconds, bool) or accuracy_seconds < 0:
             raise TimeStampError("accuracy_seconds must be a non-negative integer")
         self._signer = signer
         self._chain = tuple(parse_certificate(c) for c in chain)
         self._accuracy = accuracy_seconds
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     @property
     def certificate(self) -> ParsedCertificate:
@@ -167,7 +171,9 @@ class TimeStampAuthority:
     def policy_oid(self) -> str:
         return self._policy
 
-    def stamp(self, imprint: bytes, hash_algorithm: str = "sm3", nonce: int | None = None, *, cert_req: bool = True) -> bytes:
+    def stamp(
+        self, imprint: bytes, hash_algorithm: str = "sm3", nonce: int | None = None, *, cert_req: bool = True
+    ) -> bytes:
         """A TimeStampToken (ContentInfo DER) over ``imprint``, the ``hash_algorithm`` hash of
         the data being stamped. Serial numbers are random 128-bit; genTime is the clock's UTC
         time to the second.
@@ -176,14 +182,19 @@ class TimeStampAuthority:
         """
         oid = _hash_oid(hash_algorithm)
         if not isinstance(imprint, (bytes, bytearray)) or len(imprint) != TSA_HASHES[hash_algorithm]:
-            raise TimeStampError(f"a {hash_algorithm} imprint is {TSA_HASHES[hash_algorithm]} bytes", code="bad_data_format")
+            raise TimeStampError(
+                f"a {hash_algorithm} imprint is {TSA_HASHES[hash_algorithm]} bytes", code="bad_data_format"
+            )
         if nonce is not None and (not isinstance(nonce, int) or isinstance(nonce, bool)):
             raise TimeStampError("nonce must be an integer")
         gen_time = _gen_time(self._clock)
         info: dict[str, object] = {
             "version": "v1",
             "policy": self._policy,
-            "message_imprint": {"hash_algorithm": algos.DigestAlgorithm({"algorithm": oid}), "hashed_message": bytes(imprint)},
+            "message_imprint": {
+                "hash_algorithm": algos.DigestAlgorithm({"algorithm": oid}),
+                "hashed_message": bytes(imprint),
+            },
             "serial_number": secrets.randbits(128) | 1,
             "gen_time": core.GeneralizedTime(gen_time),
             "tsa": x509.GeneralName(name="directory_name", value=x509.Name.load(self._cert.subject.dump())),
@@ -222,7 +233,7 @@ class TimeStampAuthority:
             cert_req = bool(req["cert_req"].native)
             extensions = req["extensions"]
             has_extensions = not isinstance(extensions, core.Void) and len(extensions) > 0
-        except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+        except Exception as exc:
             raise _Rejection("bad_data_format", "request is not a DER TimeStampReq") from exc
         if version != "v1":
             raise _Rejection("bad_request", f"request version {version} is not 1")
@@ -246,10 +257,12 @@ class TimeStampAuthority:
         try:
             name, hashed, nonce, cert_req = self._read_request(request_der)
             token = self.stamp(hashed, name, nonce, cert_req=cert_req)
-            return _TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": cms.ContentInfo.load(token)}).dump()
+            return _TimeStampResp(
+                {"status": {"status": "granted"}, "time_stamp_token": cms.ContentInfo.load(token)}
+            ).dump()
         except _Rejection as rejection:
             return _rejection(rejection.failure, rejection.text)
-        except Exception:  # noqa: BLE001 - a responder answers; it never raises (signer faults included)
+        except Exception:
             return _rejection("system_failure", "the time-stamp could not be produced")
 
 
@@ -283,7 +296,10 @@ def build_request(
         raise TimeStampError(f"a {hash_algorithm} imprint is {TSA_HASHES[hash_algorithm]} bytes")
     req: dict[str, object] = {
         "version": "v1",
-        "message_imprint": {"hash_algorithm": algos.DigestAlgorithm({"algorithm": oid}), "hashed_message": bytes(imprint)},
+        "message_imprint": {
+            "hash_algorithm": algos.DigestAlgorithm({"algorithm": oid}),
+            "hashed_message": bytes(imprint),
+        },
         "cert_req": bool(cert_req),
     }
     if policy_oid is not None:
@@ -327,7 +343,7 @@ def parse_timestamp_response(resp_der: bytes) -> TimeStampResponse:
         failures = frozenset() if isinstance(fail, core.Void) else frozenset(str(f) for f in fail.native)
         token = resp["time_stamp_token"]
         token_der = None if isinstance(token, core.Void) else token.dump()
-    except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+    except Exception as exc:
         raise TimeStampError(f"not a TimeStampResp: {type(exc).__name__}") from exc
     if not isinstance(status, str):
         raise TimeStampError(f"unknown PKIStatus {status}")
@@ -405,13 +421,13 @@ def _parse_tst_info(der: bytes) -> _TSTInfo:
             hash_params=b"" if isinstance(params, core.Void) else params.dump(),
             imprint=bytes(tst["message_imprint"]["hashed_message"].native),
             serial=serial,
-            gen_time=gen_time.astimezone(timezone.utc),
+            gen_time=gen_time.astimezone(UTC),
             accuracy=_accuracy(tst["accuracy"]),
             nonce=nonce if isinstance(nonce, int) else None,
             tsa_name_key=tsa_key,
             critical_extensions=critical,
         )
-    except Exception as exc:  # noqa: BLE001 - fuzz-safety boundary
+    except Exception as exc:
         raise TimeStampError(f"eContent is not a DER TSTInfo: {type(exc).__name__}") from exc
 
 
@@ -450,10 +466,18 @@ def verify_timestamp_token(
     if tst.critical_extensions:
         add("tst.extensions", FAILED_CHECK, "TSTInfo has critical extensions trustsvc does not process")
     if result.shape != "attached_signed_attributes":
-        add("tst.signed_attributes", FAILED_CHECK, f"token shape {result.shape}: RFC 3161 needs the TSTInfo attached and signed attributes")
+        add(
+            "tst.signed_attributes",
+            FAILED_CHECK,
+            f"token shape {result.shape}: RFC 3161 needs the TSTInfo attached and signed attributes",
+        )
     ess = result.check("cms.signed_attributes.signing_certificate")
     if ess is None or ess.result != PASSED_CHECK:
-        add("tst.signing_certificate", FAILED_CHECK, "no signingCertificate(V2) attribute naming the TSA certificate (RFC 3161 §2.4.1)")
+        add(
+            "tst.signing_certificate",
+            FAILED_CHECK,
+            "no signingCertificate(V2) attribute naming the TSA certificate (RFC 3161 §2.4.1)",
+        )
     else:
         add("tst.signing_certificate", PASSED_CHECK, ess.detail)
 
@@ -466,7 +490,9 @@ def verify_timestamp_token(
         add(
             "tst.tsa_certificate",
             FAILED_CHECK if problems else PASSED_CHECK,
-            "; ".join(problems) if problems else f"{tsa_cert.subject_str!r}: critical EKU id-kp-timeStamping, digitalSignature",
+            "; ".join(problems)
+            if problems
+            else f"{tsa_cert.subject_str!r}: critical EKU id-kp-timeStamping, digitalSignature",
         )
         within = tsa_cert.valid_at(tst.gen_time)
         add(
@@ -494,10 +520,16 @@ def verify_timestamp_token(
         add(
             "tst.message_imprint",
             PASSED_CHECK if matches else FAILED_CHECK,
-            "messageImprint matches" if matches else "messageImprint does not match the data: the token stamps something else",
+            "messageImprint matches"
+            if matches
+            else "messageImprint does not match the data: the token stamps something else",
         )
     if nonce is not None:
-        add("tst.nonce", PASSED_CHECK if tst.nonce == nonce else FAILED_CHECK, f"nonce {'echoed' if tst.nonce == nonce else 'differs'}")
+        add(
+            "tst.nonce",
+            PASSED_CHECK if tst.nonce == nonce else FAILED_CHECK,
+            f"nonce {'echoed' if tst.nonce == nonce else 'differs'}",
+        )
 
     return TimeStampVerification(
         gen_time=tst.gen_time,

@@ -119,8 +119,9 @@ class PathValidationResult:
         """Caveats on signatures that did not change the verdict, for a report's warning list:
         a signature valid only with the empty SM2 ID (detail starts ``sm2_id_empty:``) and a
         trust anchor whose own signature is broken."""
-        return tuple(c.detail for c in self.checks
-                     if c.result == WARNING_CHECK and c.name.endswith(_REPORTED_WARNING_CHECKS))
+        return tuple(
+            c.detail for c in self.checks if c.result == WARNING_CHECK and c.name.endswith(_REPORTED_WARNING_CHECKS)
+        )
 
     def check(self, name: str) -> Check | None:
         """The check called ``name`` (e.g. ``path[0].signature``), if it was made."""
@@ -168,9 +169,12 @@ def _verify_link(cert: ParsedCertificate, key_holder: ParsedCertificate) -> tupl
 
 def _add_signature_warning(ev: _Evaluation, label: str, cert: ParsedCertificate, warning: str | None) -> None:
     if warning == SM2_ID_EMPTY:
-        ev.add(f"{label}.{SM2_ID_EMPTY}", WARNING_CHECK,
-               f"{SM2_ID_EMPTY}: {cert.subject_str!r} is signed with the empty SM2 ID (OpenSSL 3's default), "
-               "not 1234567812345678 as GM/T 0015 requires; the signature is valid")
+        ev.add(
+            f"{label}.{SM2_ID_EMPTY}",
+            WARNING_CHECK,
+            f"{SM2_ID_EMPTY}: {cert.subject_str!r} is signed with the empty SM2 ID (OpenSSL 3's default), "
+            "not 1234567812345678 as GM/T 0015 requires; the signature is valid",
+        )
 
 
 def _signature_check(ev: _Evaluation, label: str, cert: ParsedCertificate, key_holder: ParsedCertificate) -> None:
@@ -178,7 +182,9 @@ def _signature_check(ev: _Evaluation, label: str, cert: ParsedCertificate, key_h
     if problem is not None:
         ev.add(f"{label}.signature", FAILED_CHECK, problem, SIG_CRYPTO_FAILURE)
         return
-    ev.add(f"{label}.signature", PASSED_CHECK, f"{cert.subject_str!r}: signature by {key_holder.subject_str!r} verifies")
+    ev.add(
+        f"{label}.signature", PASSED_CHECK, f"{cert.subject_str!r}: signature by {key_holder.subject_str!r} verifies"
+    )
     _add_signature_warning(ev, label, cert, warning)
 
 
@@ -192,8 +198,11 @@ def _anchor_signature_check(ev: _Evaluation, label: str, anchor: ParsedCertifica
         return
     problem, warning = _verify_link(anchor, anchor)
     if problem is not None:
-        ev.add(f"{label}.signature", WARNING_CHECK,
-               f"trust anchor {problem}; trusted as configured, its own signature is not part of the path (RFC 5280 §6.1)")
+        ev.add(
+            f"{label}.signature",
+            WARNING_CHECK,
+            f"trust anchor {problem}; trusted as configured, its own signature is not part of the path (RFC 5280 §6.1)",
+        )
         return
     ev.add(f"{label}.signature", PASSED_CHECK, f"trust anchor {name}: signature by itself verifies")
     _add_signature_warning(ev, label, anchor, warning)
@@ -202,7 +211,12 @@ def _anchor_signature_check(ev: _Evaluation, label: str, anchor: ParsedCertifica
 def _validity_check(ev: _Evaluation, label: str, cert: ParsedCertificate, at: datetime) -> None:
     span = f"{cert.not_before.isoformat()} .. {cert.not_after.isoformat()}"
     if at < cert.not_before:
-        ev.add(f"{label}.validity", FAILED_CHECK, f"{cert.subject_str!r} not yet valid at {at.isoformat()} ({span})", NOT_YET_VALID)
+        ev.add(
+            f"{label}.validity",
+            FAILED_CHECK,
+            f"{cert.subject_str!r} not yet valid at {at.isoformat()} ({span})",
+            NOT_YET_VALID,
+        )
     elif at > cert.not_after:
         ev.add(f"{label}.validity", FAILED_CHECK, f"{cert.subject_str!r} expired at {at.isoformat()} ({span})", EXPIRED)
     else:
@@ -215,7 +229,12 @@ def _issuer_checks(ev: _Evaluation, label: str, path: tuple[ParsedCertificate, .
     if cert.is_ca:
         ev.add(f"{label}.basic_constraints", PASSED_CHECK, f"{name} is a CA")
     else:
-        ev.add(f"{label}.basic_constraints", FAILED_CHECK, f"{name} issues certificates but is not a CA (basicConstraints)", CHAIN_CONSTRAINTS_FAILURE)
+        ev.add(
+            f"{label}.basic_constraints",
+            FAILED_CHECK,
+            f"{name} issues certificates but is not a CA (basicConstraints)",
+            CHAIN_CONSTRAINTS_FAILURE,
+        )
     if not cert.has_key_usage:
         ev.add(f"{label}.key_usage", PASSED_CHECK, f"{name} has no keyUsage extension (unrestricted)")
     elif "key_cert_sign" in cert.key_usage:
@@ -223,10 +242,18 @@ def _issuer_checks(ev: _Evaluation, label: str, path: tuple[ParsedCertificate, .
     elif i == len(path) - 1:
         # RFC 5280 §6.1: a trust anchor is trusted as configured and its certificate's
         # extensions are not path constraints. A defective anchor is worth saying, not failing.
-        ev.add(f"{label}.key_usage", WARNING_CHECK,
-               f"trust anchor {name} lacks keyCertSign in its keyUsage; trusted as configured (RFC 5280 §6.1)")
+        ev.add(
+            f"{label}.key_usage",
+            WARNING_CHECK,
+            f"trust anchor {name} lacks keyCertSign in its keyUsage; trusted as configured (RFC 5280 §6.1)",
+        )
     else:
-        ev.add(f"{label}.key_usage", FAILED_CHECK, f"{name} issues certificates but its keyUsage lacks keyCertSign", CHAIN_CONSTRAINTS_FAILURE)
+        ev.add(
+            f"{label}.key_usage",
+            FAILED_CHECK,
+            f"{name} issues certificates but its keyUsage lacks keyCertSign",
+            CHAIN_CONSTRAINTS_FAILURE,
+        )
     if cert.path_len is not None:
         below = sum(1 for c in path[1:i] if not c.is_self_issued)
         if below > cert.path_len:
@@ -237,13 +264,22 @@ def _issuer_checks(ev: _Evaluation, label: str, path: tuple[ParsedCertificate, .
                 CHAIN_CONSTRAINTS_FAILURE,
             )
         else:
-            ev.add(f"{label}.path_length", PASSED_CHECK, f"{name}: {below} intermediate CA(s) below, {cert.path_len} allowed")
+            ev.add(
+                f"{label}.path_length",
+                PASSED_CHECK,
+                f"{name}: {below} intermediate CA(s) below, {cert.path_len} allowed",
+            )
 
 
 def _critical_check(ev: _Evaluation, label: str, cert: ParsedCertificate) -> None:
     unknown = sorted(cert.critical_extensions - _HANDLED_CRITICAL)
     if unknown:
-        ev.add(f"{label}.critical_extensions", FAILED_CHECK, f"{cert.subject_str!r} has unprocessed critical extensions {unknown}", CHAIN_CONSTRAINTS_FAILURE)
+        ev.add(
+            f"{label}.critical_extensions",
+            FAILED_CHECK,
+            f"{cert.subject_str!r} has unprocessed critical extensions {unknown}",
+            CHAIN_CONSTRAINTS_FAILURE,
+        )
 
 
 def _revocation_check(
@@ -269,7 +305,11 @@ def _revocation_check(
         if status.revoked_by(at):
             ev.add(check, FAILED_CHECK, f"{name} revoked at {when}{reason} per {status.source}", REVOKED)
         else:
-            ev.add(check, PASSED_CHECK, f"{name} revoked only at {when}{reason}, after {at.isoformat()}, per {status.source}")
+            ev.add(
+                check,
+                PASSED_CHECK,
+                f"{name} revoked only at {when}{reason}, after {at.isoformat()}, per {status.source}",
+            )
     elif status.status == "good":
         ev.add(check, PASSED_CHECK, f"{name} not revoked per {status.source}")
     else:
@@ -277,12 +317,19 @@ def _revocation_check(
         ev.add(check, FAILED_CHECK if required else WARNING_CHECK, detail, TRY_LATER)
 
 
-def _leaf_checks(ev: _Evaluation, leaf: ParsedCertificate, required_key_usage: frozenset[str] | None, required_eku: str | None) -> None:
+def _leaf_checks(
+    ev: _Evaluation, leaf: ParsedCertificate, required_key_usage: frozenset[str] | None, required_eku: str | None
+) -> None:
     name = repr(leaf.subject_str)
     if required_key_usage:
         wanted = ", ".join(sorted(required_key_usage))
         if not leaf.has_key_usage:
-            ev.add("leaf.key_usage", FAILED_CHECK, f"{name} has no keyUsage extension; need one of {wanted}", CHAIN_CONSTRAINTS_FAILURE)
+            ev.add(
+                "leaf.key_usage",
+                FAILED_CHECK,
+                f"{name} has no keyUsage extension; need one of {wanted}",
+                CHAIN_CONSTRAINTS_FAILURE,
+            )
         elif leaf.key_usage & required_key_usage:
             ev.add("leaf.key_usage", PASSED_CHECK, f"{name} keyUsage {sorted(leaf.key_usage)} includes one of {wanted}")
         else:
@@ -296,7 +343,12 @@ def _leaf_checks(ev: _Evaluation, leaf: ParsedCertificate, required_key_usage: f
         if required_eku in leaf.eku:
             ev.add("leaf.extended_key_usage", PASSED_CHECK, f"{name} has extended key usage {required_eku}")
         elif not leaf.has_eku:
-            ev.add("leaf.extended_key_usage", FAILED_CHECK, f"{name} has no extendedKeyUsage; need {required_eku}", CHAIN_CONSTRAINTS_FAILURE)
+            ev.add(
+                "leaf.extended_key_usage",
+                FAILED_CHECK,
+                f"{name} has no extendedKeyUsage; need {required_eku}",
+                CHAIN_CONSTRAINTS_FAILURE,
+            )
         else:
             ev.add(
                 "leaf.extended_key_usage",
@@ -349,7 +401,9 @@ def _verdict(ev: _Evaluation, path: tuple[ParsedCertificate, ...], at: datetime)
 class _PathBuilder:
     """Depth-first search over issuer candidates; collects paths that end at an anchor."""
 
-    def __init__(self, pool: Iterable[ParsedCertificate], anchors: dict[bytes, ParsedCertificate], max_depth: int) -> None:
+    def __init__(
+        self, pool: Iterable[ParsedCertificate], anchors: dict[bytes, ParsedCertificate], max_depth: int
+    ) -> None:
         self.anchors = anchors
         self.max_depth = max_depth
         self.by_subject: dict[str, list[ParsedCertificate]] = {}
@@ -369,7 +423,9 @@ class _PathBuilder:
                 continue
             found.append(cand)
         # anchors first, then key-identifier matches, then the newest
-        found.sort(key=lambda c: (c.der not in self.anchors, not (cert.aki and c.ski == cert.aki), -c.not_after.timestamp()))
+        found.sort(
+            key=lambda c: (c.der not in self.anchors, not (cert.aki and c.ski == cert.aki), -c.not_after.timestamp())
+        )
         return found
 
     def walk(self, path: tuple[ParsedCertificate, ...]) -> None:

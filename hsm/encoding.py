@@ -30,6 +30,7 @@ __all__ = [
 SM2_N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 """Order of the SM2 recommended curve's base point (GB/T 32918.5)."""
 
+
 class _AlgorithmIdentifier(core.Sequence):
     _fields = [
         ("algorithm", core.ObjectIdentifier),
@@ -100,9 +101,7 @@ def parse_spki(spki: bytes) -> ParsedSPKI:
     elif alg == OID_EC_PUBLIC_KEY and curve == OID_SECP256R1:
         algorithm = KeyAlgorithm.ECDSA_P256
     else:
-        raise UnsupportedAlgorithmError(
-            f"public key is neither SM2 nor ECDSA P-256 (algorithm {alg}, curve {curve})"
-        )
+        raise UnsupportedAlgorithmError(f"public key is neither SM2 nor ECDSA P-256 (algorithm {alg}, curve {curve})")
     if not isinstance(point, bytes) or len(point) != 65 or point[0] != 0x04:
         raise UnsupportedAlgorithmError("EC public key is not an uncompressed 65-byte point")
     canonical = sm2_spki(point) if algorithm is KeyAlgorithm.SM2 else bytes(spki)

@@ -134,7 +134,7 @@ def libcrypto() -> LibCrypto:
 class OpenSSLSM2Key:
     """An SM2 key (private, or public only) held as an OpenSSL ``EVP_PKEY``."""
 
-    __slots__ = ("_pkey", "_lib", "has_private", "__weakref__")
+    __slots__ = ("__weakref__", "_lib", "_pkey", "has_private")
 
     def __init__(self, pkey: int, *, has_private: bool, lib: LibCrypto) -> None:
         self._lib = lib
@@ -187,8 +187,7 @@ class OpenSSLSM2Key:
 
     @classmethod
     def from_spki(cls, der: bytes) -> OpenSSLSM2Key:
-        return cls._decode(libcrypto().d2i_PUBKEY, der, has_private=False,
-                           what="public key (SubjectPublicKeyInfo DER)")
+        return cls._decode(libcrypto().d2i_PUBKEY, der, has_private=False, what="public key (SubjectPublicKeyInfo DER)")
 
     # -- encodings --------------------------------------------------------------------------
     def spki(self) -> bytes:

@@ -61,8 +61,7 @@ def _read_pin_file(path: Path) -> bytes:
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise HSMError(
-                f"PIN file {path} is accessible to group or others (mode {mode:04o}); "
-                f"run: chmod 600 {path}",
+                f"PIN file {path} is accessible to group or others (mode {mode:04o}); run: chmod 600 {path}",
                 code="pin_file_permissions",
             )
         data = os.read(fd, _MAX_PIN_FILE + 1)

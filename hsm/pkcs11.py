@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .algorithms import DEFAULT_SM2_ID, OID_SECP256R1, OID_SM2, KeyAlgorithm
-from .encoding import sm2_spki, signature_from_raw
+from .encoding import signature_from_raw, sm2_spki
 from .errors import (
     HSMError,
     InvalidSignature,
@@ -67,8 +67,9 @@ def _pkcs11() -> Any:
     try:
         import pkcs11
     except ImportError as exc:
-        raise HSMError("the pkcs11 key store needs python-pkcs11: pip install 'trustsvc[pkcs11]'",
-                       code="pkcs11_unavailable") from exc
+        raise HSMError(
+            "the pkcs11 key store needs python-pkcs11: pip install 'trustsvc[pkcs11]'", code="pkcs11_unavailable"
+        ) from exc
     return pkcs11
 
 
@@ -145,8 +146,9 @@ def _spki(algorithm: KeyAlgorithm, point: bytes) -> bytes:
 class Pkcs11Signer(Signer):
     """A key on the token; signing happens there. Thread-safe through the store's lock."""
 
-    def __init__(self, store: Pkcs11KeyStore, key_ref: str, algorithm: KeyAlgorithm, spki: bytes,
-                 point: bytes, private_key: Any) -> None:
+    def __init__(
+        self, store: Pkcs11KeyStore, key_ref: str, algorithm: KeyAlgorithm, spki: bytes, point: bytes, private_key: Any
+    ) -> None:
         self._store = store
         self._key_ref = key_ref
         self._algorithm = algorithm
@@ -177,8 +179,9 @@ class Pkcs11Signer(Signer):
         try:
             return signature_from_raw(raw)
         except InvalidSignature as exc:
-            raise HSMError(f"the token returned a malformed signature for {self._key_ref}",
-                           code="pkcs11_error") from exc
+            raise HSMError(
+                f"the token returned a malformed signature for {self._key_ref}", code="pkcs11_error"
+            ) from exc
 
 
 class Pkcs11KeyStore(KeyStore):
@@ -194,8 +197,15 @@ class Pkcs11KeyStore(KeyStore):
 
     scheme = "pkcs11"
 
-    def __init__(self, module: str | os.PathLike[str], token_label: str, pin: str | bytes, *,
-                 sm2_mechanism: int | None = None, sm2_keygen_mechanism: int | None = None) -> None:
+    def __init__(
+        self,
+        module: str | os.PathLike[str],
+        token_label: str,
+        pin: str | bytes,
+        *,
+        sm2_mechanism: int | None = None,
+        sm2_keygen_mechanism: int | None = None,
+    ) -> None:
         if not pin:
             raise PINMissingError("the PKCS#11 token needs its user PIN (TRUSTSVC_HSM_PIN or TRUSTSVC_HSM_PIN_FILE)")
         if not token_label:
@@ -213,24 +223,28 @@ class Pkcs11KeyStore(KeyStore):
             try:
                 token = self._lib.get_token(token_label=token_label)
             except pkcs11.exceptions.NoSuchToken as exc:
-                raise HSMError(f"no PKCS#11 token labelled {token_label!r} in {self.module}",
-                               code="token_not_found") from exc
+                raise HSMError(
+                    f"no PKCS#11 token labelled {token_label!r} in {self.module}", code="token_not_found"
+                ) from exc
             except pkcs11.exceptions.MultipleTokensReturned as exc:
-                raise HSMError(f"more than one PKCS#11 token is labelled {token_label!r}",
-                               code="token_not_found") from exc
+                raise HSMError(
+                    f"more than one PKCS#11 token is labelled {token_label!r}", code="token_not_found"
+                ) from exc
             user_pin = pin if isinstance(pin, str) else bytes(pin).decode("utf-8")
             try:
                 self._session = self._login(token, user_pin)
             except pkcs11.exceptions.PinIncorrect as exc:
                 raise WrongPINError(f"the PIN does not open PKCS#11 token {token_label!r}") from exc
             except (pkcs11.exceptions.PinLocked, pkcs11.exceptions.PinExpired) as exc:
-                raise HSMError(f"the user PIN of PKCS#11 token {token_label!r} is locked or expired",
-                               code="pin_locked") from exc
+                raise HSMError(
+                    f"the user PIN of PKCS#11 token {token_label!r} is locked or expired", code="pin_locked"
+                ) from exc
             except (pkcs11.exceptions.PinInvalid, pkcs11.exceptions.PinLenRange) as exc:
                 raise WrongPINError(f"the PIN does not open PKCS#11 token {token_label!r}") from exc
             except pkcs11.exceptions.PKCS11Error as exc:
-                raise HSMError(f"cannot open a session on PKCS#11 token {token_label!r}: {type(exc).__name__}",
-                               code="pkcs11_error") from exc
+                raise HSMError(
+                    f"cannot open a session on PKCS#11 token {token_label!r}: {type(exc).__name__}", code="pkcs11_error"
+                ) from exc
         except BaseException:
             _release_lib(self.module, self._lib)
             raise
@@ -269,8 +283,10 @@ class Pkcs11KeyStore(KeyStore):
         return vendor_mechanism(self._sm2_sign)
 
     def _no_sm2(self) -> str:
-        return (f"PKCS#11 token {self.token_label!r} has no SM2 configured: set [hsm] sm2_mechanism and "
-                "sm2_keygen_mechanism to the vendor's mechanism ids, or [hsm] key_algorithm = \"ecdsa-p256\"")
+        return (
+            f"PKCS#11 token {self.token_label!r} has no SM2 configured: set [hsm] sm2_mechanism and "
+            'sm2_keygen_mechanism to the vendor\'s mechanism ids, or [hsm] key_algorithm = "ecdsa-p256"'
+        )
 
     # -- token access -------------------------------------------------------------------------
     def _open_session(self) -> Any:
@@ -286,10 +302,12 @@ class Pkcs11KeyStore(KeyStore):
                 return bytes(key.sign(digest, mechanism=mechanism))
             except pkcs11.exceptions.MechanismInvalid as exc:
                 raise UnsupportedAlgorithmError(
-                    f"PKCS#11 token {self.token_label!r} does not support mechanism {int(mechanism):#x}") from exc
+                    f"PKCS#11 token {self.token_label!r} does not support mechanism {int(mechanism):#x}"
+                ) from exc
             except pkcs11.exceptions.PKCS11Error as exc:
-                raise HSMError(f"the token failed to sign with {key_ref}: {type(exc).__name__}",
-                               code="pkcs11_error") from exc
+                raise HSMError(
+                    f"the token failed to sign with {key_ref}: {type(exc).__name__}", code="pkcs11_error"
+                ) from exc
 
     def _find(self, label: str, object_class: Any) -> list[Any]:
         pkcs11 = _pkcs11()
@@ -320,18 +338,30 @@ class Pkcs11KeyStore(KeyStore):
             try:
                 params = session.create_domain_parameters(pkcs11.KeyType.EC, {attr.EC_PARAMS: curve}, local=True)
                 public, private = params.generate_keypair(
-                    id=label.encode(), label=label, store=True, mechanism=mechanism,
+                    id=label.encode(),
+                    label=label,
+                    store=True,
+                    mechanism=mechanism,
                     public_template={attr.TOKEN: True, attr.VERIFY: True, attr.PRIVATE: False},
-                    private_template={attr.TOKEN: True, attr.PRIVATE: True, attr.SENSITIVE: True,
-                                      attr.EXTRACTABLE: False, attr.SIGN: True, attr.DERIVE: False},
+                    private_template={
+                        attr.TOKEN: True,
+                        attr.PRIVATE: True,
+                        attr.SENSITIVE: True,
+                        attr.EXTRACTABLE: False,
+                        attr.SIGN: True,
+                        attr.DERIVE: False,
+                    },
                 )
             except pkcs11.exceptions.MechanismInvalid as exc:
                 raise UnsupportedAlgorithmError(
                     f"PKCS#11 token {self.token_label!r} does not support key generation mechanism "
-                    f"{int(mechanism):#x} for {algorithm.value}") from exc
+                    f"{int(mechanism):#x} for {algorithm.value}"
+                ) from exc
             except pkcs11.exceptions.PKCS11Error as exc:
-                raise HSMError(f"the token refused to generate {algorithm.value} key {key_ref}: "
-                               f"{type(exc).__name__}", code="pkcs11_error") from exc
+                raise HSMError(
+                    f"the token refused to generate {algorithm.value} key {key_ref}: {type(exc).__name__}",
+                    code="pkcs11_error",
+                ) from exc
             try:
                 self._check_custody(private, key_ref)
                 signer = self._signer_from(key_ref, algorithm, public, private)
@@ -342,8 +372,9 @@ class Pkcs11KeyStore(KeyStore):
                     obj.destroy()
                 if isinstance(exc, HSMError):
                     raise
-                raise HSMError(f"the token's new key {key_ref} fails its consistency test",
-                               code="pkcs11_error") from exc
+                raise HSMError(
+                    f"the token's new key {key_ref} fails its consistency test", code="pkcs11_error"
+                ) from exc
             self._signers[key_ref] = signer
         return key_ref
 
@@ -351,8 +382,7 @@ class Pkcs11KeyStore(KeyStore):
         """Refuse a token that ignored the template: a key it would hand out is no HSM key."""
         attr = _pkcs11().Attribute
         if not private[attr.SENSITIVE] or private[attr.EXTRACTABLE] or not private[attr.TOKEN]:
-            raise HSMError(f"the token made {key_ref} extractable or not sensitive; refusing it",
-                           code="pkcs11_custody")
+            raise HSMError(f"the token made {key_ref} extractable or not sensitive; refusing it", code="pkcs11_custody")
 
     def _signer_from(self, key_ref: str, algorithm: KeyAlgorithm | None, public: Any, private: Any) -> Pkcs11Signer:
         attr = _pkcs11().Attribute
@@ -380,8 +410,11 @@ class Pkcs11KeyStore(KeyStore):
             if not privates:
                 raise KeyNotFoundError(f"no key {key_ref} on PKCS#11 token {self.token_label!r}")
             if len(privates) > 1 or len(publics) != 1:
-                raise HSMError(f"token {self.token_label!r} holds {len(privates)} private and {len(publics)} "
-                               f"public keys labelled {label!r}; expected one of each", code="key_damaged")
+                raise HSMError(
+                    f"token {self.token_label!r} holds {len(privates)} private and {len(publics)} "
+                    f"public keys labelled {label!r}; expected one of each",
+                    code="key_damaged",
+                )
             signer = self._signer_from(key_ref, None, publics[0], privates[0])
             self._signers[key_ref] = signer
             return signer
@@ -395,8 +428,10 @@ class Pkcs11KeyStore(KeyStore):
         pkcs11 = _pkcs11()
         with self._lock:
             session = self._open_session()
-            labels = {obj[pkcs11.Attribute.LABEL]
-                      for obj in session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY})}
+            labels = {
+                obj[pkcs11.Attribute.LABEL]
+                for obj in session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY})
+            }
         return sorted(f"{self.scheme}:{label}" for label in labels if isinstance(label, str) and LABEL_RE.match(label))
 
     def close(self) -> None:

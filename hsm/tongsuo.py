@@ -54,11 +54,16 @@ def _tongsuopy() -> dict[str, Any]:
         version = getattr(tongsuopy, "__version__", "unknown")
         if version != _PINNED:
             raise ProviderUnavailableError(
-                f"tongsuopy {version} is installed but trustsvc is tested with {_PINNED} only: "
-                f"{INSTALL_HINT}"
+                f"tongsuopy {version} is installed but trustsvc is tested with {_PINNED} only: {INSTALL_HINT}"
             )
         lib = backend._lib
-        for fn in ("EVP_PKEY_CTX_new", "EVP_PKEY_sign_init", "EVP_PKEY_sign", "EVP_PKEY_verify_init", "EVP_PKEY_verify"):
+        for fn in (
+            "EVP_PKEY_CTX_new",
+            "EVP_PKEY_sign_init",
+            "EVP_PKEY_sign",
+            "EVP_PKEY_verify_init",
+            "EVP_PKEY_verify",
+        ):
             if not hasattr(lib, fn):
                 raise ProviderUnavailableError(f"tongsuopy's binding lacks {fn}")
         _mods.update(
@@ -75,7 +80,7 @@ def _tongsuopy() -> dict[str, Any]:
 class TongsuoSM2Key:
     """An SM2 key held by tongsuopy; same methods as :class:`hsm.openssl.OpenSSLSM2Key`."""
 
-    __slots__ = ("_key", "_pub", "_point", "has_private", "__weakref__")
+    __slots__ = ("__weakref__", "_key", "_point", "_pub", "has_private")
 
     def __init__(self, key: Any, *, has_private: bool) -> None:
         m = _tongsuopy()

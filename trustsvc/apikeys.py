@@ -23,8 +23,16 @@ from .errors import AuthenticationError, InvalidInputError, NotFoundError, NotIn
 from .licences.catalogue import resolve_type
 from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
-__all__ = ["Role", "Principal", "create_api_key", "authenticate", "revoke_api_key", "CreatedKey",
-           "principal_for_key_id", "presented_key_id"]
+__all__ = [
+    "Role",
+    "Principal",
+    "create_api_key",
+    "authenticate",
+    "revoke_api_key",
+    "CreatedKey",
+    "principal_for_key_id",
+    "presented_key_id",
+]
 
 PREFIX = "tsk"
 _KEY_ID = re.compile(r"[0-9a-f]{12}")
@@ -100,13 +108,15 @@ def create_api_key(
     try:
         role = Role(role)
     except ValueError as exc:
-        raise InvalidInputError(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}",
-                                code="invalid_role", field="role") from exc
+        raise InvalidInputError(
+            f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}", code="invalid_role", field="role"
+        ) from exc
     department = None
     if role is Role.ISSUER:
         if not department_uscc:
-            raise InvalidInputError("an issuer key needs --department USCC", code="department_required",
-                                    field="department")
+            raise InvalidInputError(
+                "an issuer key needs --department USCC", code="department_required", field="department"
+            )
         department = session.execute(
             select(Department).where(Department.uscc == department_uscc.upper())
         ).scalar_one_or_none()
@@ -119,22 +129,38 @@ def create_api_key(
         if department is None:
             raise NotFoundError(f"no department {department_uscc}", code="department_not_found")
     elif department_uscc or licence_types:
-        raise InvalidInputError("only issuer keys are scoped to a department and licence types (seal managers "
-                                "to a department)", code="scope_not_allowed")
+        raise InvalidInputError(
+            "only issuer keys are scoped to a department and licence types (seal managers to a department)",
+            code="scope_not_allowed",
+        )
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     types = _known_types(session, licence_types)
-    session.add(ApiKeyRecord(
-        key_id=key_id,
-        secret_sha256=_hash(secret),
-        role=role.value,
-        department_id=department.id if department else None,
-        licence_types=types,
-        label=label,
-    ))
-    record(session, AuditEvent(actor=actor, action="apikey.create", object_type="api_key", object_id=key_id,
-                               details={"role": role.value, "department": department.uscc if department else None,
-                                        "licence_types": types, "label": label}))
+    session.add(
+        ApiKeyRecord(
+            key_id=key_id,
+            secret_sha256=_hash(secret),
+            role=role.value,
+            department_id=department.id if department else None,
+            licence_types=types,
+            label=label,
+        )
+    )
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="apikey.create",
+            object_type="api_key",
+            object_id=key_id,
+            details={
+                "role": role.value,
+                "department": department.uscc if department else None,
+                "licence_types": types,
+                "label": label,
+            },
+        ),
+    )
     principal = Principal(key_id, role, department.uscc if department else None, tuple(types))
     return CreatedKey(key_id=key_id, token=f"{PREFIX}_{key_id}_{secret}", principal=principal)
 
@@ -179,9 +205,12 @@ def principal_for_key_id(session: Session, key_id: str) -> Principal:
         raise AuthenticationError("unknown API key", code="invalid_api_key")
     if row.revoked_at is not None:
         raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
-    return Principal(key_id=row.key_id, role=Role(row.role),
-                     department_uscc=row.department.uscc if row.department else None,
-                     licence_types=tuple(row.licence_types or ()))
+    return Principal(
+        key_id=row.key_id,
+        role=Role(row.role),
+        department_uscc=row.department.uscc if row.department else None,
+        licence_types=tuple(row.licence_types or ()),
+    )
 
 
 def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetime | None = None) -> None:

@@ -51,8 +51,17 @@ def _canonical(details: Mapping[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def row_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, object_type: str,
-             object_id: str, key_ref: str, details: str) -> str:
+def row_hash(
+    prev_hash: str,
+    seq: int,
+    ts: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    key_ref: str,
+    details: str,
+) -> str:
     """SM3 over the previous hash and the row's canonical form (hex)."""
     body = json.dumps(
         [seq, ts, actor, action, object_type, object_id, key_ref, details],
@@ -63,8 +72,8 @@ def row_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, object_
 
 
 def _now_text(now: dt.datetime | None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _locked_head(session: Session) -> AuditHead:
@@ -80,8 +89,9 @@ def record(session: Session, event: AuditEvent, *, now: dt.datetime | None = Non
     seq = head.seq + 1
     ts = _now_text(now)
     details = _canonical(event.details)
-    digest = row_hash(head.hash, seq, ts, event.actor, event.action, event.object_type,
-                      event.object_id, event.key_ref, details)
+    digest = row_hash(
+        head.hash, seq, ts, event.actor, event.action, event.object_type, event.object_id, event.key_ref, details
+    )
     row = AuditEventRecord(
         seq=seq,
         ts=ts,
@@ -115,11 +125,23 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
     for event in events:
         seq += 1
         details = _canonical(event.details)
-        digest = row_hash(prev, seq, ts, event.actor, event.action, event.object_type, event.object_id,
-                          event.key_ref, details)
-        rows.append({"seq": seq, "ts": ts, "actor": event.actor, "action": event.action,
-                     "object_type": event.object_type, "object_id": event.object_id, "key_ref": event.key_ref,
-                     "details": details, "prev_hash": prev, "hash": digest})
+        digest = row_hash(
+            prev, seq, ts, event.actor, event.action, event.object_type, event.object_id, event.key_ref, details
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "ts": ts,
+                "actor": event.actor,
+                "action": event.action,
+                "object_type": event.object_type,
+                "object_id": event.object_id,
+                "key_ref": event.key_ref,
+                "details": details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     session.execute(insert(cast(Table, AuditEventRecord.__table__)), rows)
     head.seq, head.hash = seq, prev
@@ -147,21 +169,36 @@ def verify_chain(session: Session, *, batch: int = 1000) -> ChainVerification:
     count = 0
     last_seq = 0
     while True:
-        rows = session.execute(
-            select(AuditEventRecord).where(AuditEventRecord.seq >= expected_seq)
-            .order_by(AuditEventRecord.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEventRecord)
+                .where(AuditEventRecord.seq >= expected_seq)
+                .order_by(AuditEventRecord.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for row in rows:
             if row.seq != expected_seq:
-                return ChainVerification(False, count, expected_seq,
-                                         f"row {expected_seq} is missing (next row is {row.seq})")
+                return ChainVerification(
+                    False, count, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})"
+                )
             if row.prev_hash != prev_hash:
-                return ChainVerification(False, count, row.seq,
-                                         f"row {row.seq} does not link to row {row.seq - 1}")
-            digest = row_hash(row.prev_hash, row.seq, row.ts, row.actor, row.action, row.object_type,
-                              row.object_id, row.key_ref, row.details)
+                return ChainVerification(False, count, row.seq, f"row {row.seq} does not link to row {row.seq - 1}")
+            digest = row_hash(
+                row.prev_hash,
+                row.seq,
+                row.ts,
+                row.actor,
+                row.action,
+                row.object_type,
+                row.object_id,
+                row.key_ref,
+                row.details,
+            )
             if digest != row.hash:
                 return ChainVerification(False, count, row.seq, f"row {row.seq} was altered (hash mismatch)")
             prev_hash = row.hash
@@ -173,6 +210,7 @@ def verify_chain(session: Session, *, batch: int = 1000) -> ChainVerification:
     if head is None:
         return ChainVerification(False, count, None, "the chain head is missing")
     if head.seq != last_seq or head.hash != prev_hash:
-        return ChainVerification(False, count, last_seq + 1,
-                                 f"rows after {last_seq} were removed (head is at {head.seq})")
+        return ChainVerification(
+            False, count, last_seq + 1, f"rows after {last_seq} were removed (head is at {head.seq})"
+        )
     return ChainVerification(True, count)

@@ -22,8 +22,14 @@ from .trust import TrustContext
 __all__ = ["check_licence_authorisation"]
 
 
-def check_licence_authorisation(builder: ReportBuilder, trust: TrustContext, identifier: str | None, *,
-                                roles: Iterable[str], name: str = "licence.authorisation") -> None:
+def check_licence_authorisation(
+    builder: ReportBuilder,
+    trust: TrustContext,
+    identifier: str | None,
+    *,
+    roles: Iterable[str],
+    name: str = "licence.authorisation",
+) -> None:
     """Record whether the issuer in ``identifier`` may sign its type, per the list behind the
     anchor that ``roles``' trust path (already in ``builder.trust_path``) reached."""
     if not trust.authorisations or identifier is None:
@@ -43,13 +49,17 @@ def check_licence_authorisation(builder: ReportBuilder, trust: TrustContext, ide
         builder.skipped(name, "the anchor reached is not vouched for by a trust list; types not checked")
         return
     where = f"region {anchor.get('region')}'s trust list" + (
-        f" (sequence {anchor['list_sequence']})" if anchor.get("list_sequence") is not None else "")
+        f" (sequence {anchor['list_sequence']})" if anchor.get("list_sequence") is not None else ""
+    )
     types = table.get(ident.issuer_code)
     if types is None:
         builder.fail(name, SIG_CONSTRAINTS_FAILURE, f"issuer {ident.issuer_code} is not listed in {where}")
     elif ident.type_code not in types:
-        builder.fail(name, SIG_CONSTRAINTS_FAILURE,
-                     f"issuer {ident.issuer_code} may not sign licence type {ident.type_code}: {where} lists "
-                     f"{', '.join(sorted(types)) or 'no types'} for it")
+        builder.fail(
+            name,
+            SIG_CONSTRAINTS_FAILURE,
+            f"issuer {ident.issuer_code} may not sign licence type {ident.type_code}: {where} lists "
+            f"{', '.join(sorted(types)) or 'no types'} for it",
+        )
     else:
         builder.passed(name, f"issuer {ident.issuer_code} may sign licence type {ident.type_code} per {where}")

@@ -86,14 +86,19 @@ def _service(ctx: click.Context, *, create_keystore: bool = False) -> Any:
 
 
 @click.group()
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="TRUSTSVC_HOME",
-              help="Service home (config.toml, SQLite database, soft key store). Default ./var.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TRUSTSVC_HOME",
+    help="Service home (config.toml, SQLite database, soft key store). Default ./var.",
+)
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """trustsvc: SM2 trust service for e-licences, e-seals and service codes."""
     os.umask(PRIVATE_UMASK)  # everything this process (and serve's workers) writes: 0600 / 0700
-    logging.basicConfig(level=os.environ.get("TRUSTSVC_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("TRUSTSVC_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.ensure_object(dict)
     try:
@@ -109,13 +114,15 @@ def _prepare_home(config: Config, region: str, name: str, demo: bool) -> Config:
         write_config(config.config_path, {"region": {"code": region, "name": name}}, demo=demo)
     config = load_config(home=config.home)
     if config.region is not None and config.region.code != region:
-        raise click.ClickException(
-            f"{config.config_path} is configured for region {config.region.code}, not {region}")
+        raise click.ClickException(f"{config.config_path} is configured for region {config.region.code}, not {region}")
     if demo and "TRUSTSVC_HSM_PIN" not in os.environ and config.hsm.pin_file is None:
         pin_path = config.home / "hsm.pin"
         if create_demo_pin_file(pin_path):
-            click.echo(f"demo mode: created a random key-store PIN in {pin_path} (mode 0600). "
-                       "Use TRUSTSVC_HSM_PIN or TRUSTSVC_HSM_PIN_FILE outside the demo.", err=True)
+            click.echo(
+                f"demo mode: created a random key-store PIN in {pin_path} (mode 0600). "
+                "Use TRUSTSVC_HSM_PIN or TRUSTSVC_HSM_PIN_FILE outside the demo.",
+                err=True,
+            )
     return config
 
 
@@ -162,8 +169,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     with service.db.reader() as session:
         pki.get_region(session)
     if resolve_session_secret(config, os.environ) is None:  # a demo home's secret is created here, once
-        click.echo("note: the console (/console) is disabled: set TRUSTSVC_SECRET_KEY or "
-                   "[server] session_secret_file", err=True)
+        click.echo(
+            "note: the console (/console) is disabled: set TRUSTSVC_SECRET_KEY or [server] session_secret_file",
+            err=True,
+        )
     warning = base_url_warning(config)
     if warning is not None and not (config.demo or ctx.obj.get("demo_command")):
         log.warning("%s", warning)  # stderr through the CLI's logging set-up, and into the service log
@@ -195,8 +204,9 @@ def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
         pki.add_department(service, *DEMO_DEPARTMENT, actor=_actor())
         from .sealing import SealRequest, make_department_seal
 
-        seal_row = make_department_seal(service, SealRequest(DEMO_DEPARTMENT[0], DEMO_DEPARTMENT[1],
-                                                             center_text="证照专用章"), actor=_actor())
+        seal_row = make_department_seal(
+            service, SealRequest(DEMO_DEPARTMENT[0], DEMO_DEPARTMENT[1], center_text="证照专用章"), actor=_actor()
+        )
         click.echo(f"demo seal {seal_row.esid} made for {DEMO_DEPARTMENT[1]}")
         if not key_file.exists():
             with service.db.transaction() as session:
@@ -216,8 +226,10 @@ def demo(ctx: click.Context, host: str | None, port: int | None) -> None:
     if "service" in ctx.obj:
         ctx.obj.pop("service").close()
     url = f"http://{config.server.host}:{config.server.port}"
-    click.echo(f"trustsvc demo region {config.region.code if config.region else DEMO_REGION[0]} "
-               f"serving on {url}  (health: {url}/healthz)")
+    click.echo(
+        f"trustsvc demo region {config.region.code if config.region else DEMO_REGION[0]} "
+        f"serving on {url}  (health: {url}/healthz)"
+    )
     if key_file.exists():
         click.echo(f"admin API key: {key_file}  (use: Authorization: Bearer $(cat {key_file}))")
     if issuer_file.exists():
@@ -265,8 +277,13 @@ def department_add(ctx: click.Context, code: str, name: str) -> None:
     from . import pki
 
     result = pki.add_department(_service(ctx), code, name, actor=_actor())
-    click.echo(json.dumps({"created": result.created, "uscc": result.uscc, "name": result.name,
-                           "certificates": result.certificates}, ensure_ascii=False, indent=2))
+    click.echo(
+        json.dumps(
+            {"created": result.created, "uscc": result.uscc, "name": result.name, "certificates": result.certificates},
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
 
 
 @cli.group()
@@ -275,8 +292,9 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--role", required=True,
-              type=click.Choice(["admin", "issuer", "verifier", "peer", "wallet", "seal_manager"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "issuer", "verifier", "peer", "wallet", "seal_manager"])
+)
 @click.option("--department", default=None, help="USCC of the department (issuer keys; optional for seal_manager).")
 @click.option("--types", default="", help="Comma-separated licence type codes (issuer keys).")
 @click.option("--label", default="", help="Free text to recognise the key by.")
@@ -288,13 +306,22 @@ def apikey_create(ctx: click.Context, role: str, department: str | None, types: 
 
     service = _service(ctx)
     with service.db.transaction() as session:
-        created = create_api_key(session, role=role, actor=_actor(), department_uscc=department,
-                                 licence_types=[t for t in types.split(",") if t.strip()], label=label)
+        created = create_api_key(
+            session,
+            role=role,
+            actor=_actor(),
+            department_uscc=department,
+            licence_types=[t for t in types.split(",") if t.strip()],
+            label=label,
+        )
     click.echo(created.token)
     if created.principal.role.value == "issuer" and not created.principal.licence_types:
-        click.echo("note: this issuer key has no licence types, so it can issue none; give them with "
-                   f"--types CODE,... (trustsvc apikey create --role issuer --department {department} "
-                   "--types CODE,...; codes: GET /api/v1/licence-types)", err=True)
+        click.echo(
+            "note: this issuer key has no licence types, so it can issue none; give them with "
+            f"--types CODE,... (trustsvc apikey create --role issuer --department {department} "
+            "--types CODE,...; codes: GET /api/v1/licence-types)",
+            err=True,
+        )
 
 
 @apikey.command("revoke")
@@ -346,17 +373,25 @@ def _parse_time(value: str | None, what: str) -> Any:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise click.BadParameter(f"{what} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @seal.command("make")
 @click.option("--department", required=True, help="USCC of the department whose seal this is.")
-@click.option("--default", "make_default", is_flag=True,
-              help="Seal the department's licences with it from now on (its first seal always is).")
+@click.option(
+    "--default",
+    "make_default",
+    is_flag=True,
+    help="Seal the department's licences with it from now on (its first seal always is).",
+)
 @click.option("--name", required=True, help="Seal name as registered, e.g. 江苏省市场监督管理局.")
 @click.option("--type", "seal_type", type=int, default=1, show_default=True, help="Seal type (1 单位印章).")
-@click.option("--picture", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="PNG/JPEG/GIF image; default renders the red round seal.")
+@click.option(
+    "--picture",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG/JPEG/GIF image; default renders the red round seal.",
+)
 @click.option("--center-text", default="", help="Horizontal text under the star (e.g. 证照专用章).")
 @click.option("--valid-from", default=None, help="ISO 8601 start (default now).")
 @click.option("--valid-until", default=None, help="ISO 8601 end (default the signer certificate's end).")
@@ -364,22 +399,54 @@ def _parse_time(value: str | None, what: str) -> Any:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the .esl here.")
 @click.pass_context
 @handle_errors
-def seal_make(ctx: click.Context, department: str, make_default: bool, name: str, seal_type: int,
-              picture: Path | None, center_text: str, valid_from: str | None, valid_until: str | None,
-              digest_list: bool, out: Path | None) -> None:
+def seal_make(
+    ctx: click.Context,
+    department: str,
+    make_default: bool,
+    name: str,
+    seal_type: int,
+    picture: Path | None,
+    center_text: str,
+    valid_from: str | None,
+    valid_until: str | None,
+    digest_list: bool,
+    out: Path | None,
+) -> None:
     """Make a department's seal (the seal-maker key signs it) and store it."""
     from .sealing import SealRequest, make_department_seal
 
-    row = make_department_seal(_service(ctx), SealRequest(
-        department_uscc=department, name=name, seal_type=seal_type,
-        valid_from=_parse_time(valid_from, "--valid-from"), valid_until=_parse_time(valid_until, "--valid-until"),
-        cert_list_type=2 if digest_list else 1, picture=picture.read_bytes() if picture else None,
-        center_text=center_text, make_default=make_default), actor=_actor())
+    row = make_department_seal(
+        _service(ctx),
+        SealRequest(
+            department_uscc=department,
+            name=name,
+            seal_type=seal_type,
+            valid_from=_parse_time(valid_from, "--valid-from"),
+            valid_until=_parse_time(valid_until, "--valid-until"),
+            cert_list_type=2 if digest_list else 1,
+            picture=picture.read_bytes() if picture else None,
+            center_text=center_text,
+            make_default=make_default,
+        ),
+        actor=_actor(),
+    )
     if out is not None:
         out.write_bytes(row.der)
-    click.echo(json.dumps({"esid": row.esid, "name": row.name, "department": department.upper(),
-                           "valid_from": row.valid_start.isoformat(), "valid_until": row.valid_end.isoformat(),
-                           "sha256": row.sha256, "file": str(out) if out else None}, ensure_ascii=False, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "esid": row.esid,
+                "name": row.name,
+                "department": department.upper(),
+                "valid_from": row.valid_start.isoformat(),
+                "valid_until": row.valid_end.isoformat(),
+                "sha256": row.sha256,
+                "file": str(out) if out else None,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
 
 
 @seal.command("sign")
@@ -387,22 +454,41 @@ def seal_make(ctx: click.Context, department: str, make_default: bool, name: str
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--property-info", default=None, help="What is protected (default: the file name).")
 @click.option("--no-timestamp", is_flag=True, help="Do not ask the region TSA for a time-stamp.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the SES_Signature (DER).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the SES_Signature (DER).",
+)
 @click.pass_context
 @handle_errors
-def seal_sign(ctx: click.Context, esid: str, file: Path, property_info: str | None, no_timestamp: bool,
-              out: Path) -> None:
+def seal_sign(
+    ctx: click.Context, esid: str, file: Path, property_info: str | None, no_timestamp: bool, out: Path
+) -> None:
     """Apply seal ESID to FILE: a GB/T 38540 v4 SES_Signature over its bytes."""
     from .sealing import apply_seal
 
-    applied = apply_seal(_service(ctx), esid, file.read_bytes(), actor=_actor(),
-                         property_info=property_info or file.name.encode("ascii", "replace").decode(),
-                         timestamp=not no_timestamp)
+    applied = apply_seal(
+        _service(ctx),
+        esid,
+        file.read_bytes(),
+        actor=_actor(),
+        property_info=property_info or file.name.encode("ascii", "replace").decode(),
+        timestamp=not no_timestamp,
+    )
     out.write_bytes(applied.signature)
-    click.echo(json.dumps({"esid": applied.esid, "signing_time": applied.signing_time.isoformat(),
-                           "data_sm3": applied.data_sm3, "timestamped": applied.timestamped, "file": str(out)},
-                          indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "esid": applied.esid,
+                "signing_time": applied.signing_time.isoformat(),
+                "data_sm3": applied.data_sm3,
+                "timestamped": applied.timestamped,
+                "file": str(out),
+            },
+            indent=2,
+        )
+    )
 
 
 @cli.group()
@@ -412,8 +498,13 @@ def licence() -> None:
 
 @licence.command("issue")
 @click.option("--department", required=True, help="USCC of the issuing department.")
-@click.option("--data", "data_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='JSON file: {"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from", "valid_until"}.')
+@click.option(
+    "--data",
+    "data_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON file: {"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from", "valid_until"}.',
+)
 @click.option("--idempotency-key", default=None, help="Reissuing with the same key and data returns the same licence.")
 @click.pass_context
 @handle_errors
@@ -426,24 +517,43 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
         data = json.loads(data_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{data_file} is not UTF-8 JSON: {exc}", code="malformed_request") from None
-    row = issue_licence(_service(ctx), request_from_json(data), principal_or_actor=_actor(),
-                        department_uscc=department, idempotency_key=idempotency_key)
+    row = issue_licence(
+        _service(ctx),
+        request_from_json(data),
+        principal_or_actor=_actor(),
+        department_uscc=department,
+        idempotency_key=idempotency_key,
+    )
     _echo_json(licence_json(row))
     from .licences.files import ensure_licence_file
 
     try:  # the sealed PDF, in its own transaction: a failure leaves the issued licence as it is
         ensure_licence_file(_service(ctx), row.identifier, actor=_actor())
     except TrustSvcError as exc:
-        click.echo(f"warning: licence issued, but its PDF was not made: {exc.code}: {exc.message} "
-                   f"(trustsvc licence file {row.identifier} --out FILE tries again)", err=True)
+        click.echo(
+            f"warning: licence issued, but its PDF was not made: {exc.code}: {exc.message} "
+            f"(trustsvc licence file {row.identifier} --out FILE tries again)",
+            err=True,
+        )
 
 
 @licence.command("file")
 @click.argument("identifier")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the sealed file.")
-@click.option("--format", "fmt", type=click.Choice(["pdf", "ofd"]), default="pdf", show_default=True,
-              help="PDF (SM2 signature) or OFD (GB/T 38540 seal).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the sealed file.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pdf", "ofd"]),
+    default="pdf",
+    show_default=True,
+    help="PDF (SM2 signature) or OFD (GB/T 38540 seal).",
+)
 @click.pass_context
 @handle_errors
 def licence_file_cmd(ctx: click.Context, identifier: str, out: Path, fmt: str) -> None:
@@ -507,8 +617,13 @@ def licence_reinstate(ctx: click.Context, identifier: str, reason: str | None) -
 
 @licence.command("change")
 @click.argument("identifier")
-@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help='JSON file, the API body: {"fields": {...}, "holder_name": "..."}.')
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON file, the API body: {"fields": {...}, "holder_name": "..."}.',
+)
 @click.option("--holder-name", default=None, help="New holder name (overrides the file's).")
 @click.pass_context
 @handle_errors
@@ -527,8 +642,9 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     if holder_name is not None and isinstance(data, dict):
         data = {**data, "holder_name": holder_name}
     body = change_from_json(data)
-    row = change_licence(_service(ctx), identifier, principal_or_actor=_actor(), fields=body.fields,
-                         holder_name=body.holder_name)
+    row = change_licence(
+        _service(ctx), identifier, principal_or_actor=_actor(), fields=body.fields, holder_name=body.holder_name
+    )
     _echo_json(licence_json(row))
 
 
@@ -539,8 +655,9 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
 @click.option("--valid-from", default=None, help="First valid day, YYYY-MM-DD (default today).")
 @click.pass_context
 @handle_errors
-def licence_renew(ctx: click.Context, identifier: str, valid_until: str | None, no_end: bool,
-                  valid_from: str | None) -> None:
+def licence_renew(
+    ctx: click.Context, identifier: str, valid_until: str | None, no_end: bool, valid_from: str | None
+) -> None:
     """延续: issue version +1 with a new validity period; the old version is superseded."""
     from .licences.lifecycle import renew_from_json
     from .licences.service import licence_json, renew_licence
@@ -548,8 +665,9 @@ def licence_renew(ctx: click.Context, identifier: str, valid_until: str | None, 
     if no_end == (valid_until is not None):
         raise click.UsageError("give exactly one of --valid-until DATE and --no-end")
     body = renew_from_json({"valid_until": valid_until, "valid_from": valid_from})
-    row = renew_licence(_service(ctx), identifier, principal_or_actor=_actor(), valid_until=body.valid_until,
-                        valid_from=body.valid_from)
+    row = renew_licence(
+        _service(ctx), identifier, principal_or_actor=_actor(), valid_until=body.valid_until, valid_from=body.valid_from
+    )
     _echo_json(licence_json(row))
 
 
@@ -565,7 +683,9 @@ def code_group() -> None:
 @code_group.command("make")
 @click.argument("identifier")
 @click.option("--dynamic", is_flag=True, help="A short-lived, single-use dynamic code (default: the static code).")
-@click.option("--ttl", type=int, default=None, help="Dynamic code lifetime in seconds (30..900; default [codes] dynamic_ttl).")
+@click.option(
+    "--ttl", type=int, default=None, help="Dynamic code lifetime in seconds (30..900; default [codes] dynamic_ttl)."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "png", "svg", "json"]), default="text", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not to stdout.")
 @click.pass_context
@@ -578,8 +698,11 @@ def code_make(ctx: click.Context, identifier: str, dynamic: bool, ttl: int | Non
     if ttl is not None and not dynamic:
         raise click.UsageError("--ttl applies to --dynamic codes")
     svc = _service(ctx)
-    code = (make_dynamic_code(svc, identifier, principal_or_actor=_actor(), ttl=ttl) if dynamic
-            else static_code(svc, identifier, principal_or_actor=_actor()))
+    code = (
+        make_dynamic_code(svc, identifier, principal_or_actor=_actor(), ttl=ttl)
+        if dynamic
+        else static_code(svc, identifier, principal_or_actor=_actor())
+    )
     data: bytes
     if fmt == "png":
         data = code_png(code.text)
@@ -610,8 +733,13 @@ def code_rotate_signer(ctx: click.Context) -> None:
 
 @code_group.command("cache")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
-              help="How long verifiers may rely on it (its next_update).")
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 7),
+    default=24,
+    show_default=True,
+    help="How long verifiers may rely on it (its next_update).",
+)
 @click.pass_context
 @handle_errors
 def code_cache(ctx: click.Context, directory: Path, hours: int) -> None:
@@ -695,18 +823,45 @@ def _verify_snapshot(ctx: click.Context, cache_dir: Path | None) -> Any:
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--at", "at", default=None, help="Judge 'now' at this ISO 8601 time instead.")
-@click.option("--anchor", "anchors", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust this CA certificate (PEM or DER); repeatable.")
-@click.option("--cert", "certs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Extra certificate (not trusted): an intermediate, or the signer of a bare OFD signature.")
-@click.option("--original", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The signed document, for detached signatures (SES dataHash, detached CMS).")
-@click.option("--cache", "code_cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Service codes: verify offline with this cache (`trustsvc code cache DIR`) instead of "
-                   "this machine's database.")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trust this CA certificate (PEM or DER); repeatable.",
+)
+@click.option(
+    "--cert",
+    "certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Extra certificate (not trusted): an intermediate, or the signer of a bare OFD signature.",
+)
+@click.option(
+    "--original",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The signed document, for detached signatures (SES dataHash, detached CMS).",
+)
+@click.option(
+    "--cache",
+    "code_cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Service codes: verify offline with this cache (`trustsvc code cache DIR`) instead of "
+    "this machine's database.",
+)
 @click.pass_context
-def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, anchors: tuple[Path, ...],
-           certs: tuple[Path, ...], original: Path | None, code_cache_dir: Path | None) -> None:
+def verify(
+    ctx: click.Context,
+    target: str,
+    as_json: bool,
+    at: str | None,
+    anchors: tuple[Path, ...],
+    certs: tuple[Path, ...],
+    original: Path | None,
+    code_cache_dir: Path | None,
+) -> None:
     """Verify FILE (licence PDF, OFD, .esl seal, SES signature, CMS, certificate, a picture of a
     code's QR) or a code.
 
@@ -732,6 +887,7 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     else:
         click.echo(f"error: {target}: no such file (and not a TS1: code)", err=True)
         sys.exit(3)
+
     def read_certs(paths: tuple[Path, ...], option: str) -> list[bytes]:
         out: list[bytes] = []
         for path in paths:
@@ -747,8 +903,12 @@ def verify(ctx: click.Context, target: str, as_json: bool, at: str | None, ancho
     # one region verifier (trustsvc.verifier), each object in its issuer's namespace; --anchor
     # and --cert add a namespace of their own and path helpers
     snapshot = _verify_snapshot(ctx, code_cache_dir if detect_kind(data) in ("code", "picture") else None)
-    report = verify_in_region(snapshot.with_given(anchor_ders, extra_ders), data, now=now,
-                              original=original.read_bytes() if original else None)
+    report = verify_in_region(
+        snapshot.with_given(anchor_ders, extra_ders),
+        data,
+        now=now,
+        original=original.read_bytes() if original else None,
+    )
     if as_json:
         _echo_json(report.as_dict())
     else:
@@ -810,9 +970,14 @@ def trust_pin(ctx: click.Context) -> None:
 
 # -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) -------------------------
 
+
 @trust.command("export")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the signed list (DER) here instead of stdout.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the signed list (DER) here instead of stdout.",
+)
 @click.pass_context
 @handle_errors
 def trust_export(ctx: click.Context, out: Path | None) -> None:
@@ -824,14 +989,20 @@ def trust_export(ctx: click.Context, out: Path | None) -> None:
         sys.stdout.buffer.write(signed.der)
     else:
         out.write_bytes(signed.der)
-        click.echo(f"{out}: region {signed.trust_list.region_code} trust list sequence {signed.sequence}, "
-                   f"next update {signed.trust_list.next_update.isoformat()}, sha256 {signed.sha256}", err=True)
+        click.echo(
+            f"{out}: region {signed.trust_list.region_code} trust list sequence {signed.sequence}, "
+            f"next update {signed.trust_list.next_update.isoformat()}, sha256 {signed.sha256}",
+            err=True,
+        )
 
 
 @trust.command("import")
 @click.argument("source")
-@click.option("--pin", required=True, help="SHA-256 (hex) of the peer's root CA certificate, from the peer "
-                                            "out of band (`trustsvc trust pin` there).")
+@click.option(
+    "--pin",
+    required=True,
+    help="SHA-256 (hex) of the peer's root CA certificate, from the peer out of band (`trustsvc trust pin` there).",
+)
 @click.pass_context
 @handle_errors
 def trust_import(ctx: click.Context, source: str, pin: str) -> None:
@@ -882,16 +1053,21 @@ def trust_rotate_signer(ctx: click.Context) -> None:
 
 @trust.command("authorise")
 @click.argument("department")
-@click.option("--types", required=True, help="Comma-separated licence type codes the department may sign "
-                                             "(published in the trust list); 'catalogue' resets to all.")
+@click.option(
+    "--types",
+    required=True,
+    help="Comma-separated licence type codes the department may sign "
+    "(published in the trust list); 'catalogue' resets to all.",
+)
 @click.pass_context
 @handle_errors
 def trust_authorise(ctx: click.Context, department: str, types: str) -> None:
     """Set the licence types DEPARTMENT (USCC) may sign, as the trust list tells peers."""
     from .grants import set_licence_types
 
-    listed = set_licence_types(_service(ctx), department, [t.strip() for t in types.split(",") if t.strip()],
-                               actor=_actor())
+    listed = set_licence_types(
+        _service(ctx), department, [t.strip() for t in types.split(",") if t.strip()], actor=_actor()
+    )
     click.echo(json.dumps({"department": department.upper(), "licence_types": listed}, indent=2))
 
 

@@ -352,8 +352,9 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         raise ConfigurationError("[trust] refresh_concurrency must be 1..64")
     for entry in trust.national_issuers:
         if not (re.fullmatch(r"[0-9]{2}|[0-9]{4}|[0-9]{6}", entry) or _is_uscc(entry)):
-            raise ConfigurationError(f"[trust] national_issuers: {entry!r} is neither a USCC nor a 2, 4 or "
-                                     "6-digit GB/T 2260 division prefix")
+            raise ConfigurationError(
+                f"[trust] national_issuers: {entry!r} is neither a USCC nor a 2, 4 or 6-digit GB/T 2260 division prefix"
+            )
     limits = LimitsConfig(**sections["limits"])
     for name in LIMIT_NAMES:
         if getattr(limits, f"{name}_per_minute") and getattr(limits, f"{name}_burst") < 1:
@@ -388,8 +389,11 @@ def served_config(config: Config, *, host: str | None = None, port: int | None =
 
     :raises ConfigurationError: a port outside 1..65535.
     """
-    server = replace(config.server, host=config.server.host if host is None else host,
-                     port=config.server.port if port is None else port)
+    server = replace(
+        config.server,
+        host=config.server.host if host is None else host,
+        port=config.server.port if port is None else port,
+    )
     if not 0 < server.port < 65536:
         raise ConfigurationError(f"port {server.port} is out of range")
     return replace(config, server=server)
@@ -402,11 +406,16 @@ def base_url_warning(config: Config) -> str | None:
     if config.server.base_url:
         return None
     url = config.server.public_url
-    why = (f"{config.server.host or '(all addresses)'} is a listen-everywhere address that peers cannot fetch from"
-           if config.server.host in _WILDCARD_HOSTS else "right only if peers reach this address as it is")
-    return (f"[server] base_url is not set, so certificates, the trust list and its status-list URLs point at "
-            f"{url} ({why}); set base_url (or TRUSTSVC_SERVER_BASE_URL) to the URL peers and relying "
-            f"parties use")
+    why = (
+        f"{config.server.host or '(all addresses)'} is a listen-everywhere address that peers cannot fetch from"
+        if config.server.host in _WILDCARD_HOSTS
+        else "right only if peers reach this address as it is"
+    )
+    return (
+        f"[server] base_url is not set, so certificates, the trust list and its status-list URLs point at "
+        f"{url} ({why}); set base_url (or TRUSTSVC_SERVER_BASE_URL) to the URL peers and relying "
+        f"parties use"
+    )
 
 
 def _toml_value(value: Any) -> str:

@@ -46,9 +46,13 @@ def _open_keystore(config: Config, env: Mapping[str, str], *, create: bool) -> K
         from hsm.pkcs11 import Pkcs11KeyStore
 
         assert config.hsm.module is not None  # load_config insists on it
-        return Pkcs11KeyStore(config.hsm.module, config.hsm.token_label, pin_from_env(config, env),
-                              sm2_mechanism=config.hsm.sm2_mechanism,
-                              sm2_keygen_mechanism=config.hsm.sm2_keygen_mechanism)
+        return Pkcs11KeyStore(
+            config.hsm.module,
+            config.hsm.token_label,
+            pin_from_env(config, env),
+            sm2_mechanism=config.hsm.sm2_mechanism,
+            sm2_keygen_mechanism=config.hsm.sm2_keygen_mechanism,
+        )
     raise ConfigurationError(f"key store backend {config.hsm.backend!r} is not available in this build")
 
 

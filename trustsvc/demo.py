@@ -17,8 +17,13 @@ from .licences.service import LicenceRequest, issue_licence
 from .storage.models import LicenceRecord
 from .uscc import uscc_check_char
 
-__all__ = ["SAMPLE_IDEMPOTENCY_KEY", "SAMPLE_HOLDER_USCC", "sample_request", "ensure_sample_licence",
-           "ensure_issuer_key"]
+__all__ = [
+    "SAMPLE_IDEMPOTENCY_KEY",
+    "SAMPLE_HOLDER_USCC",
+    "sample_request",
+    "ensure_sample_licence",
+    "ensure_issuer_key",
+]
 
 SAMPLE_IDEMPOTENCY_KEY = "demo-sample"
 SAMPLE_HOLDER_USCC = "91320102MA1NQ8R4X" + uscc_check_char("91320102MA1NQ8R4X")
@@ -29,21 +34,34 @@ def sample_request() -> LicenceRequest:
     """A realistic 营业执照 for a made-up Nanjing company."""
     name = "南京紫金山数字科技有限公司"
     return LicenceRequest(
-        type_code=BUSINESS_LICENCE.code, holder_name=name, holder_id_type="001", holder_id=SAMPLE_HOLDER_USCC,
-        fields={"name": name, "uscc": SAMPLE_HOLDER_USCC, "entity_type": "有限责任公司",
-                "legal_representative": "王建国",
-                "business_scope": "软件开发；信息系统集成服务；数据处理和存储支持服务；信息技术咨询服务"
-                                  "（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
-                "registered_capital": "1000万元人民币", "established_on": "2019-06-18",
-                "domicile": "南京市玄武区珠江路88号"},
+        type_code=BUSINESS_LICENCE.code,
+        holder_name=name,
+        holder_id_type="001",
+        holder_id=SAMPLE_HOLDER_USCC,
+        fields={
+            "name": name,
+            "uscc": SAMPLE_HOLDER_USCC,
+            "entity_type": "有限责任公司",
+            "legal_representative": "王建国",
+            "business_scope": "软件开发；信息系统集成服务；数据处理和存储支持服务；信息技术咨询服务"
+            "（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+            "registered_capital": "1000万元人民币",
+            "established_on": "2019-06-18",
+            "domicile": "南京市玄武区珠江路88号",
+        },
     )
 
 
 def ensure_sample_licence(service: TrustService, department_uscc: str, *, actor: str) -> LicenceRecord:
     """The demo's sample licence: issued once (with its PDF file and static code), returned as
     it is on every later call."""
-    row = issue_licence(service, sample_request(), principal_or_actor=actor, department_uscc=department_uscc,
-                        idempotency_key=SAMPLE_IDEMPOTENCY_KEY)
+    row = issue_licence(
+        service,
+        sample_request(),
+        principal_or_actor=actor,
+        department_uscc=department_uscc,
+        idempotency_key=SAMPLE_IDEMPOTENCY_KEY,
+    )
     if row.status == "active":
         from .licences.files import ensure_licence_file
 
@@ -57,8 +75,14 @@ def ensure_issuer_key(service: TrustService, key_file: Path, department_uscc: st
     if key_file.exists():
         return False
     with service.db.transaction() as session:
-        created = create_api_key(session, role=Role.ISSUER, actor=actor, department_uscc=department_uscc,
-                                 licence_types=[t.code for t in DEMO_TYPES], label="demo issuer")
+        created = create_api_key(
+            session,
+            role=Role.ISSUER,
+            actor=actor,
+            department_uscc=department_uscc,
+            licence_types=[t.code for t in DEMO_TYPES],
+            label="demo issuer",
+        )
         # Written inside the transaction: if the file cannot be written, no orphan key is stored.
         key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         create_exclusive(key_file, (created.token + "\n").encode("ascii"))

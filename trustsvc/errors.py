@@ -54,8 +54,14 @@ class InvalidInputError(TrustSvcError, ValueError):
 
     code = "invalid_input"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 problems: tuple[FieldProblem, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        problems: tuple[FieldProblem, ...] = (),
+    ) -> None:
         super().__init__(message, code=code)
         self.field = field
         self.problems = problems

@@ -32,8 +32,9 @@ def set_licence_types(service: TrustService, uscc: str, types: list[str], *, act
     """
     uscc = validate_uscc(uscc)
     if not types:
-        raise InvalidInputError("give at least one licence type code (or 'catalogue')", code="missing_field",
-                                field="types")
+        raise InvalidInputError(
+            "give at least one licence type code (or 'catalogue')", code="missing_field", field="types"
+        )
     with service.db.transaction() as session:
         region = get_region(session)
         dept = session.execute(select(Department).where(Department.uscc == uscc)).scalar_one_or_none()
@@ -43,13 +44,24 @@ def set_licence_types(service: TrustService, uscc: str, types: list[str], *, act
         reset = types == [RESET]
         unknown = [] if reset else sorted(set(types) - known)
         if unknown:
-            raise InvalidInputError(f"not in region {region.code}'s catalogue: {', '.join(unknown)}",
-                                    code="unknown_licence_type", field="types")
+            raise InvalidInputError(
+                f"not in region {region.code}'s catalogue: {', '.join(unknown)}",
+                code="unknown_licence_type",
+                field="types",
+            )
         session.execute(delete(LicenceTypeGrant).where(LicenceTypeGrant.department_id == dept.id))
         for code in [] if reset else sorted(set(types)):
             session.add(LicenceTypeGrant(department_id=dept.id, type_code=code))
         session.flush()
         listed = issuer_licence_types(session, dept, region.code)
-        record(session, AuditEvent(actor=actor, action="trust.authorise", object_type="department", object_id=uscc,
-                                   details={"licence_types": listed, "reset": reset}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="trust.authorise",
+                object_type="department",
+                object_id=uscc,
+                details={"licence_types": listed, "reset": reset},
+            ),
+        )
         return listed

@@ -34,8 +34,9 @@ class DatabaseRevocationChecker:
         if row is None:
             return RevocationStatus("unknown", source="not issued by this service")
         if row.status == "revoked" and row.revoked_at is not None:
-            return RevocationStatus("revoked", revoked_at=row.revoked_at, reason=row.revocation_reason,
-                                    source="local certificate records")
+            return RevocationStatus(
+                "revoked", revoked_at=row.revoked_at, reason=row.revocation_reason, source="local certificate records"
+            )
         return RevocationStatus("good", source="local certificate records")
 
 
@@ -47,14 +48,22 @@ def local_trust_context(db: Database) -> TrustContext:
 
     with db.reader() as session:
         region = session.execute(select(Region)).scalars().first()
-        cas = session.execute(
-            select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca")))
-        ).scalars().all()
+        cas = (
+            session.execute(select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca"))))
+            .scalars()
+            .all()
+        )
         seals = local_seal_book(session, f"this region ({region.code})" if region else "this service")
     anchors = tuple(c.der for c in cas if c.profile == "root_ca")
-    info = {c.sha256: {"region": region.code if region else None,
-                       "name": region.name if region else None, "source": "local"}
-            for c in cas if c.profile == "root_ca"}
+    info = {
+        c.sha256: {
+            "region": region.code if region else None,
+            "name": region.name if region else None,
+            "source": "local",
+        }
+        for c in cas
+        if c.profile == "root_ca"
+    }
     return TrustContext(
         anchors=anchors,
         intermediates=tuple(c.der for c in cas if c.profile == "issuing_ca"),

@@ -53,11 +53,14 @@ def respond_ocsp(service: TrustService, request_der: bytes, *, now: dt.datetime 
     if not asked:
         return ocsp_status_response("malformed_request")
     with service.db.reader() as session:
-        cas = session.execute(
-            select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca")))
-        ).scalars().all()
+        cas = (
+            session.execute(select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca"))))
+            .scalars()
+            .all()
+        )
         delegate = session.execute(
-            select(CertificateRecord).where(CertificateRecord.slug == _DELEGATE)).scalar_one_or_none()
+            select(CertificateRecord).where(CertificateRecord.slug == _DELEGATE)
+        ).scalar_one_or_none()
     by_hash = {(alg, value): ca for ca in cas for alg, value in issuer_key_hashes(ca.der).items()}
     ca_rows = {by_hash.get(item) for item in asked}
     if None in ca_rows or len(ca_rows) != 1:
@@ -66,8 +69,12 @@ def respond_ocsp(service: TrustService, request_der: bytes, *, now: dt.datetime 
     assert ca_row is not None
     with service.db.reader() as session:
         # a delegate that may not sign (revoked, expired) never does: the CA answers itself
-        if (delegate is not None and delegate.key_ref and delegate.issuer_id == ca_row.id
-                and signer_problem(session, delegate, now=now) is None):
+        if (
+            delegate is not None
+            and delegate.key_ref
+            and delegate.issuer_id == ca_row.id
+            and signer_problem(session, delegate, now=now) is None
+        ):
             responder_row = delegate
         else:
             responder_row = ca_row
@@ -76,15 +83,19 @@ def respond_ocsp(service: TrustService, request_der: bytes, *, now: dt.datetime 
         responder_signer = signing_key(service, session, responder_row, purpose="sign an OCSP response", now=now)
     try:
         responder = OCSPResponder(responder_signer, responder_row.der, [ca_row.der])
-    except Exception:  # noqa: BLE001 - a responder answers: a key or certificate fault is internalError
+    except Exception:
         return ocsp_status_response("internal_error")
 
     def lookup(issuer: ParsedCertificate, serial: int) -> RevocationStatus:
         with service.db.reader() as session:
-            row = session.execute(select(CertificateRecord).where(
-                CertificateRecord.issuer_id == ca_row.id, CertificateRecord.serial_hex == format(serial, "x"),
-            )).scalar_one_or_none()
+            row = session.execute(
+                select(CertificateRecord).where(
+                    CertificateRecord.issuer_id == ca_row.id,
+                    CertificateRecord.serial_hex == format(serial, "x"),
+                )
+            ).scalar_one_or_none()
         return _status(row)
 
-    return responder.respond(request_der, lookup, now=now,
-                             next_update=dt.timedelta(seconds=service.config.status.ocsp_next_update))
+    return responder.respond(
+        request_der, lookup, now=now, next_update=dt.timedelta(seconds=service.config.status.ocsp_next_update)
+    )

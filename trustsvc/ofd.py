@@ -49,7 +49,7 @@ import logging
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
@@ -164,7 +164,7 @@ class OFDPackage:
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(bytes(data)))
             infos = self._zip.infolist()
-        except Exception as exc:  # noqa: BLE001 - zipfile raises many types on hostile input
+        except Exception as exc:
             raise OFDFormatError(f"not a readable zip package ({type(exc).__name__}: {exc})") from exc
         if len(infos) > limits.max_members:
             raise OFDFormatError(f"package has {len(infos)} members, more than {limits.max_members}")
@@ -213,7 +213,7 @@ class OFDPackage:
         try:
             with self._zip.open(info) as handle:
                 data = handle.read(info.file_size + 1)
-        except Exception as exc:  # noqa: BLE001 - see __init__
+        except Exception as exc:
             raise OFDFormatError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
         if len(data) != info.file_size:
             raise OFDFormatError(f"{path} is {len(data)} bytes, not the declared {info.file_size}")
@@ -328,7 +328,11 @@ def _describe(root: ElementTree.Element) -> _Description:
 def _digest_method(check_method: str | None) -> tuple[str, Callable[[bytes], bytes], str | None] | None:
     """(label, digest function, warning) for a CheckMethod; ``None`` when unknown."""
     if check_method is None or not check_method.strip():
-        return "MD5", lambda d: hashlib.md5(d, usedforsecurity=False).digest(), "no CheckMethod: the OFD default MD5 applies (weak)"
+        return (
+            "MD5",
+            lambda d: hashlib.md5(d, usedforsecurity=False).digest(),
+            "no CheckMethod: the OFD default MD5 applies (weak)",
+        )
     value = check_method.strip()
     key = value.upper().replace("-", "")
     if key in ("SM3", "1.2.156.10197.1.401"):
@@ -426,7 +430,9 @@ def _claimed_time(builder: ReportBuilder, desc: _Description) -> datetime | None
         builder.warn("signature_datetime", f"SignatureDateTime {desc.signature_datetime!r} is not a recognised time")
         return None
     if parsed.zone_assumed:
-        builder.warn("signature_datetime", f"SignatureDateTime {desc.signature_datetime!r} has no zone; read as UTC+08:00")
+        builder.warn(
+            "signature_datetime", f"SignatureDateTime {desc.signature_datetime!r} has no zone; read as UTC+08:00"
+        )
     return parsed.value
 
 
@@ -473,7 +479,9 @@ def _verify_seal_type(
                     f"{seal_path} differs from the seal signed inside TBS_Sign: the displayed seal is not the signed one",
                 )
     if parsed is not None and parsed.property_info.strip() != entry.path:
-        builder.warn("property_info", f"propertyInfo {parsed.property_info!r} does not name this Signature.xml ({entry.path})")
+        builder.warn(
+            "property_info", f"propertyInfo {parsed.property_info!r} does not name this Signature.xml ({entry.path})"
+        )
     _merge(builder, report, "ses", "ses.")
     return own
 
@@ -522,13 +530,17 @@ def _verify_sign_type(builder: ReportBuilder, ctx: _Context, desc: _Description,
                 builder, "signer", cert_der, trust=ctx.trust, at=at, now=ctx.now, required_key_usage=SIGNING_KEY_USAGE
             )
         else:
-            builder.indeterminate("signer", NO_SIGNING_CERTIFICATE_FOUND, "the SignedData names no usable signer certificate")
+            builder.indeterminate(
+                "signer", NO_SIGNING_CERTIFICATE_FOUND, "the SignedData names no usable signer certificate"
+            )
         return
     if kind == "raw":
         builder.object["signed_value_format"] = "bare SM2 signature"
         _verify_bare_signature(builder, ctx, desc, value, sig_xml, claimed)
         return
-    builder.fail("sign.format", FORMAT_FAILURE, "SignedValue is neither GB/T 35275 SignedData nor an SM2 signature value")
+    builder.fail(
+        "sign.format", FORMAT_FAILURE, "SignedValue is neither GB/T 35275 SignedData nor an SM2 signature value"
+    )
 
 
 def _verify_bare_signature(
@@ -555,10 +567,19 @@ def _verify_bare_signature(
             try:
                 cert = parse_certificate(ctx.signer_cert)
             except CertificateError as exc:
-                builder.fail("sign.value", FORMAT_FAILURE, f"the supplied signer certificate is unreadable: {exc.message}")
+                builder.fail(
+                    "sign.value", FORMAT_FAILURE, f"the supplied signer certificate is unreadable: {exc.message}"
+                )
                 return
             verify_signature_value(
-                builder, "sign.value", "signature over Signature.xml", cert, algorithm, sig_xml, normalised.der, normalised.problem
+                builder,
+                "sign.value",
+                "signature over Signature.xml",
+                cert,
+                algorithm,
+                sig_xml,
+                normalised.der,
+                normalised.problem,
             )
             return
         detail = (
@@ -571,17 +592,28 @@ def _verify_bare_signature(
         )
         return
     verify_signature_value(
-        builder, "sign.value", "signature over Signature.xml", found, algorithm, sig_xml, normalised.der, normalised.problem
+        builder,
+        "sign.value",
+        "signature over Signature.xml",
+        found,
+        algorithm,
+        sig_xml,
+        normalised.der,
+        normalised.problem,
     )
     builder.object["signer"] = found.subject_str
     at = claimed or ctx.now
     if claimed is None:
         builder.warn("signature_datetime", "no SignatureDateTime; the signer certificate is judged now")
     builder.signing_time = at
-    assess_certificate(builder, "signer", found.der, trust=ctx.trust, at=at, now=ctx.now, required_key_usage=SIGNING_KEY_USAGE)
+    assess_certificate(
+        builder, "signer", found.der, trust=ctx.trust, at=at, now=ctx.now, required_key_usage=SIGNING_KEY_USAGE
+    )
 
 
-def _verify_signature(ctx: _Context, entry: _SignatureEntry, known_ids: set[str]) -> tuple[VerificationReport, set[str]]:
+def _verify_signature(
+    ctx: _Context, entry: _SignatureEntry, known_ids: set[str]
+) -> tuple[VerificationReport, set[str]]:
     builder = ReportBuilder("ofd_signature", id=entry.id, type=entry.type, base_loc=entry.base_loc, path=entry.path)
     covered: set[str] = {entry.path}
     try:
@@ -605,7 +637,9 @@ def _verify_signature(ctx: _Context, entry: _SignatureEntry, known_ids: set[str]
         if entry.relative in known_ids:
             builder.passed("relative", f"based on signature {entry.relative}, which is verified as well")
         else:
-            builder.fail("relative", FORMAT_FAILURE, f"Relative names signature {entry.relative!r}, which is not in the list")
+            builder.fail(
+                "relative", FORMAT_FAILURE, f"Relative names signature {entry.relative!r}, which is not in the list"
+            )
     covered |= _check_references(builder, ctx, entry, desc)
     if desc.signed_value_loc is None:
         builder.fail("signed_value", FORMAT_FAILURE, "Signature.xml names no SignedValue")
@@ -687,15 +721,17 @@ def verify_ofd(
     :returns: kind ``ofd``; ``object["signatures"]`` holds each signature's report (as a
         dict); the indication is the worst of them.
     """
-    now_ = aware(now) if now is not None else datetime.now(timezone.utc)
+    now_ = aware(now) if now is not None else datetime.now(UTC)
     builder = ReportBuilder("ofd")
     try:
         _verify_package(builder, data, trust, now_, tst_verifier, cms_verifier, signer_cert, limits)
     except OFDFormatError as exc:
         builder.fail("package", FORMAT_FAILURE, f"not a readable OFD package: {exc.message}")
-    except Exception as exc:  # noqa: BLE001 - last line of defence: verification never raises
+    except Exception as exc:
         log.exception("unexpected error while verifying an OFD package")
-        builder.fail("internal_error", FORMAT_FAILURE, f"the package could not be processed ({type(exc).__name__}: {exc})")
+        builder.fail(
+            "internal_error", FORMAT_FAILURE, f"the package could not be processed ({type(exc).__name__}: {exc})"
+        )
     return builder.build()
 
 

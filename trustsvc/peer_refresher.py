@@ -33,13 +33,14 @@ def refresh_due(service: TrustService, now: dt.datetime, interval: float) -> boo
     """Some peer exists and none was attempted within ``interval`` seconds."""
     with service.db.reader() as session:
         count, oldest_recent = session.execute(
-            select(func.count(TrustPeerRecord.id), func.max(TrustPeerRecord.last_attempt_at))).one()
+            select(func.count(TrustPeerRecord.id), func.max(TrustPeerRecord.last_attempt_at))
+        ).one()
     if not count:
         return False
     if oldest_recent is None:
         return True
     if oldest_recent.tzinfo is None:
-        oldest_recent = oldest_recent.replace(tzinfo=dt.timezone.utc)
+        oldest_recent = oldest_recent.replace(tzinfo=dt.UTC)
     return bool(now - oldest_recent >= dt.timedelta(seconds=interval * 0.9))
 
 
@@ -56,12 +57,12 @@ class PeerRefresher(threading.Thread):
         self._stopped.set()
 
     def run(self) -> None:
-        wait = random.uniform(0.05, 0.25) * self._interval  # noqa: S311 - jitter, not a secret
+        wait = random.uniform(0.05, 0.25) * self._interval
         while not self._stopped.wait(wait):
             try:
                 if refresh_due(self._service, utcnow(), self._interval):
                     for outcome in refresh_peers(self._service):
                         log.info("peer %s: %s (%s)", outcome.region, outcome.outcome, outcome.message)
-            except Exception:  # noqa: BLE001 - the refresher must outlive any one failure
+            except Exception:
                 log.exception("peer refresh failed")
-            wait = self._interval * random.uniform(1.0, 1.1)  # noqa: S311
+            wait = self._interval * random.uniform(1.0, 1.1)

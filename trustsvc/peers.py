@@ -67,8 +67,19 @@ from .trust_lists import (
 )
 from .uscc import validate_uscc
 
-__all__ = ["PeerOutcome", "import_peer", "refresh_peers", "list_peers", "peer_json", "fetch", "same_origin", "peer_trust",
-           "namespace_claims", "TRUST_LIST_PATH", "FETCH_TIMEOUT"]
+__all__ = [
+    "PeerOutcome",
+    "import_peer",
+    "refresh_peers",
+    "list_peers",
+    "peer_json",
+    "fetch",
+    "same_origin",
+    "peer_trust",
+    "namespace_claims",
+    "TRUST_LIST_PATH",
+    "FETCH_TIMEOUT",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +89,7 @@ _HEX64 = set("0123456789abcdef")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _is_url(source: str) -> bool:
@@ -199,17 +210,29 @@ class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
         self._deadline = deadline
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline),  # type: ignore[arg-type]
-                            req, context=self._context)  # type: ignore[attr-defined]
+        return self.do_open(
+            functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline),  # type: ignore[arg-type]
+            req,
+            context=self._context,  # type: ignore[attr-defined]
+        )
 
 
 def _timed_out(exc: BaseException, deadline: float) -> bool:
-    return (isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
-            or time.monotonic() >= deadline)
+    return (
+        isinstance(exc, TimeoutError)
+        or isinstance(getattr(exc, "reason", None), TimeoutError)
+        or time.monotonic() >= deadline
+    )
 
 
-def fetch(source: str, *, limit: int = MAX_LIST_BYTES, timeout: float = FETCH_TIMEOUT,
-          allow_file: bool = False, deadline: float | None = None) -> bytes:
+def fetch(
+    source: str,
+    *,
+    limit: int = MAX_LIST_BYTES,
+    timeout: float = FETCH_TIMEOUT,
+    allow_file: bool = False,
+    deadline: float | None = None,
+) -> bytes:
     """The bytes at ``source``, at most ``limit``, within ``timeout`` seconds in all (connect,
     headers and body), and before ``deadline`` (a :func:`time.monotonic` value: a peer's budget).
 
@@ -225,18 +248,20 @@ def fetch(source: str, *, limit: int = MAX_LIST_BYTES, timeout: float = FETCH_TI
     end = time.monotonic() + timeout
     budget = deadline is not None and deadline < end
     end = min(end, deadline) if deadline is not None else end
-    late = UpstreamTimeoutError(f"{source} did not deliver within "
-                                + ("this peer's time budget" if budget else f"{timeout:g} s"))
+    late = UpstreamTimeoutError(
+        f"{source} did not deliver within " + ("this peer's time budget" if budget else f"{timeout:g} s")
+    )
     try:
         if _is_url(source):
             if time.monotonic() >= end:
                 raise late
-            req = urllib.request.Request(source, headers={"Accept": "application/cms",
-                                                          "User-Agent": "trustsvc-peer-refresh/1"})
+            req = urllib.request.Request(
+                source, headers={"Accept": "application/cms", "User-Agent": "trustsvc-peer-refresh/1"}
+            )
             opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler(end), _DeadlineHTTPSHandler(end))
             chunks: list[bytes] = []
             size = 0
-            with opener.open(req, timeout=max(0.001, end - time.monotonic())) as resp:  # noqa: S310 - http(s) only
+            with opener.open(req, timeout=max(0.001, end - time.monotonic())) as resp:
                 while size <= limit:
                     if time.monotonic() >= end:
                         raise late
@@ -278,16 +303,23 @@ def _valid_uscc(text: str) -> bool:
 
 def _check_pin(pin: Any) -> str:
     if not isinstance(pin, str) or len(pin.strip()) != 64 or not set(pin.strip().lower()) <= _HEX64:
-        raise InvalidInputError("the pin is the 64 hex digits of SHA-256 of the peer's root CA certificate "
-                                "(`trustsvc trust pin` prints it)", code="invalid_pin", field="pin")
+        raise InvalidInputError(
+            "the pin is the 64 hex digits of SHA-256 of the peer's root CA certificate "
+            "(`trustsvc trust pin` prints it)",
+            code="invalid_pin",
+            field="pin",
+        )
     return pin.strip().lower()
 
 
 def peer_trust(trust_list: TrustList, pin: str) -> TrustContext:
     """Anchors for material of one peer: the root it was pinned by (never another root its
     list may carry) and its CAs from its (checked) list."""
-    return TrustContext(anchors=tuple(r for r in trust_list.roots if hashlib.sha256(r).hexdigest() == pin),
-                        intermediates=(*trust_list.cas, *trust_list.status_list_signers), anchor_info={})
+    return TrustContext(
+        anchors=tuple(r for r in trust_list.roots if hashlib.sha256(r).hexdigest() == pin),
+        intermediates=(*trust_list.cas, *trust_list.status_list_signers),
+        anchor_info={},
+    )
 
 
 @dataclass(frozen=True)
@@ -301,8 +333,13 @@ class PeerOutcome:
     """Issuer status lists that verified and are held now."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"region": self.region, "outcome": self.outcome, "sequence": self.sequence, "message": self.message,
-                "status_lists": self.status_lists}
+        return {
+            "region": self.region,
+            "outcome": self.outcome,
+            "sequence": self.sequence,
+            "message": self.message,
+            "status_lists": self.status_lists,
+        }
 
 
 def _peer(session: Session, region: str) -> TrustPeerRecord | None:
@@ -339,13 +376,19 @@ def namespace_claims(service: TrustService, session: Session, *, region: str) ->
     local_keys = frozenset(public_key_id(d) for d in session.execute(select(CertificateRecord.der)).scalars())
     peer_issuers: dict[str, str] = {}
     peer_keys: dict[str, str] = {}
-    for code, body in session.execute(select(TrustPeerRecord.region_code, TrustPeerRecord.body)
-                                      .where(TrustPeerRecord.region_code != region)):
+    for code, body in session.execute(
+        select(TrustPeerRecord.region_code, TrustPeerRecord.body).where(TrustPeerRecord.region_code != region)
+    ):
         issuers, keys = _held_claims(body)
         peer_issuers.update(dict.fromkeys(issuers, code))
         peer_keys.update(dict.fromkeys(keys, code))
-    return NamespaceClaims(local_issuers=local_issuers, peer_issuers=peer_issuers, local_keys=local_keys,
-                           peer_keys=peer_keys, national_issuers=service.config.trust.national_issuers)
+    return NamespaceClaims(
+        local_issuers=local_issuers,
+        peer_issuers=peer_issuers,
+        local_keys=local_keys,
+        peer_keys=peer_keys,
+        national_issuers=service.config.trust.national_issuers,
+    )
 
 
 def _check_namespace(service: TrustService, session: Session, tl: TrustList) -> None:
@@ -367,12 +410,19 @@ def _fetch(service: TrustService, source: str, deadline: float, **kwargs: Any) -
 def _peek_region(data: bytes) -> str | None:
     try:
         return content_of(data).region_code
-    except Exception:  # noqa: BLE001 - unreadable: verify_trust_list names the problem
+    except Exception:
         return None
 
 
-def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now: dt.datetime | None = None,
-                allow_file: bool = False) -> PeerOutcome:
+def import_peer(
+    service: TrustService,
+    source: str,
+    pin: str,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+    allow_file: bool = False,
+) -> PeerOutcome:
     """Import (or re-import, e.g. with a new pin) a peer region's list; see the module docstring.
 
     :raises TrustListRejected: the list was refused (``trust_list_pin_mismatch``,
@@ -394,8 +444,15 @@ def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now
         held = (content_of(held_row.body), held_row.body) if held_row is not None and held_row.pin == pin else None
     if own is not None and region == own.code:
         raise InvalidInputError(f"region {region} is this region; a peer is another region", code="peer_is_self")
-    checked = verify_trust_list(data, pin=pin, held=held[0] if held else None, held_der=held[1] if held else None,
-                                now=now, grace=grace, require_announced=False)
+    checked = verify_trust_list(
+        data,
+        pin=pin,
+        held=held[0] if held else None,
+        held_der=held[1] if held else None,
+        now=now,
+        grace=grace,
+        require_announced=False,
+    )
     parsed = checked.raise_if_refused()
     with service.db.transaction() as session:
         _check_namespace(service, session, parsed)
@@ -410,14 +467,24 @@ def import_peer(service: TrustService, source: str, pin: str, *, actor: str, now
         row.region_name, row.pin, row.source = parsed.region_name, pin, source
         row.fetched_at, row.last_attempt_at, row.status, row.last_error = now, now, "ok", None
         session.flush()
-        record(session, AuditEvent(actor=actor, action="trust.peer_import", object_type="trust_peer",
-                                   object_id=parsed.region_code,
-                                   details={"pin": pin, "source": source, "sequence": parsed.sequence,
-                                            "outcome": outcome}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="trust.peer_import",
+                object_type="trust_peer",
+                object_id=parsed.region_code,
+                details={"pin": pin, "source": source, "sequence": parsed.sequence, "outcome": outcome},
+            ),
+        )
     held_lists = _refresh_status_lists(service, parsed.region_code, now=now, deadline=deadline)
-    return PeerOutcome(parsed.region_code, outcome, parsed.sequence,
-                       f"region {parsed.region_code} {parsed.region_name}: list sequence {parsed.sequence} {outcome}",
-                       held_lists)
+    return PeerOutcome(
+        parsed.region_code,
+        outcome,
+        parsed.sequence,
+        f"region {parsed.region_code} {parsed.region_name}: list sequence {parsed.sequence} {outcome}",
+        held_lists,
+    )
 
 
 def _refresh_one(service: TrustService, region: str, now: dt.datetime, deadline: float) -> PeerOutcome:
@@ -451,9 +518,16 @@ def _refresh_one(service: TrustService, region: str, now: dt.datetime, deadline:
                 row.body, row.sequence = data, parsed.sequence
                 row.issued_at, row.next_update = parsed.issued_at, parsed.next_update
                 row.region_name = parsed.region_name
-                record(session, AuditEvent(actor="system", action="trust.peer_update", object_type="trust_peer",
-                                           object_id=region, details={"sequence": parsed.sequence,
-                                                                      "previous": held.sequence}))
+                record(
+                    session,
+                    AuditEvent(
+                        actor="system",
+                        action="trust.peer_update",
+                        object_type="trust_peer",
+                        object_id=region,
+                        details={"sequence": parsed.sequence, "previous": held.sequence},
+                    ),
+                )
             row.fetched_at, row.last_attempt_at, row.status, row.last_error = now, now, "ok", None
     except TrustListRejected as exc:
         message = f"{exc.code}: {exc.message}"
@@ -479,37 +553,51 @@ def _refresh_status_lists(service: TrustService, region: str, *, now: dt.datetim
         if row is None:
             return 0
         peer_id, held, pin, source = row.id, content_of(row.body), row.pin, row.source
-        seen = {s.issuer_uscc: s.sequence for s in session.execute(
-            select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer_id)).scalars()}
+        seen = {
+            s.issuer_uscc: s.sequence
+            for s in session.execute(
+                select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer_id)
+            ).scalars()
+        }
     trust = peer_trust(held, pin)
     kept = 0
     for issuer in held.issuers:
         if time.monotonic() >= deadline:
-            log.warning("status lists of peer %s: time budget of %d s used up; the rest wait for the next "
-                        "refresh", region, service.config.trust.peer_budget)
+            log.warning(
+                "status lists of peer %s: time budget of %d s used up; the rest wait for the next refresh",
+                region,
+                service.config.trust.peer_budget,
+            )
             break
         if not _valid_uscc(issuer.uscc):  # a list held from before issuers were checked
-            log.warning("status list of %r (%s) not fetched: not a unified social credit code", issuer.uscc[:40],
-                        region)
+            log.warning(
+                "status list of %r (%s) not fetched: not a unified social credit code", issuer.uscc[:40], region
+            )
             continue
         if not same_origin(issuer.status_list_url, source):
-            log.warning("status list of %s (%s) not fetched: %s is not on the host the list came from (%s)",
-                        issuer.uscc, region, issuer.status_list_url, source)
+            log.warning(
+                "status list of %s (%s) not fetched: %s is not on the host the list came from (%s)",
+                issuer.uscc,
+                region,
+                issuer.status_list_url,
+                source,
+            )
             continue
         try:
             data = _fetch(service, issuer.status_list_url, deadline, limit=16 * 1024 * 1024)
         except (InvalidInputError, UpstreamTimeoutError) as exc:
             log.warning("status list of %s (%s) not fetched: %s", issuer.uscc, region, exc.message)
             continue
-        checked = verify_status_list(data, trust=trust, now=now, issuer=issuer.uscc,
-                                     min_sequence=seen.get(issuer.uscc))
+        checked = verify_status_list(data, trust=trust, now=now, issuer=issuer.uscc, min_sequence=seen.get(issuer.uscc))
         lst = checked.status_list
         if not checked.trusted or lst is None or lst.region_code != region:
             log.warning("status list of %s (%s) refused: %s", issuer.uscc, region, checked.report.message)
             continue
         with service.db.transaction() as session:
-            stored = session.execute(select(PeerStatusListRecord).where(
-                PeerStatusListRecord.peer_id == peer_id, PeerStatusListRecord.issuer_uscc == issuer.uscc)
+            stored = session.execute(
+                select(PeerStatusListRecord).where(
+                    PeerStatusListRecord.peer_id == peer_id, PeerStatusListRecord.issuer_uscc == issuer.uscc
+                )
             ).scalar_one_or_none()
             if stored is None:
                 stored = PeerStatusListRecord(peer_id=peer_id, issuer_uscc=issuer.uscc)
@@ -521,14 +609,20 @@ def _refresh_status_lists(service: TrustService, region: str, *, now: dt.datetim
     return kept
 
 
-def refresh_peers(service: TrustService, *, now: dt.datetime | None = None, region: str | None = None
-                  ) -> list[PeerOutcome]:
+def refresh_peers(
+    service: TrustService, *, now: dt.datetime | None = None, region: str | None = None
+) -> list[PeerOutcome]:
     """Refresh every peer (or one): its list, then its issuers' status lists. Never raises for a
     peer's failure: each outcome says what happened."""
     now = aware(now or utcnow())
     with service.db.reader() as session:
-        regions = [region] if region else list(session.execute(
-            select(TrustPeerRecord.region_code).order_by(TrustPeerRecord.region_code)).scalars())
+        regions = (
+            [region]
+            if region
+            else list(
+                session.execute(select(TrustPeerRecord.region_code).order_by(TrustPeerRecord.region_code)).scalars()
+            )
+        )
     if len(regions) <= 1:
         return [_refresh_peer(service, code, now) for code in regions]
     workers = min(service.config.trust.refresh_concurrency, len(regions))
@@ -543,27 +637,48 @@ def _refresh_peer(service: TrustService, code: str, now: dt.datetime) -> PeerOut
         result = _refresh_one(service, code, now, deadline)
     except NotFoundError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one broken peer must not stop the others
+    except Exception as exc:
         log.exception("refreshing peer %s failed", code)
         result = PeerOutcome(code, "unreachable", None, f"{type(exc).__name__}: {exc}")
     try:
         lists = _refresh_status_lists(service, code, now=now, deadline=deadline)
-    except Exception:  # noqa: BLE001 - as above
+    except Exception:
         log.exception("refreshing the status lists of peer %s failed", code)
         lists = 0
     return PeerOutcome(result.region, result.outcome, result.sequence, result.message, lists)
 
 
-def peer_json(row: TrustPeerRecord, *, now: dt.datetime, grace: dt.timedelta,
-              status_lists: list[PeerStatusListRecord] | None = None) -> dict[str, Any]:
+def peer_json(
+    row: TrustPeerRecord,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    status_lists: list[PeerStatusListRecord] | None = None,
+) -> dict[str, Any]:
     stale = now > row.next_update + grace
-    return {"region": {"code": row.region_code, "name": row.region_name}, "pin": row.pin, "source": row.source,
-            "sequence": row.sequence, "issued_at": _iso(row.issued_at), "next_update": _iso(row.next_update),
-            "fetched_at": _iso(row.fetched_at), "last_attempt_at": _iso(row.last_attempt_at),
-            "status": row.status, "last_error": row.last_error, "stale": stale,
-            "stale_after": _iso(row.next_update + grace),
-            "status_lists": [{"issuer": s.issuer_uscc, "sequence": s.sequence, "next_update": _iso(s.next_update),
-                              "stale": now > s.next_update} for s in (status_lists or [])]}
+    return {
+        "region": {"code": row.region_code, "name": row.region_name},
+        "pin": row.pin,
+        "source": row.source,
+        "sequence": row.sequence,
+        "issued_at": _iso(row.issued_at),
+        "next_update": _iso(row.next_update),
+        "fetched_at": _iso(row.fetched_at),
+        "last_attempt_at": _iso(row.last_attempt_at),
+        "status": row.status,
+        "last_error": row.last_error,
+        "stale": stale,
+        "stale_after": _iso(row.next_update + grace),
+        "status_lists": [
+            {
+                "issuer": s.issuer_uscc,
+                "sequence": s.sequence,
+                "next_update": _iso(s.next_update),
+                "stale": now > s.next_update,
+            }
+            for s in (status_lists or [])
+        ],
+    }
 
 
 def list_peers(service: TrustService, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -571,6 +686,18 @@ def list_peers(service: TrustService, *, now: dt.datetime | None = None) -> list
     grace = dt.timedelta(seconds=service.config.trust.grace)
     with service.db.reader() as session:
         rows = session.execute(select(TrustPeerRecord).order_by(TrustPeerRecord.region_code)).scalars().all()
-        return [peer_json(r, now=now, grace=grace, status_lists=list(session.execute(
-            select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == r.id)
-            .order_by(PeerStatusListRecord.issuer_uscc)).scalars())) for r in rows]
+        return [
+            peer_json(
+                r,
+                now=now,
+                grace=grace,
+                status_lists=list(
+                    session.execute(
+                        select(PeerStatusListRecord)
+                        .where(PeerStatusListRecord.peer_id == r.id)
+                        .order_by(PeerStatusListRecord.issuer_uscc)
+                    ).scalars()
+                ),
+            )
+            for r in rows
+        ]

@@ -76,14 +76,24 @@ class DepartmentResult:
     """slug → SHA-256 fingerprint."""
 
 
-def _ensure_key(keystore: KeyStore, session: Session, label: str, actor: str,
-                algorithm: KeyAlgorithm = KeyAlgorithm.SM2) -> str:
+def _ensure_key(
+    keystore: KeyStore, session: Session, label: str, actor: str, algorithm: KeyAlgorithm = KeyAlgorithm.SM2
+) -> str:
     """The key labelled ``label``, created with ``algorithm`` (``[hsm] key_algorithm``) when missing."""
     key_ref = keystore.key_ref(label)
     if not keystore.has_key(key_ref):
         keystore.create_key(label, algorithm)
-        record(session, AuditEvent(actor=actor, action="key.create", object_type="key", object_id=key_ref,
-                                   key_ref=key_ref, details={"algorithm": algorithm.value}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="key.create",
+                object_type="key",
+                object_id=key_ref,
+                key_ref=key_ref,
+                details={"algorithm": algorithm.value},
+            ),
+        )
     return key_ref
 
 
@@ -112,16 +122,28 @@ def _certify(
     ks = service.keystore
     public_key = ks.public_key(key_ref)
     if issuer is None:
-        der = issue_certificate(profile=PROFILES[profile], subject=subject, public_key=public_key,
-                                issuer_signer=ks.signer(key_ref), issuer_cert=None)
+        der = issue_certificate(
+            profile=PROFILES[profile],
+            subject=subject,
+            public_key=public_key,
+            issuer_signer=ks.signer(key_ref),
+            issuer_cert=None,
+        )
         issuer_key_ref = key_ref
     else:
         assert issuer.key_ref is not None
         crl_url, ocsp_url, ca_issuers_url = _urls(service, issuer.slug)
         issuer_signer = signing_key(service, session, issuer, purpose=f"issue a {profile} certificate")
-        der = issue_certificate(profile=PROFILES[profile], subject=subject, public_key=public_key,
-                                issuer_signer=issuer_signer, issuer_cert=issuer.der,
-                                crl_url=crl_url, ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url)
+        der = issue_certificate(
+            profile=PROFILES[profile],
+            subject=subject,
+            public_key=public_key,
+            issuer_signer=issuer_signer,
+            issuer_cert=issuer.der,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
+            ca_issuers_url=ca_issuers_url,
+        )
         issuer_key_ref = issuer.key_ref
     cert = parse_certificate(der)
     row = CertificateRecord(
@@ -140,10 +162,17 @@ def _certify(
     )
     session.add(row)
     session.flush()
-    record(session, AuditEvent(actor=actor, action="certificate.issue", object_type="certificate",
-                               object_id=slug, key_ref=issuer_key_ref,
-                               details={"profile": profile, "serial": row.serial_hex, "subject": row.subject,
-                                        "sha256": row.sha256}))
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="certificate.issue",
+            object_type="certificate",
+            object_id=slug,
+            key_ref=issuer_key_ref,
+            details={"profile": profile, "serial": row.serial_hex, "subject": row.subject, "sha256": row.sha256},
+        ),
+    )
     return row
 
 
@@ -165,26 +194,59 @@ def init_region(service: TrustService, code: str, name: str, *, actor: str = "cl
         existing = session.execute(select(Region)).scalars().first()
         if existing is not None:
             if existing.code != code:
-                raise ConflictError(f"this service is already initialised for region {existing.code} {existing.name}",
-                                    code="region_mismatch")
+                raise ConflictError(
+                    f"this service is already initialised for region {existing.code} {existing.name}",
+                    code="region_mismatch",
+                )
             root = get_ca(session, "root")
             return InitResult(False, existing.code, existing.name, root.sha256)
 
         ks = service.keystore
         root_key = _ensure_key(ks, session, f"r{code}-root-ca", actor, _algorithm(service))
-        root = _certify(service, session, slug="root", profile="root_ca", key_ref=root_key, issuer=None, actor=actor,
-                        subject=SubjectSpec(common_name=f"{name}电子政务根CA", organization=name))
+        root = _certify(
+            service,
+            session,
+            slug="root",
+            profile="root_ca",
+            key_ref=root_key,
+            issuer=None,
+            actor=actor,
+            subject=SubjectSpec(common_name=f"{name}电子政务根CA", organization=name),
+        )
         services_key = _ensure_key(ks, session, f"r{code}-services-ca", actor, _algorithm(service))
-        services = _certify(service, session, slug="services", profile="issuing_ca", key_ref=services_key,
-                            issuer=root, actor=actor,
-                            subject=SubjectSpec(common_name=f"{name}电子政务服务CA", organization=name))
+        services = _certify(
+            service,
+            session,
+            slug="services",
+            profile="issuing_ca",
+            key_ref=services_key,
+            issuer=root,
+            actor=actor,
+            subject=SubjectSpec(common_name=f"{name}电子政务服务CA", organization=name),
+        )
         for slug, profile, cn in SERVICE_CERTS:
             key_ref = _ensure_key(ks, session, f"r{code}-{slug}", actor, _algorithm(service))
-            _certify(service, session, slug=slug, profile=profile, key_ref=key_ref, issuer=services, actor=actor,
-                     subject=SubjectSpec(common_name=f"{name}{cn}", organization=name))
+            _certify(
+                service,
+                session,
+                slug=slug,
+                profile=profile,
+                key_ref=key_ref,
+                issuer=services,
+                actor=actor,
+                subject=SubjectSpec(common_name=f"{name}{cn}", organization=name),
+            )
         session.add(Region(code=code, name=name))
-        record(session, AuditEvent(actor=actor, action="region.init", object_type="region", object_id=code,
-                                   details={"name": name, "root_sha256": root.sha256}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="region.init",
+                object_type="region",
+                object_id=code,
+                details={"name": name, "root_sha256": root.sha256},
+            ),
+        )
         return InitResult(True, code, name, root.sha256)
 
 
@@ -200,9 +262,11 @@ def add_department(service: TrustService, uscc: str, name: str, *, actor: str = 
         if dept is not None:
             if dept.name != name:
                 raise ConflictError(f"department {uscc} exists under the name {dept.name}", code="department_exists")
-            certs = session.execute(
-                select(CertificateRecord).where(CertificateRecord.department_id == dept.id)
-            ).scalars().all()
+            certs = (
+                session.execute(select(CertificateRecord).where(CertificateRecord.department_id == dept.id))
+                .scalars()
+                .all()
+            )
             return DepartmentResult(False, uscc, name, {c.slug: c.sha256 for c in certs})
         root = get_ca(session, "root")
         dept = Department(uscc=uscc, name=name)
@@ -211,21 +275,43 @@ def add_department(service: TrustService, uscc: str, name: str, *, actor: str = 
         ks = service.keystore
         org_id = f"NTRCN-{uscc}"
         ca_key = _ensure_key(ks, session, f"d{uscc}-issuing-ca", actor, _algorithm(service))
-        issuing = _certify(service, session, slug=uscc, profile="issuing_ca", key_ref=ca_key, issuer=root,
-                           actor=actor, department=dept,
-                           subject=SubjectSpec(common_name=f"{name}颁发CA", organization=name,
-                                               organization_identifier=org_id))
+        issuing = _certify(
+            service,
+            session,
+            slug=uscc,
+            profile="issuing_ca",
+            key_ref=ca_key,
+            issuer=root,
+            actor=actor,
+            department=dept,
+            subject=SubjectSpec(common_name=f"{name}颁发CA", organization=name, organization_identifier=org_id),
+        )
         dept.issuing_ca_id = issuing.id
         fingerprints = {issuing.slug: issuing.sha256}
         for suffix, profile, cn in DEPARTMENT_CERTS:
             key_ref = _ensure_key(ks, session, f"d{uscc}-{suffix}", actor, _algorithm(service))
-            row = _certify(service, session, slug=f"{uscc}/{suffix}", profile=profile, key_ref=key_ref,
-                           issuer=issuing, actor=actor, department=dept,
-                           subject=SubjectSpec(common_name=f"{name}{cn}", organization=name,
-                                               organization_identifier=org_id))
+            row = _certify(
+                service,
+                session,
+                slug=f"{uscc}/{suffix}",
+                profile=profile,
+                key_ref=key_ref,
+                issuer=issuing,
+                actor=actor,
+                department=dept,
+                subject=SubjectSpec(common_name=f"{name}{cn}", organization=name, organization_identifier=org_id),
+            )
             fingerprints[row.slug] = row.sha256
-        record(session, AuditEvent(actor=actor, action="department.add", object_type="department", object_id=uscc,
-                                   details={"name": name, "region": region.code}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="department.add",
+                object_type="department",
+                object_id=uscc,
+                details={"name": name, "region": region.code},
+            ),
+        )
         return DepartmentResult(True, uscc, name, fingerprints)
 
 
@@ -238,10 +324,13 @@ def get_ca(session: Session, slug: str) -> CertificateRecord:
 
 
 def list_cas(session: Session) -> list[CertificateRecord]:
-    return list(session.execute(
-        select(CertificateRecord).where(CertificateRecord.profile.in_(("root_ca", "issuing_ca")))
-        .order_by(CertificateRecord.id)
-    ).scalars())
+    return list(
+        session.execute(
+            select(CertificateRecord)
+            .where(CertificateRecord.profile.in_(("root_ca", "issuing_ca")))
+            .order_by(CertificateRecord.id)
+        ).scalars()
+    )
 
 
 def _fresh_crl(session: Session, ca: CertificateRecord, now: dt.datetime) -> CRLRecord | None:
@@ -268,28 +357,47 @@ def current_crl(service: TrustService, slug: str, *, now: dt.datetime | None = N
             fresh = None if force else _fresh_crl(session, ca, now)
             if fresh is not None:
                 return fresh.der
-            number = (session.execute(
-                select(func.max(CRLRecord.crl_number)).where(CRLRecord.ca_id == ca.id)
-            ).scalar_one_or_none() or 0) + 1
-            revoked = session.execute(
-                select(CertificateRecord).where(CertificateRecord.issuer_id == ca.id,
-                                                CertificateRecord.status == "revoked")
-            ).scalars().all()
+            number = (
+                session.execute(
+                    select(func.max(CRLRecord.crl_number)).where(CRLRecord.ca_id == ca.id)
+                ).scalar_one_or_none()
+                or 0
+            ) + 1
+            revoked = (
+                session.execute(
+                    select(CertificateRecord).where(
+                        CertificateRecord.issuer_id == ca.id, CertificateRecord.status == "revoked"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert ca.key_ref is not None
             der = build_crl(
                 issuer_cert=ca.der,
                 issuer_signer=signing_key(service, session, ca, purpose=f"sign the CRL of {slug}", now=now),
-                revoked=[RevokedEntry(int(r.serial_hex, 16), r.revoked_at or now, r.revocation_reason or "unspecified")
-                         for r in revoked],
+                revoked=[
+                    RevokedEntry(int(r.serial_hex, 16), r.revoked_at or now, r.revocation_reason or "unspecified")
+                    for r in revoked
+                ],
                 crl_number=number,
                 this_update=now,
                 next_update=now + CRL_LIFETIME,
             )
-            session.add(CRLRecord(ca_id=ca.id, crl_number=number, der=der, this_update=now,
-                                  next_update=now + CRL_LIFETIME))
-            record(session, AuditEvent(actor="system", action="crl.issue", object_type="crl", object_id=slug,
-                                       key_ref=ca.key_ref, details={"crl_number": number, "revoked": len(revoked),
-                                                                    "sha256": hashlib.sha256(der).hexdigest()}))
+            session.add(
+                CRLRecord(ca_id=ca.id, crl_number=number, der=der, this_update=now, next_update=now + CRL_LIFETIME)
+            )
+            record(
+                session,
+                AuditEvent(
+                    actor="system",
+                    action="crl.issue",
+                    object_type="crl",
+                    object_id=slug,
+                    key_ref=ca.key_ref,
+                    details={"crl_number": number, "revoked": len(revoked), "sha256": hashlib.sha256(der).hexdigest()},
+                ),
+            )
             return der
     except IntegrityError:
         # Another worker signed the same CRL number first; serve theirs.
@@ -301,8 +409,9 @@ def current_crl(service: TrustService, slug: str, *, now: dt.datetime | None = N
             return latest.der
 
 
-def revoke_certificate(service: TrustService, slug: str, reason: str, *, actor: str,
-                       now: dt.datetime | None = None) -> CertificateRecord:
+def revoke_certificate(
+    service: TrustService, slug: str, reason: str, *, actor: str, now: dt.datetime | None = None
+) -> CertificateRecord:
     """Mark a certificate revoked; the next CRL of its issuer lists it."""
     now = now or utcnow()
     with service.db.transaction() as session:
@@ -315,6 +424,14 @@ def revoke_certificate(service: TrustService, slug: str, reason: str, *, actor: 
             row.status = "revoked"
             row.revoked_at = now
             row.revocation_reason = reason
-            record(session, AuditEvent(actor=actor, action="certificate.revoke", object_type="certificate",
-                                       object_id=slug, details={"reason": reason, "serial": row.serial_hex}))
+            record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="certificate.revoke",
+                    object_type="certificate",
+                    object_id=slug,
+                    details={"reason": reason, "serial": row.serial_hex},
+                ),
+            )
         return row

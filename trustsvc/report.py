@@ -23,7 +23,7 @@ _RANK = {Indication.PASSED: 0, Indication.INDETERMINATE: 1, Indication.FAILED: 2
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,14 @@ class ReportBuilder:
 
     def part(self) -> ReportPart:
         """Everything recorded so far, frozen (see :class:`ReportPart`)."""
-        return ReportPart(checks=tuple(self.checks), trust_path=tuple(dict(t) for t in self.trust_path),
-                          warnings=tuple(self.warnings), status_now=dict(self.status_now),
-                          failure=self._failure, indeterminate=self._indeterminate)
+        return ReportPart(
+            checks=tuple(self.checks),
+            trust_path=tuple(dict(t) for t in self.trust_path),
+            warnings=tuple(self.warnings),
+            status_now=dict(self.status_now),
+            failure=self._failure,
+            indeterminate=self._indeterminate,
+        )
 
     def add_part(self, part: ReportPart) -> None:
         """Record ``part`` here as if its checks had been made here, in order."""

@@ -29,11 +29,26 @@ from .seals.picture import load_uploaded_picture, render_round_seal
 from .signing_keys import check_signer, signing_key
 from .storage.models import CertificateRecord, Department, DepartmentDefaultSeal, Region, SealRecord, utcnow
 
-__all__ = ["SealRequest", "AppliedSeal", "make_department_seal", "get_seal", "apply_seal",
-           "apply_seal_in_session", "SealStatus", "check_seal_usable", "signer_listed", "default_seal",
-           "set_default_seal_in_session", "make_seal_in_session",
-           "department_certificates",
-           "region_timestamper", "region_authority", "TSA_POLICY_OID", "SEAL_VENDOR_ID"]
+__all__ = [
+    "SealRequest",
+    "AppliedSeal",
+    "make_department_seal",
+    "get_seal",
+    "apply_seal",
+    "apply_seal_in_session",
+    "SealStatus",
+    "check_seal_usable",
+    "signer_listed",
+    "default_seal",
+    "set_default_seal_in_session",
+    "make_seal_in_session",
+    "department_certificates",
+    "region_timestamper",
+    "region_authority",
+    "TSA_POLICY_OID",
+    "SEAL_VENDOR_ID",
+]
+
 
 class SealStatus(str, enum.Enum):
     """A seal's status (GB/T 38540 seal management): only an active seal is applied."""
@@ -86,13 +101,16 @@ def department_certificates(session: Session, dept: Department) -> tuple[Certifi
 
 
 def _dept_certs(session: Session, dept: Department) -> tuple[CertificateRecord, CertificateRecord]:
-    rows = {r.slug: r for r in session.execute(
-        select(CertificateRecord).where(CertificateRecord.department_id == dept.id)).scalars()}
+    rows = {
+        r.slug: r
+        for r in session.execute(select(CertificateRecord).where(CertificateRecord.department_id == dept.id)).scalars()
+    }
     try:
         return rows[f"{dept.uscc}/seal-maker"], rows[f"{dept.uscc}/signer"]
     except KeyError as exc:
-        raise NotFoundError(f"department {dept.uscc} has no seal-maker/signer certificates",
-                            code="department_incomplete") from exc
+        raise NotFoundError(
+            f"department {dept.uscc} has no seal-maker/signer certificates", code="department_incomplete"
+        ) from exc
 
 
 def _next_esid(session: Session, region_code: str) -> str:
@@ -107,12 +125,14 @@ def make_department_seal(service: TrustService, req: SealRequest, *, actor: str)
     if not 1 <= req.seal_type <= 99:
         raise InvalidInputError("seal type must be 1..99", code="invalid_seal_type", field="type")
     if req.cert_list_type not in (1, 2):
-        raise InvalidInputError("cert_list_type must be 1 or 2", code="invalid_cert_list_type",
-                                field="cert_list_type")
+        raise InvalidInputError("cert_list_type must be 1 or 2", code="invalid_cert_list_type", field="cert_list_type")
     now = utcnow().replace(microsecond=0)
-    valid_from = (req.valid_from or now).astimezone(dt.timezone.utc).replace(microsecond=0)
-    picture = (load_uploaded_picture(req.picture) if req.picture is not None
-               else SealPicture("PNG", render_round_seal(name, center_text=req.center_text), 42, 42))
+    valid_from = (req.valid_from or now).astimezone(dt.UTC).replace(microsecond=0)
+    picture = (
+        load_uploaded_picture(req.picture)
+        if req.picture is not None
+        else SealPicture("PNG", render_round_seal(name, center_text=req.center_text), 42, 42)
+    )
     for attempt in range(3):
         try:
             with service.db.transaction() as session:
@@ -121,51 +141,97 @@ def make_department_seal(service: TrustService, req: SealRequest, *, actor: str)
                 ).scalar_one_or_none()
                 if dept is None:
                     raise NotFoundError(f"no department {req.department_uscc}", code="department_not_found")
-                return make_seal_in_session(service, session, dept, name=name, seal_type=req.seal_type,
-                                            cert_list_type=req.cert_list_type, picture=picture,
-                                            valid_from=valid_from, valid_until=req.valid_until, now=now, actor=actor,
-                                            make_default=req.make_default)
+                return make_seal_in_session(
+                    service,
+                    session,
+                    dept,
+                    name=name,
+                    seal_type=req.seal_type,
+                    cert_list_type=req.cert_list_type,
+                    picture=picture,
+                    valid_from=valid_from,
+                    valid_until=req.valid_until,
+                    now=now,
+                    actor=actor,
+                    make_default=req.make_default,
+                )
         except IntegrityError:
             if attempt == 2:
                 raise ConflictError("could not allocate a seal id; try again", code="esid_conflict") from None
     raise AssertionError("unreachable")
 
 
-def make_seal_in_session(service: TrustService, session: Session, dept: Department, *, name: str, seal_type: int,
-                         cert_list_type: int, picture: SealPicture, valid_from: dt.datetime,
-                         valid_until: dt.datetime | None, now: dt.datetime, actor: str,
-                         make_default: bool = False) -> SealRecord:
+def make_seal_in_session(
+    service: TrustService,
+    session: Session,
+    dept: Department,
+    *,
+    name: str,
+    seal_type: int,
+    cert_list_type: int,
+    picture: SealPicture,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+    now: dt.datetime,
+    actor: str,
+    make_default: bool = False,
+) -> SealRecord:
     """Make and store a seal of ``dept`` with its current seal-maker and signer certificates, in
     the caller's transaction (a re-key makes the new seals with the new keys' certificates)."""
     maker, signer = _dept_certs(session, dept)
     maker_signer = signing_key(service, session, maker, purpose="make a seal", now=now)
     check_signer(session, signer, purpose="list the signer in a new seal", now=now)
-    valid_until = (valid_until or min(signer.not_after, maker.not_after)).astimezone(
-        dt.timezone.utc).replace(microsecond=0)
+    valid_until = (valid_until or min(signer.not_after, maker.not_after)).astimezone(dt.UTC).replace(microsecond=0)
     if valid_until <= valid_from:
-        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity",
-                                field="valid_until")
+        raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity", field="valid_until")
     if valid_until > signer.not_after or valid_from < signer.not_before:
-        raise InvalidInputError("the seal's validity must lie within the signer certificate's",
-                                code="validity_outside_certificate", field="valid_until")
+        raise InvalidInputError(
+            "the seal's validity must lie within the signer certificate's",
+            code="validity_outside_certificate",
+            field="valid_until",
+        )
     region = session.execute(select(Region)).scalars().one()
     esid = _next_esid(session, region.code)
     der = make_seal(
-        SealSpec(es_id=esid, name=name, seal_type=seal_type, vid=SEAL_VENDOR_ID,
-                 signer_certs=(signer.der,), cert_list_type=cert_list_type, picture=picture,
-                 valid_start=valid_from, valid_end=valid_until, create_date=now),
+        SealSpec(
+            es_id=esid,
+            name=name,
+            seal_type=seal_type,
+            vid=SEAL_VENDOR_ID,
+            signer_certs=(signer.der,),
+            cert_list_type=cert_list_type,
+            picture=picture,
+            valid_start=valid_from,
+            valid_end=valid_until,
+            create_date=now,
+        ),
         maker_signer=maker_signer,
         maker_cert=maker.der,
     )
-    row = SealRecord(esid=esid, department_id=dept.id, name=name, seal_type=seal_type, der=der,
-                     sha256=hashlib.sha256(der).hexdigest(), valid_start=valid_from,
-                     valid_end=valid_until, status=SealStatus.ACTIVE.value)
+    row = SealRecord(
+        esid=esid,
+        department_id=dept.id,
+        name=name,
+        seal_type=seal_type,
+        der=der,
+        sha256=hashlib.sha256(der).hexdigest(),
+        valid_start=valid_from,
+        valid_end=valid_until,
+        status=SealStatus.ACTIVE.value,
+    )
     session.add(row)
     session.flush()
-    record(session, AuditEvent(actor=actor, action="seal.make", object_type="seal", object_id=esid,
-                               key_ref=maker.key_ref or "",
-                               details={"department": dept.uscc, "name": name, "sha256": row.sha256,
-                                        "cert_list_type": cert_list_type}))
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="seal.make",
+            object_type="seal",
+            object_id=esid,
+            key_ref=maker.key_ref or "",
+            details={"department": dept.uscc, "name": name, "sha256": row.sha256, "cert_list_type": cert_list_type},
+        ),
+    )
     if make_default or session.get(DepartmentDefaultSeal, dept.id) is None:
         set_default_seal_in_session(session, dept, row, actor=actor, now=now)
     return row
@@ -179,8 +245,9 @@ def check_seal_usable(seal: SealRecord, now: dt.datetime) -> None:
     if now > seal.valid_end:
         raise ConflictError(f"seal {seal.esid} expired at {seal.valid_end.isoformat()}", code="seal_expired")
     if now < seal.valid_start:
-        raise ConflictError(f"seal {seal.esid} is valid only from {seal.valid_start.isoformat()}",
-                            code="seal_not_yet_valid")
+        raise ConflictError(
+            f"seal {seal.esid} is valid only from {seal.valid_start.isoformat()}", code="seal_not_yet_valid"
+        )
 
 
 def signer_listed(seal: ParsedSeal, signer_der: bytes) -> bool:
@@ -191,8 +258,9 @@ def signer_listed(seal: ParsedSeal, signer_der: bytes) -> bool:
     return any(d.value in digests for d in seal.cert_list.digests)
 
 
-def set_default_seal_in_session(session: Session, dept: Department, seal: SealRecord, *, actor: str,
-                                now: dt.datetime) -> None:
+def set_default_seal_in_session(
+    session: Session, dept: Department, seal: SealRecord, *, actor: str, now: dt.datetime
+) -> None:
     """Make ``seal`` the one ``dept``'s licences are sealed with (audited)."""
     check_seal_usable(seal, now)
     chosen = session.get(DepartmentDefaultSeal, dept.id)
@@ -203,8 +271,16 @@ def set_default_seal_in_session(session: Session, dept: Department, seal: SealRe
         previous = chosen.seal_id
         chosen.seal_id, chosen.chosen_at, chosen.chosen_by = seal.id, now, actor
     session.flush()
-    record(session, AuditEvent(actor=actor, action="seal.default", object_type="department", object_id=dept.uscc,
-                               details={"seal": seal.esid, "previous_seal_id": previous}))
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="seal.default",
+            object_type="department",
+            object_id=dept.uscc,
+            details={"seal": seal.esid, "previous_seal_id": previous},
+        ),
+    )
 
 
 def default_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
@@ -216,13 +292,18 @@ def default_seal(session: Session, dept: Department, now: dt.datetime) -> SealRe
     chosen = session.get(DepartmentDefaultSeal, dept.id)
     seal = session.get(SealRecord, chosen.seal_id) if chosen is not None else None
     if seal is None:
-        raise ConflictError(f"department {dept.uscc} has no default seal; make one, or choose one with "
-                            "`trustsvc seal default ESID` (POST /api/v1/departments/USCC/default-seal)", code="no_seal")
+        raise ConflictError(
+            f"department {dept.uscc} has no default seal; make one, or choose one with "
+            "`trustsvc seal default ESID` (POST /api/v1/departments/USCC/default-seal)",
+            code="no_seal",
+        )
     try:
         check_seal_usable(seal, now)
     except ConflictError as exc:
-        raise ConflictError(f"the default seal of department {dept.uscc}: {exc.message}; reinstate it or choose "
-                            "another default", code=exc.code) from exc
+        raise ConflictError(
+            f"the default seal of department {dept.uscc}: {exc.message}; reinstate it or choose another default",
+            code=exc.code,
+        ) from exc
     return seal
 
 
@@ -237,12 +318,13 @@ def region_authority(service: TrustService) -> TimeStampAuthority:
     """The region TSA (its key, certificate and chain)."""
     with service.db.reader() as session:
         tsa = session.execute(select(CertificateRecord).where(CertificateRecord.slug == "tsa")).scalar_one()
-        chain = session.execute(
-            select(CertificateRecord).where(CertificateRecord.slug.in_(("services", "root")))
-        ).scalars().all()
+        chain = (
+            session.execute(select(CertificateRecord).where(CertificateRecord.slug.in_(("services", "root"))))
+            .scalars()
+            .all()
+        )
         tsa_signer = signing_key(service, session, tsa, purpose="issue a time-stamp")
-    return TimeStampAuthority(tsa_signer, tsa.der,
-                              chain=tuple(c.der for c in chain), policy_oid=TSA_POLICY_OID)
+    return TimeStampAuthority(tsa_signer, tsa.der, chain=tuple(c.der for c in chain), policy_oid=TSA_POLICY_OID)
 
 
 def region_timestamper(service: TrustService) -> Callable[[bytes], bytes]:
@@ -268,12 +350,21 @@ def apply_seal(
     """Sign ``data`` with seal ``esid``. ``department_uscc`` restricts which department's seal
     the caller may apply (issuer keys); ``None`` for admin."""
     if not property_info or len(property_info) > 1024 or not property_info.isascii():
-        raise InvalidInputError("property_info must be 1..1024 ASCII characters", code="invalid_property_info",
-                                field="property_info")
+        raise InvalidInputError(
+            "property_info must be 1..1024 ASCII characters", code="invalid_property_info", field="property_info"
+        )
     stamper = region_timestamper(service) if timestamp else None
     with service.db.transaction() as session:
-        return apply_seal_in_session(service, session, esid, data, actor=actor, property_info=property_info,
-                                     stamper=stamper, department_uscc=department_uscc)
+        return apply_seal_in_session(
+            service,
+            session,
+            esid,
+            data,
+            actor=actor,
+            property_info=property_info,
+            stamper=stamper,
+            department_uscc=department_uscc,
+        )
 
 
 def apply_seal_in_session(
@@ -290,8 +381,9 @@ def apply_seal_in_session(
     """:func:`apply_seal` inside the caller's open transaction (the audit event lands with the
     caller's change). ``stamper`` is :func:`region_timestamper` or None."""
     if not property_info or len(property_info) > 1024 or not property_info.isascii():
-        raise InvalidInputError("property_info must be 1..1024 ASCII characters", code="invalid_property_info",
-                                field="property_info")
+        raise InvalidInputError(
+            "property_info must be 1..1024 ASCII characters", code="invalid_property_info", field="property_info"
+        )
     seal = get_seal(session, esid)
     dept = session.get(Department, seal.department_id)
     assert dept is not None
@@ -302,15 +394,37 @@ def apply_seal_in_session(
     _, signer = _dept_certs(session, dept)
     key = signing_key(service, session, signer, purpose=f"apply seal {esid}", now=now)
     if not signer_listed(parse_seal(seal.der), signer.der):
-        raise ConflictError(f"seal {esid} does not list the department's current signer certificate; "
-                            "make a new seal (or renew, which re-makes its seals)", code="seal_signer_not_listed")
-    signature = sign_document(data, seal=seal.der, signer=key,
-                              signer_cert=signer.der, property_info=property_info, time=now, timestamper=stamper)
+        raise ConflictError(
+            f"seal {esid} does not list the department's current signer certificate; "
+            "make a new seal (or renew, which re-makes its seals)",
+            code="seal_signer_not_listed",
+        )
+    signature = sign_document(
+        data,
+        seal=seal.der,
+        signer=key,
+        signer_cert=signer.der,
+        property_info=property_info,
+        time=now,
+        timestamper=stamper,
+    )
     digest = sm3(data).hex()
-    record(session, AuditEvent(actor=actor, action="seal.apply", object_type="seal", object_id=esid,
-                               key_ref=signer.key_ref or "",
-                               details={"data_sm3": digest, "property_info": property_info,
-                                        "timestamped": stamper is not None,
-                                        "signature_sha256": hashlib.sha256(signature).hexdigest()}))
-    return AppliedSeal(esid=esid, signature=signature, signing_time=now, data_sm3=digest,
-                       timestamped=stamper is not None)
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="seal.apply",
+            object_type="seal",
+            object_id=esid,
+            key_ref=signer.key_ref or "",
+            details={
+                "data_sm3": digest,
+                "property_info": property_info,
+                "timestamped": stamper is not None,
+                "signature_sha256": hashlib.sha256(signature).hexdigest(),
+            },
+        ),
+    )
+    return AppliedSeal(
+        esid=esid, signature=signature, signing_time=now, data_sm3=digest, timestamped=stamper is not None
+    )

@@ -96,18 +96,21 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
 
             StatusListPublisher(app.extensions["trustsvc"]).start()
 
-    _Server(config, {
-        "bind": f"{host}:{port}",
-        "workers": max(1, workers),
-        "worker_class": "gthread",
-        "threads": 4,
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "accesslog": "-",
-        "logger_class": AccessLogger,
-        "limit_request_line": 8190,
-        "child_exit": child_exit,
-        "post_worker_init": post_worker_init,
-        "proc_name": "trustsvc",
-        "control_socket_disable": True,
-    }).run()
+    _Server(
+        config,
+        {
+            "bind": f"{host}:{port}",
+            "workers": max(1, workers),
+            "worker_class": "gthread",
+            "threads": 4,
+            "timeout": 60,
+            "graceful_timeout": 20,
+            "accesslog": "-",
+            "logger_class": AccessLogger,
+            "limit_request_line": 8190,
+            "child_exit": child_exit,
+            "post_worker_init": post_worker_init,
+            "proc_name": "trustsvc",
+            "control_socket_disable": True,
+        },
+    ).run()

@@ -51,8 +51,13 @@ class RotationResult:
     trust_list_sequence: int
 
     def as_dict(self) -> dict[str, object]:
-        return {"step": self.step, "current": self.current_sha256, "retired": self.retired_sha256,
-                "announced": self.announced_sha256, "trust_list_sequence": self.trust_list_sequence}
+        return {
+            "step": self.step,
+            "current": self.current_sha256,
+            "retired": self.retired_sha256,
+            "announced": self.announced_sha256,
+            "trust_list_sequence": self.trust_list_sequence,
+        }
 
 
 def _slug(session: Session, slug: str) -> CertificateRecord | None:
@@ -63,17 +68,35 @@ def _retire(session: Session, row: CertificateRecord, kind: str, now: dt.datetim
     row.slug = f"{row.slug}@{row.serial_hex}"
     session.add(RetiredSignerRecord(certificate_id=row.id, kind=kind, retired_at=now))
     session.flush()
-    record(session, AuditEvent(actor=actor, action="certificate.retire", object_type="certificate",
-                               object_id=row.slug, details={"kind": kind, "sha256": row.sha256}))
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="certificate.retire",
+            object_type="certificate",
+            object_id=row.slug,
+            details={"kind": kind, "sha256": row.sha256},
+        ),
+    )
 
 
-def _new_signer(service: TrustService, session: Session, *, slug: str, profile: str, label: str, cn: str,
-                actor: str) -> CertificateRecord:
+def _new_signer(
+    service: TrustService, session: Session, *, slug: str, profile: str, label: str, cn: str, actor: str
+) -> CertificateRecord:
     region = get_region(session)
-    key_ref = _ensure_key(service.keystore, session, f"r{region.code}-{label}-{secrets.token_hex(4)}", actor,
-                          _algorithm(service))  # the region's configured key algorithm, like `init`
-    return _certify(service, session, slug=slug, profile=profile, key_ref=key_ref, issuer=get_ca(session, "services"),
-                    actor=actor, subject=SubjectSpec(common_name=f"{region.name}{cn}", organization=region.name))
+    key_ref = _ensure_key(
+        service.keystore, session, f"r{region.code}-{label}-{secrets.token_hex(4)}", actor, _algorithm(service)
+    )  # the region's configured key algorithm, like `init`
+    return _certify(
+        service,
+        session,
+        slug=slug,
+        profile=profile,
+        key_ref=key_ref,
+        issuer=get_ca(session, "services"),
+        actor=actor,
+        subject=SubjectSpec(common_name=f"{region.name}{cn}", organization=region.name),
+    )
 
 
 def rotate_trust_list_signer(service: TrustService, *, actor: str, now: dt.datetime | None = None) -> RotationResult:
@@ -85,8 +108,15 @@ def rotate_trust_list_signer(service: TrustService, *, actor: str, now: dt.datet
             raise NotInitialisedError("this region has no trust-list signer; run `trustsvc init`")
         announced = _slug(session, NEXT_TRUST_LIST_SIGNER_SLUG)
         if announced is None:
-            row = _new_signer(service, session, slug=NEXT_TRUST_LIST_SIGNER_SLUG, profile="trust_list_signer",
-                              label="trust-list-signer", cn="信任列表签名", actor=actor)
+            row = _new_signer(
+                service,
+                session,
+                slug=NEXT_TRUST_LIST_SIGNER_SLUG,
+                profile="trust_list_signer",
+                label="trust-list-signer",
+                cn="信任列表签名",
+                actor=actor,
+            )
             step, current_sha, retired_sha, next_sha = "announced", current.sha256, None, row.sha256
         else:
             retired_sha = current.sha256
@@ -94,9 +124,16 @@ def rotate_trust_list_signer(service: TrustService, *, actor: str, now: dt.datet
             announced.slug = TRUST_LIST_SIGNER_SLUG
             session.flush()
             step, current_sha, next_sha = "activated", announced.sha256, None
-        record(session, AuditEvent(actor=actor, action=f"trust.signer_{step}", object_type="certificate",
-                                   object_id=TRUST_LIST_SIGNER_SLUG,
-                                   details={"current": current_sha, "retired": retired_sha, "announced": next_sha}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action=f"trust.signer_{step}",
+                object_type="certificate",
+                object_id=TRUST_LIST_SIGNER_SLUG,
+                details={"current": current_sha, "retired": retired_sha, "announced": next_sha},
+            ),
+        )
     published = current_trust_list(service)
     return RotationResult(step, current_sha, retired_sha, next_sha, published.sequence)
 
@@ -110,10 +147,25 @@ def rotate_code_signer(service: TrustService, *, actor: str, now: dt.datetime | 
             raise NotInitialisedError("this region has no code signer; run `trustsvc init`")
         retired_sha = current.sha256
         _retire(session, current, "code_signer", now, actor)
-        row = _new_signer(service, session, slug=CODE_SIGNER_SLUG, profile="code_signer", label="code-signer",
-                          cn="服务码签名", actor=actor)
-        record(session, AuditEvent(actor=actor, action="code.signer_rotated", object_type="certificate",
-                                   object_id=CODE_SIGNER_SLUG, details={"current": row.sha256, "retired": retired_sha}))
+        row = _new_signer(
+            service,
+            session,
+            slug=CODE_SIGNER_SLUG,
+            profile="code_signer",
+            label="code-signer",
+            cn="服务码签名",
+            actor=actor,
+        )
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="code.signer_rotated",
+                object_type="certificate",
+                object_id=CODE_SIGNER_SLUG,
+                details={"current": row.sha256, "retired": retired_sha},
+            ),
+        )
         current_sha = row.sha256
     published = current_trust_list(service)
     return RotationResult("rotated", current_sha, retired_sha, None, published.sequence)

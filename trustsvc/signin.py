@@ -26,8 +26,16 @@ from .config import Config
 from .context import TrustService
 from .errors import AuthenticationError, ConfigurationError, PermissionDeniedError
 
-__all__ = ["CONSOLE_ROLES", "sign_in", "sign_out", "session_principal", "SECRET_ENV", "DEMO_SECRET_FILE",
-           "resolve_session_secret", "create_demo_session_secret"]
+__all__ = [
+    "CONSOLE_ROLES",
+    "sign_in",
+    "sign_out",
+    "session_principal",
+    "SECRET_ENV",
+    "DEMO_SECRET_FILE",
+    "resolve_session_secret",
+    "create_demo_session_secret",
+]
 
 CONSOLE_ROLES = (Role.ADMIN, Role.ISSUER)
 SECRET_ENV = "TRUSTSVC_SECRET_KEY"
@@ -54,28 +62,59 @@ def sign_in(service: TrustService, token: str, *, source: str = "") -> Principal
         try:
             principal = authenticate(session, token)
         except AuthenticationError as exc:
-            record(session, AuditEvent(actor="console", action="console.login_refused", object_type="api_key",
-                                       object_id=_key_id_of(token), details={"code": exc.code, "source": source}))
+            record(
+                session,
+                AuditEvent(
+                    actor="console",
+                    action="console.login_refused",
+                    object_type="api_key",
+                    object_id=_key_id_of(token),
+                    details={"code": exc.code, "source": source},
+                ),
+            )
             refused: AuthenticationError | PermissionDeniedError = exc
         else:
             if principal.role in CONSOLE_ROLES:
-                record(session, AuditEvent(actor=principal.actor, action="console.login", object_type="api_key",
-                                           object_id=principal.key_id,
-                                           details={"role": principal.role.value, "source": source}))
+                record(
+                    session,
+                    AuditEvent(
+                        actor=principal.actor,
+                        action="console.login",
+                        object_type="api_key",
+                        object_id=principal.key_id,
+                        details={"role": principal.role.value, "source": source},
+                    ),
+                )
                 return principal
-            record(session, AuditEvent(actor=principal.actor, action="console.login_refused",
-                                       object_type="api_key", object_id=principal.key_id,
-                                       details={"code": "role_not_allowed", "source": source}))
+            record(
+                session,
+                AuditEvent(
+                    actor=principal.actor,
+                    action="console.login_refused",
+                    object_type="api_key",
+                    object_id=principal.key_id,
+                    details={"code": "role_not_allowed", "source": source},
+                ),
+            )
             refused = PermissionDeniedError(
                 f"a {principal.role.value} key cannot use the console; use an issuer or admin key",
-                code="role_not_allowed")
+                code="role_not_allowed",
+            )
     raise refused
 
 
 def sign_out(service: TrustService, principal: Principal, *, source: str = "") -> None:
     with service.db.transaction() as session:
-        record(session, AuditEvent(actor=principal.actor, action="console.logout", object_type="api_key",
-                                   object_id=principal.key_id, details={"source": source}))
+        record(
+            session,
+            AuditEvent(
+                actor=principal.actor,
+                action="console.logout",
+                object_type="api_key",
+                object_id=principal.key_id,
+                details={"source": source},
+            ),
+        )
 
 
 def session_principal(service: TrustService, key_id: str) -> Principal:
@@ -92,6 +131,7 @@ def session_principal(service: TrustService, key_id: str) -> Principal:
 
 # -- the session secret -------------------------------------------------------------------------
 
+
 def _read_secret_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -104,8 +144,10 @@ def _read_secret_file(path: Path) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigurationError(f"session secret file {path} is not a regular file")
         if info.st_mode & 0o077:
-            raise ConfigurationError(f"session secret file {path} is accessible to group or others "
-                                     f"(mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it")
+            raise ConfigurationError(
+                f"session secret file {path} is accessible to group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it"
+            )
         data = os.read(fd, _MAX_SECRET_FILE + 1)
     finally:
         os.close(fd)

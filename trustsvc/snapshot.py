@@ -150,6 +150,7 @@ def _issuer_of(identifier: str) -> str:
 
 # -- parts ---------------------------------------------------------------------------------------
 
+
 class SnapshotRevocation:
     """Revocation of this region's own certificates as its records said when the snapshot was
     built (the certificate table is watched, so a revocation makes a new snapshot); any other
@@ -285,8 +286,7 @@ class Namespace:
         hint = "run `trustsvc trust refresh`" if self.kind == "peer" else "it is published with the next change"
 
         def unknown(why: str) -> LicenceStatus:
-            return LicenceStatus(identifier=identifier, status="unknown", reason=why, changed_at=None,
-                                 valid_until=None)
+            return LicenceStatus(identifier=identifier, status="unknown", reason=why, changed_at=None, valid_until=None)
 
         if held is None:
             return unknown(f"no status list of issuer {issuer} from {where} is held; {hint}")
@@ -294,11 +294,15 @@ class Namespace:
         if lst is None or held.problem is not None:
             return unknown(f"the status list of {issuer} from {where} cannot be relied on: {held.problem}")
         if lst.issued_at > now + _SKEW:
-            return unknown(f"the status list of {issuer} from {where} (sequence {lst.sequence}) was issued in the "
-                           f"future ({_iso(lst.issued_at)}); check the clock")
+            return unknown(
+                f"the status list of {issuer} from {where} (sequence {lst.sequence}) was issued in the "
+                f"future ({_iso(lst.issued_at)}); check the clock"
+            )
         if now > lst.next_update and not self.live_status:
-            return unknown(f"the status list of {issuer} from {where} (sequence {lst.sequence}) is stale since "
-                           f"{_iso(lst.next_update)}; {hint}")
+            return unknown(
+                f"the status list of {issuer} from {where} (sequence {lst.sequence}) is stale since "
+                f"{_iso(lst.next_update)}; {hint}"
+            )
         if status_index is None:
             return unknown(f"it names no status index, so {where}'s status list cannot be consulted")
         try:
@@ -307,7 +311,9 @@ class Namespace:
             return unknown(f"status list sequence {lst.sequence} of {issuer} from {where}: {exc.message}")
         reason = self._reasons.get(issuer)
         if reason is None:
-            reason = f"per the status list of {issuer} from {where}, sequence {lst.sequence} issued {held.issued_at_iso}"
+            reason = (
+                f"per the status list of {issuer} from {where}, sequence {lst.sequence} issued {held.issued_at_iso}"
+            )
             self._reasons[issuer] = reason
         return LicenceStatus(identifier=identifier, status=status, reason=reason, changed_at=None, valid_until=None)
 
@@ -315,39 +321,74 @@ class Namespace:
         """What ``status_now.status_list`` says about the list a status came from."""
         held = self.status_lists.get(issuer)
         lst = held.status_list if held is not None else None
-        return {"issuer": issuer, "namespace": self.name,
-                "sequence": lst.sequence if lst else None,
-                "issued_at": held.issued_at_iso if held else None,
-                "next_update": held.next_update_iso if held else None,
-                "stale": (now > lst.next_update) if lst else None,
-                "trusted": held.trusted if held is not None else None}
+        return {
+            "issuer": issuer,
+            "namespace": self.name,
+            "sequence": lst.sequence if lst else None,
+            "issued_at": held.issued_at_iso if held else None,
+            "next_update": held.next_update_iso if held else None,
+            "stale": (now > lst.next_update) if lst else None,
+            "trusted": held.trusted if held is not None else None,
+        }
 
 
-def make_namespace(*, name: str, kind: NamespaceKind, region_code: str | None, region_name: str | None,
-                   source: str, anchors: tuple[bytes, ...], shared_cas: tuple[bytes, ...],
-                   issuer_cas: Mapping[str, tuple[bytes, ...]], issuers: frozenset[str],
-                   grants: Mapping[str, frozenset[str]], revocation: RevocationChecker | None,
-                   anchor_info: Mapping[str, Mapping[str, Any]],
-                   code_signers: Mapping[bytes, tuple[CodeSigner, ...]] | None = None,
-                   status_lists: Mapping[str, HeldStatusList] | None = None, seal_status: Any = None,
-                   **extra: Any) -> Namespace:
+def make_namespace(
+    *,
+    name: str,
+    kind: NamespaceKind,
+    region_code: str | None,
+    region_name: str | None,
+    source: str,
+    anchors: tuple[bytes, ...],
+    shared_cas: tuple[bytes, ...],
+    issuer_cas: Mapping[str, tuple[bytes, ...]],
+    issuers: frozenset[str],
+    grants: Mapping[str, frozenset[str]],
+    revocation: RevocationChecker | None,
+    anchor_info: Mapping[str, Mapping[str, Any]],
+    code_signers: Mapping[bytes, tuple[CodeSigner, ...]] | None = None,
+    status_lists: Mapping[str, HeldStatusList] | None = None,
+    seal_status: Any = None,
+    **extra: Any,
+) -> Namespace:
     """A namespace with its whole-namespace :class:`TrustContext` and content digest."""
     every_ca = (*shared_cas, *(der for cas in issuer_cas.values() for der in cas))
     authorisations = {_sha256(a): dict(grants) for a in anchors} if grants else {}
-    trust = TrustContext(anchors=anchors, intermediates=tuple(dict.fromkeys(every_ca)), revocation=revocation,
-                         anchor_info=anchor_info, authorisations=authorisations, seal_status=seal_status)
+    trust = TrustContext(
+        anchors=anchors,
+        intermediates=tuple(dict.fromkeys(every_ca)),
+        revocation=revocation,
+        anchor_info=anchor_info,
+        authorisations=authorisations,
+        seal_status=seal_status,
+    )
     # each namespace's revocation source speaks only for its own certificates (ours for ours, a
     # peer's list for the peer's), so a revocation re-checks nothing of any other namespace
     rev_digest = getattr(revocation, "digest", "") if kind in ("local", "peer") else ""
     digest = _digest(name, anchors, sorted(every_ca), rev_digest)
-    return Namespace(name=name, kind=kind, region_code=region_code, region_name=region_name, source=source,
-                     anchors=anchors, shared_cas=shared_cas, issuer_cas=dict(issuer_cas), issuers=issuers,
-                     grants=dict(grants), code_signers=dict(code_signers or {}),
-                     status_lists=status_lists if isinstance(status_lists, HeldLists) else dict(status_lists or {}),
-                     revocation=revocation, anchor_info=anchor_info, trust=trust, digest=digest, **extra)
+    return Namespace(
+        name=name,
+        kind=kind,
+        region_code=region_code,
+        region_name=region_name,
+        source=source,
+        anchors=anchors,
+        shared_cas=shared_cas,
+        issuer_cas=dict(issuer_cas),
+        issuers=issuers,
+        grants=dict(grants),
+        code_signers=dict(code_signers or {}),
+        status_lists=status_lists if isinstance(status_lists, HeldLists) else dict(status_lists or {}),
+        revocation=revocation,
+        anchor_info=anchor_info,
+        trust=trust,
+        digest=digest,
+        **extra,
+    )
 
 
 # -- the snapshot --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class TrustSnapshot:
@@ -400,9 +441,14 @@ class TrustSnapshot:
 
     @functools.cached_property
     def _freshness(self) -> dict[str, Any]:
-        return {"source": self.source, "region": self.region_code, "version": self.version,
-                "built_at": _iso(self.built_at), "exported_at": _iso(self.exported_at),
-                "next_update": _iso(self.next_update)}
+        return {
+            "source": self.source,
+            "region": self.region_code,
+            "version": self.version,
+            "built_at": _iso(self.built_at),
+            "exported_at": _iso(self.exported_at),
+            "next_update": _iso(self.next_update),
+        }
 
     @property
     def rebuild_at(self) -> dt.datetime | None:
@@ -418,26 +464,77 @@ class TrustSnapshot:
         extra, anchors = tuple(intermediates), tuple(anchors)
         if not extra and not anchors:
             return self
-        spaces = [ns if not extra else make_namespace(
-            name=ns.name, kind=ns.kind, region_code=ns.region_code, region_name=ns.region_name, source=ns.source,
-            anchors=ns.anchors, shared_cas=(*ns.shared_cas, *extra), issuer_cas=ns.issuer_cas, issuers=ns.issuers,
-            grants=ns.grants, revocation=ns.revocation, anchor_info=ns.anchor_info, code_signers=ns.code_signers,
-            status_lists=ns.status_lists, list_sequence=ns.list_sequence, list_issued_at=ns.list_issued_at,
-            list_next_update=ns.list_next_update, stale_after=ns.stale_after, live_status=ns.live_status,
-            catch_all=ns.catch_all, issuer_signers=ns.issuer_signers, seal_status=ns.trust.seal_status)
-            for ns in self.namespaces]
+        spaces = [
+            ns
+            if not extra
+            else make_namespace(
+                name=ns.name,
+                kind=ns.kind,
+                region_code=ns.region_code,
+                region_name=ns.region_name,
+                source=ns.source,
+                anchors=ns.anchors,
+                shared_cas=(*ns.shared_cas, *extra),
+                issuer_cas=ns.issuer_cas,
+                issuers=ns.issuers,
+                grants=ns.grants,
+                revocation=ns.revocation,
+                anchor_info=ns.anchor_info,
+                code_signers=ns.code_signers,
+                status_lists=ns.status_lists,
+                list_sequence=ns.list_sequence,
+                list_issued_at=ns.list_issued_at,
+                list_next_update=ns.list_next_update,
+                stale_after=ns.stale_after,
+                live_status=ns.live_status,
+                catch_all=ns.catch_all,
+                issuer_signers=ns.issuer_signers,
+                seal_status=ns.trust.seal_status,
+            )
+            for ns in self.namespaces
+        ]
         if anchors:
             info = {_sha256(a): {"source": "given", "namespace": "given"} for a in anchors}
-            spaces.append(make_namespace(
-                name="given", kind="given", region_code=None, region_name=None, source="given", anchors=anchors,
-                shared_cas=extra, issuer_cas={}, issuers=frozenset(), grants={}, revocation=None, anchor_info=info,
-                catch_all=True))
-        return _assemble(self.version, self.built_at, self.region_code, self.region_name, self.source, spaces,
-                         list(self.refused), exported_at=self.exported_at, next_update=self.next_update)
+            spaces.append(
+                make_namespace(
+                    name="given",
+                    kind="given",
+                    region_code=None,
+                    region_name=None,
+                    source="given",
+                    anchors=anchors,
+                    shared_cas=extra,
+                    issuer_cas={},
+                    issuers=frozenset(),
+                    grants={},
+                    revocation=None,
+                    anchor_info=info,
+                    catch_all=True,
+                )
+            )
+        return _assemble(
+            self.version,
+            self.built_at,
+            self.region_code,
+            self.region_name,
+            self.source,
+            spaces,
+            list(self.refused),
+            exported_at=self.exported_at,
+            next_update=self.next_update,
+        )
 
 
-def _assemble(version: int, built_at: dt.datetime, region_code: str | None, region_name: str | None, source: str,
-              spaces: list[Namespace], refused: list[str], **extra: Any) -> TrustSnapshot:
+def _assemble(
+    version: int,
+    built_at: dt.datetime,
+    region_code: str | None,
+    region_name: str | None,
+    source: str,
+    spaces: list[Namespace],
+    refused: list[str],
+    **extra: Any,
+) -> TrustSnapshot:
     by_issuer: dict[str, Namespace] = {}
     by_kid: dict[bytes, Namespace] = {}
     for ns in spaces:
@@ -445,9 +542,19 @@ def _assemble(version: int, built_at: dt.datetime, region_code: str | None, regi
             by_issuer.setdefault(uscc, ns)
         for kid in ns.code_signers:
             by_kid.setdefault(kid, ns)
-    return TrustSnapshot(version=version, built_at=built_at, region_code=region_code, region_name=region_name,
-                         source=source, namespaces=tuple(spaces), by_issuer=by_issuer, by_kid=by_kid,
-                         by_name={ns.name: ns for ns in spaces}, refused=tuple(refused), **extra)
+    return TrustSnapshot(
+        version=version,
+        built_at=built_at,
+        region_code=region_code,
+        region_name=region_name,
+        source=source,
+        namespaces=tuple(spaces),
+        by_issuer=by_issuer,
+        by_kid=by_kid,
+        by_name={ns.name: ns for ns in spaces},
+        refused=tuple(refused),
+        **extra,
+    )
 
 
 def empty_snapshot(*, now: dt.datetime | None = None) -> TrustSnapshot:
@@ -456,6 +563,7 @@ def empty_snapshot(*, now: dt.datetime | None = None) -> TrustSnapshot:
 
 
 # -- building ------------------------------------------------------------------------------------
+
 
 class BuildCache:
     """What one rebuild may reuse from the previous ones, keyed by content: decoded trust lists
@@ -525,12 +633,16 @@ class BuildCache:
 
 def _check_status_list(body: bytes, issuer: str, trust: TrustContext, now: dt.datetime) -> HeldStatusList:
     checked = verify_status_list(body, trust=trust, now=now, issuer=issuer)
-    problems = [c.detail for c in checked.report.checks
-                if c.result == "failed" and c.name != "status_list.freshness"]
+    problems = [c.detail for c in checked.report.checks if c.result == "failed" and c.name != "status_list.freshness"]
     lst = checked.status_list
-    return HeldStatusList(issuer=issuer, sha256=_sha256(body), status_list=lst, problem=problems[0] if problems else None,
-                          issued_at_iso=_iso(lst.issued_at) if lst else None,
-                          next_update_iso=_iso(lst.next_update) if lst else None)
+    return HeldStatusList(
+        issuer=issuer,
+        sha256=_sha256(body),
+        status_list=lst,
+        problem=problems[0] if problems else None,
+        issued_at_iso=_iso(lst.issued_at) if lst else None,
+        next_update_iso=_iso(lst.next_update) if lst else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -550,8 +662,9 @@ def _prepare_signer(der: bytes, trust: TrustContext, now: dt.datetime) -> _Signe
         return _SignerPrep(None, None, None, None)
     path_cas = None
     try:
-        result = validate_path(cert, intermediates=trust.intermediates, anchors=trust.anchors, at=now,
-                               revocation=trust.revocation)
+        result = validate_path(
+            cert, intermediates=trust.intermediates, anchors=trust.anchors, at=now, revocation=trust.revocation
+        )
         if result.anchor is not None:
             path_cas = tuple(c.der for c in result.path[1:-1])
     except (TrustSvcError, ValueError):
@@ -559,15 +672,27 @@ def _prepare_signer(der: bytes, trust: TrustContext, now: dt.datetime) -> _Signe
     return _SignerPrep(cert, key, z, path_cas)
 
 
-def _code_signers(ders: Iterable[bytes], ns: Namespace, cache: BuildCache, now: dt.datetime,
-                  revocation: Callable[[str], RevocationStatus]) -> dict[bytes, tuple[CodeSigner, ...]]:
+def _code_signers(
+    ders: Iterable[bytes],
+    ns: Namespace,
+    cache: BuildCache,
+    now: dt.datetime,
+    revocation: Callable[[str], RevocationStatus],
+) -> dict[bytes, tuple[CodeSigner, ...]]:
     out: dict[bytes, tuple[CodeSigner, ...]] = {}
     for der in dict.fromkeys(ders):
         prep = cache.get(("signer", ns.digest, _sha256(der)), functools.partial(_prepare_signer, der, ns.trust, now))
         trust = ns.trust if prep.path_cas is None else dataclasses.replace(ns.trust, intermediates=prep.path_cas)
         kid = kid_for(der)
-        signer = CodeSigner(kid=kid, der=der, certificate=prep.certificate, key=prep.key, z=prep.z, trust=trust,
-                            revocation=revocation(_sha256(der)))
+        signer = CodeSigner(
+            kid=kid,
+            der=der,
+            certificate=prep.certificate,
+            key=prep.key,
+            z=prep.z,
+            trust=trust,
+            revocation=revocation(_sha256(der)),
+        )
         out[kid] = (*out.get(kid, ()), signer)
     return out
 
@@ -579,8 +704,12 @@ class HeldLists(Mapping[str, HeldStatusList]):
     would otherwise spend most of every process's first build checking 30,000 signatures, most
     of which no verification may need for hours."""
 
-    def __init__(self, known: Mapping[str, HeldStatusList], checks: Mapping[str, Callable[[], HeldStatusList]],
-                 keys: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        known: Mapping[str, HeldStatusList],
+        checks: Mapping[str, Callable[[], HeldStatusList]],
+        keys: Mapping[str, Any] | None = None,
+    ) -> None:
         self._done: dict[str, HeldStatusList] = dict(known)
         self._checks = dict(checks)
         self._keys = dict(keys or {})
@@ -621,8 +750,13 @@ def _held_lists(bodies: Mapping[str, bytes], ns: Namespace, cache: BuildCache, n
     checks: dict[str, Callable[[], HeldStatusList]] = {}
     keys: dict[str, Any] = {}
     for uscc, body in bodies.items():
-        key = keys[uscc] = ("status", scope, ns.issuer_cas.get(uscc, ()) if ns.issuer_cas else ns.trust.intermediates,
-                            uscc, _sha256(body))
+        key = keys[uscc] = (
+            "status",
+            scope,
+            ns.issuer_cas.get(uscc, ()) if ns.issuer_cas else ns.trust.intermediates,
+            uscc,
+            _sha256(body),
+        )
         found = cache.peek(key)
         if found is not None:
             known[uscc] = found
@@ -652,13 +786,15 @@ def _signers_by_issuer(certs: Iterable[CertificateRecord], by_dept: Mapping[int,
     return out
 
 
-def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord], cache: BuildCache,
-                     now: dt.datetime) -> tuple[Namespace, SnapshotRevocation]:
+def _local_namespace(
+    session: Any, region: Region, certs: list[CertificateRecord], cache: BuildCache, now: dt.datetime
+) -> tuple[Namespace, SnapshotRevocation]:
     entries: dict[str, RevocationStatus] = {}
     for c in certs:
         if c.status == "revoked" and c.revoked_at is not None:
-            entries[c.sha256] = RevocationStatus("revoked", revoked_at=aware(c.revoked_at),
-                                                 reason=c.revocation_reason, source=_RECORDS)
+            entries[c.sha256] = RevocationStatus(
+                "revoked", revoked_at=aware(c.revoked_at), reason=c.revocation_reason, source=_RECORDS
+            )
         else:
             entries[c.sha256] = RevocationStatus("good", source=_RECORDS)
     revocation = SnapshotRevocation(entries)
@@ -680,18 +816,42 @@ def _local_namespace(session: Any, region: Region, certs: list[CertificateRecord
             shared.append(c.der)
         else:
             issuer_cas[owner] = (*issuer_cas[owner], c.der)
-    info = {_sha256(a): {"region": region.code, "name": region.name, "source": "local", "namespace": LOCAL}
-            for a in anchors}
-    ns = make_namespace(name=LOCAL, kind="local", region_code=region.code, region_name=region.name,
-                        source=SOURCE_DATABASE, anchors=anchors, shared_cas=tuple(shared), issuer_cas=issuer_cas,
-                        issuers=frozenset(by_dept.values()), grants=grants, revocation=revocation, anchor_info=info,
-                        live_status=True, seal_status=local_seal_book(session, f"this region ({region.code})"))
-    newest = (select(StatusListRecord.department_id, func.max(StatusListRecord.sequence).label("seq"))
-              .group_by(StatusListRecord.department_id).subquery())
-    bodies = {by_dept[dept_id]: body for dept_id, body in session.execute(
-        select(StatusListRecord.department_id, StatusListRecord.body).join(
-            newest, and_(StatusListRecord.department_id == newest.c.department_id,
-                         StatusListRecord.sequence == newest.c.seq))) if dept_id in by_dept}
+    info = {
+        _sha256(a): {"region": region.code, "name": region.name, "source": "local", "namespace": LOCAL} for a in anchors
+    }
+    ns = make_namespace(
+        name=LOCAL,
+        kind="local",
+        region_code=region.code,
+        region_name=region.name,
+        source=SOURCE_DATABASE,
+        anchors=anchors,
+        shared_cas=tuple(shared),
+        issuer_cas=issuer_cas,
+        issuers=frozenset(by_dept.values()),
+        grants=grants,
+        revocation=revocation,
+        anchor_info=info,
+        live_status=True,
+        seal_status=local_seal_book(session, f"this region ({region.code})"),
+    )
+    newest = (
+        select(StatusListRecord.department_id, func.max(StatusListRecord.sequence).label("seq"))
+        .group_by(StatusListRecord.department_id)
+        .subquery()
+    )
+    bodies = {
+        by_dept[dept_id]: body
+        for dept_id, body in session.execute(
+            select(StatusListRecord.department_id, StatusListRecord.body).join(
+                newest,
+                and_(
+                    StatusListRecord.department_id == newest.c.department_id, StatusListRecord.sequence == newest.c.seq
+                ),
+            )
+        )
+        if dept_id in by_dept
+    }
     signers = _code_signers((c.der for c in certs if c.profile == _CODE_SIGNER), ns, cache, now, revocation.status_of)
     ns = dataclasses.replace(ns, issuer_signers=_signers_by_issuer(certs, by_dept))
     return dataclasses.replace(ns, code_signers=signers, status_lists=_held_lists(bodies, ns, cache, now)), revocation
@@ -718,8 +878,10 @@ def peer_revocation(tl: TrustList) -> SnapshotRevocation:
     if tl.revoked is None:
         return SnapshotRevocation({})
     source = f"region {tl.region_code}'s trust list (sequence {tl.sequence})"
-    entries = {r.sha256: RevocationStatus("revoked", revoked_at=r.revoked_at, reason=r.reason, source=source)
-               for r in tl.revoked}
+    entries = {
+        r.sha256: RevocationStatus("revoked", revoked_at=r.revoked_at, reason=r.reason, source=source)
+        for r in tl.revoked
+    }
     return _PeerRevocation(entries, RevocationStatus("good", source=source))
 
 
@@ -730,8 +892,14 @@ def local_seal_book(session: Any, source: str) -> SealStatusBook:
     seals = []
     for dept in session.execute(select(Department)).scalars():
         for s in published_seals(session, dept):
-            seals.append(PublishedSeal(s["esid"], s["sha256"], s["status"], tuple(
-                SealStatusChange(c["status"], _parse_iso(c["at"]), c["reason"]) for c in s["changes"])))
+            seals.append(
+                PublishedSeal(
+                    s["esid"],
+                    s["sha256"],
+                    s["status"],
+                    tuple(SealStatusChange(c["status"], _parse_iso(c["at"]), c["reason"]) for c in s["changes"]),
+                )
+            )
     return SealStatusBook(seals, source)
 
 
@@ -739,9 +907,17 @@ def _parse_iso(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
-def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, str], grace: dt.timedelta,
-                    lists: Mapping[str, bytes], cache: BuildCache, now: dt.datetime,
-                    refused: list[str]) -> Namespace:
+def _peer_namespace(
+    row: TrustPeerRecord,
+    tl: TrustList,
+    *,
+    taken: Mapping[str, str],
+    grace: dt.timedelta,
+    lists: Mapping[str, bytes],
+    cache: BuildCache,
+    now: dt.datetime,
+    refused: list[str],
+) -> Namespace:
     name = f"peer:{tl.region_code}"
     anchors = tuple(r for r in tl.roots if _sha256(r) == row.pin)
     held: dict[str, Any] = {}
@@ -755,19 +931,41 @@ def _peer_namespace(row: TrustPeerRecord, tl: TrustList, *, taken: Mapping[str, 
     issuer_ca_ders = {e.ca for e in tl.issuers}
     shared = tuple(c for c in dict.fromkeys((*tl.cas, *tl.status_list_signers)) if c not in issuer_ca_ders)
     stale_after = aware(row.next_update) + grace
-    info = {_sha256(a): {"region": tl.region_code, "name": tl.region_name, "source": "trust list", "namespace": name,
-                         "list_sequence": tl.sequence, "list_issued_at": _iso(tl.issued_at),
-                         "list_next_update": _iso(tl.next_update), "stale_after": _iso(stale_after)}
-            for a in anchors}
+    info = {
+        _sha256(a): {
+            "region": tl.region_code,
+            "name": tl.region_name,
+            "source": "trust list",
+            "namespace": name,
+            "list_sequence": tl.sequence,
+            "list_issued_at": _iso(tl.issued_at),
+            "list_next_update": _iso(tl.next_update),
+            "stale_after": _iso(stale_after),
+        }
+        for a in anchors
+    }
     # the peer's own word on its certificates and seals (never ours: namespaces stay apart)
     revocation = peer_revocation(tl)
     seals = SealStatusBook((s for e in held.values() for s in e.seals), f"region {tl.region_code}'s trust list")
-    ns = make_namespace(name=name, kind="peer", region_code=tl.region_code, region_name=tl.region_name,
-                        source="trust list", anchors=anchors, shared_cas=shared,
-                        issuer_cas={u: (e.ca,) for u, e in held.items()}, issuers=frozenset(held),
-                        grants={u: e.licence_types for u, e in held.items()}, revocation=revocation, anchor_info=info,
-                        list_sequence=tl.sequence, list_issued_at=tl.issued_at, list_next_update=tl.next_update,
-                        stale_after=stale_after, seal_status=seals)
+    ns = make_namespace(
+        name=name,
+        kind="peer",
+        region_code=tl.region_code,
+        region_name=tl.region_name,
+        source="trust list",
+        anchors=anchors,
+        shared_cas=shared,
+        issuer_cas={u: (e.ca,) for u, e in held.items()},
+        issuers=frozenset(held),
+        grants={u: e.licence_types for u, e in held.items()},
+        revocation=revocation,
+        anchor_info=info,
+        list_sequence=tl.sequence,
+        list_issued_at=tl.issued_at,
+        list_next_update=tl.next_update,
+        stale_after=stale_after,
+        seal_status=seals,
+    )
     ns = dataclasses.replace(ns, issuer_signers={u: e.signers for u, e in held.items()})
     signers = _code_signers((c.cert for c in tl.code_signers), ns, cache, now, revocation.status_of)
     bodies = {u: b for u, b in lists.items() if u in held}
@@ -786,13 +984,25 @@ class _PeerBuilt:
     """Digest of the issuers it holds (all later peers' namespaces depend on, nothing else of it)."""
 
 
-def _build_peer(db: Database, row: TrustPeerRecord, *, taken: Mapping[str, str], grace: dt.timedelta,
-                cache: BuildCache, now: dt.datetime) -> _PeerBuilt:
+def _build_peer(
+    db: Database,
+    row: TrustPeerRecord,
+    *,
+    taken: Mapping[str, str],
+    grace: dt.timedelta,
+    cache: BuildCache,
+    now: dt.datetime,
+) -> _PeerBuilt:
     """One peer's namespace from its rows (the list and the status lists read now)."""
     with db.reader() as session:
         body = session.execute(select(TrustPeerRecord.body).where(TrustPeerRecord.id == row.id)).scalar_one_or_none()
-        lists = dict(session.execute(select(PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body)
-                                     .where(PeerStatusListRecord.peer_id == row.id)).all())
+        lists = dict(
+            session.execute(
+                select(PeerStatusListRecord.issuer_uscc, PeerStatusListRecord.body).where(
+                    PeerStatusListRecord.peer_id == row.id
+                )
+            ).all()
+        )
     if body is None:  # removed since the build began: the next build will not see it either
         return _PeerBuilt(None, ())
     problems: list[str] = []
@@ -805,8 +1015,9 @@ def _build_peer(db: Database, row: TrustPeerRecord, *, taken: Mapping[str, str],
     return _PeerBuilt(ns, tuple(problems), frozenset(keys), _digest(ns.label, sorted(ns.issuers)))
 
 
-def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None = None,
-                   cache: BuildCache | None = None) -> TrustSnapshot:
+def build_snapshot(
+    db: Database, *, grace: dt.timedelta, now: dt.datetime | None = None, cache: BuildCache | None = None
+) -> TrustSnapshot:
     """Build the snapshot of what ``db`` holds now (see the module docstring)."""
     started = time.perf_counter()
     now = aware(now or utcnow())
@@ -824,36 +1035,69 @@ def build_snapshot(db: Database, *, grace: dt.timedelta, now: dt.datetime | None
         # A peer whose rows did not change since an earlier build (same list row, same status-list
         # rows by the database's own fingerprint, same issuers held before it) keeps its namespace:
         # neither its list (megabytes for 1,000 issuers) nor its status lists are read or hashed.
-        peers = list(session.execute(select(TrustPeerRecord).options(defer(TrustPeerRecord.body))
-                                     .order_by(TrustPeerRecord.id)).scalars())
-        prints = {peer_id: tuple(rest) for peer_id, *rest in session.execute(
-            select(PeerStatusListRecord.peer_id, func.count(), func.sum(PeerStatusListRecord.sequence),
-                   func.min(PeerStatusListRecord.id), func.max(PeerStatusListRecord.id),
-                   func.max(PeerStatusListRecord.fetched_at), func.max(PeerStatusListRecord.issued_at))
-            .group_by(PeerStatusListRecord.peer_id))}
+        peers = list(
+            session.execute(
+                select(TrustPeerRecord).options(defer(TrustPeerRecord.body)).order_by(TrustPeerRecord.id)
+            ).scalars()
+        )
+        prints = {
+            peer_id: tuple(rest)
+            for peer_id, *rest in session.execute(
+                select(
+                    PeerStatusListRecord.peer_id,
+                    func.count(),
+                    func.sum(PeerStatusListRecord.sequence),
+                    func.min(PeerStatusListRecord.id),
+                    func.max(PeerStatusListRecord.id),
+                    func.max(PeerStatusListRecord.fetched_at),
+                    func.max(PeerStatusListRecord.issued_at),
+                ).group_by(PeerStatusListRecord.peer_id)
+            )
+        }
     taken = dict.fromkeys(spaces[0].issuers, spaces[0].label) if spaces else {}
     held_before = _digest(sorted(taken))
     for row in peers:
-        stamp = ("peer", held_before, row.id, row.region_code, row.pin, row.sequence, _iso(row.issued_at),
-                 _iso(row.next_update), _iso(row.fetched_at), grace, repr(prints.get(row.id)))
+        stamp = (
+            "peer",
+            held_before,
+            row.id,
+            row.region_code,
+            row.pin,
+            row.sequence,
+            _iso(row.issued_at),
+            _iso(row.next_update),
+            _iso(row.fetched_at),
+            grace,
+            repr(prints.get(row.id)),
+        )
         made = cache.peek(stamp)
         if made is not None:
             checked = getattr(made.namespace.status_lists, "checked_keys", list) if made.namespace else list
             cache.keep((*made.keys, *checked()))
         else:
-            made = cache.get(stamp, functools.partial(_build_peer, db, row, taken=taken, grace=grace, cache=cache,
-                                                      now=now))
+            made = cache.get(
+                stamp, functools.partial(_build_peer, db, row, taken=taken, grace=grace, cache=cache, now=now)
+            )
         refused.extend(made.refused)
         if made.namespace is not None:
             taken.update(dict.fromkeys(made.namespace.issuers, made.namespace.label))
             spaces.append(made.namespace)
             held_before = _digest(held_before, made.holds)
     cache.end()
-    return _assemble(version, now, region.code if region else None, region.name if region else None,
-                     SOURCE_DATABASE, spaces, refused, build_seconds=time.perf_counter() - started)
+    return _assemble(
+        version,
+        now,
+        region.code if region else None,
+        region.name if region else None,
+        SOURCE_DATABASE,
+        spaces,
+        refused,
+        build_seconds=time.perf_counter() - started,
+    )
 
 
 # -- an exported code cache ----------------------------------------------------------------------
+
 
 def _cache_error(message: str) -> InvalidInputError:
     return InvalidInputError(message, code="invalid_code_cache")
@@ -926,14 +1170,26 @@ def load_snapshot_cache(directory: Path, *, now: dt.datetime | None = None) -> T
     local_issuers = frozenset(u for u in bodies if u not in claimed)
     anchors = _cache_certs(body, "anchors")
     info = {_sha256(a): {"region": region, "source": source, "namespace": LOCAL} for a in anchors}
-    local = make_namespace(name=LOCAL, kind="local", region_code=region, region_name=None, source=source,
-                           anchors=anchors,
-                           shared_cas=(*_cache_certs(body, "intermediates"), *_cache_certs(body, "status_list_signers")),
-                           issuer_cas={}, issuers=local_issuers, grants={}, revocation=None, anchor_info=info)
+    local = make_namespace(
+        name=LOCAL,
+        kind="local",
+        region_code=region,
+        region_name=None,
+        source=source,
+        anchors=anchors,
+        shared_cas=(*_cache_certs(body, "intermediates"), *_cache_certs(body, "status_list_signers")),
+        issuer_cas={},
+        issuers=local_issuers,
+        grants={},
+        revocation=None,
+        anchor_info=info,
+    )
     no_revocation: Callable[[str], RevocationStatus] = lambda _sha: _NOT_OURS  # noqa: E731
     local = dataclasses.replace(
-        local, code_signers=_code_signers(_cache_certs(body, "code_signers"), local, cache, now, no_revocation),
-        status_lists=_held_lists({u: bodies[u] for u in local_issuers}, local, cache, now))
+        local,
+        code_signers=_code_signers(_cache_certs(body, "code_signers"), local, cache, now, no_revocation),
+        status_lists=_held_lists({u: bodies[u] for u in local_issuers}, local, cache, now),
+    )
     local = dataclasses.replace(local, issuer_signers=_cache_issuer_signers(body, local.issuers))
     spaces = [local]
     taken = dict.fromkeys(local.issuers, local.label)
@@ -949,19 +1205,47 @@ def load_snapshot_cache(directory: Path, *, now: dt.datetime | None = None) -> T
             else:
                 held[uscc] = frozenset(map(str, types))
         roots = _cache_certs(peer, "anchors")
-        info = {_sha256(a): {"region": code, "name": peer.get("name"), "source": source, "namespace": name,
-                             "list_sequence": peer.get("list_sequence")} for a in roots}
-        ns = make_namespace(name=name, kind="peer", region_code=code,
-                            region_name=peer.get("name") if isinstance(peer.get("name"), str) else None,
-                            source=source, anchors=roots, shared_cas=_cache_certs(peer, "intermediates"),
-                            issuer_cas={}, issuers=frozenset(held), grants=held, revocation=None, anchor_info=info,
-                            list_sequence=peer.get("list_sequence") if isinstance(peer.get("list_sequence"), int)
-                            else None)
+        info = {
+            _sha256(a): {
+                "region": code,
+                "name": peer.get("name"),
+                "source": source,
+                "namespace": name,
+                "list_sequence": peer.get("list_sequence"),
+            }
+            for a in roots
+        }
+        ns = make_namespace(
+            name=name,
+            kind="peer",
+            region_code=code,
+            region_name=peer.get("name") if isinstance(peer.get("name"), str) else None,
+            source=source,
+            anchors=roots,
+            shared_cas=_cache_certs(peer, "intermediates"),
+            issuer_cas={},
+            issuers=frozenset(held),
+            grants=held,
+            revocation=None,
+            anchor_info=info,
+            list_sequence=peer.get("list_sequence") if isinstance(peer.get("list_sequence"), int) else None,
+        )
         ns = dataclasses.replace(
-            ns, code_signers=_code_signers(_cache_certs(peer, "code_signers"), ns, cache, now, no_revocation),
+            ns,
+            code_signers=_code_signers(_cache_certs(peer, "code_signers"), ns, cache, now, no_revocation),
             status_lists=_held_lists({u: b for u, b in bodies.items() if u in held}, ns, cache, now),
-            issuer_signers=_cache_issuer_signers(peer, held))
+            issuer_signers=_cache_issuer_signers(peer, held),
+        )
         taken.update(dict.fromkeys(ns.issuers, ns.label))
         spaces.append(ns)
-    return _assemble(-1, now, region, None, source, spaces, refused,
-                     exported_at=_cache_time(body, "exported_at"), next_update=_cache_time(body, "next_update"))
+    return _assemble(
+        -1,
+        now,
+        region,
+        None,
+        source,
+        spaces,
+        refused,
+        exported_at=_cache_time(body, "exported_at"),
+        next_update=_cache_time(body, "next_update"),
+    )

@@ -138,8 +138,14 @@ Status = Literal["active", "revoked", "suspended"]
 log = logging.getLogger(__name__)
 
 _SKEW = dt.timedelta(minutes=5)
-_STATUS_ACTIONS = ("licence.suspend", "licence.reinstate", "licence.revoke", "licence.change",
-                   "licence.renew", "licence.expire")
+_STATUS_ACTIONS = (
+    "licence.suspend",
+    "licence.reinstate",
+    "licence.revoke",
+    "licence.change",
+    "licence.renew",
+    "licence.expire",
+)
 """Audit actions that can change a bit; ``licence.issue`` cannot (a new index starts at 0)."""
 _REVOKED = ("revoked", "superseded")
 _KEYS = {"format", "issuer", "region", "sequence", "issued_at", "next_update", "size", "revocation", "suspension"}
@@ -148,6 +154,7 @@ _USAGE = frozenset({"digital_signature"})
 
 
 # -- bitstrings ---------------------------------------------------------------------------------
+
 
 def encode_bitstring(bits: bytes) -> str:
     """W3C ``encodedList``: ``u`` + base64url (no padding) of GZIP(bits); deterministic (mtime 0)."""
@@ -201,6 +208,7 @@ def _iso(value: dt.datetime) -> str:
 
 # -- the list -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StatusList:
     """One issuer's decoded status list. Build it with :func:`verify_status_list` (checked) or
@@ -227,8 +235,11 @@ class StatusList:
             licence (fetch a newer one) or the index is not the issuer's.
         """
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
-            raise InvalidInputError(f"status index {index!r} is outside this list (0..{self.size - 1})",
-                                    code="status_index_out_of_range", field="status_index")
+            raise InvalidInputError(
+                f"status index {index!r} is outside this list (0..{self.size - 1})",
+                code="status_index_out_of_range",
+                field="status_index",
+            )
         if _bit(self.revocation, index):
             return "revoked"
         if _bit(self.suspension, index):
@@ -246,12 +257,17 @@ class StatusList:
 
     def as_dict(self) -> dict[str, Any]:
         """A readable view (``?format=json``): the set bits listed, not encoded."""
-        return {"format": STATUS_LIST_FORMAT,
-                "issuer": {"uscc": self.issuer_uscc, "name": self.issuer_name},
-                "region": {"code": self.region_code, "name": self.region_name},
-                "sequence": self.sequence, "issued_at": _iso(self.issued_at),
-                "next_update": _iso(self.next_update), "size": self.size,
-                "revoked": self.indexes("revocation"), "suspended": self.indexes("suspension")}
+        return {
+            "format": STATUS_LIST_FORMAT,
+            "issuer": {"uscc": self.issuer_uscc, "name": self.issuer_name},
+            "region": {"code": self.region_code, "name": self.region_name},
+            "sequence": self.sequence,
+            "issued_at": _iso(self.issued_at),
+            "next_update": _iso(self.next_update),
+            "size": self.size,
+            "revoked": self.indexes("revocation"),
+            "suspended": self.indexes("suspension"),
+        }
 
 
 def _time(value: Any, name: str) -> dt.datetime:
@@ -264,8 +280,11 @@ def _time(value: Any, name: str) -> dt.datetime:
 
 
 def _pair(value: Any, name: str, first: str, second: str) -> tuple[str, str]:
-    if (not isinstance(value, dict) or set(value) != {first, second}
-            or not all(isinstance(value[k], str) and value[k] for k in (first, second))):
+    if (
+        not isinstance(value, dict)
+        or set(value) != {first, second}
+        or not all(isinstance(value[k], str) and value[k] for k in (first, second))
+    ):
         raise InvalidInputError(f"{name} must be {{{first}, {second}}} strings", code="bad_status_list")
     return value[first], value[second]
 
@@ -285,16 +304,23 @@ def _parse_content(content: bytes) -> StatusList:
     sequence, size = doc["sequence"], doc["size"]
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
         raise InvalidInputError("sequence must be a positive integer", code="bad_status_list")
-    if (isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % BLOCK_BITS
-            or size > MAX_BITS):
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % BLOCK_BITS or size > MAX_BITS:
         raise InvalidInputError(f"size must be a multiple of {BLOCK_BITS} up to {MAX_BITS}", code="bad_status_list")
     issued_at, next_update = _time(doc["issued_at"], "issued_at"), _time(doc["next_update"], "next_update")
     if next_update <= issued_at:
         raise InvalidInputError("next_update must be after issued_at", code="bad_status_list")
-    return StatusList(issuer_uscc=uscc, issuer_name=name, region_code=region_code, region_name=region_name,
-                      sequence=sequence, issued_at=issued_at, next_update=next_update, size=size,
-                      revocation=decode_bitstring(doc["revocation"], size),
-                      suspension=decode_bitstring(doc["suspension"], size))
+    return StatusList(
+        issuer_uscc=uscc,
+        issuer_name=name,
+        region_code=region_code,
+        region_name=region_name,
+        sequence=sequence,
+        issued_at=issued_at,
+        next_update=next_update,
+        size=size,
+        revocation=decode_bitstring(doc["revocation"], size),
+        suspension=decode_bitstring(doc["suspension"], size),
+    )
 
 
 @dataclass(frozen=True)
@@ -321,11 +347,16 @@ class SignedStatusList:
 def _signed(row: StatusListRecord) -> SignedStatusList:
     content = verify_cms(row.body).encapsulated_content
     assert content is not None
-    return SignedStatusList(der=row.body, sha256=row.sha256, refresh_at=_refresh_at(row.issued_at, row.next_update),
-                            status_list=_parse_content(content))
+    return SignedStatusList(
+        der=row.body,
+        sha256=row.sha256,
+        refresh_at=_refresh_at(row.issued_at, row.next_update),
+        status_list=_parse_content(content),
+    )
 
 
 # -- making lists -------------------------------------------------------------------------------
+
 
 def _department(session: Session, issuer_uscc: str) -> Department:
     uscc = issuer_uscc.strip().upper() if isinstance(issuer_uscc, str) else ""
@@ -337,8 +368,10 @@ def _department(session: Session, issuer_uscc: str) -> Department:
 
 def _latest(session: Session, dept: Department) -> StatusListRecord | None:
     return session.execute(
-        select(StatusListRecord).where(StatusListRecord.department_id == dept.id)
-        .order_by(StatusListRecord.sequence.desc()).limit(1)
+        select(StatusListRecord)
+        .where(StatusListRecord.department_id == dept.id)
+        .order_by(StatusListRecord.sequence.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -364,13 +397,22 @@ def _refresh_at(issued_at: dt.datetime, next_update: dt.datetime) -> dt.datetime
 
 def _head(session: Session, department_id: int) -> _Head | None:
     row = session.execute(
-        select(StatusListRecord.sequence, StatusListRecord.size, StatusListRecord.issued_at,
-               StatusListRecord.next_update, StatusListRecord.audit_seq)
+        select(
+            StatusListRecord.sequence,
+            StatusListRecord.size,
+            StatusListRecord.issued_at,
+            StatusListRecord.next_update,
+            StatusListRecord.audit_seq,
+        )
         .where(StatusListRecord.department_id == department_id)
-        .order_by(StatusListRecord.sequence.desc()).limit(1)
+        .order_by(StatusListRecord.sequence.desc())
+        .limit(1)
     ).first()
-    return None if row is None else _Head(row.sequence, row.size, aware(row.issued_at), aware(row.next_update),
-                                          row.audit_seq)
+    return (
+        None
+        if row is None
+        else _Head(row.sequence, row.size, aware(row.issued_at), aware(row.next_update), row.audit_seq)
+    )
 
 
 def _top_index(session: Session, department_id: int) -> int | None:
@@ -389,12 +431,19 @@ def _due(head: _Head | None, top: int | None, now: dt.datetime) -> bool:
 
 def _changed_since(session: Session, uscc: str, audit_seq: int) -> bool:
     """A licence status event of issuer ``uscc`` after the chain head a list was built at."""
-    return session.execute(
-        select(AuditEventRecord.seq).where(
-            AuditEventRecord.seq > audit_seq, AuditEventRecord.object_type == "licence",
-            AuditEventRecord.action.in_(_STATUS_ACTIONS), AuditEventRecord.object_id.like(f"%.{uscc}.%"))
-        .limit(1)
-    ).first() is not None
+    return (
+        session.execute(
+            select(AuditEventRecord.seq)
+            .where(
+                AuditEventRecord.seq > audit_seq,
+                AuditEventRecord.object_type == "licence",
+                AuditEventRecord.action.in_(_STATUS_ACTIONS),
+                AuditEventRecord.object_id.like(f"%.{uscc}.%"),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _up_to_date(session: Session, dept: Department, latest: StatusListRecord, now: dt.datetime) -> bool:
@@ -416,8 +465,15 @@ def lock_status_list(session: Session, department_id: int) -> None:
     session.execute(select(TrustVersion.id).where(TrustVersion.id == 1).with_for_update())
 
 
-def _build(service: TrustService, session: Session, dept: Department, sequence: int, now: dt.datetime,
-           *, cover: int | None = None) -> StatusListRecord:
+def _build(
+    service: TrustService,
+    session: Session,
+    dept: Department,
+    sequence: int,
+    now: dt.datetime,
+    *,
+    cover: int | None = None,
+) -> StatusListRecord:
     # The marker first, then the licences: a change committed in between makes the next
     # request rebuild (harmless); the other order could miss it.
     marker = session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar_one()
@@ -431,40 +487,76 @@ def _build(service: TrustService, session: Session, dept: Department, sequence: 
     revocation, suspension = bytearray(size // 8), bytearray(size // 8)
     for index, status in session.execute(
         select(LicenceRecord.status_index, LicenceRecord.status).where(
-            LicenceRecord.department_id == dept.id, LicenceRecord.status.in_((*_REVOKED, "suspended")))
+            LicenceRecord.department_id == dept.id, LicenceRecord.status.in_((*_REVOKED, "suspended"))
+        )
     ):
         _set(revocation if status in _REVOKED else suspension, index)
     issued = now.astimezone(dt.UTC).replace(microsecond=0)
     next_update = issued + dt.timedelta(seconds=service.config.status.list_next_update)
-    content = canonical_json({
-        "format": STATUS_LIST_FORMAT, "issuer": {"uscc": dept.uscc, "name": dept.name},
-        "region": {"code": region.code, "name": region.name}, "sequence": sequence,
-        "issued_at": _iso(issued), "next_update": _iso(next_update), "size": size,
-        "revocation": encode_bitstring(bytes(revocation)), "suspension": encode_bitstring(bytes(suspension)),
-    })
+    content = canonical_json(
+        {
+            "format": STATUS_LIST_FORMAT,
+            "issuer": {"uscc": dept.uscc, "name": dept.name},
+            "region": {"code": region.code, "name": region.name},
+            "sequence": sequence,
+            "issued_at": _iso(issued),
+            "next_update": _iso(next_update),
+            "size": size,
+            "revocation": encode_bitstring(bytes(revocation)),
+            "suspension": encode_bitstring(bytes(suspension)),
+        }
+    )
     signer_row = session.execute(
-        select(CertificateRecord).where(CertificateRecord.slug == "status-list-signer")).scalar_one_or_none()
+        select(CertificateRecord).where(CertificateRecord.slug == "status-list-signer")
+    ).scalar_one_or_none()
     if signer_row is None or signer_row.key_ref is None or signer_row.issuer is None:
         raise NotInitialisedError("this region has no status-list signer; run `trustsvc init`")
     list_signer = signing_key(service, session, signer_row, purpose="sign a status list", now=now)
-    der = sign_cms(content, signer=list_signer, signer_cert=signer_row.der,
-                   extra_certs=[signer_row.issuer.der], detached=False, content_type=STATUS_LIST_CONTENT_TYPE,
-                   signing_time=issued)
+    der = sign_cms(
+        content,
+        signer=list_signer,
+        signer_cert=signer_row.der,
+        extra_certs=[signer_row.issuer.der],
+        detached=False,
+        content_type=STATUS_LIST_CONTENT_TYPE,
+        signing_time=issued,
+    )
     digest = hashlib.sha256(der).hexdigest()
-    row = StatusListRecord(department_id=dept.id, sequence=sequence, issued_at=issued, next_update=next_update,
-                           size=size, body=der, sha256=digest, audit_seq=marker)
+    row = StatusListRecord(
+        department_id=dept.id,
+        sequence=sequence,
+        issued_at=issued,
+        next_update=next_update,
+        size=size,
+        body=der,
+        sha256=digest,
+        audit_seq=marker,
+    )
     session.add(row)
     session.flush()
-    record(session, AuditEvent(actor="system", action="status_list.issue", object_type="status_list",
-                               object_id=dept.uscc, key_ref=signer_row.key_ref,
-                               details={"sequence": sequence, "size": size, "sha256": digest,
-                                        "revoked": sum(bin(b).count("1") for b in revocation),
-                                        "suspended": sum(bin(b).count("1") for b in suspension)}))
+    record(
+        session,
+        AuditEvent(
+            actor="system",
+            action="status_list.issue",
+            object_type="status_list",
+            object_id=dept.uscc,
+            key_ref=signer_row.key_ref,
+            details={
+                "sequence": sequence,
+                "size": size,
+                "sha256": digest,
+                "revoked": sum(bin(b).count("1") for b in revocation),
+                "suspended": sum(bin(b).count("1") for b in suspension),
+            },
+        ),
+    )
     return row
 
 
-def publish_status_list(service: TrustService, session: Session, dept: Department, *,
-                        now: dt.datetime | None = None) -> StatusListRecord:
+def publish_status_list(
+    service: TrustService, session: Session, dept: Department, *, now: dt.datetime | None = None
+) -> StatusListRecord:
     """Sign and store ``dept``'s list as ``session`` sees it, in the caller's transaction.
 
     Call it after a status change is flushed and audited: the change and its list then commit
@@ -476,8 +568,9 @@ def publish_status_list(service: TrustService, session: Session, dept: Departmen
     return _build(service, session, dept, (head.sequence if head else 0) + 1, aware(now or utcnow()))
 
 
-def cover_new_index(service: TrustService, session: Session, dept: Department, index: int, *,
-                    now: dt.datetime | None = None) -> StatusListRecord | None:
+def cover_new_index(
+    service: TrustService, session: Session, dept: Department, index: int, *, now: dt.datetime | None = None
+) -> StatusListRecord | None:
     """At issuance, before the transaction's first audit record: make the newest list cover the
     new licence's ``index`` (its bit, 0, already says active).
 
@@ -533,8 +626,9 @@ def _needs_list(session: Session, dept_id: int, uscc: str, now: dt.datetime, che
     return check_changes and head is not None and _changed_since(session, uscc, head.audit_seq)
 
 
-def publish_due_status_lists(service: TrustService, *, now: dt.datetime | None = None,
-                             check_changes: bool = False) -> list[str]:
+def publish_due_status_lists(
+    service: TrustService, *, now: dt.datetime | None = None, check_changes: bool = False
+) -> list[str]:
     """Re-sign every local issuer's list that is due (see :func:`_due`); the USCCs published.
 
     What ``serve`` runs in the background, so lists stay fresh for offline verifiers while
@@ -588,6 +682,7 @@ class StatusListPublisher(threading.Thread):
 
 # -- verifying lists ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StatusListVerification:
     """What :func:`verify_status_list` found."""
@@ -627,8 +722,9 @@ def verify_status_list(
     try:
         cms = verify_cms(bytes(data))
     except (CAError, TrustSvcError, TypeError) as exc:
-        builder.fail("status_list.format", FORMAT_FAILURE,
-                     f"not a CMS SignedData: {getattr(exc, 'message', type(exc).__name__)}")
+        builder.fail(
+            "status_list.format", FORMAT_FAILURE, f"not a CMS SignedData: {getattr(exc, 'message', type(exc).__name__)}"
+        )
         return StatusListVerification(builder.build(), None)
     for c in cms.checks:
         if c.failed:
@@ -636,45 +732,73 @@ def verify_status_list(
         else:
             builder.check(c.name, c.result, c.detail)
     if cms.content_type != STATUS_LIST_CONTENT_TYPE:
-        builder.fail("status_list.content_type", FORMAT_FAILURE,
-                     f"eContentType {cms.content_type} is not a status list ({STATUS_LIST_CONTENT_TYPE})")
+        builder.fail(
+            "status_list.content_type",
+            FORMAT_FAILURE,
+            f"eContentType {cms.content_type} is not a status list ({STATUS_LIST_CONTENT_TYPE})",
+        )
         return StatusListVerification(builder.build(), None)
     try:
         parsed = _parse_content(cms.encapsulated_content or b"")
     except InvalidInputError as exc:
         builder.fail("status_list.format", FORMAT_FAILURE, f"unreadable status list: {exc.message}")
         return StatusListVerification(builder.build(), None)
-    builder.passed("status_list.format", f"{STATUS_LIST_FORMAT} of {parsed.issuer_uscc}, sequence {parsed.sequence}, "
-                                         f"{parsed.size} entries")
-    builder.object.update({"issuer": parsed.issuer_uscc, "region": parsed.region_code, "sequence": parsed.sequence,
-                           "issued_at": _iso(parsed.issued_at), "next_update": _iso(parsed.next_update),
-                           "size": parsed.size})
+    builder.passed(
+        "status_list.format",
+        f"{STATUS_LIST_FORMAT} of {parsed.issuer_uscc}, sequence {parsed.sequence}, {parsed.size} entries",
+    )
+    builder.object.update(
+        {
+            "issuer": parsed.issuer_uscc,
+            "region": parsed.region_code,
+            "sequence": parsed.sequence,
+            "issued_at": _iso(parsed.issued_at),
+            "next_update": _iso(parsed.next_update),
+            "size": parsed.size,
+        }
+    )
     builder.signing_time = cms.signing_time or parsed.issued_at
     if issuer is not None:
         if parsed.issuer_uscc == issuer.strip().upper():
             builder.passed("status_list.issuer", f"the list is {parsed.issuer_uscc}'s")
         else:
-            builder.fail("status_list.issuer", SIG_CONSTRAINTS_FAILURE,
-                         f"the list is {parsed.issuer_uscc}'s, not {issuer}'s")
+            builder.fail(
+                "status_list.issuer", SIG_CONSTRAINTS_FAILURE, f"the list is {parsed.issuer_uscc}'s, not {issuer}'s"
+            )
     if min_sequence is not None:
         if parsed.sequence >= min_sequence:
             builder.passed("status_list.sequence", f"sequence {parsed.sequence} ≥ {min_sequence} already seen")
         else:
-            builder.fail("status_list.sequence", SIG_CONSTRAINTS_FAILURE,
-                         f"sequence {parsed.sequence} is older than {min_sequence} already seen (replayed list?)")
+            builder.fail(
+                "status_list.sequence",
+                SIG_CONSTRAINTS_FAILURE,
+                f"sequence {parsed.sequence} is older than {min_sequence} already seen (replayed list?)",
+            )
     if cms.signer_cert_der is None:
         builder.fail("status_list.signer", SIG_CONSTRAINTS_FAILURE, "the signer certificate is not in the list")
     else:
-        assess_certificate(builder, "signer", cms.signer_cert_der, trust=trust, at=parsed.issued_at, now=now,
-                           required_key_usage=_USAGE, required_eku=TrustSvcEKU.STATUS_LIST_SIGNING,
-                           extra_intermediates=cms.certificates)
+        assess_certificate(
+            builder,
+            "signer",
+            cms.signer_cert_der,
+            trust=trust,
+            at=parsed.issued_at,
+            now=now,
+            required_key_usage=_USAGE,
+            required_eku=TrustSvcEKU.STATUS_LIST_SIGNING,
+            extra_intermediates=cms.certificates,
+        )
     stale = now > parsed.next_update
     if parsed.issued_at > now + _SKEW:
-        builder.indeterminate("status_list.freshness", TRY_LATER,
-                              f"issued at {_iso(parsed.issued_at)}, in the future (check the clock)")
+        builder.indeterminate(
+            "status_list.freshness", TRY_LATER, f"issued at {_iso(parsed.issued_at)}, in the future (check the clock)"
+        )
     elif stale:
-        builder.indeterminate("status_list.freshness", TRY_LATER,
-                              f"stale: next_update {_iso(parsed.next_update)} has passed; fetch a newer list")
+        builder.indeterminate(
+            "status_list.freshness",
+            TRY_LATER,
+            f"stale: next_update {_iso(parsed.next_update)} has passed; fetch a newer list",
+        )
     else:
         builder.passed("status_list.freshness", f"fresh until {_iso(parsed.next_update)}")
     return StatusListVerification(builder.build(), None if builder.has_failed else parsed, stale)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ca.certs import ParsedCertificate, load_certificates, parse_certificate
@@ -79,8 +79,8 @@ COMPROMISE_REASONS = frozenset({"key_compromise", "ca_compromise", "aa_compromis
 def aware(value: datetime) -> datetime:
     """``value`` in UTC; a naive datetime is taken to be UTC already."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,9 @@ def _own_statements(
                 f"{role} {name} keyUsage {sorted(cert.key_usage)} has none of {wanted}",
             )
         elif not cert.has_key_usage:
-            builder.fail(f"{prefix}.key_usage", CHAIN_CONSTRAINTS_FAILURE, f"{role} {name} has no keyUsage; need one of {wanted}")
+            builder.fail(
+                f"{prefix}.key_usage", CHAIN_CONSTRAINTS_FAILURE, f"{role} {name} has no keyUsage; need one of {wanted}"
+            )
         else:
             builder.passed(f"{prefix}.key_usage", f"{role} {name} keyUsage includes one of {wanted}")
     if required_eku:
@@ -177,7 +179,9 @@ def _own_statements(
             builder.passed(f"{prefix}.extended_key_usage", f"{role} {name} has extended key usage {required_eku}")
         else:
             builder.fail(
-                f"{prefix}.extended_key_usage", CHAIN_CONSTRAINTS_FAILURE, f"{role} {name} lacks extended key usage {required_eku}"
+                f"{prefix}.extended_key_usage",
+                CHAIN_CONSTRAINTS_FAILURE,
+                f"{role} {name} lacks extended key usage {required_eku}",
             )
 
 
@@ -200,7 +204,13 @@ def _trust_path(builder: ReportBuilder, prefix: str, result: PathValidationResul
 
 
 def _status_now(
-    builder: ReportBuilder, prefix: str, cert: ParsedCertificate, result: PathValidationResult, trust: TrustContext, at: datetime, now: datetime
+    builder: ReportBuilder,
+    prefix: str,
+    cert: ParsedCertificate,
+    result: PathValidationResult,
+    trust: TrustContext,
+    at: datetime,
+    now: datetime,
 ) -> None:
     role, name = _role(prefix), repr(cert.subject_str)
     status: dict[str, Any] = {
@@ -233,8 +243,14 @@ def _status_now(
     builder.status_now[prefix] = status
 
 
-def _revocation_rule(builder: ReportBuilder, prefix: str, result: PathValidationResult, trust: TrustContext,
-                     at: datetime, time_proven: bool) -> None:
+def _revocation_rule(
+    builder: ReportBuilder,
+    prefix: str,
+    result: PathValidationResult,
+    trust: TrustContext,
+    at: datetime,
+    time_proven: bool,
+) -> None:
     """Name the :class:`RevocationRule` that applied to each revoked certificate of the path."""
     if trust.revocation is None:
         return
@@ -250,22 +266,35 @@ def _revocation_rule(builder: ReportBuilder, prefix: str, result: PathValidation
         name = f"{prefix}.revocation_rule"
         if answer.revoked_by(at):
             rule = RevocationRule.SIGNED_AFTER_REVOCATION
-            builder.check(name, "failed", f"rule {rule.value}: the {role} was revoked at {when} ({reason}); "
-                                          f"the signature dates from {_iso(at)}, after that")
+            builder.check(
+                name,
+                "failed",
+                f"rule {rule.value}: the {role} was revoked at {when} ({reason}); "
+                f"the signature dates from {_iso(at)}, after that",
+            )
         elif reason not in COMPROMISE_REASONS:
             rule = RevocationRule.SIGNED_BEFORE_REVOCATION
-            builder.warn(name, f"rule {rule.value}: the {role} was revoked at {when} ({reason}), after the "
-                               f"signature ({_iso(at)}); not a compromise, so the signature stays valid")
+            builder.warn(
+                name,
+                f"rule {rule.value}: the {role} was revoked at {when} ({reason}), after the "
+                f"signature ({_iso(at)}); not a compromise, so the signature stays valid",
+            )
         elif time_proven:
             rule = RevocationRule.POE_BEFORE_COMPROMISE
-            builder.warn(name, f"rule {rule.value}: the {role} was revoked at {when} ({reason}); a time-stamp "
-                               f"proves the signature existed at {_iso(at)}, before that, so it stays valid")
+            builder.warn(
+                name,
+                f"rule {rule.value}: the {role} was revoked at {when} ({reason}); a time-stamp "
+                f"proves the signature existed at {_iso(at)}, before that, so it stays valid",
+            )
         else:
             rule = RevocationRule.NO_POE_BEFORE_COMPROMISE
-            builder.indeterminate(name, REVOKED_NO_POE,
-                                  f"rule {rule.value}: the {role} was revoked at {when} ({reason}); only the "
-                                  f"signer's own claimed time {_iso(at)} says the signature came before, and no "
-                                  "time-stamp proves it")
+            builder.indeterminate(
+                name,
+                REVOKED_NO_POE,
+                f"rule {rule.value}: the {role} was revoked at {when} ({reason}); only the "
+                f"signer's own claimed time {_iso(at)} says the signature came before, and no "
+                "time-stamp proves it",
+            )
         status = builder.status_now.get(prefix)
         if isinstance(status, dict) and "revocation_rule" not in status:
             status["revocation_rule"] = rule.value
@@ -318,7 +347,9 @@ def assess_certificate(
     if result.indication is Indication.PASSED:
         builder.passed(f"{prefix}.path", f"{role}: {result.message}")
     elif result.indication is Indication.FAILED:
-        builder.fail(f"{prefix}.path", result.sub_indication or CERTIFICATE_CHAIN_GENERAL_FAILURE, f"{role}: {result.message}")
+        builder.fail(
+            f"{prefix}.path", result.sub_indication or CERTIFICATE_CHAIN_GENERAL_FAILURE, f"{role}: {result.message}"
+        )
     else:
         if result.sub_indication == NO_CERTIFICATE_CHAIN_FOUND:
             _own_statements(builder, prefix, cert, at, required_key_usage, required_eku)

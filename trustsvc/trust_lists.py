@@ -78,8 +78,8 @@ from ca.results import (
 )
 from hsm.errors import TrustSvcError
 
-from .canonical import canonical_json
 from .audit import AuditEvent, record
+from .canonical import canonical_json
 from .codes.format import kid_for
 from .context import TrustService
 from .errors import InvalidInputError, NotInitialisedError
@@ -137,8 +137,22 @@ MAX_LIST_BYTES = 8 * 1024 * 1024
 
 _SKEW = dt.timedelta(minutes=5)
 _TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
-_KEYS = {"format", "region", "base_url", "sequence", "issued_at", "next_update", "roots", "cas",
-         "trust_list_signers", "status_list_signers", "tsa", "ocsp", "code_signers", "issuers"}
+_KEYS = {
+    "format",
+    "region",
+    "base_url",
+    "sequence",
+    "issued_at",
+    "next_update",
+    "roots",
+    "cas",
+    "trust_list_signers",
+    "status_list_signers",
+    "tsa",
+    "ocsp",
+    "code_signers",
+    "issuers",
+}
 _ISSUER_KEYS = {"uscc", "name", "ca", "seal_makers", "signers", "licence_types", "status_list_url", "ocsp_url"}
 _OPTIONAL_KEYS = frozenset({"revoked"})
 _OPTIONAL_ISSUER_KEYS = frozenset({"seals"})
@@ -160,7 +174,7 @@ class TrustListRejected(InvalidInputError):
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(der: bytes) -> str:
@@ -172,6 +186,7 @@ def _sha256(der: bytes) -> str:
 
 
 # -- the decoded list ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class IssuerEntry:
@@ -247,14 +262,28 @@ class TrustList:
         return {i.uscc: i.licence_types for i in self.issuers}
 
     def summary(self) -> dict[str, Any]:
-        return {"region": {"code": self.region_code, "name": self.region_name}, "sequence": self.sequence,
-                "issued_at": _iso(self.issued_at), "next_update": _iso(self.next_update),
-                "base_url": self.base_url, "roots": sorted(self.root_pins),
-                "trust_list_signers": [{"role": r, "sha256": _sha256(c)} for r, c in self.trust_list_signers],
-                "code_signers": [{"kid": c.kid.hex(), "state": c.state, "sha256": _sha256(c.cert)}
-                                 for c in self.code_signers],
-                "issuers": [{"uscc": i.uscc, "name": i.name, "licence_types": sorted(i.licence_types),
-                             "status_list_url": i.status_list_url, "ocsp_url": i.ocsp_url} for i in self.issuers]}
+        return {
+            "region": {"code": self.region_code, "name": self.region_name},
+            "sequence": self.sequence,
+            "issued_at": _iso(self.issued_at),
+            "next_update": _iso(self.next_update),
+            "base_url": self.base_url,
+            "roots": sorted(self.root_pins),
+            "trust_list_signers": [{"role": r, "sha256": _sha256(c)} for r, c in self.trust_list_signers],
+            "code_signers": [
+                {"kid": c.kid.hex(), "state": c.state, "sha256": _sha256(c.cert)} for c in self.code_signers
+            ],
+            "issuers": [
+                {
+                    "uscc": i.uscc,
+                    "name": i.name,
+                    "licence_types": sorted(i.licence_types),
+                    "status_list_url": i.status_list_url,
+                    "ocsp_url": i.ocsp_url,
+                }
+                for i in self.issuers
+            ],
+        }
 
 
 def _bad(message: str) -> InvalidInputError:
@@ -300,8 +329,12 @@ def _url(value: Any, where: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         raise _bad(f"{where} is not a URL") from exc
-    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None
-            or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text)):
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text)
+    ):
         raise _bad(f"{where} must be an http(s) URL with a host and no credentials")
     return text
 
@@ -310,7 +343,7 @@ def _time(value: Any, where: str) -> dt.datetime:
     if not isinstance(value, str) or not _TIME.match(value):
         raise _bad(f"{where} must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
     try:
-        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     except ValueError as exc:
         raise _bad(f"{where} is not a time") from exc
     if parsed.year > 2199:  # e.g. 9999-12-31: next_update + grace would overflow wherever staleness is judged
@@ -332,8 +365,9 @@ def parse_trust_list_content(content: bytes) -> TrustList:
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad("the trust list is not UTF-8 JSON") from exc
     if not isinstance(doc, dict) or not _KEYS <= set(doc) <= _KEYS | _OPTIONAL_KEYS:
-        raise _bad(f"the trust list must have exactly the keys {sorted(_KEYS)} (and optionally "
-                   f"{sorted(_OPTIONAL_KEYS)})")
+        raise _bad(
+            f"the trust list must have exactly the keys {sorted(_KEYS)} (and optionally {sorted(_OPTIONAL_KEYS)})"
+        )
     if doc["format"] != TRUST_LIST_FORMAT:
         raise _bad(f"unknown trust list format {doc['format']!r}")
     region = doc["region"]
@@ -365,25 +399,48 @@ def parse_trust_list_content(content: bytes) -> TrustList:
     for i, s in enumerate(doc["issuers"] if isinstance(doc["issuers"], list) else [None]):
         where = f"issuers[{i}]"
         if not isinstance(s, dict) or not _ISSUER_KEYS <= set(s) <= _ISSUER_KEYS | _OPTIONAL_ISSUER_KEYS:
-            raise _bad(f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)} (and optionally "
-                       f"{sorted(_OPTIONAL_ISSUER_KEYS)})")
+            raise _bad(
+                f"{where} must have exactly the keys {sorted(_ISSUER_KEYS)} (and optionally "
+                f"{sorted(_OPTIONAL_ISSUER_KEYS)})"
+            )
         types = s["licence_types"]
-        if not isinstance(types, list) or len(types) > 1000 or not all(
-                isinstance(t, str) and _TYPE_CODE.fullmatch(t) for t in types):
+        if (
+            not isinstance(types, list)
+            or len(types) > 1000
+            or not all(isinstance(t, str) and _TYPE_CODE.fullmatch(t) for t in types)
+        ):
             raise _bad(f"{where}.licence_types must be a list of type codes (A-Z, 0-9)")
-        issuers.append(IssuerEntry(
-            uscc=_name(s["uscc"], f"{where}.uscc", 64), name=_name(s["name"], f"{where}.name"),
-            ca=_cert(s["ca"], f"{where}.ca"), seal_makers=_certs(s["seal_makers"], f"{where}.seal_makers"),
-            signers=_certs(s["signers"], f"{where}.signers"), licence_types=frozenset(types),
-            status_list_url=_url(s["status_list_url"], f"{where}.status_list_url"),
-            ocsp_url=_url(s["ocsp_url"], f"{where}.ocsp_url"), seals=_seals(s.get("seals", []), f"{where}.seals")))
+        issuers.append(
+            IssuerEntry(
+                uscc=_name(s["uscc"], f"{where}.uscc", 64),
+                name=_name(s["name"], f"{where}.name"),
+                ca=_cert(s["ca"], f"{where}.ca"),
+                seal_makers=_certs(s["seal_makers"], f"{where}.seal_makers"),
+                signers=_certs(s["signers"], f"{where}.signers"),
+                licence_types=frozenset(types),
+                status_list_url=_url(s["status_list_url"], f"{where}.status_list_url"),
+                ocsp_url=_url(s["ocsp_url"], f"{where}.ocsp_url"),
+                seals=_seals(s.get("seals", []), f"{where}.seals"),
+            )
+        )
     return TrustList(
-        region_code=code, region_name=name, base_url=_url(doc["base_url"], "base_url"), sequence=sequence,
-        issued_at=issued_at, next_update=next_update, roots=_certs(doc["roots"], "roots"),
-        cas=_certs(doc["cas"], "cas"), trust_list_signers=tuple(signers),
+        region_code=code,
+        region_name=name,
+        base_url=_url(doc["base_url"], "base_url"),
+        sequence=sequence,
+        issued_at=issued_at,
+        next_update=next_update,
+        roots=_certs(doc["roots"], "roots"),
+        cas=_certs(doc["cas"], "cas"),
+        trust_list_signers=tuple(signers),
         status_list_signers=_certs(doc["status_list_signers"], "status_list_signers"),
-        tsa=_certs(doc["tsa"], "tsa"), ocsp=_certs(doc["ocsp"], "ocsp"), code_signers=tuple(code_signers),
-        issuers=tuple(issuers), content_sha256=_content_digest(doc), revoked=_revoked(doc["revoked"]) if "revoked" in doc else None)
+        tsa=_certs(doc["tsa"], "tsa"),
+        ocsp=_certs(doc["ocsp"], "ocsp"),
+        code_signers=tuple(code_signers),
+        issuers=tuple(issuers),
+        content_sha256=_content_digest(doc),
+        revoked=_revoked(doc["revoked"]) if "revoked" in doc else None,
+    )
 
 
 def _reason(value: Any, where: str) -> str:
@@ -399,20 +456,32 @@ def _seals(value: Any, where: str) -> tuple[PublishedSeal, ...]:
     seals = []
     for i, s in enumerate(value):
         at = f"{where}[{i}]"
-        if (not isinstance(s, dict) or set(s) != {"esid", "sha256", "status", "changes"}
-                or not isinstance(s["esid"], str) or not _ESID.fullmatch(s["esid"])
-                or not isinstance(s["sha256"], str) or not _HEX64.fullmatch(s["sha256"])
-                or s["status"] not in _SEAL_STATUSES or not isinstance(s["changes"], list)
-                or len(s["changes"]) > 1000):
+        if (
+            not isinstance(s, dict)
+            or set(s) != {"esid", "sha256", "status", "changes"}
+            or not isinstance(s["esid"], str)
+            or not _ESID.fullmatch(s["esid"])
+            or not isinstance(s["sha256"], str)
+            or not _HEX64.fullmatch(s["sha256"])
+            or s["status"] not in _SEAL_STATUSES
+            or not isinstance(s["changes"], list)
+            or len(s["changes"]) > 1000
+        ):
             raise _bad(f"{at} must be {{esid, sha256 (hex), status: {'|'.join(sorted(_SEAL_STATUSES))}, changes}}")
         changes = []
         for j, c in enumerate(s["changes"]):
             if not isinstance(c, dict) or set(c) != {"status", "at", "reason"} or c["status"] not in _SEAL_STATUSES:
                 raise _bad(f"{at}.changes[{j}] must be {{status, at, reason}}")
-            changes.append(SealStatusChange(c["status"], _time(c["at"], f"{at}.changes[{j}].at"),
-                                            _reason(c["reason"], f"{at}.changes[{j}].reason")))
-        seals.append(PublishedSeal(s["esid"], s["sha256"], s["status"],
-                                   tuple(sorted(changes, key=lambda c: c.effective_at))))
+            changes.append(
+                SealStatusChange(
+                    c["status"],
+                    _time(c["at"], f"{at}.changes[{j}].at"),
+                    _reason(c["reason"], f"{at}.changes[{j}].reason"),
+                )
+            )
+        seals.append(
+            PublishedSeal(s["esid"], s["sha256"], s["status"], tuple(sorted(changes, key=lambda c: c.effective_at)))
+        )
     return tuple(seals)
 
 
@@ -421,13 +490,21 @@ def _revoked(value: Any) -> tuple[RevokedCertificate, ...]:
         raise _bad(f"revoked must be a list of at most {_MAX_REVOKED} entries")
     out = []
     for i, r in enumerate(value):
-        if (not isinstance(r, dict) or set(r) != {"sha256", "serial", "revoked_at", "reason"}
-                or not isinstance(r["sha256"], str) or not _HEX64.fullmatch(r["sha256"])
-                or not isinstance(r["serial"], str) or not _SERIAL.fullmatch(r["serial"])
-                or r["reason"] not in CRL_REASONS):
+        if (
+            not isinstance(r, dict)
+            or set(r) != {"sha256", "serial", "revoked_at", "reason"}
+            or not isinstance(r["sha256"], str)
+            or not _HEX64.fullmatch(r["sha256"])
+            or not isinstance(r["serial"], str)
+            or not _SERIAL.fullmatch(r["serial"])
+            or r["reason"] not in CRL_REASONS
+        ):
             raise _bad(f"revoked[{i}] must be {{sha256 (hex), serial (hex), revoked_at, reason (RFC 5280)}}")
-        out.append(RevokedCertificate(r["sha256"], r["serial"], _time(r["revoked_at"], f"revoked[{i}].revoked_at"),
-                                      r["reason"]))
+        out.append(
+            RevokedCertificate(
+                r["sha256"], r["serial"], _time(r["revoked_at"], f"revoked[{i}].revoked_at"), r["reason"]
+            )
+        )
     return tuple(out)
 
 
@@ -441,15 +518,18 @@ def content_of(der: bytes) -> TrustList:
 
 # -- publishing ---------------------------------------------------------------------------------
 
+
 def issuer_licence_types(session: Session, dept: Department, region_code: str) -> list[str]:
     """The licence types the department may sign: its grants, else the region's catalogue."""
-    granted = sorted(session.execute(
-        select(LicenceTypeGrant.type_code).where(LicenceTypeGrant.department_id == dept.id)).scalars())
+    granted = sorted(
+        session.execute(select(LicenceTypeGrant.type_code).where(LicenceTypeGrant.department_id == dept.id)).scalars()
+    )
     return granted or sorted(t.code for t in catalogue_for(region_code))
 
 
-def _listed_code_signer(session: Session, row: CertificateRecord, retired: dict[int, dt.datetime],
-                        now: dt.datetime, overlap: dt.timedelta) -> str | None:
+def _listed_code_signer(
+    session: Session, row: CertificateRecord, retired: dict[int, dt.datetime], now: dt.datetime, overlap: dt.timedelta
+) -> str | None:
     """``current``, ``retired`` (still listed) or None (no longer listed)."""
     if row.slug == CODE_SIGNER_SLUG:
         return "current"
@@ -459,9 +539,12 @@ def _listed_code_signer(session: Session, row: CertificateRecord, retired: dict[
     if now < retired_at + overlap:
         return "retired"
     live = session.execute(
-        select(ServiceCodeRecord.id).where(ServiceCodeRecord.signer_sha256 == row.sha256,
-                                           or_(ServiceCodeRecord.expires_at.is_(None),
-                                               ServiceCodeRecord.expires_at > now)).limit(1)
+        select(ServiceCodeRecord.id)
+        .where(
+            ServiceCodeRecord.signer_sha256 == row.sha256,
+            or_(ServiceCodeRecord.expires_at.is_(None), ServiceCodeRecord.expires_at > now),
+        )
+        .limit(1)
     ).first()
     return "retired" if live is not None else None
 
@@ -476,8 +559,11 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
     retired = {r.certificate_id: r.retired_at for r in session.execute(select(RetiredSignerRecord)).scalars()}
     base = service.config.server.public_url
     overlap = dt.timedelta(seconds=service.config.trust.code_signer_overlap)
-    signers = [{"role": "current" if c.slug == TRUST_LIST_SIGNER_SLUG else "next", "cert": _b64(c.der)}
-               for c in certs if c.slug in (TRUST_LIST_SIGNER_SLUG, NEXT_TRUST_LIST_SIGNER_SLUG)]
+    signers = [
+        {"role": "current" if c.slug == TRUST_LIST_SIGNER_SLUG else "next", "cert": _b64(c.der)}
+        for c in certs
+        if c.slug in (TRUST_LIST_SIGNER_SLUG, NEXT_TRUST_LIST_SIGNER_SLUG)
+    ]
     code_signers = []
     for c in certs:
         if c.profile == "code_signer":
@@ -490,25 +576,41 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
         ca = next((c for c in mine if c.profile == "issuing_ca"), None)
         if ca is None:
             continue
-        issuers.append({
-            "uscc": dept.uscc, "name": dept.name, "ca": _b64(ca.der),
-            "seal_makers": [_b64(c.der) for c in mine if c.profile == "seal_maker"],
-            "signers": [_b64(c.der) for c in mine if c.profile == "signer"],
-            "licence_types": issuer_licence_types(session, dept, region.code),
-            "status_list_url": f"{base}/api/v1/status/{dept.uscc}", "ocsp_url": f"{base}/api/v1/ocsp",
-            "seals": published_seals(session, dept)})
+        issuers.append(
+            {
+                "uscc": dept.uscc,
+                "name": dept.name,
+                "ca": _b64(ca.der),
+                "seal_makers": [_b64(c.der) for c in mine if c.profile == "seal_maker"],
+                "signers": [_b64(c.der) for c in mine if c.profile == "signer"],
+                "licence_types": issuer_licence_types(session, dept, region.code),
+                "status_list_url": f"{base}/api/v1/status/{dept.uscc}",
+                "ocsp_url": f"{base}/api/v1/ocsp",
+                "seals": published_seals(session, dept),
+            }
+        )
     return {
-        "format": TRUST_LIST_FORMAT, "region": {"code": region.code, "name": region.name}, "base_url": base,
+        "format": TRUST_LIST_FORMAT,
+        "region": {"code": region.code, "name": region.name},
+        "base_url": base,
         "roots": [_b64(c.der) for c in certs if c.profile == "root_ca"],
         "cas": [_b64(c.der) for c in certs if c.profile == "issuing_ca"],
         "trust_list_signers": signers,
         "status_list_signers": [_b64(c.der) for c in certs if c.profile == "status_list_signer"],
         "tsa": [_b64(c.der) for c in certs if c.profile == "tsa"],
         "ocsp": [_b64(c.der) for c in certs if c.profile == "ocsp"],
-        "code_signers": code_signers, "issuers": issuers,
-        "revoked": [{"sha256": c.sha256, "serial": c.serial_hex, "revoked_at": _iso(c.revoked_at),
-                     "reason": c.revocation_reason or "unspecified"}
-                    for c in every if c.status == "revoked" and c.revoked_at is not None],
+        "code_signers": code_signers,
+        "issuers": issuers,
+        "revoked": [
+            {
+                "sha256": c.sha256,
+                "serial": c.serial_hex,
+                "revoked_at": _iso(c.revoked_at),
+                "reason": c.revocation_reason or "unspecified",
+            }
+            for c in every
+            if c.status == "revoked" and c.revoked_at is not None
+        ],
     }
 
 
@@ -516,17 +618,28 @@ def published_seals(session: Session, dept: Department) -> list[dict[str, Any]]:
     """The department's seals with their status histories, as the trust list carries them."""
     from .storage.models import SealRecord, SealStatusEventRecord
 
-    seals = list(session.execute(select(SealRecord).where(SealRecord.department_id == dept.id)
-                                 .order_by(SealRecord.id)).scalars())
+    seals = list(
+        session.execute(select(SealRecord).where(SealRecord.department_id == dept.id).order_by(SealRecord.id)).scalars()
+    )
     events: dict[int, list[SealStatusEventRecord]] = {}
     if seals:
-        for e in session.execute(select(SealStatusEventRecord).where(
-                SealStatusEventRecord.seal_id.in_([s.id for s in seals]))
-                .order_by(SealStatusEventRecord.effective_at, SealStatusEventRecord.id)).scalars():
+        for e in session.execute(
+            select(SealStatusEventRecord)
+            .where(SealStatusEventRecord.seal_id.in_([s.id for s in seals]))
+            .order_by(SealStatusEventRecord.effective_at, SealStatusEventRecord.id)
+        ).scalars():
             events.setdefault(e.seal_id, []).append(e)
-    return [{"esid": s.esid, "sha256": s.sha256, "status": s.status,
-             "changes": [{"status": e.status, "at": _iso(e.effective_at), "reason": e.reason}
-                         for e in events.get(s.id, [])]} for s in seals]
+    return [
+        {
+            "esid": s.esid,
+            "sha256": s.sha256,
+            "status": s.status,
+            "changes": [
+                {"status": e.status, "at": _iso(e.effective_at), "reason": e.reason} for e in events.get(s.id, [])
+            ],
+        }
+        for s in seals
+    ]
 
 
 @dataclass(frozen=True)
@@ -546,31 +659,50 @@ class SignedTrustList:
 
 
 def _signed(row: TrustListRecord) -> SignedTrustList:
-    return SignedTrustList(der=row.body, sha256=row.sha256,
-                           refresh_at=row.issued_at + (row.next_update - row.issued_at) / 2,
-                           trust_list=content_of(row.body))
+    return SignedTrustList(
+        der=row.body,
+        sha256=row.sha256,
+        refresh_at=row.issued_at + (row.next_update - row.issued_at) / 2,
+        trust_list=content_of(row.body),
+    )
 
 
-def sign_trust_list(service: TrustService, session: Session, entries: Mapping[str, Any], *, sequence: int,
-                    issued_at: dt.datetime, next_update: dt.datetime,
-                    signer_slug: str = TRUST_LIST_SIGNER_SLUG) -> tuple[bytes, CertificateRecord]:
+def sign_trust_list(
+    service: TrustService,
+    session: Session,
+    entries: Mapping[str, Any],
+    *,
+    sequence: int,
+    issued_at: dt.datetime,
+    next_update: dt.datetime,
+    signer_slug: str = TRUST_LIST_SIGNER_SLUG,
+) -> tuple[bytes, CertificateRecord]:
     """Sign ``entries`` as list ``sequence`` (nothing stored, nothing audited: the caller does)."""
     signer = session.execute(
-        select(CertificateRecord).where(CertificateRecord.slug == signer_slug)).scalar_one_or_none()
+        select(CertificateRecord).where(CertificateRecord.slug == signer_slug)
+    ).scalar_one_or_none()
     if signer is None or signer.key_ref is None or signer.issuer is None:
         raise NotInitialisedError(f"this region has no {signer_slug}; run `trustsvc init`")
-    content = canonical_json({**entries, "sequence": sequence, "issued_at": _iso(issued_at),
-                          "next_update": _iso(next_update)})
+    content = canonical_json(
+        {**entries, "sequence": sequence, "issued_at": _iso(issued_at), "next_update": _iso(next_update)}
+    )
     list_signer = signing_key(service, session, signer, purpose="sign the trust list", now=issued_at)
-    der = sign_cms(content, signer=list_signer, signer_cert=signer.der,
-                   extra_certs=[signer.issuer.der], detached=False, content_type=TRUST_LIST_CONTENT_TYPE,
-                   signing_time=issued_at)
+    der = sign_cms(
+        content,
+        signer=list_signer,
+        signer_cert=signer.der,
+        extra_certs=[signer.issuer.der],
+        detached=False,
+        content_type=TRUST_LIST_CONTENT_TYPE,
+        signing_time=issued_at,
+    )
     return der, signer
 
 
 def _latest(session: Session) -> TrustListRecord | None:
     return session.execute(
-        select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)).scalar_one_or_none()
+        select(TrustListRecord).order_by(TrustListRecord.sequence.desc()).limit(1)
+    ).scalar_one_or_none()
 
 
 def _up_to_date(latest: TrustListRecord, digest: str, now: dt.datetime) -> bool:
@@ -596,16 +728,36 @@ def current_trust_list(service: TrustService, *, now: dt.datetime | None = None)
             issued = now.replace(microsecond=0)
             next_update = issued + dt.timedelta(seconds=service.config.trust.list_next_update)
             sequence = (latest.sequence if latest is not None else 0) + 1
-            der, signer = sign_trust_list(service, session, entries, sequence=sequence, issued_at=issued,
-                                          next_update=next_update)
-            row = TrustListRecord(sequence=sequence, issued_at=issued, next_update=next_update, body=der,
-                                  sha256=_sha256(der), content_sha256=digest, signer_sha256=signer.sha256)
+            der, signer = sign_trust_list(
+                service, session, entries, sequence=sequence, issued_at=issued, next_update=next_update
+            )
+            row = TrustListRecord(
+                sequence=sequence,
+                issued_at=issued,
+                next_update=next_update,
+                body=der,
+                sha256=_sha256(der),
+                content_sha256=digest,
+                signer_sha256=signer.sha256,
+            )
             session.add(row)
             session.flush()
-            record(session, AuditEvent(actor="system", action="trust_list.issue", object_type="trust_list",
-                                       object_id=str(sequence), key_ref=signer.key_ref or "",
-                                       details={"sequence": sequence, "sha256": row.sha256,
-                                                "content_sha256": digest, "issuers": len(entries["issuers"])}))
+            record(
+                session,
+                AuditEvent(
+                    actor="system",
+                    action="trust_list.issue",
+                    object_type="trust_list",
+                    object_id=str(sequence),
+                    key_ref=signer.key_ref or "",
+                    details={
+                        "sequence": sequence,
+                        "sha256": row.sha256,
+                        "content_sha256": digest,
+                        "issuers": len(entries["issuers"]),
+                    },
+                ),
+            )
             return _signed(row)
     except IntegrityError:
         with service.db.reader() as session:
@@ -615,6 +767,7 @@ def current_trust_list(service: TrustService, *, now: dt.datetime | None = None)
 
 
 # -- checking a peer's list ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrustListVerification:
@@ -658,9 +811,16 @@ def _check_result(builder: ReportBuilder, name: str) -> str | None:
     return None
 
 
-def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, held_der: bytes | None = None,
-                      now: dt.datetime | None = None, grace: dt.timedelta = dt.timedelta(days=1),
-                      require_announced: bool = True) -> TrustListVerification:
+def verify_trust_list(
+    data: bytes,
+    *,
+    pin: str,
+    held: TrustList | None = None,
+    held_der: bytes | None = None,
+    now: dt.datetime | None = None,
+    grace: dt.timedelta = dt.timedelta(days=1),
+    require_announced: bool = True,
+) -> TrustListVerification:
     """Check a peer's signed list against the pin and the list already held (see the module
     docstring). Never raises for bad input.
 
@@ -678,77 +838,141 @@ def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, h
     try:
         cms = verify_cms(bytes(data))
     except (CAError, TrustSvcError, TypeError) as exc:
-        v.refuse("trust_list_invalid", "trust_list.format", FORMAT_FAILURE,
-                 f"not a CMS SignedData: {getattr(exc, 'message', type(exc).__name__)}")
+        v.refuse(
+            "trust_list_invalid",
+            "trust_list.format",
+            FORMAT_FAILURE,
+            f"not a CMS SignedData: {getattr(exc, 'message', type(exc).__name__)}",
+        )
         return TrustListVerification(b.build(), None, v.reason)
     for c in cms.checks:
         if c.failed:
-            v.refuse("trust_list_bad_signature", c.name,
-                     HASH_FAILURE if c.name.endswith("message_digest") else SIG_CRYPTO_FAILURE, c.detail)
+            v.refuse(
+                "trust_list_bad_signature",
+                c.name,
+                HASH_FAILURE if c.name.endswith("message_digest") else SIG_CRYPTO_FAILURE,
+                c.detail,
+            )
         else:
             b.check(c.name, c.result, c.detail)
     if cms.content_type != TRUST_LIST_CONTENT_TYPE:
-        v.refuse("trust_list_invalid", "trust_list.content_type", FORMAT_FAILURE,
-                 f"eContentType {cms.content_type} is not a trust list ({TRUST_LIST_CONTENT_TYPE})")
+        v.refuse(
+            "trust_list_invalid",
+            "trust_list.content_type",
+            FORMAT_FAILURE,
+            f"eContentType {cms.content_type} is not a trust list ({TRUST_LIST_CONTENT_TYPE})",
+        )
         return TrustListVerification(b.build(), None, v.reason)
     try:
         parsed = parse_trust_list_content(cms.encapsulated_content or b"")
     except InvalidInputError as exc:
         v.refuse("trust_list_invalid", "trust_list.format", FORMAT_FAILURE, f"unreadable trust list: {exc.message}")
         return TrustListVerification(b.build(), None, v.reason)
-    b.passed("trust_list.format", f"{TRUST_LIST_FORMAT} of region {parsed.region_code} {parsed.region_name}, "
-                                  f"sequence {parsed.sequence}, {len(parsed.issuers)} issuer(s)")
-    b.object.update({"region": parsed.region_code, "region_name": parsed.region_name, "sequence": parsed.sequence,
-                     "issued_at": _iso(parsed.issued_at), "next_update": _iso(parsed.next_update)})
+    b.passed(
+        "trust_list.format",
+        f"{TRUST_LIST_FORMAT} of region {parsed.region_code} {parsed.region_name}, "
+        f"sequence {parsed.sequence}, {len(parsed.issuers)} issuer(s)",
+    )
+    b.object.update(
+        {
+            "region": parsed.region_code,
+            "region_name": parsed.region_name,
+            "sequence": parsed.sequence,
+            "issued_at": _iso(parsed.issued_at),
+            "next_update": _iso(parsed.next_update),
+        }
+    )
     b.signing_time = cms.signing_time or parsed.issued_at
     # the pin: the region's root, exchanged out of band
     root = next((r for r in parsed.roots if _sha256(r) == pin), None)
     if root is None:
         # never name the root the list does hold: an operator must not be invited to copy a pin
         # from the very list the pin is there to check; the pin comes from the peer, out of band
-        v.refuse("trust_list_pin_mismatch", "trust_list.pin", NO_CERTIFICATE_CHAIN_FOUND,
-                 f"the trust list of region {parsed.region_code} does not match the pin given: none of its root "
-                 "certificates has that SHA-256. Check the pin with the region's operator, out of band "
-                 "(`trustsvc trust pin` there); do not take it from the list itself")
+        v.refuse(
+            "trust_list_pin_mismatch",
+            "trust_list.pin",
+            NO_CERTIFICATE_CHAIN_FOUND,
+            f"the trust list of region {parsed.region_code} does not match the pin given: none of its root "
+            "certificates has that SHA-256. Check the pin with the region's operator, out of band "
+            "(`trustsvc trust pin` there); do not take it from the list itself",
+        )
     else:
         b.passed("trust_list.pin", f"the list's root {parse_certificate(root).subject_str!r} is the pinned one")
     if held is not None and held.region_code != parsed.region_code:
-        v.refuse("trust_list_region_mismatch", "trust_list.region", SIG_CONSTRAINTS_FAILURE,
-                 f"the list is region {parsed.region_code}'s, but this peer is region {held.region_code}")
+        v.refuse(
+            "trust_list_region_mismatch",
+            "trust_list.region",
+            SIG_CONSTRAINTS_FAILURE,
+            f"the list is region {parsed.region_code}'s, but this peer is region {held.region_code}",
+        )
     # the signer: a listed trust-list signer certified by the pinned root (and announced before)
     signer = cms.signer_cert_der
     if signer is None:
-        v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
-                 "the signer certificate is not in the list's SignedData")
+        v.refuse(
+            "trust_list_signer_untrusted",
+            "trust_list.signer",
+            SIG_CONSTRAINTS_FAILURE,
+            "the signer certificate is not in the list's SignedData",
+        )
     elif root is not None:
-        assess_certificate(b, "signer", signer, trust=TrustContext(anchors=(root,), intermediates=parsed.cas),
-                           at=parsed.issued_at, now=now, required_key_usage=_USAGE,
-                           required_eku=TrustSvcEKU.TRUST_LIST_SIGNING, extra_intermediates=cms.certificates)
+        assess_certificate(
+            b,
+            "signer",
+            signer,
+            trust=TrustContext(anchors=(root,), intermediates=parsed.cas),
+            at=parsed.issued_at,
+            now=now,
+            required_key_usage=_USAGE,
+            required_eku=TrustSvcEKU.TRUST_LIST_SIGNING,
+            extra_intermediates=cms.certificates,
+        )
         if _check_result(b, "signer.path") != "passed":
-            v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
-                     "the list is not signed by a trust-list signer certified by the pinned root")
+            v.refuse(
+                "trust_list_signer_untrusted",
+                "trust_list.signer",
+                SIG_CONSTRAINTS_FAILURE,
+                "the list is not signed by a trust-list signer certified by the pinned root",
+            )
         elif _sha256(signer) not in parsed.announced_signers:
-            v.refuse("trust_list_signer_untrusted", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
-                     "the list's signer is not one of the trust-list signers it lists")
+            v.refuse(
+                "trust_list_signer_untrusted",
+                "trust_list.signer",
+                SIG_CONSTRAINTS_FAILURE,
+                "the list's signer is not one of the trust-list signers it lists",
+            )
         elif require_announced and held is not None and _sha256(signer) not in held.announced_signers:
-            v.refuse("trust_list_signer_not_announced", "trust_list.signer", SIG_CONSTRAINTS_FAILURE,
-                     f"the list is signed by a trust-list signer that the held list (sequence {held.sequence}) "
-                     "did not announce (the region rotated it before this service refreshed); import the "
-                     "list again by pin to follow")
+            v.refuse(
+                "trust_list_signer_not_announced",
+                "trust_list.signer",
+                SIG_CONSTRAINTS_FAILURE,
+                f"the list is signed by a trust-list signer that the held list (sequence {held.sequence}) "
+                "did not announce (the region rotated it before this service refreshed); import the "
+                "list again by pin to follow",
+            )
         else:
-            b.passed("trust_list.signer", "signed by a trust-list signer certified by the pinned root"
-                     + (" and announced in the held list" if held is not None else ""))
+            b.passed(
+                "trust_list.signer",
+                "signed by a trust-list signer certified by the pinned root"
+                + (" and announced in the held list" if held is not None else ""),
+            )
     # rollback, equivocation
     unchanged = False
     if held is not None:
         if parsed.sequence < held.sequence:
-            v.refuse("trust_list_rollback", "trust_list.sequence", SIG_CONSTRAINTS_FAILURE,
-                     f"sequence {parsed.sequence} is older than sequence {held.sequence} already held "
-                     "(a replayed list?)")
+            v.refuse(
+                "trust_list_rollback",
+                "trust_list.sequence",
+                SIG_CONSTRAINTS_FAILURE,
+                f"sequence {parsed.sequence} is older than sequence {held.sequence} already held (a replayed list?)",
+            )
         elif parsed.sequence == held.sequence:
             if held_der is not None and bytes(data) != held_der and parsed.content_sha256 != held.content_sha256:
-                v.refuse("trust_list_equivocation", "trust_list.sequence", SIG_CONSTRAINTS_FAILURE,
-                         f"sequence {parsed.sequence} is held with other content")
+                v.refuse(
+                    "trust_list_equivocation",
+                    "trust_list.sequence",
+                    SIG_CONSTRAINTS_FAILURE,
+                    f"sequence {parsed.sequence} is held with other content",
+                )
             else:
                 unchanged = True
                 b.passed("trust_list.sequence", f"sequence {parsed.sequence} is the one held: no change")
@@ -758,12 +982,22 @@ def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, h
         b.passed("trust_list.sequence", f"first list of region {parsed.region_code}: sequence {parsed.sequence}")
     # freshness
     if parsed.issued_at > now + _SKEW:
-        v.refuse("trust_list_invalid", "trust_list.freshness", TRY_LATER,
-                 f"issued at {_iso(parsed.issued_at)}, in the future (check the clocks)", indeterminate=True)
+        v.refuse(
+            "trust_list_invalid",
+            "trust_list.freshness",
+            TRY_LATER,
+            f"issued at {_iso(parsed.issued_at)}, in the future (check the clocks)",
+            indeterminate=True,
+        )
     elif now > parsed.next_update + grace:
-        v.refuse("trust_list_stale", "trust_list.freshness", TRUST_LIST_STALE,
-                 f"stale: next_update {_iso(parsed.next_update)} plus the grace of {int(grace.total_seconds())} s "
-                 "has passed; the region must publish a newer list", indeterminate=True)
+        v.refuse(
+            "trust_list_stale",
+            "trust_list.freshness",
+            TRUST_LIST_STALE,
+            f"stale: next_update {_iso(parsed.next_update)} plus the grace of {int(grace.total_seconds())} s "
+            "has passed; the region must publish a newer list",
+            indeterminate=True,
+        )
     elif now > parsed.next_update:
         b.warn("trust_list.freshness", f"past next_update {_iso(parsed.next_update)}, within the grace")
     else:
@@ -772,6 +1006,7 @@ def verify_trust_list(data: bytes, *, pin: str, held: TrustList | None = None, h
 
 
 # -- namespaces: what a peer's list may claim -----------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NamespaceClaims:
@@ -842,8 +1077,10 @@ def namespace_refusal(tl: TrustList, claims: NamespaceClaims) -> tuple[str, str]
         try:
             valid = validate_uscc(issuer.uscc) == issuer.uscc
         except InvalidInputError as exc:
-            return "trust_list_issuer_invalid", f"issuers[{i}]: {shown} is not a unified social credit code: " \
-                                                f"{exc.message}"
+            return (
+                "trust_list_issuer_invalid",
+                f"issuers[{i}]: {shown} is not a unified social credit code: {exc.message}",
+            )
         if not valid:
             return "trust_list_issuer_invalid", f"issuers[{i}]: {shown} is not in canonical (upper-case) form"
         if issuer.uscc in seen:
@@ -853,26 +1090,32 @@ def namespace_refusal(tl: TrustList, claims: NamespaceClaims) -> tuple[str, str]
         if issuer.uscc in claims.local_issuers:
             return "trust_list_issuer_is_local", (
                 f"region {tl.region_code} lists issuer {issuer.uscc}, a department of this region: only this "
-                "region's root vouches for its own departments")
+                "region's root vouches for its own departments"
+            )
     for issuer in tl.issuers:
         holder = claims.peer_issuers.get(issuer.uscc)
         if holder is not None:
             return "trust_list_issuer_held_by_peer", (
-                f"region {tl.region_code} lists issuer {issuer.uscc}, which peer region {holder} vouches for "
-                "already")
+                f"region {tl.region_code} lists issuer {issuer.uscc}, which peer region {holder} vouches for already"
+            )
     prefix = division_prefix(tl.region_code)
     for issuer in tl.issuers:
         if not issuer.uscc[2:8].startswith(prefix) and not _national(issuer.uscc, claims.national_issuers):
             return "trust_list_issuer_outside_region", (
                 f"region {tl.region_code} lists issuer {issuer.uscc}, registered in division {issuer.uscc[2:8]}, "
                 f"outside its own (codes starting {prefix}); a national issuer must be listed in "
-                "[trust] national_issuers")
+                "[trust] national_issuers"
+            )
     for where, der in list_certificates(tl):
         key = public_key_id(der)
-        owner = "this region" if key in claims.local_keys else (
-            f"peer region {claims.peer_keys[key]}" if key in claims.peer_keys else None)
+        owner = (
+            "this region"
+            if key in claims.local_keys
+            else (f"peer region {claims.peer_keys[key]}" if key in claims.peer_keys else None)
+        )
         if owner is not None:
             return "trust_list_ca_key_collision", (
                 f"region {tl.region_code}'s {where} ({parse_certificate(der).subject_str}) has the public key of a "
-                f"certificate of {owner}: a list may certify only keys of its own")
+                f"certificate of {owner}: a list may certify only keys of its own"
+            )
     return None

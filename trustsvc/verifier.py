@@ -78,8 +78,7 @@ from .storage.models import utcnow
 from .trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .verify import MAX_INPUT, detect_kind, make_tst_verifier, verify_bytes
 
-__all__ = ["OnlineCodes", "SnapshotStatusLookup", "verify", "verify_code", "enforce_freshness",
-           "check_claimed_issuers"]
+__all__ = ["OnlineCodes", "SnapshotStatusLookup", "verify", "verify_code", "enforce_freshness", "check_claimed_issuers"]
 
 _CODE_KINDS = ("code", "picture")
 _CLAIMED_ISSUER = re.compile(r"organizationIdentifier=(?:NTRCN-)?([0-9A-Z]{18})(?![0-9A-Z])")
@@ -96,8 +95,15 @@ class OnlineCodes:
     purpose: str | None = None
 
 
-def verify(snapshot: TrustSnapshot, data: bytes, *, now: dt.datetime | None = None, original: bytes | None = None,
-           kind: str | None = None, online: OnlineCodes | None = None) -> VerificationReport:
+def verify(
+    snapshot: TrustSnapshot,
+    data: bytes,
+    *,
+    now: dt.datetime | None = None,
+    original: bytes | None = None,
+    kind: str | None = None,
+    online: OnlineCodes | None = None,
+) -> VerificationReport:
     """Verify whatever ``data`` is against ``snapshot`` at ``now`` (see the module docstring).
 
     :param original: the signed document of a detached signature (SES dataHash, detached CMS).
@@ -108,18 +114,25 @@ def verify(snapshot: TrustSnapshot, data: bytes, *, now: dt.datetime | None = No
         return verify_bytes(data, trust=NO_TRUST)
     kind = kind or detect_kind(data)
     if kind in _CODE_KINDS:
-        return verify_bytes(data, trust=NO_TRUST, kind=kind, now=now,
-                            code_verifier=lambda text: verify_code(snapshot, text, now=now, online=online))
+        return verify_bytes(
+            data,
+            trust=NO_TRUST,
+            kind=kind,
+            now=now,
+            code_verifier=lambda text: verify_code(snapshot, text, now=now, online=online),
+        )
     if kind == "pdf" or (kind == "ofd" and is_licence_ofd(data)):
         licence_verifier = verify_licence_pdf if kind == "pdf" else verify_licence_ofd
-        report = licence_verifier(data, now=now, scope=_pdf_scope(snapshot),
-                                  status_lookup=SnapshotStatusLookup(snapshot, now))
+        report = licence_verifier(
+            data, now=now, scope=_pdf_scope(snapshot), status_lookup=SnapshotStatusLookup(snapshot, now)
+        )
         report = check_claimed_issuers(_note_unheld_issuer(report, snapshot), snapshot)
         return enforce_freshness(report, snapshot, now)
     return _verify_unscoped(snapshot, data, kind=kind, now=now, original=original)
 
 
 # -- freshness -----------------------------------------------------------------------------------
+
 
 def enforce_freshness(report: VerificationReport, snapshot: TrustSnapshot, now: dt.datetime) -> VerificationReport:
     """Mark each peer anchor of the trust path ``stale`` or not at ``now``; a verdict that relied
@@ -143,14 +156,17 @@ def enforce_freshness(report: VerificationReport, snapshot: TrustSnapshot, now: 
     report = dataclasses.replace(report, trust_path=tuple(entries))
     if stale is None or any(c.name == "trust_list.freshness" for c in report.checks):
         return report
-    message = (f"the trust list of region {stale.get('region')} (sequence {stale.get('list_sequence')}) is stale: its "
-               f"next_update {stale.get('list_next_update')} plus the grace passed at {stale.get('stale_after')}; "
-               "nothing it vouches for is relied on until `trustsvc trust refresh` fetches a newer list")
+    message = (
+        f"the trust list of region {stale.get('region')} (sequence {stale.get('list_sequence')}) is stale: its "
+        f"next_update {stale.get('list_next_update')} plus the grace passed at {stale.get('stale_after')}; "
+        "nothing it vouches for is relied on until `trustsvc trust refresh` fetches a newer list"
+    )
     checks = (*report.checks, Check("trust_list.freshness", "failed", message))
     if report.indication is Indication.FAILED:
         return dataclasses.replace(report, checks=checks)
-    return dataclasses.replace(report, indication=Indication.INDETERMINATE, sub_indication=TRUST_LIST_STALE,
-                               message=message, checks=checks)
+    return dataclasses.replace(
+        report, indication=Indication.INDETERMINATE, sub_indication=TRUST_LIST_STALE, message=message, checks=checks
+    )
 
 
 def check_claimed_issuers(report: VerificationReport, snapshot: TrustSnapshot) -> VerificationReport:
@@ -172,20 +188,29 @@ def check_claimed_issuers(report: VerificationReport, snapshot: TrustSnapshot) -
             if holder is ns or (holder is None and ns.catch_all):
                 continue
             who = f"{holder.label} vouches for that issuer" if holder is not None else "nobody here vouches for it"
-            problems.append(f"{entry.get('role')} certificate {entry.get('subject')!r} names issuer {uscc} but chains "
-                            f"to the root of {ns.label}, and {who}: only the anchor holding an issuer vouches for it")
+            problems.append(
+                f"{entry.get('role')} certificate {entry.get('subject')!r} names issuer {uscc} but chains "
+                f"to the root of {ns.label}, and {who}: only the anchor holding an issuer vouches for it"
+            )
     if not problems:
         return report
     checks = (*report.checks, *(Check("trust.namespace", "failed", p) for p in problems))
     if report.indication is not Indication.PASSED:
         return dataclasses.replace(report, checks=checks)
-    return dataclasses.replace(report, indication=Indication.INDETERMINATE, sub_indication=NO_CERTIFICATE_CHAIN_FOUND,
-                               message=problems[0], checks=checks)
+    return dataclasses.replace(
+        report,
+        indication=Indication.INDETERMINATE,
+        sub_indication=NO_CERTIFICATE_CHAIN_FOUND,
+        message=problems[0],
+        checks=checks,
+    )
 
 
 def _unheld_message(issuer: str) -> str:
-    return (f"issuer {issuer} is vouched for by no trust anchor here: it is neither a department of this region "
-            "nor an issuer listed by a peer region imported by pin")
+    return (
+        f"issuer {issuer} is vouched for by no trust anchor here: it is neither a department of this region "
+        "nor an issuer listed by a peer region imported by pin"
+    )
 
 
 def _note_unheld_issuer(report: VerificationReport, snapshot: TrustSnapshot) -> VerificationReport:
@@ -198,11 +223,17 @@ def _note_unheld_issuer(report: VerificationReport, snapshot: TrustSnapshot) -> 
     checks = (*report.checks, Check("licence.issuer", "failed", message))
     if report.indication is Indication.FAILED:
         return dataclasses.replace(report, checks=checks)
-    return dataclasses.replace(report, indication=Indication.INDETERMINATE, sub_indication=NO_CERTIFICATE_CHAIN_FOUND,
-                               message=message, checks=checks)
+    return dataclasses.replace(
+        report,
+        indication=Indication.INDETERMINATE,
+        sub_indication=NO_CERTIFICATE_CHAIN_FOUND,
+        message=message,
+        checks=checks,
+    )
 
 
 # -- files that name their issuer ----------------------------------------------------------------
+
 
 def _pdf_scope(snapshot: TrustSnapshot) -> Callable[[str | None], tuple[TrustContext, Any]]:
     def scope(identifier: str | None) -> tuple[TrustContext, Any]:
@@ -236,6 +267,7 @@ class SnapshotStatusLookup:
 
 # -- objects that name no issuer -----------------------------------------------------------------
 
+
 def _reached_anchor(report: VerificationReport) -> bool:
     return any(t.get("trust_anchor") for t in report.trust_path)
 
@@ -244,12 +276,14 @@ def _judged_trust(report: VerificationReport) -> bool:
     return any(c.name.endswith(".path") or c.name.endswith("path.build") for c in report.checks)
 
 
-def _verify_unscoped(snapshot: TrustSnapshot, data: bytes, *, kind: str, now: dt.datetime,
-                     original: bytes | None) -> VerificationReport:
+def _verify_unscoped(
+    snapshot: TrustSnapshot, data: bytes, *, kind: str, now: dt.datetime, original: bytes | None
+) -> VerificationReport:
     reports: list[VerificationReport] = []
     for ns in snapshot.namespaces:
-        report = check_claimed_issuers(verify_bytes(data, trust=ns.trust, original=original, now=now, kind=kind),
-                                       snapshot)
+        report = check_claimed_issuers(
+            verify_bytes(data, trust=ns.trust, original=original, now=now, kind=kind), snapshot
+        )
         if report.passed:
             return enforce_freshness(report, snapshot, now)
         reports.append(report)
@@ -262,6 +296,7 @@ def _verify_unscoped(snapshot: TrustSnapshot, data: bytes, *, kind: str, now: dt
 
 
 # -- service codes -------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1024)
 def _decode_cached(text: str) -> DecodedCode:
@@ -308,15 +343,31 @@ def _assess_signer(builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, 
     valid or revoked at ``now``, so it is made once per such key and replayed."""
     cert = signer.certificate
     if cert is None:
-        assess_certificate(builder, "code_signer", signer.der, trust=signer.trust, at=at, now=now,
-                           required_key_usage=SIGNING_USAGE, required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING)
+        assess_certificate(
+            builder,
+            "code_signer",
+            signer.der,
+            trust=signer.trust,
+            at=at,
+            now=now,
+            required_key_usage=SIGNING_USAGE,
+            required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING,
+        )
         return
     key = (at, now > cert.not_after, now < cert.not_before, signer.revocation.revoked_by(now))
     part = signer.assessed.get(key)
     if part is None:
         scratch = ReportBuilder("code")
-        assess_certificate(scratch, "code_signer", signer.der, trust=signer.trust, at=at, now=now,
-                           required_key_usage=SIGNING_USAGE, required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING)
+        assess_certificate(
+            scratch,
+            "code_signer",
+            signer.der,
+            trust=signer.trust,
+            at=at,
+            now=now,
+            required_key_usage=SIGNING_USAGE,
+            required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING,
+        )
         part = scratch.part()
         if len(signer.assessed) >= 4096:
             signer.assessed.clear()
@@ -324,15 +375,19 @@ def _assess_signer(builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, 
     builder.add_part(part)
 
 
-def _judge(builder: ReportBuilder, snapshot: TrustSnapshot, code: DecodedCode,
-           now: dt.datetime) -> tuple[Namespace, CodeSigner] | None:
+def _judge(
+    builder: ReportBuilder, snapshot: TrustSnapshot, code: DecodedCode, now: dt.datetime
+) -> tuple[Namespace, CodeSigner] | None:
     """Signature, signer path, authorisation, region and lifetime, inside the code's namespace.
     Returns where it verified, or None when the signature was not verified."""
     builder.passed("code.format", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
     key_algorithm = CODE_ALGORITHMS.get(code.alg) if type(code.alg) is int else None
     if key_algorithm is None:
-        builder.fail("code.algorithm", CRYPTO_CONSTRAINTS_FAILURE,
-                     f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)")
+        builder.fail(
+            "code.algorithm",
+            CRYPTO_CONSTRAINTS_FAILURE,
+            f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)",
+        )
         return None
     builder.passed("code.algorithm", f"COSE alg {code.alg} ({ALG_NAMES[key_algorithm]}, raw r‖s)")
     issuer = issuer_of(code.claims.sub)
@@ -347,8 +402,10 @@ def _judge(builder: ReportBuilder, snapshot: TrustSnapshot, code: DecodedCode,
         if ns is None or owner is None:
             detail = f"kid {kid} names no code-signer certificate known here ({snapshot.source})"
         else:
-            detail = (f"kid {kid} is not a code signer of {ns.label}, which vouches for issuer {issuer}; "
-                      f"only {ns.label}'s code signers speak for its issuers (the kid is {owner.label}'s)")
+            detail = (
+                f"kid {kid} is not a code signer of {ns.label}, which vouches for issuer {issuer}; "
+                f"only {ns.label}'s code signers speak for its issuers (the kid is {owner.label}'s)"
+            )
         builder.indeterminate("code.kid", NO_SIGNING_CERTIFICATE_FOUND, detail)
         return None
     assert ns is not None
@@ -360,8 +417,11 @@ def _judge(builder: ReportBuilder, snapshot: TrustSnapshot, code: DecodedCode,
     tbs = code.to_be_signed
     signer = next((s for s in candidates if s.algorithm is key_algorithm and _verifies(s, tbs, signature)), None)
     if signer is None:
-        builder.fail("code.signature", SIG_CRYPTO_FAILURE,
-                     "the signature does not verify: the code was changed or not signed by this key")
+        builder.fail(
+            "code.signature",
+            SIG_CRYPTO_FAILURE,
+            "the signature does not verify: the code was changed or not signed by this key",
+        )
         return None
     builder.passed("code.signature", f"{ALG_NAMES[key_algorithm]} signature over the COSE Sig_structure verifies")
     builder.object.update(minimal_object(code))
@@ -389,8 +449,9 @@ def _status(builder: ReportBuilder, ns: Namespace, code: DecodedCode, now: dt.da
     add_status_check(builder, ns.licence_status(ident.text, code.claims.status_index, now), identifier=ident.text)
 
 
-def verify_code(snapshot: TrustSnapshot, text: Any, *, now: dt.datetime | None = None,
-                online: OnlineCodes | None = None) -> VerificationReport:
+def verify_code(
+    snapshot: TrustSnapshot, text: Any, *, now: dt.datetime | None = None, online: OnlineCodes | None = None
+) -> VerificationReport:
     """Verify a ``TS1:`` code in its issuer's namespace (see the module docstring): signature
     under that namespace's code signer for the kid, the signer's path at ``iat``, the licence
     types the issuer may sign, ``iss``, the lifetime, the status from the namespace's status
@@ -410,9 +471,11 @@ def verify_code(snapshot: TrustSnapshot, text: Any, *, now: dt.datetime | None =
         judged = _judge(builder, snapshot, code, now)
     freshness = builder.status_now["trust"] = snapshot.freshness(now)
     if freshness["stale"]:
-        builder.indeterminate("code.trust_material", TRUST_LIST_STALE,
-                              f"the trust material ({snapshot.source}) is stale since {freshness['next_update']}; "
-                              "refresh it")
+        builder.indeterminate(
+            "code.trust_material",
+            TRUST_LIST_STALE,
+            f"the trust material ({snapshot.source}) is stale since {freshness['next_update']}; refresh it",
+        )
     else:
         fresh = f", fresh until {freshness['next_update']}" if snapshot.next_update else ""
         builder.passed("code.trust_material", f"trust material from {snapshot.source}{fresh}")
@@ -434,8 +497,15 @@ def verify_code(snapshot: TrustSnapshot, text: Any, *, now: dt.datetime | None =
     return _finish(builder, snapshot, now, code, online)
 
 
-def _finish(builder: ReportBuilder, snapshot: TrustSnapshot, now: dt.datetime, code: DecodedCode | None,
-            online: OnlineCodes | None, *, use: bool = False) -> VerificationReport:
+def _finish(
+    builder: ReportBuilder,
+    snapshot: TrustSnapshot,
+    now: dt.datetime,
+    code: DecodedCode | None,
+    online: OnlineCodes | None,
+    *,
+    use: bool = False,
+) -> VerificationReport:
     """Build the report; a keyed online verification uses the code up (``use``) and is audited
     in one transaction, so of two concurrent uses exactly one passes."""
     if online is None or online.actor is None:
@@ -445,11 +515,21 @@ def _finish(builder: ReportBuilder, snapshot: TrustSnapshot, now: dt.datetime, c
             use_code_once(session, builder, code, actor=online.actor, purpose=online.purpose, now=now)
         report = enforce_freshness(builder.build(), snapshot, now)
         claims = code.claims if code is not None else None
-        record(session, AuditEvent(
-            actor=online.actor, action="code.verify", object_type="licence",
-            object_id=claims.sub if claims is not None else "",
-            details={"purpose": online.purpose, "region": claims.iss if claims else None,
-                     "type": claims.typ if claims else None,
-                     "nonce": claims.nonce.hex() if claims and claims.nonce else None,
-                     "indication": report.indication.value, "sub_indication": report.sub_indication}))
+        record(
+            session,
+            AuditEvent(
+                actor=online.actor,
+                action="code.verify",
+                object_type="licence",
+                object_id=claims.sub if claims is not None else "",
+                details={
+                    "purpose": online.purpose,
+                    "region": claims.iss if claims else None,
+                    "type": claims.typ if claims else None,
+                    "nonce": claims.nonce.hex() if claims and claims.nonce else None,
+                    "indication": report.indication.value,
+                    "sub_indication": report.sub_indication,
+                },
+            ),
+        )
     return report

@@ -41,21 +41,31 @@ from .seals.parse import identify
 from .seals.verify import verify_seal, verify_ses_signature
 from .trust import TrustContext, assess_certificate
 
-__all__ = ["detect_kind", "is_picture", "verify_bytes", "make_tst_verifier", "verify_cms_report",
-           "verify_certificate_report", "SIGNING_USAGE", "ACCEPTED_KINDS"]
+__all__ = [
+    "detect_kind",
+    "is_picture",
+    "verify_bytes",
+    "make_tst_verifier",
+    "verify_cms_report",
+    "verify_certificate_report",
+    "SIGNING_USAGE",
+    "ACCEPTED_KINDS",
+]
 
 SIGNING_USAGE = frozenset({"digital_signature", "non_repudiation"})
 TSA_EKU = "1.3.6.1.5.5.7.3.8"
 MAX_INPUT = 64 * 1024 * 1024
-ACCEPTED_KINDS = ("a licence PDF, an OFD document, an .esl seal (GB/T 38540 SES_Seal), an SES_Signature, "
-                  "a CMS / GB/T 35275 SignedData (DER or PEM), an X.509 certificate (DER or PEM), "
-                  "a service code as text (TS1:...) or a picture of its QR code (PNG, JPEG, GIF, WebP)")
+ACCEPTED_KINDS = (
+    "a licence PDF, an OFD document, an .esl seal (GB/T 38540 SES_Seal), an SES_Signature, "
+    "a CMS / GB/T 35275 SignedData (DER or PEM), an X.509 certificate (DER or PEM), "
+    "a service code as text (TS1:...) or a picture of its QR code (PNG, JPEG, GIF, WebP)"
+)
 """Everything :func:`verify_bytes` accepts, for messages that tell a caller what to send."""
 _PICTURE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def is_picture(data: bytes) -> bool:
@@ -111,21 +121,34 @@ def make_tst_verifier(trust: TrustContext) -> Callable[[bytes, bytes], tuple[dt.
         result = verify_timestamp_token(token, data=imprinted)
         checks = list(result.checks)
         if result.valid and result.tsa_cert_der is not None and result.gen_time is not None:
-            path = validate_path(result.tsa_cert_der, intermediates=trust.intermediates, anchors=trust.anchors,
-                                 at=result.gen_time, required_eku=TSA_EKU, revocation=trust.revocation)
+            path = validate_path(
+                result.tsa_cert_der,
+                intermediates=trust.intermediates,
+                anchors=trust.anchors,
+                at=result.gen_time,
+                required_eku=TSA_EKU,
+                revocation=trust.revocation,
+            )
             if path.indication.value == "PASSED":
                 checks.append(Check("tsa.path", "passed", f"TSA certificate: {path.message}"))
             elif path.indication.value == "FAILED":
                 checks.append(Check("tsa.path", "failed", f"TSA certificate: {path.message}"))
             else:
-                checks.append(Check("tsa.path", "warning",
-                                    f"TSA certificate not anchored ({path.message}); its time is used as claimed"))
+                checks.append(
+                    Check(
+                        "tsa.path",
+                        "warning",
+                        f"TSA certificate not anchored ({path.message}); its time is used as claimed",
+                    )
+                )
         return result.gen_time, tuple(checks)
 
     return verify
 
 
-def _cms_verifier(trust: TrustContext) -> Callable[[bytes, bytes], tuple[tuple[Check, ...], bytes | None, dt.datetime | None]]:
+def _cms_verifier(
+    trust: TrustContext,
+) -> Callable[[bytes, bytes], tuple[tuple[Check, ...], bytes | None, dt.datetime | None]]:
     def verify(signed_value: bytes, content: bytes) -> tuple[tuple[Check, ...], bytes | None, dt.datetime | None]:
         result = verify_cms(signed_value, detached_content=content)
         return tuple(result.checks), result.signer_cert_der, result.signing_time
@@ -133,8 +156,9 @@ def _cms_verifier(trust: TrustContext) -> Callable[[bytes, bytes], tuple[tuple[C
     return verify
 
 
-def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | None = None,
-                      now: dt.datetime | None = None) -> VerificationReport:
+def verify_cms_report(
+    data: bytes, *, trust: TrustContext, detached: bytes | None = None, now: dt.datetime | None = None
+) -> VerificationReport:
     """GB/T 35275 / PKCS#7 SignedData: signature, digest, signer certificate at signing time."""
     now = now or _utcnow()
     if _is_signed_and_enveloped(data):
@@ -145,8 +169,9 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
     except (CAError, TrustSvcError) as exc:
         builder.fail("cms.format", FORMAT_FAILURE, f"not a readable CMS SignedData: {exc.message}")
         return builder.build()
-    builder.object.update({"shape": result.shape, "content_type": result.content_type,
-                           "digest_algorithm": result.digest_algorithm})
+    builder.object.update(
+        {"shape": result.shape, "content_type": result.content_type, "digest_algorithm": result.digest_algorithm}
+    )
     content_missing = detached is None and result.shape.startswith("detached")
     for c in result.checks:
         if c.failed and content_missing and c.name in ("cms.content", "cms.signature"):
@@ -160,8 +185,9 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
         builder.warn("cms.quirk", w)
     builder.signing_time = result.signing_time
     if result.signer_cert_der is None:
-        builder.indeterminate("cms.signer_certificate", "NO_SIGNING_CERTIFICATE_FOUND",
-                              "the signer certificate is not in the SignedData")
+        builder.indeterminate(
+            "cms.signer_certificate", "NO_SIGNING_CERTIFICATE_FOUND", "the signer certificate is not in the SignedData"
+        )
         return builder.build()
     at = result.signing_time or now
     if result.signing_time is None:
@@ -173,15 +199,26 @@ def verify_cms_report(data: bytes, *, trust: TrustContext, detached: bytes | Non
         except CAError:
             not_after = now
         if not_after < now:
-            builder.indeterminate("cms.signing_time", OUT_OF_BOUNDS_NO_POE,
-                                  f"no signing time in the signature and the signer certificate expired "
-                                  f"{not_after.isoformat()}: no proof it was signed while valid",
-                                  result="warning")
+            builder.indeterminate(
+                "cms.signing_time",
+                OUT_OF_BOUNDS_NO_POE,
+                f"no signing time in the signature and the signer certificate expired "
+                f"{not_after.isoformat()}: no proof it was signed while valid",
+                result="warning",
+            )
             at = not_after
         else:
             builder.skipped("cms.signing_time", "no signing time in the signature: judged now")
-    assess_certificate(builder, "signer", result.signer_cert_der, trust=trust, at=at, now=now,
-                       required_key_usage=SIGNING_USAGE, extra_intermediates=result.certificates)
+    assess_certificate(
+        builder,
+        "signer",
+        result.signer_cert_der,
+        trust=trust,
+        at=at,
+        now=now,
+        required_key_usage=SIGNING_USAGE,
+        extra_intermediates=result.certificates,
+    )
     return builder.build()
 
 
@@ -194,15 +231,16 @@ def _is_signed_and_enveloped(data: bytes) -> bool:
         return False
 
 
-def _cms_or_status_list(data: bytes, *, trust: TrustContext, original: bytes | None,
-                        now: dt.datetime | None) -> VerificationReport:
+def _cms_or_status_list(
+    data: bytes, *, trust: TrustContext, original: bytes | None, now: dt.datetime | None
+) -> VerificationReport:
     """A signed licence status list gets its own checks (signer EKU, freshness); other CMS the generic ones."""
     from .status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
 
     try:
         der = to_der(data)
         econtent_type = asn1_cms.ContentInfo.load(der)["content"]["encap_content_info"]["content_type"].dotted
-    except Exception:  # noqa: BLE001 - anything unreadable is the generic verifier's to report
+    except Exception:
         econtent_type = None
     if original is None and econtent_type == STATUS_LIST_CONTENT_TYPE:
         return verify_status_list(der, trust=trust, now=now).report
@@ -218,17 +256,28 @@ def _enveloped_report(data: bytes) -> VerificationReport:
     except (CAError, TrustSvcError) as exc:
         builder.fail("cms.format", FORMAT_FAILURE, f"not a readable signedAndEnvelopedData: {exc.message}")
         return builder.build()
-    builder.object.update({"family": info.family, "recipients": len(info.recipients),
-                           "content_encryption_algorithm": info.content_encryption_algorithm,
-                           "certificates": len(info.certificates)})
+    builder.object.update(
+        {
+            "family": info.family,
+            "recipients": len(info.recipients),
+            "content_encryption_algorithm": info.content_encryption_algorithm,
+            "certificates": len(info.certificates),
+        }
+    )
     builder.passed("cms.format", f"signedAndEnvelopedData for {len(info.recipients)} recipient(s)")
-    builder.indeterminate("cms.signature", SIGNED_DATA_NOT_FOUND,
-                          "the signed content is encrypted for its recipient; the signature can be checked "
-                          "only after the recipient decrypts it", result="skipped")
+    builder.indeterminate(
+        "cms.signature",
+        SIGNED_DATA_NOT_FOUND,
+        "the signed content is encrypted for its recipient; the signature can be checked "
+        "only after the recipient decrypts it",
+        result="skipped",
+    )
     return builder.build()
 
 
-def verify_certificate_report(data: bytes, *, trust: TrustContext, now: dt.datetime | None = None) -> VerificationReport:
+def verify_certificate_report(
+    data: bytes, *, trust: TrustContext, now: dt.datetime | None = None
+) -> VerificationReport:
     """A certificate (or PEM bundle: the first is the subject, the rest help build the path)."""
     now = now or _utcnow()
     builder = ReportBuilder("certificate")
@@ -238,11 +287,26 @@ def verify_certificate_report(data: bytes, *, trust: TrustContext, now: dt.datet
         builder.fail("certificate.format", FORMAT_FAILURE, f"not a readable certificate: {exc.message}")
         return builder.build()
     leaf = certs[0]
-    builder.object.update({"subject": leaf.subject_str, "issuer": leaf.issuer_str, "serial": format(leaf.serial, "x"),
-                           "sha256": leaf.sha256, "not_before": leaf.not_before.isoformat(),
-                           "not_after": leaf.not_after.isoformat()})
-    assess_certificate(builder, "certificate", leaf.der, trust=trust, at=now, now=now, required_key_usage=None,
-                       extra_intermediates=[c.der for c in certs[1:]])
+    builder.object.update(
+        {
+            "subject": leaf.subject_str,
+            "issuer": leaf.issuer_str,
+            "serial": format(leaf.serial, "x"),
+            "sha256": leaf.sha256,
+            "not_before": leaf.not_before.isoformat(),
+            "not_after": leaf.not_after.isoformat(),
+        }
+    )
+    assess_certificate(
+        builder,
+        "certificate",
+        leaf.der,
+        trust=trust,
+        at=now,
+        now=now,
+        required_key_usage=None,
+        extra_intermediates=[c.der for c in certs[1:]],
+    )
     return builder.build()
 
 
@@ -273,9 +337,11 @@ def verify_bytes(
     kind = kind or detect_kind(data)
     tst = make_tst_verifier(trust)
     dispatch: dict[str, Callable[[], VerificationReport]] = {
-        "ofd": lambda: (verify_licence_ofd(data, trust=trust, now=now, tst_verifier=tst, status_lookup=status_lookup)
-                        if is_licence_ofd(data) else
-                        verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust))),
+        "ofd": lambda: (
+            verify_licence_ofd(data, trust=trust, now=now, tst_verifier=tst, status_lookup=status_lookup)
+            if is_licence_ofd(data)
+            else verify_ofd(data, trust=trust, now=now, tst_verifier=tst, cms_verifier=_cms_verifier(trust))
+        ),
         "ses_seal": lambda: verify_seal(data, trust=trust, now=now, tst_verifier=tst),
         "ses_signature": lambda: verify_ses_signature(data, original=original, trust=trust, now=now, tst_verifier=tst),
         "cms": lambda: _cms_or_status_list(data, trust=trust, original=original, now=now),
@@ -290,7 +356,7 @@ def verify_bytes(
         messages: dict[str, Any] = {
             "code": "service codes are verified with trust material for codes (trustsvc.codes)",
             "picture": "a picture is verified as the photo of a service code's QR code, which needs trust "
-                       "material for codes (trustsvc.codes)",
+            "material for codes (trustsvc.codes)",
         }
         return _unsupported(kind, messages.get(kind, f"unrecognised input: send {ACCEPTED_KINDS}"))
     return handler()
@@ -304,7 +370,10 @@ def _picture_report(data: bytes, code_verifier: Callable[[str], VerificationRepo
     try:
         text = read_code_from_image(data)
     except TrustSvcError as exc:
-        return _unsupported("picture", f"{exc.message}: a picture is read as the photo of a service code's "
-                                       f"QR code (TS1:...); otherwise send {ACCEPTED_KINDS}")
+        return _unsupported(
+            "picture",
+            f"{exc.message}: a picture is read as the photo of a service code's "
+            f"QR code (TS1:...); otherwise send {ACCEPTED_KINDS}",
+        )
     report = code_verifier(text)
     return replace(report, object={**report.object, "read_from": "picture"})

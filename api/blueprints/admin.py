@@ -19,8 +19,14 @@ bp = Blueprint("admin", __name__)
 @bp.get("/whoami")
 def whoami() -> Response:
     p = current_principal()
-    return jsonify({"key_id": p.key_id, "role": p.role.value, "department": p.department_uscc,
-                    "licence_types": list(p.licence_types)})
+    return jsonify(
+        {
+            "key_id": p.key_id,
+            "role": p.role.value,
+            "department": p.department_uscc,
+            "licence_types": list(p.licence_types),
+        }
+    )
 
 
 @bp.get("/departments")
@@ -39,8 +45,9 @@ def add_department() -> tuple[Response, int]:
     name = string_field(data, "name", max_len=200)
     assert uscc is not None and name is not None
     result = pki.add_department(service(), uscc, name, actor=current_principal().actor)
-    return jsonify({"uscc": result.uscc, "name": result.name, "created": result.created,
-                    "certificates": result.certificates}), 201 if result.created else 200
+    return jsonify(
+        {"uscc": result.uscc, "name": result.name, "created": result.created, "certificates": result.certificates}
+    ), 201 if result.created else 200
 
 
 @bp.post("/apikeys")
@@ -52,14 +59,28 @@ def create_key() -> tuple[Response, int]:
     label = string_field(data, "label", required=False, max_len=200) or ""
     types = data.get("licence_types", [])
     if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
-        raise InvalidInputError("licence_types must be a list of type codes", code="invalid_field",
-                                field="licence_types")
+        raise InvalidInputError(
+            "licence_types must be a list of type codes", code="invalid_field", field="licence_types"
+        )
     with service().db.transaction() as session:
-        created = create_api_key(session, role=role or "", actor=current_principal().actor,
-                                 department_uscc=department, licence_types=types, label=label)
+        created = create_api_key(
+            session,
+            role=role or "",
+            actor=current_principal().actor,
+            department_uscc=department,
+            licence_types=types,
+            label=label,
+        )
     p = created.principal
-    return jsonify({"key_id": created.key_id, "api_key": created.token, "role": p.role.value,
-                    "department": p.department_uscc, "licence_types": list(p.licence_types)}), 201
+    return jsonify(
+        {
+            "key_id": created.key_id,
+            "api_key": created.token,
+            "role": p.role.value,
+            "department": p.department_uscc,
+            "licence_types": list(p.licence_types),
+        }
+    ), 201
 
 
 @bp.delete("/apikeys/<key_id>")

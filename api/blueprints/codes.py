@@ -40,7 +40,7 @@ def dynamic(identifier: str) -> tuple[Response, int]:
     ttl = None
     if request.get_data(cache=True):
         if not request.is_json:
-            raise MalformedRequestError("send no body, or JSON {\"ttl\": seconds}")
+            raise MalformedRequestError('send no body, or JSON {"ttl": seconds}')
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or set(body) - {"ttl"}:
             raise MalformedRequestError('the body is {"ttl": seconds} (optional)')

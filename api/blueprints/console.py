@@ -78,10 +78,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 SESSION_LIFETIME = dt.timedelta(hours=8)
 COOKIE_NAME = "trustsvc_console"
 PAGE_SIZE = 50
-STATUS_NAMES = {"active": "有效 active", "suspended": "中止 suspended", "revoked": "注销 revoked",
-                "superseded": "已更新 superseded", "expired": "过期 expired"}
-ACTIONS: dict[str, tuple[str, Callable[..., Any]]] = {"revoke": ("注销 Revoke", revoke_licence), "suspend": ("中止 Suspend", suspend_licence),
-           "reinstate": ("恢复 Reinstate", reinstate_licence)}
+STATUS_NAMES = {
+    "active": "有效 active",
+    "suspended": "中止 suspended",
+    "revoked": "注销 revoked",
+    "superseded": "已更新 superseded",
+    "expired": "过期 expired",
+}
+ACTIONS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "revoke": ("注销 Revoke", revoke_licence),
+    "suspend": ("中止 Suspend", suspend_licence),
+    "reinstate": ("恢复 Reinstate", reinstate_licence),
+}
 
 
 class _ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -114,6 +122,7 @@ def init_console(app: Flask, svc: TrustService) -> None:
 
 # -- request plumbing ---------------------------------------------------------------------------
 
+
 def _source() -> str:
     return request.remote_addr or ""
 
@@ -134,14 +143,17 @@ def _template_globals() -> dict[str, Any]:
 @bp.before_request
 def _guard() -> None:
     if not current_app.secret_key:
-        raise NotInitialisedError("the console needs a session secret: set TRUSTSVC_SECRET_KEY or "
-                                  "[server] session_secret_file", code="console_not_configured")
+        raise NotInitialisedError(
+            "the console needs a session secret: set TRUSTSVC_SECRET_KEY or [server] session_secret_file",
+            code="console_not_configured",
+        )
     if request.method == "POST":
         sent = request.form.get("csrf_token", "")
         expected = session.get("csrf")
         if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise MalformedRequestError("the form's security token is missing or stale; reload the page and "
-                                        "submit again", code="csrf_failed")
+            raise MalformedRequestError(
+                "the form's security token is missing or stale; reload the page and submit again", code="csrf_failed"
+            )
 
 
 @bp.after_request
@@ -201,6 +213,7 @@ def _page(template: str, http_status: int = 200, **context: Any) -> Response:
 
 # -- sign in and out ----------------------------------------------------------------------------
 
+
 @bp.get("")
 @bp.get("/")
 @_signed_in
@@ -222,7 +235,7 @@ def login() -> ResponseReturnValue:
     session.clear()  # a fresh session (and CSRF token) at every log-in: no fixation
     session.permanent = True
     session["key_id"] = principal.key_id
-    session["since"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    session["since"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     csrf_token()
     flash(f"已登录 signed in as {principal.role.value} key {principal.key_id}", "info")
     return redirect(url_for("console.home"), 303)
@@ -239,6 +252,7 @@ def logout() -> ResponseReturnValue:
 
 # -- list ---------------------------------------------------------------------------------------
 
+
 @bp.get("/licences")
 @_signed_in
 def licences() -> Response:
@@ -253,14 +267,25 @@ def licences() -> Response:
     rows = [{"licence": licence_json(r), "type_name": names.get(r.type_code, r.type_code)} for r in page.items]
     next_args = {k: v for k, v in (("status", status), ("type", type_code), ("q", q)) if v}
     next_url = url_for("console.licences", cursor=page.next_cursor, **next_args) if page.next_cursor else None  # type: ignore[arg-type]
-    return _page("console/list.html", rows=rows, types=types, statuses=LICENCE_STATUSES, status=status,
-                 type_code=type_code, q=q or "", next_url=next_url)
+    return _page(
+        "console/list.html",
+        rows=rows,
+        types=types,
+        statuses=LICENCE_STATUSES,
+        status=status,
+        type_code=type_code,
+        q=q or "",
+        next_url=next_url,
+    )
 
 
 # -- issue --------------------------------------------------------------------------------------
 
 _PRINTABLE_PATTERN = r"^[^\u0000-\u0008\u000B-\u001F\u007F]*$"
-_FORMAT_HINTS = {"uscc": "统一社会信用代码 18 位（GB 32100 校验位）", "gb11643": "公民身份号码 18 位（GB 11643 校验位）"}
+_FORMAT_HINTS = {
+    "uscc": "统一社会信用代码 18 位（GB 32100 校验位）",
+    "gb11643": "公民身份号码 18 位（GB 11643 校验位）",
+}
 
 
 def form_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -272,9 +297,13 @@ def form_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
     required = set(fields.get("required", []))
     out = []
     for name, prop in fields["properties"].items():
-        item: dict[str, Any] = {"name": f"fields.{name}", "label": prop.get("title", name), "required": name in required,
-                                "placeholder": str((prop.get("examples") or [""])[0]),
-                                "hint": prop.get("description") or _FORMAT_HINTS.get(prop.get("format", ""), "")}
+        item: dict[str, Any] = {
+            "name": f"fields.{name}",
+            "label": prop.get("title", name),
+            "required": name in required,
+            "placeholder": str((prop.get("examples") or [""])[0]),
+            "hint": prop.get("description") or _FORMAT_HINTS.get(prop.get("format", ""), ""),
+        }
         if "enum" in prop:
             item.update(kind="select", options=list(prop["enum"]), placeholder="")
         elif prop.get("format") == "date":
@@ -283,8 +312,12 @@ def form_inputs(schema: dict[str, Any]) -> list[dict[str, Any]]:
             item.update(kind="number", min=prop.get("minimum"), max=prop.get("maximum"))
         else:
             pattern = prop.get("pattern")
-            item.update(kind="textarea" if prop.get("maxLength", 0) > 300 else "text", maxlength=prop.get("maxLength"),
-                        minlength=prop.get("minLength"), pattern=None if pattern == _PRINTABLE_PATTERN else pattern)
+            item.update(
+                kind="textarea" if prop.get("maxLength", 0) > 300 else "text",
+                maxlength=prop.get("maxLength"),
+                minlength=prop.get("minLength"),
+                pattern=None if pattern == _PRINTABLE_PATTERN else pattern,
+            )
         out.append(item)
     return out
 
@@ -298,8 +331,12 @@ def holder_inputs(ltype: LicenceType) -> dict[str, Any]:
         derived_from["name"] = ltype.by_name[h.name_field].label
     if h.id_field:
         derived_from["id"] = ltype.by_name[h.id_field].label
-    return {"id_types": {t: HOLDER_ID_TYPES.get(t, t) for t in h.id_types}, "default_id_type": h.id_types[0],
-            "derived_from": derived_from, "derived_id_type": h.derived_id_type}
+    return {
+        "id_types": {t: HOLDER_ID_TYPES.get(t, t) for t in h.id_types},
+        "default_id_type": h.id_types[0],
+        "derived_from": derived_from,
+        "derived_id_type": h.derived_id_type,
+    }
 
 
 def _form_date(name: str, problems: list[FieldProblem]) -> dt.date | None:
@@ -335,14 +372,23 @@ def _form_request(ltype: LicenceType) -> LicenceRequest:
     valid_from = _form_date("valid_from", problems)
     valid_until = _form_date("valid_until", problems)
     if problems:
-        raise InvalidInputError(problems[0].message, code=problems[0].code, field=problems[0].field,
-                                problems=tuple(problems))
+        raise InvalidInputError(
+            problems[0].message, code=problems[0].code, field=problems[0].field, problems=tuple(problems)
+        )
+
     def given(name: str) -> str | None:
         value = form.get(name, "")
         return value if value != "" else None  # empty: taken from the face where the type says so
 
-    return LicenceRequest(type_code=ltype.code, holder_name=given("holder.name"), holder_id_type=given("holder.id_type"),
-                          holder_id=given("holder.id"), fields=fields, valid_from=valid_from, valid_until=valid_until)
+    return LicenceRequest(
+        type_code=ltype.code,
+        holder_name=given("holder.name"),
+        holder_id_type=given("holder.id_type"),
+        holder_id=given("holder.id"),
+        fields=fields,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
 
 
 def _problems(exc: InvalidInputError) -> list[FieldProblem]:
@@ -360,12 +406,20 @@ def new_licence() -> ResponseReturnValue:
     ltype = next((t for t in types if t.code == wanted), types[0] if types else None)
     with service().db.reader() as s:
         departments = [(d.uscc, d.name) for d in s.execute(select(Department).order_by(Department.id)).scalars()]
-    context: dict[str, Any] = {"types": types, "ltype": ltype, "departments": departments,
-                               "id_types": HOLDER_ID_TYPES, "person_id_type": PERSON_ID_TYPE,
-                               "organisation_id_type": ORGANISATION_ID_TYPE, "values": {}, "errors": {},
-                               "inputs": form_inputs(ltype.schema()) if ltype else [],
-                               "holder": holder_inputs(ltype) if ltype else {},
-                               "problems": [], "idempotency_key": "console-" + secrets.token_hex(12)}
+    context: dict[str, Any] = {
+        "types": types,
+        "ltype": ltype,
+        "departments": departments,
+        "id_types": HOLDER_ID_TYPES,
+        "person_id_type": PERSON_ID_TYPE,
+        "organisation_id_type": ORGANISATION_ID_TYPE,
+        "values": {},
+        "errors": {},
+        "inputs": form_inputs(ltype.schema()) if ltype else [],
+        "holder": holder_inputs(ltype) if ltype else {},
+        "problems": [],
+        "idempotency_key": "console-" + secrets.token_hex(12),
+    }
     if request.method == "GET" or ltype is None:
         return _page("console/new.html", **context)
 
@@ -374,8 +428,13 @@ def new_licence() -> ResponseReturnValue:
     department = request.form.get("department") if p.role is Role.ADMIN else p.department_uscc
     context.update(values=values, idempotency_key=idem or context["idempotency_key"])
     try:
-        outcome = issue_licence_outcome(service(), _form_request(ltype), principal_or_actor=p,
-                                        department_uscc=department or None, idempotency_key=idem)
+        outcome = issue_licence_outcome(
+            service(),
+            _form_request(ltype),
+            principal_or_actor=p,
+            department_uscc=department or None,
+            idempotency_key=idem,
+        )
     except InvalidInputError as exc:
         problems = _problems(exc)
         errors: dict[str, list[FieldProblem]] = {}
@@ -394,8 +453,13 @@ def new_licence() -> ResponseReturnValue:
 
 # -- view and lifecycle -------------------------------------------------------------------------
 
-def _view(identifier: str, *, status: int = 200, action_error: tuple[str, TrustSvcError] | None = None,
-          ) -> Response:
+
+def _view(
+    identifier: str,
+    *,
+    status: int = 200,
+    action_error: tuple[str, TrustSvcError] | None = None,
+) -> Response:
     p = _principal()
     row = get_licence(service(), identifier, principal=p)
     try:
@@ -404,12 +468,23 @@ def _view(identifier: str, *, status: int = 200, action_error: tuple[str, TrustS
         ltype = None
     labels = {f.name: f.label for f in ltype.fields} if ltype else {}
     data = licence_json(row)
-    return _page("console/view.html", status, licence=data, type_name=ltype.name if ltype else row.type_code,
-                 labels=labels, id_types=HOLDER_ID_TYPES, state=status_now(row), stored_status=row.status,
-                 status_reason=row.status_reason, history=licence_history(service(), row.identifier),
-                 actions=ACTIONS, action_error=action_error, public_url=f"/licences/{row.identifier}",
-                 file_url=url_for("console.licence_file_download", identifier=row.identifier),
-                 ofd_url=url_for("console.licence_file_download", identifier=row.identifier, format="ofd"))
+    return _page(
+        "console/view.html",
+        status,
+        licence=data,
+        type_name=ltype.name if ltype else row.type_code,
+        labels=labels,
+        id_types=HOLDER_ID_TYPES,
+        state=status_now(row),
+        stored_status=row.status,
+        status_reason=row.status_reason,
+        history=licence_history(service(), row.identifier),
+        actions=ACTIONS,
+        action_error=action_error,
+        public_url=f"/licences/{row.identifier}",
+        file_url=url_for("console.licence_file_download", identifier=row.identifier),
+        ofd_url=url_for("console.licence_file_download", identifier=row.identifier, format="ofd"),
+    )
 
 
 @bp.get("/licences/<identifier>")

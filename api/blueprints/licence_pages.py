@@ -26,8 +26,11 @@ STATUS_TEXT = {
 @bp.get("/licences/<identifier>")
 def public_licence(identifier: str) -> Response:
     view = public_licence_view(service(), identifier)
-    resp = make_response(render_template("licence_public.html", view=view,
-                                         status_text=STATUS_TEXT.get(view.status, (view.status, view.status))))
+    resp = make_response(
+        render_template(
+            "licence_public.html", view=view, status_text=STATUS_TEXT.get(view.status, (view.status, view.status))
+        )
+    )
     resp.headers["X-Robots-Tag"] = "noindex"
     return page_headers(resp, private=False)
 

@@ -60,11 +60,21 @@ def licence_type(code: str) -> Response:
         if version is not None:
             ltype = find_type(region_code, ltype.code, session, version=version)
             if ltype.version != version:
-                raise NotFoundError(f"licence type {code} has no version {version}", code="licence_type_version_not_found")
-        versions = [{"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(),
-                     "digest": v.digest} for v in type_versions(session, ltype.code)]
-    return jsonify({**ltype.api_dict(), "definition": json.loads(ltype.definition), "template": ltype.template,
-                    "versions": versions})
+                raise NotFoundError(
+                    f"licence type {code} has no version {version}", code="licence_type_version_not_found"
+                )
+        versions = [
+            {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
+            for v in type_versions(session, ltype.code)
+        ]
+    return jsonify(
+        {
+            **ltype.api_dict(),
+            "definition": json.loads(ltype.definition),
+            "template": ltype.template,
+            "versions": versions,
+        }
+    )
 
 
 @bp.post("/licence-types")
@@ -92,11 +102,16 @@ def issue() -> tuple[Response, int]:
         department = string_field(data, "department", max_len=18)
         data = {k: v for k, v in data.items() if k != "department"}
     if principal.role is Role.ADMIN and department is None:
-        raise InvalidInputError("an admin key must say which department issues (department)",
-                                code="department_required", field="department")
-    outcome = issue_licence_outcome(service(), request_from_json(data), principal_or_actor=principal,
-                                    department_uscc=department,
-                                    idempotency_key=request.headers.get("Idempotency-Key"))
+        raise InvalidInputError(
+            "an admin key must say which department issues (department)", code="department_required", field="department"
+        )
+    outcome = issue_licence_outcome(
+        service(),
+        request_from_json(data),
+        principal_or_actor=principal,
+        department_uscc=department,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     _make_file(outcome.record, principal)
     resp = jsonify(licence_json(outcome.record))
     if outcome.replayed:
@@ -121,8 +136,9 @@ def issue_batch() -> Response:
     data = json_object()
     licences = data.get("licences")
     if not isinstance(licences, list) or not 1 <= len(licences) <= MAX_BATCH_LICENCES:
-        raise InvalidInputError(f"licences is a list of 1..{MAX_BATCH_LICENCES} licence bodies",
-                                code="invalid_batch", field="licences")
+        raise InvalidInputError(
+            f"licences is a list of 1..{MAX_BATCH_LICENCES} licence bodies", code="invalid_batch", field="licences"
+        )
     department = principal.department_uscc
     if principal.role is Role.ADMIN:
         department = string_field(data, "department", max_len=18)
@@ -140,8 +156,14 @@ def issue_batch() -> Response:
         results[e.row]["errors"].append({"field": e.field, "code": e.code, "message": e.message})
     for n, ident, replayed in report.identifiers:
         results[n] = {"index": n, "status": "replayed" if replayed else "created", "id": ident}
-    return jsonify({"created": report.issued, "replayed": report.skipped,
-                    "failed": len(licences) - report.issued - report.skipped, "results": results})
+    return jsonify(
+        {
+            "created": report.issued,
+            "replayed": report.skipped,
+            "failed": len(licences) - report.issued - report.skipped,
+            "results": results,
+        }
+    )
 
 
 def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[Any]) -> list[tuple[int, Any]]:
@@ -159,8 +181,9 @@ def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[
             except InvalidInputError:
                 code = None  # the row's own check says so
             if code is not None and code not in allowed:
-                refused.append(RowError(i, "type", "licence_type_not_allowed",
-                                        f"this key may not issue licence type {code}"))
+                refused.append(
+                    RowError(i, "type", "licence_type_not_allowed", f"this key may not issue licence type {code}")
+                )
                 continue
             kept.append((i, body))
     return kept
@@ -187,8 +210,9 @@ def requested_file_type() -> str:
     fmt = request.args.get("format")
     if fmt is not None:
         if fmt.lower() not in FILE_FORMATS:
-            raise InvalidInputError(f"format is one of {', '.join(FILE_FORMATS)}", code="invalid_format",
-                                    field="format")
+            raise InvalidInputError(
+                f"format is one of {', '.join(FILE_FORMATS)}", code="invalid_format", field="format"
+            )
         return FILE_FORMATS[fmt.lower()]
     pdf, ofd = FILE_FORMATS["pdf"], FILE_FORMATS["ofd"]
     if request.accept_mimetypes[ofd] > request.accept_mimetypes[pdf]:
@@ -217,10 +241,16 @@ def list_() -> Response:
     limit_text = args.get("limit", "50")
     if not limit_text.isdigit() or len(limit_text) > 4:
         raise InvalidInputError(f"limit must be 1..{MAX_LIMIT}", code="invalid_limit", field="limit")
-    page = list_licences(service(), current_principal(), status=args.get("status") or None,
-                         type_code=args.get("type") or None, q=args.get("q") or None,
-                         department_uscc=args.get("department") or None, limit=int(limit_text),
-                         cursor=args.get("cursor") or None)
+    page = list_licences(
+        service(),
+        current_principal(),
+        status=args.get("status") or None,
+        type_code=args.get("type") or None,
+        q=args.get("q") or None,
+        department_uscc=args.get("department") or None,
+        limit=int(limit_text),
+        cursor=args.get("cursor") or None,
+    )
     return jsonify({"items": [licence_json(r) for r in page.items], "next_cursor": page.next_cursor})
 
 
@@ -258,6 +288,7 @@ def reinstate(identifier: str) -> Response:
 
 # -- new versions (变更 / 延续): 201 with the new version; the old one is superseded -----------
 
+
 def _new_version(row: LicenceRecord) -> tuple[Response, int]:
     _make_file(row, current_principal())  # a new version is an issuance: it gets its own sealed PDF
     resp = jsonify(licence_json(row))
@@ -269,13 +300,27 @@ def _new_version(row: LicenceRecord) -> tuple[Response, int]:
 @require_role(Role.ISSUER)
 def change(identifier: str) -> tuple[Response, int]:
     body = change_from_json(json_object())
-    return _new_version(change_licence(service(), identifier, principal_or_actor=current_principal(),
-                                       fields=body.fields, holder_name=body.holder_name))
+    return _new_version(
+        change_licence(
+            service(),
+            identifier,
+            principal_or_actor=current_principal(),
+            fields=body.fields,
+            holder_name=body.holder_name,
+        )
+    )
 
 
 @bp.post("/licences/<identifier>/renew")
 @require_role(Role.ISSUER)
 def renew(identifier: str) -> tuple[Response, int]:
     body = renew_from_json(json_object())
-    return _new_version(renew_licence(service(), identifier, principal_or_actor=current_principal(),
-                                      valid_until=body.valid_until, valid_from=body.valid_from))
+    return _new_version(
+        renew_licence(
+            service(),
+            identifier,
+            principal_or_actor=current_principal(),
+            valid_until=body.valid_until,
+            valid_from=body.valid_from,
+        )
+    )

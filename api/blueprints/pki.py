@@ -16,8 +16,11 @@ bp = Blueprint("pki", __name__)
 def _der_or_pem(der: bytes, *, label: str, mimetype: str, filename: str) -> Response:
     fmt = request.args.get("format", "der")
     if fmt == "pem":
-        return Response(pem.armor(label, der), mimetype="application/x-pem-file",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}.pem"'})
+        return Response(
+            pem.armor(label, der),
+            mimetype="application/x-pem-file",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.pem"'},
+        )
     if fmt != "der":
         raise InvalidInputError("format must be der or pem", code="invalid_format", field="format")
     return Response(der, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -27,11 +30,21 @@ def _der_or_pem(der: bytes, *, label: str, mimetype: str, filename: str) -> Resp
 def list_cas() -> Response:
     with service().db.reader() as session:
         rows = pki.list_cas(session)
-        return jsonify([{
-            "slug": r.slug, "subject": r.subject, "profile": r.profile, "sha256": r.sha256,
-            "serial": r.serial_hex, "not_before": r.not_before.isoformat(), "not_after": r.not_after.isoformat(),
-            "links": {"certificate": f"/api/v1/ca/{r.slug}", "crl": f"/api/v1/crl/{r.slug}"},
-        } for r in rows])
+        return jsonify(
+            [
+                {
+                    "slug": r.slug,
+                    "subject": r.subject,
+                    "profile": r.profile,
+                    "sha256": r.sha256,
+                    "serial": r.serial_hex,
+                    "not_before": r.not_before.isoformat(),
+                    "not_after": r.not_after.isoformat(),
+                    "links": {"certificate": f"/api/v1/ca/{r.slug}", "crl": f"/api/v1/crl/{r.slug}"},
+                }
+                for r in rows
+            ]
+        )
 
 
 @bp.get("/ca/<slug>")

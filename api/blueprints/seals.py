@@ -59,8 +59,9 @@ def make_seal() -> tuple[Response, int]:
     department = string_field(data, "department", required=scope is None, max_len=18)
     if scope is not None:
         if department is not None and department.upper() != scope:
-            raise PermissionDeniedError("this seal manager key manages only the seals of its own department",
-                                        code="other_department")
+            raise PermissionDeniedError(
+                "this seal manager key manages only the seals of its own department", code="other_department"
+            )
         department = scope
     picture = None
     if data.get("picture") is not None:
@@ -77,11 +78,21 @@ def make_seal() -> tuple[Response, int]:
     center = string_field(data, "center_text", required=False, max_len=40) or ""
     name = string_field(data, "name", max_len=100)
     assert name is not None and department is not None
-    row = make_department_seal(service(), SealRequest(
-        department_uscc=department, name=name, seal_type=_int(data, "type", 1),
-        valid_from=_time(data, "valid_from"), valid_until=_time(data, "valid_until"),
-        cert_list_type=cert_list_type, picture=picture, center_text=center, make_default=make_default),
-        actor=principal.actor)
+    row = make_department_seal(
+        service(),
+        SealRequest(
+            department_uscc=department,
+            name=name,
+            seal_type=_int(data, "type", 1),
+            valid_from=_time(data, "valid_from"),
+            valid_until=_time(data, "valid_until"),
+            cert_list_type=cert_list_type,
+            picture=picture,
+            center_text=center,
+            make_default=make_default,
+        ),
+        actor=principal.actor,
+    )
     return jsonify(show_seal(service(), row.esid)), 201
 
 
@@ -114,8 +125,9 @@ def _change_status(esid: str, action: str) -> Response:
     if action == "revoke":
         return jsonify(revoke_seal(service(), esid, effective_at=effective_at, **kwargs))
     if effective_at is not None:
-        raise InvalidInputError(f"a seal is {action}d from now; effective_at is for revoke only",
-                                code="invalid_field", field="effective_at")
+        raise InvalidInputError(
+            f"a seal is {action}d from now; effective_at is for revoke only", code="invalid_field", field="effective_at"
+        )
     if action == "suspend":
         return jsonify(suspend_seal(service(), esid, **kwargs))
     return jsonify(reinstate_seal(service(), esid, **kwargs))
@@ -158,8 +170,11 @@ def get_seal_view(esid: str) -> Response:
         row = get_seal(session, esid)
     fmt = request.args.get("format", "json")
     if fmt == "esl":
-        return Response(row.der, mimetype="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{esid}.esl"'})
+        return Response(
+            row.der,
+            mimetype="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{esid}.esl"'},
+        )
     if fmt != "json":
         raise InvalidInputError("format must be json or esl", code="invalid_format", field="format")
     return jsonify(show_seal(service(), esid))
@@ -176,12 +191,27 @@ def sign_with_seal(esid: str) -> Response:
     if not data:
         raise MalformedRequestError("send the document as the request body or a multipart 'file'")
     timestamp = request.args.get("timestamp", "true").lower() not in ("0", "false", "no")
-    applied = apply_seal(service(), esid, data, actor=principal.actor,
-                         property_info=request.args.get("property_info", "/"), timestamp=timestamp,
-                         department_uscc=principal.department_uscc if principal.role is Role.ISSUER else None)
+    applied = apply_seal(
+        service(),
+        esid,
+        data,
+        actor=principal.actor,
+        property_info=request.args.get("property_info", "/"),
+        timestamp=timestamp,
+        department_uscc=principal.department_uscc if principal.role is Role.ISSUER else None,
+    )
     if request.args.get("format") == "der":
-        return Response(applied.signature, mimetype="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{esid}-signature.dat"'})
-    return jsonify({"esid": applied.esid, "signature": base64.b64encode(applied.signature).decode(),
-                    "signing_time": applied.signing_time.isoformat(), "data_sm3": applied.data_sm3,
-                    "timestamped": applied.timestamped})
+        return Response(
+            applied.signature,
+            mimetype="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{esid}-signature.dat"'},
+        )
+    return jsonify(
+        {
+            "esid": applied.esid,
+            "signature": base64.b64encode(applied.signature).decode(),
+            "signing_time": applied.signing_time.isoformat(),
+            "data_sm3": applied.data_sm3,
+            "timestamped": applied.timestamped,
+        }
+    )

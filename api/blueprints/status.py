@@ -24,9 +24,14 @@ def status_list(issuer: str) -> Response:
     """The issuer's signed list (DER, ``application/cms``), or ``?format=json`` a decoded view."""
     signed = current_status_list(service(), issuer)
     return signed_list_response(
-        der=signed.der, sha256=signed.sha256, media_type=STATUS_LIST_MEDIA_TYPE,
-        filename=f"status-{signed.status_list.issuer_uscc}-{signed.sequence}.cms", max_age=signed.max_age(),
-        issued_at=signed.status_list.issued_at, summary=signed.status_list.as_dict)
+        der=signed.der,
+        sha256=signed.sha256,
+        media_type=STATUS_LIST_MEDIA_TYPE,
+        filename=f"status-{signed.status_list.issuer_uscc}-{signed.sequence}.cms",
+        max_age=signed.max_age(),
+        issued_at=signed.status_list.issued_at,
+        summary=signed.status_list.as_dict,
+    )
 
 
 def _ocsp_response(der: bytes, *, cacheable: bool) -> Response:

@@ -30,9 +30,11 @@ _peer_slots = threading.BoundedSemaphore(PEER_OPERATIONS)
 @contextmanager
 def _peer_slot() -> Iterator[None]:
     if not _peer_slots.acquire(blocking=False):
-        raise RateLimitedError(f"{PEER_OPERATIONS} peer imports or refreshes are running in this process; "
-                               "try again shortly", retry_after=service().config.trust.fetch_timeout,
-                               code="peer_operations_busy")
+        raise RateLimitedError(
+            f"{PEER_OPERATIONS} peer imports or refreshes are running in this process; try again shortly",
+            retry_after=service().config.trust.fetch_timeout,
+            code="peer_operations_busy",
+        )
     try:
         yield
     finally:
@@ -45,9 +47,14 @@ def trust_list() -> Response:
     readable summary."""
     signed = current_trust_list(service())
     return signed_list_response(
-        der=signed.der, sha256=signed.sha256, media_type=TRUST_LIST_MEDIA_TYPE,
-        filename=f"trust-list-{signed.trust_list.region_code}-{signed.sequence}.cms", max_age=signed.max_age(),
-        issued_at=signed.trust_list.issued_at, summary=signed.trust_list.summary)
+        der=signed.der,
+        sha256=signed.sha256,
+        media_type=TRUST_LIST_MEDIA_TYPE,
+        filename=f"trust-list-{signed.trust_list.region_code}-{signed.sequence}.cms",
+        max_age=signed.max_age(),
+        issued_at=signed.trust_list.issued_at,
+        summary=signed.trust_list.summary,
+    )
 
 
 @bp.get("/trust/peers")
@@ -71,8 +78,9 @@ def add_peer() -> tuple[Response, int]:
     with _peer_slot():
         outcome = import_peer(service(), url, pin, actor=current_principal().actor)
     held = [p for p in list_peers(service()) if p["region"]["code"] == outcome.region]
-    return jsonify({**outcome.as_dict(), "peer": held[0] if held else None}), \
-        201 if outcome.outcome == "imported" else 200
+    return jsonify(
+        {**outcome.as_dict(), "peer": held[0] if held else None}
+    ), 201 if outcome.outcome == "imported" else 200
 
 
 @bp.post("/trust/refresh")

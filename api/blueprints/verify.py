@@ -58,10 +58,12 @@ def verify() -> Response:
     if "Authorization" in request.headers:
         actor = current_principal().actor
         if purpose is None and (data.lstrip()[:4].upper() == b"TS1:" or is_picture(data)):  # a QR photo is a code
-            raise InvalidInputError("a keyed code verification states its purpose", code="missing_field",
-                                    field="purpose")
-    report = verify_in_region(current_snapshot(), data, original=original,
-                              online=OnlineCodes(service().db, actor=actor, purpose=purpose))
+            raise InvalidInputError(
+                "a keyed code verification states its purpose", code="missing_field", field="purpose"
+            )
+    report = verify_in_region(
+        current_snapshot(), data, original=original, online=OnlineCodes(service().db, actor=actor, purpose=purpose)
+    )
     current_app.logger.debug("verify %s -> %s", report.object.get("kind"), report.indication.value)
     # The report in its own order (indication first), compact: sorting the keys of a report of
     # 30 checks was about a tenth of an anonymous code verification's CPU.

@@ -39,22 +39,41 @@ VERDICTS = {
 }
 REASONS = {
     "FORMAT_FAILURE": ("这不是有效的电子证照服务码。", "This is not a valid licence service code."),
-    "SIG_CRYPTO_FAILURE": ("签名核对不上：服务码被改动过，或不是由发证机关签发的。",
-                           "The signature does not match: the code was altered or not signed by the issuer."),
+    "SIG_CRYPTO_FAILURE": (
+        "签名核对不上：服务码被改动过，或不是由发证机关签发的。",
+        "The signature does not match: the code was altered or not signed by the issuer.",
+    ),
     "SIG_CONSTRAINTS_FAILURE": ("签发方无权签发这类证照。", "The issuer may not issue this kind of licence."),
     "EXPIRED": ("已过期。", "It has expired."),
     "REVOKED": ("证照已被发证机关注销或由新版本取代。", "The licence was revoked or replaced by a newer version."),
-    "ALREADY_USED": ("这个动态码已经用过，请持证人重新出示。", "This one-time code was already used; ask for a new one."),
-    "NO_SIGNING_CERTIFICATE_FOUND": ("本服务不认识签发这张服务码的机构。", "The issuer of this code is not known here."),
-    "NO_CERTIFICATE_CHAIN_FOUND": ("签发方的证书不能追溯到受信任的根证书。", "The issuer's certificate does not lead to a trusted root."),
-    "TRY_LATER": ("暂时无法获知证照当前状态，请稍后再试。", "The licence's current status is not known now; try again later."),
+    "ALREADY_USED": (
+        "这个动态码已经用过，请持证人重新出示。",
+        "This one-time code was already used; ask for a new one.",
+    ),
+    "NO_SIGNING_CERTIFICATE_FOUND": (
+        "本服务不认识签发这张服务码的机构。",
+        "The issuer of this code is not known here.",
+    ),
+    "NO_CERTIFICATE_CHAIN_FOUND": (
+        "签发方的证书不能追溯到受信任的根证书。",
+        "The issuer's certificate does not lead to a trusted root.",
+    ),
+    "TRY_LATER": (
+        "暂时无法获知证照当前状态，请稍后再试。",
+        "The licence's current status is not known now; try again later.",
+    ),
     "TRUST_LIST_STALE": ("外地信任列表已过期，暂时无法确认。", "The other region's trust list is out of date."),
 }
 _STATUS_REASONS = {
-    "active": ("证照有效，服务码由发证机关签发且未被改动。", "The licence is valid; the code is genuine and unchanged."),
+    "active": (
+        "证照有效，服务码由发证机关签发且未被改动。",
+        "The licence is valid; the code is genuine and unchanged.",
+    ),
     "revoked": ("证照已被发证机关注销。", "The issuing authority has revoked this licence."),
-    "superseded": ("证照已变更，这是旧版本；请持证人出示新版本。",
-                   "The licence was changed; this is an old version. Ask for the current one."),
+    "superseded": (
+        "证照已变更，这是旧版本；请持证人出示新版本。",
+        "The licence was changed; this is an old version. Ask for the current one.",
+    ),
     "expired": ("证照已过有效期。", "The licence is past its validity period."),
     "suspended": ("证照已被发证机关中止，暂不能使用。", "The issuing authority has suspended this licence."),
 }
@@ -100,10 +119,16 @@ def _vouched(report: dict[str, Any], region_code: str) -> dict[str, Any] | None:
     if not anchors:
         return None
     a = anchors[-1]
-    return {"region": a.get("region"), "name": a.get("name"), "peer": a.get("region") != region_code,
-            "source": a.get("source"), "sequence": a.get("list_sequence"),
-            "issued": _when(a.get("list_issued_at")), "next_update": _when(a.get("list_next_update")),
-            "stale": bool(a.get("stale"))}
+    return {
+        "region": a.get("region"),
+        "name": a.get("name"),
+        "peer": a.get("region") != region_code,
+        "source": a.get("source"),
+        "sequence": a.get("list_sequence"),
+        "issued": _when(a.get("list_issued_at")),
+        "next_update": _when(a.get("list_next_update")),
+        "stale": bool(a.get("stale")),
+    }
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -120,19 +145,32 @@ def present(report: dict[str, Any], *, region_code: str, region_name: str) -> di
     withheld = status_now.get("reason")
     vouched = _vouched(report, region_code)
     issuer_region = obj.get("issuer_region")
-    region_label = region_name if issuer_region == region_code else (
-        vouched["name"] if vouched and vouched["region"] == issuer_region and vouched["name"] else None)
+    region_label = (
+        region_name
+        if issuer_region == region_code
+        else (vouched["name"] if vouched and vouched["region"] == issuer_region and vouched["name"] else None)
+    )
     holder = None
     if display.get("h"):
         holder = mask_holder_name(str(display["h"]), _holder_id_type(str(display.get("hid", ""))))
     return {
-        "indication": report["indication"], "sub_indication": report.get("sub_indication"),
-        "verdict": VERDICTS[report["indication"]], "reason": _plain_reason(report),
-        "licence": obj.get("licence"), "type_name": display.get("n"), "holder": holder, "holder_id": display.get("hid"),
-        "issuer_name": display.get("o"), "issuer_uscc": obj.get("issuer"),
-        "issuer_region": issuer_region, "issuer_region_name": region_label, "vouched": vouched,
-        "status": status_now.get("status"), "code_type": obj.get("code_type"),
-        "issued_at": _when(obj.get("issued_at")), "expires_at": _when(obj.get("expires_at")),
+        "indication": report["indication"],
+        "sub_indication": report.get("sub_indication"),
+        "verdict": VERDICTS[report["indication"]],
+        "reason": _plain_reason(report),
+        "licence": obj.get("licence"),
+        "type_name": display.get("n"),
+        "holder": holder,
+        "holder_id": display.get("hid"),
+        "issuer_name": display.get("o"),
+        "issuer_uscc": obj.get("issuer"),
+        "issuer_region": issuer_region,
+        "issuer_region_name": region_label,
+        "vouched": vouched,
+        "status": status_now.get("status"),
+        "code_type": obj.get("code_type"),
+        "issued_at": _when(obj.get("issued_at")),
+        "expires_at": _when(obj.get("expires_at")),
         "message": _redact(report.get("message") or "", withheld),
         "checks": [{**c, "detail": _redact(str(c.get("detail", "")), withheld)} for c in report.get("checks", [])],
         "warnings": [_redact(str(w), withheld) for w in report.get("warnings", [])],

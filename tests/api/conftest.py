@@ -23,9 +23,14 @@ def keys(service) -> dict[str, str]:
     with service.db.transaction() as s:
         for role in ("admin", "verifier", "peer"):
             out[role] = create_api_key(s, role=role, actor="test").token
-        out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc="11320000MB0000001G",
-                                       licence_types=["11100000MB0143028R001"]).token
-        out["seal_manager"] = create_api_key(s, role="seal_manager", actor="test",
-                                             department_uscc="11320000MB0000001G").token
+        out["issuer"] = create_api_key(
+            s,
+            role="issuer",
+            actor="test",
+            department_uscc="11320000MB0000001G",
+            licence_types=["11100000MB0143028R001"],
+        ).token
+        out["seal_manager"] = create_api_key(
+            s, role="seal_manager", actor="test", department_uscc="11320000MB0000001G"
+        ).token
     return out
-

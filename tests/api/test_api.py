@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from api_helpers import bearer
 from asn1crypto import crl as asn1_crl
 from asn1crypto import pem
 
 from ca import parse_certificate
 from trustsvc.storage import CertificateRecord
-
-from api_helpers import bearer
 
 DEPT = "11320000MB0000001G"
 
@@ -82,8 +81,9 @@ def test_mutating_endpoints_need_a_key(client) -> None:
 
 @pytest.mark.parametrize("role, status", [("admin", 201), ("issuer", 403), ("verifier", 403), ("peer", 403)])
 def test_only_admin_adds_departments(client, keys, role: str, status: int) -> None:
-    resp = client.post("/api/v1/departments", json={"uscc": "91350100M000100Y43", "name": "福州测试局"},
-                       headers=bearer(keys[role]))
+    resp = client.post(
+        "/api/v1/departments", json={"uscc": "91350100M000100Y43", "name": "福州测试局"}, headers=bearer(keys[role])
+    )
     assert resp.status_code == status, resp.get_json()
     if status == 403:
         assert resp.get_json()["error"]["code"] == "role_not_allowed"
@@ -98,7 +98,10 @@ def test_department_input_errors(client, keys) -> None:
     assert r.status_code == 400
     r = client.post("/api/v1/departments", json={"uscc": "91350100M000100Y4X", "name": "x"}, headers=h)
     assert r.status_code == 422 and r.get_json()["error"] == {
-        "code": "invalid_uscc", "message": r.get_json()["error"]["message"], "field": "uscc"}
+        "code": "invalid_uscc",
+        "message": r.get_json()["error"]["message"],
+        "field": "uscc",
+    }
     r = client.post("/api/v1/departments", json={"uscc": DEPT, "name": "别的名字"}, headers=h)
     assert r.status_code == 409
     r = client.post("/api/v1/departments", json={"uscc": DEPT, "name": "江苏省市场监督管理局"}, headers=h)
@@ -129,8 +132,12 @@ def test_unknown_routes_and_methods_are_json_errors(client) -> None:
 
 def test_request_size_limit(app, client, keys) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 1024
-    r = client.post("/api/v1/departments", data=b"{" + b" " * 4096 + b"}", headers=bearer(keys["admin"]),
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/departments",
+        data=b"{" + b" " * 4096 + b"}",
+        headers=bearer(keys["admin"]),
+        content_type="application/json",
+    )
     assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
 
 
@@ -145,8 +152,15 @@ def test_index_page_leads_to_the_sections_and_developers_lists_the_cas(client) -
 
 def test_no_secret_in_any_response(client, keys, service) -> None:
     seen = b""
-    for path in ("/", "/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/ca", "/api/v1/ca/root",
-                 f"/api/v1/crl/{DEPT}"):
+    for path in (
+        "/",
+        "/healthz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/ca",
+        "/api/v1/ca/root",
+        f"/api/v1/crl/{DEPT}",
+    ):
         seen += client.get(path).data
     seen += client.get("/api/v1/whoami", headers=bearer(keys["issuer"])).data
     with service.db.reader() as s:

@@ -26,20 +26,30 @@ from trustsvc.errors import ConfigurationError
 DEPT = "11320000MB0000001G"
 MAX = 4096
 HERE, OTHER = "127.0.0.2", "127.0.0.3"
-LIMITS = {"verify_per_minute": 1, "verify_burst": 3, "verify_key_per_minute": 1, "verify_key_burst": 2,
-          "auth_failures_per_minute": 1, "auth_failures_burst": 3,
-          "auth_failures_address_per_minute": 1, "auth_failures_address_burst": 6,
-          "tsa_per_minute": 1, "tsa_burst": 2, "ocsp_per_minute": 1, "ocsp_burst": 2}
+LIMITS = {
+    "verify_per_minute": 1,
+    "verify_burst": 3,
+    "verify_key_per_minute": 1,
+    "verify_key_burst": 2,
+    "auth_failures_per_minute": 1,
+    "auth_failures_burst": 3,
+    "auth_failures_address_per_minute": 1,
+    "auth_failures_address_burst": 6,
+    "tsa_per_minute": 1,
+    "tsa_burst": 2,
+    "ocsp_per_minute": 1,
+    "ocsp_burst": 2,
+}
 
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     home = tmp_path_factory.mktemp("limits") / "home"
     env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": "limits-pin", "DATABASE_URL": f"sqlite:///{home}.db"}
-    write_config(home / "config.toml", {
-        "region": {"code": "320000", "name": "江苏省"},
-        "server": {"max_request_bytes": MAX},
-        "limits": LIMITS})
+    write_config(
+        home / "config.toml",
+        {"region": {"code": "320000", "name": "江苏省"}, "server": {"max_request_bytes": MAX}, "limits": LIMITS},
+    )
     svc = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(svc, "320000", "江苏省", actor="test")
     pki.add_department(svc, DEPT, "江苏省市场监督管理局", actor="test")
@@ -68,9 +78,12 @@ def test_every_route_refuses_an_oversized_body(app, limited):
     assert ("POST", "/api/v1/verify") in routes and ("POST", "/console/login") in routes
     wrong = []
     for method, rule in routes:
-        resp = app.test_client().open(_concrete(rule), method=method, data=b"x" * (MAX + 1),
-                                      headers={"Authorization": f"Bearer {admin}",
-                                               "Content-Type": "application/octet-stream"})
+        resp = app.test_client().open(
+            _concrete(rule),
+            method=method,
+            data=b"x" * (MAX + 1),
+            headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/octet-stream"},
+        )
         if resp.status_code != 413:
             wrong.append(f"{method} {rule}: {resp.status_code}")
         elif rule.startswith("/api/") and resp.get_json()["error"]["code"] != "payload_too_large":
@@ -80,13 +93,17 @@ def test_every_route_refuses_an_oversized_body(app, limited):
 
 def test_multipart_and_chunked_bodies_are_limited_too(app):
     client = app.test_client()
-    resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(b"x" * (MAX + 1)), "big.pdf")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/verify", data={"file": (io.BytesIO(b"x" * (MAX + 1)), "big.pdf")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "payload_too_large"
     # No Content-Length (chunked, as gunicorn passes it on): refused while the body is read.
-    resp = client.post("/api/v1/verify", input_stream=io.BytesIO(b"x" * (MAX + 1)),
-                       headers={"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"},
-                       environ_overrides={"wsgi.input_terminated": True})
+    resp = client.post(
+        "/api/v1/verify",
+        input_stream=io.BytesIO(b"x" * (MAX + 1)),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "payload_too_large"
     # ... and a chunked body within the limit arrives whole (not cut at the limit).
     signer = _seal_signing(client, MAX - 100)
@@ -107,10 +124,16 @@ def _seal_signing(client: Any, size: int) -> Any:
     seal = make_department_seal(svc, SealRequest(DEPT, "江苏省市场监督管理局"), actor="test")
     admin = _key(svc, "admin")
     data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
-    resp = client.post(f"/api/v1/seals/{seal.esid}/sign?timestamp=false", input_stream=io.BytesIO(data),
-                       headers={"Authorization": f"Bearer {admin}", "Transfer-Encoding": "chunked",
-                                "Content-Type": "application/octet-stream"},
-                       environ_overrides={"wsgi.input_terminated": True})
+    resp = client.post(
+        f"/api/v1/seals/{seal.esid}/sign?timestamp=false",
+        input_stream=io.BytesIO(data),
+        headers={
+            "Authorization": f"Bearer {admin}",
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/octet-stream",
+        },
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     if resp.status_code == 200:
         assert resp.get_json()["data_sm3"] == hashlib.new("sm3", data).hexdigest()
     return resp
@@ -177,8 +200,9 @@ def test_unreadable_keys_share_one_key_id_budget(app):
 def _sign_in(client: Any, api_key: str, addr: str) -> Any:
     page = client.get("/console/login", environ_base={"REMOTE_ADDR": addr}).get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    return client.post("/console/login", data={"csrf_token": csrf, "api_key": api_key},
-                       environ_base={"REMOTE_ADDR": addr})
+    return client.post(
+        "/console/login", data={"csrf_token": csrf, "api_key": api_key}, environ_base={"REMOTE_ADDR": addr}
+    )
 
 
 def test_console_sign_in_failures_are_rate_limited(app, limited):
@@ -199,23 +223,37 @@ def test_tsa_and_ocsp_are_rate_limited_per_address(app, limited):
     client = app.test_client()
     query = build_request(b"limits", hash_algorithm="sm3", nonce=1)
     headers = {"Content-Type": "application/timestamp-query"}
-    tsa = [client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": HERE})
-           for _ in range(3)]
+    tsa = [
+        client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": HERE}) for _ in range(3)
+    ]
     assert [r.status_code for r in tsa] == [200, 200, 429]
     assert tsa[2].get_json()["error"]["code"] == "rate_limited" and int(tsa[2].headers["Retry-After"]) >= 1
-    assert client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": OTHER}).status_code == 200
+    assert (
+        client.post("/api/v1/tsa", data=query, headers=headers, environ_base={"REMOTE_ADDR": OTHER}).status_code == 200
+    )
     # GET and POST share the OCSP budget (whatever the request says: malformed ones cost too).
-    ocsp = [client.post("/api/v1/ocsp", data=b"0", headers={"Content-Type": "application/ocsp-request"},
-                        environ_base={"REMOTE_ADDR": HERE}).status_code,
-            client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
-            client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code]
+    ocsp = [
+        client.post(
+            "/api/v1/ocsp",
+            data=b"0",
+            headers={"Content-Type": "application/ocsp-request"},
+            environ_base={"REMOTE_ADDR": HERE},
+        ).status_code,
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
+    ]
     assert ocsp == [200, 200, 429]
 
 
 def _rate_limited_count(client: Any, endpoint: str, limit: str) -> float:
     text = client.get("/metrics").get_data(as_text=True)
-    pattern = (r'^trustsvc_http_rate_limited_total\{endpoint="' + re.escape(endpoint) + r'",limit="'
-               + re.escape(limit) + r'"\} ([0-9.e+]+)$')
+    pattern = (
+        r'^trustsvc_http_rate_limited_total\{endpoint="'
+        + re.escape(endpoint)
+        + r'",limit="'
+        + re.escape(limit)
+        + r'"\} ([0-9.e+]+)$'
+    )
     match = re.search(pattern, text, re.M)
     return float(match.group(1)) if match else 0.0
 
@@ -246,6 +284,7 @@ def test_storage_url_must_be_memory_or_redis(tmp_path, url):
 
 
 # -- a shared store: two apps (as two workers or hosts) over one Redis ---------------------------
+
 
 def _apps(limited: Any, storage_url: str) -> list[Any]:
     """Two apps over the module's service, as two gunicorn workers would have, counting in

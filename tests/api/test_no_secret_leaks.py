@@ -55,8 +55,12 @@ class Recorder:
 
 def _forms(secret: bytes) -> set[bytes]:
     """The encodings a leaked secret would most likely take."""
-    out = {secret, base64.b64encode(secret), base64.urlsafe_b64encode(secret).rstrip(b"="),
-           base64.b64encode(secret).rstrip(b"=")}
+    out = {
+        secret,
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+        base64.b64encode(secret).rstrip(b"="),
+    }
     if not secret.isascii() or len(secret) == 32:
         out |= {secret.hex().encode(), secret.hex().upper().encode()}
     return {f for f in out if len(f) >= 8}
@@ -72,8 +76,9 @@ def _private_scalars(keystore: Any) -> dict[str, bytes]:
         else:
             from cryptography.hazmat.primitives import serialization
 
-            pkcs8 = handle.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
+            pkcs8 = handle.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         info = asn1_keys.PrivateKeyInfo.load(pkcs8)
         scalar = asn1_keys.ECPrivateKey.load(info["private_key"].contents)["private_key"].native
         out[ref] = int(scalar).to_bytes(32, "big")
@@ -110,13 +115,22 @@ def _database_blobs(url: str) -> list[tuple[str, bytes]]:
 
 
 def _business_body() -> dict[str, Any]:
-    return {"type": BUSINESS_LICENCE.code,
-            "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-            "fields": {"name": "江苏某某科技有限公司", "uscc": COMPANY, "entity_type": "有限责任公司",
-                       "legal_representative": "张三", "business_scope": "软件开发",
-                       "registered_capital": "500万元人民币", "established_on": "2020-05-01",
-                       "domicile": "南京市玄武区中山路1号"},
-            "valid_from": "2020-05-01", "valid_until": None}
+    return {
+        "type": BUSINESS_LICENCE.code,
+        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
+        "fields": {
+            "name": "江苏某某科技有限公司",
+            "uscc": COMPANY,
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "business_scope": "软件开发",
+            "registered_capital": "500万元人民币",
+            "established_on": "2020-05-01",
+            "domicile": "南京市玄武区中山路1号",
+        },
+        "valid_from": "2020-05-01",
+        "valid_until": None,
+    }
 
 
 def _session(service: Any, rec: Recorder) -> dict[str, str]:
@@ -134,9 +148,12 @@ def _session(service: Any, rec: Recorder) -> dict[str, str]:
         admin = create_api_key(s, role="admin", actor="test").token
     tokens = {"admin": admin}
     call("department", "POST", "/api/v1/departments", admin, json={"uscc": OTHER, "name": "南京市市场监督管理局"})
-    for label, body in (("issuer", {"role": "issuer", "department": DEPT, "licence_types": [BUSINESS_LICENCE.code]}),
-                        ("seal manager", {"role": "seal_manager", "department": DEPT}),
-                        ("verifier", {"role": "verifier"}), ("doomed", {"role": "verifier"})):
+    for label, body in (
+        ("issuer", {"role": "issuer", "department": DEPT, "licence_types": [BUSINESS_LICENCE.code]}),
+        ("seal manager", {"role": "seal_manager", "department": DEPT}),
+        ("verifier", {"role": "verifier"}),
+        ("doomed", {"role": "verifier"}),
+    ):
         resp = call(f"create {label} key", "POST", "/api/v1/apikeys", admin, json=body)
         tokens[label] = resp.get_json()["api_key"]
         rec.excluded[len(rec.seen) - 1] = tokens[label]
@@ -149,21 +166,44 @@ def _session(service: Any, rec: Recorder) -> dict[str, str]:
     call("whoami", "GET", "/api/v1/whoami", issuer)
 
     # Seals are made by a seal manager (or an admin); the issuer signs with them.
-    esid = call("seal", "POST", "/api/v1/seals", tokens["seal manager"], json={"name": "江苏省市场监督管理局", "center_text": "证照专用章"}
-                ).get_json()["esid"]
-    signed = call("seal sign", "POST", f"/api/v1/seals/{esid}/sign?format=der", issuer, data=b"a document",
-                  headers={"Content-Type": "application/octet-stream"}).get_data()
-    call("verify ses", "POST", "/api/v1/verify", data={"file": (io.BytesIO(signed), "sig.dat"),
-                                                          "original": (io.BytesIO(b"a document"), "doc")},
-         content_type="multipart/form-data")
-    licence = call("issue", "POST", "/api/v1/licences", issuer, json=_business_body(),
-                   headers={"Idempotency-Key": "leak-test"}).get_json()["id"]
+    esid = call(
+        "seal",
+        "POST",
+        "/api/v1/seals",
+        tokens["seal manager"],
+        json={"name": "江苏省市场监督管理局", "center_text": "证照专用章"},
+    ).get_json()["esid"]
+    signed = call(
+        "seal sign",
+        "POST",
+        f"/api/v1/seals/{esid}/sign?format=der",
+        issuer,
+        data=b"a document",
+        headers={"Content-Type": "application/octet-stream"},
+    ).get_data()
+    call(
+        "verify ses",
+        "POST",
+        "/api/v1/verify",
+        data={"file": (io.BytesIO(signed), "sig.dat"), "original": (io.BytesIO(b"a document"), "doc")},
+        content_type="multipart/form-data",
+    )
+    licence = call(
+        "issue", "POST", "/api/v1/licences", issuer, json=_business_body(), headers={"Idempotency-Key": "leak-test"}
+    ).get_json()["id"]
     pdf = call("pdf", "GET", f"/api/v1/licences/{licence}/file", issuer).get_data()
-    call("verify pdf", "POST", "/api/v1/verify", data={"file": (io.BytesIO(pdf), "licence.pdf")},
-         content_type="multipart/form-data")
+    call(
+        "verify pdf",
+        "POST",
+        "/api/v1/verify",
+        data={"file": (io.BytesIO(pdf), "licence.pdf")},
+        content_type="multipart/form-data",
+    )
     code = call("static code", "GET", f"/api/v1/licences/{licence}/code", issuer).get_data(as_text=True)
     call("code png", "GET", f"/api/v1/licences/{licence}/code?format=png", issuer)
-    dynamic = call("dynamic code", "POST", f"/api/v1/licences/{licence}/codes", issuer, json={"ttl": 60}).get_json()["code"]
+    dynamic = call("dynamic code", "POST", f"/api/v1/licences/{licence}/codes", issuer, json={"ttl": 60}).get_json()[
+        "code"
+    ]
     call("verify code", "POST", "/api/v1/verify", json={"code": code})
     call("verify dynamic", "POST", "/api/v1/verify", verifier, json={"code": dynamic, "purpose": "窗口核验"})
     call("public page", "GET", f"/licences/{licence}")

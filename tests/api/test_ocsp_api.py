@@ -48,8 +48,7 @@ def _status(resp_der: bytes) -> str:
 def test_good_then_revoked_for_a_service_certificate_signed_by_the_delegated_responder(client, service) -> None:
     cert, issuer = _cert(service, "code-signer")
     request = build_ocsp_request(cert, issuer)
-    good = verify_ocsp_response(_ask(client, request), issuer_cert=issuer, cert=cert,
-                                nonce=ocsp_request_nonce(request))
+    good = verify_ocsp_response(_ask(client, request), issuer_cert=issuer, cert=cert, nonce=ocsp_request_nonce(request))
     assert good.valid, [c for c in good.checks if c.failed]
     assert good.status == "good"
     assert good.responder_cert_der == _der_of(service, "ocsp")  # delegated, issued by the services CA
@@ -57,8 +56,9 @@ def test_good_then_revoked_for_a_service_certificate_signed_by_the_delegated_res
 
     pki.revoke_certificate(service, "code-signer", "key_compromise", actor="test")
     request = build_ocsp_request(cert, issuer, hash_algorithm="sm3")
-    revoked = verify_ocsp_response(_ask(client, request), issuer_cert=issuer, cert=cert,
-                                   nonce=ocsp_request_nonce(request))
+    revoked = verify_ocsp_response(
+        _ask(client, request), issuer_cert=issuer, cert=cert, nonce=ocsp_request_nonce(request)
+    )
     assert revoked.valid and revoked.status == "revoked" and revoked.reason == "key_compromise"
     assert revoked.revoked_at is not None
 
@@ -66,8 +66,9 @@ def test_good_then_revoked_for_a_service_certificate_signed_by_the_delegated_res
 def test_department_certificates_are_answered_by_their_ca_itself(client, service) -> None:
     cert, issuer = _cert(service, f"{DEPT}/signer")
     request = build_ocsp_request(cert, issuer, hash_algorithm="sha256")
-    result = verify_ocsp_response(_ask(client, request), issuer_cert=issuer, cert=cert,
-                                  nonce=ocsp_request_nonce(request))
+    result = verify_ocsp_response(
+        _ask(client, request), issuer_cert=issuer, cert=cert, nonce=ocsp_request_nonce(request)
+    )
     assert result.valid and result.status == "good"
     assert result.responder_cert_der == issuer
     # and the root answers for the department's issuing CA
@@ -90,8 +91,13 @@ def test_unknown_serial_unauthorized_issuer_and_malformed_requests(client, servi
     mixed = asn1_ocsp.OCSPRequest.load(build_ocsp_request(cert, issuer, nonce=False))
     signer, dept_ca = _cert(service, f"{DEPT}/signer")
     other = asn1_ocsp.OCSPRequest.load(build_ocsp_request(signer, dept_ca, nonce=False))
-    both = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [
-        mixed["tbs_request"]["request_list"][0], other["tbs_request"]["request_list"][0]]}})
+    both = asn1_ocsp.OCSPRequest(
+        {
+            "tbs_request": {
+                "request_list": [mixed["tbs_request"]["request_list"][0], other["tbs_request"]["request_list"][0]]
+            }
+        }
+    )
     assert _status(_ask(client, both.dump())) == "unauthorized"
 
     for body in (b"", b"not an ocsp request", b"\x30\x03\x02\x01\x01", b"\x30" * 1000):
@@ -103,7 +109,7 @@ def test_unknown_serial_unauthorized_issuer_and_malformed_requests(client, servi
 
 def test_get_form_answers_like_post(client, service) -> None:
     cert, issuer = _cert(service, "trust-list-signer")
-    for attempt in range(40):  # find a request whose base64 holds "/" and "+" (URL-encoding matters)
+    for _attempt in range(40):  # find a request whose base64 holds "/" and "+" (URL-encoding matters)
         request = build_ocsp_request(cert, issuer)
         encoded = base64.b64encode(request).decode()
         if "/" in encoded and "+" in encoded:
@@ -129,8 +135,12 @@ def test_openssl_parses_our_responses(client, service, tmp_path: Path) -> None:
     cert, issuer = _cert(service, "code-signer")
     pki.revoke_certificate(service, "code-signer", "superseded", actor="test")
     (tmp_path / "resp.der").write_bytes(_ask(client, build_ocsp_request(cert, issuer)))
-    out = subprocess.run(["openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-resp_text", "-noverify"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-resp_text", "-noverify"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "OCSP Response Status: successful (0x0)" in text
@@ -138,6 +148,10 @@ def test_openssl_parses_our_responses(client, service, tmp_path: Path) -> None:
     serials = re.findall(r"Serial Number: ([0-9A-F]+)", text)  # OpenSSL pads to whole octets
     assert [int(x, 16) for x in serials] == [parse_certificate(cert).serial]
     (tmp_path / "bad.der").write_bytes(_ask(client, b"junk"))
-    bad = subprocess.run(["openssl", "ocsp", "-respin", str(tmp_path / "bad.der"), "-resp_text", "-noverify"],
-                         capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        ["openssl", "ocsp", "-respin", str(tmp_path / "bad.der"), "-resp_text", "-noverify"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "malformedrequest" in (bad.stdout + bad.stderr).lower()

@@ -48,7 +48,6 @@ class PKI:
     leaves: dict[str, Issued] = field(default_factory=dict)
     _labels: itertools.count = field(default_factory=itertools.count)
 
-
     def new_signer(self, algorithm: hsm.KeyAlgorithm = hsm.KeyAlgorithm.SM2) -> hsm.Signer:
         return self.store.signer(self.store.create_key(f"k{next(self._labels)}", algorithm))
 
@@ -137,6 +136,7 @@ def run_openssl(openssl: str):
 
 
 # --- CMS / TSA / OCSP helpers (test_ca_cms.py, test_ca_tsa.py, test_ca_ocsp.py) -------------
+
 
 @pytest.fixture(scope="session")
 def tsa_noncritical(pki: PKI) -> Issued:

@@ -49,7 +49,9 @@ def test_pem_bundle_order(pki):
         load_certificates(bundle + b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
 
 
-@pytest.mark.parametrize("junk", [b"", b"\x00", b"\x30\x00", b"hello", "证书".encode(), b"-----BEGIN CERTIFICATE-----\n!!\n"])
+@pytest.mark.parametrize(
+    "junk", [b"", b"\x00", b"\x30\x00", b"hello", "证书".encode(), b"-----BEGIN CERTIFICATE-----\n!!\n"]
+)
 def test_garbage_is_a_certificate_error(junk):
     with pytest.raises(CertificateError) as err:
         parse_certificate(junk)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import gmalg
@@ -37,8 +37,11 @@ from hsm.openssl import OpenSSLSM2Key
 REPO = Path(__file__).resolve().parents[2]
 
 CONTENT = "电子证照信任列表 trust list v1".encode()
-FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 250),  # make fuzz: more
-                deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 250),  # make fuzz: more
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _when(leaf) -> datetime:
@@ -69,7 +72,7 @@ def test_cfca_sadk_attached_valid_signer_expired_issuer_missing(interop_cms):
     assert signer is not None and signer.subject_str == "O=Acme Co, CN=Jon Snow"
     # Facts for the caller: issuer 'Eddard Stark' is not included, the certificate expired.
     assert len(v.certificates) == 1 and signer.issuer_str == "O=Acme Co, CN=Eddard Stark"
-    assert signer.not_after == datetime(2025, 11, 19, 0, 12, 26, tzinfo=timezone.utc)
+    assert signer.not_after == datetime(2025, 11, 19, 0, 12, 26, tzinfo=UTC)
     assert _results(v)["cms.signer_certificate.valid_now"] == "warning"
     assert v.signing_time is None
 
@@ -93,7 +96,7 @@ def test_ynca_gbt35275_detached_with_signed_attributes(interop_cms):
     assert v.valid, v.checks
     assert v.shape == "detached_signed_attributes"
     assert v.message_digest == hsm.sm3(content)
-    assert v.signing_time == datetime(2022, 11, 16, 11, 20, 58, tzinfo=timezone.utc)
+    assert v.signing_time == datetime(2022, 11, 16, 11, 20, 58, tzinfo=UTC)
     results = _results(v)
     assert results["cms.signed_attributes.message_digest"] == "passed"
     assert results["cms.signature"] == "passed"
@@ -156,8 +159,12 @@ def test_gmcert_signed_and_enveloped_opens_to_the_escrowed_key(interop_cms):
     """emmansun's TestParseSignedEvnvelopedData: decrypt with signKey, Verify(), and the
     plaintext as a big integer equals expectedEncKey's private scalar D."""
     data = (interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes()
-    plaintext, v = open_signed_and_enveloped(data, recipient_key_pkcs8=(interop_cms / "gmsm_gmcert_signKey.pem").read_bytes())
-    expected = keys.PrivateKeyInfo.load(_pkcs8_der(interop_cms / "gmsm_gmcert_expectedEncKey.pem"))["private_key"].parsed
+    plaintext, v = open_signed_and_enveloped(
+        data, recipient_key_pkcs8=(interop_cms / "gmsm_gmcert_signKey.pem").read_bytes()
+    )
+    expected = keys.PrivateKeyInfo.load(_pkcs8_der(interop_cms / "gmsm_gmcert_expectedEncKey.pem"))[
+        "private_key"
+    ].parsed
     d = expected["private_key"].native
     assert int.from_bytes(plaintext, "big") == d
     # What the bytes are: 64 bytes = 32 zero bytes || D (the 512-bit GM/T 0009 key field),
@@ -179,14 +186,16 @@ def test_gmcert_signed_and_enveloped_opens_to_the_escrowed_key(interop_cms):
 def test_gmcert_envelope_refuses_the_wrong_key(interop_cms):
     data = (interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes()
     with pytest.raises(CMSError) as exc:
-        open_signed_and_enveloped(data, recipient_key_pkcs8=(interop_cms / "gmsm_gmcert_expectedEncKey.pem").read_bytes())
+        open_signed_and_enveloped(
+            data, recipient_key_pkcs8=(interop_cms / "gmsm_gmcert_expectedEncKey.pem").read_bytes()
+        )
     assert exc.value.code == "cannot_decrypt"
     with pytest.raises(CMSError):
         open_signed_and_enveloped(data)  # no key at all
 
 
 def test_gmcert_sign_and_enc_certs_parse_expired_issuer_not_in_their_files(interop_cms):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     sign_cert = parse_certificate((interop_cms / "gmsm_gmcert_signCert.pem").read_bytes())
     enc_cert = parse_certificate((interop_cms / "gmsm_gmcert_encCert.pem").read_bytes())
     for cert in (sign_cert, enc_cert):
@@ -198,7 +207,9 @@ def test_gmcert_sign_and_enc_certs_parse_expired_issuer_not_in_their_files(inter
     assert sign_key["public_key"].native == sign_cert.public_key_point
     # Not stated in MANIFEST: the issuer '测试CA' IS inside the enveloped artifact, and both
     # certificates verify under it.
-    (ca_der,) = parse_signed_and_enveloped((interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes()).certificates
+    (ca_der,) = parse_signed_and_enveloped(
+        (interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes()
+    ).certificates
     for cert in (sign_cert, enc_cert):
         verify_certificate_signature(cert, parse_certificate(ca_der))
 
@@ -225,7 +236,9 @@ def test_sign_and_verify_all_shapes(pki, gm_oids, detached, signed_attributes):
     v = verify_cms(der, detached_content=CONTENT if detached else None)
     assert v.valid, v.checks
     assert v.warnings == ()
-    assert v.shape == ("detached" if detached else "attached") + ("_signed_attributes" if signed_attributes else "_no_signed_attributes")
+    assert v.shape == ("detached" if detached else "attached") + (
+        "_signed_attributes" if signed_attributes else "_no_signed_attributes"
+    )
     assert v.family == ("gm" if gm_oids else "pkcs7")
     assert v.content_type == (SMOID.GM_DATA if gm_oids else CT_DATA)
     assert v.encapsulated_content == (None if detached else CONTENT)
@@ -243,7 +256,14 @@ def test_custom_econtent_type_for_trust_lists(pki):
     leaf = pki.leaves["trust_list_signer"]
     json_type = "2.25.302536209990631905168652741637771452772.9.1"
     for gm in (False, True):
-        der = sign_cms(b'{"entries": []}', signer=leaf.signer, signer_cert=leaf.der, detached=False, content_type=json_type, gm_oids=gm)
+        der = sign_cms(
+            b'{"entries": []}',
+            signer=leaf.signer,
+            signer_cert=leaf.der,
+            detached=False,
+            content_type=json_type,
+            gm_oids=gm,
+        )
         v = verify_cms(der)
         assert v.valid and v.content_type == json_type and v.encapsulated_content == b'{"entries": []}'
     with pytest.raises(CMSError):
@@ -344,13 +364,17 @@ def _gmalg_verify(cert_der: bytes, message: bytes, signature_der: bytes) -> bool
     r, s = hsm.decode_signature(signature_der)
     point = parse_certificate(cert_der).public_key_point
     oracle = gmalg.SM2(pk=point, uid=hsm.DEFAULT_SM2_ID)
-    return oracle.verify(message, r.to_bytes((r.bit_length() + 7) // 8, "big"), s.to_bytes((s.bit_length() + 7) // 8, "big"))
+    return oracle.verify(
+        message, r.to_bytes((r.bit_length() + 7) // 8, "big"), s.to_bytes((s.bit_length() + 7) // 8, "big")
+    )
 
 
 @pytest.mark.parametrize("gm_oids", [False, True], ids=["pkcs7", "gm"])
 def test_openssl_parses_and_gmalg_verifies_signed_attributes(pki, run_openssl, asn1parse, tmp_path, gm_oids):
     leaf = pki.leaves["signer"]
-    der = sign_cms(CONTENT, signer=leaf.signer, signer_cert=leaf.der, detached=True, gm_oids=gm_oids, signing_time=_when(leaf))
+    der = sign_cms(
+        CONTENT, signer=leaf.signer, signer_cert=leaf.der, detached=True, gm_oids=gm_oids, signing_time=_when(leaf)
+    )
     path = tmp_path / "sig.p7"
     path.write_bytes(der)
     rows = asn1parse(path)  # rc 0 asserted by run_openssl
@@ -373,7 +397,9 @@ def test_openssl_parses_and_gmalg_verifies_signed_attributes(pki, run_openssl, a
 
 def test_gmalg_verifies_signature_over_content_without_attributes(pki, asn1parse, tmp_path):
     leaf = pki.leaves["signer"]
-    der = sign_cms(CONTENT, signer=leaf.signer, signer_cert=leaf.der, detached=False, signed_attributes=False, gm_oids=True)
+    der = sign_cms(
+        CONTENT, signer=leaf.signer, signer_cert=leaf.der, detached=False, signed_attributes=False, gm_oids=True
+    )
     path = tmp_path / "sig.p7"
     path.write_bytes(der)
     rows = asn1parse(path)
@@ -476,7 +502,11 @@ def _seeds(pki) -> list[bytes]:
         _seed["ours"] = sign_cms(CONTENT, signer=leaf.signer, signer_cert=leaf.der, detached=False, gm_oids=True)
         _seed["ours-noattrs"] = sign_cms(CONTENT, signer=leaf.signer, signer_cert=leaf.der, signed_attributes=False)
         interop = Path(os.environ.get("TRUSTSVC_INTEROP_DIR") or REPO.parent / "shared" / "interop") / "cms"
-        for name in ("ynca_gbt35275_detached_SignedValue.p7", "tongz_gbt35275_attached_sm3hash_SignedValue.p7", "gmsm_cfca_sadk_attached.p7b"):
+        for name in (
+            "ynca_gbt35275_detached_SignedValue.p7",
+            "tongz_gbt35275_attached_sm3hash_SignedValue.p7",
+            "gmsm_cfca_sadk_attached.p7b",
+        ):
             if (interop / name).is_file():
                 _seed[name] = (interop / name).read_bytes()
     return list(_seed.values())
@@ -492,8 +522,11 @@ def test_fuzz_mutated_signed_data(pki, data):
         assert isinstance(result.valid, bool)
 
 
-@settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 150), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.data())
 def test_fuzz_mutated_envelope(interop_cms, data):
     seed = pem.unarmor((interop_cms / "gmsm_gmcert_signed_enveloped.p7.pem").read_bytes())[2]

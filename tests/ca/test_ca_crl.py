@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,12 +18,12 @@ from ca import (
     verify_crl,
 )
 
-THIS_UPDATE = datetime(2026, 11, 1, tzinfo=timezone.utc)
+THIS_UPDATE = datetime(2026, 11, 1, tzinfo=UTC)
 NEXT_UPDATE = THIS_UPDATE + timedelta(days=7)
 REVOKED = (
-    RevokedEntry(0x1234, datetime(2026, 10, 30, 8, 0, tzinfo=timezone.utc), "key_compromise"),
-    RevokedEntry(0xABCDEF, datetime(2026, 10, 31, 9, 30, tzinfo=timezone.utc), "cessation_of_operation"),
-    RevokedEntry(0x42, datetime(2026, 10, 29, tzinfo=timezone.utc)),  # unspecified: no reasonCode
+    RevokedEntry(0x1234, datetime(2026, 10, 30, 8, 0, tzinfo=UTC), "key_compromise"),
+    RevokedEntry(0xABCDEF, datetime(2026, 10, 31, 9, 30, tzinfo=UTC), "cessation_of_operation"),
+    RevokedEntry(0x42, datetime(2026, 10, 29, tzinfo=UTC)),  # unspecified: no reasonCode
 )
 
 
@@ -62,8 +62,20 @@ def test_openssl_verifies_crl_signature(pki, crl_der, run_openssl):
     (pki.directory / "crl.tbs").write_bytes(parsed.tbs_der)
     (pki.directory / "crl.sig").write_bytes(parsed.signature)
     out = run_openssl(
-        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
-        "-pubin", "-inkey", pub, "-in", pki.directory / "crl.tbs", "-sigfile", pki.directory / "crl.sig",
+        "pkeyutl",
+        "-verify",
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pkeyopt",
+        "distid:1234567812345678",
+        "-pubin",
+        "-inkey",
+        pub,
+        "-in",
+        pki.directory / "crl.tbs",
+        "-sigfile",
+        pki.directory / "crl.sig",
     )
     assert "Signature Verified Successfully" in out.stdout
 
@@ -124,11 +136,14 @@ def test_empty_crl_has_no_revoked_list(pki, run_openssl):
     crl = verify_crl(der, pki.root.der)
     assert crl.entries == ()
     (pki.directory / "empty.crl").write_bytes(der)
-    assert "No Revoked Certificates" in run_openssl("crl", "-inform", "DER", "-in", pki.directory / "empty.crl", "-text", "-noout").stdout
+    assert (
+        "No Revoked Certificates"
+        in run_openssl("crl", "-inform", "DER", "-in", pki.directory / "empty.crl", "-text", "-noout").stdout
+    )
 
 
 def test_build_refusals(pki):
-    args = dict(revoked=[], crl_number=1, this_update=THIS_UPDATE, next_update=NEXT_UPDATE)
+    args = {"revoked": [], "crl_number": 1, "this_update": THIS_UPDATE, "next_update": NEXT_UPDATE}
     with pytest.raises(CAError) as err:
         build_crl(issuer_cert=pki.leaves["signer"].der, issuer_signer=pki.leaves["signer"].signer, **args)
     assert err.value.code == "issuer_not_ca"

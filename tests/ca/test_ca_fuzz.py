@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,10 +24,13 @@ from ca import (
     verify_csr,
 )
 
-FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 400),  # make fuzz: more
-                deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 400),  # make fuzz: more
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 ALLOWED = (CAError, hsm.InvalidSignature)  # CertificateError, CRLError, CSRError are CAErrors
-NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def _mutate(data: bytes, draw) -> bytes:

@@ -5,7 +5,7 @@ The files are read in place (never copied into this repository).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +22,7 @@ from ca import (
     verify_csr,
 )
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_tongsuo_client_sign_expire_is_expired(certs):
     assert result.sub_indication == SubIndication.EXPIRED
     assert result.check("path[0].signature").result == "passed"
     # within its own validity the signature and the path are fine: time is the only problem
-    at_2000 = datetime(2000, 6, 1, tzinfo=timezone.utc)
+    at_2000 = datetime(2000, 6, 1, tzinfo=UTC)
     early = validate_path(leaf, intermediates=[sub], anchors=[root], at=at_2000)
     assert early.sub_indication == SubIndication.NOT_YET_VALID  # the CAs only start in 2023
 
@@ -143,9 +143,9 @@ def test_tongsuo_sm2_cert_as_its_own_anchor(certs):
 @pytest.mark.parametrize(
     ("name", "not_after"),
     [
-        ("ofdrw_user.pem", datetime(2022, 4, 21, 14, 39, 8, tzinfo=timezone.utc)),
-        ("ofdrw_sealbuilder.pem", datetime(2022, 4, 21, 14, 39, 38, tzinfo=timezone.utc)),
-        ("ofdrw_sign_cert.pem", datetime(2023, 7, 29, 11, 37, 34, tzinfo=timezone.utc)),
+        ("ofdrw_user.pem", datetime(2022, 4, 21, 14, 39, 8, tzinfo=UTC)),
+        ("ofdrw_sealbuilder.pem", datetime(2022, 4, 21, 14, 39, 38, tzinfo=UTC)),
+        ("ofdrw_sign_cert.pem", datetime(2023, 7, 29, 11, 37, 34, tzinfo=UTC)),
     ],
 )
 def test_ofdrw_certs(certs, name, not_after):
@@ -155,7 +155,9 @@ def test_ofdrw_certs(certs, name, not_after):
     # within validity: PASSED. The root lacks keyCertSign, but a trust anchor is trusted as
     # configured (RFC 5280 §6.1 does not process its extensions); that is reported as a warning.
     # (OpenSSL's error 32 for this root is its own stricter policy, see MANIFEST.)
-    inside = validate_path(cert, anchors=[root], at=not_after.replace(year=not_after.year - 1), required_key_usage=SIGNING_KEY_USAGE)
+    inside = validate_path(
+        cert, anchors=[root], at=not_after.replace(year=not_after.year - 1), required_key_usage=SIGNING_KEY_USAGE
+    )
     assert inside.indication is Indication.PASSED, inside.message
     assert inside.check("path[1].key_usage").result == "warning"
     assert "keyCertSign" in inside.check("path[1].key_usage").detail

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import gmalg
 import pytest
@@ -10,9 +10,9 @@ from asn1crypto import algos, keys, x509
 
 import hsm
 from ca import (
+    PKIXOID,
     PROFILES,
     CAError,
-    PKIXOID,
     SubjectSpec,
     TrustSvcEKU,
     build_csr,
@@ -149,7 +149,7 @@ def test_extensions_and_identifiers(pki):
     assert leaf.spki == pki.leaves["signer"].signer.public_key  # SPKI copied verbatim
     assert 0 < leaf.serial < 2**159
     assert pki.root.cert.is_self_issued and not leaf.is_self_issued
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert now - timedelta(minutes=6) < leaf.not_before < now
 
 
@@ -167,11 +167,11 @@ def test_refuses_to_issue_after_issuer_expired(pki):
 
 
 def test_explicit_serial_and_times(pki):
-    start = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2027, 1, 1, tzinfo=UTC)
     issued = pki.issue("code_signer", SubjectSpec("码"), pki.issuing, serial=12345, not_before=start)
     assert issued.cert.serial == 12345
     assert issued.cert.not_before == start
-    assert issued.cert.not_after == datetime(2029, 1, 1, tzinfo=timezone.utc)
+    assert issued.cert.not_after == datetime(2029, 1, 1, tzinfo=UTC)
 
 
 def test_refuses_issuer_that_is_not_a_ca(pki):
@@ -187,7 +187,11 @@ def test_refuses_issuer_without_key_cert_sign(pki, interop_dir):
     signer = pki.new_signer()
     with pytest.raises(CAError) as err:
         issue_certificate(
-            profile="signer", subject=SubjectSpec("x"), public_key=signer.public_key, issuer_signer=signer, issuer_cert=ofdrw_root
+            profile="signer",
+            subject=SubjectSpec("x"),
+            public_key=signer.public_key,
+            issuer_signer=signer,
+            issuer_cert=ofdrw_root,
         )
     assert err.value.code == "issuer_cannot_sign_certificates"
 
@@ -208,10 +212,14 @@ def test_refuses_signer_that_does_not_hold_issuer_key(pki):
 def test_self_signed_requires_own_key_and_ca_profile(pki):
     a, b = pki.new_signer(), pki.new_signer()
     with pytest.raises(CAError) as err:
-        issue_certificate(profile="root_ca", subject=SubjectSpec("r"), public_key=a.public_key, issuer_signer=b, issuer_cert=None)
+        issue_certificate(
+            profile="root_ca", subject=SubjectSpec("r"), public_key=a.public_key, issuer_signer=b, issuer_cert=None
+        )
     assert err.value.code == "key_mismatch"
     with pytest.raises(CAError) as err:
-        issue_certificate(profile="signer", subject=SubjectSpec("r"), public_key=a.public_key, issuer_signer=a, issuer_cert=None)
+        issue_certificate(
+            profile="signer", subject=SubjectSpec("r"), public_key=a.public_key, issuer_signer=a, issuer_cert=None
+        )
     assert err.value.code == "self_signed_leaf"
 
 
@@ -223,7 +231,10 @@ def test_self_signed_requires_own_key_and_ca_profile(pki):
         ({"public_key": b"\x30\x03\x02\x01\x00"}, "bad_public_key"),
         ({"crl_url": "http://例子.cn/crl"}, "bad_url"),
         ({"profile": "no_such_profile"}, "unknown_profile"),
-        ({"not_before": datetime(2030, 1, 1, tzinfo=timezone.utc), "not_after": datetime(2029, 1, 1, tzinfo=timezone.utc)}, "empty_validity"),
+        (
+            {"not_before": datetime(2030, 1, 1, tzinfo=UTC), "not_after": datetime(2029, 1, 1, tzinfo=UTC)},
+            "empty_validity",
+        ),
     ],
 )
 def test_refuses_bad_requests(pki, kwargs, code):
@@ -273,7 +284,9 @@ def test_csr_signature_is_checked(pki, run_openssl):
 
     der = build_csr(SubjectSpec("申请者"), pki.new_signer())
     (pki.directory / "req.der").write_bytes(der)
-    out = run_openssl("req", "-inform", "DER", "-in", pki.directory / "req.der", "-verify", "-vfyopt", SM2_ID_OPT, "-noout")
+    out = run_openssl(
+        "req", "-inform", "DER", "-in", pki.directory / "req.der", "-verify", "-vfyopt", SM2_ID_OPT, "-noout"
+    )
     assert "verify OK" in (out.stdout + out.stderr)
     tampered = bytearray(der)
     tampered[der.index("申请者".encode())] ^= 0x01

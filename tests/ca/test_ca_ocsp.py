@@ -5,7 +5,7 @@ reading our responses and asking us, and path validation through OCSPRevocationC
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asn1crypto import ocsp
@@ -28,9 +28,12 @@ from ca import (
 )
 from ca.ocsp import OCSPError
 
-FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
-                deadline=None, suppress_health_check=[HealthCheck.too_slow])
-REVOKED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+REVOKED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _results(v) -> dict[str, str]:
@@ -73,7 +76,9 @@ def _ask(responder, lookup, pki, leaf_name, **kwargs):
 )
 def test_good_revoked_unknown_verify(responder, statuses, pki, leaf, status):
     req, resp = _ask(responder, statuses, pki, leaf)
-    v = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, cert=pki.leaves[leaf].der, nonce=ocsp_request_nonce(req))
+    v = verify_ocsp_response(
+        resp, issuer_cert=pki.issuing.der, cert=pki.leaves[leaf].der, nonce=ocsp_request_nonce(req)
+    )
     assert v.valid, v.checks
     assert v.response_status == "successful" and v.status == status
     assert v.serial == pki.leaves[leaf].cert.serial
@@ -162,7 +167,10 @@ def _resign(resp: bytes, signer: hsm.Signer, cert_der: bytes) -> bytes:
         }
     )
     return ocsp.OCSPResponse(
-        {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": forged}}
+        {
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": forged},
+        }
     ).dump()
 
 
@@ -186,9 +194,9 @@ def test_response_signed_by_non_delegated_key_rejected(responder, statuses, pki)
 
 def test_freshness_and_cert_id(responder, statuses, pki):
     _, resp = _ask(responder, statuses, pki, "signer")
-    later = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, now=datetime.now(timezone.utc) + timedelta(hours=3))
+    later = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, now=datetime.now(UTC) + timedelta(hours=3))
     assert not later.valid and _results(later)["ocsp.freshness"] == "failed"
-    earlier = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, now=datetime.now(timezone.utc) - timedelta(hours=3))
+    earlier = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, now=datetime.now(UTC) - timedelta(hours=3))
     assert not earlier.valid
     other = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, cert=pki.leaves["tsa"].der)
     assert not other.valid and _results(other)["ocsp.cert_id"] == "failed"
@@ -201,24 +209,33 @@ def test_malformed_unauthorized_and_internal_error(responder, statuses, pki):
         v = verify_ocsp_response(responder.respond(junk, statuses), issuer_cert=pki.issuing.der)
         assert v.response_status == "malformed_request" and not v.valid
     foreign = build_ocsp_request(pki.issuing.der, pki.root.der)  # the root is not served
-    assert verify_ocsp_response(responder.respond(foreign, statuses), issuer_cert=pki.root.der).response_status == "unauthorized"
+    assert (
+        verify_ocsp_response(responder.respond(foreign, statuses), issuer_cert=pki.root.der).response_status
+        == "unauthorized"
+    )
 
     def broken(issuer, serial):
         raise RuntimeError("database down")
 
     req = build_ocsp_request(pki.leaves["signer"].der, pki.issuing.der)
-    assert verify_ocsp_response(responder.respond(req, broken), issuer_cert=pki.issuing.der).response_status == "internal_error"
+    assert (
+        verify_ocsp_response(responder.respond(req, broken), issuer_cert=pki.issuing.der).response_status
+        == "internal_error"
+    )
 
 
 def test_callable_issuer_source(pki, statuses):
     hashes = issuer_key_hashes(pki.issuing.der)
-    index = {h: pki.issuing.der for h in hashes.values()}
+    index = dict.fromkeys(hashes.values(), pki.issuing.der)
     responder = OCSPResponder(pki.leaves["ocsp"].signer, pki.leaves["ocsp"].der, index.get)
     for alg in ("sha1", "sm3"):
         _, resp = _ask(responder, statuses, pki, "signer", hash_algorithm=alg)
         assert verify_ocsp_response(resp, issuer_cert=pki.issuing.der, cert=pki.leaves["signer"].der).valid
     foreign = build_ocsp_request(pki.issuing.der, pki.root.der)
-    assert verify_ocsp_response(responder.respond(foreign, statuses), issuer_cert=pki.root.der).response_status == "unauthorized"
+    assert (
+        verify_ocsp_response(responder.respond(foreign, statuses), issuer_cert=pki.root.der).response_status
+        == "unauthorized"
+    )
 
 
 def test_build_request_refuses_wrong_issuer(pki):
@@ -251,7 +268,9 @@ def test_openssl_request_answered(responder, statuses, pki, run_openssl, tmp_pat
         cert_id = ocsp.OCSPRequest.load(req)["tbs_request"]["request_list"][0]["req_cert"]
         assert cert_id["hash_algorithm"]["algorithm"].native == "sha1"
         resp = responder.respond(req, statuses)
-        v = verify_ocsp_response(resp, issuer_cert=pki.issuing.der, cert=pki.leaves[leaf].der, nonce=ocsp_request_nonce(req))
+        v = verify_ocsp_response(
+            resp, issuer_cert=pki.issuing.der, cert=pki.leaves[leaf].der, nonce=ocsp_request_nonce(req)
+        )
         assert v.valid and v.status == status and _results(v)["ocsp.nonce"] == "passed"
 
 
@@ -261,9 +280,13 @@ def test_openssl_request_answered(responder, statuses, pki, run_openssl, tmp_pat
 
 def test_revocation_checker_in_path_validation(responder, statuses, pki):
     checker = OCSPRevocationChecker(lambda req: responder.respond(req, statuses), issuers=[pki.issuing.der])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     revoked = validate_path(
-        pki.leaves["code_signer"].der, intermediates=[pki.issuing.der], anchors=[pki.root.der], at=now, revocation=checker
+        pki.leaves["code_signer"].der,
+        intermediates=[pki.issuing.der],
+        anchors=[pki.root.der],
+        at=now,
+        revocation=checker,
     )
     assert revoked.indication is Indication.FAILED and revoked.sub_indication == SubIndication.REVOKED
     before = validate_path(
@@ -274,7 +297,9 @@ def test_revocation_checker_in_path_validation(responder, statuses, pki):
         revocation=checker,
     )
     assert before.check("path[0].revocation").result == "passed"  # revoked only later
-    good = validate_path(pki.leaves["signer"].der, intermediates=[pki.issuing.der], anchors=[pki.root.der], at=now, revocation=checker)
+    good = validate_path(
+        pki.leaves["signer"].der, intermediates=[pki.issuing.der], anchors=[pki.root.der], at=now, revocation=checker
+    )
     assert good.passed and good.check("path[0].revocation").result == "passed"
     # the issuing CA itself is not served by this checker: unknown (a warning, not required)
     assert good.check("path[1].revocation").result == "warning"
@@ -282,7 +307,7 @@ def test_revocation_checker_in_path_validation(responder, statuses, pki):
 
 def test_revocation_checker_never_raises(pki):
     leaf, issuer = pki.leaves["signer"].cert, pki.issuing.cert
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def offline(_req):
         raise ConnectionError("no route to host")
@@ -292,7 +317,12 @@ def test_revocation_checker_never_raises(pki):
     replay = {}
 
     def replaying(req):  # answers every request with the first response: nonce mismatch
-        replay.setdefault("resp", OCSPResponder(pki.issuing.signer, pki.issuing.der, [pki.issuing.der]).respond(req, lambda i, s: RevocationStatus("good")))
+        replay.setdefault(
+            "resp",
+            OCSPResponder(pki.issuing.signer, pki.issuing.der, [pki.issuing.der]).respond(
+                req, lambda i, s: RevocationStatus("good")
+            ),
+        )
         return replay["resp"]
 
     checker = OCSPRevocationChecker(replaying)
@@ -331,7 +361,9 @@ def test_fuzz_respond_random_bytes(responder, statuses, pki, data):
 def test_fuzz_respond_mutated_requests(responder, statuses, pki, data):
     if "req" not in _fixed:
         _fixed["req"] = build_ocsp_request(pki.leaves["signer"].der, pki.issuing.der, nonce=b"\x5e" * 16)
-    v = verify_ocsp_response(responder.respond(_mutate(_fixed["req"], data.draw), statuses), issuer_cert=pki.issuing.der)
+    v = verify_ocsp_response(
+        responder.respond(_mutate(_fixed["req"], data.draw), statuses), issuer_cert=pki.issuing.der
+    )
     assert v.response_status in _STATUSES
 
 
@@ -339,7 +371,9 @@ def test_fuzz_respond_mutated_requests(responder, statuses, pki, data):
 @given(st.data())
 def test_fuzz_verify_mutated_responses(responder, statuses, pki, data):
     if "resp" not in _fixed:
-        _fixed["resp"] = responder.respond(build_ocsp_request(pki.leaves["code_signer"].der, pki.issuing.der, nonce=b"\x5e" * 16), statuses)
+        _fixed["resp"] = responder.respond(
+            build_ocsp_request(pki.leaves["code_signer"].der, pki.issuing.der, nonce=b"\x5e" * 16), statuses
+        )
     mutated = _mutate(_fixed["resp"], data.draw)
     try:
         v = verify_ocsp_response(mutated, issuer_cert=pki.issuing.der, cert=pki.leaves["code_signer"].der)

@@ -6,7 +6,7 @@ import pytest
 from asn1crypto import algos, cms, core, keys, x509
 
 import ca
-from ca import SMOID, PKIXOID, TrustSvcEKU, SubjectSpec, build_name, format_name, name_key
+from ca import PKIXOID, SMOID, SubjectSpec, TrustSvcEKU, build_name, format_name, name_key
 from ca.oids import register_oid, register_spec
 
 
@@ -54,7 +54,10 @@ def test_registration_is_idempotent_and_guarded():
 
 def test_uuid_arc():
     assert ca.TRUSTSVC_ARC.startswith("2.25.")
-    assert [TrustSvcEKU.SEAL_MAKER, TrustSvcEKU.STATUS_LIST_SIGNING] == [ca.TRUSTSVC_ARC + ".1.1", ca.TRUSTSVC_ARC + ".1.5"]
+    assert [TrustSvcEKU.SEAL_MAKER, TrustSvcEKU.STATUS_LIST_SIGNING] == [
+        ca.TRUSTSVC_ARC + ".1.1",
+        ca.TRUSTSVC_ARC + ".1.5",
+    ]
     assert PKIXOID.DOCUMENT_SIGNING == "1.3.6.1.5.5.7.3.36"
 
 
@@ -113,12 +116,16 @@ def test_subject_round_trip_and_types():
 
 def test_name_key_is_rfc5280_comparison():
     a = build_name(SubjectSpec("Test  CA", organization="ACME"))
-    b = x509.Name.build({"country_name": "CN", "organization_name": "acme", "common_name": "test ca"}, use_printable=True)
+    b = x509.Name.build(
+        {"country_name": "CN", "organization_name": "acme", "common_name": "test ca"}, use_printable=True
+    )
     assert name_key(a) == name_key(b)
     assert name_key(a) != name_key(build_name(SubjectSpec("Other CA", organization="ACME")))
 
 
-@pytest.mark.parametrize("kwargs", [{"common_name": ""}, {"common_name": "x", "country": "CHN"}, {"common_name": "x", "country": "中国"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"common_name": ""}, {"common_name": "x", "country": "CHN"}, {"common_name": "x", "country": "中国"}]
+)
 def test_subject_spec_validation(kwargs):
     with pytest.raises(ValueError):
         SubjectSpec(**kwargs)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ from ca import (
 from ca.pem import is_pem, pem_label, pem_start, to_der, unarmor_all
 from ca.validate import SM2_ID_EMPTY
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 STANDARD_ID = "distid:1234567812345678"
 
 
@@ -57,8 +57,10 @@ def test_openssl_text_output_is_pem(pki, run_openssl) -> None:
 
 def test_bundle_with_text_before_each_block(pki, run_openssl) -> None:
     """CA bundles often repeat the dump above every block (text between blocks is ignored)."""
-    parts = [run_openssl("x509", "-text", "-in", pki.write(f"b{i}", issued.der)).stdout
-             for i, issued in enumerate((pki.issuing, pki.root))]
+    parts = [
+        run_openssl("x509", "-text", "-in", pki.write(f"b{i}", issued.der)).stdout
+        for i, issued in enumerate((pki.issuing, pki.root))
+    ]
     bundle = ("# bundle made with openssl x509 -text\n" + "\n".join(parts)).encode()
     assert load_certificates(bundle) == [pki.issuing.cert, pki.root.cert]
 
@@ -66,8 +68,22 @@ def test_bundle_with_text_before_each_block(pki, run_openssl) -> None:
 def test_csr_with_text_before_it(pki, run_openssl, tmp_path: Path) -> None:
     """The same rule for every PEM reader in ca/ (here: CSRs, via single_der)."""
     key, csr = tmp_path / "k.pem", tmp_path / "r.pem"
-    run_openssl("req", "-new", "-newkey", "sm2", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=text csr",
-                "-sm3", "-sigopt", STANDARD_ID)
+    run_openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "sm2",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        "/CN=text csr",
+        "-sm3",
+        "-sigopt",
+        STANDARD_ID,
+    )
     text = run_openssl("req", "-text", "-in", csr).stdout.encode()
     assert not text.startswith(b"-----")
     assert parse_csr(text).subject_str == "CN=text csr"
@@ -96,16 +112,52 @@ def test_pem_boundary_rules() -> None:
 def openssl_ca(run_openssl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CA and leaves made only by the openssl command line, none told the SM2 ID but one."""
     d = tmp_path_factory.mktemp("openssl_ca")
-    run_openssl("req", "-x509", "-newkey", "sm2", "-nodes", "-keyout", d / "ca.key", "-out", d / "ca.pem",
-                "-subj", "/CN=OpenSSL empty-ID CA", "-days", "30", "-sm3",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run_openssl("req", "-new", "-newkey", "sm2", "-nodes", "-keyout", d / "leaf.key", "-out", d / "leaf.csr",
-                "-subj", "/CN=OpenSSL empty-ID leaf", "-sm3")
+    run_openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "sm2",
+        "-nodes",
+        "-keyout",
+        d / "ca.key",
+        "-out",
+        d / "ca.pem",
+        "-subj",
+        "/CN=OpenSSL empty-ID CA",
+        "-days",
+        "30",
+        "-sm3",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    run_openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "sm2",
+        "-nodes",
+        "-keyout",
+        d / "leaf.key",
+        "-out",
+        d / "leaf.csr",
+        "-subj",
+        "/CN=OpenSSL empty-ID leaf",
+        "-sm3",
+    )
     ca_args = ["-CA", d / "ca.pem", "-CAkey", d / "ca.key", "-CAcreateserial", "-days", "10", "-sm3"]
     run_openssl("x509", "-req", "-in", d / "leaf.csr", "-out", d / "leaf.pem", *ca_args)
     run_openssl("x509", "-req", "-in", d / "leaf.csr", "-out", d / "leaf_std.pem", *ca_args, "-sigopt", STANDARD_ID)
-    run_openssl("x509", "-req", "-in", d / "leaf.csr", "-out", d / "leaf_alice.pem", *ca_args,
-                "-sigopt", "distid:ALICE123@YAHOO.COM")
+    run_openssl(
+        "x509",
+        "-req",
+        "-in",
+        d / "leaf.csr",
+        "-out",
+        d / "leaf_alice.pem",
+        *ca_args,
+        "-sigopt",
+        "distid:ALICE123@YAHOO.COM",
+    )
     return {p.stem: p for p in d.glob("*.pem")} | {"leaf.csr": d / "leaf.csr"}
 
 
@@ -194,8 +246,14 @@ class _EmptyIdSigner(hsm.Signer):
 
 def test_crl_signed_with_empty_id(pki) -> None:
     """CRLs share the signature code: accepted, and the revocation source says so."""
-    crl = build_crl(issuer_cert=pki.issuing.der, issuer_signer=_EmptyIdSigner(pki.issuing.signer), revoked=[],
-                    crl_number=7, this_update=NOW - timedelta(hours=1), next_update=NOW + timedelta(days=1))
+    crl = build_crl(
+        issuer_cert=pki.issuing.der,
+        issuer_signer=_EmptyIdSigner(pki.issuing.signer),
+        revoked=[],
+        crl_number=7,
+        this_update=NOW - timedelta(hours=1),
+        next_update=NOW + timedelta(days=1),
+    )
     verify_crl(crl, pki.issuing.der)
     status = CRLRevocationChecker([crl]).check(pki.leaves["signer"].cert, pki.issuing.cert, NOW)
     assert status.status == "good" and SM2_ID_EMPTY in status.source
@@ -214,6 +272,11 @@ def test_ocsp_response_signed_with_empty_id(pki) -> None:
 def test_we_never_issue_with_the_empty_id(pki) -> None:
     """Verifiers tolerate the empty ID; our own certificates must use the GM/T 0015 one."""
     with pytest.raises(CAError) as err:
-        issue_certificate(profile="signer", subject=SubjectSpec("empty id"), public_key=pki.new_signer().public_key,
-                          issuer_signer=_EmptyIdSigner(pki.issuing.signer), issuer_cert=pki.issuing.der)
+        issue_certificate(
+            profile="signer",
+            subject=SubjectSpec("empty id"),
+            public_key=pki.new_signer().public_key,
+            issuer_signer=_EmptyIdSigner(pki.issuing.signer),
+            issuer_cert=pki.issuing.der,
+        )
     assert err.value.code == "signer_fault"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asn1crypto import tsp
@@ -28,8 +28,11 @@ from ca.tsa import TimeStampError
 
 POLICY = TRUSTSVC_ARC + ".2.1"
 DATA = "GB/T 38540 SES_Signature.signature 值".encode()
-FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
-                deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200),  # make fuzz: more
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _results(v) -> dict[str, str]:
@@ -60,7 +63,7 @@ def test_stamp_then_verify(tsa, pki, clock):
     v = verify_timestamp_token(token, data=DATA, nonce=42)
     assert v.valid, [c for c in v.checks if c.result != "passed"]
     assert v.gen_time == clock.at.replace(microsecond=0)  # UTC, whole seconds
-    assert v.gen_time.tzinfo == timezone.utc
+    assert v.gen_time.tzinfo == UTC
     assert v.policy == POLICY and v.hash_algorithm == "sm3" and v.message_imprint == hsm.sm3(DATA)
     assert v.nonce == 42 and v.accuracy == timedelta(seconds=1)
     assert 0 < v.serial < 2**128
@@ -113,7 +116,9 @@ def test_tsa_certificate_without_critical_eku_refused(pki, tsa_noncritical, cloc
             "gen_time": clock.at.replace(microsecond=0),
         }
     ).dump()
-    token = sign_cms(info, signer=tsa_noncritical.signer, signer_cert=tsa_noncritical.der, detached=False, content_type="tst_info")
+    token = sign_cms(
+        info, signer=tsa_noncritical.signer, signer_cert=tsa_noncritical.der, detached=False, content_type="tst_info"
+    )
     v = verify_timestamp_token(token, data=DATA)
     assert _results(v)["cms.signature"] == "passed"
     assert _results(v)["tst.tsa_certificate"] == "failed" and not v.valid
@@ -168,10 +173,15 @@ def test_respond_rejections(tsa):
     assert _reject(tsa, b"\x30\x00") == {"bad_data_format"}
     assert _reject(tsa, b"garbage" * 10) == {"bad_data_format"}
     sha1 = tsp.TimeStampReq(
-        {"version": "v1", "message_imprint": {"hash_algorithm": {"algorithm": "sha1"}, "hashed_message": hashlib.sha1(DATA).digest()}}
+        {
+            "version": "v1",
+            "message_imprint": {"hash_algorithm": {"algorithm": "sha1"}, "hashed_message": hashlib.sha1(DATA).digest()},
+        }
     ).dump()
     assert _reject(tsa, sha1) == {"bad_alg"}
-    short = tsp.TimeStampReq({"version": "v1", "message_imprint": {"hash_algorithm": {"algorithm": "sm3"}, "hashed_message": b"\x01" * 20}}).dump()
+    short = tsp.TimeStampReq(
+        {"version": "v1", "message_imprint": {"hash_algorithm": {"algorithm": "sm3"}, "hashed_message": b"\x01" * 20}}
+    ).dump()
     assert _reject(tsa, short) == {"bad_data_format"}
     v2 = tsp.TimeStampReq({"version": "v2", "message_imprint": good["message_imprint"]}).dump()
     assert _reject(tsa, v2) == {"bad_request"}

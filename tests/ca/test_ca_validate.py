@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from ca import (
     validate_path,
 )
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _validate(pki, leaf, **kwargs):
@@ -95,7 +95,9 @@ def test_root_missing_from_anchors_is_indeterminate(pki):
 
 def test_untrusted_self_signed_root_is_indeterminate(pki):
     other = pki.issue("root_ca", SubjectSpec("另一个根"), None)
-    result = _validate(pki, pki.leaves["signer"].der, intermediates=[pki.issuing.der, pki.root.der], anchors=[other.der])
+    result = _validate(
+        pki, pki.leaves["signer"].der, intermediates=[pki.issuing.der, pki.root.der], anchors=[other.der]
+    )
     assert result.indication is Indication.INDETERMINATE
     assert result.sub_indication == SubIndication.NO_CERTIFICATE_CHAIN_FOUND
     assert "self-signed certificate that is not a trust anchor" in result.message
@@ -215,7 +217,9 @@ def test_revoked_after_at_passes_at_at(pki):
     )
     checker = CRLRevocationChecker([crl])
     signing_time = revoked_at - timedelta(hours=12)
-    result = _validate(pki, leaf.der, intermediates=[issuing.der], anchors=[root.der], revocation=checker, at=signing_time)
+    result = _validate(
+        pki, leaf.der, intermediates=[issuing.der], anchors=[root.der], revocation=checker, at=signing_time
+    )
     assert result.passed, result.message
     assert "after" in result.check("path[0].revocation").detail
     for at in (revoked_at, NOW):
@@ -243,7 +247,9 @@ def test_unknown_revocation_status(pki):
 def test_custom_revocation_checker(pki):
     class Everything:
         def check(self, cert, issuer, at):
-            return RevocationStatus("revoked", revoked_at=datetime(2000, 1, 1, tzinfo=timezone.utc), reason="superseded", source="test")
+            return RevocationStatus(
+                "revoked", revoked_at=datetime(2000, 1, 1, tzinfo=UTC), reason="superseded", source="test"
+            )
 
     result = _validate(pki, pki.leaves["tsa"].der, revocation=Everything())
     assert result.sub_indication == SubIndication.REVOKED
@@ -315,11 +321,13 @@ def test_an_intermediate_ca_without_key_cert_sign_fails(pki) -> None:
         if ext["extn_id"].native == "key_usage":
             ext["extn_value"] = asn1_x509.KeyUsage({"digital_signature", "crl_sign"})
     tbs_der = tbs.dump(force=True)
-    crippled = asn1_x509.Certificate({
-        "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
-        "signature_algorithm": original["signature_algorithm"],
-        "signature_value": pki.root.signer.sign(tbs_der),
-    }).dump()
+    crippled = asn1_x509.Certificate(
+        {
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
+            "signature_algorithm": original["signature_algorithm"],
+            "signature_value": pki.root.signer.sign(tbs_der),
+        }
+    ).dump()
     leaf = pki.leaves["signer"]
     result = validate_path(leaf.der, intermediates=[crippled], anchors=[pki.root.der], at=leaf.cert.not_before)
     assert result.indication is Indication.FAILED

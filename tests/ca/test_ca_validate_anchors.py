@@ -4,11 +4,11 @@ anchor, and an anchor validated against itself PASSES."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ca import Indication, SubIndication, SubjectSpec, parse_certificate, validate_path
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _with_bad_signature(der: bytes) -> bytes:
@@ -39,8 +39,9 @@ def test_self_signed_anchor_with_broken_self_signature_as_its_own_anchor(pki) ->
 
 def test_broken_anchor_makes_no_other_link_lenient(pki) -> None:
     broken_root = _with_bad_signature(pki.root.der)
-    result = validate_path(_with_bad_signature(pki.leaves["signer"].der), intermediates=[pki.issuing.der],
-                           anchors=[broken_root], at=NOW)
+    result = validate_path(
+        _with_bad_signature(pki.leaves["signer"].der), intermediates=[pki.issuing.der], anchors=[broken_root], at=NOW
+    )
     assert result.indication is Indication.FAILED
     assert result.sub_indication == SubIndication.SIG_CRYPTO_FAILURE
     assert result.check("path[0].signature").result == "failed"
@@ -66,8 +67,11 @@ def test_intermediate_as_anchor(pki) -> None:
 def test_non_self_signed_anchor_with_its_issuers_name(pki) -> None:
     """A CA named like its issuer (self-issued, not self-signed: Tongsuo's sm2-cert.pem shape)
     configured as an anchor anchors a path and PASSES against itself."""
-    twin = pki.issue("issuing_ca", SubjectSpec("江苏省电子证照根CA", organization="江苏省数据局", province="江苏省",
-                                              locality="南京市"), pki.root)
+    twin = pki.issue(
+        "issuing_ca",
+        SubjectSpec("江苏省电子证照根CA", organization="江苏省数据局", province="江苏省", locality="南京市"),
+        pki.root,
+    )
     assert twin.cert.subject_key == pki.root.cert.subject_key and twin.cert.is_self_issued
     leaf = pki.issue("signer", SubjectSpec("twin leaf", organization="测试"), twin)
     result = validate_path(leaf.der, anchors=[twin.der], at=NOW)

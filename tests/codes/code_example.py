@@ -28,7 +28,7 @@ from trustsvc.codes.format import CodeClaims, decode_code, kid_for, sign_code
 DOC = Path(__file__).resolve().parents[2] / "docs" / "service-code.md"
 ROOT_SCALAR = int.from_bytes(sm3(b"trustsvc service-code example root"), "big") % (SM2_N - 2) + 1
 SIGNER_SCALAR = int.from_bytes(sm3(b"trustsvc service-code example code signer"), "big") % (SM2_N - 2) + 1
-IAT = dt.datetime(2026, 12, 1, 2, 0, 0, tzinfo=dt.timezone.utc)
+IAT = dt.datetime(2026, 12, 1, 2, 0, 0, tzinfo=dt.UTC)
 CLAIMS = CodeClaims(
     iss="320000",
     sub="1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.001.9",
@@ -49,28 +49,47 @@ def scalar_signer(d: int, label: str) -> SoftSigner:
 def make_example() -> dict[str, str]:
     root_signer = scalar_signer(ROOT_SCALAR, "example-root")
     code_signer = scalar_signer(SIGNER_SCALAR, "example-code-signer")
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    root = issue_certificate(profile="root_ca", subject=SubjectSpec("示例电子政务根CA", organization="江苏省"),
-                             public_key=root_signer.public_key, issuer_signer=root_signer, issuer_cert=None,
-                             serial=1, not_before=start, not_after=start.replace(year=2046))
-    leaf = issue_certificate(profile="code_signer", subject=SubjectSpec("示例服务码签名", organization="江苏省"),
-                             public_key=code_signer.public_key, issuer_signer=root_signer, issuer_cert=root,
-                             serial=2, not_before=start, not_after=start.replace(year=2028))
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    root = issue_certificate(
+        profile="root_ca",
+        subject=SubjectSpec("示例电子政务根CA", organization="江苏省"),
+        public_key=root_signer.public_key,
+        issuer_signer=root_signer,
+        issuer_cert=None,
+        serial=1,
+        not_before=start,
+        not_after=start.replace(year=2046),
+    )
+    leaf = issue_certificate(
+        profile="code_signer",
+        subject=SubjectSpec("示例服务码签名", organization="江苏省"),
+        public_key=code_signer.public_key,
+        issuer_signer=root_signer,
+        issuer_cert=root,
+        serial=2,
+        not_before=start,
+        not_after=start.replace(year=2028),
+    )
     text = sign_code(CLAIMS, signer=code_signer, cert_der=leaf)
-    return {"root": pem.armor("CERTIFICATE", root).decode(), "signer": pem.armor("CERTIFICATE", leaf).decode(),
-            "code": text}
+    return {
+        "root": pem.armor("CERTIFICATE", root).decode(),
+        "signer": pem.armor("CERTIFICATE", leaf).decode(),
+        "code": text,
+    }
 
 
 def example_blocks(doc: str | None = None) -> dict[str, str]:
     """Every ```` ``` ```` block preceded by an ``<!-- example:NAME -->`` marker, by NAME."""
     doc = DOC.read_text(encoding="utf-8") if doc is None else doc
-    return {m.group(1): m.group(2).strip() for m in
-            re.finditer(r"<!-- example:([a-z_]+) -->\s*```[a-z]*\n(.*?)```", doc, re.S)}
+    return {
+        m.group(1): m.group(2).strip()
+        for m in re.finditer(r"<!-- example:([a-z_]+) -->\s*```[a-z]*\n(.*?)```", doc, re.S)
+    }
 
 
 def hex_lines(data: bytes, width: int = 64) -> str:
     h = data.hex()
-    return "\n".join(h[i:i + width] for i in range(0, len(h), width))
+    return "\n".join(h[i : i + width] for i in range(0, len(h), width))
 
 
 def section(ex: dict[str, str]) -> str:

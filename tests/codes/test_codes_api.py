@@ -52,8 +52,11 @@ def test_dynamic_code_endpoint(client, keys, licence):
     assert body["code"].startswith("TS1:") and body["type"] == "dynamic" and body["expires_at"].endswith("Z")
     short = client.post(f"/api/v1/licences/{licence}/codes", headers=bearer(keys["issuer"]), json={"ttl": 60})
     assert short.status_code == 201
-    for payload, status, code in (({"ttl": 5}, 422, "invalid_ttl"), ({"ttl": "60"}, 422, "invalid_ttl"),
-                                  ({"other": 1}, 400, "malformed_request")):
+    for payload, status, code in (
+        ({"ttl": 5}, 422, "invalid_ttl"),
+        ({"ttl": "60"}, 422, "invalid_ttl"),
+        ({"other": 1}, 400, "malformed_request"),
+    ):
         bad = client.post(f"/api/v1/licences/{licence}/codes", headers=bearer(keys["issuer"]), json=payload)
         assert (bad.status_code, bad.get_json()["error"]["code"]) == (status, code)
     nobody = LicenceIdentifier(BUSINESS_LICENCE.code, DEPT, "20269999999", 1).text
@@ -94,8 +97,12 @@ def test_anonymous_code_verification_writes_nothing(client, keys, licence, servi
     assert raw.get_json()["indication"] == "PASSED"
     with service.db.reader() as s:
         assert not s.execute(select(AuditEventRecord).where(AuditEventRecord.action == "code.verify")).first()
-    used = client.post("/api/v1/verify?purpose=%E6%9F%A5%E9%AA%8C", data=code.encode(), content_type="text/plain",
-                       headers=bearer(keys["verifier"]))
+    used = client.post(
+        "/api/v1/verify?purpose=%E6%9F%A5%E9%AA%8C",
+        data=code.encode(),
+        content_type="text/plain",
+        headers=bearer(keys["verifier"]),
+    )
     assert used.get_json()["indication"] == "PASSED"
     assert client.post("/api/v1/verify", json={"code": code}).get_json()["sub_indication"] == "ALREADY_USED"
 
@@ -103,7 +110,7 @@ def test_anonymous_code_verification_writes_nothing(client, keys, licence, servi
 def test_tampered_code_is_a_failed_report_not_an_error(client, keys, licence):
     code = _static(client, keys, licence).get_data(as_text=True)
     for i in range(4, len(code), 37):
-        tampered = code[:i] + ("B" if code[i] != "B" else "C") + code[i + 1:]
+        tampered = code[:i] + ("B" if code[i] != "B" else "C") + code[i + 1 :]
         resp = client.post("/api/v1/verify", json={"code": tampered})
         assert resp.status_code == 200 and resp.get_json()["indication"] == "FAILED"
     garbage = client.post("/api/v1/verify", json={"code": "TS1:!!!"})
@@ -125,8 +132,9 @@ def _photographed(png: bytes) -> bytes:
 def test_photographed_png_decodes_and_verifies_through_the_upload_path(client, keys, licence):
     png = _static(client, keys, licence, "png").data
     photo = _photographed(png)
-    resp = client.post("/api/v1/verify", data={"image": (io.BytesIO(photo), "photo.jpg")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/verify", data={"image": (io.BytesIO(photo), "photo.jpg")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 200, resp.get_json()
     report = resp.get_json()
     assert report["indication"] == "PASSED" and report["object"]["licence"] == licence
@@ -135,11 +143,13 @@ def test_photographed_png_decodes_and_verifies_through_the_upload_path(client, k
 def test_upload_without_a_code_is_a_clean_4xx(client):
     blank = io.BytesIO()
     Image.new("L", (200, 200), 255).save(blank, format="PNG")
-    resp = client.post("/api/v1/verify", data={"image": (io.BytesIO(blank.getvalue()), "x.png")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/verify", data={"image": (io.BytesIO(blank.getvalue()), "x.png")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "no_code_found"
-    junk = client.post("/api/v1/verify", data={"image": (io.BytesIO(b"not a picture"), "x.png")},
-                       content_type="multipart/form-data")
+    junk = client.post(
+        "/api/v1/verify", data={"image": (io.BytesIO(b"not a picture"), "x.png")}, content_type="multipart/form-data"
+    )
     assert junk.status_code == 422 and junk.get_json()["error"]["code"] == "invalid_image"
 
 
@@ -147,16 +157,21 @@ def test_a_qr_picture_sent_as_file_is_read_and_verified_as_its_code(client, keys
     """Photos of printed codes arrive as `file` too (a form with one file input, curl -F file=@...)."""
     png = _static(client, keys, licence, "png").data
     for picture, name in ((png, "code.png"), (_photographed(png), "photo.jpg")):
-        resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(picture), name)},
-                           content_type="multipart/form-data")
+        resp = client.post(
+            "/api/v1/verify", data={"file": (io.BytesIO(picture), name)}, content_type="multipart/form-data"
+        )
         assert resp.status_code == 200, resp.get_json()
         report = resp.get_json()
         assert report["indication"] == "PASSED", report
         assert report["object"]["kind"] == "code" and report["object"]["licence"] == licence
         assert report["object"]["read_from"] == "picture"
     # a keyed verification of a code states its purpose, whether the code came as text or picture
-    keyed = client.post("/api/v1/verify", data={"file": (io.BytesIO(png), "code.png")},
-                        content_type="multipart/form-data", headers=bearer(keys["verifier"]))
+    keyed = client.post(
+        "/api/v1/verify",
+        data={"file": (io.BytesIO(png), "code.png")},
+        content_type="multipart/form-data",
+        headers=bearer(keys["verifier"]),
+    )
     assert keyed.status_code == 422 and keyed.get_json()["error"]["field"] == "purpose"
 
 
@@ -164,8 +179,11 @@ _EVERY_KIND = ("licence PDF", "OFD", ".esl seal", "SES_Signature", "CMS", "certi
 
 
 def test_an_unrecognised_file_is_told_every_kind_verify_accepts(client):
-    resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(b"\x13\x37 random bytes" * 20), "x.bin")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/verify",
+        data={"file": (io.BytesIO(b"\x13\x37 random bytes" * 20), "x.bin")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 200
     report = resp.get_json()
     assert (report["indication"], report["sub_indication"]) == ("FAILED", "FORMAT_FAILURE")
@@ -176,8 +194,9 @@ def test_an_unrecognised_file_is_told_every_kind_verify_accepts(client):
 def test_a_picture_without_a_code_sent_as_file_says_so_and_what_else_is_accepted(client):
     blank = io.BytesIO()
     Image.new("L", (200, 200), 255).save(blank, format="PNG")
-    resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(blank.getvalue()), "x.png")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/api/v1/verify", data={"file": (io.BytesIO(blank.getvalue()), "x.png")}, content_type="multipart/form-data"
+    )
     assert resp.status_code == 200
     report = resp.get_json()
     assert (report["indication"], report["sub_indication"]) == ("FAILED", "FORMAT_FAILURE")

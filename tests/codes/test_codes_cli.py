@@ -25,7 +25,9 @@ def test_code_make_static_and_dynamic(service, service_env, licence, tmp_path):
     run(service_env, "code", "make", licence, "--format", "png", "--out", str(tmp_path / "c.png"))
     found = zxingcpp.read_barcodes(Image.open(tmp_path / "c.png"))
     assert [b.text for b in found] == [text]
-    dynamic = json.loads(run(service_env, "code", "make", licence, "--dynamic", "--ttl", "60", "--format", "json").output)
+    dynamic = json.loads(
+        run(service_env, "code", "make", licence, "--dynamic", "--ttl", "60", "--format", "json").output
+    )
     assert dynamic["type"] == "dynamic" and dynamic["code"] != text
     run(service_env, "code", "make", licence, "--ttl", "60", code=2)
     bad = run(service_env, "code", "make", licence, "--dynamic", "--ttl", "5", code=1)
@@ -45,8 +47,19 @@ def test_verify_code_offline_from_a_cache_and_from_the_database(service, service
     assert json.loads(run(service_env, "verify", text, "--json").output)["indication"] == "PASSED"
     human = run(service_env, "verify", text, "--cache", str(tmp_path / "cache")).output
     assert human.startswith("PASSED") and "now trust:" in human and "now status_list:" in human
-    stale = json.loads(run(service_env, "verify", text, "--json", "--cache", str(tmp_path / "cache"),
-                           "--at", "2099-01-01T00:00:00Z", code=2).output)
+    stale = json.loads(
+        run(
+            service_env,
+            "verify",
+            text,
+            "--json",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--at",
+            "2099-01-01T00:00:00Z",
+            code=2,
+        ).output
+    )
     assert stale["sub_indication"] == "TRUST_LIST_STALE"
     tampered = text[:40] + ("Q" if text[40] != "Q" else "R") + text[41:]
     assert json.loads(run(service_env, "verify", tampered, "--json", code=1).output)["indication"] == "FAILED"
@@ -57,8 +70,9 @@ def test_verify_a_picture_of_a_code_offline(service, service_env, licence, tmp_p
     """`trustsvc verify photo.png`: the code in the picture, verified as the code."""
     run(service_env, "code", "make", licence, "--format", "png", "--out", str(tmp_path / "c.png"))
     run(service_env, "code", "cache", str(tmp_path / "cache"))
-    report = json.loads(run(service_env, "verify", str(tmp_path / "c.png"), "--json", "--cache",
-                            str(tmp_path / "cache")).output)
+    report = json.loads(
+        run(service_env, "verify", str(tmp_path / "c.png"), "--json", "--cache", str(tmp_path / "cache")).output
+    )
     assert report["indication"] == "PASSED" and report["object"]["kind"] == "code"
     assert report["object"]["read_from"] == "picture" and report["object"]["licence"] == licence
     blank = io.BytesIO()

@@ -79,25 +79,59 @@ def _example_cache(directory: Path) -> Path:
     root, signer = _der(blocks["root_cert"]), _der(blocks["signer_cert"])
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     list_key = scalar_signer(int.from_bytes(sm3(b"trustsvc example status lists"), "big") % (SM2_N - 2) + 1, "lists")
-    list_cert = issue_certificate(profile="status_list_signer", subject=SubjectSpec("示例状态列表签名", organization="江苏省"),
-                                  public_key=list_key.public_key, issuer_signer=scalar_signer(ROOT_SCALAR, "root"),
-                                  issuer_cert=root, serial=3, not_before=start, not_after=start.replace(year=2028))
+    list_cert = issue_certificate(
+        profile="status_list_signer",
+        subject=SubjectSpec("示例状态列表签名", organization="江苏省"),
+        public_key=list_key.public_key,
+        issuer_signer=scalar_signer(ROOT_SCALAR, "root"),
+        issuer_cert=root,
+        serial=3,
+        not_before=start,
+        not_after=start.replace(year=2028),
+    )
     issued = IAT - dt.timedelta(minutes=5)
     empty = encode_bitstring(bytes(BLOCK_BITS // 8))
     issuer = CLAIMS.sub.split(".")[6]
-    content = canonical_json({
-        "format": STATUS_LIST_FORMAT, "issuer": {"uscc": issuer, "name": CLAIMS.display["o"]},
-        "region": {"code": "320000", "name": "江苏省"}, "sequence": 1, "issued_at": _iso(issued),
-        "next_update": _iso(issued + dt.timedelta(hours=1)), "size": BLOCK_BITS, "revocation": empty, "suspension": empty})
-    status = sign_cms(content, signer=list_key, signer_cert=list_cert, detached=False,
-                      content_type=STATUS_LIST_CONTENT_TYPE, signing_time=issued)
+    content = canonical_json(
+        {
+            "format": STATUS_LIST_FORMAT,
+            "issuer": {"uscc": issuer, "name": CLAIMS.display["o"]},
+            "region": {"code": "320000", "name": "江苏省"},
+            "sequence": 1,
+            "issued_at": _iso(issued),
+            "next_update": _iso(issued + dt.timedelta(hours=1)),
+            "size": BLOCK_BITS,
+            "revocation": empty,
+            "suspension": empty,
+        }
+    )
+    status = sign_cms(
+        content,
+        signer=list_key,
+        signer_cert=list_cert,
+        detached=False,
+        content_type=STATUS_LIST_CONTENT_TYPE,
+        signing_time=issued,
+    )
     armour = lambda der: pem.armor("CERTIFICATE", der).decode()  # noqa: E731
     (directory / STATUS_DIR).mkdir(parents=True)
     (directory / STATUS_DIR / f"{issuer}.bin").write_bytes(bytes(status))
-    (directory / TRUST_FILE).write_text(json.dumps({
-        "format": CACHE_FORMAT, "region": "320000", "exported_at": _iso(issued),
-        "next_update": _iso(IAT + dt.timedelta(days=1)), "anchors": [armour(root)], "intermediates": [],
-        "code_signers": [armour(signer)], "status_list_signers": [armour(list_cert)], "peers": []}), encoding="utf-8")
+    (directory / TRUST_FILE).write_text(
+        json.dumps(
+            {
+                "format": CACHE_FORMAT,
+                "region": "320000",
+                "exported_at": _iso(issued),
+                "next_update": _iso(IAT + dt.timedelta(days=1)),
+                "anchors": [armour(root)],
+                "intermediates": [],
+                "code_signers": [armour(signer)],
+                "status_list_signers": [armour(list_cert)],
+                "peers": [],
+            }
+        ),
+        encoding="utf-8",
+    )
     return directory
 
 

@@ -36,11 +36,20 @@ def _text(cose: bytes) -> str:
     return "TS1:" + base45.b45encode(zlib.compress(cose, 9)).decode()
 
 
-def _cose(protected: object = None, unprotected: object = None, payload: bytes | None = None,
-          signature: bytes = b"\x01" * 64, tag: int | None = 18) -> bytes:
+def _cose(
+    protected: object = None,
+    unprotected: object = None,
+    payload: bytes | None = None,
+    signature: bytes = b"\x01" * 64,
+    tag: int | None = 18,
+) -> bytes:
     protected_b = cbor2.dumps({1: ALG_SM2_SM3, 4: b"12345678"} if protected is None else protected)
-    body = [protected_b, {} if unprotected is None else unprotected,
-            encode_claims(CLAIMS) if payload is None else payload, signature]
+    body = [
+        protected_b,
+        {} if unprotected is None else unprotected,
+        encode_claims(CLAIMS) if payload is None else payload,
+        signature,
+    ]
     return cbor2.dumps(cbor2.CBORTag(tag, body) if tag is not None else body)
 
 
@@ -72,32 +81,35 @@ def test_claims_refuse_inconsistent_types():
         CodeClaims(iss="320000", sub="x", typ="other", iat=1, exp=2)
 
 
-@pytest.mark.parametrize("text, why", [
-    ("HC1:NCFOXN", "starts with TS1:"),
-    ("ts1:" + _text(_cose())[4:], "starts with TS1:"),
-    ("TS1:" + _text(_cose())[4:].lower(), "Base45"),
-    ("TS1:A", "Base45"),
-    ("TS1:" + base45.b45encode(b"not zlib").decode(), "zlib"),
-    ("TS1:" + base45.b45encode(zlib.compress(_cose()) + b"x").decode(), "followed by other data"),
-    ("TS1:" + base45.b45encode(zlib.compress(_cose())[:-3]).decode(), "truncated"),
-    (_text(_cose() + b"\x00"), "bytes after its CBOR item"),
-    (_text(_cose(tag=None)), "tagged COSE_Sign1"),
-    (_text(_cose(tag=98)), "tagged COSE_Sign1"),
-    (_text(cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b""]))), "array of 4"),
-    (_text(_cose(unprotected={4: b"12345678"})), "unprotected header must be empty"),
-    (_text(_cose(protected={1: ALG_SM2_SM3, 2: [1], 4: b"12345678"})), "critical"),
-    (_text(_cose(protected={1: ALG_SM2_SM3, 4: b"1234"})), "kid of 8 bytes"),
-    (_text(_cose(protected=[1, 2])), "not a map"),
-    (_text(_cose(payload=b"\xa1\x01")), "not valid CBOR"),
-    (_text(_cose(payload=cbor2.dumps([1]))), "map of claims"),
-    (_text(_cose(payload=cbor2.dumps({1: "999999", 2: "x", 6: 1, "typ": "static"}))), "GB/T 2260"),
-    (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: -1, "typ": "static"}))), "iat"),
-    (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, "typ": "weekly"}))), "typ"),
-    (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, 4: 2, "typ": "dynamic"}))), "nonce"),
-    (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, "typ": "static", "d": {"zz": "1"}}))), "display"),
-    ("TS1:" + base45.b45encode(zlib.compress(b"\x00" * 20000)).decode(), "inflates to more than"),
-    ("TS1:" + "A" * 5000, "at most 4296"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("HC1:NCFOXN", "starts with TS1:"),
+        ("ts1:" + _text(_cose())[4:], "starts with TS1:"),
+        ("TS1:" + _text(_cose())[4:].lower(), "Base45"),
+        ("TS1:A", "Base45"),
+        ("TS1:" + base45.b45encode(b"not zlib").decode(), "zlib"),
+        ("TS1:" + base45.b45encode(zlib.compress(_cose()) + b"x").decode(), "followed by other data"),
+        ("TS1:" + base45.b45encode(zlib.compress(_cose())[:-3]).decode(), "truncated"),
+        (_text(_cose() + b"\x00"), "bytes after its CBOR item"),
+        (_text(_cose(tag=None)), "tagged COSE_Sign1"),
+        (_text(_cose(tag=98)), "tagged COSE_Sign1"),
+        (_text(cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b""]))), "array of 4"),
+        (_text(_cose(unprotected={4: b"12345678"})), "unprotected header must be empty"),
+        (_text(_cose(protected={1: ALG_SM2_SM3, 2: [1], 4: b"12345678"})), "critical"),
+        (_text(_cose(protected={1: ALG_SM2_SM3, 4: b"1234"})), "kid of 8 bytes"),
+        (_text(_cose(protected=[1, 2])), "not a map"),
+        (_text(_cose(payload=b"\xa1\x01")), "not valid CBOR"),
+        (_text(_cose(payload=cbor2.dumps([1]))), "map of claims"),
+        (_text(_cose(payload=cbor2.dumps({1: "999999", 2: "x", 6: 1, "typ": "static"}))), "GB/T 2260"),
+        (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: -1, "typ": "static"}))), "iat"),
+        (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, "typ": "weekly"}))), "typ"),
+        (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, 4: 2, "typ": "dynamic"}))), "nonce"),
+        (_text(_cose(payload=cbor2.dumps({1: "320000", 2: "x", 6: 1, "typ": "static", "d": {"zz": "1"}}))), "display"),
+        ("TS1:" + base45.b45encode(zlib.compress(b"\x00" * 20000)).decode(), "inflates to more than"),
+        ("TS1:" + "A" * 5000, "at most 4296"),
+    ],
+)
 def test_decoder_refuses(text, why):
     with pytest.raises(CodeFormatError) as info:
         decode_code(text)
@@ -130,9 +142,15 @@ def test_any_inflated_bytes_decode_or_raise_code_format_error(blob):
 
 
 @settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 200), deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.integers() | st.text(max_size=4),
-                                                                               inner, max_size=5), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=5) | st.dictionaries(st.integers() | st.text(max_size=4), inner, max_size=5)
+        ),
+        max_leaves=20,
+    )
+)
 def test_any_cbor_in_the_payload_decodes_or_raises_code_format_error(value):
     try:
         decode_code(_text(_cose(payload=cbor2.dumps(value))))

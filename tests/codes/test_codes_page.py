@@ -20,7 +20,7 @@ def expired_dynamic_code(service, licence: str) -> tuple[str, str]:
     now = int(utcnow().timestamp())
     claims = CodeClaims(iss="320000", sub=licence, typ="dynamic", iat=now - 180, exp=now - 60, nonce=b"\x07" * 16)
     text = sign_code(claims, signer=service.keystore.signer(cert.key_ref), cert_der=cert.der)
-    return text, dt.datetime.fromtimestamp(now - 60, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return text, dt.datetime.fromtimestamp(now - 60, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def test_form_and_csp(client):
@@ -55,9 +55,9 @@ def test_pasted_codes_show_the_verdict_in_chinese_and_english(client, keys, lice
 
 def test_photo_upload(client, keys, licence):
     png = client.get(f"/api/v1/licences/{licence}/code?format=png", headers=bearer(keys["issuer"])).data
-    page = client.post("/verify", data={"photo": (io.BytesIO(png), "code.png"), "code": ""},
-                       content_type="multipart/form-data").get_data(as_text=True)
+    page = client.post(
+        "/verify", data={"photo": (io.BytesIO(png), "code.png"), "code": ""}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
     assert 'data-indication="PASSED"' in page
     empty = client.post("/verify", data={"code": ""})
     assert empty.status_code == 422 and "nothing_to_verify" in empty.get_data(as_text=True)
-

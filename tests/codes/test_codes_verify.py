@@ -17,8 +17,7 @@ from sqlalchemy import delete, select
 
 from ca.results import Indication
 from trustsvc.audit import verify_chain
-from trustsvc.codes.format import decode_code
-from trustsvc.codes.format import CodeClaims, sign_code
+from trustsvc.codes.format import CodeClaims, decode_code, sign_code
 from trustsvc.codes.material import write_code_cache
 from trustsvc.codes.service import make_dynamic_code, static_code, static_code_text
 from trustsvc.errors import ConflictError, InvalidInputError
@@ -41,8 +40,9 @@ def _snapshot(service) -> TrustSnapshot:
 
 def _online(service, text, *, actor=None, purpose=None, now=None, snapshot=None):
     """``POST /api/v1/verify`` of a code: anonymous without ``actor``, keyed (audited) with one."""
-    return verify_code(snapshot or _snapshot(service), text, now=now,
-                       online=OnlineCodes(service.db, actor=actor, purpose=purpose))
+    return verify_code(
+        snapshot or _snapshot(service), text, now=now, online=OnlineCodes(service.db, actor=actor, purpose=purpose)
+    )
 
 
 def _offline(snapshot, text, *, now=None):
@@ -52,11 +52,15 @@ def _offline(snapshot, text, *, now=None):
 
 def _audit(service, action: str) -> list[AuditEventRecord]:
     with service.db.reader() as s:
-        return list(s.execute(select(AuditEventRecord).where(AuditEventRecord.action == action)
-                              .order_by(AuditEventRecord.seq)).scalars())
+        return list(
+            s.execute(
+                select(AuditEventRecord).where(AuditEventRecord.action == action).order_by(AuditEventRecord.seq)
+            ).scalars()
+        )
 
 
 # -- issuing ------------------------------------------------------------------------------------
+
 
 def test_static_code_is_made_once_and_says_the_licence(service, licence):
     first = static_code(service, licence, principal_or_actor="test")
@@ -65,25 +69,34 @@ def test_static_code_is_made_once_and_says_the_licence(service, licence):
     claims = decode_code(first.text).claims
     assert (claims.iss, claims.sub, claims.typ, claims.exp, claims.nonce) == ("320000", licence, "static", None, None)
     assert claims.status_index == 0
-    assert claims.display == {"n": "营业执照", "h": "江苏某某科技有限公司", "hid": "91320100********0C",
-                              "o": "江苏省市场监督管理局"}
+    assert claims.display == {
+        "n": "营业执照",
+        "h": "江苏某某科技有限公司",
+        "hid": "91320100********0C",
+        "o": "江苏省市场监督管理局",
+    }
     events = _audit(service, "code.issue")
     assert len(events) == 1 and events[0].key_ref.endswith("code-signer") and events[0].object_id == licence
 
 
 def test_static_code_of_a_licence_with_an_end_expires_after_its_last_day(service, seal):
-    row = issue_licence(service, request_from_json(business_body(valid_until="2031-06-30")),
-                        principal_or_actor="test", department_uscc=DEPT, timestamp=False)
+    row = issue_licence(
+        service,
+        request_from_json(business_body(valid_until="2031-06-30")),
+        principal_or_actor="test",
+        department_uscc=DEPT,
+        timestamp=False,
+    )
     claims = decode_code(static_code(service, row.identifier, principal_or_actor="test").text).claims
     # the end of 2031-06-30 in China (UTC+8) is 2031-06-30T16:00:00Z
-    assert claims.exp == int(dt.datetime(2031, 6, 30, 16, tzinfo=dt.timezone.utc).timestamp())
+    assert claims.exp == int(dt.datetime(2031, 6, 30, 16, tzinfo=dt.UTC).timestamp())
 
 
 def test_dynamic_code_lifetime_nonce_and_record(service, licence):
     code = make_dynamic_code(service, licence, principal_or_actor="test")
     claims = decode_code(code.text).claims
     assert claims.typ == "dynamic" and claims.exp - claims.iat == 120 == service.config.codes.dynamic_ttl
-    assert code.expires_at == dt.datetime.fromtimestamp(claims.exp, dt.timezone.utc)
+    assert code.expires_at == dt.datetime.fromtimestamp(claims.exp, dt.UTC)
     short = decode_code(make_dynamic_code(service, licence, principal_or_actor="test", ttl=30).text).claims
     assert short.exp - short.iat == 30 and short.nonce != claims.nonce
     with service.db.reader() as s:
@@ -105,11 +118,23 @@ def test_no_dynamic_code_for_a_revoked_licence(service, licence):
 
 # -- online ---------------------------------------------------------------------------------------
 
+
 def test_static_code_passes_online_with_minimal_fields(service, licence):
     report = _online(service, static_code_text(service, licence), actor="apikey:v1", purpose="开户")
     assert report.indication is Indication.PASSED, report.message
-    assert set(report.object) == {"kind", "code_type", "licence", "issuer_region", "issued_at", "expires_at",
-                                  "display", "kid", "licence_type", "issuer", "licence_version"}
+    assert set(report.object) == {
+        "kind",
+        "code_type",
+        "licence",
+        "issuer_region",
+        "issued_at",
+        "expires_at",
+        "display",
+        "kid",
+        "licence_type",
+        "issuer",
+        "licence_version",
+    }
     assert report.status_now["licence"]["status"] == "active"
     checks = checks_by_name(report)
     assert checks["code.signature"] == checks["code_signer.path"] == checks["licence.status"] == "passed"
@@ -142,7 +167,9 @@ def test_concurrent_verifications_of_one_dynamic_code_pass_exactly_once(service,
         barrier = threading.Barrier(4)
         results: list[str] = []
 
-        def verify(n: int) -> None:
+        def verify(
+            n: int, barrier: threading.Barrier = barrier, results: list[str] = results, text: str = text
+        ) -> None:
             barrier.wait()
             results.append(_online(service, text, actor=f"apikey:v{n}", purpose="p").indication.value)
 
@@ -171,16 +198,16 @@ def test_unknown_kid_is_indeterminate(service, licence):
     foreign = scalar_signer(SIGNER_SCALAR, "foreign")
     claims = CodeClaims(iss="320000", sub=licence, typ="static", iat=int(utcnow().timestamp()), exp=None)
     text = sign_code(claims, signer=foreign, cert_der=b"a certificate this service never saw")
-    for report in (_online(service, text),
-                   _offline(_snapshot(service), text)):
+    for report in (_online(service, text), _offline(_snapshot(service), text)):
         assert _verdict(report) == ("INDETERMINATE", "NO_SIGNING_CERTIFICATE_FOUND")
         assert report.object == {"kind": "code"}
 
 
 def test_code_signed_by_a_known_kid_with_another_key_fails(service, licence):
     real = decode_code(static_code_text(service, licence))
-    forged = CodeClaims(iss="320000", sub=licence, typ="static", iat=real.claims.iat, exp=None,
-                        display={"h": "冒名顶替"})
+    forged = CodeClaims(
+        iss="320000", sub=licence, typ="static", iat=real.claims.iat, exp=None, display={"h": "冒名顶替"}
+    )
     # the kid is computed from the real certificate, but the key is not its key
     snapshot = _snapshot(service)
     cert = snapshot.namespace_for_kid(real.kid).code_signers[real.kid][0].der
@@ -190,8 +217,9 @@ def test_code_signed_by_a_known_kid_with_another_key_fails(service, licence):
 
 def test_codes_of_a_revoked_or_superseded_licence_fail(service, licence):
     old_text = static_code_text(service, licence)
-    newer = change_licence(service, licence, principal_or_actor="test", holder_name="江苏某某软件有限公司",
-                           timestamp=False)
+    newer = change_licence(
+        service, licence, principal_or_actor="test", holder_name="江苏某某软件有限公司", timestamp=False
+    )
     assert _verdict(_online(service, old_text)) == ("FAILED", "REVOKED")
     new_text = static_code_text(service, newer.identifier)
     assert new_text != old_text and decode_code(new_text).claims.display["h"] == "江苏某某软件有限公司"
@@ -201,6 +229,7 @@ def test_codes_of_a_revoked_or_superseded_licence_fail(service, licence):
 
 
 # -- offline ------------------------------------------------------------------------------------
+
 
 def test_offline_from_a_cache_directory_reports_freshness(service, licence, tmp_path):
     text = static_code_text(service, licence)
@@ -259,6 +288,7 @@ def test_dynamic_code_offline_warns_that_single_use_is_online_only(service, lice
 
 # -- tampering ----------------------------------------------------------------------------------
 
+
 def test_changing_any_single_character_fails_and_never_raises(service, licence):
     text = static_code_text(service, licence)
     snapshot = _snapshot(service)
@@ -267,13 +297,12 @@ def test_changing_any_single_character_fails_and_never_raises(service, licence):
         for ch in (replacement, "a"):
             if ch == text[i]:
                 continue
-            tampered = text[:i] + ch + text[i + 1:]
+            tampered = text[:i] + ch + text[i + 1 :]
             report = _online(service, tampered, snapshot=snapshot)
             assert report.indication is Indication.FAILED, (i, ch, report.message)
 
 
-def test_offline_checks_a_held_status_list_once_and_still_judges_its_freshness(service, licence, tmp_path,
-                                                                              monkeypatch):
+def test_offline_checks_a_held_status_list_once_and_still_judges_its_freshness(service, licence, tmp_path, monkeypatch):
     """A verifier checks the held list's CMS and chain once, not per code; a later time past the
     list's next_update is judged stale without checking it again."""
     import trustsvc.snapshot as snapshot_module

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 PIN = "test-pin-1234"
-REGIONS = {"320000": ("江苏省", "", "江苏省市场监督管理局"),
-           "220000": ("吉林省", "", "吉林省市场监督管理局"),
-           "360000": ("江西省", "", "江西省市场监督管理局")}
+REGIONS = {
+    "320000": ("江苏省", "", "江苏省市场监督管理局"),
+    "220000": ("吉林省", "", "吉林省市场监督管理局"),
+    "360000": ("江西省", "", "江西省市场监督管理局"),
+}
 
 
 def department_uscc(region: str) -> str:
@@ -76,15 +78,26 @@ class Region:
         return department_uscc(self.code)
 
     def cli(self, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        done = subprocess.run([sys.executable, "-m", "trustsvc.cli", *args], env=self.env, input=stdin,
-                              capture_output=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "trustsvc.cli", *args], env=self.env, input=stdin, capture_output=True, timeout=180
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"trustsvc {' '.join(args)} exited {done.returncode}:\n"
-                                 f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}")
+            raise AssertionError(
+                f"trustsvc {' '.join(args)} exited {done.returncode}:\n"
+                f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}"
+            )
         return done
 
-    def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-                key: str | None = None, content_type: str | None = None) -> tuple[int, Any, dict[str, str]]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        key: str | None = None,
+        content_type: str | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         headers = {}
         data = raw
         if body is not None:
@@ -108,11 +121,17 @@ class Region:
         """POST /api/v1/verify (multipart file, optional original) → the report."""
         boundary = "----trustsvc-federation"
         parts = [("file", data)] + ([("original", original)] if original is not None else [])
-        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"; filename=\"{n}.bin\"\r\n"
-                        f"Content-Type: application/octet-stream\r\n\r\n".encode() + v + b"\r\n" for n, v in parts)
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"; filename="{n}.bin"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + v
+            + b"\r\n"
+            for n, v in parts
+        )
         body += f"--{boundary}--\r\n".encode()
-        status, report, _ = self.request("POST", "/api/v1/verify", raw=body,
-                                         content_type=f"multipart/form-data; boundary={boundary}")
+        status, report, _ = self.request(
+            "POST", "/api/v1/verify", raw=body, content_type=f"multipart/form-data; boundary={boundary}"
+        )
         assert status == 200, report
         return report  # type: ignore[no-any-return]
 
@@ -125,11 +144,16 @@ class Region:
 def start(region: Region) -> None:
     region.proc = subprocess.Popen(
         [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(region.port), "--workers", "1"],
-        env=region.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        env=region.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc = region.proc
     assert proc.stdout is not None
-    threading.Thread(target=lambda: region.output.extend(l.decode(errors="replace") for l in proc.stdout),
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: region.output.extend(line.decode(errors="replace") for line in proc.stdout), daemon=True
+    ).start()
 
 
 def wait_healthy(region: Region, deadline: float) -> None:
@@ -164,8 +188,15 @@ def make_region(base: Path, code: str) -> Region:
     home = base / f"r{code}"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
-    env.update({"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN, "TRUSTSVC_SERVER_PORT": str(port),
-                "TRUSTSVC_TRUST_REFRESH_INTERVAL": "0", "TRUSTSVC_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "TRUSTSVC_HOME": str(home),
+            "TRUSTSVC_HSM_PIN": PIN,
+            "TRUSTSVC_SERVER_PORT": str(port),
+            "TRUSTSVC_TRUST_REFRESH_INTERVAL": "0",
+            "TRUSTSVC_LOG_LEVEL": "WARNING",
+        }
+    )
     return Region(code=code, home=home, port=port, env=env)
 
 
@@ -184,13 +215,15 @@ def running(regions: list[Region]) -> Iterator[list[Region]]:
 
 # -- small helpers shared by the hostile-region and two-server tests (additive) -------------------
 
+
 def setup_region(region: Region) -> None:
     """`trustsvc init`, `department add`, an admin key: through the CLI, before serving."""
     name, _, dept_name = REGIONS[region.code]
     region.cli("init", "--region", region.code, "--name", name)
     region.cli("department", "add", "--code", region.uscc, "--name", dept_name)
-    region.admin_key = region.cli("apikey", "create", "--role", "admin", "--label", "federation test"
-                                  ).stdout.decode().strip()
+    region.admin_key = (
+        region.cli("apikey", "create", "--role", "admin", "--label", "federation test").stdout.decode().strip()
+    )
 
 
 def region_pin(region: Region) -> str:
@@ -201,8 +234,9 @@ def region_pin(region: Region) -> str:
 def issue_licence(region: Region, body: dict[str, Any], *, department: str | None = None) -> dict[str, Any]:
     """POST /licences (as the region's admin, for ``department``, default the region's own), then
     the licence's PDF and static code: ``{"id", "pdf", "code"}``."""
-    status, lic, _ = region.request("POST", "/api/v1/licences", key=region.admin_key,
-                                    body={**body, "department": department or region.uscc})
+    status, lic, _ = region.request(
+        "POST", "/api/v1/licences", key=region.admin_key, body={**body, "department": department or region.uscc}
+    )
     assert status == 201, lic
     ident = lic["id"]
     status, pdf, _ = region.request("GET", f"/api/v1/licences/{ident}/file", key=region.admin_key)

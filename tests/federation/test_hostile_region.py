@@ -76,6 +76,7 @@ NAMESPACE_ISSUER_PEER = {"trust_list_issuer_held_by_peer", "trust_list_issuer_ou
 
 # -- findings: every problem of a step, reported at once ------------------------------------------
 
+
 class Findings:
     def __init__(self, title: str) -> None:
         self.title = title
@@ -95,17 +96,21 @@ class Findings:
             print(f"{self.title}: {n}")
         if self.problems:
             notes = "".join(f"\n   (note) {n}" for n in self.notes)
-            pytest.fail(f"{self.title}: {len(self.problems)} problem(s)\n - " + "\n - ".join(self.problems) + notes,
-                        pytrace=False)
+            pytest.fail(
+                f"{self.title}: {len(self.problems)} problem(s)\n - " + "\n - ".join(self.problems) + notes,
+                pytrace=False,
+            )
 
 
 def _brief(report: dict[str, Any]) -> str:
     anchors = [f"{t.get('region')}/{t.get('source')}" for t in report.get("trust_path", []) if t.get("trust_anchor")]
     failed = [f"{c['name']}: {c['detail'][:160]}" for c in report.get("checks", []) if c["result"] == "failed"]
     status = (report.get("status_now") or {}).get("licence")
-    return (f"{report.get('indication')}/{report.get('sub_indication')} anchors={anchors} "
-            f"status_now.licence={json.dumps(status, ensure_ascii=False) if status else None} "
-            f"failed={failed[:3]} message={str(report.get('message'))[:200]!r}")
+    return (
+        f"{report.get('indication')}/{report.get('sub_indication')} anchors={anchors} "
+        f"status_now.licence={json.dumps(status, ensure_ascii=False) if status else None} "
+        f"failed={failed[:3]} message={str(report.get('message'))[:200]!r}"
+    )
 
 
 def _anchor_region(report: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -115,13 +120,16 @@ def _anchor_region(report: dict[str, Any]) -> tuple[str | None, str | None]:
     return anchors[-1].get("region"), anchors[-1].get("source")
 
 
-def _expect_passed_via(f: Findings, label: str, report: dict[str, Any], region: str,
-                       source: str | None = None) -> None:
+def _expect_passed_via(f: Findings, label: str, report: dict[str, Any], region: str, source: str | None = None) -> None:
     ok = report.get("indication") == "PASSED"
     got_region, got_source = _anchor_region(report)
     ok = ok and got_region == region and (source is None or got_source == source)
-    f.check(ok, f"{label}: expected PASSED via region {region}'s root"
-                + (f" ({source})" if source else "") + f", got {_brief(report)}")
+    f.check(
+        ok,
+        f"{label}: expected PASSED via region {region}'s root"
+        + (f" ({source})" if source else "")
+        + f", got {_brief(report)}",
+    )
 
 
 def _expect_refused_object(f: Findings, label: str, report: dict[str, Any], *, no_status: bool = True) -> None:
@@ -129,15 +137,20 @@ def _expect_refused_object(f: Findings, label: str, report: dict[str, Any], *, n
     no licence status shown: the identifier's issuer is not the one vouching for this object."""
     f.note(f"{label}: {report.get('indication')}/{report.get('sub_indication')}")
     f.check(report.get("indication") != "PASSED", f"{label}: verified PASSED — {_brief(report)}")
-    f.check(report.get("indication") in ("FAILED", "INDETERMINATE") and report.get("sub_indication"),
-            f"{label}: not FAILED/INDETERMINATE with a named sub-indication — {_brief(report)}")
+    f.check(
+        report.get("indication") in ("FAILED", "INDETERMINATE") and report.get("sub_indication"),
+        f"{label}: not FAILED/INDETERMINATE with a named sub-indication — {_brief(report)}",
+    )
     if no_status:
         lic = (report.get("status_now") or {}).get("licence")
-        f.check(lic is None or lic.get("status") == "unknown",
-                f"{label}: shows the status of a licence the forger's anchor does not vouch for — {_brief(report)}")
+        f.check(
+            lic is None or lic.get("status") == "unknown",
+            f"{label}: shows the status of a licence the forger's anchor does not vouch for — {_brief(report)}",
+        )
 
 
 # -- B's front: a reverse proxy B publishes as its base URL; it can serve B's own lists or trickle -
+
 
 class _FrontServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -180,7 +193,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self.wfile.write(head)
             data: Iterator[bytes] = itertools.repeat(b"0")
         else:
-            data = itertools.chain((head[i:i + 1] for i in range(len(head))), itertools.repeat(b"0"))
+            data = itertools.chain((head[i : i + 1] for i in range(len(head))), itertools.repeat(b"0"))
         front.connections += 1
         give_up = time.monotonic() + front.max_trickle
         for byte in data:
@@ -199,8 +212,9 @@ class HostileFront:
     ``trickle_head`` or ``trickle_body`` (one byte every ~2 s); ``by_path`` picks the trickle by
     the path's first segment (``/head/…``, ``/body/…``)."""
 
-    def __init__(self, upstream: str | None, *, mode: str = "proxy", by_path: bool = False,
-                 max_trickle: float = 90.0) -> None:
+    def __init__(
+        self, upstream: str | None, *, mode: str = "proxy", by_path: bool = False, max_trickle: float = 90.0
+    ) -> None:
         self.upstream = upstream
         self.mode = mode
         self.by_path = by_path
@@ -230,6 +244,7 @@ class HostileFront:
 
 # -- the world ------------------------------------------------------------------------------------
 
+
 @dataclass
 class World:
     regions: dict[str, Region]
@@ -243,17 +258,31 @@ class World:
 
 
 def _artefacts(region: Region) -> dict[str, Any]:
-    status, seal, _ = region.request("POST", "/api/v1/seals", key=region.admin_key,
-                                     body={"department": region.uscc, "name": f"{REGIONS[region.code][2]}证照专用章"})
+    status, seal, _ = region.request(
+        "POST",
+        "/api/v1/seals",
+        key=region.admin_key,
+        body={"department": region.uscc, "name": f"{REGIONS[region.code][2]}证照专用章"},
+    )
     assert status == 201, seal
     esid = seal["esid"]
     status, esl, _ = region.request("GET", f"/api/v1/seals/{esid}?format=esl")
     assert status == 200
-    status, ses, _ = region.request("POST", f"/api/v1/seals/{esid}/sign?format=der", raw=DOCUMENT,
-                                    key=region.admin_key, content_type="application/octet-stream")
+    status, ses, _ = region.request(
+        "POST",
+        f"/api/v1/seals/{esid}/sign?format=der",
+        raw=DOCUMENT,
+        key=region.admin_key,
+        content_type="application/octet-stream",
+    )
     assert status == 200, ses
-    return {"esid": esid, "esl": esl, "ses": ses, "business": issue_licence(region, business_body()),
-            "food": issue_licence(region, food_body())}
+    return {
+        "esid": esid,
+        "esl": esl,
+        "ses": ses,
+        "business": issue_licence(region, business_body()),
+        "food": issue_licence(region, food_body()),
+    }
 
 
 def _import(world: World, importer: str, url: str, pin: str) -> tuple[int, Any]:
@@ -274,8 +303,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     front = HostileFront(upstream=regions[B].url)
     trickler = HostileFront(upstream=None, by_path=True)
     regions[B].env["TRUSTSVC_SERVER_BASE_URL"] = front.url
-    regions[A].env.update({"TRUSTSVC_TRUST_FETCH_TIMEOUT": str(FETCH_TIMEOUT),
-                           "TRUSTSVC_TRUST_PEER_BUDGET": str(PEER_BUDGET)})
+    regions[A].env.update(
+        {"TRUSTSVC_TRUST_FETCH_TIMEOUT": str(FETCH_TIMEOUT), "TRUSTSVC_TRUST_PEER_BUDGET": str(PEER_BUDGET)}
+    )
     try:
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(setup_region, regions.values()))
@@ -285,8 +315,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 made = dict(zip(regions, pool.map(_artefacts, regions.values()), strict=True))
             w = World(regions=regions, pins=pins, made=made, front=front, trickler=trickler, base=base)
             # honest imports: A and C import each other; both import B's (still honest) list
-            for importer, url, peer in ((A, regions[C].url, C), (C, regions[A].url, A),
-                                        (A, front.url, B), (C, front.url, B)):
+            for importer, url, peer in (
+                (A, regions[C].url, C),
+                (C, regions[A].url, A),
+                (A, front.url, B),
+                (C, front.url, B),
+            ):
                 status, body = _import(w, importer, url, pins[peer])
                 assert status == 201 and body["region"] == peer, body
                 assert body["status_lists"] == 1, body  # the peer's department's signed status list
@@ -312,8 +346,9 @@ def craft_b_list(world: World, mutate: Callable[[Any, Any, dict[str, Any]], None
         with svc.db.reader() as session:
             entries = copy.deepcopy(trust_list_entries(svc, session, now))
             mutate(svc, session, entries)
-            der, _ = sign_trust_list(svc, session, entries, sequence=next(_SEQUENCE), issued_at=now,
-                                     next_update=now + dt.timedelta(days=1))
+            der, _ = sign_trust_list(
+                svc, session, entries, sequence=next(_SEQUENCE), issued_at=now, next_update=now + dt.timedelta(days=1)
+            )
         return bytes(der)
     finally:
         svc.close()
@@ -339,20 +374,28 @@ def _held_b(world: World) -> tuple[Any, ...]:
 
 def _expect_refused_import(f: Findings, label: str, status: int, body: Any, codes: set[str]) -> None:
     code = body.get("error", {}).get("code") if isinstance(body, dict) else None
-    f.check(status == 422 and code in codes,
-            f"{label}: import expected 422 with one of {sorted(codes)}, got {status} "
-            f"{json.dumps(body, ensure_ascii=False)[:400]}")
+    f.check(
+        status == 422 and code in codes,
+        f"{label}: import expected 422 with one of {sorted(codes)}, got {status} "
+        f"{json.dumps(body, ensure_ascii=False)[:400]}",
+    )
 
 
 def _seal_and_sign(region: Region, department: str, name: str) -> dict[str, Any]:
-    status, seal, _ = region.request("POST", "/api/v1/seals", key=region.admin_key,
-                                     body={"department": department, "name": name})
+    status, seal, _ = region.request(
+        "POST", "/api/v1/seals", key=region.admin_key, body={"department": department, "name": name}
+    )
     assert status == 201, seal
     esid = seal["esid"]
     status, esl, _ = region.request("GET", f"/api/v1/seals/{esid}?format=esl")
     assert status == 200
-    status, ses, _ = region.request("POST", f"/api/v1/seals/{esid}/sign?format=der", raw=DOCUMENT,
-                                    key=region.admin_key, content_type="application/octet-stream")
+    status, ses, _ = region.request(
+        "POST",
+        f"/api/v1/seals/{esid}/sign?format=der",
+        raw=DOCUMENT,
+        key=region.admin_key,
+        content_type="application/octet-stream",
+    )
     assert status == 200, ses
     return {"esid": esid, "esl": esl, "ses": ses}
 
@@ -368,8 +411,9 @@ def _forge_code(world: World, text: str, *, iss: str) -> str:
     svc = open_region_service(world.regions[B])
     try:
         with svc.db.reader() as session:
-            row = session.execute(select(CertificateRecord).where(CertificateRecord.slug == CODE_SIGNER_SLUG)
-                                  ).scalar_one()
+            row = session.execute(
+                select(CertificateRecord).where(CertificateRecord.slug == CODE_SIGNER_SLUG)
+            ).scalar_one()
             der, key_ref = row.der, row.key_ref
         claims = dataclasses.replace(decode_code(text).claims, iss=iss)
         return sign_code(claims, signer=svc.keystore.signer(key_ref), cert_der=der)
@@ -389,6 +433,7 @@ def _hostile_reports(at: Region, objs: dict[str, Any]) -> Iterator[tuple[str, di
 
 
 # -- the attempts -----------------------------------------------------------------------------------
+
 
 def test_a_b_cannot_speak_as_a_department_of_a(world: World) -> None:
     f = Findings("(a) B impersonating a local department of A")
@@ -419,8 +464,10 @@ def test_a_b_cannot_speak_as_a_department_of_a(world: World) -> None:
 
     status, body = _import_crafted(world, craft_b_list(world, sneaky))
     if status in (200, 201):
-        f.note(f"B's list carrying the impostor's CA (no issuer entry for it) was accepted: sequence "
-               f"{body.get('sequence')}")
+        f.note(
+            f"B's list carrying the impostor's CA (no issuer entry for it) was accepted: sequence "
+            f"{body.get('sequence')}"
+        )
     else:
         f.note(f"B's list carrying the impostor's CA was refused: {status} {json.dumps(body)[:200]}")
     for kind, report in _hostile_reports(a, hostile):
@@ -480,12 +527,21 @@ def _cross_certificate(svc: Any, session: Any, target: bytes, *, copy_subject: b
     victim = parse_certificate(target)
     if copy_subject:
         n = victim.subject.native
-        spec = SubjectSpec(common_name=n["common_name"], organization=n.get("organization_name"),
-                           organization_identifier=n.get("organization_identifier"), country=n.get("country_name", "CN"))
+        spec = SubjectSpec(
+            common_name=n["common_name"],
+            organization=n.get("organization_name"),
+            organization_identifier=n.get("organization_identifier"),
+            country=n.get("country_name", "CN"),
+        )
     else:
         spec = SubjectSpec(common_name="吉林省互认交叉认证CA", organization="吉林省")
-    der = issue_certificate(profile="issuing_ca", subject=spec, public_key=victim.spki,
-                            issuer_signer=svc.keystore.signer(root.key_ref), issuer_cert=root.der)
+    der = issue_certificate(
+        profile="issuing_ca",
+        subject=spec,
+        public_key=victim.spki,
+        issuer_signer=svc.keystore.signer(root.key_ref),
+        issuer_cert=root.der,
+    )
     made = parse_certificate(der)
     assert made.spki == victim.spki
     if copy_subject:
@@ -497,22 +553,28 @@ def test_c_cross_certificates_over_a_and_c_ca_keys(world: World) -> None:
     f = Findings("(c) cross-certificates over A's CA (subject and key) and over C's CA key")
     a, b, c = world.regions[A], world.regions[B], world.regions[C]
     a_ca, c_ca = _ca_of(a, a.uscc), _ca_of(c, c.uscc)
-    for label, target, copy_subject in (("A's issuing CA, subject and key", a_ca, True),
-                                        ("C's issuing CA key", c_ca, False)):
+    for label, target, copy_subject in (
+        ("A's issuing CA, subject and key", a_ca, True),
+        ("C's issuing CA key", c_ca, False),
+    ):
         held_before = _held_b(world)
 
-        def cross(svc: Any, session: Any, entries: dict[str, Any], target: bytes = target,
-                  copy_subject: bool = copy_subject) -> None:
+        def cross(
+            svc: Any, session: Any, entries: dict[str, Any], target: bytes = target, copy_subject: bool = copy_subject
+        ) -> None:
             _only_issuers(entries, {b.uscc})
             entries["cas"].append(_cross_certificate(svc, session, target, copy_subject=copy_subject))
 
         status, body = _import_crafted(world, craft_b_list(world, cross))
         if status in (200, 201):
-            f.problems.append(f"B's list with a certificate over {label} was accepted (expected 422 "
-                              f"trust_list_ca_key_collision): sequence {body.get('sequence')}")
+            f.problems.append(
+                f"B's list with a certificate over {label} was accepted (expected 422 "
+                f"trust_list_ca_key_collision): sequence {body.get('sequence')}"
+            )
         else:
-            _expect_refused_import(f, f"B's list with a certificate over {label}", status, body,
-                                   {"trust_list_ca_key_collision"})
+            _expect_refused_import(
+                f, f"B's list with a certificate over {label}", status, body, {"trust_list_ca_key_collision"}
+            )
             f.check(_held_b(world) == held_before, f"A's held list of B changed: {held_before} -> {_held_b(world)}")
     # whatever A holds now: A's new licences verify at A through A's own root, C's through C's
     new = issue_licence(a, business_body())
@@ -546,12 +608,18 @@ def test_d_traversal_names_are_refused_and_the_code_cache_stays_in_its_directory
 
         def traversal(_svc: Any, _session: Any, entries: dict[str, Any], name: str = name) -> None:
             _only_issuers(entries, {b.uscc})
-            entries["issuers"].append({**copy.deepcopy(entries["issuers"][0]), "uscc": name,
-                                       "status_list_url": f"{world.front.url}/api/v1/status/{b.uscc}"})
+            entries["issuers"].append(
+                {
+                    **copy.deepcopy(entries["issuers"][0]),
+                    "uscc": name,
+                    "status_list_url": f"{world.front.url}/api/v1/status/{b.uscc}",
+                }
+            )
 
         status, body = _import_crafted(world, craft_b_list(world, traversal))
-        _expect_refused_import(f, f"B's list with issuer {label}", status, body,
-                               {"trust_list_issuer_invalid", "trust_list_invalid"})
+        _expect_refused_import(
+            f, f"B's list with issuer {label}", status, body, {"trust_list_issuer_invalid", "trust_list_invalid"}
+        )
         f.check(_held_b(world) == held_before, f"A's held list of B changed: {held_before} -> {_held_b(world)}")
 
     # defence in depth: such names already in A's database (a peer status list held from before
@@ -565,13 +633,25 @@ def test_d_traversal_names_are_refused_and_the_code_cache_stays_in_its_directory
     try:
         with svc.db.transaction() as session:
             peer = session.execute(select(TrustPeerRecord).where(TrustPeerRecord.region_code == C)).scalar_one()
-            model = session.execute(select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer.id)
-                                    ).scalars().first()
+            model = (
+                session.execute(select(PeerStatusListRecord).where(PeerStatusListRecord.peer_id == peer.id))
+                .scalars()
+                .first()
+            )
             assert model is not None
             for name in planted:
-                session.add(PeerStatusListRecord(peer_id=peer.id, issuer_uscc=name, url=model.url, body=model.body,
-                                                 sequence=model.sequence, issued_at=model.issued_at,
-                                                 next_update=model.next_update, fetched_at=model.fetched_at))
+                session.add(
+                    PeerStatusListRecord(
+                        peer_id=peer.id,
+                        issuer_uscc=name,
+                        url=model.url,
+                        body=model.body,
+                        sequence=model.sequence,
+                        issued_at=model.issued_at,
+                        next_update=model.next_update,
+                        fetched_at=model.fetched_at,
+                    )
+                )
         cache = world.base / "cache" / "deep" / "dir"
         skip = [r.home for r in world.regions.values()] + [cache]
         before = _files_outside(world.base, skip)
@@ -583,8 +663,10 @@ def test_d_traversal_names_are_refused_and_the_code_cache_stays_in_its_directory
             f.check(not target.exists(), f"`trustsvc code cache` wrote {target}")
         status_dir = cache / "status"
         stray = [p.name for p in status_dir.iterdir()] if status_dir.is_dir() else []
-        f.check(all(len(n) == 22 and n.endswith(".bin") and n[:18].isalnum() for n in stray),
-                f"unexpected file names in {status_dir}: {stray}")
+        f.check(
+            all(len(n) == 22 and n.endswith(".bin") and n[:18].isalnum() for n in stray),
+            f"unexpected file names in {status_dir}: {stray}",
+        )
         f.check(f"{world.regions[C].uscc}.bin" in stray, f"C's status list is missing from the cache: {stray}")
     finally:
         with svc.db.transaction() as session:
@@ -597,9 +679,12 @@ def test_d_traversal_names_are_refused_and_the_code_cache_stays_in_its_directory
 
 def _timed_post(region: Region, path: str, body: Any, timeout: float) -> tuple[int | None, Any, float]:
     t0 = time.monotonic()
-    req = urllib.request.Request(region.url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {region.admin_key}"})
+    req = urllib.request.Request(
+        region.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {region.admin_key}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, payload = resp.status, resp.read()
@@ -630,33 +715,55 @@ def test_e_a_trickling_peer_holds_nobody_up(world: World) -> None:
     bound = FETCH_TIMEOUT + SLACK
     # one import at a time, trickling the headers, then the body
     for where in ("head", "body"):
-        status, body, took = _timed_post(a, "/api/v1/trust/peers", {"url": f"{world.trickler.url}/{where}/list",
-                                                                   "pin": world.pins[B]}, timeout=bound + 30)
-        f.check(status is not None and status >= 400 and took <= bound,
-                f"an import from a server trickling its {where}: {status} after {took:.1f} s (deadline "
-                f"{FETCH_TIMEOUT} s, bound {bound:.0f} s): {str(body)[:300]}")
+        status, body, took = _timed_post(
+            a,
+            "/api/v1/trust/peers",
+            {"url": f"{world.trickler.url}/{where}/list", "pin": world.pins[B]},
+            timeout=bound + 30,
+        )
+        f.check(
+            status is not None and status >= 400 and took <= bound,
+            f"an import from a server trickling its {where}: {status} after {took:.1f} s (deadline "
+            f"{FETCH_TIMEOUT} s, bound {bound:.0f} s): {str(body)[:300]}",
+        )
         if status is not None:
             code = body.get("error", {}).get("code") if isinstance(body, dict) else None
-            f.check(code == "peer_fetch_timeout", f"trickling {where}: error code {code!r}, expected peer_fetch_timeout")
+            f.check(
+                code == "peer_fetch_timeout", f"trickling {where}: error code {code!r}, expected peer_fetch_timeout"
+            )
     # eight at once, while /healthz is asked every 0.3 s
     results: list[tuple[int | None, Any, float]] = []
     with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_timed_post, a, "/api/v1/trust/peers",
-                               {"url": f"{world.trickler.url}/{'head' if i % 2 else 'body'}/list", "pin": world.pins[B]},
-                               bound + 30) for i in range(8)]
+        futures = [
+            pool.submit(
+                _timed_post,
+                a,
+                "/api/v1/trust/peers",
+                {"url": f"{world.trickler.url}/{'head' if i % 2 else 'body'}/list", "pin": world.pins[B]},
+                bound + 30,
+            )
+            for i in range(8)
+        ]
         probes: list[float | None] = []
         while not all(fu.done() for fu in futures):
             probes.append(_healthz(a))
             time.sleep(0.3)
         results = [fu.result() for fu in futures]
     for i, (status, body, took) in enumerate(results):
-        f.check(status is not None and status >= 400 and took <= bound,
-                f"concurrent trickling import {i}: {status} after {took:.1f} s (bound {bound:.0f} s): {str(body)[:200]}")
+        f.check(
+            status is not None and status >= 400 and took <= bound,
+            f"concurrent trickling import {i}: {status} after {took:.1f} s (bound {bound:.0f} s): {str(body)[:200]}",
+        )
     slow = [p for p in probes if p is None or p > 2.0]
-    f.check(probes and not slow, f"/healthz during eight trickling imports: {len(slow)} of {len(probes)} probes "
-                                 f"slower than 2 s or unanswered: {[None if p is None else round(p, 2) for p in slow]}")
-    f.note(f"/healthz probes: {len(probes)}, slowest {max((p or 99) for p in probes):.2f} s; import answers "
-           f"{sorted({r[0] for r in results}, key=str)}")
+    f.check(
+        probes and not slow,
+        f"/healthz during eight trickling imports: {len(slow)} of {len(probes)} probes "
+        f"slower than 2 s or unanswered: {[None if p is None else round(p, 2) for p in slow]}",
+    )
+    f.note(
+        f"/healthz probes: {len(probes)}, slowest {max((p or 99) for p in probes):.2f} s; import answers "
+        f"{sorted({r[0] for r in results}, key=str)}"
+    )
 
     # A's refresh: B's published URL trickles; C's list is refreshed meanwhile
     try:
@@ -670,6 +777,7 @@ def test_e_a_trickling_peer_holds_nobody_up(world: World) -> None:
     world.front.mode = "trickle_head"
     try:
         refresh: dict[str, Any] = {}
+
         def run_refresh() -> None:
             status, body, took = _timed_post(a, "/api/v1/trust/refresh", None, PEER_BUDGET + 40)
             refresh.update(status=status, body=body, took=took)
@@ -683,26 +791,34 @@ def test_e_a_trickling_peer_holds_nobody_up(world: World) -> None:
                 now = held_peer(a, C)
             except OSError:
                 now = None
-            if now is not None and (now["fetched_at"], now["last_attempt_at"]) != (before["fetched_at"],
-                                                                                     before["last_attempt_at"]):
+            if now is not None and (now["fetched_at"], now["last_attempt_at"]) != (
+                before["fetched_at"],
+                before["last_attempt_at"],
+            ):
                 c_done = time.monotonic() - t0
                 break
             time.sleep(0.25)
         thread.join(PEER_BUDGET + 45)
         b_still_trickling = c_done is not None and (refresh.get("took") or 0) > c_done
-        f.check(c_done is not None and c_done <= 3.0 and b_still_trickling,
-                f"A's refresh of C did not complete while B trickled: C refreshed after "
-                f"{'never' if c_done is None else f'{c_done:.1f} s'}, the whole refresh answered after "
-                f"{refresh.get('took', float('nan')):.1f} s")
+        f.check(
+            c_done is not None and c_done <= 3.0 and b_still_trickling,
+            f"A's refresh of C did not complete while B trickled: C refreshed after "
+            f"{'never' if c_done is None else f'{c_done:.1f} s'}, the whole refresh answered after "
+            f"{refresh.get('took', float('nan')):.1f} s",
+        )
         took = refresh.get("took")
-        f.check(refresh.get("status") == 200 and took is not None and took <= PEER_BUDGET + SLACK,
-                f"POST /trust/refresh with B trickling: {refresh.get('status')} after "
-                f"{took if took is None else round(took, 1)} s (peer budget {PEER_BUDGET} s): "
-                f"{str(refresh.get('body'))[:300]}")
+        f.check(
+            refresh.get("status") == 200 and took is not None and took <= PEER_BUDGET + SLACK,
+            f"POST /trust/refresh with B trickling: {refresh.get('status')} after "
+            f"{took if took is None else round(took, 1)} s (peer budget {PEER_BUDGET} s): "
+            f"{str(refresh.get('body'))[:300]}",
+        )
         if refresh.get("status") == 200:
             outcomes = {o["region"]: o["outcome"] for o in refresh["body"]}
-            f.check(outcomes.get(C) in ("unchanged", "updated") and outcomes.get(B) == "unreachable",
-                    f"refresh outcomes {outcomes}")
+            f.check(
+                outcomes.get(C) in ("unchanged", "updated") and outcomes.get(B) == "unreachable",
+                f"refresh outcomes {outcomes}",
+            )
     finally:
         world.front.mode = "proxy"
     f.done()
@@ -732,6 +848,7 @@ def test_every_legitimate_object_still_verifies_everywhere(world: World) -> None
             for label, code in codes:
                 _expect_passed_via(f, f"{label} {where}", verifier.verify_code(code), issuer, src)
             _expect_passed_via(f, f"{issuer}'s seal {where}", verifier.verify(made["esl"]), issuer, src)
-            _expect_passed_via(f, f"{issuer}'s SES signature {where}", verifier.verify(made["ses"], original=DOCUMENT),
-                               issuer, src)
+            _expect_passed_via(
+                f, f"{issuer}'s SES signature {where}", verifier.verify(made["ses"], original=DOCUMENT), issuer, src
+            )
     f.done()

@@ -28,8 +28,9 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
     r = make_region(tmp_path_factory.mktemp("offline"), A)
     setup_region(r)
     for _ in running([r]):
-        status, seal, _ = r.request("POST", "/api/v1/seals", key=r.admin_key,
-                                    body={"department": r.uscc, "name": f"{REGIONS[A][2]}证照专用章"})
+        status, seal, _ = r.request(
+            "POST", "/api/v1/seals", key=r.admin_key, body={"department": r.uscc, "name": f"{REGIONS[A][2]}证照专用章"}
+        )
         assert status == 201, seal
         yield r
 
@@ -40,20 +41,25 @@ def _offline(region: Region, target: str) -> tuple[int, dict[str, Any]]:
     try:
         report = json.loads(done.stdout)
     except ValueError:
-        pytest.fail(f"`trustsvc verify` exited {done.returncode} without a JSON report:\n"
-                    f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}")
+        pytest.fail(
+            f"`trustsvc verify` exited {done.returncode} without a JSON report:\n"
+            f"{done.stdout.decode(errors='replace')}\n{done.stderr.decode(errors='replace')}"
+        )
     return done.returncode, report
 
 
 def _summary(report: dict[str, Any]) -> str:
     failed = [f"{c['name']}: {c['detail'][:200]}" for c in report["checks"] if c["result"] != "passed"]
-    return (f"{report['indication']}/{report['sub_indication']}: {report.get('message')!r}; "
-            f"status_now={json.dumps(report.get('status_now'), ensure_ascii=False)}; not passed: {failed}")
+    return (
+        f"{report['indication']}/{report['sub_indication']}: {report.get('message')!r}; "
+        f"status_now={json.dumps(report.get('status_now'), ensure_ascii=False)}; not passed: {failed}"
+    )
 
 
 @pytest.mark.parametrize("body", [business_body, food_body], ids=["business", "food"])
-def test_offline_verification_right_after_issuance_and_right_after_revocation(region: Region, body: Any,
-                                                                                tmp_path: Path) -> None:
+def test_offline_verification_right_after_issuance_and_right_after_revocation(
+    region: Region, body: Any, tmp_path: Path
+) -> None:
     lic = issue_licence(region, body())
     pdf = tmp_path / "licence.pdf"
     pdf.write_bytes(lic["pdf"])
@@ -63,10 +69,15 @@ def test_offline_verification_right_after_issuance_and_right_after_revocation(re
         rc, report = _offline(region, target)
         assert (rc, report["indication"]) == (0, "PASSED"), f"{label} right after issuance: {_summary(report)}"
     # revoked over the API; nobody fetches the status list
-    status, revoked, _ = region.request("POST", f"/api/v1/licences/{lic['id']}/revoke", key=region.admin_key,
-                                        body={"reason": "吊销 (offline verification test)"})
+    status, revoked, _ = region.request(
+        "POST",
+        f"/api/v1/licences/{lic['id']}/revoke",
+        key=region.admin_key,
+        body={"reason": "吊销 (offline verification test)"},
+    )
     assert status == 200 and revoked["status"] == "revoked", revoked
     for label, target in (("static code", lic["code"]), ("dynamic code", dyn), ("licence PDF", str(pdf))):
         rc, report = _offline(region, target)
-        assert (rc, report["indication"], report["sub_indication"]) == (1, "FAILED", "REVOKED"), \
+        assert (rc, report["indication"], report["sub_indication"]) == (1, "FAILED", "REVOKED"), (
             f"{label} right after revocation: {_summary(report)}"
+        )

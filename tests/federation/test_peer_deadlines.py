@@ -58,7 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if self.server.stop.wait(TRICKLE_INTERVAL):
                 return
             try:
-                self.wfile.write(data[i:i + 1])
+                self.wfile.write(data[i : i + 1])
                 self.wfile.flush()
             except OSError:
                 return
@@ -151,8 +151,11 @@ def test_an_import_from_a_trickling_peer_ends_at_the_deadline(peer_server: _Peer
         token = create_api_key(session, role="admin", actor="test").token
     client = create_app(service=b).test_client()
     started = time.monotonic()
-    resp = client.post("/api/v1/trust/peers", json={"url": peer_server.url, "pin": _pin(regions["320000"])},
-                       headers={"Authorization": f"Bearer {token}"})
+    resp = client.post(
+        "/api/v1/trust/peers",
+        json={"url": peer_server.url, "pin": _pin(regions["320000"])},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert time.monotonic() - started < FETCH_TIMEOUT + MARGIN
     assert resp.status_code == 504 and resp.get_json()["error"]["code"] == "peer_fetch_timeout"
     assert all(p["region"]["code"] != "320000" for p in list_peers(b))
@@ -168,8 +171,9 @@ def test_a_trickling_peer_delays_no_other(peer_server: _PeerServer, regions) -> 
     for code, svc in (("320000", a), ("360000", c)):
         prefix = "a" if code == "320000" else "c"
         import_peer(b, f"{peer_server.url}/{prefix}/api/v1/trust-list", _pin(svc), actor="test")
-    pki.add_department(c, "11360000MB0000002" + uscc_check_char("11360000MB0000002"), "南昌市市场监督管理局",
-                       actor="test")
+    pki.add_department(
+        c, "11360000MB0000002" + uscc_check_char("11360000MB0000002"), "南昌市市场监督管理局", actor="test"
+    )
     newer_c = current_trust_list(c)
     assert newer_c.sequence > first_c.sequence
     peer_server.routes["/c/api/v1/trust-list"] = ("ok", newer_c.der)
@@ -200,8 +204,7 @@ def test_a_trickling_peer_delays_no_other(peer_server: _PeerServer, regions) -> 
 
 
 @pytest.mark.slow
-def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_server: _PeerServer,
-                                                                       tmp_path: Path) -> None:
+def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_server: _PeerServer, tmp_path: Path) -> None:
     """A real `trustsvc serve` (one gthread worker): eight slow imports at once, and /healthz
     still answers within a second throughout."""
     from trustsvc.apikeys import create_api_key
@@ -213,10 +216,22 @@ def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_serve
     svc.close()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
-    env.update({"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": PIN, "TRUSTSVC_TRUST_REFRESH_INTERVAL": "0",
-                "TRUSTSVC_TRUST_FETCH_TIMEOUT": "3", "TRUSTSVC_TRUST_PEER_BUDGET": "3"})
-    proc = subprocess.Popen([sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env.update(
+        {
+            "TRUSTSVC_HOME": str(home),
+            "TRUSTSVC_HSM_PIN": PIN,
+            "TRUSTSVC_TRUST_REFRESH_INTERVAL": "0",
+            "TRUSTSVC_TRUST_FETCH_TIMEOUT": "3",
+            "TRUSTSVC_TRUST_PEER_BUDGET": "3",
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     peer_server.routes["/api/v1/trust-list"] = ("trickle-body", b"z" * 100)
 
@@ -228,8 +243,12 @@ def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_serve
 
     def slow_import(_: int) -> tuple[int, str, float]:
         body = json.dumps({"url": peer_server.url, "pin": "ab" * 32}).encode()
-        req = urllib.request.Request(f"{url}/api/v1/trust/peers", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        req = urllib.request.Request(
+            f"{url}/api/v1/trust/peers",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
         started = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
@@ -289,4 +308,3 @@ def _open_sockets() -> int:
         except OSError:
             pass
     return count
-

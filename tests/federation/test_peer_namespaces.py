@@ -76,15 +76,18 @@ def _crafted(a: Any, mutate: Callable[[dict[str, Any]], None]) -> bytes:
     with a.db.reader() as session:
         entries = trust_list_entries(a, session, now)
         mutate(entries)
-        der, _ = sign_trust_list(a, session, entries, sequence=next(_sequences), issued_at=now,
-                                 next_update=now + dt.timedelta(days=1))
+        der, _ = sign_trust_list(
+            a, session, entries, sequence=next(_sequences), issued_at=now, next_update=now + dt.timedelta(days=1)
+        )
     return der
 
 
 def _add_issuer(uscc: str) -> Callable[[dict[str, Any]], None]:
     def mutate(entries: dict[str, Any]) -> None:
-        entries["issuers"].append({**entries["issuers"][0], "uscc": uscc,
-                                   "status_list_url": f"http://127.0.0.1:9/api/v1/status/{uscc}"})
+        entries["issuers"].append(
+            {**entries["issuers"][0], "uscc": uscc, "status_list_url": f"http://127.0.0.1:9/api/v1/status/{uscc}"}
+        )
+
     return mutate
 
 
@@ -95,11 +98,20 @@ def _cross_certificate(signer_svc: Any, victim_der: bytes) -> bytes:
         root = session.execute(select(CertificateRecord).where(CertificateRecord.slug == "root")).scalar_one()
         root_der, root_key = root.der, root.key_ref
     n = victim.subject.native
-    subject = SubjectSpec(common_name=n["common_name"], organization=n.get("organization_name"),
-                          organizational_unit=n.get("organizational_unit_name"), country=n.get("country_name", "CN"),
-                          organization_identifier=n.get("organization_identifier"))
-    der = issue_certificate(profile="issuing_ca", subject=subject, public_key=victim.spki,
-                            issuer_signer=signer_svc.keystore.signer(root_key), issuer_cert=root_der)
+    subject = SubjectSpec(
+        common_name=n["common_name"],
+        organization=n.get("organization_name"),
+        organizational_unit=n.get("organizational_unit_name"),
+        country=n.get("country_name", "CN"),
+        organization_identifier=n.get("organization_identifier"),
+    )
+    der = issue_certificate(
+        profile="issuing_ca",
+        subject=subject,
+        public_key=victim.spki,
+        issuer_signer=signer_svc.keystore.signer(root_key),
+        issuer_cert=root_der,
+    )
     assert parse_certificate(der).subject_str == victim.subject_str  # a copy of subject and key
     return der
 
@@ -135,10 +147,17 @@ def _assert_refused(fed: dict[str, Any], der: bytes, code: str) -> None:
     assert refresh_peers(b, region=A)[0].outcome == "unchanged"  # the legit list is fine again
 
 
-@pytest.mark.parametrize("uscc", ["../../x", "/tmp/trustsvc-absolute", "..",
-                                  department_uscc(A)[:-1] + ("0" if department_uscc(A)[-1] != "0" else "1"),
-                                  department_uscc(A).lower()[:-1] + "x"],
-                         ids=["traversal", "absolute", "dotdot", "check-char", "lower-case"])
+@pytest.mark.parametrize(
+    "uscc",
+    [
+        "../../x",
+        "/tmp/trustsvc-absolute",
+        "..",
+        department_uscc(A)[:-1] + ("0" if department_uscc(A)[-1] != "0" else "1"),
+        department_uscc(A).lower()[:-1] + "x",
+    ],
+    ids=["traversal", "absolute", "dotdot", "check-char", "lower-case"],
+)
 def test_an_issuer_failing_gb32100_is_refused(fed, uscc: str) -> None:
     _assert_refused(fed, _crafted(fed["a"], _add_issuer(uscc)), "trust_list_issuer_invalid")
 
@@ -160,8 +179,7 @@ def test_an_issuer_outside_the_region_is_refused(fed) -> None:
     _assert_refused(fed, _crafted(fed["a"], _add_issuer(beijing)), "trust_list_issuer_outside_region")
 
 
-@pytest.mark.parametrize("victim", ["local issuing CA", "local root, verbatim", "peer issuing CA",
-                                    "peer code signer"])
+@pytest.mark.parametrize("victim", ["local issuing CA", "local root, verbatim", "peer issuing CA", "peer code signer"])
 def test_a_certificate_over_someone_elses_key_is_refused(fed, victim: str) -> None:
     a, b, c = fed["a"], fed["b"], fed["c"]
     if victim == "local issuing CA":
@@ -178,20 +196,25 @@ def test_a_certificate_over_someone_elses_key_is_refused(fed, victim: str) -> No
         import base64
 
         entries["cas"].append(base64.b64encode(extra).decode())
+
     _assert_refused(fed, _crafted(a, mutate), "trust_list_ca_key_collision")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("status_list_url", "file:///etc/passwd"),
-    ("status_list_url", "http://user:pw@127.0.0.1/x"),
-    ("ocsp_url", "javascript:alert(1)"),
-    ("name", "江苏\u0000局"),
-    ("name", "名" * 201),
-    ("licence_types", ["../x"]),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("status_list_url", "file:///etc/passwd"),
+        ("status_list_url", "http://user:pw@127.0.0.1/x"),
+        ("ocsp_url", "javascript:alert(1)"),
+        ("name", "江苏\u0000局"),
+        ("name", "名" * 201),
+        ("licence_types", ["../x"]),
+    ],
+)
 def test_peer_supplied_strings_are_validated(fed, field: str, value: Any) -> None:
     def mutate(entries: dict[str, Any]) -> None:
         entries["issuers"][0][field] = value
+
     _assert_refused(fed, _crafted(fed["a"], mutate), "trust_list_invalid")
 
 
@@ -204,12 +227,15 @@ def test_the_region_rule_and_national_issuers(fed) -> None:
     assert namespace_refusal(tl, NamespaceClaims(national_issuers=("100000",))) is None
     assert namespace_refusal(tl, NamespaceClaims(national_issuers=(national,))) is None
     assert namespace_refusal(tl, NamespaceClaims(national_issuers=("11",))) is not None  # 110000 ≠ 100000
-    jiyuan = dataclasses.replace(tl, region_code="419001",
-                                 issuers=tuple(dataclasses.replace(i, uscc=_uscc(f"11419001MB{n:07d}"))
-                                               for n, i in enumerate(tl.issuers)))
+    jiyuan = dataclasses.replace(
+        tl,
+        region_code="419001",
+        issuers=tuple(dataclasses.replace(i, uscc=_uscc(f"11419001MB{n:07d}")) for n, i in enumerate(tl.issuers)),
+    )
     assert namespace_refusal(jiyuan, NamespaceClaims()) is None
-    elsewhere = dataclasses.replace(jiyuan, issuers=(dataclasses.replace(jiyuan.issuers[0],
-                                                                         uscc=_uscc("11410100MB0000001")),))
+    elsewhere = dataclasses.replace(
+        jiyuan, issuers=(dataclasses.replace(jiyuan.issuers[0], uscc=_uscc("11410100MB0000001")),)
+    )
     assert namespace_refusal(elsewhere, NamespaceClaims())[0] == "trust_list_issuer_outside_region"
     # configured, an import holds it (last: this changes what B holds)
     b = fed["b"]
@@ -224,6 +250,7 @@ def test_the_region_rule_and_national_issuers(fed) -> None:
 
 
 # -- file names from peers ----------------------------------------------------------------------
+
 
 def test_the_cache_writer_keeps_every_file_inside_its_directory(fed, tmp_path: Path) -> None:
     from trustsvc.codes.material import STATUS_DIR, status_list_path, write_code_cache
@@ -241,15 +268,25 @@ def test_the_cache_writer_keeps_every_file_inside_its_directory(fed, tmp_path: P
         peer_id = session.execute(select(TrustPeerRecord.id).where(TrustPeerRecord.region_code == A)).scalar_one()
         now = dt.datetime.now(dt.UTC)
         for name in ("../../x", str(tmp_path / "abs")):
-            session.add(PeerStatusListRecord(peer_id=peer_id, issuer_uscc=name, url="http://127.0.0.1:9/s",
-                                             body=b"planted", sequence=1, issued_at=now,
-                                             next_update=now + dt.timedelta(days=1), fetched_at=now))
+            session.add(
+                PeerStatusListRecord(
+                    peer_id=peer_id,
+                    issuer_uscc=name,
+                    url="http://127.0.0.1:9/s",
+                    body=b"planted",
+                    sequence=1,
+                    issued_at=now,
+                    next_update=now + dt.timedelta(days=1),
+                    fetched_at=now,
+                )
+            )
     try:
         write_code_cache(b, cache)
     finally:
         with b.db.transaction() as session:
-            for row in session.execute(select(PeerStatusListRecord).where(
-                    PeerStatusListRecord.body == b"planted")).scalars():
+            for row in session.execute(
+                select(PeerStatusListRecord).where(PeerStatusListRecord.body == b"planted")
+            ).scalars():
                 session.delete(row)
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert all(str(p).startswith(str(Path("deep") / "cache")) for p in written), written
@@ -263,13 +300,23 @@ def test_namespace_and_deadline_settings(tmp_path: Path) -> None:
 
     env = {"TRUSTSVC_HOME": str(tmp_path)}
     trust = load_config(env).trust
-    assert (trust.fetch_timeout, trust.peer_budget, trust.refresh_concurrency, trust.national_issuers) == (10, 30, 4, ())
+    assert (trust.fetch_timeout, trust.peer_budget, trust.refresh_concurrency, trust.national_issuers) == (
+        10,
+        30,
+        4,
+        (),
+    )
     national = load_config({**env, "TRUSTSVC_TRUST_NATIONAL_ISSUERS": f"100000, {_uscc('11100000MB0000003')}"})
     assert national.trust.national_issuers == ("100000", _uscc("11100000MB0000003"))
     (tmp_path / "config.toml").write_text('[trust]\nnational_issuers = ["10", "1000"]\n', encoding="utf-8")
     assert load_config(env).trust.national_issuers == ("10", "1000")
     (tmp_path / "config.toml").unlink()
-    for name, value in (("NATIONAL_ISSUERS", "../x"), ("NATIONAL_ISSUERS", "123"), ("FETCH_TIMEOUT", "0"),
-                        ("PEER_BUDGET", "5"), ("REFRESH_CONCURRENCY", "0")):
+    for name, value in (
+        ("NATIONAL_ISSUERS", "../x"),
+        ("NATIONAL_ISSUERS", "123"),
+        ("FETCH_TIMEOUT", "0"),
+        ("PEER_BUDGET", "5"),
+        ("REFRESH_CONCURRENCY", "0"),
+    ):
         with pytest.raises(ConfigurationError):
             load_config({**env, f"TRUSTSVC_TRUST_{name}": value})

@@ -82,13 +82,15 @@ class World:
 
 def _seal_issue_and_file(svc: Any, uscc: str, name: str) -> Made:
     make_department_seal(svc, SealRequest(uscc, name, center_text="证照专用章"), actor="test")
-    row = issue_licence(svc, request_from_json(business_body()), principal_or_actor="test", department_uscc=uscc,
-                        timestamp=False)
+    row = issue_licence(
+        svc, request_from_json(business_body()), principal_or_actor="test", department_uscc=uscc, timestamp=False
+    )
     code = static_code_text(svc, row.identifier)
     pdf = ensure_licence_file(svc, row.identifier).content
     with svc.db.reader() as session:
-        signer = session.execute(select(CertificateRecord.der).where(CertificateRecord.slug == f"{uscc}/signer")
-                                 ).scalar_one()
+        signer = session.execute(
+            select(CertificateRecord.der).where(CertificateRecord.slug == f"{uscc}/signer")
+        ).scalar_one()
     return Made(uscc, code, pdf, signer, row.identifier)
 
 
@@ -112,9 +114,13 @@ def _cross_certificate(issuer_svc: Any, over: Any, uscc: str, name: str) -> byte
     with issuer_svc.db.reader() as session:
         root = pki.get_ca(session, "root")
         root_der, key_ref = root.der, root.key_ref
-    cross = issue_certificate(profile="issuing_ca", subject=SubjectSpec(
-        common_name=f"{name}颁发CA", organization=name, organization_identifier=f"NTRCN-{uscc}"),
-        public_key=target.spki, issuer_signer=issuer_svc.keystore.signer(key_ref), issuer_cert=root_der)
+    cross = issue_certificate(
+        profile="issuing_ca",
+        subject=SubjectSpec(common_name=f"{name}颁发CA", organization=name, organization_identifier=f"NTRCN-{uscc}"),
+        public_key=target.spki,
+        issuer_signer=issuer_svc.keystore.signer(key_ref),
+        issuer_cert=root_der,
+    )
     assert parse_certificate(cross).subject_key == target.subject_key
     return cross
 
@@ -122,6 +128,7 @@ def _cross_certificate(issuer_svc: Any, over: Any, uscc: str, name: str) -> byte
 def _only_issuers(keep: set[str]) -> Any:
     def change(_svc: Any, _session: Any, entries: dict[str, Any]) -> None:
         entries["issuers"] = [i for i in entries["issuers"] if i["uscc"] in keep]
+
     return change
 
 
@@ -130,6 +137,7 @@ def _extra_cas(*ders: bytes, keep: set[str] | None = None) -> Any:
         entries["cas"] = [*entries["cas"], *(_b64(d) for d in ders)]
         if keep is not None:
             _only_issuers(keep)(svc, session, entries)
+
     return change
 
 
@@ -138,8 +146,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("snapshot")
     a, b, c = open_region(base / "a", A), open_region(base / "b", B), open_region(base / "c", C)
     try:
-        made = {region: _seal_issue_and_file(svc, uscc, REGIONS[region][2])
-                for region, svc, uscc in ((A, a, UA), (B, b, UB), (C, c, UC))}
+        made = {
+            region: _seal_issue_and_file(svc, uscc, REGIONS[region][2])
+            for region, svc, uscc in ((A, a, UA), (B, b, UB), (C, c, UC))
+        }
         pins = {}
         for region, svc in ((A, a), (B, b), (C, c)):
             with svc.db.reader() as session:
@@ -174,16 +184,33 @@ def _hold(world: World, *variants: str) -> None:
         for variant in variants:
             der = world.lists[variant]
             tl = content_of(der)
-            row = TrustPeerRecord(region_code=tl.region_code, region_name=tl.region_name,
-                                  pin=world.pins[tl.region_code], source=f"test:{variant}", body=der,
-                                  sequence=tl.sequence, issued_at=tl.issued_at, next_update=tl.next_update,
-                                  fetched_at=_now(), status="ok")
+            row = TrustPeerRecord(
+                region_code=tl.region_code,
+                region_name=tl.region_name,
+                pin=world.pins[tl.region_code],
+                source=f"test:{variant}",
+                body=der,
+                sequence=tl.sequence,
+                issued_at=tl.issued_at,
+                next_update=tl.next_update,
+                fetched_at=_now(),
+                status="ok",
+            )
             session.add(row)
             session.flush()
             for uscc, body in world.peer_status[variant].items():
-                session.add(PeerStatusListRecord(peer_id=row.id, issuer_uscc=uscc, url="http://test/", body=body,
-                                                 sequence=1, issued_at=_now(), next_update=_now() + DAY,
-                                                 fetched_at=_now()))
+                session.add(
+                    PeerStatusListRecord(
+                        peer_id=row.id,
+                        issuer_uscc=uscc,
+                        url="http://test/",
+                        body=body,
+                        sequence=1,
+                        issued_at=_now(),
+                        next_update=_now() + DAY,
+                        fetched_at=_now(),
+                    )
+                )
 
 
 def _snapshot(world: World, *variants: str) -> TrustSnapshot:
@@ -202,6 +229,7 @@ def _verdict(report: Any) -> tuple[str, str | None]:
 
 
 # -- rebuilds ------------------------------------------------------------------------------------
+
 
 @contextmanager
 def counting(db: Any) -> Iterator[list[str]]:
@@ -225,7 +253,10 @@ def test_the_holder_hands_out_one_snapshot_and_rebuilds_when_the_version_moves(w
     _hold(world, "b-honest")
     holder = SnapshotHolder(world.a.db, grace=DAY, interval=0.1)
     first = holder.current()
-    assert first.version == world.a.db.trust_version() and [ns.name for ns in first.namespaces] == ["local", "peer:220000"]
+    assert first.version == world.a.db.trust_version() and [ns.name for ns in first.namespaces] == [
+        "local",
+        "peer:220000",
+    ]
     with counting(world.a.db) as queries:
         assert holder.current() is first and holder.current() is first
     assert queries == []
@@ -269,8 +300,11 @@ def test_a_rebuild_reuses_what_did_not_change(world: World) -> None:
     assert third.namespace("peer:360000") is not first.namespace("peer:360000")
     assert third.namespace("peer:220000") is first.namespace("peer:220000")
     with world.a.db.transaction() as session:  # B, held before C, changes rows but not its issuers
-        row = session.execute(select(PeerStatusListRecord).join(TrustPeerRecord).where(
-            TrustPeerRecord.region_code == B, PeerStatusListRecord.issuer_uscc == UB)).scalar_one()
+        row = session.execute(
+            select(PeerStatusListRecord)
+            .join(TrustPeerRecord)
+            .where(TrustPeerRecord.region_code == B, PeerStatusListRecord.issuer_uscc == UB)
+        ).scalar_one()
         row.fetched_at = _now() + dt.timedelta(seconds=2)
     fourth = build_snapshot(world.a.db, grace=DAY, cache=cache)
     assert fourth.namespace("peer:220000") is not first.namespace("peer:220000")
@@ -286,8 +320,9 @@ def test_status_lists_are_checked_once_at_first_use(world: World, monkeypatch: p
 
     calls: list[str] = []
     real = snapshot_module.verify_status_list
-    monkeypatch.setattr(snapshot_module, "verify_status_list",
-                        lambda *a, **k: calls.append(k.get("issuer", "")) or real(*a, **k))
+    monkeypatch.setattr(
+        snapshot_module, "verify_status_list", lambda *a, **k: calls.append(k.get("issuer", "")) or real(*a, **k)
+    )
     cache = BuildCache()
     _hold(world, "b-honest", "c-honest")
     snapshot = build_snapshot(world.a.db, grace=DAY, cache=cache)
@@ -317,13 +352,18 @@ def test_staleness_is_judged_at_the_verification_time(world: World) -> None:
 
 # -- scoped validation ---------------------------------------------------------------------------
 
+
 def test_a_peer_cross_certificate_over_a_local_ca_changes_no_local_verdict(world: World) -> None:
     plain = _snapshot(world)
     crossed = _snapshot(world, "b-cross", "c-cross")
     assert crossed.namespace("peer:220000") is not None
     mine = world.made[A]
     for snapshot in (plain, crossed):
-        for report in (verify_code(snapshot, mine.code), verify(snapshot, mine.signer_cert), verify(snapshot, mine.pdf)):
+        for report in (
+            verify_code(snapshot, mine.code),
+            verify(snapshot, mine.signer_cert),
+            verify(snapshot, mine.pdf),
+        ):
             assert report.indication is Indication.PASSED, report.as_dict()
             anchor = _anchor(report)
             assert anchor["namespace"] == "local" and anchor["region"] == A
@@ -396,13 +436,18 @@ def held_lists(draw: st.DrawFn) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(variants=held_lists())
 def test_a_passed_report_names_the_anchor_whose_namespace_holds_the_issuer(world: World, variants: list[str]) -> None:
     snapshot = _snapshot(world, *variants)
     for name, made in world.made.items():
-        for report in (verify_code(snapshot, made.code), verify(snapshot, made.signer_cert), verify(snapshot, made.pdf)):
+        for report in (
+            verify_code(snapshot, made.code),
+            verify(snapshot, made.signer_cert),
+            verify(snapshot, made.pdf),
+        ):
             if report.indication is not Indication.PASSED:
                 continue
             anchor = _anchor(report)
@@ -416,6 +461,7 @@ def test_a_passed_report_names_the_anchor_whose_namespace_holds_the_issuer(world
 
 
 # -- the hot path --------------------------------------------------------------------------------
+
 
 def test_an_anonymous_verification_makes_no_database_query(world: World) -> None:
     from api import create_app
@@ -483,8 +529,9 @@ def test_the_code_cache_loads_into_the_same_model(world: World, tmp_path: Path) 
 def test_a_licence_file_past_its_last_day_is_expired_whatever_its_list_says(world: World) -> None:
     from fed_bodies import food_body
 
-    row = issue_licence(world.a, request_from_json(food_body()), principal_or_actor="test", department_uscc=UA,
-                        timestamp=False)  # valid until 2030-12-31
+    row = issue_licence(
+        world.a, request_from_json(food_body()), principal_or_actor="test", department_uscc=UA, timestamp=False
+    )  # valid until 2030-12-31
     pdf = ensure_licence_file(world.a, row.identifier).content
     snapshot = _snapshot(world)
     assert verify(snapshot, pdf).indication is Indication.PASSED

@@ -30,8 +30,9 @@ def _setup(region: Region) -> None:
     name, _, dept_name = REGIONS[region.code]
     region.cli("init", "--region", region.code, "--name", name)
     region.cli("department", "add", "--code", region.uscc, "--name", dept_name)
-    region.admin_key = region.cli("apikey", "create", "--role", "admin", "--label", "federation test"
-                                  ).stdout.decode().strip()
+    region.admin_key = (
+        region.cli("apikey", "create", "--role", "admin", "--label", "federation test").stdout.decode().strip()
+    )
 
 
 def _pin(region: Region) -> str:
@@ -39,8 +40,9 @@ def _pin(region: Region) -> str:
 
 
 def _issue(region: Region, body: dict[str, Any]) -> dict[str, Any]:
-    status, lic, _ = region.request("POST", "/api/v1/licences", body={**body, "department": region.uscc},
-                                    key=region.admin_key)
+    status, lic, _ = region.request(
+        "POST", "/api/v1/licences", body={**body, "department": region.uscc}, key=region.admin_key
+    )
     assert status == 201, lic
     ident = lic["id"]
     status, pdf, _ = region.request("GET", f"/api/v1/licences/{ident}/file", key=region.admin_key)
@@ -51,17 +53,31 @@ def _issue(region: Region, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _artefacts(region: Region) -> dict[str, Any]:
-    status, seal, _ = region.request("POST", "/api/v1/seals", key=region.admin_key,
-                                     body={"department": region.uscc, "name": f"{REGIONS[region.code][2]}证照专用章"})
+    status, seal, _ = region.request(
+        "POST",
+        "/api/v1/seals",
+        key=region.admin_key,
+        body={"department": region.uscc, "name": f"{REGIONS[region.code][2]}证照专用章"},
+    )
     assert status == 201, seal
     esid = seal["esid"]
     status, esl, _ = region.request("GET", f"/api/v1/seals/{esid}?format=esl")
     assert status == 200
-    status, ses, _ = region.request("POST", f"/api/v1/seals/{esid}/sign?format=der", raw=DOCUMENT,
-                                    key=region.admin_key, content_type="application/octet-stream")
+    status, ses, _ = region.request(
+        "POST",
+        f"/api/v1/seals/{esid}/sign?format=der",
+        raw=DOCUMENT,
+        key=region.admin_key,
+        content_type="application/octet-stream",
+    )
     assert status == 200, ses
-    return {"esid": esid, "esl": esl, "ses": ses, "business": _issue(region, business_body()),
-            "food": _issue(region, food_body())}
+    return {
+        "esid": esid,
+        "esl": esl,
+        "ses": ses,
+        "business": _issue(region, business_body()),
+        "food": _issue(region, food_body()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +99,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 def _import(cluster: dict[str, Any], importer: str, peer: str) -> tuple[int, Any]:
     r, p = cluster["regions"][importer], cluster["regions"][peer]
-    status, body, _ = r.request("POST", "/api/v1/trust/peers", key=r.admin_key,
-                                body={"url": p.url, "pin": cluster["pins"][peer]})
+    status, body, _ = r.request(
+        "POST", "/api/v1/trust/peers", key=r.admin_key, body={"url": p.url, "pin": cluster["pins"][peer]}
+    )
     return status, body
 
 
@@ -161,8 +178,9 @@ def test_everything_from_each_region_verifies_in_the_other_two(cluster) -> None:
 def test_a_licence_revoked_in_a_shows_revoked_in_b_after_b_refreshes(cluster) -> None:
     a, b = cluster["regions"][A], cluster["regions"][B]
     lic = cluster["made"][A]["business"]
-    status, body, _ = a.request("POST", f"/api/v1/licences/{lic['id']}/revoke", key=a.admin_key,
-                                body={"reason": "吊销 (federation test)"})
+    status, body, _ = a.request(
+        "POST", f"/api/v1/licences/{lic['id']}/revoke", key=a.admin_key, body={"reason": "吊销 (federation test)"}
+    )
     assert status == 200 and body["status"] == "revoked"
     before = b.verify(lic["pdf"])
     assert before["indication"] == "PASSED"  # B still holds the status list it fetched earlier
@@ -211,8 +229,14 @@ def test_a_rotates_its_signers_and_b_keeps_verifying_new_codes(cluster) -> None:
     _assert_passed_via(c.verify_code(dyn["code"]), A, _peer(cluster, C, A)["sequence"])
 
 
-def _sign_list(region: Region, *, signer_home: Region | None = None, sequence_bump: int = 0,
-               issued: dt.datetime | None = None, lifetime: dt.timedelta = dt.timedelta(days=1)) -> bytes:
+def _sign_list(
+    region: Region,
+    *,
+    signer_home: Region | None = None,
+    sequence_bump: int = 0,
+    issued: dt.datetime | None = None,
+    lifetime: dt.timedelta = dt.timedelta(days=1),
+) -> bytes:
     """Sign region's list entries ourselves (the test holds the PINs): with another region's
     trust-list signer, or back-dated."""
     from trustsvc.config import load_config
@@ -224,14 +248,15 @@ def _sign_list(region: Region, *, signer_home: Region | None = None, sequence_bu
     svc = open_service(load_config(env), env)
     try:
         with svc.db.reader() as session:
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             entries = trust_list_entries(svc, session, now)
             top = max(r.sequence for r in session.query(TrustListRecord).all())
         issued = issued or now
         if signer_home is None:
             with svc.db.reader() as session:
-                der, _ = sign_trust_list(svc, session, entries, sequence=top + sequence_bump, issued_at=issued,
-                                         next_update=issued + lifetime)
+                der, _ = sign_trust_list(
+                    svc, session, entries, sequence=top + sequence_bump, issued_at=issued, next_update=issued + lifetime
+                )
             return der
     finally:
         svc.close()
@@ -239,8 +264,9 @@ def _sign_list(region: Region, *, signer_home: Region | None = None, sequence_bu
     other = open_service(load_config(other_env), other_env)
     try:
         with other.db.reader() as session:
-            der, _ = sign_trust_list(other, session, entries, sequence=top + sequence_bump, issued_at=issued,
-                                     next_update=issued + lifetime)
+            der, _ = sign_trust_list(
+                other, session, entries, sequence=top + sequence_bump, issued_at=issued, next_update=issued + lifetime
+            )
         return der
     finally:
         other.close()
@@ -257,8 +283,7 @@ def test_refused_lists_change_nothing(cluster) -> None:
     a, b = regions[A], regions[B]
     held = _peer(cluster, B, A)
     # the wrong pin (C's) for A's list
-    status, body, _ = b.request("POST", "/api/v1/trust/peers", key=b.admin_key,
-                                body={"url": a.url, "pin": pins[C]})
+    status, body, _ = b.request("POST", "/api/v1/trust/peers", key=b.admin_key, body={"url": a.url, "pin": pins[C]})
     assert status == 422 and body["error"]["code"] == "trust_list_pin_mismatch", body
     # A's entries signed by a key the pinned root never certified (C's trust-list signer)
     forged = base / "forged.cms"
@@ -270,7 +295,7 @@ def test_refused_lists_change_nothing(cluster) -> None:
     assert "error: trust_list_rollback:" in _cli_import_error(b, replay, pins[A])
     # a list properly signed by A, but past its next_update plus B's grace (0 s)
     stale = base / "stale.cms"
-    issued = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=60)
+    issued = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=60)
     stale.write_bytes(_sign_list(a, sequence_bump=10, issued=issued, lifetime=dt.timedelta(seconds=30)))
     assert "error: trust_list_stale:" in _cli_import_error(b, stale, pins[A])
     after = _peer(cluster, B, A)
@@ -284,7 +309,7 @@ def test_an_issuer_signing_a_type_outside_its_listed_types_fails_in_the_peer(clu
 
     listed = json.loads(c.cli("trust", "authorise", c.uscc, "--types", BUSINESS_LICENCE.code).stdout)
     assert listed["licence_types"] == [BUSINESS_LICENCE.code]
-    status, outcomes, _ = a.request("POST", "/api/v1/trust/refresh", key=a.admin_key)
+    _status, outcomes, _ = a.request("POST", "/api/v1/trust/refresh", key=a.admin_key)
     assert {o["region"]: o["outcome"] for o in outcomes}[C] == "updated"
     food = made[C]["food"]
     for report in (a.verify(food["pdf"]), a.verify_code(food["code"])):

@@ -43,7 +43,7 @@ DAY = dt.timedelta(days=1)
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,16 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     b.close()
 
 
-def _resign(svc: Any, *, sequence: int, issued: dt.datetime | None = None, lifetime: dt.timedelta = DAY,
-            signer_svc: Any = None, entries_svc: Any = None, **entry_changes: Any) -> bytes:
+def _resign(
+    svc: Any,
+    *,
+    sequence: int,
+    issued: dt.datetime | None = None,
+    lifetime: dt.timedelta = DAY,
+    signer_svc: Any = None,
+    entries_svc: Any = None,
+    **entry_changes: Any,
+) -> bytes:
     """Sign ``entries_svc``'s (default ``svc``'s) entries with ``signer_svc``'s (default ``svc``'s) signer."""
     issued = issued or _now()
     source = entries_svc or svc
@@ -67,8 +75,9 @@ def _resign(svc: Any, *, sequence: int, issued: dt.datetime | None = None, lifet
         entries = {**trust_list_entries(source, session, issued), **entry_changes}
     signer = signer_svc or svc
     with signer.db.reader() as session:
-        der, _ = sign_trust_list(signer, session, entries, sequence=sequence, issued_at=issued,
-                                 next_update=issued + lifetime)
+        der, _ = sign_trust_list(
+            signer, session, entries, sequence=sequence, issued_at=issued, next_update=issued + lifetime
+        )
     return der
 
 
@@ -115,7 +124,7 @@ def test_the_pin_and_the_signer_are_checked(regions) -> None:
     assert refused.reason == "trust_list_signer_untrusted", refused.report.message
     tampered = bytearray(der)
     at = bytes(der).find(b"320000")
-    tampered[at:at + 6] = b"320001"
+    tampered[at : at + 6] = b"320001"
     assert verify_trust_list(bytes(tampered), pin=pin).reason in ("trust_list_bad_signature", "trust_list_invalid")
     assert verify_trust_list(b"not a list", pin=pin).reason == "trust_list_invalid"
 
@@ -148,14 +157,17 @@ def test_a_wrong_pin_never_shows_the_pin_the_peer_has(regions, caplog: pytest.Lo
     path = base / "a-wrong-pin.cms"
     path.write_bytes(der)
     with caplog.at_level("DEBUG"):
-        out = CliRunner().invoke(cli, ["trust", "import", str(path), "--pin", wrong],
-                                 env={"TRUSTSVC_HOME": str(base / "b"), "TRUSTSVC_HSM_PIN": PIN})
+        out = CliRunner().invoke(
+            cli,
+            ["trust", "import", str(path), "--pin", wrong],
+            env={"TRUSTSVC_HOME": str(base / "b"), "TRUSTSVC_HSM_PIN": PIN},
+        )
     assert out.exit_code == 1, out.output
     assert "error: trust_list_pin_mismatch:" in out.output and "does not match the pin given" in out.output
     assert not leaks(out.output)
 
     class Serve(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/cms")
             self.send_header("Content-Length", str(len(der)))
@@ -171,9 +183,15 @@ def test_a_wrong_pin_never_shows_the_pin_the_peer_has(regions, caplog: pytest.Lo
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with caplog.at_level("DEBUG"):
-            resp = create_app(service=b).test_client().post(
-                "/api/v1/trust/peers", json={"url": f"http://127.0.0.1:{server.server_port}", "pin": wrong},
-                headers={"Authorization": f"Bearer {admin}"})
+            resp = (
+                create_app(service=b)
+                .test_client()
+                .post(
+                    "/api/v1/trust/peers",
+                    json={"url": f"http://127.0.0.1:{server.server_port}", "pin": wrong},
+                    headers={"Authorization": f"Bearer {admin}"},
+                )
+            )
     finally:
         server.shutdown()
         server.server_close()
@@ -203,8 +221,9 @@ def test_a_list_past_next_update_and_grace_is_stale(regions) -> None:
     signed = current_trust_list(a)
     nu = signed.trust_list.next_update
     within = verify_trust_list(signed.der, pin=pin, now=nu + dt.timedelta(hours=1), grace=DAY)
-    assert within.accepted and any(c.name == "trust_list.freshness" and c.result == "warning"
-                                   for c in within.report.checks)
+    assert within.accepted and any(
+        c.name == "trust_list.freshness" and c.result == "warning" for c in within.report.checks
+    )
     stale = verify_trust_list(signed.der, pin=pin, now=nu + DAY + dt.timedelta(seconds=1), grace=DAY)
     assert stale.reason == "trust_list_stale" and stale.report.sub_indication == "TRUST_LIST_STALE"
 
@@ -217,8 +236,9 @@ def test_verifications_relying_on_a_stale_peer_are_indeterminate(regions) -> Non
     outcome = import_peer(b, str(path), pin, actor="test", allow_file=True)
     assert outcome.outcome in ("imported", "updated", "unchanged") and outcome.region == "320000"
     with a.db.reader() as session:
-        cert = session.execute(select(CertificateRecord.der).where(
-            CertificateRecord.slug == f"{department_uscc('320000')}/signer")).scalar_one()
+        cert = session.execute(
+            select(CertificateRecord.der).where(CertificateRecord.slug == f"{department_uscc('320000')}/signer")
+        ).scalar_one()
     snapshot = build_snapshot(b.db, grace=DAY)
     report = verify_in_region(snapshot, cert)
     anchor = [t for t in report.trust_path if t.get("trust_anchor")][-1]
@@ -227,7 +247,7 @@ def test_verifications_relying_on_a_stale_peer_are_indeterminate(regions) -> Non
     assert anchor["namespace"] == "peer:320000" and anchor["stale"] is False
     later = signed.trust_list.next_update + DAY + dt.timedelta(minutes=1)
     peer = snapshot.namespace("peer:320000")
-    assert peer is not None and not peer.stale(dt.datetime.now(dt.timezone.utc)) and peer.stale(later)
+    assert peer is not None and not peer.stale(dt.datetime.now(dt.UTC)) and peer.stale(later)
     stale = verify_in_region(snapshot, cert, now=later)  # staleness is judged at the verification time
     assert (stale.indication, stale.sub_indication) == (Indication.INDETERMINATE, "TRUST_LIST_STALE")
     assert "region 320000" in stale.message and "stale" in stale.message
@@ -271,8 +291,9 @@ def test_an_issuer_is_listed_only_with_its_granted_types(regions) -> None:
     assert err.value.code == "unknown_licence_type"
     # the check itself: the anchor reached, the list behind it, the identifier's type and issuer
     builder = ReportBuilder("test")
-    builder.trust_path.append({"role": "signer", "trust_anchor": True, "sha256": "ab" * 32, "region": "320000",
-                               "list_sequence": 7})
+    builder.trust_path.append(
+        {"role": "signer", "trust_anchor": True, "sha256": "ab" * 32, "region": "320000", "list_sequence": 7}
+    )
     from trustsvc.trust import TrustContext
 
     trust = TrustContext(authorisations={"ab" * 32: {uscc: frozenset({BUSINESS_LICENCE.code})}})
@@ -283,8 +304,9 @@ def test_an_issuer_is_listed_only_with_its_granted_types(regions) -> None:
     assert "sequence 7" in report.message and FOOD_BUSINESS_LICENCE.code in report.message
     ok = ReportBuilder("test")
     ok.trust_path.extend(builder.trust_path)
-    check_licence_authorisation(ok, trust, LicenceIdentifier(BUSINESS_LICENCE.code, uscc, "20260000001", 1).text,
-                                roles=("signer",))
+    check_licence_authorisation(
+        ok, trust, LicenceIdentifier(BUSINESS_LICENCE.code, uscc, "20260000001", 1).text, roles=("signer",)
+    )
     assert ok.build().passed
     assert set_licence_types(a, uscc, ["catalogue"], actor="test") == sorted(t.code for t in NATIONAL_TYPES)
 
@@ -396,6 +418,7 @@ def test_publish_rotate_and_import_on_each_database(service, regions) -> None:
 
 # -- what a peer's list may make this service fetch or trust ------------------------------------
 
+
 def test_fetch_reads_files_only_for_an_operator_and_never_follows_redirects(tmp_path: Path) -> None:
     import http.server
     import threading
@@ -410,7 +433,7 @@ def test_fetch_reads_files_only_for_an_operator_and_never_follows_redirects(tmp_
     assert fetch(str(secret), allow_file=True) == b"not for peers"  # `trustsvc trust import FILE`
 
     class Redirect(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
             self.end_headers()

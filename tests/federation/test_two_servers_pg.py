@@ -70,15 +70,20 @@ def _prepare(home: Path, database_url: str, base_url: str) -> str:
     from trustsvc.context import open_service
     from trustsvc.sealing import SealRequest, make_department_seal
 
-    env = {"TRUSTSVC_HOME": str(home), "DATABASE_URL": database_url, "TRUSTSVC_HSM_PIN": PIN,
-           "TRUSTSVC_SERVER_BASE_URL": base_url}
+    env = {
+        "TRUSTSVC_HOME": str(home),
+        "DATABASE_URL": database_url,
+        "TRUSTSVC_HSM_PIN": PIN,
+        "TRUSTSVC_SERVER_BASE_URL": base_url,
+    }
     write_config(home / "config.toml", {"region": {"code": A, "name": REGIONS[A][0]}})
     service = open_service(load_config(env), env, create_keystore=True)
     try:
         pki.init_region(service, A, REGIONS[A][0], actor="test")
         pki.add_department(service, department_uscc(A), REGIONS[A][2], actor="test")
-        make_department_seal(service, SealRequest(department_uscc(A), REGIONS[A][2], center_text="证照专用章"),
-                             actor="test")
+        make_department_seal(
+            service, SealRequest(department_uscc(A), REGIONS[A][2], center_text="证照专用章"), actor="test"
+        )
         with service.db.transaction() as session:
             return create_api_key(session, role="admin", actor="test").token
     finally:
@@ -89,20 +94,31 @@ def _host(base: Path, name: str, database_url: str, port: int, base_url: str, ke
     region = make_region(base, A)
     region.home = base / name
     region.port = port
-    region.env.update({"TRUSTSVC_HOME": str(region.home), "DATABASE_URL": database_url,
-                       "TRUSTSVC_SERVER_PORT": str(port), "TRUSTSVC_SERVER_BASE_URL": base_url,
-                       "TRUSTSVC_HSM_KEYSTORE_DIR": str(keys)})
+    region.env.update(
+        {
+            "TRUSTSVC_HOME": str(region.home),
+            "DATABASE_URL": database_url,
+            "TRUSTSVC_SERVER_PORT": str(port),
+            "TRUSTSVC_SERVER_BASE_URL": base_url,
+            "TRUSTSVC_HSM_KEYSTORE_DIR": str(keys),
+        }
+    )
     return region
 
 
 def _start(region: Region, workers: int) -> None:
     region.proc = subprocess.Popen(
         [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(region.port), "--workers", str(workers)],
-        env=region.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        env=region.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc = region.proc
     assert proc.stdout is not None
-    threading.Thread(target=lambda: region.output.extend(x.decode(errors="replace") for x in proc.stdout),
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: region.output.extend(x.decode(errors="replace") for x in proc.stdout), daemon=True
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +151,9 @@ def hosts(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
             stop(r)
 
 
-def _converges(ask: Callable[[], dict[str, Any]], right: Callable[[dict[str, Any]], bool], since: float,
-               what: str) -> None:
+def _converges(
+    ask: Callable[[], dict[str, Any]], right: Callable[[dict[str, Any]], bool], since: float, what: str
+) -> None:
     """Ask again and again from now until :data:`CONVERGE` s after ``since`` (the change), then
     :data:`CONFIRM` times more: every answer asked for after the deadline must be ``right``
     (answers before it may still be the old one)."""
@@ -155,22 +172,28 @@ def _converges(ask: Callable[[], dict[str, Any]], right: Callable[[dict[str, Any
         elif not ok:
             last_wrong = asked - since
         time.sleep(0.05)
-    assert not late, (f"{what}: {len(late)} of {CONFIRM} answers asked more than {CONVERGE} s after the change "
-                      f"were still the old one:\n  " + "\n  ".join(late))
-    print(f"{what}: last old answer asked {last_wrong if last_wrong is None else round(last_wrong, 2)} s "
-          "after the change")
+    assert not late, (
+        f"{what}: {len(late)} of {CONFIRM} answers asked more than {CONVERGE} s after the change "
+        f"were still the old one:\n  " + "\n  ".join(late)
+    )
+    print(
+        f"{what}: last old answer asked {last_wrong if last_wrong is None else round(last_wrong, 2)} s after the change"
+    )
 
 
 def _brief(report: dict[str, Any]) -> str:
     failed = [f"{c['name']}: {c['detail'][:160]}" for c in report.get("checks", []) if c["result"] == "failed"]
-    return (f"{report.get('indication')}/{report.get('sub_indication')} "
-            f"{json.dumps((report.get('status_now') or {}).get('licence'), ensure_ascii=False)} {failed[:2]}")
+    return (
+        f"{report.get('indication')}/{report.get('sub_indication')} "
+        f"{json.dumps((report.get('status_now') or {}).get('licence'), ensure_ascii=False)} {failed[:2]}"
+    )
 
 
 def test_a_revocation_on_one_host_is_seen_on_the_other_within_2_s(hosts: dict[str, Region]) -> None:
     h1, h2 = hosts["h1"], hosts["h2"]
-    status, lic, _ = h1.request("POST", "/api/v1/licences", key=h1.admin_key,
-                                body={**business_body(), "department": h1.uscc})
+    status, lic, _ = h1.request(
+        "POST", "/api/v1/licences", key=h1.admin_key, body={**business_body(), "department": h1.uscc}
+    )
     since = time.monotonic()
     assert status == 201, lic
     status, code, _ = h1.request("GET", f"/api/v1/licences/{lic['id']}/code", key=h1.admin_key)
@@ -179,33 +202,50 @@ def test_a_revocation_on_one_host_is_seen_on_the_other_within_2_s(hosts: dict[st
     assert status == 200, pdf
     lic = {"id": lic["id"], "code": code.decode(), "pdf": pdf}
     # a new licence is a change too: host 2 verifies its code PASSED within 2 s of the issuance
-    _converges(lambda: h2.verify_code(lic["code"]), lambda r: r["indication"] == "PASSED", since,
-               "host 2 verifying the code of a licence just issued on host 1 (PASSED)")
-    status, body, _ = h1.request("POST", f"/api/v1/licences/{lic['id']}/revoke", key=h1.admin_key,
-                                 body={"reason": "吊销 (two hosts)"})
+    _converges(
+        lambda: h2.verify_code(lic["code"]),
+        lambda r: r["indication"] == "PASSED",
+        since,
+        "host 2 verifying the code of a licence just issued on host 1 (PASSED)",
+    )
+    status, body, _ = h1.request(
+        "POST", f"/api/v1/licences/{lic['id']}/revoke", key=h1.admin_key, body={"reason": "吊销 (two hosts)"}
+    )
     since = time.monotonic()
     assert status == 200 and body["status"] == "revoked", body
-    _converges(lambda: h2.verify_code(lic["code"]),
-               lambda r: (r["indication"], r["sub_indication"]) == ("FAILED", "REVOKED"), since,
-               "host 2 verifying the code of a licence just revoked on host 1 (FAILED/REVOKED)")
+    _converges(
+        lambda: h2.verify_code(lic["code"]),
+        lambda r: (r["indication"], r["sub_indication"]) == ("FAILED", "REVOKED"),
+        since,
+        "host 2 verifying the code of a licence just revoked on host 1 (FAILED/REVOKED)",
+    )
     pdf = h2.verify(lic["pdf"])
     assert (pdf["indication"], pdf["sub_indication"]) == ("FAILED", "REVOKED"), _brief(pdf)
 
 
 def test_a_peer_imported_on_one_host_is_trusted_on_the_other_within_2_s(hosts: dict[str, Region]) -> None:
     h1, h2, peer = hosts["h1"], hosts["h2"], hosts["peer"]
-    status, seal, _ = peer.request("POST", "/api/v1/seals", key=peer.admin_key,
-                                   body={"department": peer.uscc, "name": f"{REGIONS[PEER][2]}证照专用章"})
+    status, seal, _ = peer.request(
+        "POST",
+        "/api/v1/seals",
+        key=peer.admin_key,
+        body={"department": peer.uscc, "name": f"{REGIONS[PEER][2]}证照专用章"},
+    )
     assert status == 201, seal
     lics = [issue_licence(peer, business_body()), issue_licence(peer, food_body())]
     before = h2.verify_code(lics[0]["code"])  # not a peer yet: not trusted on host 2
     assert before["indication"] != "PASSED", _brief(before)
-    status, body, _ = h1.request("POST", "/api/v1/trust/peers", key=h1.admin_key,
-                                 body={"url": peer.url, "pin": region_pin(peer)})
+    status, body, _ = h1.request(
+        "POST", "/api/v1/trust/peers", key=h1.admin_key, body={"url": peer.url, "pin": region_pin(peer)}
+    )
     since = time.monotonic()
     assert status == 201 and body["region"] == PEER and body["status_lists"] == 1, body
     for lic in lics:
-        _converges(lambda lic=lic: h2.verify_code(lic["code"]), lambda r: r["indication"] == "PASSED", since,
-                   f"host 2 verifying a code of peer {PEER} just imported on host 1 (PASSED)")
+        _converges(
+            lambda lic=lic: h2.verify_code(lic["code"]),
+            lambda r: r["indication"] == "PASSED",
+            since,
+            f"host 2 verifying a code of peer {PEER} just imported on host 1 (PASSED)",
+        )
     anchors = [t for t in h2.verify_code(lics[1]["code"])["trust_path"] if t.get("trust_anchor")]
     assert anchors and anchors[-1]["region"] == PEER and anchors[-1]["source"] == "trust list", anchors

@@ -58,8 +58,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     service = make_service(tmp_path_factory.mktemp("fuzz") / "home")
     from trustsvc.demo import sample_request
 
-    row = issue_licence(service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT,
-                        idempotency_key="fuzz-sample")
+    row = issue_licence(
+        service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-sample"
+    )
     pdf = ensure_licence_file(service, row.identifier, actor="fuzz").content
     with service.db.reader() as s:
         certs = {c.slug: c.der for c in s.execute(select(CertificateRecord)).scalars()}

@@ -18,8 +18,19 @@ from hypothesis import strategies as st
 __all__ = ["Node", "parse_tree", "emit_tree", "mutate_der", "mutate_node", "random_der"]
 
 MAX_DEPTH = 24
-_TIME_TEXTS = ["", "0", "991231235959Z", "000101000000Z", "20261301000000Z", "99991231235959Z",
-               "19491001000000Z", "2026-01-01T00:00:00Z", "260230120000+0800", "2026010100", "Z"]
+_TIME_TEXTS = [
+    "",
+    "0",
+    "991231235959Z",
+    "000101000000Z",
+    "20261301000000Z",
+    "99991231235959Z",
+    "19491001000000Z",
+    "2026-01-01T00:00:00Z",
+    "260230120000+0800",
+    "2026010100",
+    "Z",
+]
 _INTEGERS = [0, -1, 1, 2**31, 2**63, 2**64 + 1, -(2**64), 2**256, 10**40, 127, 128, 255, 256]
 
 
@@ -95,8 +106,14 @@ def _walk(node: Node, parent: Node | None, out: list[tuple[Node, Node | None]]) 
 
 
 def _copy(node: Node) -> Node:
-    return Node(node.class_, node.method, node.tag, node.contents,
-                None if node.children is None else [_copy(c) for c in node.children], node.prefix)
+    return Node(
+        node.class_,
+        node.method,
+        node.tag,
+        node.contents,
+        None if node.children is None else [_copy(c) for c in node.children],
+        node.prefix,
+    )
 
 
 def _primitive(value: core.Asn1Value) -> Node:
@@ -130,9 +147,12 @@ def random_der(draw: Any, depth: int = 0) -> Node:
     if kind == "bits":
         return Node(0, 0, 3, draw(st.binary(max_size=40)))
     if kind in ("utctime", "gentime"):
-        return Node(0, 0, 23 if kind == "utctime" else 24,
-                    draw(st.sampled_from(_TIME_TEXTS)).encode() if draw(st.booleans())
-                    else draw(st.binary(max_size=16)))
+        return Node(
+            0,
+            0,
+            23 if kind == "utctime" else 24,
+            draw(st.sampled_from(_TIME_TEXTS)).encode() if draw(st.booleans()) else draw(st.binary(max_size=16)),
+        )
     if kind == "raw":
         return Node(draw(st.integers(0, 3)), 0, draw(st.integers(0, 40)), draw(st.binary(max_size=24)))
     children = draw(st.lists(random_der(depth + 1), max_size=4))
@@ -147,8 +167,7 @@ def _new_contents(draw: Any, node: Node) -> bytes:
     if node.class_ == 0 and node.tag in (23, 24):
         return draw(st.sampled_from(_TIME_TEXTS)).encode()
     if node.class_ == 0 and node.tag == 6:
-        return draw(st.sampled_from([b"", b"\x80", b"\x2a\x86", b"\x2a\x81\x1c\xcf\x55\x01\x83\x75",
-                                     b"\xff" * 12]))
+        return draw(st.sampled_from([b"", b"\x80", b"\x2a\x86", b"\x2a\x81\x1c\xcf\x55\x01\x83\x75", b"\xff" * 12]))
     choice = draw(st.sampled_from(["random", "empty", "truncate", "extend", "flip"]))
     if choice == "random":
         return draw(st.binary(max_size=64))
@@ -161,7 +180,7 @@ def _new_contents(draw: Any, node: Node) -> bytes:
     if not node.contents:
         return b"\x00"
     i = draw(st.integers(0, len(node.contents) - 1))
-    return node.contents[:i] + bytes([node.contents[i] ^ (1 << draw(st.integers(0, 7)))]) + node.contents[i + 1:]
+    return node.contents[:i] + bytes([node.contents[i] ^ (1 << draw(st.integers(0, 7)))]) + node.contents[i + 1 :]
 
 
 def _mutate_once(draw: Any, root: Node) -> Node:

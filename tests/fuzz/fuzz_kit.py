@@ -18,8 +18,18 @@ from hypothesis import strategies as st
 
 from trustsvc.report import VerificationReport
 
-__all__ = ["examples", "fuzz", "no_internal_error", "interop_ders", "make_service", "seeds", "pdf_mutant",
-           "signer_row", "INTEROP", "DEPT"]
+__all__ = [
+    "examples",
+    "fuzz",
+    "no_internal_error",
+    "interop_ders",
+    "make_service",
+    "seeds",
+    "pdf_mutant",
+    "signer_row",
+    "INTEROP",
+    "DEPT",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 DEPT = "11320000MB0000001G"
@@ -35,9 +45,17 @@ def examples(ci: int) -> int:
 
 
 def fuzz(ci: int = 150) -> settings:
-    return settings(max_examples=examples(ci), deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    return settings(
+        max_examples=examples(ci),
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
 
 
 def no_internal_error(report: VerificationReport) -> None:
@@ -64,11 +82,18 @@ def make_service(home: Path) -> Any:
     from trustsvc.context import open_service
     from trustsvc.sealing import SealRequest, make_department_seal
 
-    env = {"TRUSTSVC_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'trustsvc.db'}", "TRUSTSVC_HSM_PIN": PIN,
-           # thousands of requests from one address, many with wrong keys: no rate limits here
-           "TRUSTSVC_LIMITS_VERIFY_PER_MINUTE": "0", "TRUSTSVC_LIMITS_VERIFY_KEY_PER_MINUTE": "0",
-           "TRUSTSVC_LIMITS_AUTH_FAILURES_PER_MINUTE": "0", "TRUSTSVC_LIMITS_AUTH_FAILURES_ADDRESS_PER_MINUTE": "0",
-           "TRUSTSVC_LIMITS_TSA_PER_MINUTE": "0", "TRUSTSVC_LIMITS_OCSP_PER_MINUTE": "0"}
+    env = {
+        "TRUSTSVC_HOME": str(home),
+        "DATABASE_URL": f"sqlite:///{home / 'trustsvc.db'}",
+        "TRUSTSVC_HSM_PIN": PIN,
+        # thousands of requests from one address, many with wrong keys: no rate limits here
+        "TRUSTSVC_LIMITS_VERIFY_PER_MINUTE": "0",
+        "TRUSTSVC_LIMITS_VERIFY_KEY_PER_MINUTE": "0",
+        "TRUSTSVC_LIMITS_AUTH_FAILURES_PER_MINUTE": "0",
+        "TRUSTSVC_LIMITS_AUTH_FAILURES_ADDRESS_PER_MINUTE": "0",
+        "TRUSTSVC_LIMITS_TSA_PER_MINUTE": "0",
+        "TRUSTSVC_LIMITS_OCSP_PER_MINUTE": "0",
+    }
     write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"}})
     service = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(service, "320000", "江苏省", actor="fuzz")
@@ -95,15 +120,23 @@ def seeds(corpus: Any, kind: str) -> list[bytes]:
     c = corpus
     if kind == "cert":
         return [c.certs[s] for s in sorted(c.certs)] + interop_ders(
-            "certs/tjfoc_SM2_CA.cer", "certs/ofdrw_sign_cert.pem", "certs/tongsuo_sm2-cert.pem")
+            "certs/tjfoc_SM2_CA.cer", "certs/ofdrw_sign_cert.pem", "certs/tongsuo_sm2-cert.pem"
+        )
     if kind == "cms":
         return [c.status_list, c.timestamp_token] + interop_ders(
-            "cms/ynca_gbt35275_detached_SignedValue.p7", "cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7",
-            "cms/gmsm_cfca_sadk_attached.p7b", "cms/gmsm_gmcert_signed_enveloped.p7.pem")
+            "cms/ynca_gbt35275_detached_SignedValue.p7",
+            "cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7",
+            "cms/gmsm_cfca_sadk_attached.p7b",
+            "cms/gmsm_gmcert_signed_enveloped.p7.pem",
+        )
     if kind == "ses":
         return [c.seal, c.ses_signature, c.metadata_signature] + interop_ders(
-            "ses/ofdrw_UserV1.esl", "ses/ofdrw_UserV5.esl", "ses/dianju_v4_SignedValue.dat",
-            "ses/dms360_v1_SignedValue.dat", "ses/hebeigede_SESealData.DER")
+            "ses/ofdrw_UserV1.esl",
+            "ses/ofdrw_UserV5.esl",
+            "ses/dianju_v4_SignedValue.dat",
+            "ses/dms360_v1_SignedValue.dat",
+            "ses/hebeigede_SESealData.DER",
+        )
     raise AssertionError(kind)
 
 
@@ -129,8 +162,14 @@ def pdf_mutant(draw: Any, pdf: bytes) -> bytes:
         if not matches:
             continue
         m = matches[draw(st.integers(0, len(matches) - 1))]
-        new = (str(draw(st.sampled_from([0, 1, -1, 2**31, 10**12]) | st.integers(0, len(out) + 10))).encode()
-               if kind == "number" else draw(st.sampled_from([b"/Type", b"/Sig", b"/Contents", b"/ByteRange",
-                                                              b"/Filter", b"/Length", b"/Kids", b"/X"])))
-        out[m.start():m.end()] = new
+        new = (
+            str(draw(st.sampled_from([0, 1, -1, 2**31, 10**12]) | st.integers(0, len(out) + 10))).encode()
+            if kind == "number"
+            else draw(
+                st.sampled_from(
+                    [b"/Type", b"/Sig", b"/Contents", b"/ByteRange", b"/Filter", b"/Length", b"/Kids", b"/X"]
+                )
+            )
+        )
+        out[m.start() : m.end()] = new
     return bytes(out)

@@ -37,13 +37,50 @@ from trustsvc.storage.models import AuditHead, Base
 
 _JSON_ROOTS = ("/api/", "/healthz", "/metrics")
 _METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
-_KNOWN_QUERY = ["format", "status", "type", "q", "department", "limit", "cursor", "property_info", "timestamp",
-                "purpose", "ttl"]
-_SCALARS = (st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False)
-            | st.text(max_size=30) | st.sampled_from(["", " ", "\x00", "2026-01-01", "9999-12-31", "0", "-1", "x" * 600,
-                                                     "../../etc/passwd", "%s%n", "admin", DEPT, "pem", "der", "json"]))
-_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=10)
+_KNOWN_QUERY = [
+    "format",
+    "status",
+    "type",
+    "q",
+    "department",
+    "limit",
+    "cursor",
+    "property_info",
+    "timestamp",
+    "purpose",
+    "ttl",
+]
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "2026-01-01",
+            "9999-12-31",
+            "0",
+            "-1",
+            "x" * 600,
+            "../../etc/passwd",
+            "%s%n",
+            "admin",
+            DEPT,
+            "pem",
+            "der",
+            "json",
+        ]
+    )
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=10,
+)
 
 
 # Hostile JSON (sent as raw bytes: a test client would not encode a lone surrogate): nesting
@@ -52,9 +89,13 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
 # size bound. Each was a 500 once (RecursionError, UnicodeEncodeError, ValueError, OverflowError).
 _LONE_SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 _HOSTILE_TEXT = st.builds(lambda a, s, b: a + s + b, st.text(max_size=6), _LONE_SURROGATE, st.text(max_size=6))
-_HOSTILE_NUMBER = (st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1)
-                   | st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1" * 5000,
-                                      str(2**40 - 1), "7258118400", "0.0e-99999"]))
+_HOSTILE_NUMBER = (
+    st.integers(2**63, 2**80)
+    | st.integers(-(2**80), -(2**63) - 1)
+    | st.sampled_from(
+        ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1" * 5000, str(2**40 - 1), "7258118400", "0.0e-99999"]
+    )
+)
 _HOSTILE_VALUE = st.one_of(_HOSTILE_TEXT, _HOSTILE_NUMBER.map(lambda n: _Raw(str(n))), _SCALARS)
 
 
@@ -91,8 +132,11 @@ def hostile_json(draw: Any, keys: list[str]) -> bytes:
     if form == "surrogate_key":
         body[draw(_HOSTILE_TEXT)] = draw(_SCALARS)
     elif form == "surrogate":
-        body[draw(hostile)] = draw(_HOSTILE_TEXT | st.lists(_HOSTILE_TEXT, min_size=1, max_size=2)
-                                   | st.fixed_dictionaries({"name": _HOSTILE_TEXT, "id": st.text(max_size=4)}))
+        body[draw(hostile)] = draw(
+            _HOSTILE_TEXT
+            | st.lists(_HOSTILE_TEXT, min_size=1, max_size=2)
+            | st.fixed_dictionaries({"name": _HOSTILE_TEXT, "id": st.text(max_size=4)})
+        )
     else:
         body[draw(hostile)] = draw(_HOSTILE_VALUE)
     return _dumps(body).encode()
@@ -106,9 +150,12 @@ class App:
         self.app = create_app(service=service)
         self.client = self.app.test_client()
         with service.db.transaction() as s:
-            self.keys = {role: create_api_key(s, role=role, actor="fuzz").token for role in ("admin", "verifier", "peer")}
-            self.keys["issuer"] = create_api_key(s, role="issuer", actor="fuzz", department_uscc=DEPT,
-                                                 licence_types=["11100000MB0143028R001"]).token
+            self.keys = {
+                role: create_api_key(s, role=role, actor="fuzz").token for role in ("admin", "verifier", "peer")
+            }
+            self.keys["issuer"] = create_api_key(
+                s, role="issuer", actor="fuzz", department_uscc=DEPT, licence_types=["11100000MB0143028R001"]
+            ).token
             self.spare_key_id = create_api_key(s, role="verifier", actor="fuzz", label="spare").key_id
         self.keys["wrong"] = "tsk_000000000000_" + "A" * 43
         self.keys["malformed"] = "not-a-key"
@@ -116,8 +163,9 @@ class App:
         from trustsvc.licences.service import issue_licence
         from trustsvc.storage.models import SealRecord
 
-        self.licence_id = issue_licence(service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT,
-                                        idempotency_key="fuzz-api").identifier
+        self.licence_id = issue_licence(
+            service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-api"
+        ).identifier
         with service.db.reader() as s:
             self.esid = s.execute(select(SealRecord.esid)).scalars().first()
         self._tables = list(Base.metadata.sorted_tables)
@@ -125,9 +173,14 @@ class App:
     def counts(self) -> tuple[Any, ...]:
         """Rows in every table and the audit chain's head (one query)."""
         with self.service.db.reader() as s:
-            return tuple(s.execute(select(*(select(func.count()).select_from(t).scalar_subquery()
-                                            for t in self._tables),
-                                          select(AuditHead.hash).where(AuditHead.id == 1).scalar_subquery())).one())
+            return tuple(
+                s.execute(
+                    select(
+                        *(select(func.count()).select_from(t).scalar_subquery() for t in self._tables),
+                        select(AuditHead.hash).where(AuditHead.id == 1).scalar_subquery(),
+                    )
+                ).one()
+            )
 
 
 @pytest.fixture(scope="module")
@@ -138,38 +191,75 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 
 def _served_routes(app: Any) -> list[tuple[str, str]]:
-    return sorted({(r.rule, m) for r in app.url_map.iter_rules() for m in r.methods or ()
-                   if m in _METHODS and r.rule.startswith(_JSON_ROOTS)})
+    return sorted(
+        {
+            (r.rule, m)
+            for r in app.url_map.iter_rules()
+            for m in r.methods or ()
+            if m in _METHODS and r.rule.startswith(_JSON_ROOTS)
+        }
+    )
 
 
 # Every JSON route the app serves (test_every_served_route_is_fuzzed keeps this list equal to
 # the app's url_map, so a new route cannot escape the fuzzer).
 ROUTES = [
-    ("/api/v1/apikeys", "POST"), ("/api/v1/apikeys/<key_id>", "DELETE"), ("/api/v1/ca", "GET"),
-    ("/api/v1/ca/<slug>", "GET"), ("/api/v1/crl/<slug>", "GET"), ("/api/v1/departments", "GET"),
-    ("/api/v1/departments", "POST"), ("/api/v1/licence-types", "GET"),
-    ("/api/v1/licence-types", "POST"), ("/api/v1/licence-types/<code>", "GET"), ("/api/v1/licences", "GET"),
-    ("/api/v1/licences", "POST"), ("/api/v1/licences/<identifier>", "GET"),
+    ("/api/v1/apikeys", "POST"),
+    ("/api/v1/apikeys/<key_id>", "DELETE"),
+    ("/api/v1/ca", "GET"),
+    ("/api/v1/ca/<slug>", "GET"),
+    ("/api/v1/crl/<slug>", "GET"),
+    ("/api/v1/departments", "GET"),
+    ("/api/v1/departments", "POST"),
+    ("/api/v1/licence-types", "GET"),
+    ("/api/v1/licence-types", "POST"),
+    ("/api/v1/licence-types/<code>", "GET"),
+    ("/api/v1/licences", "GET"),
+    ("/api/v1/licences", "POST"),
+    ("/api/v1/licences/<identifier>", "GET"),
     ("/api/v1/licences:batch", "POST"),
-    ("/api/v1/licences/<identifier>/change", "POST"), ("/api/v1/licences/<identifier>/code", "GET"),
-    ("/api/v1/licences/<identifier>/codes", "POST"), ("/api/v1/licences/<identifier>/file", "GET"),
-    ("/api/v1/licences/<identifier>/reinstate", "POST"), ("/api/v1/licences/<identifier>/renew", "POST"),
-    ("/api/v1/licences/<identifier>/revoke", "POST"), ("/api/v1/licences/<identifier>/suspend", "POST"),
-    ("/api/v1/ocsp", "POST"), ("/api/v1/ocsp/<path:encoded>", "GET"), ("/api/v1/openapi.json", "GET"),
-    ("/api/v1/seals", "POST"), ("/api/v1/seals/<esid>", "GET"), ("/api/v1/seals/<esid>/sign", "POST"),
-    ("/api/v1/status/<issuer>", "GET"), ("/api/v1/trust-list", "GET"), ("/api/v1/trust/peers", "GET"),
-    ("/api/v1/trust/peers", "POST"), ("/api/v1/trust/refresh", "POST"), ("/api/v1/tsa", "POST"),
+    ("/api/v1/licences/<identifier>/change", "POST"),
+    ("/api/v1/licences/<identifier>/code", "GET"),
+    ("/api/v1/licences/<identifier>/codes", "POST"),
+    ("/api/v1/licences/<identifier>/file", "GET"),
+    ("/api/v1/licences/<identifier>/reinstate", "POST"),
+    ("/api/v1/licences/<identifier>/renew", "POST"),
+    ("/api/v1/licences/<identifier>/revoke", "POST"),
+    ("/api/v1/licences/<identifier>/suspend", "POST"),
+    ("/api/v1/ocsp", "POST"),
+    ("/api/v1/ocsp/<path:encoded>", "GET"),
+    ("/api/v1/openapi.json", "GET"),
+    ("/api/v1/seals", "POST"),
+    ("/api/v1/seals/<esid>", "GET"),
+    ("/api/v1/seals/<esid>/sign", "POST"),
+    ("/api/v1/status/<issuer>", "GET"),
+    ("/api/v1/trust-list", "GET"),
+    ("/api/v1/trust/peers", "GET"),
+    ("/api/v1/trust/peers", "POST"),
+    ("/api/v1/trust/refresh", "POST"),
+    ("/api/v1/tsa", "POST"),
     ("/api/v1/verify", "POST"),
-    ("/api/v1/holder/presentations", "POST"), ("/api/v1/holder/licences", "GET"), ("/api/v1/holder/codes", "POST"),
-    ("/api/v1/holder/consents", "POST"), ("/api/v1/holder/consents", "GET"),
-    ("/api/v1/holder/consents/<consent_id>", "DELETE"), ("/api/v1/holder/uses", "GET"),
+    ("/api/v1/holder/presentations", "POST"),
+    ("/api/v1/holder/licences", "GET"),
+    ("/api/v1/holder/codes", "POST"),
+    ("/api/v1/holder/consents", "POST"),
+    ("/api/v1/holder/consents", "GET"),
+    ("/api/v1/holder/consents/<consent_id>", "DELETE"),
+    ("/api/v1/holder/uses", "GET"),
     ("/api/v1/holder-codes/redeem", "POST"),
-    ("/api/v1/certificates", "GET"), ("/api/v1/certificates/<ident>", "GET"),
-    ("/api/v1/certificates/<ident>/revoke", "POST"), ("/api/v1/certificates/<ident>/renew", "POST"),
-    ("/api/v1/departments/<uscc>/rekey", "POST"), ("/api/v1/departments/<uscc>/default-seal", "POST"),
-    ("/api/v1/seals", "GET"), ("/api/v1/seals/<esid>/suspend", "POST"), ("/api/v1/seals/<esid>/reinstate", "POST"),
+    ("/api/v1/certificates", "GET"),
+    ("/api/v1/certificates/<ident>", "GET"),
+    ("/api/v1/certificates/<ident>/revoke", "POST"),
+    ("/api/v1/certificates/<ident>/renew", "POST"),
+    ("/api/v1/departments/<uscc>/rekey", "POST"),
+    ("/api/v1/departments/<uscc>/default-seal", "POST"),
+    ("/api/v1/seals", "GET"),
+    ("/api/v1/seals/<esid>/suspend", "POST"),
+    ("/api/v1/seals/<esid>/reinstate", "POST"),
     ("/api/v1/seals/<esid>/revoke", "POST"),
-    ("/api/v1/whoami", "GET"), ("/healthz", "GET"), ("/metrics", "GET"),
+    ("/api/v1/whoami", "GET"),
+    ("/healthz", "GET"),
+    ("/metrics", "GET"),
 ]
 
 
@@ -195,10 +285,14 @@ def _query_keys(rule: str, method: str) -> list[str]:
 
 
 def _path_value(api: App, name: str) -> st.SearchStrategy[str]:
-    valid = {"identifier": [api.licence_id, api.licence_id[:-1] + "0", api.licence_id.replace(".001.", ".002.")],
-             "esid": [api.esid or "32000000000001"], "slug": ["root", "services", DEPT, "ocsp", "tsa"],
-             "issuer": [DEPT, DEPT.lower(), "91320100MA1ABCDE0X"], "key_id": [api.spare_key_id, "000000000000"],
-             "encoded": ["MAA=", "AAAA", "%2F%2F"]}.get(name, [])
+    valid = {
+        "identifier": [api.licence_id, api.licence_id[:-1] + "0", api.licence_id.replace(".001.", ".002.")],
+        "esid": [api.esid or "32000000000001"],
+        "slug": ["root", "services", DEPT, "ocsp", "tsa"],
+        "issuer": [DEPT, DEPT.lower(), "91320100MA1ABCDE0X"],
+        "key_id": [api.spare_key_id, "000000000000"],
+        "encoded": ["MAA=", "AAAA", "%2F%2F"],
+    }.get(name, [])
     text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/?#%"), min_size=1, max_size=60)
     return st.sampled_from(valid) | text if valid else text
 
@@ -209,22 +303,28 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
     for converter, name in re.findall(r"<(?:([a-z]+):)?([a-z_]+)>", rule):
         value = draw(_path_value(api, name))
         path = path.replace(f"<{converter + ':' if converter else ''}{name}>", _quote(value), 1)
-    query = draw(st.dictionaries(st.sampled_from(_query_keys(rule, method)) | st.text(max_size=6),
-                                 st.text(max_size=20) | st.sampled_from(["pem", "der", "json", "text", "png", "svg",
-                                                                         "0", "1", "200", "false", "true", "active"]),
-                                 max_size=3))
+    query = draw(
+        st.dictionaries(
+            st.sampled_from(_query_keys(rule, method)) | st.text(max_size=6),
+            st.text(max_size=20)
+            | st.sampled_from(["pem", "der", "json", "text", "png", "svg", "0", "1", "200", "false", "true", "active"]),
+            max_size=3,
+        )
+    )
     role = draw(st.sampled_from(["admin", "issuer", "verifier", "peer", "none", "wrong", "malformed"]))
     headers = {} if role == "none" else {"Authorization": f"Bearer {api.keys[role]}"}
     if draw(st.booleans()):
-        headers["Idempotency-Key"] = draw(st.text(st.characters(exclude_characters="\r\n", codec="latin-1"),
-                                                  max_size=8) | st.sampled_from(["k1", "x" * 300]))
+        headers["Idempotency-Key"] = draw(
+            st.text(st.characters(exclude_characters="\r\n", codec="latin-1"), max_size=8)
+            | st.sampled_from(["k1", "x" * 300])
+        )
     if draw(st.booleans()):
-        headers["If-None-Match"] = draw(st.sampled_from(['"x"', "*", "", "\"" + "0" * 64 + "\""]))
+        headers["If-None-Match"] = draw(st.sampled_from(['"x"', "*", "", '"' + "0" * 64 + '"']))
     keys = _body_keys(rule, method)
     kind = draw(st.sampled_from(["none", "shaped", "shaped", "json", "raw", "multipart", "hostile"]))
     request: dict[str, Any] = {"method": method, "path": path, "query_string": query, "headers": headers}
     if kind == "shaped":
-        body = draw(st.fixed_dictionaries({}, optional={k: _JSON for k in keys or ["reason"]}))
+        body = draw(st.fixed_dictionaries({}, optional=dict.fromkeys(keys or ["reason"], _JSON)))
         if draw(st.booleans()):
             body.update(draw(st.dictionaries(st.text(max_size=8), _JSON, max_size=2)))
         request["json"] = body
@@ -235,14 +335,32 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
         headers["Content-Type"] = "application/json"
     elif kind == "raw":
         request["data"] = draw(st.binary(max_size=300))
-        headers["Content-Type"] = draw(st.sampled_from([
-            "application/json", "application/octet-stream", "text/plain", "application/ocsp-request",
-            "application/timestamp-query", "application/pdf", "multipart/form-data", "application/json; charset=gbk"]))
+        headers["Content-Type"] = draw(
+            st.sampled_from(
+                [
+                    "application/json",
+                    "application/octet-stream",
+                    "text/plain",
+                    "application/ocsp-request",
+                    "application/timestamp-query",
+                    "application/pdf",
+                    "multipart/form-data",
+                    "application/json; charset=gbk",
+                ]
+            )
+        )
     elif kind == "multipart":
-        fields = draw(st.dictionaries(st.sampled_from(["file", "original", "image", "purpose", "picture", "x"]),
-                                      st.binary(max_size=200), min_size=1, max_size=3))
-        request["data"] = {k: (io.BytesIO(v), f"{k}.bin") if k != "purpose" else v.decode("latin-1")
-                           for k, v in fields.items()}
+        fields = draw(
+            st.dictionaries(
+                st.sampled_from(["file", "original", "image", "purpose", "picture", "x"]),
+                st.binary(max_size=200),
+                min_size=1,
+                max_size=3,
+            )
+        )
+        request["data"] = {
+            k: (io.BytesIO(v), f"{k}.bin") if k != "purpose" else v.decode("latin-1") for k, v in fields.items()
+        }
         request["content_type"] = "multipart/form-data"
     return request
 
@@ -288,6 +406,7 @@ def test_every_served_route_is_fuzzed(api: App) -> None:
 
 # -- the endpoints that read objects, fed the real ones changed ----------------------------------
 
+
 def _verify_request(corpus: Any, data: Any) -> dict[str, Any]:
     """POST /api/v1/verify with one of this service's objects changed: a licence PDF, DER
     (certificate, CMS, seal, SES signature, status list) or a service code, in each request form."""
@@ -299,8 +418,11 @@ def _verify_request(corpus: Any, data: Any) -> dict[str, Any]:
     else:
         code = data.draw(st.sampled_from([corpus.static_code, corpus.dynamic_code]))
         i = data.draw(st.integers(4, len(code) - 1))
-        blob = (code[:i] + data.draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")) + code[i + 1:]
-                if data.draw(st.booleans()) else code[: i]).encode()
+        blob = (
+            code[:i] + data.draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")) + code[i + 1 :]
+            if data.draw(st.booleans())
+            else code[:i]
+        ).encode()
     form = data.draw(st.sampled_from(["raw", "multipart", "json"] if kind == "code" else ["raw", "multipart"]))
     if form == "raw":
         return {"data": blob, "headers": {"Content-Type": "application/octet-stream"}}

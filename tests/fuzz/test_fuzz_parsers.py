@@ -18,6 +18,7 @@ from typing import Any
 
 import base45
 import cbor2
+from asn1crypto import ocsp
 from fuzz_der import Node, emit_tree, mutate_der, mutate_node, parse_tree
 from fuzz_kit import fuzz, no_internal_error, pdf_mutant, seeds
 from hypothesis import given
@@ -27,8 +28,6 @@ import hsm
 from ca import CAError, CertificateError, load_certificates, parse_certificate
 from ca.cms import parse_signed_and_enveloped, sign_cms, verify_cms
 from ca.tsa import build_request, parse_timestamp_response, verify_timestamp_token
-from asn1crypto import ocsp
-
 from hsm import DEFAULT_SM2_ID, sm3
 from hsm.encoding import signature_to_raw
 from trustsvc.codes.format import CodeFormatError, decode_code, kid_for, sig_structure
@@ -36,8 +35,8 @@ from trustsvc.errors import InvalidInputError
 from trustsvc.licences.pdf_verify import verify_licence_pdf
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.sealing import region_authority
-from trustsvc.snapshot import TrustSnapshot, build_snapshot
 from trustsvc.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
+from trustsvc.snapshot import TrustSnapshot, build_snapshot
 from trustsvc.status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
 from trustsvc.verifier import OnlineCodes, verify_code
 from trustsvc.verify import verify_bytes, verify_certificate_report, verify_cms_report
@@ -46,6 +45,7 @@ CA_ERRORS = (CAError, hsm.InvalidSignature)
 
 
 # -- certificates -------------------------------------------------------------------------------
+
 
 @fuzz(200)
 @given(data=st.data())
@@ -60,6 +60,7 @@ def test_certificate_parser_and_report(corpus, data) -> None:
 
 
 # -- CMS / GB/T 35275 ---------------------------------------------------------------------------
+
 
 @fuzz(200)
 @given(data=st.data(), detached=st.booleans())
@@ -91,6 +92,7 @@ def test_timestamp_token_and_reply(corpus, data) -> None:
 
 
 # -- GB/T 38540 seals and signatures ------------------------------------------------------------
+
 
 @fuzz(200)
 @given(data=st.data())
@@ -132,6 +134,7 @@ def test_ses_verifiers_on_validly_signed_hostile_content(corpus, department_sign
 
 # -- status lists -------------------------------------------------------------------------------
 
+
 @fuzz(200)
 @given(data=st.data())
 def test_status_list_verifier_on_mutants(corpus, data) -> None:
@@ -143,9 +146,11 @@ def test_status_list_verifier_on_mutants(corpus, data) -> None:
         assert verified.status_list == original
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                                   max_size=4), max_leaves=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -163,12 +168,32 @@ def _status_content(draw: Any, base: dict[str, Any]) -> bytes:
             body.pop(key, None)
         elif action == "bitstring":
             raw = draw(st.binary(max_size=64))
-            body[key] = draw(st.sampled_from([
-                "u" + __import__("base64").urlsafe_b64encode(__import__("gzip").compress(raw)).decode().rstrip("="),
-                "u" + __import__("base64").urlsafe_b64encode(raw).decode(), "z" + raw.hex(), "u", "u!!"]))
+            body[key] = draw(
+                st.sampled_from(
+                    [
+                        "u"
+                        + __import__("base64").urlsafe_b64encode(__import__("gzip").compress(raw)).decode().rstrip("="),
+                        "u" + __import__("base64").urlsafe_b64encode(raw).decode(),
+                        "z" + raw.hex(),
+                        "u",
+                        "u!!",
+                    ]
+                )
+            )
         elif action == "time":
-            body[key] = draw(st.sampled_from(["2026-13-01T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-                                              "2026-01-01", "", "2026-01-01T00:00:00+25:00", "2026-01-01T00:00:00"]))
+            body[key] = draw(
+                st.sampled_from(
+                    [
+                        "2026-13-01T00:00:00Z",
+                        "0000-01-01T00:00:00Z",
+                        "9999-12-31T23:59:59Z",
+                        "2026-01-01",
+                        "",
+                        "2026-01-01T00:00:00+25:00",
+                        "2026-01-01T00:00:00",
+                    ]
+                )
+            )
         else:
             body[key] = draw(_JSON)
     if draw(st.booleans()):
@@ -182,8 +207,14 @@ def test_status_list_verifier_on_validly_signed_content(corpus, status_signer, d
     """Signed by the real status-list key: the verifier must read hostile content itself."""
     signer, cert, chain, base = status_signer
     content = data.draw(_status_content(base))
-    der = sign_cms(content, signer=signer, signer_cert=cert, extra_certs=chain, detached=False,
-                   content_type=STATUS_LIST_CONTENT_TYPE)
+    der = sign_cms(
+        content,
+        signer=signer,
+        signer_cert=cert,
+        extra_certs=chain,
+        detached=False,
+        content_type=STATUS_LIST_CONTENT_TYPE,
+    )
     verified = verify_status_list(der, trust=corpus.trust, issuer="11320000MB0000001G", min_sequence=1)
     no_internal_error(verified.report)
     if verified.status_list is not None:
@@ -198,11 +229,19 @@ def test_status_list_verifier_on_validly_signed_content(corpus, status_signer, d
 
 # -- service codes ------------------------------------------------------------------------------
 
-_CBOR = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.binary(max_size=20)
-                     | st.text(max_size=20) | st.floats(),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                         st.integers(-3, 10) | st.sampled_from(["typ", "si", "d", "n"]), inner, max_size=5),
-                     max_leaves=16)
+_CBOR = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.binary(max_size=20)
+    | st.text(max_size=20)
+    | st.floats(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.integers(-3, 10) | st.sampled_from(["typ", "si", "d", "n"]), inner, max_size=5)
+    ),
+    max_leaves=16,
+)
 
 
 def _text(cose: bytes) -> str:
@@ -212,10 +251,17 @@ def _text(cose: bytes) -> str:
 @st.composite
 def _claims(draw: Any) -> dict[Any, Any]:
     """Claims near the real ones: each claim valid, absent or replaced by a hostile value."""
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-    good: dict[Any, Any] = {1: "320000", 2: "1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.1.X",
-                            6: now - 10, 4: now + 600, "typ": draw(st.sampled_from(["static", "dynamic"])),
-                            7: bytes(16), "si": draw(st.integers(0, 300000)), "d": {"n": "营业执照", "h": "某公司"}}
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    good: dict[Any, Any] = {
+        1: "320000",
+        2: "1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.1.X",
+        6: now - 10,
+        4: now + 600,
+        "typ": draw(st.sampled_from(["static", "dynamic"])),
+        7: bytes(16),
+        "si": draw(st.integers(0, 300000)),
+        "d": {"n": "营业执照", "h": "某公司"},
+    }
     claims: dict[Any, Any] = {}
     for key, value in good.items():
         choice = draw(st.sampled_from(["keep", "keep", "drop", "hostile"]))
@@ -231,12 +277,18 @@ def _claims(draw: Any) -> dict[Any, Any]:
 def test_code_decoder_on_cose_shapes(corpus, data) -> None:
     """COSE_Sign1 shapes around the real one: any tag, header, bucket type or length."""
     kid = data.draw(st.sampled_from([bytes(8), b"", bytes(9)]) | st.binary(max_size=10))
-    header = data.draw(st.sampled_from([{1: -65537, 4: kid}, {1: -7, 4: kid}, {4: kid}, {1: -65537, 2: [1], 4: kid}])
-                       | st.dictionaries(st.integers(-2, 6), _CBOR, max_size=3))
+    header = data.draw(
+        st.sampled_from([{1: -65537, 4: kid}, {1: -7, 4: kid}, {4: kid}, {1: -65537, 2: [1], 4: kid}])
+        | st.dictionaries(st.integers(-2, 6), _CBOR, max_size=3)
+    )
     protected = cbor2.dumps(header) if data.draw(st.booleans()) else data.draw(st.binary(max_size=12))
     payload = cbor2.dumps(data.draw(_claims()))
-    parts = [protected, data.draw(st.sampled_from([{}, {4: kid}]) | _CBOR), payload,
-             data.draw(st.binary(min_size=0, max_size=80))]
+    parts = [
+        protected,
+        data.draw(st.sampled_from([{}, {4: kid}]) | _CBOR),
+        payload,
+        data.draw(st.binary(min_size=0, max_size=80)),
+    ]
     parts = data.draw(st.sampled_from([parts, parts[:3], [*parts, b""], [parts]]))
     tag = data.draw(st.sampled_from([18, 18, 18, 98, 61]))
     text = _text(cbor2.dumps(cbor2.CBORTag(tag, parts)))
@@ -273,6 +325,7 @@ def test_code_verifiers_on_validly_signed_claims(corpus, code_signer, claims) ->
 
 # -- licence PDFs -------------------------------------------------------------------------------
 
+
 @fuzz(100)
 @given(data=st.data())
 def test_licence_pdf_verifier(corpus, data) -> None:
@@ -284,6 +337,7 @@ def test_licence_pdf_verifier(corpus, data) -> None:
 
 # -- OCSP responder -----------------------------------------------------------------------------
 
+
 @fuzz(150)
 @given(data=st.data())
 def test_ocsp_responder_answers_every_request(corpus, data) -> None:
@@ -294,9 +348,11 @@ def test_ocsp_responder_answers_every_request(corpus, data) -> None:
 
 # -- the dispatcher -----------------------------------------------------------------------------
 
+
 @fuzz(150)
 @given(data=st.data())
 def test_dispatcher_on_every_kind(corpus, data) -> None:
     der = data.draw(mutate_der(seeds(corpus, "cert") + seeds(corpus, "cms") + seeds(corpus, "ses")))
-    no_internal_error(verify_bytes(der, trust=corpus.trust, original=data.draw(st.sampled_from(
-        [None, corpus.signed_document, b""]))))
+    no_internal_error(
+        verify_bytes(der, trust=corpus.trust, original=data.draw(st.sampled_from([None, corpus.signed_document, b""])))
+    )

@@ -63,8 +63,13 @@ def test_cms_whose_signer_key_is_an_empty_bit_string_fails_its_check(corpus: Any
     signed_data = root.kids[1].kids[0]
     certificates = next(c for c in signed_data.kids if c.class_ == 2 and c.tag == 0)
     cert = next(c for c in certificates.kids if emit_tree(c) == signer_cert)
-    spki = next(c for c in cert.kids[0].kids if c.children and c.kids[0].children
-                and emit_tree(c.kids[0].kids[0]) == core.ObjectIdentifier("1.2.840.10045.2.1").dump())
+    spki = next(
+        c
+        for c in cert.kids[0].kids
+        if c.children
+        and c.kids[0].children
+        and emit_tree(c.kids[0].kids[0]) == core.ObjectIdentifier("1.2.840.10045.2.1").dump()
+    )
     spki.kids[1] = Node(0, 0, 3, b"")
     result = verify_cms(emit_tree(root))
     assert not result.valid
@@ -88,28 +93,32 @@ def _resigned(der: bytes, signer: Any, time: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("time", [FAR, b"00010101000000Z"])
-def test_ses_dates_at_the_ends_of_the_calendar_give_a_report(corpus: Any, department_signers: Any,
-                                                             time: bytes) -> None:
+def test_ses_dates_at_the_ends_of_the_calendar_give_a_report(corpus: Any, department_signers: Any, time: bytes) -> None:
     maker, signer = department_signers
     seal_report = verify_seal(_resigned(corpus.seal, maker, time), trust=corpus.trust)
-    signature_report = verify_ses_signature(_resigned(corpus.ses_signature, signer, time),
-                                            original=corpus.signed_document, trust=corpus.trust)
+    signature_report = verify_ses_signature(
+        _resigned(corpus.ses_signature, signer, time), original=corpus.signed_document, trust=corpus.trust
+    )
     for report in (seal_report, signature_report):
         assert all(c.name != "internal_error" for c in report.checks), report.message
         assert not report.passed  # a seal valid until 9999 that was made then, or in year 1
 
 
 def test_ocsp_response_dated_9999_is_judged_not_crashed(corpus: Any, department_signers: Any) -> None:
-    from trustsvc.storage.models import CertificateRecord
-
     from sqlalchemy import select
+
+    from trustsvc.storage.models import CertificateRecord
 
     with corpus.service.db.reader() as s:
         ca_row = s.execute(select(CertificateRecord).where(CertificateRecord.slug == "11320000MB0000001G")).scalar_one()
     responder = OCSPResponder(corpus.service.keystore.signer(ca_row.key_ref), ca_row.der, [ca_row.der])
-    far = dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.timezone.utc)
-    answer = responder.respond(corpus.ocsp_request, lambda _ca, _serial: RevocationStatus("good", source="test"),
-                               now=far, next_update=dt.timedelta(minutes=59))
+    far = dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC)
+    answer = responder.respond(
+        corpus.ocsp_request,
+        lambda _ca, _serial: RevocationStatus("good", source="test"),
+        now=far,
+        next_update=dt.timedelta(minutes=59),
+    )
     # judged at 23:30 that day: thisUpdate is not in the future, so nextUpdate (23:59) is compared
     result = verify_ocsp_response(answer, issuer_cert=ca_row.der, now=far + dt.timedelta(minutes=30))
     assert any(c.name == "ocsp.freshness" and not c.failed for c in result.checks), result.checks
@@ -120,16 +129,23 @@ def test_peer_trust_list_with_next_update_9999_is_refused(corpus: Any) -> None:
     body["next_update"] = "9999-12-31T23:59:59Z"
     row, issuer = signer_row(corpus.service, "trust-list-signer")
     content = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    der = sign_cms(content, signer=corpus.service.keystore.signer(row.key_ref), signer_cert=row.der,
-                   extra_certs=[issuer], detached=False, content_type=TRUST_LIST_CONTENT_TYPE)
+    der = sign_cms(
+        content,
+        signer=corpus.service.keystore.signer(row.key_ref),
+        signer_cert=row.der,
+        extra_certs=[issuer],
+        detached=False,
+        content_type=TRUST_LIST_CONTENT_TYPE,
+    )
     checked = verify_trust_list(der, pin=hashlib.sha256(corpus.certs["root"]).hexdigest())
     assert not checked.accepted
     assert "2199" in checked.report.message
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat"])
-def test_code_claim_times_beyond_the_calendar_are_refused_not_crashed(corpus: Any, code_signer: Any,
-                                                                       claim: str) -> None:
+def test_code_claim_times_beyond_the_calendar_are_refused_not_crashed(
+    corpus: Any, code_signer: Any, claim: str
+) -> None:
     """6. above: the region's own code signer stands in for a peer's."""
     from dataclasses import replace
 

@@ -72,8 +72,10 @@ def test_compressed_point_rejected() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     spki = _SPKI(
-        {"algorithm": {"algorithm": "1.2.840.10045.2.1", "parameters": core.ObjectIdentifier("1.2.840.10045.3.1.7")},
-         "public_key": point}
+        {
+            "algorithm": {"algorithm": "1.2.840.10045.2.1", "parameters": core.ObjectIdentifier("1.2.840.10045.3.1.7")},
+            "public_key": point,
+        }
     ).dump()
     with pytest.raises(hsm.UnsupportedAlgorithmError):
         hsm.load_public_key(spki)
@@ -81,16 +83,20 @@ def test_compressed_point_rejected() -> None:
 
 def test_other_curves_rejected() -> None:
     for curve in (ec.SECP384R1(), ec.SECP256K1()):
-        spki = ec.generate_private_key(curve).public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        spki = (
+            ec.generate_private_key(curve)
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         with pytest.raises(hsm.UnsupportedAlgorithmError):
             hsm.load_public_key(spki)
 
 
 def test_p256_spki_is_not_loaded_as_sm2(provider: SM2Provider) -> None:
-    spki = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     assert hsm.load_public_key(spki).algorithm is hsm.KeyAlgorithm.ECDSA_P256
     with pytest.raises(hsm.HSMError):

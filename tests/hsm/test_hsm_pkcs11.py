@@ -33,8 +33,12 @@ from hsm.errors import HSMError, KeyExistsError, KeyNotFoundError, UnsupportedAl
 PIN = "token-user-pin-8421"
 SO_PIN = "token-so-pin-1357"
 TOKEN = "trustsvc-test"
-MODULE_CANDIDATES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-                     "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so")
+MODULE_CANDIDATES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+)
 DEPT = "11320000MB0000001G"
 
 
@@ -68,8 +72,12 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
     previous = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = str(conf)
     try:
-        subprocess.run([util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
-                       check=True, capture_output=True, env=os.environ.copy())
+        subprocess.run(
+            [util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
+            check=True,
+            capture_output=True,
+            env=os.environ.copy(),
+        )
         yield SoftHSM(module=module, token_label=TOKEN, pin=PIN)
     finally:
         if previous is None:
@@ -204,8 +212,9 @@ def test_vendor_sm2_mechanism_ids_reach_the_token(softhsm):
     vendor = vendor_mechanism(0x80000101)
     assert isinstance(vendor, Mechanism) and int(vendor) == 0x80000101
     assert vendor_mechanism(int(Mechanism.ECDSA)) is Mechanism.ECDSA
-    ks = Pkcs11KeyStore(softhsm.module, softhsm.token_label, softhsm.pin,
-                        sm2_mechanism=0x80000102, sm2_keygen_mechanism=0x80000101)
+    ks = Pkcs11KeyStore(
+        softhsm.module, softhsm.token_label, softhsm.pin, sm2_mechanism=0x80000102, sm2_keygen_mechanism=0x80000101
+    )
     try:
         with pytest.raises(HSMError) as info:
             ks.create_key("sm2-vendor", KeyAlgorithm.SM2)
@@ -239,7 +248,7 @@ ks.close()
             ks = Pkcs11KeyStore(softhsm.module, softhsm.token_label, softhsm.pin)
             hsm.verify(spki, b"child", ks.signer(ref).sign(b"child"))
             ks.close()
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
@@ -254,10 +263,22 @@ def test_config_selects_the_pkcs11_backend(softhsm, tmp_path):
     from trustsvc.errors import ConfigurationError
 
     home = tmp_path / "home"
-    write_config(home / "config.toml", {"hsm": {"backend": "pkcs11", "module": softhsm.module,
-                                                "token_label": softhsm.token_label, "key_algorithm": "ecdsa-p256"}})
-    env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_SM2_MECHANISM": "0x80000102",
-           "TRUSTSVC_HSM_SM2_KEYGEN_MECHANISM": "2147483905"}
+    write_config(
+        home / "config.toml",
+        {
+            "hsm": {
+                "backend": "pkcs11",
+                "module": softhsm.module,
+                "token_label": softhsm.token_label,
+                "key_algorithm": "ecdsa-p256",
+            }
+        },
+    )
+    env = {
+        "TRUSTSVC_HOME": str(home),
+        "TRUSTSVC_HSM_SM2_MECHANISM": "0x80000102",
+        "TRUSTSVC_HSM_SM2_KEYGEN_MECHANISM": "2147483905",
+    }
     cfg = load_config(env).hsm
     assert (cfg.backend, str(cfg.module), cfg.token_label) == ("pkcs11", softhsm.module, softhsm.token_label)
     assert (cfg.sm2_mechanism, cfg.sm2_keygen_mechanism, cfg.key_algorithm) == (0x80000102, 0x80000101, "ecdsa-p256")
@@ -292,19 +313,30 @@ def _business_body() -> dict:
 
     company = "91320100MA1ABCDE0"
     company += uscc_check_char(company)
-    return {"type": BUSINESS_LICENCE.code,
-            "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": company},
-            "fields": {"name": "江苏某某科技有限公司", "uscc": company, "entity_type": "有限责任公司",
-                       "legal_representative": "张三", "business_scope": "软件开发",
-                       "registered_capital": "500万元人民币", "established_on": "2020-05-01",
-                       "domicile": "南京市玄武区中山路1号"},
-            "valid_from": "2020-05-01", "valid_until": None}
+    return {
+        "type": BUSINESS_LICENCE.code,
+        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": company},
+        "fields": {
+            "name": "江苏某某科技有限公司",
+            "uscc": company,
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "business_scope": "软件开发",
+            "registered_capital": "500万元人民币",
+            "established_on": "2020-05-01",
+            "domicile": "南京市玄武区中山路1号",
+        },
+        "valid_from": "2020-05-01",
+        "valid_until": None,
+    }
 
 
 def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     """Region and department keys generated on the token (P-256): certificates from our CA, a
     GB/T 38540 seal made and applied, CMS, the licence PDF and its ES256 service code, all
     verifying PASSED; nothing is written to a soft key store."""
+    from sqlalchemy import select
+
     from ca.cms import sign_cms
     from ca.oids import PKIXOID
     from trustsvc import pki
@@ -320,14 +352,21 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     from trustsvc.storage.models import CertificateRecord
     from trustsvc.verifier import OnlineCodes, verify_code
     from trustsvc.verify import verify_bytes
-    from sqlalchemy import select
 
     home = tmp_path / "home"
     env = {"TRUSTSVC_HOME": str(home), "TRUSTSVC_HSM_PIN": softhsm.pin}
-    write_config(home / "config.toml", {
-        "region": {"code": "320000", "name": "江苏省"},
-        "hsm": {"backend": "pkcs11", "module": softhsm.module, "token_label": softhsm.token_label,
-                "key_algorithm": "ecdsa-p256"}})
+    write_config(
+        home / "config.toml",
+        {
+            "region": {"code": "320000", "name": "江苏省"},
+            "hsm": {
+                "backend": "pkcs11",
+                "module": softhsm.module,
+                "token_label": softhsm.token_label,
+                "key_algorithm": "ecdsa-p256",
+            },
+        },
+    )
     svc = open_service(load_config(env), env)
     try:
         pki.init_region(svc, "320000", "江苏省", actor="test")
@@ -343,19 +382,29 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
         cert, issuer = cx509.load_der_x509_certificate(signer_der), cx509.load_der_x509_certificate(ca_der)
         assert cert.signature_algorithm_oid.dotted_string == PKIXOID.ECDSA_WITH_SHA256
         assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
-        assert cert.public_key().public_numbers() == load_der_public_key(svc.keystore.public_key(signer_ref)).public_numbers()
+        assert (
+            cert.public_key().public_numbers()
+            == load_der_public_key(svc.keystore.public_key(signer_ref)).public_numbers()
+        )
         issuer.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
 
         trust = local_trust_context(svc.db)
-        seal = make_department_seal(svc, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test")
+        seal = make_department_seal(
+            svc, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+        )
         assert verify_bytes(seal.der, trust=trust).indication.value == "PASSED"
         applied = apply_seal(svc, seal.esid, b"a document", actor="test")
         report = verify_bytes(applied.signature, trust=trust, original=b"a document")
         assert report.indication.value == "PASSED", report.message
         assert verify_bytes(applied.signature, trust=trust, original=b"another").indication.value == "FAILED"
 
-        cms = sign_cms(b"content", signer=svc.keystore.signer(signer_ref), signer_cert=signer_der, extra_certs=[ca_der],
-                       signing_time=dt.datetime.now(dt.timezone.utc))
+        cms = sign_cms(
+            b"content",
+            signer=svc.keystore.signer(signer_ref),
+            signer_cert=signer_der,
+            extra_certs=[ca_der],
+            signing_time=dt.datetime.now(dt.UTC),
+        )
         assert verify_bytes(cms, trust=trust, original=b"content").indication.value == "PASSED"
 
         row = issue_licence(svc, request_from_json(_business_body()), principal_or_actor="test", department_uscc=DEPT)

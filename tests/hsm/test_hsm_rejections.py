@@ -148,9 +148,7 @@ def test_wrong_length_digest_rejected(provider: SM2Provider) -> None:
 
 def _p256() -> tuple[bytes, Callable[[bytes], bytes]]:
     key = ec.generate_private_key(ec.SECP256R1())
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return spki, lambda m: key.sign(m, ec.ECDSA(hashes.SHA256()))
 
 

@@ -277,6 +277,7 @@ def test_writer_never_replaces_an_existing_file(tmp_path: Path, monkeypatch: pyt
     from hsm.soft import _write_private
 
     if not links:
+
         def no_link(src, dst):
             raise OSError(errno.EPERM, "Operation not permitted")
 

@@ -10,8 +10,8 @@ import pytest
 
 import hsm
 from hsm.encoding import encode_signature, parse_spki, sm2_pkcs8_from_scalar, sm2_spki
-from hsm.selftest import GBT32918_EXAMPLE
 from hsm.provider import SM2Provider
+from hsm.selftest import GBT32918_EXAMPLE
 
 RECOMMENDED_CURVE = "SM2 recommended (sm2p256v1)"
 

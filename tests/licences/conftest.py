@@ -13,8 +13,9 @@ from trustsvc.sealing import SealRequest, make_department_seal
 
 @pytest.fixture
 def seal(service):
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"),
-                                actor="test")
+    return make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def keys(service) -> dict[str, str]:
     with service.db.transaction() as s:
         for role in ("admin", "verifier", "peer"):
             out[role] = create_api_key(s, role=role, actor="test").token
-        out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT,
-                                       licence_types=[BUSINESS_LICENCE.code]).token
+        out["issuer"] = create_api_key(
+            s, role="issuer", actor="test", department_uscc=DEPT, licence_types=[BUSINESS_LICENCE.code]
+        ).token
     return out

@@ -9,7 +9,6 @@ from licence_helpers import business_body, food_body
 from trustsvc.errors import InvalidInputError, NotFoundError
 from trustsvc.licences.catalogue import (
     BUSINESS_LICENCE,
-    DEMO_TYPES,
     FOOD_BUSINESS_LICENCE,
     catalogue_for,
     find_type,
@@ -30,11 +29,23 @@ def test_demo_types_have_21_character_codes_led_by_a_valid_ministry_uscc() -> No
 
 def test_schemas_carry_the_labels_of_the_licence_face() -> None:
     assert [f.label for f in BUSINESS_LICENCE.fields] == [
-        "名称", "统一社会信用代码", "类型", "法定代表人", "经营范围", "注册资本", "成立日期", "住所"]
+        "名称",
+        "统一社会信用代码",
+        "类型",
+        "法定代表人",
+        "经营范围",
+        "注册资本",
+        "成立日期",
+        "住所",
+    ]
     assert [f.label for f in FOOD_BUSINESS_LICENCE.fields][:2] == ["经营者名称", "社会信用代码"]
     assert {f.label for f in FOOD_BUSINESS_LICENCE.fields} >= {"主体业态", "经营项目", "许可证编号", "日常监督管理机构"}
-    assert BUSINESS_LICENCE.as_dict()["fields"][0] == {"name": "name", "label": "名称", "required": True,
-                                                       "type": "string"}
+    assert BUSINESS_LICENCE.as_dict()["fields"][0] == {
+        "name": "name",
+        "label": "名称",
+        "required": True,
+        "type": "string",
+    }
 
 
 def test_valid_fields_are_normalised() -> None:
@@ -51,17 +62,20 @@ def test_optional_field_may_be_left_out() -> None:
     assert "registered_capital" not in validate_fields(BUSINESS_LICENCE, fields)
 
 
-@pytest.mark.parametrize(("change", "code", "field"), [
-    ({"name": None}, "missing_field", "fields.name"),
-    ({"name": 5}, "invalid_field_type", "fields.name"),
-    ({"name": "x" * 201}, "field_too_long", "fields.name"),
-    ({"name": "a\x00b"}, "invalid_characters", "fields.name"),
-    ({"uscc": "91320100MA1ABCDE0"}, "field_pattern_mismatch", "fields.uscc"),
-    ({"entity_type": "公司"}, "invalid_enum_value", "fields.entity_type"),
-    ({"established_on": "2020-02-30"}, "invalid_date", "fields.established_on"),
-    ({"established_on": "20200501"}, "invalid_date", "fields.established_on"),
-    ({"colour": "red"}, "unknown_field", "fields.colour"),
-])
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"name": None}, "missing_field", "fields.name"),
+        ({"name": 5}, "invalid_field_type", "fields.name"),
+        ({"name": "x" * 201}, "field_too_long", "fields.name"),
+        ({"name": "a\x00b"}, "invalid_characters", "fields.name"),
+        ({"uscc": "91320100MA1ABCDE0"}, "field_pattern_mismatch", "fields.uscc"),
+        ({"entity_type": "公司"}, "invalid_enum_value", "fields.entity_type"),
+        ({"established_on": "2020-02-30"}, "invalid_date", "fields.established_on"),
+        ({"established_on": "20200501"}, "invalid_date", "fields.established_on"),
+        ({"colour": "red"}, "unknown_field", "fields.colour"),
+    ],
+)
 def test_each_problem_has_its_code_and_field(change, code, field) -> None:
     fields = business_body()["fields"]
     for k, v in change.items():

@@ -33,8 +33,7 @@ def test_concurrent_issuance_loses_nothing_and_duplicates_nothing(service, seal)
             # every other request carries an idempotency key, so both paths race
             key = f"t{n}-{i}" if i % 2 else None
             # the full path, TSA time-stamp included (~11 s SQLite, ~14 s PostgreSQL here)
-            out.append(issue_licence(service, request, principal_or_actor=issuer,
-                                     idempotency_key=key).identifier)
+            out.append(issue_licence(service, request, principal_or_actor=issuer, idempotency_key=key).identifier)
         return out
 
     began = time.monotonic()
@@ -45,8 +44,9 @@ def test_concurrent_issuance_loses_nothing_and_duplicates_nothing(service, seal)
     assert len(results) == total and len(set(results)) == total
     with service.db.reader() as s:
         rows = s.execute(select(LicenceRecord)).unique().scalars().all()
-        issue_events = s.execute(select(AuditEventRecord).where(AuditEventRecord.action == "licence.issue")
-                                 ).scalars().all()
+        issue_events = (
+            s.execute(select(AuditEventRecord).where(AuditEventRecord.action == "licence.issue")).scalars().all()
+        )
         chain = verify_chain(s)
     assert len(rows) == total
     assert {r.identifier for r in rows} == set(results)

@@ -26,19 +26,19 @@ REAL_SAMPLES = [
 def test_real_sample_identifiers_check(text: str) -> None:
     ident = parse_identifier(text)
     assert ident.text == text
-    payload = text[len(ROOT) + 1:].rsplit(".", 1)[0].replace(".", "")
+    payload = text[len(ROOT) + 1 :].rsplit(".", 1)[0].replace(".", "")
     assert check_char(payload) == text[-1]
 
 
 @pytest.mark.parametrize("text", REAL_SAMPLES)
 def test_every_single_character_change_is_detected(text: str) -> None:
-    payload = text[len(ROOT) + 1:].rsplit(".", 1)[0].replace(".", "")
+    payload = text[len(ROOT) + 1 :].rsplit(".", 1)[0].replace(".", "")
     good = check_char(payload)
     changed = 0
     for i, ch in enumerate(payload):
         for other in ALPHABET:
             if other != ch:
-                assert check_char(payload[:i] + other + payload[i + 1:]) != good, (i, other)
+                assert check_char(payload[:i] + other + payload[i + 1 :]) != good, (i, other)
                 changed += 1
     assert changed == 35 * len(payload)
 
@@ -58,10 +58,20 @@ def test_build_parse_round_trip_and_version_text() -> None:
     assert parse_identifier(ident.text.lower()) == ident
 
 
-@pytest.mark.parametrize("bad", [
-    "", "1.2.156.3005.1.A.B.C.001.0", ROOT + ".A.B.C.001", ROOT + ".A.B.C.1.0", ROOT + ".A.B.C.000.0",
-    ROOT + ".A-1.B.C.001.0", ROOT + ".A..C.001.0", ROOT + ".A.B.C.001.00", ROOT + "." + "A" * 300 + ".B.C.001.0",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "1.2.156.3005.1.A.B.C.001.0",
+        ROOT + ".A.B.C.001",
+        ROOT + ".A.B.C.1.0",
+        ROOT + ".A.B.C.000.0",
+        ROOT + ".A-1.B.C.001.0",
+        ROOT + ".A..C.001.0",
+        ROOT + ".A.B.C.001.00",
+        ROOT + "." + "A" * 300 + ".B.C.001.0",
+    ],
+)
 def test_malformed_identifiers_are_refused(bad: str) -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_identifier(bad)

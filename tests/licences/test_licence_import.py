@@ -127,7 +127,7 @@ def test_import_reports_bad_rows_keeps_originals_and_resumes(service, seal, tmp_
     bad = {(e.row, e.field, e.code) for e in report.errors}
     assert (3, "fields.uscc", "missing_field") in bad and (4, "", "malformed_row") in bad
     assert any(e.row == 5 and e.field == "id" for e in report.errors)
-    rows, actions, chain = _facts(service)
+    rows, _actions, chain = _facts(service)
     kept = next(r for r in rows if r.identifier == original.text)
     assert kept.serial == "20150000042" and kept.version == 2
     assert kept.issued_at.date().isoformat() == "2015-05-01"  # 2015-05-02 00:00 in China is 16:00 UTC the day before

@@ -18,8 +18,9 @@ ADMIN = Principal("adm", Role.ADMIN)
 
 
 def _issue(service, body: dict, dept: str = DEPT):
-    return issue_licence(service, request_from_json(body), principal_or_actor="test", department_uscc=dept,
-                         timestamp=False)
+    return issue_licence(
+        service, request_from_json(body), principal_or_actor="test", department_uscc=dept, timestamp=False
+    )
 
 
 @pytest.fixture
@@ -57,10 +58,17 @@ def test_status_filter_uses_the_status_now(service, seal) -> None:
     revoked = _issue(service, food_body(valid_until="2031-01-01"))
     suspend_licence(service, suspended.identifier, principal_or_actor="test")
     revoke_licence(service, revoked.identifier, principal_or_actor="test", reason="吊销")
-    by = {s: _ids(list_licences(service, ISSUER, status=s)) for s in
-          ("active", "expired", "suspended", "revoked", "superseded")}
-    assert by == {"active": [active.identifier], "expired": [expired.identifier],
-                  "suspended": [suspended.identifier], "revoked": [revoked.identifier], "superseded": []}
+    by = {
+        s: _ids(list_licences(service, ISSUER, status=s))
+        for s in ("active", "expired", "suspended", "revoked", "superseded")
+    }
+    assert by == {
+        "active": [active.identifier],
+        "expired": [expired.identifier],
+        "suspended": [suspended.identifier],
+        "revoked": [revoked.identifier],
+        "superseded": [],
+    }
     assert _ids(list_licences(service, ISSUER, type_code=BUSINESS_LICENCE.code)) == [active.identifier]
     with pytest.raises(InvalidInputError) as exc:
         list_licences(service, ISSUER, status="deleted")
@@ -73,8 +81,10 @@ def test_search_by_identifier_holder_name_and_exact_id(service, seal) -> None:
     assert _ids(list_licences(service, ISSUER, q="某某科技")) == [company.identifier]
     assert _ids(list_licences(service, ISSUER, q=PERSON)) == [person.identifier]
     assert _ids(list_licences(service, ISSUER, q=PERSON[:10])) == []  # ids match whole, not in part
-    assert _ids(list_licences(service, ISSUER, q=person.identifier.split(".")[-3])) == [person.identifier,
-                                                                                         company.identifier]
+    assert _ids(list_licences(service, ISSUER, q=person.identifier.split(".")[-3])) == [
+        person.identifier,
+        company.identifier,
+    ]
     assert _ids(list_licences(service, ISSUER, q=COMPANY.lower())) == [company.identifier]
     assert _ids(list_licences(service, ISSUER, q="%")) == []  # LIKE wildcards are taken literally
     assert _ids(list_licences(service, ISSUER, q="_")) == []
@@ -110,7 +120,10 @@ def test_history_comes_from_the_audit_log(service, seal) -> None:
     revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销")
     history = licence_history(service, row.identifier)
     assert [(h.action, h.reason) for h in history] == [
-        ("licence.issue", None), ("licence.suspend", "核查"), ("licence.revoke", "吊销")]
+        ("licence.issue", None),
+        ("licence.suspend", "核查"),
+        ("licence.revoke", "吊销"),
+    ]
 
 
 def test_list_over_http(client, service, seal, keys) -> None:
@@ -124,10 +137,16 @@ def test_list_over_http(client, service, seal, keys) -> None:
     rest = client.get(f"/api/v1/licences?limit=2&cursor={body['next_cursor']}", headers=bearer(keys["admin"]))
     assert len(rest.get_json()["items"]) == 1 and rest.get_json()["next_cursor"] is None
     assert client.get("/api/v1/licences").status_code == 401
-    assert client.get("/api/v1/licences", headers=bearer(keys["verifier"])).get_json()["error"]["code"] \
+    assert (
+        client.get("/api/v1/licences", headers=bearer(keys["verifier"])).get_json()["error"]["code"]
         == "role_not_allowed"
-    for query, code in (("limit=abc", "invalid_limit"), ("limit=0", "invalid_limit"), ("status=x", "invalid_status"),
-                        ("cursor=zz", "invalid_cursor")):
+    )
+    for query, code in (
+        ("limit=abc", "invalid_limit"),
+        ("limit=0", "invalid_limit"),
+        ("status=x", "invalid_status"),
+        ("cursor=zz", "invalid_cursor"),
+    ):
         resp = client.get(f"/api/v1/licences?{query}", headers=bearer(keys["issuer"]))
         assert resp.status_code == 422 and resp.get_json()["error"]["code"] == code, query
     assert client.get(f"/api/v1/licences?department={OTHER_DEPT}", headers=bearer(keys["issuer"])).status_code == 403

@@ -36,8 +36,9 @@ from trustsvc.verify import detect_kind, verify_bytes
 
 
 def _issue(service, body=None):
-    row = issue_licence(service, request_from_json(body or business_body()), principal_or_actor="test",
-                        department_uscc=DEPT)
+    row = issue_licence(
+        service, request_from_json(body or business_body()), principal_or_actor="test", department_uscc=DEPT
+    )
     return row, ensure_licence_file(service, row.identifier, actor="test")
 
 
@@ -58,7 +59,7 @@ def test_pyhanko_sees_one_sm2_signature_covering_the_entire_file(service, issued
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.status import SignatureCoverageLevel
 
-    row, made = issued
+    _row, made = issued
     reader = PdfFileReader(io.BytesIO(made.content))
     sigs = reader.embedded_signatures
     assert len(sigs) == 1
@@ -75,8 +76,7 @@ def test_pyhanko_sees_one_sm2_signature_covering_the_entire_file(service, issued
     assert carried == {certs[f"{DEPT}/signer"], certs[DEPT], certs["root"]}
     assert sig.signer_cert.dump() == certs[f"{DEPT}/signer"]
     # the byte range digest is SM3 and equals the signed messageDigest
-    assert sig.compute_digest() == hsm.sm3(
-        made.content[:sig.byte_range[1]] + made.content[sig.byte_range[2]:])
+    assert sig.compute_digest() == hsm.sm3(made.content[: sig.byte_range[1]] + made.content[sig.byte_range[2] :])
     attrs = {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}
     assert attrs["message_digest"].native == sig.compute_digest()
     signing_time = attrs["signing_time"].native
@@ -106,10 +106,19 @@ def test_chinese_text_is_real_text_in_an_embedded_subset_font(issued, tmp_path: 
     row, made = issued
     path = tmp_path / "licence.pdf"
     path.write_bytes(made.content)
-    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, text=True,
-                          encoding="utf-8", check=True).stdout
-    for expected in (row.holder_name, row.identifier, "江苏省市场监督管理局", "软件开发；信息技术咨询服务",
-                     "法定代表人", "张三", "扫码核验", "2020年05月01日 至 长期"):
+    text = subprocess.run(
+        [pdftotext, "-layout", str(path), "-"], capture_output=True, text=True, encoding="utf-8", check=True
+    ).stdout
+    for expected in (
+        row.holder_name,
+        row.identifier,
+        "江苏省市场监督管理局",
+        "软件开发；信息技术咨询服务",
+        "法定代表人",
+        "张三",
+        "扫码核验",
+        "2020年05月01日 至 长期",
+    ):
         assert expected in text, expected
     fonts = subprocess.run([pdffonts, str(path)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
     assert fonts, "no font at all"
@@ -143,9 +152,21 @@ def test_a_good_pdf_passes_every_check(service, issued) -> None:
     report = _verify(service, made.content)
     assert report.indication.value == "PASSED", report.as_dict()
     results = _results(report)
-    for name in ("pdf.format", "pdf.signatures", "pdf.byte_range", "pdf.coverage", "cms.signature",
-                 "cms.signed_attributes.message_digest", "signature.timestamp", "signer.path", "pdf.signer_issuer",
-                 "metadata", "metadata.signature", "pdf.identifier", "licence.status"):
+    for name in (
+        "pdf.format",
+        "pdf.signatures",
+        "pdf.byte_range",
+        "pdf.coverage",
+        "cms.signature",
+        "cms.signed_attributes.message_digest",
+        "signature.timestamp",
+        "signer.path",
+        "pdf.signer_issuer",
+        "metadata",
+        "metadata.signature",
+        "pdf.identifier",
+        "licence.status",
+    ):
         assert results[name] == "passed", (name, report.as_dict())
     assert report.object["kind"] == "pdf" and report.object["identifier"] == row.identifier
     assert report.object["coverage"] == "ENTIRE_FILE"
@@ -158,7 +179,7 @@ def test_a_good_pdf_passes_every_check(service, issued) -> None:
 
 
 def _flip(data: bytes, pos: int) -> bytes:
-    return data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1:]
+    return data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1 :]
 
 
 def test_any_changed_byte_fails_verification(service, issued) -> None:
@@ -167,7 +188,7 @@ def test_any_changed_byte_fails_verification(service, issued) -> None:
     data = issued[1].content
     sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
     _, gap_start, gap_end, _ = (int(v) for v in sig.byte_range)
-    hex_text = data[gap_start + 1:gap_end - 1]
+    hex_text = data[gap_start + 1 : gap_end - 1]
     der_end = gap_start + 1 + 2 * len(sig.pkcs7_content.rstrip(b"\0"))
     first_letter = gap_start + 1 + re.search(rb"[a-fA-F]", hex_text).start()
     page_content = data.index(b"stream", data.index(b"/FlateDecode")) + 20
@@ -175,9 +196,10 @@ def test_any_changed_byte_fails_verification(service, issued) -> None:
         "page content (signed)": _flip(data, page_content),
         "header": _flip(data, 3),
         "CMS inside /Contents": _flip(data, gap_start + 200),
-        "zero padding of /Contents": data[:der_end + 10] + b"1" + data[der_end + 11:],
-        "hex digit case in /Contents": data[:first_letter] + data[first_letter:first_letter + 1].swapcase()
-        + data[first_letter + 1:],
+        "zero padding of /Contents": data[: der_end + 10] + b"1" + data[der_end + 11 :],
+        "hex digit case in /Contents": data[:first_letter]
+        + data[first_letter : first_letter + 1].swapcase()
+        + data[first_letter + 1 :],
         "last byte": _flip(data, len(data) - 1),
         "appended byte": data + b"\n",
         "truncated": data[:-1],
@@ -211,7 +233,8 @@ def test_revoked_licence_pdf_and_record_verify_as_revoked(service, issued, clien
 
 
 def test_cli_verify_of_a_licence_pdf_prints_the_report_and_exits_by_indication(
-        service, service_env: dict[str, str], issued, tmp_path: Path) -> None:
+    service, service_env: dict[str, str], issued, tmp_path: Path
+) -> None:
     """`trustsvc verify LICENCE.pdf`: a licence PDF's ``object.signatures`` is a count, not a
     list of reports; printing must not crash after PASSED, and the exit code is 0 / 1."""
     from click.testing import CliRunner
@@ -264,7 +287,7 @@ def test_concurrent_callers_end_with_one_stored_file(service, seal) -> None:
         try:
             barrier.wait()
             results.append(ensure_licence_file(service, row.identifier, actor="test").content)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=make) for _ in range(4)]
@@ -276,8 +299,9 @@ def test_concurrent_callers_end_with_one_stored_file(service, seal) -> None:
     assert len(results) == 4 and len(set(results)) == 1
     with service.db.reader() as s:
         stored = s.execute(select(LicenceFileRecord)).scalars().all()
-        made = s.execute(select(func.count()).select_from(AuditEventRecord).where(
-            AuditEventRecord.action == "licence.file")).scalar_one()
+        made = s.execute(
+            select(func.count()).select_from(AuditEventRecord).where(AuditEventRecord.action == "licence.file")
+        ).scalar_one()
     assert len(stored) == 1 and stored[0].content == results[0] and made == 1
     assert ensure_licence_file(service, row.identifier).content == results[0]
 
@@ -287,10 +311,17 @@ def test_food_licence_renders_its_own_layout(service, seal, tmp_path: Path) -> N
     row, made = _issue(service, food_body())
     path = tmp_path / "food.pdf"
     path.write_bytes(made.content)
-    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, text=True,
-                          encoding="utf-8", check=True).stdout
-    for expected in ("许可证编号：JY23201040000012", "日常监督管理机构", "李四", "公民身份号码",
-                     "2026年01月01日 至 2030年12月31日", row.identifier):
+    text = subprocess.run(
+        [pdftotext, "-layout", str(path), "-"], capture_output=True, text=True, encoding="utf-8", check=True
+    ).stdout
+    for expected in (
+        "许可证编号：JY23201040000012",
+        "日常监督管理机构",
+        "李四",
+        "公民身份号码",
+        "2026年01月01日 至 2030年12月31日",
+        row.identifier,
+    ):
         assert expected in text, expected
     assert _verify(service, made.content).indication.value == "PASSED"
 
@@ -305,17 +336,17 @@ def test_signed_data_is_cms_our_own_verifier_reads(issued) -> None:
     sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
     der = cms.ContentInfo.load(bytes(sig.pkcs7_content)).dump()
     _, a, b, c = (int(v) for v in sig.byte_range)
-    result = verify_cms(der, detached_content=data[:a] + data[b:b + c])
+    result = verify_cms(der, detached_content=data[:a] + data[b : b + c])
     assert result.valid and result.shape == "detached_signed_attributes" and result.digest_algorithm == "sm3"
 
 
 def test_qr_slot_carries_the_versions_static_code_which_verifies(service, issued, tmp_path: Path) -> None:
     """What a verifier scans off the printed licence is the same static code the API serves,
     and it verifies online against this service."""
+    import datetime
+
     import zxingcpp
     from PIL import Image
-
-    import datetime
 
     from trustsvc.codes.service import static_code_text
     from trustsvc.snapshot import build_snapshot
@@ -324,11 +355,16 @@ def test_qr_slot_carries_the_versions_static_code_which_verifies(service, issued
     row, made = issued
     path = tmp_path / "licence.pdf"
     path.write_bytes(made.content)
-    subprocess.run([poppler_tool("pdftoppm"), "-r", "150", "-png", "-singlefile", str(path), str(tmp_path / "page")],
-                   check=True)
-    found = [b.text for b in zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
-             if b.format == zxingcpp.BarcodeFormat.QRCode]
+    subprocess.run(
+        [poppler_tool("pdftoppm"), "-r", "150", "-png", "-singlefile", str(path), str(tmp_path / "page")], check=True
+    )
+    found = [
+        b.text
+        for b in zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+        if b.format == zxingcpp.BarcodeFormat.QRCode
+    ]
     assert found == [static_code_text(service, row.identifier)]
-    report = verify_code(build_snapshot(service.db, grace=datetime.timedelta(days=1)), found[0],
-                         online=OnlineCodes(service.db))
+    report = verify_code(
+        build_snapshot(service.db, grace=datetime.timedelta(days=1)), found[0], online=OnlineCodes(service.db)
+    )
     assert report.indication.value == "PASSED", report.as_dict()

@@ -38,7 +38,9 @@ def test_issue_makes_the_file_and_get_serves_it(client, keys, seal, service) -> 
     assert resp.headers["Content-Disposition"] == f'attachment; filename="licence-{ident}.pdf"'
     sha = hashlib.sha256(resp.data).hexdigest()
     assert resp.headers["ETag"] == f'"{sha}"'
-    again = client.get(f"/api/v1/licences/{ident}/file", headers=bearer(keys["issuer"], **{"If-None-Match": f'"{sha}"'}))
+    again = client.get(
+        f"/api/v1/licences/{ident}/file", headers=bearer(keys["issuer"], **{"If-None-Match": f'"{sha}"'})
+    )
     assert again.status_code == 304 and not again.data
     for role in ("verifier", "admin"):
         other = client.get(f"/api/v1/licences/{ident}/file", headers=bearer(keys[role]))
@@ -56,8 +58,9 @@ def test_file_access_rules(client, keys, seal, service) -> None:
     assert peer.status_code == 403 and peer.get_json()["error"]["code"] == "role_not_allowed"
     pki.add_department(service, OTHER_DEPT, "另一个局", actor="test")
     with service.db.transaction() as s:
-        other_issuer = create_api_key(s, role="issuer", actor="test", department_uscc=OTHER_DEPT,
-                                      licence_types=[BUSINESS_LICENCE.code]).token
+        other_issuer = create_api_key(
+            s, role="issuer", actor="test", department_uscc=OTHER_DEPT, licence_types=[BUSINESS_LICENCE.code]
+        ).token
     foreign = client.get(url, headers=bearer(other_issuer))
     assert foreign.status_code == 403 and foreign.get_json()["error"]["code"] == "other_department"
     unknown = LicenceIdentifier(BUSINESS_LICENCE.code, DEPT, "20269999999", 1).text
@@ -79,8 +82,9 @@ def test_file_is_made_on_demand_and_revoked_licences_keep_theirs(client, keys, s
     first = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["issuer"]))
     assert first.status_code == 200 and _stored_files(service) == 1
     assert client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["verifier"])).data == first.data
-    revoked = client.post(f"/api/v1/licences/{row.identifier}/revoke", json={"reason": "吊销"},
-                          headers=bearer(keys["admin"]))
+    revoked = client.post(
+        f"/api/v1/licences/{row.identifier}/revoke", json={"reason": "吊销"}, headers=bearer(keys["admin"])
+    )
     assert revoked.status_code == 200
     kept = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["admin"]))
     assert kept.status_code == 200 and kept.data == first.data

@@ -24,11 +24,18 @@ CODE = "TS1:6BF+:7OAQ$G9D3H0N4T9CA.D2DYQ6R7E$J9LYK-CBGQO0:KCE30D0UE*1SUDLU9ZIAI9
 @pytest.fixture(scope="module")
 def face() -> LicenceFace:
     return LicenceFace(
-        type_name="营业执照", identifier="1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.001.9",
-        holder_name="江苏某某科技有限公司", holder_id_label="统一社会信用代码", holder_id="91320100MA1ABCDE0X",
-        fields=(("名称", "江苏某某科技有限公司"), ("经营范围", "软件开发")), valid_from=dt.date(2020, 5, 1),
-        valid_until=None, department_name="江苏省市场监督管理局", issue_date=dt.date(2026, 11, 30),
-        seal_picture=round_seal_picture("江苏省市场监督管理局", center_text="证照专用章"))
+        type_name="营业执照",
+        identifier="1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.001.9",
+        holder_name="江苏某某科技有限公司",
+        holder_id_label="统一社会信用代码",
+        holder_id="91320100MA1ABCDE0X",
+        fields=(("名称", "江苏某某科技有限公司"), ("经营范围", "软件开发")),
+        valid_from=dt.date(2020, 5, 1),
+        valid_until=None,
+        department_name="江苏省市场监督管理局",
+        issue_date=dt.date(2026, 11, 30),
+        seal_picture=round_seal_picture("江苏省市场监督管理局", center_text="证照专用章"),
+    )
 
 
 def _page_image(pdf: bytes, tmp_path: Path):
@@ -36,8 +43,9 @@ def _page_image(pdf: bytes, tmp_path: Path):
 
     pdftoppm = poppler_tool("pdftoppm")
     (tmp_path / "face.pdf").write_bytes(pdf)
-    subprocess.run([pdftoppm, "-r", "150", "-png", "-singlefile", str(tmp_path / "face.pdf"), str(tmp_path / "face")],
-                   check=True)
+    subprocess.run(
+        [pdftoppm, "-r", "150", "-png", "-singlefile", str(tmp_path / "face.pdf"), str(tmp_path / "face")], check=True
+    )
     return Image.open(tmp_path / "face.png")
 
 
@@ -86,8 +94,9 @@ def test_qr_slot_holds_the_code_text_a_scanner_reads_back(face, tmp_path: Path) 
 def test_empty_slot_says_scan_to_verify(face, tmp_path: Path) -> None:
     pdftotext = poppler_tool("pdftotext")
     (tmp_path / "f.pdf").write_bytes(render_licence_pdf(face, load_layout("business_licence")))
-    text = subprocess.run([pdftotext, str(tmp_path / "f.pdf"), "-"], capture_output=True, text=True,
-                          encoding="utf-8", check=True).stdout
+    text = subprocess.run(
+        [pdftotext, str(tmp_path / "f.pdf"), "-"], capture_output=True, text=True, encoding="utf-8", check=True
+    ).stdout
     assert "扫码核验" in text and "江苏某某科技有限公司" in text and face.identifier in text
 
 

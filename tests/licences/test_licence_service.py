@@ -50,8 +50,12 @@ def _actions(service, identifier: str) -> list[str]:
     """The licence's audit events, with the seal application over its metadata."""
     with service.db.reader() as s:
         rows = s.execute(select(AuditEventRecord).order_by(AuditEventRecord.seq)).scalars().all()
-    return [r.action for r in rows if r.object_id == identifier
-            or (r.action == "seal.apply" and json.loads(r.details).get("property_info") == identifier)]
+    return [
+        r.action
+        for r in rows
+        if r.object_id == identifier
+        or (r.action == "seal.apply" and json.loads(r.details).get("property_info") == identifier)
+    ]
 
 
 def test_issued_licence_has_a_checked_identifier_and_year_serial(service, seal) -> None:
@@ -62,32 +66,56 @@ def test_issued_licence_has_a_checked_identifier_and_year_serial(service, seal) 
     assert ident.serial == row.serial == f"{year}0000001"
     second = issue_licence(service, request_from_json(business_body()), principal_or_actor=ISSUER)
     assert second.serial == f"{year}0000002" and second.status_index == row.status_index + 1
-    food = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test",
-                         department_uscc=DEPT)
+    food = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test", department_uscc=DEPT)
     assert food.serial == f"{year}0000001"  # sequences are per type
     body = licence_json(row)
-    assert set(body) == {"id", "version", "status", "type", "issuer", "holder", "fields", "valid_from",
-                         "valid_until", "issued_at", "links"}
+    assert set(body) == {
+        "id",
+        "version",
+        "status",
+        "type",
+        "issuer",
+        "holder",
+        "fields",
+        "valid_from",
+        "valid_until",
+        "issued_at",
+        "links",
+    }
     assert body["status"] == "active" and body["issuer"] == {"uscc": DEPT, "name": "江苏省市场监督管理局"}
     assert body["holder"] == {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY}
     assert _actions(service, row.identifier) == ["seal.apply", "licence.issue"]
 
 
 def test_metadata_is_canonical_gbt36903_and_its_seal_verifies(service, seal) -> None:
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test",
-                        department_uscc=DEPT)
+    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test", department_uscc=DEPT)
     meta = canonical_metadata(row)
     decoded = json.loads(meta)
     assert meta == json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    for code in ("ZZMC", "ZZLXDM", "ZZBS", "ZZBFJG", "ZZBFJGDM", "ZZBFRQ", "CZZT", "CZZTDM", "CZZTDMLX",
-                 "ZZYXQQSRQ", "ZZYXQJZRQ", "KZ_XKZBH", "KZ_ZTYT"):
+    for code in (
+        "ZZMC",
+        "ZZLXDM",
+        "ZZBS",
+        "ZZBFJG",
+        "ZZBFJGDM",
+        "ZZBFRQ",
+        "CZZT",
+        "CZZTDM",
+        "CZZTDMLX",
+        "ZZYXQQSRQ",
+        "ZZYXQJZRQ",
+        "KZ_XKZBH",
+        "KZ_ZTYT",
+    ):
         assert code in decoded, code
     assert decoded["ZZBS"] == row.identifier and decoded["CZZTDMLX"] == "111" and decoded["CZZTDM"] == PERSON
     assert decoded["ZZMC"] == "食品经营许可证" and decoded["ZZYXQJZRQ"] == "2030-12-31"
     trust = local_trust_context(service.db)
     report = verify_bytes(row.metadata_signature, trust=trust, original=meta)
     assert report.indication.value == "PASSED", report.as_dict()
-    tampered = verify_bytes(row.metadata_signature, trust=trust, original=meta.replace("李四".encode(), "王五".encode()))
+    tampered = verify_bytes(
+        row.metadata_signature, trust=trust, original=meta.replace("李四".encode(), "王五".encode())
+    )
     assert tampered.indication.value == "FAILED"
 
 
@@ -99,12 +127,15 @@ def test_no_seal_is_a_conflict_and_writes_nothing(service) -> None:
     assert _count(service) == 0 and _count(service, AuditEventRecord) == before
 
 
-@pytest.mark.parametrize(("holder", "code"), [
-    ({"id_type": "111", "id": PERSON[:-1] + ("0" if PERSON[-1] != "0" else "1")}, "invalid_holder_id"),
-    ({"id_type": "111", "id": "32010219901307123X"}, "invalid_holder_id"),
-    ({"id_type": "001", "id": COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1")}, "invalid_holder_id"),
-    ({"id_type": "999", "id": COMPANY}, "invalid_holder_id_type"),
-])
+@pytest.mark.parametrize(
+    ("holder", "code"),
+    [
+        ({"id_type": "111", "id": PERSON[:-1] + ("0" if PERSON[-1] != "0" else "1")}, "invalid_holder_id"),
+        ({"id_type": "111", "id": "32010219901307123X"}, "invalid_holder_id"),
+        ({"id_type": "001", "id": COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1")}, "invalid_holder_id"),
+        ({"id_type": "999", "id": COMPANY}, "invalid_holder_id_type"),
+    ],
+)
 def test_holder_ids_are_checked(service, seal, holder, code) -> None:
     body = business_body(holder={"name": "某", **holder})
     with pytest.raises(InvalidInputError) as err:
@@ -115,8 +146,12 @@ def test_holder_ids_are_checked(service, seal, holder, code) -> None:
 
 def test_dates_and_fields_are_checked(service, seal) -> None:
     with pytest.raises(InvalidInputError) as err:
-        issue_licence(service, request_from_json(food_body(valid_until="2025-01-01")), principal_or_actor="t",
-                      department_uscc=DEPT)
+        issue_licence(
+            service,
+            request_from_json(food_body(valid_until="2025-01-01")),
+            principal_or_actor="t",
+            department_uscc=DEPT,
+        )
     assert err.value.code == "invalid_validity"
     with pytest.raises(InvalidInputError) as err:
         request_from_json(food_body(valid_from="2026-13-01"))
@@ -131,11 +166,13 @@ def test_dates_and_fields_are_checked(service, seal) -> None:
 
 
 def test_idempotent_retry_returns_the_same_licence_and_issues_nothing(service, seal) -> None:
-    first = issue_licence_outcome(service, request_from_json(business_body()), principal_or_actor=ISSUER,
-                                  idempotency_key="order-1")
+    first = issue_licence_outcome(
+        service, request_from_json(business_body()), principal_or_actor=ISSUER, idempotency_key="order-1"
+    )
     rows, events = _count(service), _count(service, AuditEventRecord)
-    again = issue_licence_outcome(service, request_from_json(business_body()), principal_or_actor=ISSUER,
-                                  idempotency_key="order-1")
+    again = issue_licence_outcome(
+        service, request_from_json(business_body()), principal_or_actor=ISSUER, idempotency_key="order-1"
+    )
     assert not first.replayed and again.replayed
     assert again.record.identifier == first.record.identifier
     assert again.record.metadata_signature == first.record.metadata_signature
@@ -155,16 +192,16 @@ def test_same_key_with_a_different_body_is_refused(service, seal) -> None:
 def test_issuer_scope_other_department_and_other_type_refused(service, seal) -> None:
     pki.add_department(service, OTHER_DEPT, "另一个局", actor="test")
     with pytest.raises(PermissionDeniedError) as err:
-        issue_licence(service, request_from_json(business_body()), principal_or_actor=ISSUER,
-                      department_uscc=OTHER_DEPT)
+        issue_licence(
+            service, request_from_json(business_body()), principal_or_actor=ISSUER, department_uscc=OTHER_DEPT
+        )
     assert err.value.code == "other_department"
     with pytest.raises(PermissionDeniedError) as err:
         issue_licence(service, request_from_json(food_body()), principal_or_actor=ISSUER)
     assert err.value.code == "licence_type_not_allowed"
     verifier = Principal("v", Role.VERIFIER)
     with pytest.raises(PermissionDeniedError):
-        issue_licence(service, request_from_json(business_body()), principal_or_actor=verifier,
-                      department_uscc=DEPT)
+        issue_licence(service, request_from_json(business_body()), principal_or_actor=verifier, department_uscc=DEPT)
     row = issue_licence(service, request_from_json(business_body()), principal_or_actor=ISSUER)
     outsider = Principal("o", Role.ISSUER, OTHER_DEPT, (BUSINESS_LICENCE.code,))
     with pytest.raises(PermissionDeniedError):
@@ -190,8 +227,7 @@ def test_lifecycle_transitions_and_their_audit_events(service, seal) -> None:
     assert get_licence(service, ident).status == "superseded"
     with pytest.raises(ConflictError):
         revoke_licence(service, ident, principal_or_actor=ISSUER, reason="x")
-    renewed = renew_licence(service, changed.identifier, principal_or_actor=ISSUER,
-                            valid_until=dt.date(2040, 5, 1))
+    renewed = renew_licence(service, changed.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2040, 5, 1))
     assert renewed.version == 3 and renewed.valid_until == dt.date(2040, 5, 1)
     assert get_licence(service, changed.identifier).status == "superseded"
     revoked = revoke_licence(service, renewed.identifier, principal_or_actor=ISSUER, reason="吊销")
@@ -203,8 +239,9 @@ def test_lifecycle_transitions_and_their_audit_events(service, seal) -> None:
     assert _actions(service, renewed.identifier) == ["seal.apply", "licence.renew", "licence.revoke"]
     trust = local_trust_context(service.db)
     for r in (changed, renewed):
-        assert verify_bytes(r.metadata_signature, trust=trust,
-                            original=canonical_metadata(r)).indication.value == "PASSED"
+        assert (
+            verify_bytes(r.metadata_signature, trust=trust, original=canonical_metadata(r)).indication.value == "PASSED"
+        )
     with service.db.reader() as s:
         assert verify_chain(s).ok
 
@@ -214,7 +251,7 @@ def test_unknown_and_malformed_identifiers(service, seal) -> None:
     missing = row.identifier.replace(".001.", ".002.")[:-1]
     from trustsvc.licences.identifier import check_char
 
-    payload = missing[len("1.2.156.3005.2."):].rsplit(".", 1)[0].replace(".", "")
+    payload = missing[len("1.2.156.3005.2.") :].rsplit(".", 1)[0].replace(".", "")
     with pytest.raises(NotFoundError) as err:
         get_licence(service, missing + check_char(payload))
     assert err.value.code == "licence_not_found"

@@ -84,8 +84,13 @@ def test_revoked_licence_bit_is_set_in_the_next_list_and_the_list_verifies(servi
     result = _verified(service, first.der, issuer=DEPT)
     assert result.report.indication.value == "PASSED", result.report.as_dict()
     assert result.trusted and not result.stale
-    assert {c.name for c in result.report.checks} >= {"cms.signature", "signer.path", "signer.leaf.extended_key_usage",
-                                                      "status_list.freshness", "status_list.issuer"}
+    assert {c.name for c in result.report.checks} >= {
+        "cms.signature",
+        "signer.path",
+        "signer.leaf.extended_key_usage",
+        "status_list.freshness",
+        "status_list.issuer",
+    }
     listed = result.status_list
     assert listed is not None and listed.issuer_uscc == DEPT and listed.region_code == "320000"
     assert listed.status_of(kept.status_index) == listed.status_of(doomed.status_index) == "active"
@@ -100,8 +105,17 @@ def test_revoked_licence_bit_is_set_in_the_next_list_and_the_list_verifies(servi
     assert after.status_list.indexes("revocation") == [doomed.status_index]
     # the W3C encoding, read without trustsvc: bit i is the MSB-first bit i of the GZIP'd bytes
     doc = _content(second.der)
-    assert set(doc) == {"format", "issuer", "region", "sequence", "issued_at", "next_update", "size",
-                        "revocation", "suspension"}
+    assert set(doc) == {
+        "format",
+        "issuer",
+        "region",
+        "sequence",
+        "issued_at",
+        "next_update",
+        "size",
+        "revocation",
+        "suspension",
+    }
     assert doc["issuer"] == {"uscc": DEPT, "name": "江苏省市场监督管理局"} and doc["size"] == BLOCK_BITS
     raw = _raw_bits(doc["revocation"])
     assert len(raw) * 8 == BLOCK_BITS
@@ -109,8 +123,9 @@ def test_revoked_licence_bit_is_set_in_the_next_list_and_the_list_verifies(servi
     assert raw[i // 8] == 0x80 >> (i % 8) and sum(bin(b).count("1") for b in raw) == 1
     assert not any(_raw_bits(doc["suspension"]))
     with service.db.reader() as s:
-        events = s.execute(select(AuditEventRecord).where(AuditEventRecord.action == "status_list.issue")
-                           ).scalars().all()
+        events = (
+            s.execute(select(AuditEventRecord).where(AuditEventRecord.action == "status_list.issue")).scalars().all()
+        )
         assert [json.loads(e.details)["sequence"] for e in events] == [1, 2]
         assert all(e.key_ref.endswith("status-list-signer") for e in events)
         assert verify_chain(s).ok
@@ -132,10 +147,12 @@ def test_suspension_bit_follows_suspend_and_reinstate(service, seal) -> None:
 
 def test_superseded_versions_count_as_revoked(service, seal) -> None:
     v1 = _issue(service)
-    v2 = change_licence(service, v1.identifier, principal_or_actor=ISSUER, fields={"domicile": "南京市鼓楼区1号"},
-                        timestamp=False)
-    v3 = renew_licence(service, v2.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2045, 1, 1),
-                       timestamp=False)
+    v2 = change_licence(
+        service, v1.identifier, principal_or_actor=ISSUER, fields={"domicile": "南京市鼓楼区1号"}, timestamp=False
+    )
+    v3 = renew_licence(
+        service, v2.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2045, 1, 1), timestamp=False
+    )
     listed = current_status_list(service, DEPT).status_list
     assert listed.status_of(v1.status_index) == listed.status_of(v2.status_index) == "revoked"
     assert listed.status_of(v3.status_index) == "active"
@@ -181,7 +198,7 @@ def test_a_tampered_list_fails_and_yields_no_list(service, seal) -> None:
     encoded = doc["revocation"].encode()
     assert der.count(encoded) == 1
     middle = len(encoded) // 2
-    changed = encoded[:middle] + (b"A" if encoded[middle:middle + 1] != b"A" else b"B") + encoded[middle + 1:]
+    changed = encoded[:middle] + (b"A" if encoded[middle : middle + 1] != b"A" else b"B") + encoded[middle + 1 :]
     tampered = der.replace(encoded, changed)
     result = _verified(service, tampered)
     assert result.report.indication.value == "FAILED"
@@ -232,8 +249,13 @@ def test_a_list_signed_by_another_key_is_refused(service, seal) -> None:
     content = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     with service.db.reader() as s:
         row = s.execute(select(CertificateRecord).where(CertificateRecord.slug == f"{DEPT}/signer")).scalar_one()
-    der = sign_cms(content, signer=service.keystore.signer(row.key_ref), signer_cert=row.der, detached=False,
-                   content_type=STATUS_LIST_CONTENT_TYPE)
+    der = sign_cms(
+        content,
+        signer=service.keystore.signer(row.key_ref),
+        signer_cert=row.der,
+        detached=False,
+        content_type=STATUS_LIST_CONTENT_TYPE,
+    )
     result = _verified(service, der)
     assert result.report.indication.value == "FAILED" and result.status_list is None
     eku = next(c for c in result.report.checks if c.name.endswith("extended_key_usage"))
@@ -273,8 +295,12 @@ def test_bitstring_codec_is_w3c_and_strict() -> None:
     assert encoded.startswith("u") and "=" not in encoded and encode_bitstring(bytes(bits)) == encoded
     assert _raw_bits(encoded) == bytes(bits)
     assert decode_bitstring(encoded, BLOCK_BITS) == bytes(bits)
-    for bad, size in ((encoded[1:], BLOCK_BITS), (encoded, 2 * BLOCK_BITS), ("u!!!", BLOCK_BITS),
-                      ("u" + base64.urlsafe_b64encode(gzip.compress(bytes(10**7))).decode(), BLOCK_BITS)):
+    for bad, size in (
+        (encoded[1:], BLOCK_BITS),
+        (encoded, 2 * BLOCK_BITS),
+        ("u!!!", BLOCK_BITS),
+        ("u" + base64.urlsafe_b64encode(gzip.compress(bytes(10**7))).decode(), BLOCK_BITS),
+    ):
         with pytest.raises(InvalidInputError) as err:
             decode_bitstring(bad, size)
         assert err.value.code == "bad_status_list"
@@ -297,11 +323,11 @@ def test_the_verify_entry_point_recognises_status_lists(service, seal, client) -
 
 # -- publishing on change: the stored newest list is right without anyone asking -----------------
 
+
 def _newest(service, now: dt.datetime | None = None):
     """The issuer's newest *stored* list, verified (what offline verifiers on this host read)."""
     with service.db.reader() as s:
-        body = s.execute(select(StatusListRecord.body).order_by(StatusListRecord.sequence.desc()).limit(1)
-                         ).scalar_one()
+        body = s.execute(select(StatusListRecord.body).order_by(StatusListRecord.sequence.desc()).limit(1)).scalar_one()
     checked = _verified(service, body, issuer=DEPT, now=now)
     assert checked.trusted, checked.report.as_dict()
     return checked.status_list
@@ -317,8 +343,7 @@ def test_issuance_is_covered_by_the_stored_list_without_a_new_signature(service,
     assert all(listed.status_of(row.status_index) == "active" for row in newcomers)
     # crossing a block publishes a bigger list in the issuing transaction, once
     with service.db.transaction() as s:  # as if 131,071 licences had been issued since
-        s.execute(update(LicenceRecord).where(LicenceRecord.id == newcomers[-1].id)
-                  .values(status_index=BLOCK_BITS - 1))
+        s.execute(update(LicenceRecord).where(LicenceRecord.id == newcomers[-1].id).values(status_index=BLOCK_BITS - 1))
     crossing = _issue(service)
     assert crossing.status_index == BLOCK_BITS and _list_count(service) == 2
     grown = _newest(service)
@@ -341,12 +366,14 @@ def test_every_status_change_publishes_the_new_list_at_once(service, seal) -> No
     newest_says(row.status_index, "suspended")
     reinstate_licence(service, row.identifier, principal_or_actor=ISSUER)
     newest_says(row.status_index, "active")
-    v2 = change_licence(service, row.identifier, principal_or_actor=ISSUER, fields={"domicile": "南京市鼓楼区1号"},
-                        timestamp=False)
+    v2 = change_licence(
+        service, row.identifier, principal_or_actor=ISSUER, fields={"domicile": "南京市鼓楼区1号"}, timestamp=False
+    )
     newest_says(row.status_index, "revoked")
     assert _newest(service).status_of(v2.status_index) == "active"
-    v3 = renew_licence(service, v2.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2045, 1, 1),
-                       timestamp=False)
+    v3 = renew_licence(
+        service, v2.identifier, principal_or_actor=ISSUER, valid_until=dt.date(2045, 1, 1), timestamp=False
+    )
     newest_says(v2.status_index, "revoked")
     revoke_licence(service, other.identifier, principal_or_actor=ISSUER, reason="吊销")
     newest_says(other.status_index, "revoked")
@@ -414,8 +441,12 @@ def test_due_lists_are_re_signed_in_the_background(service, seal) -> None:
     # a change that reached the records without publishing is caught by the start-up sweep
     with service.db.transaction() as s:
         s.execute(update(LicenceRecord).where(LicenceRecord.id == row.id).values(status="revoked"))
-        record(s, AuditEvent(actor="test", action="licence.revoke", object_type="licence",
-                             object_id=row.identifier, details={}))
+        record(
+            s,
+            AuditEvent(
+                actor="test", action="licence.revoke", object_type="licence", object_id=row.identifier, details={}
+            ),
+        )
     assert publish_due_status_lists(service) == []
     assert publish_due_status_lists(service, check_changes=True) == [DEPT]
     assert _newest(service).status_of(row.status_index) == "revoked"

@@ -34,8 +34,9 @@ def main() -> None:
     state = {"events": 0, "began": -1, "ended": -1, "frame": 0}
 
     def tracer(frame: FrameType, event: str, _arg: Any) -> Any:
-        in_transaction = frame.f_code.co_name == "transaction" and \
-            frame.f_code.co_filename.endswith(os.path.join("storage", "db.py"))
+        in_transaction = frame.f_code.co_name == "transaction" and frame.f_code.co_filename.endswith(
+            os.path.join("storage", "db.py")
+        )
         if in_transaction and event == "call" and state["began"] < 0:
             state["began"], state["frame"] = state["events"], id(frame)
         if in_transaction and event == "return" and id(frame) == state["frame"]:
@@ -56,8 +57,10 @@ def main() -> None:
         finally:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type]
-            print(f"fault-runner: events={state['events']} transaction={state['began']}..{state['ended']}",
-                  file=sys.stderr)
+            print(
+                f"fault-runner: events={state['events']} transaction={state['began']}..{state['ended']}",
+                file=sys.stderr,
+            )
 
     setattr(module, function_name, traced)
     from trustsvc.cli import cli

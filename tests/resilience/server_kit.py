@@ -61,8 +61,9 @@ def prepare_home(path: Path, database_url: str) -> Home:
         pki.add_department(service, DEPT, DEPT_NAME, actor="test")
         make_department_seal(service, SealRequest(DEPT, DEPT_NAME, center_text="证照专用章"), actor="test")
         with service.db.transaction() as session:
-            issuer = create_api_key(session, role="issuer", actor="test", department_uscc=DEPT,
-                                    licence_types=[BUSINESS_TYPE]).token
+            issuer = create_api_key(
+                session, role="issuer", actor="test", department_uscc=DEPT, licence_types=[BUSINESS_TYPE]
+            ).token
             admin = create_api_key(session, role="admin", actor="test").token
     finally:
         service.close()
@@ -140,7 +141,11 @@ def start_server(home: Home, *, workers: int = 2, timeout: float = 90.0) -> Serv
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", str(workers)],
-        env=home.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(home=home, port=port, proc=proc)
 
     def pump() -> None:
@@ -164,8 +169,16 @@ def start_server(home: Home, *, workers: int = 2, timeout: float = 90.0) -> Serv
         time.sleep(0.2)
 
 
-def call(base_url: str, method: str, path: str, *, body: Any = None, headers: Mapping[str, str] | None = None,
-         raw: bytes | None = None, timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:
+def call(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    raw: bytes | None = None,
+    timeout: float = 60.0,
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request on a fresh connection; raises OSError (connection refused/reset...)
     when no complete answer came back."""
     host, port = base_url.removeprefix("http://").split(":")
@@ -198,17 +211,25 @@ def business_body(n: int) -> dict[str, Any]:
     return {
         "type": BUSINESS_TYPE,
         "holder": {"name": name, "id_type": "001", "id": uscc},
-        "fields": {"name": name, "uscc": uscc, "entity_type": "有限责任公司", "legal_representative": "张三",
-                   "business_scope": "软件开发", "registered_capital": "100万元人民币",
-                   "established_on": "2020-05-01", "domicile": "南京市玄武区中山路1号"},
+        "fields": {
+            "name": name,
+            "uscc": uscc,
+            "entity_type": "有限责任公司",
+            "legal_representative": "张三",
+            "business_scope": "软件开发",
+            "registered_capital": "100万元人民币",
+            "established_on": "2020-05-01",
+            "domicile": "南京市玄武区中山路1号",
+        },
         "valid_from": "2020-05-01",
         "valid_until": None,
     }
 
 
 def run_cli(home: Home, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trustsvc.cli", *args], env=home.env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "trustsvc.cli", *args], env=home.env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # -- a peer region whose trust list changes ----------------------------------------------------
@@ -259,8 +280,13 @@ def prepare_peer(path: Path) -> Peer:
     from trustsvc.storage.models import CertificateRecord
 
     env = {"TRUSTSVC_HOME": str(path), "DATABASE_URL": f"sqlite:///{path / 'trustsvc.db'}", "TRUSTSVC_HSM_PIN": PIN}
-    write_config(path / "config.toml", {"region": {"code": PEER_REGION[0], "name": PEER_REGION[1]},
-                                        "server": {"base_url": f"http://127.0.0.1:{free_port()}"}})
+    write_config(
+        path / "config.toml",
+        {
+            "region": {"code": PEER_REGION[0], "name": PEER_REGION[1]},
+            "server": {"base_url": f"http://127.0.0.1:{free_port()}"},
+        },
+    )
     service = open_service(load_config(env), env, create_keystore=True)
     pki.init_region(service, *PEER_REGION, actor="test")
     pki.add_department(service, PEER_DEPT, "吉林省市场监督管理局", actor="test")
@@ -273,12 +299,17 @@ def prepare_peer(path: Path) -> Peer:
 FAULT_RUNNER = Path(__file__).resolve().parent / "fault_runner.py"
 
 
-def run_with_fault(home: Home, target: str, kill_at: str, *args: str,
-                   timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_with_fault(
+    home: Home, target: str, kill_at: str, *args: str, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """``trustsvc ARGS`` killed (SIGKILL) at ``kill_at`` (``N`` or ``tx+N`` line events) inside
     ``target`` (``module:function``); ``0`` never kills and reports the counts (fault_runner.py)."""
     # One hash seed for every run, so set and dict orders (and so line counts) repeat exactly and
     # a kill aimed from a dry run lands where it was aimed.
-    return subprocess.run([sys.executable, str(FAULT_RUNNER), target, kill_at, "--", *args],
-                          env={**home.env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(FAULT_RUNNER), target, kill_at, "--", *args],
+        env={**home.env, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

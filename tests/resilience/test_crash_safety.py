@@ -95,8 +95,9 @@ class Burst:
 
 
 def _issue(server: Server, home: Home, key: str, body: dict[str, Any]) -> tuple[int, bytes]:
-    status, _, content = call(server.url, "POST", "/api/v1/licences", body=body,
-                              headers=bearer(home.issuer_key, **{"Idempotency-Key": key}))
+    status, _, content = call(
+        server.url, "POST", "/api/v1/licences", body=body, headers=bearer(home.issuer_key, **{"Idempotency-Key": key})
+    )
     return status, content
 
 
@@ -196,15 +197,18 @@ def _crash_and_recover(home: Home, servers: list[Server], tag: str) -> Burst:
     servers.append(second)
     # acknowledged licences are there, exactly as acknowledged, and their PDFs verify
     for key, licence in burst.acked.items():
-        status, _, content = call(second.url, "GET", f"/api/v1/licences/{licence['id']}",
-                                  headers=bearer(home.issuer_key))
+        status, _, content = call(
+            second.url, "GET", f"/api/v1/licences/{licence['id']}", headers=bearer(home.issuer_key)
+        )
         assert status == 200, (key, content)
         assert json.loads(content) == licence
-        status, _, pdf = call(second.url, "GET", f"/api/v1/licences/{licence['id']}/file",
-                              headers=bearer(home.issuer_key))
+        status, _, pdf = call(
+            second.url, "GET", f"/api/v1/licences/{licence['id']}/file", headers=bearer(home.issuer_key)
+        )
         assert status == 200 and pdf.startswith(b"%PDF"), (status, pdf[:200])
-        status, _, report = call(second.url, "POST", "/api/v1/verify", raw=pdf,
-                                 headers={"Content-Type": "application/pdf"})
+        status, _, report = call(
+            second.url, "POST", "/api/v1/verify", raw=pdf, headers={"Content-Type": "application/pdf"}
+        )
         verdict = json.loads(report)
         assert status == 200 and verdict["indication"] == "PASSED", (licence["id"], verdict["message"])
 
@@ -229,8 +233,9 @@ def _crash_and_recover(home: Home, servers: list[Server], tag: str) -> Burst:
     return burst
 
 
-def test_sigkill_mid_burst_loses_no_acknowledged_licence(server_db_url: str, tmp_path: Path,
-                                                         servers: list[Server]) -> None:
+def test_sigkill_mid_burst_loses_no_acknowledged_licence(
+    server_db_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
     home = prepare_home(tmp_path / "home", server_db_url)
     _crash_and_recover(home, servers, "crash")
 
@@ -251,10 +256,18 @@ def _held(home: Home) -> tuple[bytes | None, int | None]:
     db = Database(home.database_url)
     try:
         with db.reader() as s:
-            row = s.execute(select(TrustPeerRecord).where(TrustPeerRecord.region_code == PEER_REGION[0])
-                            ).scalar_one_or_none()
-            events = s.execute(select(AuditEventRecord).where(AuditEventRecord.action.in_(_PEER_EVENTS))
-                               .order_by(AuditEventRecord.seq)).scalars().all()
+            row = s.execute(
+                select(TrustPeerRecord).where(TrustPeerRecord.region_code == PEER_REGION[0])
+            ).scalar_one_or_none()
+            events = (
+                s.execute(
+                    select(AuditEventRecord)
+                    .where(AuditEventRecord.action.in_(_PEER_EVENTS))
+                    .order_by(AuditEventRecord.seq)
+                )
+                .scalars()
+                .all()
+            )
             chain = verify_chain(s)
     finally:
         db.dispose()
@@ -280,14 +293,15 @@ def _dry_run(home: Home, target: str, *args: str) -> tuple[int, int, int]:
     return began, ended, events
 
 
-def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_path: Path,
-                                                     servers: list[Server]) -> None:
+def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_path: Path, servers: list[Server]) -> None:
     home = prepare_home(tmp_path / "home", server_db_url)
     peer: Peer = prepare_peer(tmp_path / "peer")
     source = tmp_path / "peer-trust-list.cms"
     try:
-        actions = {"import": ("trustsvc.peers:import_peer", "trust", "import", str(source), "--pin", peer.pin),
-                   "refresh": ("trustsvc.peers:refresh_peers", "trust", "refresh")}
+        actions = {
+            "import": ("trustsvc.peers:import_peer", "trust", "import", str(source), "--pin", peer.pin),
+            "refresh": ("trustsvc.peers:refresh_peers", "trust", "refresh"),
+        }
         source.write_bytes(peer.current_list())
         _dry_run(home, *actions["import"])  # the first import creates the peer
         spans, tails = {}, {}
@@ -302,10 +316,12 @@ def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_pat
         names = ("import", "refresh")
         plan = [(names[i % 2], f"tx+{max(1, int(spans[names[i % 2]] * f))}") for i, f in enumerate(KILL_FRACTIONS)]
         plan += [(names[i % 2], f"tx+{spans[names[i % 2]] - k}") for i, k in enumerate(KILL_BEFORE_END)]
-        plan += [("import", "2000"),  # long before the write: while reading and checking the list
-                 # after the commit, halfway through what follows it (the list grows a little with
-                 # every update, so a kill aimed just past the commit could land before it)
-                 ("refresh", f"tx+{spans['refresh'] + tails['refresh'] // 2}")]
+        plan += [
+            ("import", "2000"),  # long before the write: while reading and checking the list
+            # after the commit, halfway through what follows it (the list grows a little with
+            # every update, so a kill aimed just past the commit could land before it)
+            ("refresh", f"tx+{spans['refresh'] + tails['refresh'] // 2}"),
+        ]
         for name, kill_at in plan:
             old, _ = _held(home)
             new = peer.next_list()
@@ -326,8 +342,9 @@ def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_pat
         assert audited.returncode == 0, audited.stdout + audited.stderr
         server = start_server(home, workers=1)
         servers.append(server)
-        status, _, content = call(server.url, "POST", "/api/v1/verify", raw=peer.seal,
-                                  headers={"Content-Type": "application/octet-stream"})
+        status, _, content = call(
+            server.url, "POST", "/api/v1/verify", raw=peer.seal, headers={"Content-Type": "application/octet-stream"}
+        )
         report = json.loads(content)
         assert status == 200 and report["indication"] == "PASSED", report["message"]
         assert any(t.get("region") == PEER_REGION[0] for t in report["trust_path"]), report["trust_path"]

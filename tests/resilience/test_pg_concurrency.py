@@ -68,10 +68,12 @@ class Ledger:
             self.states[identifier] = state
 
 
-def _post(server: Server, home: Home, path: str, body: dict[str, Any] | None = None,
-          **headers: str) -> tuple[int, dict[str, Any]]:
-    status, _, content = call(server.url, "POST", path, body=body if body is not None else {},
-                              headers=bearer(home.issuer_key, **headers))
+def _post(
+    server: Server, home: Home, path: str, body: dict[str, Any] | None = None, **headers: str
+) -> tuple[int, dict[str, Any]]:
+    status, _, content = call(
+        server.url, "POST", path, body=body if body is not None else {}, headers=bearer(home.issuer_key, **headers)
+    )
     return status, json.loads(content)
 
 
@@ -91,8 +93,9 @@ def _issue_all(server: Server, home: Home, ledger: Ledger) -> list[list[str]]:
         start.wait()
         owned = []
         for i in range(PER_CLIENT):
-            status, licence = _post(server, home, "/api/v1/licences", business_body(n * 100 + i),
-                                    **{"Idempotency-Key": f"pg-{n}-{i}"})
+            status, licence = _post(
+                server, home, "/api/v1/licences", business_body(n * 100 + i), **{"Idempotency-Key": f"pg-{n}-{i}"}
+            )
             assert status == 201, licence
             ledger.set(licence["id"], "active")
             owned.append(licence["id"])
@@ -192,8 +195,9 @@ def _check_database(home: Home, ledger: Ledger) -> list[LicenceRecord]:
     return list(rows)
 
 
-def test_concurrent_issuance_and_transitions_on_postgres(pg_server_url: str, tmp_path: Path,
-                                                        servers: list[Server]) -> None:
+def test_concurrent_issuance_and_transitions_on_postgres(
+    pg_server_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
     home = prepare_home(tmp_path / "home", pg_server_url)
     server = start_server(home, workers=WORKERS)
     servers.append(server)
@@ -223,8 +227,7 @@ def test_concurrent_issuance_and_transitions_on_postgres(pg_server_url: str, tmp
     for row in rows:
         expected = {"revoked": "revoked", "superseded": "revoked"}.get(row.status, row.status)
         assert listed.status_of(row.status_index) == expected, (row.identifier, row.status)
-    assert listed.indexes("revocation") == sorted(r.status_index for r in rows
-                                                  if r.status in ("revoked", "superseded"))
+    assert listed.indexes("revocation") == sorted(r.status_index for r in rows if r.status in ("revoked", "superseded"))
     assert listed.indexes("suspension") == sorted(r.status_index for r in rows if r.status == "suspended")
     audited = run_cli(home, "audit", "verify")
     assert audited.returncode == 0, audited.stdout + audited.stderr

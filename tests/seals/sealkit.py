@@ -16,7 +16,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from asn1crypto import core
@@ -33,7 +33,7 @@ from trustsvc.trust import TrustContext
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = {"region": "320000", "source": "local"}
-CA_START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+CA_START = datetime(2020, 1, 1, tzinfo=UTC)
 """Root and issuing CA are valid from here, so historical signing times can be tested."""
 # A tiny valid PNG keeps the made seals small, so byte-by-byte mutation stays fast.
 TINY_PNG = bytes.fromhex(
@@ -124,14 +124,14 @@ def make_hierarchy(directory: Path) -> Hierarchy:
             "expired",
             "signer",
             "过期签章人",
-            not_before=datetime(2021, 1, 1, tzinfo=timezone.utc),
-            not_after=datetime(2021, 12, 31, tzinfo=timezone.utc),
+            not_before=datetime(2021, 1, 1, tzinfo=UTC),
+            not_after=datetime(2021, 12, 31, tzinfo=UTC),
         ),
     )
 
 
 def seal_spec(pki: Hierarchy, **overrides: object) -> SealSpec:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fields: dict[str, object] = {
         "es_id": "32000020240001",
         "name": "江苏省市场监督管理局",
@@ -151,19 +151,19 @@ DOCUMENT = "营业执照 统一社会信用代码 91320000MA1XXXXX0X".encode()
 
 # -- a minimal signed OFD ---------------------------------------------------------------------
 OFD_XML = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0" DocType="OFD"><ofd:DocBody>'
-    "<ofd:DocInfo><ofd:DocID>test</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>"
-    "<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0" DocType="OFD"><ofd:DocBody>'
+    b"<ofd:DocInfo><ofd:DocID>test</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot>"
+    b"<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"
+)
 DOCUMENT_XML = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016">'
-    "<ofd:CommonData><ofd:MaxUnitID>1</ofd:MaxUnitID></ofd:CommonData></ofd:Document>"
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016">'
+    b"<ofd:CommonData><ofd:MaxUnitID>1</ofd:MaxUnitID></ofd:CommonData></ofd:Document>"
+)
 CONTENT_XML = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Page xmlns:ofd="http://www.ofdspec.org/2016">'
-    "<ofd:Content><ofd:Layer ID=\"1\"/></ofd:Content></ofd:Page>"
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Page xmlns:ofd="http://www.ofdspec.org/2016">'
+    b'<ofd:Content><ofd:Layer ID="1"/></ofd:Content></ofd:Page>'
+)
 
 
 def build_ofd(
@@ -186,10 +186,10 @@ def build_ofd(
         "Doc_0/Signs/Sign_0/Seal.esl": seal,
     }
     signatures_xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016">'
-        '<ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" Type="Seal" BaseLoc="Sign_0/Signature.xml"/>'
-        "</ofd:Signatures>"
-    ).encode()
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016">'
+        b'<ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" Type="Seal" BaseLoc="Sign_0/Signature.xml"/>'
+        b"</ofd:Signatures>"
+    )
     files["Doc_0/Signs/Signatures.xml"] = signatures_xml
     protected = ["OFD.xml", "Doc_0/Document.xml", "Doc_0/Pages/Page_0/Content.xml", "Doc_0/Signs/Sign_0/Seal.esl"]
     if protect_signatures_xml:
@@ -235,7 +235,6 @@ def unzip(data: bytes) -> dict[str, bytes]:
         return {i.filename: z.read(i) for i in z.infolist() if not i.filename.endswith("/")}
 
 
-
 # -- hand-built structures (other vendors' shapes and deliberate faults) -----------------------
 def raw(*values: core.Asn1Value | bytes) -> bytes:
     """DER SEQUENCE of the given elements, each kept exactly as encoded."""
@@ -263,7 +262,7 @@ def hand_signature(
     time_stamp: core.Asn1Value | None = None,
 ) -> bytes:
     """A GB/T 38540-shaped SES_Signature built field by field and signed by ``party``."""
-    when = time or datetime.now(timezone.utc).replace(microsecond=0)
+    when = time or datetime.now(UTC).replace(microsecond=0)
     parts: list[core.Asn1Value | bytes] = [
         core.Integer(version),
         seal,
@@ -276,7 +275,12 @@ def hand_signature(
     tbs = raw(*parts)
     signature = party.signer.sign(tbs)
     value = encode_signature(signature) if encode_signature else core.OctetBitString(signature)
-    outer: list[core.Asn1Value | bytes] = [tbs, core.OctetString(cert or party.cert), core.ObjectIdentifier(algorithm), value]
+    outer: list[core.Asn1Value | bytes] = [
+        tbs,
+        core.OctetString(cert or party.cert),
+        core.ObjectIdentifier(algorithm),
+        value,
+    ]
     if time_stamp is not None:
         outer.append(time_stamp)
     return raw(*outer)
@@ -284,7 +288,7 @@ def hand_signature(
 
 def v1_seal(pki: Hierarchy, *, generalized_dates: bool = False, signers: tuple[bytes, ...] | None = None) -> bytes:
     """A GM/T 0031-2014 seal: the maker signs SEQUENCE {sealInfo, cert, alg}."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     time_type = core.GeneralizedTime if generalized_dates else core.UTCTime
     prop = raw(
         core.Integer(1),
@@ -321,7 +325,7 @@ def v1_signature(pki: Hierarchy, seal: bytes, *, time_text: str, document: bytes
 
 def v5_seal(pki: Hierarchy, token: bytes | None, *, tagging: str = "explicit", create: datetime | None = None) -> bytes:
     """A GM/T 0031-2025 seal with a time-stamp [0] in the given tagging."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     seal_info = SESSealInfoV4(
         {
             "header": {"id": "ES", "version": 5, "vid": "trustsvc"},

@@ -24,7 +24,6 @@ import io
 import os
 import random
 import zipfile
-from pathlib import Path
 from xml.etree import ElementTree
 
 from hypothesis import HealthCheck, given, settings
@@ -35,8 +34,12 @@ from trustsvc.ofd import verify_ofd
 from trustsvc.report import VerificationReport
 from trustsvc.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
 
-FUZZ = settings(max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 120), deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 120),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _mutate(data: bytes, position: int, rng: random.Random) -> bytes:
@@ -88,7 +91,9 @@ def test_random_bytes_are_format_failures(data: bytes) -> None:
 
 @FUZZ
 @given(st.data())
-def test_truncated_inputs_are_format_failures(pki: Hierarchy, our_seal: bytes, our_signature: bytes, data: st.DataObject) -> None:
+def test_truncated_inputs_are_format_failures(
+    pki: Hierarchy, our_seal: bytes, our_signature: bytes, data: st.DataObject
+) -> None:
     cut_seal = our_seal[: data.draw(st.integers(0, len(our_seal) - 1))]
     cut_signature = our_signature[: data.draw(st.integers(0, len(our_signature) - 1))]
     assert verify_seal(cut_seal, trust=pki.trust).sub_indication == "FORMAT_FAILURE"
@@ -97,8 +102,12 @@ def test_truncated_inputs_are_format_failures(pki: Hierarchy, our_seal: bytes, o
 
 @FUZZ
 @given(st.data())
-def test_multiple_mutations_never_pass(pki: Hierarchy, our_seal: bytes, our_signature: bytes, data: st.DataObject) -> None:
-    changes = data.draw(st.lists(st.tuples(st.integers(0, len(our_signature) - 1), st.integers(0, 255)), min_size=1, max_size=8))
+def test_multiple_mutations_never_pass(
+    pki: Hierarchy, our_seal: bytes, our_signature: bytes, data: st.DataObject
+) -> None:
+    changes = data.draw(
+        st.lists(st.tuples(st.integers(0, len(our_signature) - 1), st.integers(0, 255)), min_size=1, max_size=8)
+    )
     mutated = bytearray(our_signature)
     for position, value in changes:
         mutated[position] = value
@@ -106,7 +115,9 @@ def test_multiple_mutations_never_pass(pki: Hierarchy, our_seal: bytes, our_sign
     _no_internal_error(report)
     if bytes(mutated) != our_signature:
         assert report.indication.value == "FAILED", report.message
-    seal_changes = data.draw(st.lists(st.tuples(st.integers(0, len(our_seal) - 1), st.integers(0, 255)), min_size=1, max_size=8))
+    seal_changes = data.draw(
+        st.lists(st.tuples(st.integers(0, len(our_seal) - 1), st.integers(0, 255)), min_size=1, max_size=8)
+    )
     seal = bytearray(our_seal)
     for position, value in seal_changes:
         seal[position] = value
@@ -119,14 +130,16 @@ def test_multiple_mutations_never_pass(pki: Hierarchy, our_seal: bytes, our_sign
 def _contents(data: bytes) -> dict[str, bytes] | None:
     try:
         return unzip(data)
-    except Exception:  # noqa: BLE001 - any unreadable zip counts as "changed"
+    except Exception:
         return None
 
 
 @FUZZ
 @given(st.data())
 def test_mutated_ofd_never_raises(pki: Hierarchy, our_ofd: bytes, data: st.DataObject) -> None:
-    changes = data.draw(st.lists(st.tuples(st.integers(0, len(our_ofd) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+    changes = data.draw(
+        st.lists(st.tuples(st.integers(0, len(our_ofd) - 1), st.integers(0, 255)), min_size=1, max_size=4)
+    )
     mutated = bytearray(our_ofd)
     for position, value in changes:
         mutated[position] = value
@@ -156,13 +169,55 @@ def test_every_stored_byte_of_a_small_ofd_member(pki: Hierarchy, our_ofd: bytes)
 
 # -- structure-aware OFD mutations ----------------------------------------------------------------
 
-_HOSTILE_VALUES = ["", " ", "/", "..", "../OFD.xml", "/Doc_0/../../x", "Doc_0/Signs/Sign_0/Signature.xml",
-                   "/OFD.xml", "Signs/Signatures.xml", "x" * 3000, "\t", "SM3", "1.2.156.10197.1.401",
-                   "1.2.840.113549.1.1.11", "Seal", "Sign", "2026-01-01", "20261301000000", "AAAA", "!!!!", "=",
-                   "-1", "0", "99999999999999999999", "1e99", "http://example.invalid/x", "C:\\x", "中文路径.xml"]
-_OFD_NAMES = ["Signature", "Signatures", "SignedInfo", "References", "Reference", "CheckValue", "SignedValue",
-              "Seal", "BaseLoc", "DocRoot", "DocBody", "Provider", "SignatureMethod", "SignatureDateTime",
-              "StampAnnot", "MaxSignId", "Other"]
+_HOSTILE_VALUES = [
+    "",
+    " ",
+    "/",
+    "..",
+    "../OFD.xml",
+    "/Doc_0/../../x",
+    "Doc_0/Signs/Sign_0/Signature.xml",
+    "/OFD.xml",
+    "Signs/Signatures.xml",
+    "x" * 3000,
+    "\t",
+    "SM3",
+    "1.2.156.10197.1.401",
+    "1.2.840.113549.1.1.11",
+    "Seal",
+    "Sign",
+    "2026-01-01",
+    "20261301000000",
+    "AAAA",
+    "!!!!",
+    "=",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "1e99",
+    "http://example.invalid/x",
+    "C:\\x",
+    "中文路径.xml",
+]
+_OFD_NAMES = [
+    "Signature",
+    "Signatures",
+    "SignedInfo",
+    "References",
+    "Reference",
+    "CheckValue",
+    "SignedValue",
+    "Seal",
+    "BaseLoc",
+    "DocRoot",
+    "DocBody",
+    "Provider",
+    "SignatureMethod",
+    "SignatureDateTime",
+    "StampAnnot",
+    "MaxSignId",
+    "Other",
+]
 
 
 def _members(data: bytes) -> list[tuple[str, bytes]]:
@@ -215,19 +270,32 @@ def _ofd_mutant(draw, seeds: list[bytes]) -> bytes:
             except ElementTree.ParseError:
                 pass
         elif op == "bytes" and content:
-            changes = draw(st.lists(st.tuples(st.integers(0, len(content) - 1), st.integers(0, 255)),
-                                    min_size=1, max_size=4))
+            changes = draw(
+                st.lists(st.tuples(st.integers(0, len(content) - 1), st.integers(0, 255)), min_size=1, max_size=4)
+            )
             changed = bytearray(content)
             for position, value in changes:
                 changed[position] = value
-            members[i] = (name, bytes(changed[: draw(st.integers(0, len(changed)))]) if draw(st.booleans())
-                          else bytes(changed))
+            members[i] = (
+                name,
+                bytes(changed[: draw(st.integers(0, len(changed)))]) if draw(st.booleans()) else bytes(changed),
+            )
         elif op == "drop" and len(members) > 1:
             members.pop(i)
         elif op == "rename":
-            new = draw(st.sampled_from(["OFD.xml", "Doc_0/Signs/Signatures.xml", "Doc_0/Document.xml",
-                                        "Doc_0/Signs/Sign_0/SignedValue.dat", "Doc_0/Signs/Sign_0/Seal.esl",
-                                        "x/../OFD.xml", "Doc_0/Pages/Page_9/Content.xml"]))
+            new = draw(
+                st.sampled_from(
+                    [
+                        "OFD.xml",
+                        "Doc_0/Signs/Signatures.xml",
+                        "Doc_0/Document.xml",
+                        "Doc_0/Signs/Sign_0/SignedValue.dat",
+                        "Doc_0/Signs/Sign_0/Seal.esl",
+                        "x/../OFD.xml",
+                        "Doc_0/Pages/Page_9/Content.xml",
+                    ]
+                )
+            )
             if new not in {n for n, _ in members}:
                 members[i] = (new, content)
     return _zip(members)
@@ -237,8 +305,13 @@ def _interop_ofds() -> list[bytes]:
     from sealkit import interop_root
 
     folder = interop_root() / "ofd"
-    names = ["ofdrw_SESV4SignDoc.ofd", "ofdrw_allprotected.ofd", "ofdrw_n_dms360_v1.ofd",
-             "ofdrw_v4signed_baiwang_invoice.ofd", "ofdrw_DigitalSign.ofd"]
+    names = [
+        "ofdrw_SESV4SignDoc.ofd",
+        "ofdrw_allprotected.ofd",
+        "ofdrw_n_dms360_v1.ofd",
+        "ofdrw_v4signed_baiwang_invoice.ofd",
+        "ofdrw_DigitalSign.ofd",
+    ]
     return [(folder / n).read_bytes() for n in names if (folder / n).is_file()]
 
 

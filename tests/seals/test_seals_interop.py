@@ -11,7 +11,7 @@ keyCertSign (tests/ca/test_ca_validate.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from trustsvc.seals import parse_seal, parse_ses_signature, verify_seal, verify_
 from trustsvc.seals.asn1 import der_sequence
 from trustsvc.trust import TrustContext
 
-NOW = datetime(2026, 10, 1, tzinfo=timezone.utc)
-UTC = timezone.utc
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
+UTC = UTC
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -67,7 +67,9 @@ def only_signature(report: VerificationReport) -> dict[str, Any]:
 
 
 def reference_results(sig: dict[str, Any]) -> dict[str, str]:
-    return {c["name"][len("references[") : -1]: c["result"] for c in sig["checks"] if c["name"].startswith("references[")}
+    return {
+        c["name"][len("references[") : -1]: c["result"] for c in sig["checks"] if c["name"].startswith("references[")
+    }
 
 
 # -- ses/: seals -----------------------------------------------------------------------------
@@ -107,7 +109,11 @@ def test_ofdrw_user_v4_seal(interop: Path) -> None:
     assert parsed.signed_bytes == parsed.seal_info_der
     maker = parse_certificate(parsed.maker_cert)
     seq_form = der_sequence(
-        (parsed.seal_info_der, core.OctetString(parsed.maker_cert).dump(), core.ObjectIdentifier(parsed.sign_algorithm).dump())
+        (
+            parsed.seal_info_der,
+            core.OctetString(parsed.maker_cert).dump(),
+            core.ObjectIdentifier(parsed.sign_algorithm).dump(),
+        )
     )
     with pytest.raises(hsm.InvalidSignature):
         hsm.verify(maker.spki, seq_form, parsed.signed_value)
@@ -179,7 +185,9 @@ def test_ofdrw_signed_value_v4_zero_data_hash(interop: Path) -> None:
 
     report = verify_ses_signature(data, now=NOW)
     assert report.indication.value == "INDETERMINATE" and report.sub_indication == "NO_CERTIFICATE_CHAIN_FOUND"
-    assert_crypto_passed(report, "signature.value", "signature.cert_list", "seal.signature", "seal.validity", "signer.validity")
+    assert_crypto_passed(
+        report, "signature.value", "signature.cert_list", "seal.signature", "seal.validity", "signer.validity"
+    )
     assert checks(report)["signature.data_hash"] == "skipped"
     assert "not supplied" in detail(report, "signature.data_hash")
     assert report.status_now["signer"]["expired"] is True
@@ -220,7 +228,13 @@ def test_real_v4_signatures_with_their_signature_xml(interop: Path, stem: str, s
     # Every cryptographic and time check passes; the tax / JSGXCA roots are not available.
     assert report.indication.value == "INDETERMINATE" and report.sub_indication == "NO_CERTIFICATE_CHAIN_FOUND"
     assert_crypto_passed(
-        report, "signature.value", "signature.cert_list", "signature.data_hash", "seal.signature", "seal.validity", "signer.validity"
+        report,
+        "signature.value",
+        "signature.cert_list",
+        "signature.data_hash",
+        "seal.signature",
+        "seal.validity",
+        "signer.validity",
     )
     assert report.signing_time == signed_at
     assert report.object["property_info"] == "/Doc_0/Signs/Sign_0/Signature.xml"
@@ -261,7 +275,9 @@ def test_ofd_sesv4signdoc_signed_after_seal_expired(interop: Path) -> None:
     sig = only_signature(report)
     got = checks(sig)
     assert got["ses.seal.validity"] == "failed" and got["ses.signer.validity"] == "failed"
-    assert_crypto_passed(sig, "references", "seal_file", "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature")
+    assert_crypto_passed(
+        sig, "references", "seal_file", "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature"
+    )
     assert sig["signing_time"].startswith("2026-08-04")
     # With the ofdrw root the expiries are still reported; the first failure is the root's
     # missing keyCertSign (see the module docstring).
@@ -299,12 +315,16 @@ def test_ofd_allprotected(interop: Path) -> None:
     sig = only_signature(report)
     refs = reference_results(sig)
     assert len(refs) == 6 and "/Doc_0/Signs/Signatures.xml" in refs and set(refs.values()) == {"passed"}
-    assert_crypto_passed(sig, "seal_file", "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.seal.validity")
+    assert_crypto_passed(
+        sig, "seal_file", "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.seal.validity"
+    )
     assert report.object["uncovered"] == []
 
     anchored = verify_ofd(data, trust=ofdrw_root(interop), now=NOW)
     assert anchored.indication.value == "PASSED", anchored.message
-    assert_crypto_passed(only_signature(anchored), "ses.signature.value", "ses.seal.signature", "ses.signer.path[0].signature")
+    assert_crypto_passed(
+        only_signature(anchored), "ses.signature.value", "ses.seal.signature", "ses.signer.path[0].signature"
+    )
 
     # This signature locked the signature list: appending a signature afterwards breaks it.
     files = unzip(data)
@@ -323,7 +343,13 @@ def test_ofd_jiangsu_tax_invoice(interop: Path) -> None:
     sig = only_signature(report)
     assert len(reference_results(sig)) == 13
     assert_crypto_passed(
-        sig, "references", "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.seal.validity", "ses.signer.validity"
+        sig,
+        "references",
+        "ses.signature.value",
+        "ses.signature.data_hash",
+        "ses.seal.signature",
+        "ses.seal.validity",
+        "ses.signer.validity",
     )
     # createDate (2019-10-11) precedes the maker certificate (from 2019-10-16): noted, and the
     # certificate is judged at the signing time instead, when it was valid.
@@ -418,6 +444,8 @@ def test_ofd_tongz_keyword_tampered(interop: Path) -> None:
     # The SES signature itself is cryptographically valid (raw r||s, tolerated with a warning).
     # Its signer certificate's issuer carries an x500UniqueIdentifier as UTF8String (X.520 says
     # BIT STRING); ca reads it leniently, so the certificate is judged like any other.
-    assert_crypto_passed(seal_sig, "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.signature.cert_list")
+    assert_crypto_passed(
+        seal_sig, "ses.signature.value", "ses.signature.data_hash", "ses.seal.signature", "ses.signature.cert_list"
+    )
     assert "ses.signer.certificate" not in checks(seal_sig)
     assert any("raw 64-byte r||s" in w for w in seal_sig["warnings"])

@@ -32,7 +32,15 @@ def test_our_ofd_passes(pki: Hierarchy, our_ofd: bytes) -> None:
     assert report.indication.value == "PASSED", report.message
     sig = first(report)
     got = checks(sig)
-    for name in ("signature_xml", "references", "seal_file", "signed_value", "ses", "ses.signature.data_hash", "ses.seal.signature"):
+    for name in (
+        "signature_xml",
+        "references",
+        "seal_file",
+        "signed_value",
+        "ses",
+        "ses.signature.data_hash",
+        "ses.seal.signature",
+    ):
         assert got[name] == "passed", name
     assert sig["object"]["references"] == 4 and sig["object"]["signed_value"] == "SignedValue.dat"
     assert report.object["uncovered"] == [] and checks(report)["package.coverage"] == "passed"
@@ -51,7 +59,9 @@ def test_changed_page_is_named(pki: Hierarchy, our_ofd: bytes) -> None:
 
 def test_changed_signature_xml_fails_the_data_hash(pki: Hierarchy, our_ofd: bytes) -> None:
     files = unzip(our_ofd)
-    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(b"trustsvc-test", b"trustsvc-TEST")
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
+        b"trustsvc-test", b"trustsvc-TEST"
+    )
     report = verify_ofd(zip_files(files), trust=pki.trust)
     assert report.sub_indication == "HASH_FAILURE" and checks(first(report))["ses.signature.data_hash"] == "failed"
 
@@ -75,7 +85,9 @@ def test_signatures_xml_changes_only_break_a_signature_that_locked_it(pki: Hiera
     # ContinueSign (Signatures.xml not referenced): the first signature still holds; the new
     # entry, whose files are missing, fails on its own.
     continued = unzip(build_ofd(pki, our_seal))
-    continued["Doc_0/Signs/Signatures.xml"] = continued["Doc_0/Signs/Signatures.xml"].replace(b"</ofd:Signatures>", extra)
+    continued["Doc_0/Signs/Signatures.xml"] = continued["Doc_0/Signs/Signatures.xml"].replace(
+        b"</ofd:Signatures>", extra
+    )
     report = verify_ofd(zip_files(continued), trust=pki.trust)
     one, two = report.object["signatures"]
     assert one["indication"] == "PASSED" and two["sub_indication"] == "FORMAT_FAILURE"
@@ -86,7 +98,9 @@ def test_signatures_xml_changes_only_break_a_signature_that_locked_it(pki: Hiera
     locked["Doc_0/Signs/Signatures.xml"] = locked["Doc_0/Signs/Signatures.xml"].replace(b"</ofd:Signatures>", extra)
     one = verify_ofd(zip_files(locked), trust=pki.trust).object["signatures"][0]
     assert one["sub_indication"] == "HASH_FAILURE"
-    assert "locked the signature list" in next(c["detail"] for c in one["checks"] if c["name"] == "references[/Doc_0/Signs/Signatures.xml]")
+    assert "locked the signature list" in next(
+        c["detail"] for c in one["checks"] if c["name"] == "references[/Doc_0/Signs/Signatures.xml]"
+    )
 
 
 def _zip_raw(entries: list[tuple[str, bytes]]) -> bytes:
@@ -171,7 +185,9 @@ def test_path_resolution() -> None:
         ("WHIRLPOOL", hsm.sm3, "FAILED", None),
     ],
 )
-def test_check_methods(pki: Hierarchy, our_seal: bytes, method: str | None, digest: Any, indication: str, warning: str | None) -> None:
+def test_check_methods(
+    pki: Hierarchy, our_seal: bytes, method: str | None, digest: Any, indication: str, warning: str | None
+) -> None:
     report = verify_ofd(build_ofd(pki, our_seal, check_method=method, digest=digest), trust=pki.trust)
     assert report.indication.value == indication, report.message
     if warning:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import gmalg
@@ -42,7 +42,7 @@ from trustsvc.seals import (
 from trustsvc.seals.asn1 import ExtData, SESealV4, SESSignatureV4
 from trustsvc.trust import TrustContext
 
-UTC = timezone.utc
+UTC = UTC
 PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
 
 
@@ -87,7 +87,9 @@ def test_made_signature_passes_and_reports_its_object(pki: Hierarchy, our_seal: 
     assert as_json["indication"] == "PASSED" and as_json["signing_time"].endswith("Z")
 
 
-def test_without_an_anchor_every_crypto_check_passes_but_trust_is_undecided(pki: Hierarchy, our_signature: bytes) -> None:
+def test_without_an_anchor_every_crypto_check_passes_but_trust_is_undecided(
+    pki: Hierarchy, our_signature: bytes
+) -> None:
     report = verify_ses_signature(our_signature, original=DOCUMENT, trust=pki.untrusted)
     assert report.indication.value == "INDETERMINATE" and report.sub_indication == "NO_CERTIFICATE_CHAIN_FOUND"
     got = checks(report)
@@ -116,13 +118,21 @@ def test_gmalg_verifies_what_we_made(pki: Hierarchy, our_seal: bytes, our_signat
 def test_openssl_parses_what_we_made(tmp_path: Path, pki: Hierarchy, our_seal: bytes) -> None:
     tsa = FakeTSA(datetime.now(UTC))
     signature = sign_document(
-        DOCUMENT, seal=our_seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY, timestamper=tsa.stamp
+        DOCUMENT,
+        seal=our_seal,
+        signer=pki.signer.signer,
+        signer_cert=pki.signer.cert,
+        property_info=PROPERTY,
+        timestamper=tsa.stamp,
     )
     for name, data in (("seal.esl", our_seal), ("SignedValue.dat", signature)):
         path = tmp_path / name
         path.write_bytes(data)
         result = subprocess.run(
-            ["openssl", "asn1parse", "-inform", "DER", "-in", str(path), "-i"], capture_output=True, text=True, check=False
+            ["openssl", "asn1parse", "-inform", "DER", "-in", str(path), "-i"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
         assert ":ES" in result.stdout and "GENERALIZEDTIME" in result.stdout and "SM2-with-SM3" in result.stdout
@@ -138,7 +148,9 @@ def test_cert_list_of_sm3_digests(pki: Hierarchy) -> None:
     parsed = parse_seal(seal)
     assert parsed.cert_list.type == 2 and parsed.cert_list.digests[0].algorithm == "SM3"
     assert parsed.cert_list.digests[0].value == hsm.sm3(pki.signer.cert)
-    signature = sign_document(DOCUMENT, seal=seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY)
+    signature = sign_document(
+        DOCUMENT, seal=seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY
+    )
     report = verify_ses_signature(signature, original=DOCUMENT, trust=pki.trust)
     assert report.indication.value == "PASSED"
     assert "SM3 of the signer certificate" in next(c.detail for c in report.checks if c.name == "signature.cert_list")
@@ -170,9 +182,14 @@ def test_sign_document_refusals(pki: Hierarchy, our_seal: bytes) -> None:
     assert code(seal=bytes(broken)) == "seal_invalid"
     assert code(property_info="非ASCII") == "bad_property_info"
     listed = make_seal(
-        seal_spec(pki, signer_certs=(pki.expired_signer.cert,)), maker_signer=pki.maker.signer, maker_cert=pki.maker.cert
+        seal_spec(pki, signer_certs=(pki.expired_signer.cert,)),
+        maker_signer=pki.maker.signer,
+        maker_cert=pki.maker.cert,
     )
-    assert code(seal=listed, signer=pki.expired_signer.signer, signer_cert=pki.expired_signer.cert) == "signer_certificate_invalid"
+    assert (
+        code(seal=listed, signer=pki.expired_signer.signer, signer_cert=pki.expired_signer.cert)
+        == "signer_certificate_invalid"
+    )
 
 
 def test_make_seal_refusals(pki: Hierarchy) -> None:
@@ -180,7 +197,11 @@ def test_make_seal_refusals(pki: Hierarchy) -> None:
         make_seal(seal_spec(pki), maker_signer=pki.signer.signer, maker_cert=pki.maker.cert)
     assert err.value.code == "maker_key_mismatch"
     with pytest.raises(SealingError) as err:
-        make_seal(seal_spec(pki, create_date=datetime(2019, 6, 1, tzinfo=UTC)), maker_signer=pki.maker.signer, maker_cert=pki.maker.cert)
+        make_seal(
+            seal_spec(pki, create_date=datetime(2019, 6, 1, tzinfo=UTC)),
+            maker_signer=pki.maker.signer,
+            maker_cert=pki.maker.cert,
+        )
     assert err.value.code == "maker_certificate_invalid"  # the maker certificate did not exist yet
     for bad in ({"es_id": "印章"}, {"signer_certs": ()}, {"signer_certs": (b"junk",)}, {"cert_list_type": 3}):
         with pytest.raises(SealingError) as err:
@@ -250,7 +271,9 @@ def test_revocation_before_and_after_signing(pki: Hierarchy, our_signature: byte
 
     # Signed after the revocation, whatever its reason: FAILED / REVOKED.
     for reason in ("key_compromise", "superseded"):
-        report = verify_ses_signature(our_signature, original=DOCUMENT, trust=revoked(signed_at - timedelta(seconds=1), reason))
+        report = verify_ses_signature(
+            our_signature, original=DOCUMENT, trust=revoked(signed_at - timedelta(seconds=1), reason)
+        )
         assert report.indication.value == "FAILED" and report.sub_indication == "REVOKED", reason
         assert report.status_now["signer"]["revocation_rule"] == "signed_after_revocation"
 
@@ -275,7 +298,12 @@ def test_revocation_before_and_after_signing(pki: Hierarchy, our_signature: byte
     stamped_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
     tsa = FakeTSA(stamped_at)
     stamped_signature = sign_document(
-        DOCUMENT, seal=our_seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY, timestamper=tsa.stamp
+        DOCUMENT,
+        seal=our_seal,
+        signer=pki.signer.signer,
+        signer_cert=pki.signer.cert,
+        property_info=PROPERTY,
+        timestamper=tsa.stamp,
     )
     proven = verify_ses_signature(
         stamped_signature,
@@ -294,7 +322,12 @@ def test_time_stamp_gives_the_signing_time(pki: Hierarchy, our_seal: bytes) -> N
     stamped_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
     tsa = FakeTSA(stamped_at)
     signature = sign_document(
-        DOCUMENT, seal=our_seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY, timestamper=tsa.stamp
+        DOCUMENT,
+        seal=our_seal,
+        signer=pki.signer.signer,
+        signer_cert=pki.signer.cert,
+        property_info=PROPERTY,
+        timestamper=tsa.stamp,
     )
     stamped = verify_ses_signature(signature, original=DOCUMENT, trust=pki.trust, tst_verifier=tsa.verify)
     assert stamped.signing_time == stamped_at and checks(stamped)["signature.timestamp.message_imprint"] == "passed"
@@ -329,7 +362,9 @@ def _passes_with_warning(report: VerificationReport, fragment: str) -> None:
 
 
 def test_raw_r_s_signature_is_converted(pki: Hierarchy, our_seal: bytes) -> None:
-    signature = hand_signature(our_seal, pki.signer, encode_signature=lambda der: core.OctetBitString(hsm.signature_to_raw(der)))
+    signature = hand_signature(
+        our_seal, pki.signer, encode_signature=lambda der: core.OctetBitString(hsm.signature_to_raw(der))
+    )
     _passes_with_warning(verify_ses_signature(signature, original=DOCUMENT, trust=pki.trust), "raw 64-byte r||s")
 
 
@@ -345,7 +380,9 @@ def test_trailing_zero_stripped_bit_string_is_repadded(pki: Hierarchy, our_seal:
     else:  # pragma: no cover - probability (255/256)^4000
         pytest.fail("no signature ending in a zero octet")
     tbs = parse_ses_signature(signature).signed_bytes
-    stripped = raw(tbs, core.OctetString(pki.signer.cert), core.ObjectIdentifier("1.2.156.10197.1.501"), bit_string(der[:-1], 7))
+    stripped = raw(
+        tbs, core.OctetString(pki.signer.cert), core.ObjectIdentifier("1.2.156.10197.1.501"), bit_string(der[:-1], 7)
+    )
     assert parse_ses_signature(stripped).signature == der
     _passes_with_warning(verify_ses_signature(stripped, original=document, trust=pki.trust), "re-padded")
 
@@ -361,7 +398,9 @@ def test_v4_time_and_hash_encoding_quirks(pki: Hierarchy, our_seal: bytes) -> No
     utc_time = hand_signature(our_seal, pki.signer, time_node=core.UTCTime(now))
     _passes_with_warning(verify_ses_signature(utc_time, original=DOCUMENT, trust=pki.trust), "not GeneralizedTime")
     octets = hand_signature(our_seal, pki.signer, data_hash_node=core.OctetString(hsm.sm3(DOCUMENT)))
-    _passes_with_warning(verify_ses_signature(octets, original=DOCUMENT, trust=pki.trust), "OCTET STRING, not BIT STRING")
+    _passes_with_warning(
+        verify_ses_signature(octets, original=DOCUMENT, trust=pki.trust), "OCTET STRING, not BIT STRING"
+    )
 
 
 def test_ext_datas_tagging_and_explicit_false(pki: Hierarchy, our_seal: bytes) -> None:
@@ -373,7 +412,12 @@ def test_ext_datas_tagging_and_explicit_false(pki: Hierarchy, our_seal: bytes) -
         "untagged": raw(ext),
         "critical": core.SequenceOf(contents=explicit_false, explicit=0).dump(),
     }
-    warnings = {"explicit": None, "implicit": "implicit [0]", "untagged": "untagged", "critical": "critical FALSE explicitly"}
+    warnings = {
+        "explicit": None,
+        "implicit": "implicit [0]",
+        "untagged": "untagged",
+        "critical": "critical FALSE explicitly",
+    }
     for form, node in forms.items():
         signature = hand_signature(our_seal, pki.signer, ext_datas_node=node)
         parsed = parse_ses_signature(signature)

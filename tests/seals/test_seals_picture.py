@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 from sealkit import Hierarchy, seal_spec
 
-from trustsvc.seals import SealPictureError, load_uploaded_picture, make_seal, parse_seal, render_round_seal, verify_seal
+from trustsvc.seals import (
+    SealPictureError,
+    load_uploaded_picture,
+    make_seal,
+    parse_seal,
+    render_round_seal,
+    verify_seal,
+)
 from trustsvc.seals import picture as picture_module
 from trustsvc.seals.picture import find_cjk_font, round_seal_picture
 
@@ -45,7 +52,10 @@ def test_round_seal_is_a_red_ring_with_text() -> None:
     pixels = image.load()
     # The ring: nearly every point on its centre line is red.
     radius = 400 * (0.5 - 0.02 - 0.0175)
-    ring = [pixels[round(200 + radius * math.cos(t / 180 * math.pi)), round(200 + radius * math.sin(t / 180 * math.pi))] for t in range(360)]
+    ring = [
+        pixels[round(200 + radius * math.cos(t / 180 * math.pi)), round(200 + radius * math.sin(t / 180 * math.pi))]
+        for t in range(360)
+    ]
     assert sum(map(_is_red, ring)) >= 350
     # Inside and outside the ring, what is drawn is red; the rest is transparent.
     opaque = [p for p in _pixels(image) if p[3] > 128]

@@ -14,8 +14,13 @@ DEPT = "11320000MB0000001G"
 
 def test_issuer_key_is_scoped_and_only_its_hash_is_stored(service) -> None:
     with service.db.transaction() as s:
-        created = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT.lower(),
-                                 licence_types=["11100000MB0143028R002", "营业执照", "11100000MB0143028R001"])
+        created = create_api_key(
+            s,
+            role="issuer",
+            actor="test",
+            department_uscc=DEPT.lower(),
+            licence_types=["11100000MB0143028R002", "营业执照", "11100000MB0143028R001"],
+        )
     with service.db.reader() as s:
         row = s.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == created.key_id)).scalar_one()
         assert created.token.split("_", 2)[2] not in (row.secret_sha256, row.label)

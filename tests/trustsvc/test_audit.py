@@ -26,8 +26,17 @@ def db(database_url: str) -> Database:
 def _fill(db: Database, n: int) -> None:
     for i in range(n):
         with db.transaction() as s:
-            record(s, AuditEvent(actor="test", action="thing.do", object_type="thing", object_id=str(i),
-                                 key_ref="soft:k", details={"i": i, "名称": "江苏"}))
+            record(
+                s,
+                AuditEvent(
+                    actor="test",
+                    action="thing.do",
+                    object_type="thing",
+                    object_id=str(i),
+                    key_ref="soft:k",
+                    details={"i": i, "名称": "江苏"},
+                ),
+            )
 
 
 def _verify(db: Database):
@@ -41,10 +50,17 @@ def test_intact_chain_verifies(db: Database) -> None:
     assert result.ok and result.rows == 12 and result.bad_seq is None
 
 
-@pytest.mark.parametrize("column, value", [
-    ("action", "thing.undo"), ("actor", "mallory"), ("details", '{"i":999}'), ("ts", "2020-01-01T00:00:00.000000Z"),
-    ("object_id", "x"), ("key_ref", "soft:other"),
-])
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("action", "thing.undo"),
+        ("actor", "mallory"),
+        ("details", '{"i":999}'),
+        ("ts", "2020-01-01T00:00:00.000000Z"),
+        ("object_id", "x"),
+        ("key_ref", "soft:other"),
+    ],
+)
 def test_editing_any_column_of_any_row_is_found(db: Database, column: str, value: str) -> None:
     _fill(db, 6)
     with db.transaction() as s:
@@ -88,10 +104,9 @@ def test_reordering_rows_is_found(db: Database) -> None:
 
 def test_a_failed_transaction_leaves_no_audit_row(db: Database) -> None:
     _fill(db, 2)
-    with pytest.raises(RuntimeError):
-        with db.transaction() as s:
-            record(s, AuditEvent(actor="t", action="will.fail"))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        record(s, AuditEvent(actor="t", action="will.fail"))
+        raise RuntimeError("boom")
     result = _verify(db)
     assert result.ok and result.rows == 2
 

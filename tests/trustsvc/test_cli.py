@@ -54,7 +54,17 @@ def test_department_apikey_pin_and_export(env: dict[str, str]) -> None:
     bad = run(env, "department", "add", "--code", "11320000MB0000001A", "--name", "x", code=1)
     assert "invalid_uscc" in bad.output
 
-    token = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT, "--types", "11100000MB0143028R001,食品经营许可证").output.strip()
+    token = run(
+        env,
+        "apikey",
+        "create",
+        "--role",
+        "issuer",
+        "--department",
+        DEPT,
+        "--types",
+        "11100000MB0143028R001,食品经营许可证",
+    ).output.strip()
     assert token.startswith("tsk_")
     db_bytes = (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").read_bytes()
     assert token.split("_", 2)[2].encode() not in db_bytes
@@ -101,8 +111,9 @@ def test_demo_bootstraps_and_serves_healthz(demo_server) -> None:
     assert body["status"] == "ok" and body["self_test"]["passed"] is True and body["region"] == "320000"
     key_file = demo_server.home / "admin.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    req = urllib.request.Request(f"{demo_server.url}/api/v1/whoami",
-                                 headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
+    req = urllib.request.Request(
+        f"{demo_server.url}/api/v1/whoami", headers={"Authorization": f"Bearer {key_file.read_text().strip()}"}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert json.load(resp)["role"] == "admin"
     with urllib.request.urlopen(f"{demo_server.url}/api/v1/seals/32000000000001", timeout=5) as resp:
@@ -118,8 +129,9 @@ def test_seal_make_sign_and_verify_exit_codes(env: dict[str, str], tmp_path: Pat
     run(env, "init", "--region", "320000", "--name", "江苏省")
     run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局")
     esl = tmp_path / "seal.esl"
-    made = json.loads(run(env, "seal", "make", "--department", DEPT, "--name", "江苏省市场监督管理局",
-                          "--out", str(esl)).output)
+    made = json.loads(
+        run(env, "seal", "make", "--department", DEPT, "--name", "江苏省市场监督管理局", "--out", str(esl)).output
+    )
     doc = tmp_path / "licence.txt"
     doc.write_bytes("营业执照".encode())
     sig = tmp_path / "sig.dat"
@@ -158,9 +170,11 @@ def _capture_run_server(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     import trustsvc.serve
 
     calls: list[dict] = []
-    monkeypatch.setattr(trustsvc.serve, "run_server",
-                        lambda config, *, host, port, workers: calls.append(
-                            {"config": config, "host": host, "port": port}))
+    monkeypatch.setattr(
+        trustsvc.serve,
+        "run_server",
+        lambda config, *, host, port, workers: calls.append({"config": config, "host": host, "port": port}),
+    )
     return calls
 
 
@@ -176,8 +190,9 @@ def _published_status_list_urls(config, env: dict[str, str]) -> list[str]:
         svc.close()
 
 
-def test_serve_publishes_urls_of_the_port_it_serves(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_serve_publishes_urls_of_the_port_it_serves(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """`serve --port P` without base_url: the trust list's status-list URLs name port P, so a
     peer importing from P can fetch them; and the operator is warned that base_url is unset."""
     run(env, "init", "--region", "320000", "--name", "江苏省")
@@ -188,8 +203,9 @@ def test_serve_publishes_urls_of_the_port_it_serves(env: dict[str, str], monkeyp
     assert (calls[-1]["host"], calls[-1]["port"]) == ("127.0.0.1", 9123)
     served = calls[-1]["config"]
     assert served.server.public_url == "http://127.0.0.1:9123"
-    assert any("base_url is not set" in r.getMessage() and "http://127.0.0.1:9123" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "base_url is not set" in r.getMessage() and "http://127.0.0.1:9123" in r.getMessage() for r in caplog.records
+    )
     urls = _published_status_list_urls(served, env)
     assert urls == ["http://127.0.0.1:9123", f"http://127.0.0.1:9123/api/v1/status/{DEPT}"]
 
@@ -204,8 +220,9 @@ def test_serve_publishes_urls_of_the_port_it_serves(env: dict[str, str], monkeyp
     run(env, "serve", "--port", "70000", code=2)
 
 
-def test_demo_serves_and_publishes_the_configured_or_given_port(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_serves_and_publishes_the_configured_or_given_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`make run` → `trustsvc demo`: --port wins, else TRUSTSVC_SERVER_PORT; what it bootstraps
     (certificates, trust list) points at the port served."""
     calls = _capture_run_server(monkeypatch)
@@ -219,8 +236,7 @@ def test_demo_serves_and_publishes_the_configured_or_given_port(tmp_path: Path,
     assert calls[-1]["port"] == 9312 and calls[-1]["config"].server.public_url == "http://127.0.0.1:9312"
 
 
-def test_an_issuer_key_without_types_is_created_with_a_note_saying_it_can_issue_nothing(
-        env: dict[str, str]) -> None:
+def test_an_issuer_key_without_types_is_created_with_a_note_saying_it_can_issue_nothing(env: dict[str, str]) -> None:
     run(env, "init", "--region", "320000", "--name", "江苏省")
     run(env, "department", "add", "--code", DEPT, "--name", "江苏省市场监督管理局")
     created = run(env, "apikey", "create", "--role", "issuer", "--department", DEPT)

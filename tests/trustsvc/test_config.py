@@ -20,10 +20,13 @@ def test_defaults_live_under_home(tmp_path: Path) -> None:
 
 
 def test_file_and_environment_are_merged(tmp_path: Path) -> None:
-    write_config(tmp_path / "config.toml", {"region": {"code": "220000", "name": "吉林省"},
-                                            "server": {"port": 9001}})
-    env = {"TRUSTSVC_SERVER_PORT": "9100", "DATABASE_URL": "postgresql://u@h/db",
-           "TRUSTSVC_HSM_PIN_FILE": "secret.pin", "TRUSTSVC_SERVER_BASE_URL": "https://tl.example.cn/"}
+    write_config(tmp_path / "config.toml", {"region": {"code": "220000", "name": "吉林省"}, "server": {"port": 9001}})
+    env = {
+        "TRUSTSVC_SERVER_PORT": "9100",
+        "DATABASE_URL": "postgresql://u@h/db",
+        "TRUSTSVC_HSM_PIN_FILE": "secret.pin",
+        "TRUSTSVC_SERVER_BASE_URL": "https://tl.example.cn/",
+    }
     cfg = load_config(env, home=tmp_path)
     assert cfg.region is not None and (cfg.region.code, cfg.region.name) == ("220000", "吉林省")
     assert cfg.server.port == 9100
@@ -32,17 +35,20 @@ def test_file_and_environment_are_merged(tmp_path: Path) -> None:
     assert cfg.hsm.pin_file == tmp_path.resolve() / "secret.pin"
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[server]\nprot = 1\n", "prot"),
-    ("[nonsense]\nx = 1\n", "nonsense"),
-    ("[server]\nport = 'abc'\n", "port"),
-    ("[server]\nport = 70000\n", "port"),
-    ("[region]\ncode = '12345'\nname = 'x'\n", "GB/T 2260"),
-    ("[region]\ncode = '320000'\n", "code and name"),
-    ("[hsm]\nbackend = 'floppy'\n", "backend"),
-    ("[hsm]\nprovider = 'gmssl'\n", "provider"),
-    ("not toml ==", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[server]\nprot = 1\n", "prot"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+        ("[server]\nport = 'abc'\n", "port"),
+        ("[server]\nport = 70000\n", "port"),
+        ("[region]\ncode = '12345'\nname = 'x'\n", "GB/T 2260"),
+        ("[region]\ncode = '320000'\n", "code and name"),
+        ("[hsm]\nbackend = 'floppy'\n", "backend"),
+        ("[hsm]\nprovider = 'gmssl'\n", "provider"),
+        ("not toml ==", "cannot read"),
+    ],
+)
 def test_invalid_configuration_is_refused(tmp_path: Path, text: str, needle: str) -> None:
     (tmp_path / "config.toml").write_text(text)
     with pytest.raises(ConfigurationError) as err:
@@ -72,8 +78,7 @@ def test_served_config_makes_the_public_url_follow_the_served_address(tmp_path: 
     wildcard = base_url_warning(served_config(cfg, host="0.0.0.0", port=9123))
     assert wildcard is not None and "cannot fetch" in wildcard
     # a configured base_url is published whatever the port served
-    fixed = served_config(load_config({"TRUSTSVC_SERVER_BASE_URL": "https://tl.example.cn"}, home=tmp_path),
-                          port=9123)
+    fixed = served_config(load_config({"TRUSTSVC_SERVER_BASE_URL": "https://tl.example.cn"}, home=tmp_path), port=9123)
     assert fixed.server.public_url == "https://tl.example.cn" and base_url_warning(fixed) is None
     with pytest.raises(ConfigurationError):
         served_config(cfg, port=70000)

@@ -54,9 +54,19 @@ def test_every_issued_certificate_chains_to_the_root(service) -> None:
         rows = s.execute(select(CertificateRecord)).scalars().all()
         by_id = {r.id: r for r in rows}
         root = pki.get_ca(s, "root")
-    assert {r.slug for r in rows} >= {"root", "services", "trust-list-signer", "status-list-signer", "code-signer",
-                                      "ocsp", "tsa", DEPT, f"{DEPT}/seal-maker", f"{DEPT}/signer"}
-    now = dt.datetime.now(dt.timezone.utc)
+    assert {r.slug for r in rows} >= {
+        "root",
+        "services",
+        "trust-list-signer",
+        "status-list-signer",
+        "code-signer",
+        "ocsp",
+        "tsa",
+        DEPT,
+        f"{DEPT}/seal-maker",
+        f"{DEPT}/signer",
+    }
+    now = dt.datetime.now(dt.UTC)
     for row in rows:
         chain = []
         issuer = by_id.get(row.issuer_id) if row.issuer_id else None
@@ -90,8 +100,11 @@ def test_crl_is_signed_cached_and_lists_revocations(service) -> None:
     parsed2 = asn1_crl.CertificateList.load(second)
     serials = [int(e["user_certificate"].native) for e in parsed2["tbs_cert_list"]["revoked_certificates"]]
     assert serials == [int(revoked.serial_hex, 16)]
-    numbers = [ext["extn_value"].native for ext in parsed2["tbs_cert_list"]["crl_extensions"]
-               if ext["extn_id"].native == "crl_number"]
+    numbers = [
+        ext["extn_value"].native
+        for ext in parsed2["tbs_cert_list"]["crl_extensions"]
+        if ext["extn_id"].native == "crl_number"
+    ]
     assert numbers == [2]
 
 
@@ -117,7 +130,7 @@ def test_no_private_key_or_pin_in_the_database(service) -> None:
         needles += [k, k.hex().encode(), k.hex().upper().encode(), base64.b64encode(k)]
     needles.append(b"test-pin-1234")
     with service.db.reader() as s:
-        tables = [t for t in ("regions", "certificates", "departments", "crls", "api_keys", "audit_log", "audit_head")]
+        tables = ["regions", "certificates", "departments", "crls", "api_keys", "audit_log", "audit_head"]
         blob = b""
         for table in tables:
             for row in s.execute(text(f"SELECT * FROM {table}")):

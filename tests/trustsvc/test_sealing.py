@@ -23,8 +23,9 @@ DOC = "营业执照 江苏某某科技有限公司 统一社会信用代码 9135
 
 @pytest.fixture
 def seal(service):
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"),
-                                actor="test")
+    return make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
 
 
 def test_a_made_seal_verifies_under_the_region_root(service, seal) -> None:
@@ -42,8 +43,11 @@ def test_applied_seal_is_timestamped_and_verifies_over_the_document(service, sea
     report = verify_bytes(applied.signature, trust=trust, original=DOC)
     assert report.indication.value == "PASSED", report.as_dict()
     names = {c.name: c.result for c in report.checks}
-    assert any(n.startswith("timestamp") or n.startswith("signature.timestamp") or "time_stamp" in n
-               for n, r in names.items() if r == "passed"), names
+    assert any(
+        n.startswith(("timestamp", "signature.timestamp")) or "time_stamp" in n
+        for n, r in names.items()
+        if r == "passed"
+    ), names
     assert report.signing_time is not None
 
     tampered = verify_bytes(applied.signature, trust=trust, original=DOC + b" ")
@@ -62,8 +66,14 @@ def test_revocation_is_judged_at_signing_time(service, seal) -> None:
     assert refused.value.code == "signer_certificate_revoked"
     with service.db.reader() as s:  # ...but whoever stole it does
         signer = s.execute(select(CertificateRecord).where(CertificateRecord.slug == f"{DEPT}/signer")).scalar_one()
-    forged = sign_document(DOC, seal=seal.der, signer=service.keystore.signer(signer.key_ref), signer_cert=signer.der,
-                           property_info="/", time=utcnow().replace(microsecond=0))
+    forged = sign_document(
+        DOC,
+        seal=seal.der,
+        signer=service.keystore.signer(signer.key_ref),
+        signer_cert=signer.der,
+        property_info="/",
+        time=utcnow().replace(microsecond=0),
+    )
     trust = local_trust_context(service.db)
     late = verify_bytes(forged, trust=trust, original=DOC)
     assert late.indication.value == "FAILED" and late.sub_indication == "REVOKED", late.as_dict()
@@ -97,8 +107,15 @@ def test_seal_scope_and_validation(service, seal) -> None:
 def test_every_seal_operation_is_an_audited_key_use(service, seal) -> None:
     apply_seal(service, seal.esid, DOC, actor="test")
     with service.db.reader() as s:
-        rows = s.execute(select(AuditEventRecord).where(AuditEventRecord.action.in_(("seal.make", "seal.apply")))
-                         .order_by(AuditEventRecord.seq)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEventRecord)
+                .where(AuditEventRecord.action.in_(("seal.make", "seal.apply")))
+                .order_by(AuditEventRecord.seq)
+            )
+            .scalars()
+            .all()
+        )
         assert [r.action for r in rows] == ["seal.make", "seal.apply"]
         assert all(r.key_ref.startswith("soft:d" + DEPT) for r in rows)
         assert verify_chain(s).ok

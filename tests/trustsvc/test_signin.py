@@ -26,8 +26,13 @@ def _keys(service) -> dict[str, str]:
 
 def _events(service) -> list[tuple[str, str, str]]:
     with service.db.reader() as s:
-        rows = s.execute(select(AuditEventRecord).where(AuditEventRecord.action.like("console.%"))
-                         .order_by(AuditEventRecord.seq)).scalars().all()
+        rows = (
+            s.execute(
+                select(AuditEventRecord).where(AuditEventRecord.action.like("console.%")).order_by(AuditEventRecord.seq)
+            )
+            .scalars()
+            .all()
+        )
         return [(r.action, r.object_id, r.details) for r in rows]
 
 
@@ -46,8 +51,14 @@ def test_sign_in_and_out_are_audited_and_the_key_never_is(service) -> None:
         sign_in(service, "not a key")
     sign_out(service, issuer)
     events = _events(service)
-    assert [e[0] for e in events] == ["console.login", "console.login", "console.login_refused",
-                                      "console.login_refused", "console.login_refused", "console.logout"]
+    assert [e[0] for e in events] == [
+        "console.login",
+        "console.login",
+        "console.login_refused",
+        "console.login_refused",
+        "console.login_refused",
+        "console.logout",
+    ]
     assert events[0][1] == issuer.key_id and '"source":"127.0.0.1"' in events[0][2]
     assert events[3][1] == issuer.key_id and '"code":"invalid_api_key"' in events[3][2]
     for token in keys.values():

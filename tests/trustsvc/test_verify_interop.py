@@ -26,7 +26,7 @@ from trustsvc.report import VerificationReport
 from trustsvc.trust import TrustContext
 from trustsvc.verify import verify_bytes
 
-NOW = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 NO_CHAIN = "NO_CERTIFICATE_CHAIN_FOUND"
 
 
@@ -44,12 +44,27 @@ class Case:
 
 CASES = [
     # ses/ -------------------------------------------------------------------------------------
-    Case("ses/baiwang_taxtest_v4_SignedValue.dat", "INDETERMINATE", NO_CHAIN,
-         ("signature.value", "signature.data_hash", "seal.signature"), "ses/baiwang_taxtest_v4_Signature.xml"),
-    Case("ses/dianju_v4_SignedValue.dat", "INDETERMINATE", NO_CHAIN,
-         ("signature.value", "signature.data_hash", "seal.signature"), "ses/dianju_v4_Signature.xml"),
-    Case("ses/dms360_v1_SignedValue.dat", "FAILED", "SIG_CRYPTO_FAILURE", ("seal.signature",),
-         "ses/dms360_v1_Signature.xml"),
+    Case(
+        "ses/baiwang_taxtest_v4_SignedValue.dat",
+        "INDETERMINATE",
+        NO_CHAIN,
+        ("signature.value", "signature.data_hash", "seal.signature"),
+        "ses/baiwang_taxtest_v4_Signature.xml",
+    ),
+    Case(
+        "ses/dianju_v4_SignedValue.dat",
+        "INDETERMINATE",
+        NO_CHAIN,
+        ("signature.value", "signature.data_hash", "seal.signature"),
+        "ses/dianju_v4_Signature.xml",
+    ),
+    Case(
+        "ses/dms360_v1_SignedValue.dat",
+        "FAILED",
+        "SIG_CRYPTO_FAILURE",
+        ("seal.signature",),
+        "ses/dms360_v1_Signature.xml",
+    ),
     Case("ses/ofdrw_SignedValueV4.dat", "INDETERMINATE", NO_CHAIN, ("signature.value", "seal.signature")),
     Case("ses/hebeigede_SESealData.DER", "FAILED", "SIG_CRYPTO_FAILURE"),
     # Expired today (valid 2020..2022): the seal signature itself is valid.
@@ -77,19 +92,37 @@ CASES = [
     # No signing time inside and the signer certificate has expired since: nothing proves it was
     # signed while valid (ETSI OUT_OF_BOUNDS_NO_POE); the signature itself verifies.
     Case("cms/gmsm_cfca_sadk_attached.p7b", "INDETERMINATE", "OUT_OF_BOUNDS_NO_POE", ("cms.signature",)),
-    Case("cms/gmsm_cfca_sadk_detached.p7b", "INDETERMINATE", "OUT_OF_BOUNDS_NO_POE", ("cms.signature",),
-         b"Hello Secret World!"),
+    Case(
+        "cms/gmsm_cfca_sadk_detached.p7b",
+        "INDETERMINATE",
+        "OUT_OF_BOUNDS_NO_POE",
+        ("cms.signature",),
+        b"Hello Secret World!",
+    ),
     Case("cms/gmsm_cfca_sadk_detached.p7b", "FAILED", "SIG_CRYPTO_FAILURE", original=b"Hello Secret World?"),
     Case("cms/gmsm_cfca_sadk_detached.p7b", "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"),
-    Case("cms/ynca_gbt35275_detached_SignedValue.p7", "INDETERMINATE", NO_CHAIN, ("cms.signature",),
-         "cms/ynca_gbt35275_detached_content_Signature.xml"),
+    Case(
+        "cms/ynca_gbt35275_detached_SignedValue.p7",
+        "INDETERMINATE",
+        NO_CHAIN,
+        ("cms.signature",),
+        "cms/ynca_gbt35275_detached_content_Signature.xml",
+    ),
     Case("cms/ynca_gbt35275_detached_SignedValue.p7", "FAILED", "HASH_FAILURE", original=b"<changed/>"),
-    Case("cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7", "INDETERMINATE", "OUT_OF_BOUNDS_NO_POE",
-         ("cms.signature",)),
+    Case(
+        "cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7",
+        "INDETERMINATE",
+        "OUT_OF_BOUNDS_NO_POE",
+        ("cms.signature",),
+    ),
     # Encrypted for its recipient: the signature is over the plaintext (checked after decryption
     # in tests/ca/test_ca_cms.py); a verifier without the recipient key cannot decide.
-    Case("cms/gmsm_gmcert_signed_enveloped.p7.pem", "INDETERMINATE", "SIGNED_DATA_NOT_FOUND",
-         kind="cms_signed_and_enveloped"),
+    Case(
+        "cms/gmsm_gmcert_signed_enveloped.p7.pem",
+        "INDETERMINATE",
+        "SIGNED_DATA_NOT_FOUND",
+        kind="cms_signed_and_enveloped",
+    ),
     Case("cms/gmsm_gmcert_signCert.pem", "FAILED", "EXPIRED", kind="certificate"),
     Case("cms/gmsm_gmcert_encCert.pem", "FAILED", "EXPIRED", kind="certificate"),
     # Private test keys are not objects to verify: a clear format failure, no key echoed.
@@ -99,8 +132,9 @@ CASES = [
 
 
 def _id(case: Case) -> str:
-    return case.path.split("/")[-1] + ("+" + (case.original if isinstance(case.original, str) else "bytes")
-                                       .split("/")[-1] if case.original else "")
+    return case.path.split("/")[-1] + (
+        "+" + (case.original if isinstance(case.original, str) else "bytes").split("/")[-1] if case.original else ""
+    )
 
 
 def _original(interop: Path, case: Case) -> bytes | None:
@@ -121,7 +155,9 @@ def _assert_case(data: dict, case: Case) -> None:
     assert (data["indication"], data["sub_indication"]) == (case.indication, case.sub), data["message"]
     checks = _all_checks(data)
     for prefix in case.passed_checks:
-        hits = {n: r for n, r in checks.items() if n == prefix or n.startswith(prefix + ".") or n.endswith("." + prefix)}
+        hits = {
+            n: r for n, r in checks.items() if n == prefix or n.startswith(prefix + ".") or n.endswith("." + prefix)
+        }
         assert hits, f"no check {prefix!r} in {sorted(checks)}"
         assert "passed" in hits.values() and "failed" not in hits.values(), (prefix, hits)
     if case.message_has:
@@ -148,8 +184,12 @@ def test_verify_bytes_reaches_the_manifest_verdict(interop_dir: Path, case: Case
 
 def test_tongz_embeds_the_sm3_of_its_signature_xml(interop_dir: Path) -> None:
     xml = (interop_dir / "cms/tongz_gbt35275_attached_sm3hash_Signature.xml").read_bytes()
-    report = verify_bytes((interop_dir / "cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7").read_bytes(),
-                          trust=TrustContext(), original=sm3(xml), now=NOW)
+    report = verify_bytes(
+        (interop_dir / "cms/tongz_gbt35275_attached_sm3hash_SignedValue.p7").read_bytes(),
+        trust=TrustContext(),
+        original=sm3(xml),
+        now=NOW,
+    )
     assert _all_checks(report)["cms.signature"] == "passed"
 
 
@@ -166,8 +206,9 @@ def test_valid_ofdrw_documents_pass_with_their_anchor(interop_dir: Path, name: s
     # the anchor's missing keyCertSign is visible, not silent
     assert "warning" in _all_checks(report).values()
     # the expired-at-signing document stays FAILED with the same anchor
-    expired = verify_bytes((interop_dir / "ofd/ofdrw_SESV4SignDoc.ofd").read_bytes(),
-                           trust=_ofdrw_trust(interop_dir), now=NOW)
+    expired = verify_bytes(
+        (interop_dir / "ofd/ofdrw_SESV4SignDoc.ofd").read_bytes(), trust=_ofdrw_trust(interop_dir), now=NOW
+    )
     assert (expired.indication.value, expired.sub_indication) == ("FAILED", "EXPIRED")
 
 
@@ -195,9 +236,18 @@ def test_cli_verify_exit_code_and_json(interop_dir: Path, tmp_path: Path, case: 
 
 
 def test_cli_bare_ofd_signature_with_cert_and_anchor(interop_dir: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, [
-        "verify", str(interop_dir / "ofd/ofdrw_DigitalSign.ofd"), "--anchor", str(interop_dir / "certs/ofdrw_root.pem"),
-        "--cert", str(interop_dir / "certs/ofdrw_user.pem")], env={"TRUSTSVC_HOME": str(tmp_path / "empty")})
+    result = CliRunner().invoke(
+        cli,
+        [
+            "verify",
+            str(interop_dir / "ofd/ofdrw_DigitalSign.ofd"),
+            "--anchor",
+            str(interop_dir / "certs/ofdrw_root.pem"),
+            "--cert",
+            str(interop_dir / "certs/ofdrw_user.pem"),
+        ],
+        env={"TRUSTSVC_HOME": str(tmp_path / "empty")},
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("PASSED")
 
@@ -213,9 +263,11 @@ def test_api_verify_reaches_the_same_verdicts(interop_dir: Path, service) -> Non
         if original is None:  # raw body
             resp = client.post("/api/v1/verify", data=data, content_type="application/octet-stream")
         else:  # multipart file + original (all such pairs are small)
-            resp = client.post("/api/v1/verify", data={"file": (io.BytesIO(data), "object"),
-                                                       "original": (io.BytesIO(original), "original")},
-                               content_type="multipart/form-data")
+            resp = client.post(
+                "/api/v1/verify",
+                data={"file": (io.BytesIO(data), "object"), "original": (io.BytesIO(original), "original")},
+                content_type="multipart/form-data",
+            )
         assert resp.status_code == 200, (case.path, resp.get_json())
         _assert_case(resp.get_json(), case)
 

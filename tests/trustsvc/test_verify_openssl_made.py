@@ -31,12 +31,54 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     if shutil.which("openssl") is None or not _openssl("version").startswith(b"OpenSSL 3"):
         pytest.skip("needs the OpenSSL 3 command line (SM2)")
     d = tmp_path_factory.mktemp("made")
-    _openssl("req", "-x509", "-newkey", "sm2", "-nodes", "-keyout", d / "ca.key", "-out", d / "ca.pem",
-             "-subj", "/CN=OpenSSL CA", "-days", "30", "-sm3", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    _openssl("req", "-new", "-newkey", "sm2", "-nodes", "-keyout", d / "leaf.key", "-out", d / "leaf.csr",
-             "-subj", "/CN=OpenSSL leaf", "-sm3")
-    _openssl("x509", "-req", "-in", d / "leaf.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
-             "-CAcreateserial", "-days", "10", "-sm3", "-out", d / "leaf.pem")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "sm2",
+        "-nodes",
+        "-keyout",
+        d / "ca.key",
+        "-out",
+        d / "ca.pem",
+        "-subj",
+        "/CN=OpenSSL CA",
+        "-days",
+        "30",
+        "-sm3",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    _openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "sm2",
+        "-nodes",
+        "-keyout",
+        d / "leaf.key",
+        "-out",
+        d / "leaf.csr",
+        "-subj",
+        "/CN=OpenSSL leaf",
+        "-sm3",
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        d / "leaf.csr",
+        "-CA",
+        d / "ca.pem",
+        "-CAkey",
+        d / "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "10",
+        "-sm3",
+        "-out",
+        d / "leaf.pem",
+    )
     leaf = parse_certificate((d / "leaf.pem").read_bytes())
     bad = bytearray(leaf.der)
     bad[leaf.der.rindex(leaf.signature) + 6] ^= 0x01

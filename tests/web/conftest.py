@@ -22,8 +22,9 @@ DEPT = "11320000MB0000001G"
 
 @pytest.fixture
 def seal(service):
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"),
-                                actor="test")
+    return make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
 
 
 @pytest.fixture
@@ -42,11 +43,10 @@ def keys(service) -> dict[str, str]:
     with service.db.transaction() as s:
         for role in ("admin", "verifier"):
             out[role] = create_api_key(s, role=role, actor="test").token
-        out["issuer"] = create_api_key(s, role="issuer", actor="test", department_uscc=DEPT,
-                                       licence_types=[t.code for t in DEMO_TYPES]).token
+        out["issuer"] = create_api_key(
+            s, role="issuer", actor="test", department_uscc=DEPT, licence_types=[t.code for t in DEMO_TYPES]
+        ).token
     return out
-
-
 
 
 def _need(what: str) -> None:
@@ -69,9 +69,18 @@ def browser() -> Iterator[object]:
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for "no errors" checks
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1200,1000", "--lang=zh-CN"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,1000",
+        "--lang=zh-CN",
+    ):
         options.add_argument(flag)
     drv = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     drv.set_page_load_timeout(WAIT)

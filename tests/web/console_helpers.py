@@ -32,15 +32,26 @@ def login(client: Any, key: str) -> Any:
 
 def business_form(token: str, **overrides: str) -> dict[str, str]:
     form = {
-        "csrf_token": token, "type": BUSINESS_LICENCE.code, "idempotency_key": "",
-        "holder.name": "张三丰", "holder.id_type": "111", "holder.id": PERSON_ID,
-        "fields.name": "南京张三丰小吃店", "fields.uscc": COMPANY, "fields.entity_type": "个体工商户",
-        "fields.legal_representative": "张三丰", "fields.business_scope": "餐饮服务",
-        "fields.registered_capital": "", "fields.established_on": "2021-03-01",
-        "fields.domicile": "南京市秦淮区夫子庙1号", "valid_from": "", "valid_until": "",
+        "csrf_token": token,
+        "type": BUSINESS_LICENCE.code,
+        "idempotency_key": "",
+        "holder.name": "张三丰",
+        "holder.id_type": "111",
+        "holder.id": PERSON_ID,
+        "fields.name": "南京张三丰小吃店",
+        "fields.uscc": COMPANY,
+        "fields.entity_type": "个体工商户",
+        "fields.legal_representative": "张三丰",
+        "fields.business_scope": "餐饮服务",
+        "fields.registered_capital": "",
+        "fields.established_on": "2021-03-01",
+        "fields.domicile": "南京市秦淮区夫子庙1号",
+        "valid_from": "",
+        "valid_until": "",
     }
     form.update(overrides)
     return form
+
 
 WAIT = 30
 """Seconds: an upper bound for browser page loads and waits, not a timing assertion."""

@@ -24,8 +24,9 @@ def _text(resp) -> str:
 
 
 def _issue(console_client, **overrides: str) -> str:
-    resp = console_client.post("/console/licences/new", data=business_form(csrf(console_client, "/console/licences/new"),
-                                                                     **overrides))
+    resp = console_client.post(
+        "/console/licences/new", data=business_form(csrf(console_client, "/console/licences/new"), **overrides)
+    )
     assert resp.status_code == 303, _text(resp)[-2000:]
     match = re.fullmatch(r"/console/licences/(1\.2\.156\.3005\.2\.[0-9A-Z.]+)", resp.headers["Location"])
     assert match
@@ -33,6 +34,7 @@ def _issue(console_client, **overrides: str) -> str:
 
 
 # -- sign in ------------------------------------------------------------------------------------
+
 
 def test_console_is_off_without_a_secret(service, seal, monkeypatch) -> None:
     monkeypatch.delenv("TRUSTSVC_SECRET_KEY", raising=False)
@@ -43,8 +45,9 @@ def test_console_is_off_without_a_secret(service, seal, monkeypatch) -> None:
     assert "api/v1" in client.get("/api/v1/openapi.json").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/console", "/console/licences", "/console/licences/new",
-                                  "/console/licences/1.2.156.3005.2.X.Y.Z.001.0"])
+@pytest.mark.parametrize(
+    "path", ["/console", "/console/licences", "/console/licences/new", "/console/licences/1.2.156.3005.2.X.Y.Z.001.0"]
+)
 def test_without_a_session_pages_redirect_to_log_in(console_client, path: str) -> None:
     resp = console_client.get(path)
     assert resp.status_code == 303 and resp.headers["Location"] == "/console/login"
@@ -83,11 +86,17 @@ def test_session_cookie_holds_the_key_id_not_the_key(console_app, console_client
     value = cookie.split(";", 1)[0].split("=", 1)[1]
     data = console_app.session_interface.get_signing_serializer(console_app).loads(value)
     key_id, secret = keys["issuer"].split("_", 2)[1:]
-    assert data["key_id"] == key_id and secret not in repr(data) and set(data) <= {"key_id", "csrf", "since",
-                                                                                    "_permanent", "_flashes"}
+    assert (
+        data["key_id"] == key_id
+        and secret not in repr(data)
+        and set(data) <= {"key_id", "csrf", "since", "_permanent", "_flashes"}
+    )
     https = console_app.test_client()
-    resp = https.post("/console/login", base_url="https://localhost",
-                      data={"csrf_token": csrf_https(https), "api_key": keys["issuer"]})
+    resp = https.post(
+        "/console/login",
+        base_url="https://localhost",
+        data={"csrf_token": csrf_https(https), "api_key": keys["issuer"]},
+    )
     assert resp.status_code == 303 and "Secure" in resp.headers["Set-Cookie"]
 
 
@@ -109,12 +118,18 @@ def test_log_out_and_key_revocation_end_the_session(service, console_client, key
     assert resp.status_code == 303 and resp.headers["Location"] == "/console/login"
     assert "revoked_api_key" in _text(console_client.get("/console/login"))
     with service.db.reader() as s:
-        actions = [a for a in s.execute(select(AuditEventRecord.action).where(
-            AuditEventRecord.action.like("console.%")).order_by(AuditEventRecord.seq)).scalars()]
+        actions = list(
+            s.execute(
+                select(AuditEventRecord.action)
+                .where(AuditEventRecord.action.like("console.%"))
+                .order_by(AuditEventRecord.seq)
+            ).scalars()
+        )
     assert actions == ["console.login", "console.logout", "console.login"]
 
 
 # -- issue, list, view ----------------------------------------------------------------------------
+
 
 def test_issue_form_follows_the_field_schema(console_client, keys) -> None:
     login(console_client, keys["issuer"])
@@ -164,18 +179,35 @@ def test_the_licence_file_downloads_through_the_session(console_client, keys) ->
 def test_form_errors_are_shown_next_to_their_fields(console_client, keys) -> None:
     login(console_client, keys["issuer"])
     token = csrf(console_client, "/console/licences/new")
-    resp = console_client.post("/console/licences/new", data=business_form(
-        token, **{"holder.name": " ", "holder.id": PERSON_ID[:-1] + ("0" if PERSON_ID[-1] != "0" else "1"),
-                  "fields.legal_representative": "", "fields.uscc": "not-a-code",
-                  "valid_from": "2026-05-01", "valid_until": "2026-01-01"}))
+    resp = console_client.post(
+        "/console/licences/new",
+        data=business_form(
+            token,
+            **{
+                "holder.name": " ",
+                "holder.id": PERSON_ID[:-1] + ("0" if PERSON_ID[-1] != "0" else "1"),
+                "fields.legal_representative": "",
+                "fields.uscc": "not-a-code",
+                "valid_from": "2026-05-01",
+                "valid_until": "2026-01-01",
+            },
+        ),
+    )
     assert resp.status_code == 422
     page = _text(resp)
-    expected = {"holder.name": "invalid_field", "holder.id": "invalid_holder_id",
-                "fields.legal_representative": "missing_field",
-                "fields.uscc": "field_pattern_mismatch", "valid_until": "invalid_validity"}
+    expected = {
+        "holder.name": "invalid_field",
+        "holder.id": "invalid_holder_id",
+        "fields.legal_representative": "missing_field",
+        "fields.uscc": "field_pattern_mismatch",
+        "valid_until": "invalid_validity",
+    }
     for field, code in expected.items():
-        block = re.search(rf'<p class="field-error" id="err-{re.escape(field)}-1"><code class="error-code">'
-                          rf'([a-z_]+)</code>', page)
+        block = re.search(
+            rf'<p class="field-error" id="err-{re.escape(field)}-1"><code class="error-code">'
+            rf"([a-z_]+)</code>",
+            page,
+        )
         assert block and block.group(1) == code, field
         assert re.search(rf'id="{re.escape(field)}"[^>]*aria-invalid="true"', page), field
     assert 'value="南京张三丰小吃店"' in page and 'value="not-a-code"' in page  # what was typed stays
@@ -204,6 +236,7 @@ def test_admin_chooses_the_department(console_client, keys) -> None:
 
 # -- lifecycle ------------------------------------------------------------------------------------
 
+
 def test_suspend_reinstate_and_revoke_through_the_forms(console_client, keys) -> None:
     login(console_client, keys["issuer"])
     ident = _issue(console_client)
@@ -215,12 +248,18 @@ def test_suspend_reinstate_and_revoke_through_the_forms(console_client, keys) ->
     assert console_client.post(f"/console/licences/{ident}/reinstate", data={"csrf_token": token}).status_code == 303
     resp = console_client.post(f"/console/licences/{ident}/revoke", data={"csrf_token": token, "reason": "  "})
     assert resp.status_code == 422 and 'id="revoke-error"' in _text(resp) and "missing_field" in _text(resp)
-    resp = console_client.post(f"/console/licences/{ident}/revoke", data={"csrf_token": token, "reason": "营业执照吊销"})
+    resp = console_client.post(
+        f"/console/licences/{ident}/revoke", data={"csrf_token": token, "reason": "营业执照吊销"}
+    )
     assert resp.status_code == 303
     view = _text(console_client.get(f"/console/licences/{ident}"))
     assert 'data-status="revoked"' in view and "营业执照吊销" in view and 'id="revoke-form"' not in view
-    assert ["licence.issue", "licence.suspend", "licence.reinstate", "licence.revoke"] == re.findall(
-        r"<code>(licence\.[a-z]+)</code>", view)
+    assert re.findall(r"<code>(licence\.[a-z]+)</code>", view) == [
+        "licence.issue",
+        "licence.suspend",
+        "licence.reinstate",
+        "licence.revoke",
+    ]
     public = _text(console_client.get(f"/licences/{ident}"))
     assert 'data-status="revoked"' in public
     listing = _text(console_client.get("/console/licences?status=revoked"))
@@ -235,11 +274,16 @@ def test_unknown_and_malformed_identifiers_in_the_console(console_client, keys) 
     resp = console_client.get("/console/licences/not-an-identifier")
     assert resp.status_code == 422 and "invalid_identifier" in _text(resp)
     token = csrf(console_client, "/console/licences")
-    assert console_client.post(f"/console/licences/{unknown}/revoke",
-                        data={"csrf_token": token, "reason": "x"}).status_code == 404
+    assert (
+        console_client.post(
+            f"/console/licences/{unknown}/revoke", data={"csrf_token": token, "reason": "x"}
+        ).status_code
+        == 404
+    )
 
 
 # -- public page ----------------------------------------------------------------------------------
+
 
 def test_public_page_masks_the_holder(service, console_client, keys) -> None:
     login(console_client, keys["issuer"])
@@ -255,25 +299,40 @@ def test_public_page_masks_the_holder(service, console_client, keys) -> None:
         assert private not in page
     assert "营业执照" in page and "江苏省市场监督管理局" in page and ident in page and 'data-status="active"' in page
 
-    company = _issue(console_client, **{"holder.name": "江苏某某科技有限公司", "holder.id_type": "001",
-                                 "holder.id": COMPANY, "fields.name": "江苏某某科技有限公司"})
+    company = _issue(
+        console_client,
+        **{
+            "holder.name": "江苏某某科技有限公司",
+            "holder.id_type": "001",
+            "holder.id": COMPANY,
+            "fields.name": "江苏某某科技有限公司",
+        },
+    )
     page = _text(anonymous.get(f"/licences/{company}"))
     assert '<dd id="holder-name">江苏******公司</dd>' in page
     assert f'<code id="holder-id">{COMPANY[:8]}********{COMPANY[-2:]}</code>' in page
 
-    newer = change_licence(service, company, principal_or_actor="test", fields={"domicile": "南京市玄武区1号"},
-                           timestamp=False)
+    newer = change_licence(
+        service, company, principal_or_actor="test", fields={"domicile": "南京市玄武区1号"}, timestamp=False
+    )
     page = _text(anonymous.get(f"/licences/{company}"))
     assert 'data-status="superseded"' in page and f'href="/licences/{newer.identifier}"' in page
 
 
-@pytest.mark.parametrize(("path", "status", "code"), [
-    ("/licences/" + LicenceIdentifier(BUSINESS_LICENCE.code, DEPT, "20269999999", 1).text, 404, "licence_not_found"),
-    ("/licences/nonsense", 400, "invalid_identifier"),
-    ("/licences/1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.001.0", 400, None),
-    ("/licences/" + "9" * 3000, 400, "invalid_identifier"),
-    ("/licences/%E5%BC%A0%00", 400, "invalid_identifier"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        (
+            "/licences/" + LicenceIdentifier(BUSINESS_LICENCE.code, DEPT, "20269999999", 1).text,
+            404,
+            "licence_not_found",
+        ),
+        ("/licences/nonsense", 400, "invalid_identifier"),
+        ("/licences/1.2.156.3005.2.11100000MB0143028R001.11320000MB0000001G.20260000001.001.0", 400, None),
+        ("/licences/" + "9" * 3000, 400, "invalid_identifier"),
+        ("/licences/%E5%BC%A0%00", 400, "invalid_identifier"),
+    ],
+)
 def test_public_page_errors_are_pages_never_500(console_client, path: str, status: int, code: str | None) -> None:
     resp = console_client.get(path)
     assert resp.status_code == status and resp.mimetype == "text/html"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from console_helpers import COMPANY, PERSON_ID, WAIT
 
+
 def test_issue_in_the_console_then_see_it_listed_and_masked_publicly(browser, demo_server) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -37,9 +38,15 @@ def test_issue_in_the_console_then_see_it_listed_and_masked_publicly(browser, de
     # Issue a 营业执照 to a person (个体工商户) through the generated form.
     driver.find_element(By.LINK_TEXT, "签发 Issue").click()
     wait.until(ec.presence_of_element_located((By.ID, "issue-form")))
-    typed = {"holder.name": "张三丰", "holder.id": PERSON_ID, "fields.name": "南京张三丰小吃店",
-             "fields.uscc": COMPANY, "fields.legal_representative": "张三丰",
-             "fields.business_scope": "餐饮服务；食品销售", "fields.domicile": "南京市秦淮区夫子庙1号"}
+    typed = {
+        "holder.name": "张三丰",
+        "holder.id": PERSON_ID,
+        "fields.name": "南京张三丰小吃店",
+        "fields.uscc": COMPANY,
+        "fields.legal_representative": "张三丰",
+        "fields.business_scope": "餐饮服务；食品销售",
+        "fields.domicile": "南京市秦淮区夫子庙1号",
+    }
     for field_id, value in typed.items():
         driver.find_element(By.ID, field_id).send_keys(value)
     Select(driver.find_element(By.ID, "holder.id_type")).select_by_value("111")

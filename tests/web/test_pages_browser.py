@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +36,9 @@ def chromium() -> str:
 
 
 def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90, check=False)
+    return subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90, check=False
+    )
 
 
 def test_index_and_developers_pages_render_region_and_cas(chromium: str, demo_server, tmp_path: Path) -> None:
@@ -46,6 +55,7 @@ def test_index_and_developers_pages_render_region_and_cas(chromium: str, demo_se
     assert "11320000MB0000001G" in dom
 
     shot = tmp_path / "index.png"
-    result = _run(chromium, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1024,700",
-                  f"{demo_server.url}/")
+    result = _run(
+        chromium, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1024,700", f"{demo_server.url}/"
+    )
     assert result.returncode == 0 and shot.stat().st_size > 5000, result.stderr[-2000:]

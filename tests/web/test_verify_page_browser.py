@@ -41,13 +41,12 @@ def _expired_code(home: Path, licence: str) -> tuple[str, str]:
     try:
         with svc.db.reader() as s:
             cert = s.execute(select(CertificateRecord).where(CertificateRecord.slug == "code-signer")).scalar_one()
-        now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-        claims = CodeClaims(iss="320000", sub=licence, typ="dynamic", iat=now - 180, exp=now - 60,
-                            nonce=b"\x05" * 16)
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        claims = CodeClaims(iss="320000", sub=licence, typ="dynamic", iat=now - 180, exp=now - 60, nonce=b"\x05" * 16)
         text = sign_code(claims, signer=svc.keystore.signer(cert.key_ref), cert_der=cert.der)
     finally:
         svc.close()
-    return text, dt.datetime.fromtimestamp(now - 60, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return text, dt.datetime.fromtimestamp(now - 60, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _verdict(driver) -> tuple[str, str]:

@@ -7,5 +7,13 @@ from __future__ import annotations
 
 from .format import ALG_SM2_SM3, PREFIX, CodeClaims, CodeFormatError, DecodedCode, decode_code, kid_for, sign_code
 
-__all__ = ["ALG_SM2_SM3", "PREFIX", "CodeClaims", "CodeFormatError", "DecodedCode", "decode_code", "kid_for",
-           "sign_code"]
+__all__ = [
+    "ALG_SM2_SM3",
+    "PREFIX",
+    "CodeClaims",
+    "CodeFormatError",
+    "DecodedCode",
+    "decode_code",
+    "kid_for",
+    "sign_code",
+]

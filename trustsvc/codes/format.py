@@ -176,8 +176,19 @@ def sign_code(claims: CodeClaims, *, signer: Signer, cert_der: bytes) -> str:
 
 # -- decoding -----------------------------------------------------------------------------------
 
-_DECODE_ERRORS = (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError,
-                  IndexError, KeyError, EOFError, UnicodeError, zlib.error)
+_DECODE_ERRORS = (
+    cbor2.CBORError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+    IndexError,
+    KeyError,
+    EOFError,
+    UnicodeError,
+    zlib.error,
+)
 
 
 def _cbor(data: bytes, what: str) -> Any:
@@ -216,8 +227,9 @@ _MAX_TIME = 7258118399
 """2199-12-31T23:59:59Z: a later iat or exp is refused (as in trust lists), so no date overflows."""
 
 
-def _int_claim(body: Mapping[Any, Any], key: Any, name: str, *, optional: bool = False,
-               maximum: int = 2**40 - 1) -> int | None:
+def _int_claim(
+    body: Mapping[Any, Any], key: Any, name: str, *, optional: bool = False, maximum: int = 2**40 - 1
+) -> int | None:
     value = body.get(key)
     if value is None and optional:
         return None
@@ -235,7 +247,8 @@ def _claims(payload: bytes) -> CodeClaims:
         raise CodeFormatError("claim iss is not a GB/T 2260 region code")
     display_raw = body.get(_DISPLAY, {})
     if not isinstance(display_raw, dict) or not all(
-            k in _DISPLAY_KEYS and isinstance(v, str) and len(v) <= 200 for k, v in display_raw.items()):
+        k in _DISPLAY_KEYS and isinstance(v, str) and len(v) <= 200 for k, v in display_raw.items()
+    ):
         raise CodeFormatError("claim d (display) must map n/h/hid/o to short texts")
     nonce = body.get(_CTI)
     if nonce is not None and (not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH):
@@ -268,7 +281,7 @@ def decode_code(text: Any) -> DecodedCode:
     if len(text) > MAX_CODE_CHARS:
         raise CodeFormatError(f"a service code has at most {MAX_CODE_CHARS} characters")
     try:
-        compressed = b45decode(text[len(PREFIX):])
+        compressed = b45decode(text[len(PREFIX) :])
     except _DECODE_ERRORS as exc:
         raise CodeFormatError("the code is not valid Base45 (RFC 9285)") from exc
     cose = _inflate(compressed)
@@ -279,8 +292,12 @@ def decode_code(text: Any) -> DecodedCode:
     if not isinstance(parts, (list, tuple)) or len(parts) != 4:
         raise CodeFormatError("COSE_Sign1 is an array of 4 items")
     protected, unprotected, payload, signature = parts
-    if not isinstance(protected, bytes) or not isinstance(unprotected, Mapping) or not isinstance(payload, bytes) \
-            or not isinstance(signature, bytes):
+    if (
+        not isinstance(protected, bytes)
+        or not isinstance(unprotected, Mapping)
+        or not isinstance(payload, bytes)
+        or not isinstance(signature, bytes)
+    ):
         raise CodeFormatError("COSE_Sign1 items must be bstr, map, bstr, bstr")
     if unprotected:
         raise CodeFormatError("the unprotected header must be empty: alg and kid are protected")
@@ -292,6 +309,13 @@ def decode_code(text: Any) -> DecodedCode:
     kid = header.get(_HDR_KID)
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
         raise CodeFormatError(f"the protected header needs a kid of {KID_LENGTH} bytes")
-    return DecodedCode(text=text, cose=cose, protected=protected, alg=header.get(_HDR_ALG), kid=kid,
-                       payload=payload, signature=signature, claims=_claims(payload))
-
+    return DecodedCode(
+        text=text,
+        cose=cose,
+        protected=protected,
+        alg=header.get(_HDR_ALG),
+        kid=kid,
+        payload=payload,
+        signature=signature,
+        claims=_claims(payload),
+    )

@@ -43,8 +43,16 @@ from ..trust import TrustContext
 from ..uscc import validate_uscc
 from .format import kid_for
 
-__all__ = ["CodeTrust", "code_trust_from_db", "write_code_cache", "CACHE_FORMAT",
-           "CACHE_LIFETIME", "TRUST_FILE", "STATUS_DIR", "status_list_path"]
+__all__ = [
+    "CodeTrust",
+    "code_trust_from_db",
+    "write_code_cache",
+    "CACHE_FORMAT",
+    "CACHE_LIFETIME",
+    "TRUST_FILE",
+    "STATUS_DIR",
+    "status_list_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +86,8 @@ class CodeTrust:
     status_lists: Mapping[str, bytes] = field(default_factory=dict)
     """Issuer USCC → the signed status list body as cached (offline verification only)."""
     _verified_lists: dict[str, tuple[StatusListVerification, dt.datetime]] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False)
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def verified_status_list(self, issuer: str, now: dt.datetime) -> StatusListVerification | None:
         """The cached status list of ``issuer``, verified against :attr:`trust`, or None.
@@ -108,8 +117,13 @@ class CodeTrust:
 
     def freshness(self, now: dt.datetime) -> dict[str, Any]:
         """What ``status_now.trust`` says about this material."""
-        return {"source": self.source, "region": self.region, "exported_at": _iso(self.exported_at),
-                "next_update": _iso(self.next_update), "stale": self.stale(now)}
+        return {
+            "source": self.source,
+            "region": self.region,
+            "exported_at": _iso(self.exported_at),
+            "next_update": _iso(self.next_update),
+            "stale": self.stale(now),
+        }
 
 
 def _signer_map(ders: list[bytes]) -> dict[bytes, tuple[bytes, ...]]:
@@ -124,8 +138,10 @@ def _stored_status_lists(session: Session) -> dict[str, bytes]:
     lists: dict[str, bytes] = {}
     for dept in session.execute(select(Department)).scalars():
         newest = session.execute(
-            select(StatusListRecord.body).where(StatusListRecord.department_id == dept.id)
-            .order_by(StatusListRecord.sequence.desc()).limit(1)
+            select(StatusListRecord.body)
+            .where(StatusListRecord.department_id == dept.id)
+            .order_by(StatusListRecord.sequence.desc())
+            .limit(1)
         ).scalar_one_or_none()
         if newest is not None:
             lists[dept.uscc] = newest
@@ -139,21 +155,30 @@ def code_trust_from_db(db: Database, *, status_lists: bool = False) -> CodeTrust
     trust = local_trust_context(db)
     with db.reader() as session:
         region = session.execute(select(Region)).scalars().first()
-        ders = list(session.execute(
-            select(CertificateRecord.der).where(CertificateRecord.profile == CODE_SIGNER_PROFILE)
-            .order_by(CertificateRecord.id)
-        ).scalars())
+        ders = list(
+            session.execute(
+                select(CertificateRecord.der)
+                .where(CertificateRecord.profile == CODE_SIGNER_PROFILE)
+                .order_by(CertificateRecord.id)
+            ).scalars()
+        )
         lists = _stored_status_lists(session) if status_lists else {}
-    return CodeTrust(trust=trust, signers=_signer_map(ders), source="local database",
-                     region=region.code if region else None, status_lists=lists)
+    return CodeTrust(
+        trust=trust,
+        signers=_signer_map(ders),
+        source="local database",
+        region=region.code if region else None,
+        status_lists=lists,
+    )
 
 
 def _pem(der: bytes) -> str:
     return pem.armor("CERTIFICATE", der).decode("ascii")
 
 
-def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime | None = None,
-                     lifetime: dt.timedelta = CACHE_LIFETIME) -> Path:
+def write_code_cache(
+    service: TrustService, directory: Path, *, now: dt.datetime | None = None, lifetime: dt.timedelta = CACHE_LIFETIME
+) -> Path:
     """Export what an offline verifier needs into ``directory`` (created if missing).
 
     Writes ``trust.json`` (certificates as PEM, ``exported_at``, ``next_update``) and
@@ -182,8 +207,10 @@ def write_code_cache(service: TrustService, directory: Path, *, now: dt.datetime
         "code_signers": [_pem(c.der) for c in certs if c.profile == CODE_SIGNER_PROFILE],
         "status_list_signers": [_pem(c.der) for c in certs if c.profile == "status_list_signer"],
         "peers": peers,
-        "issuer_signers": {uscc: [_pem(c.der) for c in certs if c.profile == "signer" and
-                                  dept_ids.get(c.department_id or -1) == uscc] for uscc in departments},
+        "issuer_signers": {
+            uscc: [_pem(c.der) for c in certs if c.profile == "signer" and dept_ids.get(c.department_id or -1) == uscc]
+            for uscc in departments
+        },
     }
     directory.mkdir(parents=True, exist_ok=True)
     (directory / STATUS_DIR).mkdir(exist_ok=True)
@@ -217,8 +244,9 @@ def status_list_path(directory: Path, issuer: str) -> Path:
     return path
 
 
-def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[str, Any]], dict[str, bytes],
-                                                                      list[dt.datetime]]:
+def _peer_material(
+    service: TrustService, now: dt.datetime
+) -> tuple[list[dict[str, Any]], dict[str, bytes], list[dt.datetime]]:
     """Fresh peer regions, one namespace each as the trust snapshot holds them: their pinned
     roots, CAs, code signers and licence types per issuer, their issuers' held status lists, and
     when each goes stale (the cache is no fresher than the oldest of them)."""
@@ -230,12 +258,18 @@ def _peer_material(service: TrustService, now: dt.datetime) -> tuple[list[dict[s
     for ns in snapshot.namespaces:
         if ns.kind != "peer" or ns.stale(now) or ns.stale_after is None:
             continue
-        peers.append({"region": ns.region_code, "name": ns.region_name, "list_sequence": ns.list_sequence,
-                      "anchors": [_pem(d) for d in ns.anchors],
-                      "intermediates": [_pem(d) for d in ns.trust.intermediates],
-                      "code_signers": [_pem(s.der) for signers in ns.code_signers.values() for s in signers],
-                      "licence_types": {uscc: sorted(types) for uscc, types in ns.grants.items()},
-                      "issuer_signers": {uscc: [_pem(d) for d in ders] for uscc, ders in ns.issuer_signers.items()}})
+        peers.append(
+            {
+                "region": ns.region_code,
+                "name": ns.region_name,
+                "list_sequence": ns.list_sequence,
+                "anchors": [_pem(d) for d in ns.anchors],
+                "intermediates": [_pem(d) for d in ns.trust.intermediates],
+                "code_signers": [_pem(s.der) for signers in ns.code_signers.values() for s in signers],
+                "licence_types": {uscc: sorted(types) for uscc, types in ns.grants.items()},
+                "issuer_signers": {uscc: [_pem(d) for d in ders] for uscc, ders in ns.issuer_signers.items()},
+            }
+        )
         until.append(ns.stale_after)
         held.update(ns.issuers)
     with service.db.reader() as session:

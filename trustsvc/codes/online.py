@@ -34,24 +34,28 @@ def _iso(value: dt.datetime) -> str:
 def _code_row(session: Session, code: DecodedCode) -> ServiceCodeRecord | None:
     assert code.claims.nonce is not None
     return session.execute(
-        select(ServiceCodeRecord).join(LicenceRecord, LicenceRecord.id == ServiceCodeRecord.licence_id)
+        select(ServiceCodeRecord)
+        .join(LicenceRecord, LicenceRecord.id == ServiceCodeRecord.licence_id)
         .where(ServiceCodeRecord.nonce == code.claims.nonce.hex(), LicenceRecord.identifier == code.claims.sub)
     ).scalar_one_or_none()
 
 
-def _use(session: Session, builder: ReportBuilder, code: DecodedCode, *, actor: str, purpose: str | None,
-         now: dt.datetime) -> None:
+def _use(
+    session: Session, builder: ReportBuilder, code: DecodedCode, *, actor: str, purpose: str | None, now: dt.datetime
+) -> None:
     """Use the dynamic code up, atomically; record the outcome as ``code.single_use``."""
     row = _code_row(session, code)
     if row is None:
-        builder.indeterminate("code.single_use", TRY_LATER,
-                              "this dynamic code is not recorded here; its single use cannot be checked")
+        builder.indeterminate(
+            "code.single_use", TRY_LATER, "this dynamic code is not recorded here; its single use cannot be checked"
+        )
         return
     if builder.build().indication is not Indication.PASSED:
         builder.skipped("code.single_use", "not used up: the code did not pass")
         return
     done = session.execute(
-        update(ServiceCodeRecord).where(ServiceCodeRecord.id == row.id, ServiceCodeRecord.used_at.is_(None))
+        update(ServiceCodeRecord)
+        .where(ServiceCodeRecord.id == row.id, ServiceCodeRecord.used_at.is_(None))
         .values(used_at=now, used_by=actor, purpose=purpose)
         .execution_options(synchronize_session=False)
     )
@@ -66,8 +70,9 @@ def _use(session: Session, builder: ReportBuilder, code: DecodedCode, *, actor: 
 def _peek(session: Session, builder: ReportBuilder, code: DecodedCode) -> None:
     row = _code_row(session, code)
     if row is None:
-        builder.indeterminate("code.single_use", TRY_LATER,
-                              "this dynamic code is not recorded here; its single use cannot be checked")
+        builder.indeterminate(
+            "code.single_use", TRY_LATER, "this dynamic code is not recorded here; its single use cannot be checked"
+        )
     elif row.used_at is not None:
         builder.fail("code.single_use", ALREADY_USED, f"this dynamic code was already used at {_iso(row.used_at)}")
     else:

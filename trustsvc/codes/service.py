@@ -33,8 +33,16 @@ from ..signing_keys import check_signer, signing_key
 from ..storage.models import CertificateRecord, LicenceRecord, Region, ServiceCodeRecord, utcnow
 from .format import DYNAMIC, NONCE_LENGTH, STATIC, CodeClaims, sign_code
 
-__all__ = ["IssuedCode", "static_code", "static_code_text", "static_code_in_session", "make_dynamic_code",
-           "MIN_TTL", "MAX_TTL", "CODE_SIGNER_SLUG"]
+__all__ = [
+    "IssuedCode",
+    "static_code",
+    "static_code_text",
+    "static_code_in_session",
+    "make_dynamic_code",
+    "MIN_TTL",
+    "MAX_TTL",
+    "CODE_SIGNER_SLUG",
+]
 
 CODE_SIGNER_SLUG = "code-signer"
 MIN_TTL = 30
@@ -51,13 +59,17 @@ class IssuedCode:
     expires_at: dt.datetime | None
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"code": self.text, "type": self.typ, "licence": self.licence,
-                "issued_at": _iso(self.issued_at),
-                "expires_at": _iso(self.expires_at) if self.expires_at else None}
+        return {
+            "code": self.text,
+            "type": self.typ,
+            "licence": self.licence,
+            "issued_at": _iso(self.issued_at),
+            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+        }
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:
@@ -72,9 +84,15 @@ def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:
             raise PermissionDeniedError("an issuer key acts only for its own department", code="other_department")
         if row.type_code not in p.licence_types:
             raise PermissionDeniedError(
-                type_not_allowed_message("", allowed=p.licence_types, wanted=row.type_code,
-                                         department_uscc=p.department_uscc, action="make service codes for"),
-                code="licence_type_not_allowed")
+                type_not_allowed_message(
+                    "",
+                    allowed=p.licence_types,
+                    wanted=row.type_code,
+                    department_uscc=p.department_uscc,
+                    action="make service codes for",
+                ),
+                code="licence_type_not_allowed",
+            )
         return p.actor
     raise PermissionDeniedError(f"a {p.role.value} key may not make service codes", code="role_not_allowed")
 
@@ -84,8 +102,7 @@ def _code_signer(session: Session, now: dt.datetime) -> CertificateRecord:
         select(CertificateRecord).where(CertificateRecord.slug == CODE_SIGNER_SLUG)
     ).scalar_one_or_none()
     if row is None or row.key_ref is None:
-        raise NotFoundError("this region has no code-signer certificate; run `trustsvc init`",
-                            code="no_code_signer")
+        raise NotFoundError("this region has no code-signer certificate; run `trustsvc init`", code="no_code_signer")
     check_signer(session, row, purpose="sign a service code", now=now)
     return row
 
@@ -101,39 +118,70 @@ def _licence_end(row: LicenceRecord) -> dt.datetime | None:
     """The first instant after the licence's last valid day (China time)."""
     if row.valid_until is None:
         return None
-    return dt.datetime.combine(row.valid_until + dt.timedelta(days=1), dt.time(), _CHINA).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(row.valid_until + dt.timedelta(days=1), dt.time(), _CHINA).astimezone(dt.UTC)
 
 
-def _claims(session: Session, row: LicenceRecord, *, typ: str, iat: dt.datetime, exp: dt.datetime | None,
-            nonce: bytes | None) -> CodeClaims:
+def _claims(
+    session: Session, row: LicenceRecord, *, typ: str, iat: dt.datetime, exp: dt.datetime | None, nonce: bytes | None
+) -> CodeClaims:
     region = _region_code(session)
     try:
         type_name = find_type(region, row.type_code).name
     except NotFoundError:
         type_name = row.type_code
     return CodeClaims(
-        iss=region, sub=row.identifier, typ=typ, iat=int(iat.timestamp()),
-        exp=int(exp.timestamp()) if exp is not None else None, status_index=row.status_index,
-        display={"n": type_name, "h": row.holder_name, "hid": mask_holder_id(row.holder_id, row.holder_id_type),
-                 "o": row.department.name},
+        iss=region,
+        sub=row.identifier,
+        typ=typ,
+        iat=int(iat.timestamp()),
+        exp=int(exp.timestamp()) if exp is not None else None,
+        status_index=row.status_index,
+        display={
+            "n": type_name,
+            "h": row.holder_name,
+            "hid": mask_holder_id(row.holder_id, row.holder_id_type),
+            "o": row.department.name,
+        },
         nonce=nonce,
     )
 
 
-def _sign(service: TrustService, session: Session, signer: CertificateRecord, claims: CodeClaims, *,
-          actor: str, licence: LicenceRecord) -> str:
+def _sign(
+    service: TrustService,
+    session: Session,
+    signer: CertificateRecord,
+    claims: CodeClaims,
+    *,
+    actor: str,
+    licence: LicenceRecord,
+) -> str:
     assert signer.key_ref is not None
-    text = sign_code(claims, signer=signing_key(service, session, signer, purpose="sign a service code"),
-                     cert_der=signer.der)
-    record(session, AuditEvent(actor=actor, action="code.issue", object_type="licence", object_id=licence.identifier,
-                               key_ref=signer.key_ref,
-                               details={"type": claims.typ, "nonce": claims.nonce.hex() if claims.nonce else None,
-                                        "iat": claims.iat, "exp": claims.exp, "signer": signer.sha256}))
+    text = sign_code(
+        claims, signer=signing_key(service, session, signer, purpose="sign a service code"), cert_der=signer.der
+    )
+    record(
+        session,
+        AuditEvent(
+            actor=actor,
+            action="code.issue",
+            object_type="licence",
+            object_id=licence.identifier,
+            key_ref=signer.key_ref,
+            details={
+                "type": claims.typ,
+                "nonce": claims.nonce.hex() if claims.nonce else None,
+                "iat": claims.iat,
+                "exp": claims.exp,
+                "signer": signer.sha256,
+            },
+        ),
+    )
     return text
 
 
-def static_code_in_session(service: TrustService, session: Session, row: LicenceRecord, *,
-                           actor: str = "system") -> str:
+def static_code_in_session(
+    service: TrustService, session: Session, row: LicenceRecord, *, actor: str = "system"
+) -> str:
     """The licence version's static code inside the caller's transaction (e.g. while its PDF
     is rendered at issuance): the kept one, or a new one signed and kept now."""
     kept = _kept_static(session, row)
@@ -145,8 +193,17 @@ def static_code_in_session(service: TrustService, session: Session, row: Licence
     text = _sign(service, session, signer, claims, actor=actor, licence=row)
     try:
         with session.begin_nested():
-            session.add(ServiceCodeRecord(licence_id=row.id, kind=STATIC, nonce=None, text=text,
-                                          signer_sha256=signer.sha256, issued_at=now, expires_at=_licence_end(row)))
+            session.add(
+                ServiceCodeRecord(
+                    licence_id=row.id,
+                    kind=STATIC,
+                    nonce=None,
+                    text=text,
+                    signer_sha256=signer.sha256,
+                    issued_at=now,
+                    expires_at=_licence_end(row),
+                )
+            )
     except IntegrityError:
         # a concurrent request kept its static code first: everyone serves that one
         winner = _kept_static(session, row)
@@ -171,8 +228,9 @@ def static_code(service: TrustService, identifier: str, *, principal_or_actor: P
             static_code_in_session(service, session, row, actor=actor)
             kept = _kept_static(session, row)
     assert kept is not None and kept.text is not None
-    return IssuedCode(text=kept.text, typ=STATIC, licence=row.identifier, issued_at=kept.issued_at,
-                      expires_at=kept.expires_at)
+    return IssuedCode(
+        text=kept.text, typ=STATIC, licence=row.identifier, issued_at=kept.issued_at, expires_at=kept.expires_at
+    )
 
 
 def _kept_static(session: Session, row: LicenceRecord) -> ServiceCodeRecord | None:
@@ -186,8 +244,9 @@ def static_code_text(service: TrustService, identifier: str) -> str:
     return static_code(service, identifier, principal_or_actor="system").text
 
 
-def make_dynamic_code(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                      ttl: int | None = None) -> IssuedCode:
+def make_dynamic_code(
+    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, ttl: int | None = None
+) -> IssuedCode:
     """A short-lived code for an active licence, recorded for its single online use.
 
     :param ttl: lifetime in seconds (``MIN_TTL``..``MAX_TTL``); default ``[codes] dynamic_ttl``.
@@ -203,8 +262,9 @@ def make_dynamic_code(service: TrustService, identifier: str, *, principal_or_ac
         now = utcnow().replace(microsecond=0)
         status = effective_status(row, now)
         if status != "active":
-            raise ConflictError(f"licence {row.identifier} is {status}; no dynamic code is issued",
-                                code="licence_not_active")
+            raise ConflictError(
+                f"licence {row.identifier} is {status}; no dynamic code is issued", code="licence_not_active"
+            )
         signer = _code_signer(session, now)
         nonce = secrets.token_bytes(NONCE_LENGTH)
         expires = now + dt.timedelta(seconds=ttl)
@@ -213,6 +273,15 @@ def make_dynamic_code(service: TrustService, identifier: str, *, principal_or_ac
             expires = licence_end
         claims = _claims(session, row, typ=DYNAMIC, iat=now, exp=expires, nonce=nonce)
         text = _sign(service, session, signer, claims, actor=actor, licence=row)
-        session.add(ServiceCodeRecord(licence_id=row.id, kind=DYNAMIC, nonce=nonce.hex(), text=None,
-                                      signer_sha256=signer.sha256, issued_at=now, expires_at=expires))
+        session.add(
+            ServiceCodeRecord(
+                licence_id=row.id,
+                kind=DYNAMIC,
+                nonce=nonce.hex(),
+                text=None,
+                signer_sha256=signer.sha256,
+                issued_at=now,
+                expires_at=expires,
+            )
+        )
         return IssuedCode(text=text, typ=DYNAMIC, licence=row.identifier, issued_at=now, expires_at=expires)

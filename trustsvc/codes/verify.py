@@ -31,8 +31,16 @@ from ..licences.identifier import parse_identifier
 from ..report import ReportBuilder
 from .format import DecodedCode
 
-__all__ = ["CLOCK_SKEW", "ALREADY_USED", "code_time", "ALG_NAMES", "SIGNING_USAGE", "minimal_object",
-           "check_issuer_region", "check_lifetime"]
+__all__ = [
+    "CLOCK_SKEW",
+    "ALREADY_USED",
+    "code_time",
+    "ALG_NAMES",
+    "SIGNING_USAGE",
+    "minimal_object",
+    "check_issuer_region",
+    "check_lifetime",
+]
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """How far in the future a code's ``iat`` may lie (the signer's clock versus ours)."""
@@ -51,10 +59,15 @@ def _iso(value: dt.datetime) -> str:
 
 def _minimal_object(code: DecodedCode) -> dict[str, Any]:
     c = code.claims
-    obj: dict[str, Any] = {"code_type": c.typ, "licence": c.sub, "issuer_region": c.iss,
-                           "issued_at": _iso(code_time(c.iat)),
-                           "expires_at": _iso(code_time(c.exp)) if c.exp is not None else None,
-                           "display": dict(c.display), "kid": code.kid.hex()}
+    obj: dict[str, Any] = {
+        "code_type": c.typ,
+        "licence": c.sub,
+        "issuer_region": c.iss,
+        "issued_at": _iso(code_time(c.iat)),
+        "expires_at": _iso(code_time(c.exp)) if c.exp is not None else None,
+        "display": dict(c.display),
+        "kid": code.kid.hex(),
+    }
     try:
         ident = parse_identifier(c.sub)
     except TrustSvcError:
@@ -73,9 +86,11 @@ def _region(builder: ReportBuilder, code: DecodedCode) -> None:
     elif code.claims.iss in regions:
         builder.passed("code.issuer_region", f"iss {code.claims.iss} is the region of the signer's anchor")
     else:
-        builder.fail("code.issuer_region", SIG_CONSTRAINTS_FAILURE,
-                     f"iss {code.claims.iss} is not the region ({', '.join(sorted(regions))}) that certified "
-                     f"the code signer")
+        builder.fail(
+            "code.issuer_region",
+            SIG_CONSTRAINTS_FAILURE,
+            f"iss {code.claims.iss} is not the region ({', '.join(sorted(regions))}) that certified the code signer",
+        )
 
 
 def _lifetime(builder: ReportBuilder, code: DecodedCode, now: dt.datetime) -> None:

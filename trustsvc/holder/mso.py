@@ -276,8 +276,7 @@ def sign_mso(
         object_type="licence_mso",
         object_id=hashlib.sha256(mso).hexdigest(),
         key_ref=signer.key_ref,
-        details={"licence": row.identifier, "fields": sorted(fields), "signer": signer.sha256,
-                 "iat": claims.signed_at},
+        details={"licence": row.identifier, "fields": sorted(fields), "signer": signer.sha256, "iat": claims.signed_at},
     )
     return SignedMso(mso=mso, items={n: [salts[n].hex(), v] for n, v in fields.items()}, event=event)
 

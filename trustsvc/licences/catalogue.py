@@ -23,9 +23,23 @@ from ..uscc import uscc_check_char
 from .type_store import Catalogue, load_catalogue, national_types, remember_catalogue, remembered_catalogue
 from .typedef import FieldSpec, LicenceType, schema_problems
 
-__all__ = ["FieldSpec", "LicenceType", "DEMO_MINISTRY_USCC", "BUSINESS_LICENCE", "FOOD_BUSINESS_LICENCE",
-           "DEMO_TYPES", "NATIONAL_TYPES", "catalogue_for", "catalogue_of", "find_type", "resolve_type", "type_label",
-           "type_not_allowed_message", "validate_fields", "normalise_fields"]
+__all__ = [
+    "FieldSpec",
+    "LicenceType",
+    "DEMO_MINISTRY_USCC",
+    "BUSINESS_LICENCE",
+    "FOOD_BUSINESS_LICENCE",
+    "DEMO_TYPES",
+    "NATIONAL_TYPES",
+    "catalogue_for",
+    "catalogue_of",
+    "find_type",
+    "resolve_type",
+    "type_label",
+    "type_not_allowed_message",
+    "validate_fields",
+    "normalise_fields",
+]
 
 DEMO_MINISTRY_USCC = "11100000MB0143028" + uscc_check_char("11100000MB0143028")
 """An 18-character ministry-style USCC (market regulation) that passes the GB 32100 check."""
@@ -75,8 +89,9 @@ def find_type(region_code: str, code: str, source: Source = None, *, version: in
     if found is None and version is not None:
         found = catalogue.by_code.get(code)
     if found is None:
-        raise NotFoundError(f"no licence type {code!r} in region {region_code}'s catalogue",
-                            code="unknown_licence_type")
+        raise NotFoundError(
+            f"no licence type {code!r} in region {region_code}'s catalogue", code="unknown_licence_type"
+        )
     return found
 
 
@@ -106,28 +121,40 @@ def resolve_type(region_code: str, text: str, source: Source = None) -> LicenceT
     if len(named) == 1:
         return named[0]
     if named:
-        message = (f"type {text!r} names {len(named)} licence types; send the code of one: "
-                   + ", ".join(f"{t.code} ({t.name})" for t in named))
+        message = f"type {text!r} names {len(named)} licence types; send the code of one: " + ", ".join(
+            f"{t.code} ({t.name})" for t in named
+        )
     else:
-        message = (f"type {text!r} is not a licence type of region {region_code}; send one of these codes "
-                   f"(or its exact name): {_valid_types(types)}; see GET /api/v1/licence-types")
-    raise InvalidInputError(message, code="unknown_licence_type", field="type",
-                            problems=(FieldProblem("type", "unknown_licence_type", message),))
+        message = (
+            f"type {text!r} is not a licence type of region {region_code}; send one of these codes "
+            f"(or its exact name): {_valid_types(types)}; see GET /api/v1/licence-types"
+        )
+    raise InvalidInputError(
+        message,
+        code="unknown_licence_type",
+        field="type",
+        problems=(FieldProblem("type", "unknown_licence_type", message),),
+    )
 
 
-def type_not_allowed_message(region_code: str, *, allowed: tuple[str, ...], wanted: str,
-                             department_uscc: str | None, action: str = "issue") -> str:
+def type_not_allowed_message(
+    region_code: str, *, allowed: tuple[str, ...], wanted: str, department_uscc: str | None, action: str = "issue"
+) -> str:
     """Why an issuer key may not ``action`` licences of type ``wanted``, and the command that
     makes a key which may: keys are created with their types and never widened in place."""
     dept = department_uscc or "USCC"
     if not allowed:
-        return (f"this issuer key was created without licence types (--types), so it may {action} none; "
-                f"{type_label(region_code, wanted)} needs a key created with it: trustsvc apikey create "
-                f"--role issuer --department {dept} --types {wanted}")
+        return (
+            f"this issuer key was created without licence types (--types), so it may {action} none; "
+            f"{type_label(region_code, wanted)} needs a key created with it: trustsvc apikey create "
+            f"--role issuer --department {dept} --types {wanted}"
+        )
     listed = ", ".join(type_label(region_code, c) for c in allowed)
-    return (f"this issuer key may {action} only {listed}, not {type_label(region_code, wanted)}; "
-            f"a key that may is created with: trustsvc apikey create --role issuer --department {dept} "
-            f"--types {','.join(sorted({*allowed, wanted}))}")
+    return (
+        f"this issuer key may {action} only {listed}, not {type_label(region_code, wanted)}; "
+        f"a key that may is created with: trustsvc apikey create --role issuer --department {dept} "
+        f"--types {','.join(sorted({*allowed, wanted}))}"
+    )
 
 
 def normalise_fields(licence_type: LicenceType, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,6 +193,10 @@ def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:
     problems = schema_problems(licence_type, out, fields_only=True)
     if problems:
         first = problems[0]
-        raise InvalidInputError("; ".join(f"{p.field}: {p.message}" for p in problems), code=first.code,
-                                field=first.field, problems=tuple(problems))
+        raise InvalidInputError(
+            "; ".join(f"{p.field}: {p.message}" for p in problems),
+            code=first.code,
+            field=first.field,
+            problems=tuple(problems),
+        )
     return out

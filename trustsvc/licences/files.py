@@ -46,8 +46,20 @@ from .render import LicenceFace, chinese_date, licence_font_path, render_plan_pd
 from .service import CHINA, HOLDER_ID_TYPES, find_licence, get_licence
 from .status import effective_status
 
-__all__ = ["PDF_MEDIA_TYPE", "OFD_MEDIA_TYPE", "FILE_FORMATS", "METADATA_ATTACHMENT", "METADATA_SIGNATURE_ATTACHMENT",
-           "STATUS_ATTACHMENT", "LicenceFile", "ensure_licence_file", "licence_file", "build_licence_pdf", "build_licence_ofd", "licence_face"]
+__all__ = [
+    "PDF_MEDIA_TYPE",
+    "OFD_MEDIA_TYPE",
+    "FILE_FORMATS",
+    "METADATA_ATTACHMENT",
+    "METADATA_SIGNATURE_ATTACHMENT",
+    "STATUS_ATTACHMENT",
+    "LicenceFile",
+    "ensure_licence_file",
+    "licence_file",
+    "build_licence_pdf",
+    "build_licence_ofd",
+    "licence_face",
+]
 
 PDF_MEDIA_TYPE = "application/pdf"
 FILE_FORMATS = {"pdf": PDF_MEDIA_TYPE, "ofd": OFD_MEDIA_TYPE}
@@ -92,19 +104,29 @@ def _stored(session: Session, row: LicenceRecord, media_type: str = PDF_MEDIA_TY
 
 def _inputs(session: Session, row: LicenceRecord) -> _SigningInputs:
     dept = row.department
-    certs = {c.slug: c for c in session.execute(
-        select(CertificateRecord).where(CertificateRecord.slug.in_((f"{dept.uscc}/signer", dept.uscc, "root")))
-    ).scalars()}
+    certs = {
+        c.slug: c
+        for c in session.execute(
+            select(CertificateRecord).where(CertificateRecord.slug.in_((f"{dept.uscc}/signer", dept.uscc, "root")))
+        ).scalars()
+    }
     signer = certs.get(f"{dept.uscc}/signer")
     if signer is None or signer.key_ref is None or dept.uscc not in certs or "root" not in certs:
-        raise NotFoundError(f"department {dept.uscc} has no signer certificate and CA chain",
-                            code="department_incomplete")
+        raise NotFoundError(
+            f"department {dept.uscc} has no signer certificate and CA chain", code="department_incomplete"
+        )
     check_signer(session, signer, purpose=f"seal the file of licence {row.identifier}")
     region = session.execute(select(Region)).scalars().first()
     if region is None:
         raise NotFoundError("no region is initialised", code="region_not_found")
-    return _SigningInputs(row=row, department=dept, region_code=region.code, seal_der=get_seal(session, row.seal_esid).der,
-                          signer=signer, chain=(certs[dept.uscc].der, certs["root"].der))
+    return _SigningInputs(
+        row=row,
+        department=dept,
+        region_code=region.code,
+        seal_der=get_seal(session, row.seal_esid).der,
+        signer=signer,
+        chain=(certs[dept.uscc].der, certs["root"].der),
+    )
 
 
 def _seal_to_apply(session: Session, row: LicenceRecord, signer_der: bytes, now: dt.datetime) -> SealRecord:
@@ -126,8 +148,14 @@ def _seal_to_apply(session: Session, row: LicenceRecord, signer_der: bytes, now:
     return default_seal(session, row.department, now)
 
 
-def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, ltype: LicenceType | None = None,
-                 *, seal_picture: SealPicture | None = None) -> LicenceFace:
+def licence_face(
+    row: LicenceRecord,
+    region_code: str,
+    seal_der: bytes | None,
+    ltype: LicenceType | None = None,
+    *,
+    seal_picture: SealPicture | None = None,
+) -> LicenceFace:
     """What the licence's face shows, from its record, the type version it was issued under and
     the seal that sealed it: every field once with its label (the badge's field in the badge),
     the holder only where no field already names it, the validity as the type calls it."""
@@ -163,25 +191,50 @@ def licence_face(row: LicenceRecord, region_code: str, seal_der: bytes | None, l
             holder_rows = []
     badge = (ltype.by_name[badge_field].label, shown(badge_field)) if badge_field else None
     return LicenceFace(
-        type_name=ltype.name, identifier=row.identifier, holder_name=row.holder_name,
-        holder_id_label=HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), holder_id=row.holder_id,
-        fields=tuple(printed), valid_from=row.valid_from, valid_until=row.valid_until, department_name=row.department.name,
+        type_name=ltype.name,
+        identifier=row.identifier,
+        holder_name=row.holder_name,
+        holder_id_label=HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"),
+        holder_id=row.holder_id,
+        fields=tuple(printed),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        department_name=row.department.name,
         issue_date=row.issued_at.astimezone(CHINA).date(),
-        seal_picture=seal_picture if seal_picture is not None else parse_seal(seal_der or b"").picture, badge=badge,
-        holder_rows=tuple(holder_rows), validity_label=ltype.validity.label, show_validity=ltype.validity.show,
-        label_codes=(*((spec.label, spec.metadata_code) for spec in ltype.fields), (h.name_label, "CZZT"),
-                     (HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), "CZZTDM")))
+        seal_picture=seal_picture if seal_picture is not None else parse_seal(seal_der or b"").picture,
+        badge=badge,
+        holder_rows=tuple(holder_rows),
+        validity_label=ltype.validity.label,
+        show_validity=ltype.validity.show,
+        label_codes=(
+            *((spec.label, spec.metadata_code) for spec in ltype.fields),
+            (h.name_label, "CZZT"),
+            (HOLDER_ID_TYPES.get(row.holder_id_type, "证件号码"), "CZZTDM"),
+        ),
+    )
 
 
 def _attached(service: TrustService, row: LicenceRecord) -> tuple[tuple[str, bytes, str, str], ...]:
     """(name, bytes, media type, description) of what both files carry besides the face."""
     return (
-        (METADATA_ATTACHMENT, row.metadata_json.encode("utf-8"), "application/json",
-         "GB/T 36903 licence metadata (canonical JSON), as sealed"),
-        (METADATA_SIGNATURE_ATTACHMENT, row.metadata_signature, "application/octet-stream",
-         f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}"),
-        (STATUS_ATTACHMENT, status_entry(service, row), "application/json",
-         "where verifiers in other regions learn this version's status (signed status list)"),
+        (
+            METADATA_ATTACHMENT,
+            row.metadata_json.encode("utf-8"),
+            "application/json",
+            "GB/T 36903 licence metadata (canonical JSON), as sealed",
+        ),
+        (
+            METADATA_SIGNATURE_ATTACHMENT,
+            row.metadata_signature,
+            "application/octet-stream",
+            f"GB/T 38540 SES_Signature of seal {row.seal_esid} over {METADATA_ATTACHMENT}",
+        ),
+        (
+            STATUS_ATTACHMENT,
+            status_entry(service, row),
+            "application/json",
+            "where verifiers in other regions learn this version's status (signed status list)",
+        ),
     )
 
 
@@ -193,14 +246,24 @@ def _plan(service: TrustService, inputs: _SigningInputs, code_text: str | None) 
     return face, plan_face(face, ltype.layout, font_path=licence_font_path(), code_text=code_text)
 
 
-def build_licence_pdf(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
-                      signing_time: dt.datetime | None = None) -> bytes:
+def build_licence_pdf(
+    service: TrustService,
+    inputs: _SigningInputs,
+    *,
+    code_text: str | None = None,
+    signing_time: dt.datetime | None = None,
+) -> bytes:
     """Render and seal the PDF (no storage)."""
     return _build(service, inputs, PDF_MEDIA_TYPE, code_text=code_text, signing_time=signing_time)
 
 
-def build_licence_ofd(service: TrustService, inputs: _SigningInputs, *, code_text: str | None = None,
-                      signing_time: dt.datetime | None = None) -> bytes:
+def build_licence_ofd(
+    service: TrustService,
+    inputs: _SigningInputs,
+    *,
+    code_text: str | None = None,
+    signing_time: dt.datetime | None = None,
+) -> bytes:
     """Render and seal the OFD (no storage)."""
     return _build(service, inputs, OFD_MEDIA_TYPE, code_text=code_text, signing_time=signing_time)
 
@@ -208,12 +271,19 @@ def build_licence_ofd(service: TrustService, inputs: _SigningInputs, *, code_tex
 def _metadata_items(row: LicenceRecord) -> tuple[tuple[str, str], ...]:
     """The sealed metadata as OFD CustomData (name, value) pairs, in its canonical key order."""
     meta = json.loads(row.metadata_json)
-    return tuple((key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-                 for key, value in meta.items())
+    return tuple(
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)) for key, value in meta.items()
+    )
 
 
-def _build(service: TrustService, inputs: _SigningInputs, media_type: str, *, code_text: str | None,
-           signing_time: dt.datetime | None) -> bytes:
+def _build(
+    service: TrustService,
+    inputs: _SigningInputs,
+    media_type: str,
+    *,
+    code_text: str | None,
+    signing_time: dt.datetime | None,
+) -> bytes:
     """The one sealing pipeline: lay out, attach, sign with the department's key and the region
     TSA; the container (PDF or OFD) is the only difference."""
     row = inputs.row
@@ -224,34 +294,71 @@ def _build(service: TrustService, inputs: _SigningInputs, media_type: str, *, co
     signer = service.keystore.signer(inputs.signer.key_ref)
     timestamper = region_timestamper(service)
     if media_type == OFD_MEDIA_TYPE:
-        parts = build_ofd_parts(plan, identifier=row.identifier, custom_data=_metadata_items(row), created=when,
-                                attachments=tuple(OfdAttachment(name, data, name.rsplit(".", 1)[1], description)
-                                                  for name, data, _, description in attached))
-        return seal_ofd(parts, plan.seal, seal=inputs.seal_der, signer=signer, signer_cert=inputs.signer.der,
-                        signing_time=when, timestamper=timestamper)
+        parts = build_ofd_parts(
+            plan,
+            identifier=row.identifier,
+            custom_data=_metadata_items(row),
+            created=when,
+            attachments=tuple(
+                OfdAttachment(name, data, name.rsplit(".", 1)[1], description)
+                for name, data, _, description in attached
+            ),
+        )
+        return seal_ofd(
+            parts,
+            plan.seal,
+            seal=inputs.seal_der,
+            signer=signer,
+            signer_cert=inputs.signer.der,
+            signing_time=when,
+            timestamper=timestamper,
+        )
     spec = PdfSealSpec(
-        identifier=row.identifier, signer_name=inputs.department.name,
-        reason=f"{face.type_name} {row.identifier}", location=inputs.region_code, signing_time=when,
-        attachments=tuple(PdfAttachment(*item) for item in attached))
-    return seal_pdf(render_plan_pdf(plan), spec, signer=signer, signer_cert=inputs.signer.der, chain=inputs.chain,
-                    timestamper=timestamper)
+        identifier=row.identifier,
+        signer_name=inputs.department.name,
+        reason=f"{face.type_name} {row.identifier}",
+        location=inputs.region_code,
+        signing_time=when,
+        attachments=tuple(PdfAttachment(*item) for item in attached),
+    )
+    return seal_pdf(
+        render_plan_pdf(plan),
+        spec,
+        signer=signer,
+        signer_cert=inputs.signer.der,
+        chain=inputs.chain,
+        timestamper=timestamper,
+    )
 
 
 def status_entry(service: TrustService, row: LicenceRecord) -> bytes:
     """The :data:`STATUS_ATTACHMENT` of a licence version (canonical JSON)."""
     uscc = row.department.uscc
-    return json.dumps({"issuer": uscc, "status_index": row.status_index,
-                       "status_list": f"{service.config.server.public_url}/api/v1/status/{uscc}"},
-                      sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return json.dumps(
+        {
+            "issuer": uscc,
+            "status_index": row.status_index,
+            "status_list": f"{service.config.server.public_url}/api/v1/status/{uscc}",
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode("utf-8")
 
 
 def _as_file(row: LicenceRecord, stored: LicenceFileRecord) -> LicenceFile:
-    return LicenceFile(identifier=row.identifier, media_type=stored.media_type, content=stored.content,
-                       sha256=stored.sha256)
+    return LicenceFile(
+        identifier=row.identifier, media_type=stored.media_type, content=stored.content, sha256=stored.sha256
+    )
 
 
-def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = "system",
-                        code_text: str | None = None, media_type: str = PDF_MEDIA_TYPE) -> LicenceFile:
+def ensure_licence_file(
+    service: TrustService,
+    identifier: str,
+    *,
+    actor: str = "system",
+    code_text: str | None = None,
+    media_type: str = PDF_MEDIA_TYPE,
+) -> LicenceFile:
     """The licence's stored file (PDF, or OFD with ``media_type`` :data:`OFD_MEDIA_TYPE`), made
     (rendered, sealed, stored) the first time it is asked for. Its QR slot holds ``code_text``,
     by default the version's static service code.
@@ -269,8 +376,9 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
             return _as_file(row, stored)
         status = effective_status(row, utcnow())
         if status != "active":
-            raise ConflictError(f"licence {row.identifier} is {status}; no file is made for it now",
-                                code="licence_not_active")
+            raise ConflictError(
+                f"licence {row.identifier} is {status}; no file is made for it now", code="licence_not_active"
+            )
         inputs = _inputs(session, row)
         seal_esid = row.seal_esid
         if media_type == OFD_MEDIA_TYPE:
@@ -289,15 +397,32 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
         with service.db.transaction() as session:
             session.add(LicenceFileRecord(licence_id=row.id, media_type=media_type, content=content, sha256=digest))
             session.flush()  # a concurrent winner's row makes this raise before the audit row is written
-            record(session, AuditEvent(actor=actor, action="licence.file", object_type="licence",
-                                       object_id=row.identifier, key_ref=key_ref, details=details))
+            record(
+                session,
+                AuditEvent(
+                    actor=actor,
+                    action="licence.file",
+                    object_type="licence",
+                    object_id=row.identifier,
+                    key_ref=key_ref,
+                    details=details,
+                ),
+            )
         return LicenceFile(identifier=row.identifier, media_type=media_type, content=content, sha256=digest)
     except IntegrityError:
         pass
     with service.db.transaction() as session:
-        record(session, AuditEvent(actor=actor, action="licence.file.discard", object_type="licence",
-                                   object_id=row.identifier, key_ref=key_ref,
-                                   details={**details, "why": "another caller stored this licence's file first"}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action="licence.file.discard",
+                object_type="licence",
+                object_id=row.identifier,
+                key_ref=key_ref,
+                details={**details, "why": "another caller stored this licence's file first"},
+            ),
+        )
     with service.db.reader() as session:
         winner = _stored(session, row, media_type)
     if winner is None:  # pragma: no cover - the conflicting row cannot vanish: files are never deleted
@@ -305,8 +430,9 @@ def ensure_licence_file(service: TrustService, identifier: str, *, actor: str = 
     return _as_file(row, winner)
 
 
-def licence_file(service: TrustService, identifier: str, *, principal: Principal,
-                 media_type: str = PDF_MEDIA_TYPE) -> LicenceFile:
+def licence_file(
+    service: TrustService, identifier: str, *, principal: Principal, media_type: str = PDF_MEDIA_TYPE
+) -> LicenceFile:
     """The file for a principal who may see the licence (its department's issuer, a verifier, an admin).
 
     Only the department's issuer or an admin may cause a missing file to be made: making it
@@ -319,7 +445,8 @@ def licence_file(service: TrustService, identifier: str, *, principal: Principal
         with service.db.reader() as session:
             stored = _stored(session, find_licence(session, row.identifier), media_type)
             if stored is None:
-                raise NotFoundError(f"licence {row.identifier} has no file yet; its issuer makes it",
-                                    code="licence_file_not_made")
+                raise NotFoundError(
+                    f"licence {row.identifier} has no file yet; its issuer makes it", code="licence_file_not_made"
+                )
             return _as_file(row, stored)
     return ensure_licence_file(service, row.identifier, actor=principal.actor, media_type=media_type)

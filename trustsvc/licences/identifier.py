@@ -48,8 +48,9 @@ class LicenceIdentifier:
     def __post_init__(self) -> None:
         for name in ("type_code", "issuer_code", "serial"):
             if not _PART.match(getattr(self, name)):
-                raise InvalidInputError(f"identifier {name} must be 1..64 characters of 0-9A-Z",
-                                        code="invalid_identifier", field=name)
+                raise InvalidInputError(
+                    f"identifier {name} must be 1..64 characters of 0-9A-Z", code="invalid_identifier", field=name
+                )
         if isinstance(self.version, bool) or not isinstance(self.version, int) or not 1 <= self.version <= 999:
             raise InvalidInputError("identifier version must be 1..999", code="invalid_identifier", field="version")
 
@@ -86,10 +87,12 @@ def _parse_identifier(text: str) -> LicenceIdentifier:
     text = text.strip().upper()
     if not text.startswith(ROOT + "."):
         raise InvalidInputError(f"a licence identifier starts with {ROOT}", code="invalid_identifier")
-    parts = text[len(ROOT) + 1:].split(".")
+    parts = text[len(ROOT) + 1 :].split(".")
     if len(parts) != 5:
-        raise InvalidInputError("a licence identifier has 5 parts after the root: "
-                                "type.issuer.serial.version.check", code="invalid_identifier")
+        raise InvalidInputError(
+            "a licence identifier has 5 parts after the root: type.issuer.serial.version.check",
+            code="invalid_identifier",
+        )
     type_code, issuer, serial, version, check = parts
     if not _VERSION.match(version) or version == "000":
         raise InvalidInputError("the identifier version is 3 digits, 001..999", code="invalid_identifier")
@@ -97,6 +100,5 @@ def _parse_identifier(text: str) -> LicenceIdentifier:
         raise InvalidInputError("the identifier check is one character of 0-9A-Z", code="invalid_identifier")
     ident = LicenceIdentifier(type_code, issuer, serial, int(version))
     if ident.check != check:
-        raise InvalidInputError("the identifier check character does not match",
-                                code="identifier_check_failed")
+        raise InvalidInputError("the identifier check character does not match", code="identifier_check_failed")
     return ident

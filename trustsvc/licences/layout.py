@@ -21,9 +21,26 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 
-__all__ = ["LAYOUT_DIR", "LicenceLayout", "PageLayout", "Colours", "FrameLayout", "TitleLayout", "BadgeLayout",
-           "BodyLayout", "QRLayout", "IssuerLayout", "SealLayout", "IdentifierLayout", "NotesLayout", "load_layout",
-           "layout_from_mapping", "read_layout_table", "merge_tables", "ROW_KINDS"]
+__all__ = [
+    "LAYOUT_DIR",
+    "LicenceLayout",
+    "PageLayout",
+    "Colours",
+    "FrameLayout",
+    "TitleLayout",
+    "BadgeLayout",
+    "BodyLayout",
+    "QRLayout",
+    "IssuerLayout",
+    "SealLayout",
+    "IdentifierLayout",
+    "NotesLayout",
+    "load_layout",
+    "layout_from_mapping",
+    "read_layout_table",
+    "merge_tables",
+    "ROW_KINDS",
+]
 
 LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
 """Where the shared base layouts live (installed with the package)."""
@@ -165,8 +182,16 @@ class LicenceLayout:
 
 _T = TypeVar("_T")
 _SECTIONS: dict[str, type] = {
-    "page": PageLayout, "colours": Colours, "frame": FrameLayout, "title": TitleLayout, "badge": BadgeLayout,
-    "body": BodyLayout, "qr": QRLayout, "issuer": IssuerLayout, "seal": SealLayout, "identifier": IdentifierLayout,
+    "page": PageLayout,
+    "colours": Colours,
+    "frame": FrameLayout,
+    "title": TitleLayout,
+    "badge": BadgeLayout,
+    "body": BodyLayout,
+    "qr": QRLayout,
+    "issuer": IssuerLayout,
+    "seal": SealLayout,
+    "identifier": IdentifierLayout,
     "notes": NotesLayout,
 }
 

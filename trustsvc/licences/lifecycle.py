@@ -67,17 +67,17 @@ def change_from_json(data: Any) -> ChangeRequest:
     if holder_name is not None and (not isinstance(holder_name, str) or not holder_name.strip()):
         raise InvalidInputError("holder_name must be a non-empty string", code="invalid_field", field="holder_name")
     if not fields and holder_name is None:
-        raise InvalidInputError("say what changes: fields and/or holder_name", code="nothing_to_change",
-                                field="fields")
+        raise InvalidInputError("say what changes: fields and/or holder_name", code="nothing_to_change", field="fields")
     return ChangeRequest(fields=dict(fields), holder_name=holder_name)
 
 
 def renew_from_json(data: Any) -> RenewRequest:
     body = _object(data, {"valid_until", "valid_from"})
     if "valid_until" not in body:
-        raise InvalidInputError("valid_until is required (null for no end)", code="missing_field",
-                                field="valid_until")
+        raise InvalidInputError("valid_until is required (null for no end)", code="missing_field", field="valid_until")
     until = body["valid_until"]
     start = body.get("valid_from")
-    return RenewRequest(valid_until=None if until is None else _date(until, "valid_until"),
-                        valid_from=None if start is None else _date(start, "valid_from"))
+    return RenewRequest(
+        valid_until=None if until is None else _date(until, "valid_until"),
+        valid_from=None if start is None else _date(start, "valid_from"),
+    )

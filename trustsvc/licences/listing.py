@@ -22,8 +22,16 @@ from ..errors import InvalidInputError, PermissionDeniedError
 from ..storage.models import AuditEventRecord, Department, LicenceRecord
 from .service import china_today
 
-__all__ = ["LICENCE_STATUSES", "MAX_LIMIT", "LicencePage", "list_licences", "encode_cursor", "decode_cursor",
-           "HistoryEntry", "licence_history"]
+__all__ = [
+    "LICENCE_STATUSES",
+    "MAX_LIMIT",
+    "LicencePage",
+    "list_licences",
+    "encode_cursor",
+    "decode_cursor",
+    "HistoryEntry",
+    "licence_history",
+]
 
 LICENCE_STATUSES = ("active", "suspended", "revoked", "superseded", "expired")
 """The statuses a licence can be in now (``expired`` is an active one past its end date)."""
@@ -51,8 +59,9 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInputError("cursor is not one this service handed out", code="invalid_cursor",
-                                field="cursor") from None
+        raise InvalidInputError(
+            "cursor is not one this service handed out", code="invalid_cursor", field="cursor"
+        ) from None
 
 
 def _like(text: str) -> str:
@@ -64,11 +73,14 @@ def _like(text: str) -> str:
 def _status_filter(stmt: Select[Any], status: str) -> Select[Any]:
     today = china_today()
     if status == "expired":
-        return stmt.where(LicenceRecord.status == "active", LicenceRecord.valid_until.is_not(None),
-                          LicenceRecord.valid_until < today)
+        return stmt.where(
+            LicenceRecord.status == "active", LicenceRecord.valid_until.is_not(None), LicenceRecord.valid_until < today
+        )
     if status == "active":
-        return stmt.where(LicenceRecord.status == "active",
-                          or_(LicenceRecord.valid_until.is_(None), LicenceRecord.valid_until >= today))
+        return stmt.where(
+            LicenceRecord.status == "active",
+            or_(LicenceRecord.valid_until.is_(None), LicenceRecord.valid_until >= today),
+        )
     return stmt.where(LicenceRecord.status == status)
 
 
@@ -94,14 +106,16 @@ def list_licences(
     """
     if principal.role is Role.ISSUER:
         if department_uscc is not None and department_uscc.strip().upper() != principal.department_uscc:
-            raise PermissionDeniedError("an issuer key lists only its own department's licences",
-                                        code="other_department")
+            raise PermissionDeniedError(
+                "an issuer key lists only its own department's licences", code="other_department"
+            )
         department_uscc = principal.department_uscc
     elif principal.role is not Role.ADMIN:
         raise PermissionDeniedError(f"a {principal.role.value} key may not list licences", code="role_not_allowed")
     if status is not None and status not in LICENCE_STATUSES:
-        raise InvalidInputError(f"status must be one of {', '.join(LICENCE_STATUSES)}", code="invalid_status",
-                                field="status")
+        raise InvalidInputError(
+            f"status must be one of {', '.join(LICENCE_STATUSES)}", code="invalid_status", field="status"
+        )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be 1..{MAX_LIMIT}", code="invalid_limit", field="limit")
     if q is not None and len(q) > _MAX_QUERY:
@@ -111,16 +125,21 @@ def list_licences(
     stmt = select(LicenceRecord)
     if department_uscc is not None:
         stmt = stmt.join(Department, LicenceRecord.department_id == Department.id).where(
-            Department.uscc == department_uscc.strip().upper())
+            Department.uscc == department_uscc.strip().upper()
+        )
     if status is not None:
         stmt = _status_filter(stmt, status)
     if type_code:
         stmt = stmt.where(LicenceRecord.type_code == type_code.strip())
     if q and q.strip():
         text = q.strip()
-        stmt = stmt.where(or_(LicenceRecord.identifier.like(_like(text.upper()), escape="\\"),
-                              LicenceRecord.holder_name.like(_like(text), escape="\\"),
-                              LicenceRecord.holder_id == text.upper()))
+        stmt = stmt.where(
+            or_(
+                LicenceRecord.identifier.like(_like(text.upper()), escape="\\"),
+                LicenceRecord.holder_name.like(_like(text), escape="\\"),
+                LicenceRecord.holder_id == text.upper(),
+            )
+        )
     if after is not None:
         stmt = stmt.where(LicenceRecord.id < after)
     stmt = stmt.order_by(LicenceRecord.id.desc()).limit(limit + 1)
@@ -150,9 +169,15 @@ def licence_history(service: TrustService, identifier: str) -> tuple[HistoryEntr
     licence, so the history is read from it rather than kept twice. Callers check access to
     the licence first."""
     with service.db.reader() as session:
-        rows = session.execute(select(AuditEventRecord).where(
-            AuditEventRecord.object_type == "licence", AuditEventRecord.object_id == identifier)
-            .order_by(AuditEventRecord.seq)).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEventRecord)
+                .where(AuditEventRecord.object_type == "licence", AuditEventRecord.object_id == identifier)
+                .order_by(AuditEventRecord.seq)
+            )
+            .scalars()
+            .all()
+        )
     out = []
     for row in rows:
         try:
@@ -161,7 +186,13 @@ def licence_history(service: TrustService, identifier: str) -> tuple[HistoryEntr
             details = {}
         reason = details.get("reason") if isinstance(details, dict) else None
         supersedes = details.get("supersedes") if isinstance(details, dict) else None
-        out.append(HistoryEntry(at=row.ts, action=row.action, actor=row.actor,
-                                reason=reason if isinstance(reason, str) else None,
-                                detail=supersedes if isinstance(supersedes, str) else None))
+        out.append(
+            HistoryEntry(
+                at=row.ts,
+                action=row.action,
+                actor=row.actor,
+                reason=reason if isinstance(reason, str) else None,
+                detail=supersedes if isinstance(supersedes, str) else None,
+            )
+        )
     return tuple(out)

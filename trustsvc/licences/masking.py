@@ -22,8 +22,16 @@ can compare it with their own document.
 
 from __future__ import annotations
 
-__all__ = ["MASK", "mask_keep", "mask_person_name", "mask_organisation_name", "mask_holder_name",
-           "mask_holder_id", "PERSON_ID_TYPE", "ORGANISATION_ID_TYPE"]
+__all__ = [
+    "MASK",
+    "mask_keep",
+    "mask_person_name",
+    "mask_organisation_name",
+    "mask_holder_name",
+    "mask_holder_id",
+    "PERSON_ID_TYPE",
+    "ORGANISATION_ID_TYPE",
+]
 
 MASK = "*"
 PERSON_ID_TYPE = "111"
@@ -45,7 +53,7 @@ def mask_keep(text: str, head: int, tail: int) -> str:
         return ""
     if n <= head + tail:
         return text[0] + MASK * (n - 1) if n > 1 else MASK
-    return text[:head] + MASK * (n - head - tail) + text[n - tail:]
+    return text[:head] + MASK * (n - head - tail) + text[n - tail :]
 
 
 def mask_person_name(name: str) -> str:

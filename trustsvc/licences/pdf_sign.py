@@ -70,10 +70,20 @@ def _add_attachments(writer: object, spec: PdfSealSpec) -> None:
 
     for item in spec.attachments:
         stream = embed.EmbeddedFileObject.from_file_data(
-            writer, data=item.data, mime_type=item.media_type,  # type: ignore[arg-type]
-            params=embed.EmbeddedFileParams(creation_date=spec.signing_time, modification_date=spec.signing_time))
-        embed.embed_file(writer, embed.FileSpec(file_spec_string=item.name, file_name=item.name,  # type: ignore[arg-type]
-                                                embedded_data=stream, description=item.description))
+            writer,  # type: ignore[arg-type]
+            data=item.data,
+            mime_type=item.media_type,
+            params=embed.EmbeddedFileParams(creation_date=spec.signing_time, modification_date=spec.signing_time),
+        )
+        embed.embed_file(
+            writer,  # type: ignore[arg-type]
+            embed.FileSpec(
+                file_spec_string=item.name,
+                file_name=item.name,
+                embedded_data=stream,
+                description=item.description,
+            ),
+        )
 
 
 def _set_xmp_identifier(writer: object, identifier: str) -> None:
@@ -106,7 +116,7 @@ def seal_pdf(
     from pyhanko.sign import fields, signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    when = spec.signing_time.astimezone(dt.timezone.utc).replace(microsecond=0)
+    when = spec.signing_time.astimezone(dt.UTC).replace(microsecond=0)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     _add_attachments(writer, spec)
     _set_xmp_identifier(writer, spec.identifier)
@@ -117,8 +127,13 @@ def seal_pdf(
         signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "sm2_sm3"}),
     )
     meta = signers.PdfSignatureMetadata(
-        field_name=SIGNATURE_FIELD, md_algorithm="sm3", subfilter=fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
-        name=spec.signer_name, reason=spec.reason, location=spec.location)
+        field_name=SIGNATURE_FIELD,
+        md_algorithm="sm3",
+        subfilter=fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
+        name=spec.signer_name,
+        reason=spec.reason,
+        location=spec.location,
+    )
     pdf_signer = signers.PdfSigner(meta, signer=stand_in, new_field_spec=fields.SigFieldSpec(SIGNATURE_FIELD))
     session = pdf_signer.init_signing_session(writer)
     session.system_time = when  # /M says the same second as the CMS signingTime
@@ -126,15 +141,18 @@ def seal_pdf(
     output = io.BytesIO()
     prepared, _ = tbs.digest_tbs_document(output=output)
     data = output.getvalue()
-    signed_bytes = data[:prepared.reserved_region_start] + data[prepared.reserved_region_end:]
+    signed_bytes = data[: prepared.reserved_region_start] + data[prepared.reserved_region_end :]
     if hsm.sm3(signed_bytes) != prepared.document_digest:  # pragma: no cover - pyHanko and we disagree on the range
         raise AssertionError("the /ByteRange content differs from what pyHanko digested")
-    cms_der = sign_cms(signed_bytes, signer=signer, signer_cert=signer_cert, extra_certs=chain, detached=True,
-                       signing_time=when)
+    cms_der = sign_cms(
+        signed_bytes, signer=signer, signer_cert=signer_cert, extra_certs=chain, detached=True, signing_time=when
+    )
     if timestamper is not None:
         cms_der = add_signature_timestamp(cms_der, timestamper(signer_timestamp_parts(cms_der).signature))
     if 2 * len(cms_der) > RESERVED_HEX_CHARS:
-        raise ConflictError(f"the signature ({len(cms_der)} bytes) does not fit the {RESERVED_HEX_CHARS // 2} "
-                            "bytes reserved for it", code="signature_too_large")
+        raise ConflictError(
+            f"the signature ({len(cms_der)} bytes) does not fit the {RESERVED_HEX_CHARS // 2} bytes reserved for it",
+            code="signature_too_large",
+        )
     prepared.fill_with_cms(output, cms_der)
     return output.getvalue()

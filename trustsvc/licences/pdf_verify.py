@@ -37,7 +37,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from ca.certs import ParsedCertificate, parse_certificate, verify_certificate_signature
@@ -103,7 +103,7 @@ def _der_length(data: bytes) -> int:
     count = first & 0x7F
     if count == 0 or count > 4 or len(data) < 2 + count:
         raise ValueError("not a definite DER length")
-    return 2 + count + int.from_bytes(data[2:2 + count], "big")
+    return 2 + count + int.from_bytes(data[2 : 2 + count], "big")
 
 
 def _check_byte_range(builder: ReportBuilder, data: bytes, byte_range: Any, contents: bytes) -> bytes | None:
@@ -117,16 +117,22 @@ def _check_byte_range(builder: ReportBuilder, data: bytes, byte_range: Any, cont
         builder.fail("pdf.byte_range", FORMAT_FAILURE, f"/ByteRange {br} is not [0, a, b, c] with 0 < a < b")
         return None
     if br[2] + br[3] != len(data):
-        builder.fail("pdf.byte_range", HASH_FAILURE,
-                     f"/ByteRange {br} ends at byte {br[2] + br[3]} but the file has {len(data)} bytes: "
-                     "the file was changed or extended after it was signed")
+        builder.fail(
+            "pdf.byte_range",
+            HASH_FAILURE,
+            f"/ByteRange {br} ends at byte {br[2] + br[3]} but the file has {len(data)} bytes: "
+            "the file was changed or extended after it was signed",
+        )
         return None
-    gap = data[br[1]:br[2]]
+    gap = data[br[1] : br[2]]
     inner = gap[1:-1]
     if gap[:1] != b"<" or gap[-1:] != b">" or len(inner) % 2 or not _HEX.match(inner):
-        builder.fail("pdf.byte_range", HASH_FAILURE,
-                     "the bytes the /ByteRange leaves out are not one hex string of a single case: "
-                     "something other than the signature is unsigned, or it was edited")
+        builder.fail(
+            "pdf.byte_range",
+            HASH_FAILURE,
+            "the bytes the /ByteRange leaves out are not one hex string of a single case: "
+            "something other than the signature is unsigned, or it was edited",
+        )
         return None
     value = binascii.unhexlify(inner)
     if value != contents:
@@ -138,11 +144,14 @@ def _check_byte_range(builder: ReportBuilder, data: bytes, byte_range: Any, cont
         builder.fail("pdf.contents", FORMAT_FAILURE, "/Contents does not start with a DER structure")
         return None
     if length > len(value) or any(value[length:]):
-        builder.fail("pdf.contents", HASH_FAILURE,
-                     "/Contents holds bytes after the signature that are not zero padding")
+        builder.fail(
+            "pdf.contents", HASH_FAILURE, "/Contents holds bytes after the signature that are not zero padding"
+        )
         return None
-    builder.passed("pdf.byte_range", f"/ByteRange {br} covers all {len(data)} bytes except the signature's "
-                                     f"own /Contents ({len(gap)} bytes)")
+    builder.passed(
+        "pdf.byte_range",
+        f"/ByteRange {br} covers all {len(data)} bytes except the signature's own /Contents ({len(gap)} bytes)",
+    )
     return value[:length]
 
 
@@ -152,21 +161,30 @@ def _cms_checks(builder: ReportBuilder, cms_der: bytes, signed: bytes) -> Any:
     except (CAError, TrustSvcError) as exc:
         builder.fail("cms.format", FORMAT_FAILURE, f"/Contents is not a readable CMS SignedData: {exc.message}")
         return None
-    builder.object.update({"digest_algorithm": result.digest_algorithm,
-                           "signature_algorithm": result.signature_algorithm, "cms_shape": result.shape})
+    builder.object.update(
+        {
+            "digest_algorithm": result.digest_algorithm,
+            "signature_algorithm": result.signature_algorithm,
+            "cms_shape": result.shape,
+        }
+    )
     for c in result.checks:
         if c.failed:
             builder.fail(c.name, HASH_FAILURE if c.name.endswith("message_digest") else SIG_CRYPTO_FAILURE, c.detail)
         else:
             builder.check(c.name, c.result, c.detail)
     if result.shape != "detached_signed_attributes":
-        builder.fail("cms.shape", FORMAT_FAILURE, f"an adbe.pkcs7.detached signature is detached with signed "
-                                                  f"attributes, not {result.shape}")
+        builder.fail(
+            "cms.shape",
+            FORMAT_FAILURE,
+            f"an adbe.pkcs7.detached signature is detached with signed attributes, not {result.shape}",
+        )
     return result
 
 
-def _carried_certificates(builder: ReportBuilder, cms_der: bytes, certificates: tuple[bytes, ...],
-                          trust: TrustContext) -> None:
+def _carried_certificates(
+    builder: ReportBuilder, cms_der: bytes, certificates: tuple[bytes, ...], trust: TrustContext
+) -> None:
     """Every certificate the signature and its time-stamps carry must be intact.
 
     They sit in ``/Contents``, outside the signed bytes, and path building may never use an
@@ -184,8 +202,11 @@ def _carried_certificates(builder: ReportBuilder, cms_der: bytes, certificates: 
         try:
             parsed.append(parse_certificate(der))
         except CAError as exc:
-            builder.fail("signature.certificates", FORMAT_FAILURE, f"a certificate carried in the signature is "
-                                                                   f"unreadable: {exc.message}")
+            builder.fail(
+                "signature.certificates",
+                FORMAT_FAILURE,
+                f"a certificate carried in the signature is unreadable: {exc.message}",
+            )
             return
     issuers = list(parsed)
     for der in (*trust.anchors, *trust.intermediates):
@@ -206,19 +227,29 @@ def _carried_certificates(builder: ReportBuilder, cms_der: bytes, certificates: 
             except (InvalidSignature, CAError):
                 continue
         else:
-            builder.fail("signature.certificates", SIG_CRYPTO_FAILURE,
-                         f"certificate {cert.subject_str!r} carried in the signature does not verify under its "
-                         "issuer: it was damaged or altered")
+            builder.fail(
+                "signature.certificates",
+                SIG_CRYPTO_FAILURE,
+                f"certificate {cert.subject_str!r} carried in the signature does not verify under its "
+                "issuer: it was damaged or altered",
+            )
             return
     if unchecked:
-        builder.warn("signature.certificates", f"no issuer known for {', '.join(map(repr, unchecked))}; "
-                                               "not checked")
-    builder.passed("signature.certificates", f"all {len(parsed)} certificates carried in the signature and its "
-                                             "time-stamps are intact")
+        builder.warn("signature.certificates", f"no issuer known for {', '.join(map(repr, unchecked))}; not checked")
+    builder.passed(
+        "signature.certificates",
+        f"all {len(parsed)} certificates carried in the signature and its time-stamps are intact",
+    )
 
 
-def _signing_time(builder: ReportBuilder, cms_der: bytes, claimed: datetime | None, signer_der: bytes | None,
-                  tst_verifier: TSTVerifier | None, now: datetime) -> datetime:
+def _signing_time(
+    builder: ReportBuilder,
+    cms_der: bytes,
+    claimed: datetime | None,
+    signer_der: bytes | None,
+    tst_verifier: TSTVerifier | None,
+    now: datetime,
+) -> datetime:
     try:
         parts = signer_timestamp_parts(cms_der)
     except CAError as exc:
@@ -228,14 +259,16 @@ def _signing_time(builder: ReportBuilder, cms_der: bytes, claimed: datetime | No
     if parts is not None and parts.tokens:
         if len(parts.tokens) > 1:
             builder.warn("signature.timestamp", f"{len(parts.tokens)} signature time-stamps; the first is used")
-        stamped = run_tst_verifier(builder, "signature.timestamp", parts.tokens[0], parts.signature, tst_verifier,
-                                   "the PDF signature")
+        stamped = run_tst_verifier(
+            builder, "signature.timestamp", parts.tokens[0], parts.signature, tst_verifier, "the PDF signature"
+        )
     elif parts is not None:
         builder.skipped("signature.timestamp", "no signature time-stamp; the signer's claimed signingTime is used")
     if stamped is not None:
         if claimed is not None and abs((claimed - stamped).total_seconds()) > 300:
-            builder.warn("signature.signing_time", f"signingTime {_iso(claimed)} is far from the time-stamp "
-                                                   f"{_iso(stamped)}")
+            builder.warn(
+                "signature.signing_time", f"signingTime {_iso(claimed)} is far from the time-stamp {_iso(stamped)}"
+            )
         return stamped
     if claimed is not None:
         return claimed
@@ -246,9 +279,12 @@ def _signing_time(builder: ReportBuilder, cms_der: bytes, claimed: datetime | No
         except CAError:
             pass
     if not_after is not None and not_after < now:
-        builder.indeterminate("signature.signing_time", OUT_OF_BOUNDS_NO_POE,
-                              f"no signing time and the signer certificate expired {_iso(not_after)}: "
-                              "no proof it was signed while valid", result="warning")
+        builder.indeterminate(
+            "signature.signing_time",
+            OUT_OF_BOUNDS_NO_POE,
+            f"no signing time and the signer certificate expired {_iso(not_after)}: no proof it was signed while valid",
+            result="warning",
+        )
         return not_after
     builder.skipped("signature.signing_time", "no signing time: judged now")
     return now
@@ -265,13 +301,16 @@ def _signer_issuer(builder: ReportBuilder, signer_der: bytes, identifier: str | 
         return  # the signer checks already say the certificate is unreadable
     org_id = subject.get("organization_identifier") if isinstance(subject, dict) else None
     if not isinstance(org_id, str):
-        builder.warn("pdf.signer_issuer", "the signer certificate names no organizationIdentifier; it cannot be "
-                                          f"matched to issuer {issuer}")
+        builder.warn(
+            "pdf.signer_issuer",
+            f"the signer certificate names no organizationIdentifier; it cannot be matched to issuer {issuer}",
+        )
     elif org_id.upper() in (issuer, _ORG_ID_PREFIX + issuer):
         builder.passed("pdf.signer_issuer", f"signed by the issuing department {issuer}")
     else:
-        builder.fail("pdf.signer_issuer", SIG_CONSTRAINTS_FAILURE,
-                     f"signed by {org_id}, but the licence names issuer {issuer}")
+        builder.fail(
+            "pdf.signer_issuer", SIG_CONSTRAINTS_FAILURE, f"signed by {org_id}, but the licence names issuer {issuer}"
+        )
 
 
 def _status_index(entry: bytes | None, identifier: str) -> int | None:
@@ -325,8 +364,15 @@ def _xmp_identifier(reader: Any) -> str | None:
     return None
 
 
-def _metadata(builder: ReportBuilder, files: dict[str, bytes], xmp_identifier: str | None, *, trust: TrustContext,
-              now: datetime, tst_verifier: TSTVerifier | None) -> str | None:
+def _metadata(
+    builder: ReportBuilder,
+    files: dict[str, bytes],
+    xmp_identifier: str | None,
+    *,
+    trust: TrustContext,
+    now: datetime,
+    tst_verifier: TSTVerifier | None,
+) -> str | None:
     """Check the embedded metadata; the licence identifier the file is about (or None)."""
     meta_bytes, ses = files.get(_METADATA), files.get(_METADATA_SES)
     identifier: str | None = None
@@ -349,26 +395,35 @@ def _metadata(builder: ReportBuilder, files: dict[str, bytes], xmp_identifier: s
             sub = verify_ses_signature(ses, original=meta_bytes, trust=trust, now=now, tst_verifier=tst_verifier)
             builder.extend(sub.checks, "metadata.")
             builder.warnings.extend(sub.warnings)  # e.g. which revocation rule kept the seal valid
-            builder.object["metadata_signature"] = {"indication": sub.indication.value,
-                                                    "sub_indication": sub.sub_indication, "message": sub.message,
-                                                    "seal": sub.object.get("es_id")}
+            builder.object["metadata_signature"] = {
+                "indication": sub.indication.value,
+                "sub_indication": sub.sub_indication,
+                "message": sub.message,
+                "seal": sub.object.get("es_id"),
+            }
             what = f"the department seal's SES signature over {_METADATA}"
             if sub.indication is Indication.FAILED:
                 builder.fail("metadata.signature", sub.sub_indication or SIG_CRYPTO_FAILURE, f"{what}: {sub.message}")
             elif sub.indication is Indication.INDETERMINATE:
-                builder.indeterminate("metadata.signature", sub.sub_indication or "INDETERMINATE",
-                                      f"{what}: {sub.message}")
+                builder.indeterminate(
+                    "metadata.signature", sub.sub_indication or "INDETERMINATE", f"{what}: {sub.message}"
+                )
             else:
                 builder.passed("metadata.signature", f"{what} verifies")
     if xmp_identifier is not None:
         try:
             from_xmp = parse_identifier(xmp_identifier).text
         except TrustSvcError:
-            builder.fail("pdf.identifier", FORMAT_FAILURE, f"XMP dc:identifier {xmp_identifier!r} is not a licence identifier")
+            builder.fail(
+                "pdf.identifier", FORMAT_FAILURE, f"XMP dc:identifier {xmp_identifier!r} is not a licence identifier"
+            )
             return identifier
         if identifier is not None and from_xmp != identifier:
-            builder.fail("pdf.identifier", SIG_CONSTRAINTS_FAILURE,
-                         f"XMP dc:identifier {from_xmp} differs from the sealed metadata's {identifier}")
+            builder.fail(
+                "pdf.identifier",
+                SIG_CONSTRAINTS_FAILURE,
+                f"XMP dc:identifier {from_xmp} differs from the sealed metadata's {identifier}",
+            )
         else:
             builder.passed("pdf.identifier", f"the file names licence {from_xmp}")
         identifier = identifier or from_xmp
@@ -394,15 +449,21 @@ def _claimed_identifier(files: dict[str, bytes], xmp_identifier: str | None) -> 
     return None
 
 
-def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datetime,
-            tst_verifier: TSTVerifier | None, status_lookup: StatusLookup | None,
-            scope: TrustScope | None = None) -> None:
+def _verify(
+    builder: ReportBuilder,
+    data: bytes,
+    trust: TrustContext,
+    now: datetime,
+    tst_verifier: TSTVerifier | None,
+    status_lookup: StatusLookup | None,
+    scope: TrustScope | None = None,
+) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         signatures = list(reader.embedded_signatures)
-    except Exception as exc:  # noqa: BLE001 - pyHanko raises many types for damaged files
+    except Exception as exc:
         raise _Unreadable(f"{type(exc).__name__}: {exc}"[:300]) from exc
     builder.passed("pdf.format", f"PDF read ({len(data)} bytes)")
     builder.object["signatures"] = len(signatures)
@@ -410,14 +471,19 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
         builder.fail("pdf.signatures", FORMAT_FAILURE, "the PDF carries no signature")
         return
     if len(signatures) > 1:
-        builder.fail("pdf.signatures", FORMAT_FAILURE,
-                     f"the PDF carries {len(signatures)} signatures; a licence file carries exactly one")
+        builder.fail(
+            "pdf.signatures",
+            FORMAT_FAILURE,
+            f"the PDF carries {len(signatures)} signatures; a licence file carries exactly one",
+        )
         return
     sig = signatures[0]
     subfilter = str(sig.sig_object.get("/SubFilter", ""))
     builder.object.update({"field": sig.field_name, "subfilter": subfilter.lstrip("/")})
     if subfilter != "/adbe.pkcs7.detached":
-        builder.warn("pdf.signatures", f"signature {sig.field_name} has /SubFilter {subfilter}, not adbe.pkcs7.detached")
+        builder.warn(
+            "pdf.signatures", f"signature {sig.field_name} has /SubFilter {subfilter}, not adbe.pkcs7.detached"
+        )
     builder.passed("pdf.signatures", f"one signature, field {sig.field_name}")
     cms_der = _check_byte_range(builder, data, sig.byte_range, bytes(sig.pkcs7_content))
     coverage = sig.evaluate_signature_coverage()
@@ -425,17 +491,20 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     if coverage.name == "ENTIRE_FILE":
         builder.passed("pdf.coverage", "pyHanko: the signature covers the entire file")
     else:
-        builder.fail("pdf.coverage", HASH_FAILURE, f"pyHanko: the signature covers {coverage.name}, not the entire "
-                                                   "file: content was added after signing")
+        builder.fail(
+            "pdf.coverage",
+            HASH_FAILURE,
+            f"pyHanko: the signature covers {coverage.name}, not the entire file: content was added after signing",
+        )
     try:
         files = _attachments(reader)
-    except Exception as exc:  # noqa: BLE001 - a damaged name tree or stream
+    except Exception as exc:
         builder.fail("pdf.attachments", FORMAT_FAILURE, f"the embedded files cannot be read ({type(exc).__name__})")
         files = {}
     builder.object["attachments"] = sorted(files)
     try:
         xmp_identifier = _xmp_identifier(reader)
-    except Exception as exc:  # noqa: BLE001 - damaged XMP
+    except Exception as exc:
         builder.fail("pdf.xmp", FORMAT_FAILURE, f"the XMP metadata cannot be read ({type(exc).__name__})")
         xmp_identifier = None
     if scope is not None:
@@ -445,7 +514,7 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     if cms_der is None:
         return
     br = [int(v) for v in sig.byte_range]
-    signed = data[br[0]:br[0] + br[1]] + data[br[2]:br[2] + br[3]]
+    signed = data[br[0] : br[0] + br[1]] + data[br[2] : br[2] + br[3]]
     result = _cms_checks(builder, cms_der, signed)
     if result is None:
         return
@@ -453,14 +522,23 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     signing_time = _signing_time(builder, cms_der, result.signing_time, result.signer_cert_der, tst_verifier, now)
     builder.signing_time = signing_time
     if result.signer_cert_der is None:
-        builder.indeterminate("signer.certificate", "NO_SIGNING_CERTIFICATE_FOUND", "the signer certificate is not in "
-                                                                                    "the signature")
+        builder.indeterminate(
+            "signer.certificate", "NO_SIGNING_CERTIFICATE_FOUND", "the signer certificate is not in the signature"
+        )
     else:
         builder.object["signer"] = result.signer_certificate.subject_str if result.signer_certificate else None
         stamped = any(c.name == "signature.timestamp" and c.result == "passed" for c in builder.checks)
-        assess_certificate(builder, "signer", result.signer_cert_der, trust=trust, at=signing_time, now=now,
-                           required_key_usage=SIGNING_KEY_USAGE, extra_intermediates=result.certificates,
-                           time_proven=stamped)
+        assess_certificate(
+            builder,
+            "signer",
+            result.signer_cert_der,
+            trust=trust,
+            at=signing_time,
+            now=now,
+            required_key_usage=SIGNING_KEY_USAGE,
+            extra_intermediates=result.certificates,
+            time_proven=stamped,
+        )
         _signer_issuer(builder, result.signer_cert_der, identifier)
         check_licence_authorisation(builder, trust, identifier, roles=("signer",))
     if identifier is None:
@@ -471,16 +549,21 @@ def _verify(builder: ReportBuilder, data: bytes, trust: TrustContext, now: datet
     elif scope is not None and not any(c.name == "signer.path" and c.result == "passed" for c in builder.checks):
         # the file does not chain to the anchor vouching for its issuer: whatever that issuer's
         # list says is about some other file, and must not be shown as this one's status
-        builder.skipped("licence.status", f"not consulted: the signature does not chain to the anchor that vouches "
-                                          f"for the issuer of {identifier}")
+        builder.skipped(
+            "licence.status",
+            f"not consulted: the signature does not chain to the anchor that vouches for the issuer of {identifier}",
+        )
     else:
         index = _status_index(files.get(_STATUS_ENTRY), identifier)
         try:
             status = status_lookup(identifier) if index is None else status_lookup(identifier, status_index=index)
-        except Exception as exc:  # noqa: BLE001 - the records are unreachable: say so, do not guess
+        except Exception as exc:
             log.warning("licence status lookup failed: %s", exc)
-            builder.indeterminate("licence.status", TRY_LATER, f"the status of licence {identifier} could not be "
-                                                               f"read ({type(exc).__name__})")
+            builder.indeterminate(
+                "licence.status",
+                TRY_LATER,
+                f"the status of licence {identifier} could not be read ({type(exc).__name__})",
+            )
             return
         if scope is not None and status is not None and status.status == "active":
             status = _expired_by_dates(status, files.get(_METADATA), now)
@@ -515,13 +598,13 @@ def verify_licence_pdf(
     :param status_lookup: the licence's status by identifier; absent, the status is not checked.
     :param scope: chooses ``trust`` and ``tst_verifier`` by the licence the file names.
     """
-    now_ = aware(now) if now is not None else datetime.now(timezone.utc)
+    now_ = aware(now) if now is not None else datetime.now(UTC)
     builder = ReportBuilder("pdf")
     try:
         _verify(builder, data, trust, now_, tst_verifier, status_lookup, scope)
     except _Unreadable as exc:
         builder.fail("pdf.format", FORMAT_FAILURE, f"not a readable signed PDF: {exc}")
-    except Exception as exc:  # noqa: BLE001 - last line of defence: verification never raises
+    except Exception as exc:
         log.exception("unexpected error while verifying a PDF")
         builder.fail("internal_error", FORMAT_FAILURE, f"the PDF could not be processed ({type(exc).__name__})")
     return builder.build()

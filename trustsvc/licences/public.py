@@ -56,17 +56,19 @@ def status_now(row: LicenceRecord, today: dt.date | None = None) -> str:
 
 def public_licence_view(service: TrustService, identifier: str) -> PublicLicenceView:
     """:raises InvalidInputError: the identifier is malformed (``invalid_identifier``,
-        ``identifier_check_failed``). :raises NotFoundError: ``licence_not_found``."""
+    ``identifier_check_failed``). :raises NotFoundError: ``licence_not_found``."""
     text = parse_identifier(identifier).text
     with service.db.reader() as session:
-        row = session.execute(select(LicenceRecord).where(LicenceRecord.identifier == text)).unique()\
-            .scalar_one_or_none()
+        row = (
+            session.execute(select(LicenceRecord).where(LicenceRecord.identifier == text)).unique().scalar_one_or_none()
+        )
         if row is None:
             raise NotFoundError(f"no licence {text}", code="licence_not_found")
         successor = None
         if row.status == "superseded":
-            successor = session.execute(select(LicenceRecord.identifier).where(
-                LicenceRecord.supersedes_id == row.id)).scalar_one_or_none()
+            successor = session.execute(
+                select(LicenceRecord.identifier).where(LicenceRecord.supersedes_id == row.id)
+            ).scalar_one_or_none()
         region = session.execute(select(Region)).scalars().first()
         region_code = region.code if region is not None else ""
         try:
@@ -74,10 +76,18 @@ def public_licence_view(service: TrustService, identifier: str) -> PublicLicence
         except NotFoundError:
             type_name = row.type_code
         return PublicLicenceView(
-            identifier=row.identifier, type_code=row.type_code, type_name=type_name,
-            issuer_name=row.department.name, issuer_uscc=row.department.uscc, status=status_now(row),
-            status_changed_at=row.status_changed_at, superseded_by=successor, valid_from=row.valid_from,
-            valid_until=row.valid_until, issued_at=row.issued_at, version=row.version,
+            identifier=row.identifier,
+            type_code=row.type_code,
+            type_name=type_name,
+            issuer_name=row.department.name,
+            issuer_uscc=row.department.uscc,
+            status=status_now(row),
+            status_changed_at=row.status_changed_at,
+            superseded_by=successor,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            issued_at=row.issued_at,
+            version=row.version,
             holder_name_masked=mask_holder_name(row.holder_name, row.holder_id_type),
             holder_id_masked=mask_holder_id(row.holder_id, row.holder_id_type),
             holder_id_type=row.holder_id_type,

@@ -34,8 +34,7 @@ from ..seals.picture import find_cjk_font
 from .face_plan import MAX_CODE_TEXT, PT_PER_MM, FacePlan, plan_face
 from .layout import LicenceLayout
 
-__all__ = ["LicenceFace", "render_licence_pdf", "render_plan_pdf", "licence_font_path", "chinese_date",
-           "MAX_CODE_TEXT"]
+__all__ = ["LicenceFace", "render_licence_pdf", "render_plan_pdf", "licence_font_path", "chinese_date", "MAX_CODE_TEXT"]
 
 _MM = PT_PER_MM
 
@@ -83,8 +82,9 @@ def licence_font_path() -> Path:
     override = os.environ.get("TRUSTSVC_LICENCE_FONT")
     if override:
         if not Path(override).is_file():
-            raise ConfigurationError(f"TRUSTSVC_LICENCE_FONT names {override}, which is not a file",
-                                     code="font_missing")
+            raise ConfigurationError(
+                f"TRUSTSVC_LICENCE_FONT names {override}, which is not a file", code="font_missing"
+            )
         return Path(override)
     try:
         return find_cjk_font()
@@ -107,8 +107,13 @@ def render_plan_pdf(plan: FacePlan) -> bytes:
     from reportlab.pdfgen.canvas import Canvas
 
     out = io.BytesIO()
-    canvas = Canvas(out, pagesize=(plan.width_mm * _MM, plan.height_mm * _MM), pageCompression=1, lang="zh-CN",
-                    initialFontName=plan.font_name)
+    canvas = Canvas(
+        out,
+        pagesize=(plan.width_mm * _MM, plan.height_mm * _MM),
+        pageCompression=1,
+        lang="zh-CN",
+        initialFontName=plan.font_name,
+    )
     canvas.setTitle(plan.title)
     canvas.setAuthor(plan.author)
     canvas.setSubject(plan.subject)
@@ -133,23 +138,38 @@ def render_plan_pdf(plan: FacePlan) -> bytes:
         for r, row in enumerate(q.matrix):
             for col, dark in enumerate(row):
                 if dark:
-                    canvas.rect((q.x_mm + (col + q.quiet) * q.module_mm) * _MM,
-                                y(q.top_mm + (r + 1 + q.quiet) * q.module_mm), module, module, stroke=0, fill=1)
+                    canvas.rect(
+                        (q.x_mm + (col + q.quiet) * q.module_mm) * _MM,
+                        y(q.top_mm + (r + 1 + q.quiet) * q.module_mm),
+                        module,
+                        module,
+                        stroke=0,
+                        fill=1,
+                    )
     seal = plan.seal
     try:
         image = ImageReader(io.BytesIO(seal.data))
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for pictures it cannot read
-        raise ConfigurationError(f"the seal picture ({seal.format}) cannot be drawn: {type(exc).__name__}",
-                                 code="seal_picture_unusable") from exc
-    canvas.drawImage(image, seal.x_mm * _MM, y(seal.top_mm + seal.height_mm), seal.width_mm * _MM,
-                     seal.height_mm * _MM, mask="auto", preserveAspectRatio=True)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the seal picture ({seal.format}) cannot be drawn: {type(exc).__name__}", code="seal_picture_unusable"
+        ) from exc
+    canvas.drawImage(
+        image,
+        seal.x_mm * _MM,
+        y(seal.top_mm + seal.height_mm),
+        seal.width_mm * _MM,
+        seal.height_mm * _MM,
+        mask="auto",
+        preserveAspectRatio=True,
+    )
     canvas.showPage()
     canvas.save()
     return out.getvalue()
 
 
-def render_licence_pdf(face: LicenceFace, layout: LicenceLayout, *, code_text: str | None = None,
-                       font_path: Path | None = None) -> bytes:
+def render_licence_pdf(
+    face: LicenceFace, layout: LicenceLayout, *, code_text: str | None = None, font_path: Path | None = None
+) -> bytes:
     """The licence face as an unsigned one-page PDF.
 
     :param code_text: the service code to draw in the QR slot; None draws the empty slot.

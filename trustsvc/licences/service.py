@@ -48,13 +48,32 @@ from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_all
 from .identifier import LicenceIdentifier, parse_identifier
 from .typedef import ID_TYPES, is_date, schema_problems
 
-__all__ = ["HOLDER_ID_TYPES", "find_licence", "LicenceRequest", "IssueOutcome", "request_from_json", "issue_licence",
-           "issue_licence_outcome", "change_licence", "renew_licence", "suspend_licence", "reinstate_licence",
-           "revoke_licence", "get_licence", "licence_json", "canonical_metadata", "build_metadata",
-           "validate_holder_id", "china_today"]
+__all__ = [
+    "HOLDER_ID_TYPES",
+    "find_licence",
+    "LicenceRequest",
+    "IssueOutcome",
+    "request_from_json",
+    "issue_licence",
+    "issue_licence_outcome",
+    "change_licence",
+    "renew_licence",
+    "suspend_licence",
+    "reinstate_licence",
+    "revoke_licence",
+    "get_licence",
+    "licence_json",
+    "canonical_metadata",
+    "build_metadata",
+    "validate_holder_id",
+    "china_today",
+]
 
-HOLDER_ID_TYPES = {"111": "公民身份号码", "001": "统一社会信用代码",
-                   **{code: name for code, (name, _, _) in ID_TYPES.items() if code not in ("111", "001")}}
+HOLDER_ID_TYPES = {
+    "111": "公民身份号码",
+    "001": "统一社会信用代码",
+    **{code: name for code, (name, _, _) in ID_TYPES.items() if code not in ("111", "001")},
+}
 """GB/T 36903 持证主体代码类型代码 values we accept (each licence type says which of them)."""
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 MAX_SEQUENCE = 9_999_999
@@ -94,10 +113,12 @@ class IssueOutcome:
 
 # -- input ------------------------------------------------------------------------------------
 
+
 def _text(value: Any, name: str, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{name} must be a non-empty string", code="missing_field" if value is None
-                                else "invalid_field", field=name)
+        raise InvalidInputError(
+            f"{name} must be a non-empty string", code="missing_field" if value is None else "invalid_field", field=name
+        )
     value = value.strip()
     if len(value) > max_len:
         raise InvalidInputError(f"{name} has at most {max_len} characters", code="field_too_long", field=name)
@@ -125,17 +146,20 @@ def validate_holder_id(id_type: str, holder_id: str) -> str:
     if id_type == "111":
         value = holder_id.strip().upper()
         if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
-            raise InvalidInputError("a 公民身份号码 is 17 digits and a check digit or X", code="invalid_holder_id",
-                                    field="holder.id")
+            raise InvalidInputError(
+                "a 公民身份号码 is 17 digits and a check digit or X", code="invalid_holder_id", field="holder.id"
+            )
         try:
             dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
         except ValueError as exc:
-            raise InvalidInputError("the 公民身份号码 birth date is not a date", code="invalid_holder_id",
-                                    field="holder.id") from exc
+            raise InvalidInputError(
+                "the 公民身份号码 birth date is not a date", code="invalid_holder_id", field="holder.id"
+            ) from exc
         expected = "10X98765432"[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True)) % 11]
         if value[17] != expected:
-            raise InvalidInputError("the 公民身份号码 check digit does not match (GB 11643)",
-                                    code="invalid_holder_id", field="holder.id")
+            raise InvalidInputError(
+                "the 公民身份号码 check digit does not match (GB 11643)", code="invalid_holder_id", field="holder.id"
+            )
         return value
     if id_type == "001":
         try:
@@ -146,11 +170,15 @@ def validate_holder_id(id_type: str, holder_id: str) -> str:
         name, pattern, _ = ID_TYPES[id_type]
         value = holder_id.strip().upper()
         if not re.fullmatch(pattern, value):
-            raise InvalidInputError(f"a {name} number has the form {pattern}", code="invalid_holder_id",
-                                    field="holder.id")
+            raise InvalidInputError(
+                f"a {name} number has the form {pattern}", code="invalid_holder_id", field="holder.id"
+            )
         return value
-    raise InvalidInputError(f"holder.id_type must be one of {', '.join(sorted(HOLDER_ID_TYPES))}",
-                            code="invalid_holder_id_type", field="holder.id_type")
+    raise InvalidInputError(
+        f"holder.id_type must be one of {', '.join(sorted(HOLDER_ID_TYPES))}",
+        code="invalid_holder_id_type",
+        field="holder.id_type",
+    )
 
 
 def request_from_json(data: Any) -> LicenceRequest:
@@ -163,12 +191,16 @@ def request_from_json(data: Any) -> LicenceRequest:
         raise InvalidInputError(f"unknown keys: {', '.join(unknown)}", code="unknown_field", field=unknown[0])
     holder = data.get("holder", {})
     if not isinstance(holder, Mapping):
-        raise InvalidInputError("holder must be an object {name, id_type, id}",
-                                code="missing_field" if holder is None else "invalid_field", field="holder")
+        raise InvalidInputError(
+            "holder must be an object {name, id_type, id}",
+            code="missing_field" if holder is None else "invalid_field",
+            field="holder",
+        )
     extra = sorted(str(k) for k in holder if k not in ("name", "id_type", "id"))
     if extra:
-        raise InvalidInputError(f"unknown holder keys: {', '.join(extra)}", code="unknown_field",
-                                field=f"holder.{extra[0]}")
+        raise InvalidInputError(
+            f"unknown holder keys: {', '.join(extra)}", code="unknown_field", field=f"holder.{extra[0]}"
+        )
     fields = data.get("fields", {})
     if not isinstance(fields, Mapping):
         raise InvalidInputError("fields must be a JSON object", code="invalid_fields", field="fields")
@@ -194,8 +226,9 @@ class _Checked:
     valid_until: dt.date | None
 
 
-def _holder(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], bad: set[str],
-            problems: list[FieldProblem]) -> tuple[str | None, str, str | None]:
+def _holder(
+    ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], bad: set[str], problems: list[FieldProblem]
+) -> tuple[str | None, str, str | None]:
     """(name, id type, id) of the holder: what the request says, checked, and what the face
     fields say where the type takes the holder from them (entered once: a differing value is a
     ``holder_mismatch``)."""
@@ -211,15 +244,20 @@ def _holder(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], 
     id_type = req.holder_id_type or h.id_types[0]
     if id_type not in h.id_types:
         names = ", ".join(f"{t} ({HOLDER_ID_TYPES.get(t, t)})" for t in h.id_types)
-        problems.append(FieldProblem("holder.id_type", "invalid_holder_id_type",
-                                     f"a {ltype.name} is held under holder.id_type {names}"))
+        problems.append(
+            FieldProblem(
+                "holder.id_type", "invalid_holder_id_type", f"a {ltype.name} is held under holder.id_type {names}"
+            )
+        )
         return None, id_type, None
     derived_id = h.id_field is not None and id_type == h.derived_id_type
     derived_name = h.name_field is not None and (h.id_field is None or derived_id)
     name = check(_text, req.holder_name, "holder.name", 200) if req.holder_name is not None else None
     holder_id = check(validate_holder_id, id_type, req.holder_id) if req.holder_id is not None else None
-    for part, derived, field_name, given in (("name", derived_name, h.name_field, name),
-                                             ("id", derived_id, h.id_field, holder_id)):
+    for part, derived, field_name, given in (
+        ("name", derived_name, h.name_field, name),
+        ("id", derived_id, h.id_field, holder_id),
+    ):
         if not derived:
             if given is None and f"holder.{part}" not in {p.field for p in problems}:
                 problems.append(FieldProblem(f"holder.{part}", "missing_field", f"holder.{part} is required"))
@@ -230,10 +268,15 @@ def _holder(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], 
             continue  # the field's own problem says it
         label = ltype.by_name[field_name].label
         if given is not None and given != face:
-            problems.append(FieldProblem(f"holder.{part}", "holder_mismatch",
-                                         f"holder.{part} is {given!r} but fields.{field_name} ({label}) is {face!r}: a "
-                                         f"{ltype.name} names its holder there; leave holder.{part} out or send the "
-                                         "same value"))
+            problems.append(
+                FieldProblem(
+                    f"holder.{part}",
+                    "holder_mismatch",
+                    f"holder.{part} is {given!r} but fields.{field_name} ({label}) is {face!r}: a "
+                    f"{ltype.name} names its holder there; leave holder.{part} out or send the "
+                    "same value",
+                )
+            )
         if part == "name":
             name = face
         else:
@@ -241,8 +284,15 @@ def _holder(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], 
     return name, id_type, holder_id
 
 
-def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any], bad: set[str],
-              problems: list[FieldProblem], *, keep_until: bool) -> tuple[dt.date | None, dt.date | None]:
+def _validity(
+    ltype: LicenceType,
+    req: LicenceRequest,
+    fields: Mapping[str, Any],
+    bad: set[str],
+    problems: list[FieldProblem],
+    *,
+    keep_until: bool,
+) -> tuple[dt.date | None, dt.date | None]:
     """(valid_from, valid_until) by the type's validity rule (see :class:`~.typedef.ValidityRule`)."""
     rule = ltype.validity
     valid_from, valid_until = req.valid_from, req.valid_until
@@ -257,8 +307,13 @@ def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any]
         if what == "valid_from" and given is not None:
             return given  # the field is the usual start (营业期限 from 成立日期), a renewal starts anew
         if given is not None and given != day and not keep_until:
-            problems.append(FieldProblem(what, "invalid_validity", f"{what} must be fields.{name} "
-                                         f"({ltype.by_name[name].label}), {value}, or be left out"))
+            problems.append(
+                FieldProblem(
+                    what,
+                    "invalid_validity",
+                    f"{what} must be fields.{name} ({ltype.by_name[name].label}), {value}, or be left out",
+                )
+            )
         return day
 
     valid_from = from_field(rule.from_field, valid_from, "valid_from")
@@ -269,50 +324,67 @@ def _validity(ltype: LicenceType, req: LicenceRequest, fields: Mapping[str, Any]
     return valid_from, valid_until
 
 
-def _check_request(region_code: str, req: LicenceRequest, source: Any = None, *,
-                   keep_until: bool = False) -> _Checked:
+def _check_request(region_code: str, req: LicenceRequest, source: Any = None, *, keep_until: bool = False) -> _Checked:
     """Every check, so a form can show each problem next to its field at once: the body against
     the type's JSON Schema (:mod:`jsonschema`, with the ``uscc`` and ``gb11643`` check characters
     as formats), then the holder (entered once) and the validity rule."""
     ltype = resolve_type(region_code, req.type_code, source)
     problems: list[FieldProblem] = []
     fields: Any = normalise_fields(ltype, req.fields) if isinstance(req.fields, Mapping) else req.fields
-    body = {"type": ltype.code, "fields": fields,
-            "valid_from": req.valid_from.isoformat() if req.valid_from else None,
-            "valid_until": req.valid_until.isoformat() if req.valid_until and not keep_until else None}
+    body = {
+        "type": ltype.code,
+        "fields": fields,
+        "valid_from": req.valid_from.isoformat() if req.valid_from else None,
+        "valid_until": req.valid_until.isoformat() if req.valid_until and not keep_until else None,
+    }
     # the holder is checked below, with the codes its checks always had
-    found = [p for p in schema_problems(ltype, body, codes={("valid_until", "type"): "invalid_validity"})
-             if not p.field.startswith("holder")]
+    found = [
+        p
+        for p in schema_problems(ltype, body, codes={("valid_until", "type"): "invalid_validity"})
+        if not p.field.startswith("holder")
+    ]
     bad = {p.field for p in found}
     holder: list[FieldProblem] = []
     name, id_type, holder_id = _holder(ltype, req, fields if isinstance(fields, Mapping) else {}, bad, holder)
     validity: list[FieldProblem] = []
-    valid_from, valid_until = _validity(ltype, req, fields if isinstance(fields, Mapping) else {}, bad, validity,
-                                        keep_until=keep_until)
+    valid_from, valid_until = _validity(
+        ltype, req, fields if isinstance(fields, Mapping) else {}, bad, validity, keep_until=keep_until
+    )
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         validity.append(FieldProblem("valid_until", "invalid_validity", "valid_until must be after valid_from"))
     problems = [*holder, *found, *[p for p in validity if p.field not in bad]]
     if problems:
         first = problems[0]
-        raise InvalidInputError("; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
-                                if len(problems) > 1 else first.message,
-                                code=first.code, field=first.field or None, problems=tuple(problems))
+        raise InvalidInputError(
+            "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems)
+            if len(problems) > 1
+            else first.message,
+            code=first.code,
+            field=first.field or None,
+            problems=tuple(problems),
+        )
     assert name is not None and holder_id is not None
     return _Checked(ltype, name, id_type, holder_id, dict(fields), valid_from, valid_until)
 
 
 def _request_hash(dept_uscc: str, c: _Checked) -> str:
-    body = {"department": dept_uscc, "type": c.type.code,
-            "holder": {"name": c.holder_name, "id_type": c.holder_id_type, "id": c.holder_id},
-            "fields": c.fields, "valid_from": c.valid_from.isoformat() if c.valid_from else None,
-            "valid_until": c.valid_until.isoformat() if c.valid_until else None}
+    body = {
+        "department": dept_uscc,
+        "type": c.type.code,
+        "holder": {"name": c.holder_name, "id_type": c.holder_id_type, "id": c.holder_id},
+        "fields": c.fields,
+        "valid_from": c.valid_from.isoformat() if c.valid_from else None,
+        "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+    }
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 # -- scope ------------------------------------------------------------------------------------
 
-def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool,
-           region_code: str = "") -> str:
+
+def _actor(
+    principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool, region_code: str = ""
+) -> str:
     """The audit actor, after checking the principal may act on this department and type.
     ``type_code`` must be a catalogue code already (resolve it first: an unknown type is the
     caller's 422, not the key's 403)."""
@@ -326,9 +398,11 @@ def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str |
             raise PermissionDeniedError("an issuer key acts only for its own department", code="other_department")
         if write and type_code is not None and type_code not in p.licence_types:
             raise PermissionDeniedError(
-                type_not_allowed_message(region_code, allowed=p.licence_types, wanted=type_code,
-                                         department_uscc=p.department_uscc),
-                code="licence_type_not_allowed")
+                type_not_allowed_message(
+                    region_code, allowed=p.licence_types, wanted=type_code, department_uscc=p.department_uscc
+                ),
+                code="licence_type_not_allowed",
+            )
         return p.actor
     if not write and p.role is Role.VERIFIER:
         return p.actor
@@ -337,15 +411,31 @@ def _actor(principal_or_actor: Principal | str, dept_uscc: str, type_code: str |
 
 # -- metadata ---------------------------------------------------------------------------------
 
-def build_metadata(*, ltype: LicenceType, identifier: str, dept: Department, issued_at: dt.datetime,
-                   holder_name: str, holder_id_type: str, holder_id: str, fields: Mapping[str, Any],
-                   valid_from: dt.date, valid_until: dt.date | None) -> bytes:
+
+def build_metadata(
+    *,
+    ltype: LicenceType,
+    identifier: str,
+    dept: Department,
+    issued_at: dt.datetime,
+    holder_name: str,
+    holder_id_type: str,
+    holder_id: str,
+    fields: Mapping[str, Any],
+    valid_from: dt.date,
+    valid_until: dt.date | None,
+) -> bytes:
     """Canonical GB/T 36903 metadata: JSON, sorted keys, UTF-8, no spaces."""
     meta: dict[str, Any] = {
-        "ZZMC": ltype.name, "ZZLXDM": ltype.code, "ZZBS": identifier,
-        "ZZBFJG": dept.name, "ZZBFJGDM": dept.uscc,
+        "ZZMC": ltype.name,
+        "ZZLXDM": ltype.code,
+        "ZZBS": identifier,
+        "ZZBFJG": dept.name,
+        "ZZBFJGDM": dept.uscc,
         "ZZBFRQ": issued_at.astimezone(CHINA).date().isoformat(),
-        "CZZT": holder_name, "CZZTDM": holder_id, "CZZTDMLX": holder_id_type,
+        "CZZT": holder_name,
+        "CZZTDM": holder_id,
+        "CZZTDMLX": holder_id_type,
         "ZZYXQQSRQ": valid_from.isoformat(),
         "ZZYXQJZRQ": valid_until.isoformat() if valid_until else "长期",
     }
@@ -361,6 +451,7 @@ def canonical_metadata(row: LicenceRecord) -> bytes:
 
 
 # -- storage helpers --------------------------------------------------------------------------
+
 
 def _department(session: Session, uscc: str, *, lock: bool) -> Department:
     stmt = select(Department).where(Department.uscc == uscc.strip().upper())
@@ -386,8 +477,10 @@ def _current_seal(session: Session, dept: Department, now: dt.datetime) -> SealR
 def _next_serial(session: Session, dept: Department, type_code: str, year: int) -> str:
     top = session.execute(
         select(func.max(LicenceRecord.serial)).where(
-            LicenceRecord.department_id == dept.id, LicenceRecord.type_code == type_code,
-            LicenceRecord.serial.like(f"{year:04d}%"))
+            LicenceRecord.department_id == dept.id,
+            LicenceRecord.type_code == type_code,
+            LicenceRecord.serial.like(f"{year:04d}%"),
+        )
     ).scalar_one_or_none()
     seq = int(top[4:]) + 1 if top else 1
     if seq > MAX_SEQUENCE:
@@ -402,30 +495,65 @@ def _next_status_index(session: Session, dept: Department) -> int:
     return 0 if top is None else top + 1
 
 
-def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept: Department, c: _Checked,
-                    serial: str, version: int, stamper: Any, supersedes: LicenceRecord | None = None,
-                    idempotency_key: str | None = None, request_hash: str | None = None,
-                    status_index: int | None = None) -> LicenceRecord:
+def _seal_and_store(
+    service: TrustService,
+    session: Session,
+    *,
+    actor: str,
+    dept: Department,
+    c: _Checked,
+    serial: str,
+    version: int,
+    stamper: Any,
+    supersedes: LicenceRecord | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    status_index: int | None = None,
+) -> LicenceRecord:
     now = utcnow().replace(microsecond=0)
     seal = _current_seal(session, dept, now)
     ident = LicenceIdentifier(c.type.code, dept.uscc, serial, version).text
     valid_from = c.valid_from or now.astimezone(CHINA).date()
     if c.valid_until is not None and c.valid_until <= valid_from:
         raise InvalidInputError("valid_until must be after valid_from", code="invalid_validity", field="valid_until")
-    meta = build_metadata(ltype=c.type, identifier=ident, dept=dept, issued_at=now, holder_name=c.holder_name,
-                          holder_id_type=c.holder_id_type, holder_id=c.holder_id, fields=c.fields,
-                          valid_from=valid_from, valid_until=c.valid_until)
-    applied = apply_seal_in_session(service, session, seal.esid, meta, actor=actor, property_info=ident,
-                                    stamper=stamper)
+    meta = build_metadata(
+        ltype=c.type,
+        identifier=ident,
+        dept=dept,
+        issued_at=now,
+        holder_name=c.holder_name,
+        holder_id_type=c.holder_id_type,
+        holder_id=c.holder_id,
+        fields=c.fields,
+        valid_from=valid_from,
+        valid_until=c.valid_until,
+    )
+    applied = apply_seal_in_session(
+        service, session, seal.esid, meta, actor=actor, property_info=ident, stamper=stamper
+    )
     row = LicenceRecord(
-        identifier=ident, type_code=c.type.code, department_id=dept.id, serial=serial, version=version,
-        status="active", holder_name=c.holder_name, holder_id_type=c.holder_id_type, holder_id=c.holder_id,
-        fields=c.fields, valid_from=valid_from, valid_until=c.valid_until, issued_at=now,
-        supersedes_id=supersedes.id if supersedes is not None else None, metadata_json=meta.decode("utf-8"),
-        metadata_signature=applied.signature, seal_esid=seal.esid,
+        identifier=ident,
+        type_code=c.type.code,
+        department_id=dept.id,
+        serial=serial,
+        version=version,
+        status="active",
+        holder_name=c.holder_name,
+        holder_id_type=c.holder_id_type,
+        holder_id=c.holder_id,
+        fields=c.fields,
+        valid_from=valid_from,
+        valid_until=c.valid_until,
+        issued_at=now,
+        supersedes_id=supersedes.id if supersedes is not None else None,
+        metadata_json=meta.decode("utf-8"),
+        metadata_signature=applied.signature,
+        seal_esid=seal.esid,
         status_index=_next_status_index(session, dept) if status_index is None else status_index,
         idempotency_key=idempotency_key,
-        request_hash=request_hash, type_version=c.type.version or None)
+        request_hash=request_hash,
+        type_version=c.type.version or None,
+    )
     row.department = dept
     session.add(row)
     session.flush()
@@ -434,6 +562,7 @@ def _seal_and_store(service: TrustService, session: Session, *, actor: str, dept
 
 
 # -- issuance ---------------------------------------------------------------------------------
+
 
 def issue_licence_outcome(
     service: TrustService,
@@ -448,12 +577,16 @@ def issue_licence_outcome(
     if department_uscc is None and isinstance(principal_or_actor, Principal):
         department_uscc = principal_or_actor.department_uscc
     if not department_uscc:
-        raise InvalidInputError("say which department issues the licence", code="department_required",
-                                field="department")
+        raise InvalidInputError(
+            "say which department issues the licence", code="department_required", field="department"
+        )
     dept_uscc = department_uscc.strip().upper()
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-        raise InvalidInputError(f"an idempotency key is 1..{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
-                                code="invalid_idempotency_key", field="Idempotency-Key")
+        raise InvalidInputError(
+            f"an idempotency key is 1..{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            code="invalid_idempotency_key",
+            field="Idempotency-Key",
+        )
     with service.db.reader() as session:
         region_code = _region_code(session)
         # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
@@ -465,9 +598,16 @@ def issue_licence_outcome(
     from .issuing import Pending, group_commit  # it builds on this module
 
     # concurrent requests share one transaction and one commit; each returns once it is durable
-    return group_commit(service).issue(Pending(checked=checked, department_uscc=dept_uscc, actor=actor,
-                                               request_hash=digest, idempotency_key=idempotency_key,
-                                               stamper=stamper))
+    return group_commit(service).issue(
+        Pending(
+            checked=checked,
+            department_uscc=dept_uscc,
+            actor=actor,
+            request_hash=digest,
+            idempotency_key=idempotency_key,
+            stamper=stamper,
+        )
+    )
 
 
 def issue_licence(
@@ -485,12 +625,18 @@ def issue_licence(
     :raises PermissionDeniedError: the principal may not issue for this department or type.
     :raises ConflictError: ``no_seal``, ``idempotency_key_reused``.
     """
-    return issue_licence_outcome(service, request, principal_or_actor=principal_or_actor,
-                                 department_uscc=department_uscc, idempotency_key=idempotency_key,
-                                 timestamp=timestamp).record
+    return issue_licence_outcome(
+        service,
+        request,
+        principal_or_actor=principal_or_actor,
+        department_uscc=department_uscc,
+        idempotency_key=idempotency_key,
+        timestamp=timestamp,
+    ).record
 
 
 # -- lookup -----------------------------------------------------------------------------------
+
 
 def find_licence(session: Session, identifier: str, *, lock: bool = False) -> LicenceRecord:
     """The licence with ``identifier`` (normalised), optionally locked for update.
@@ -507,8 +653,9 @@ def find_licence(session: Session, identifier: str, *, lock: bool = False) -> Li
     return row
 
 
-def get_licence(service: TrustService | Database, identifier: str, *,
-                principal: Principal | None = None) -> LicenceRecord:
+def get_licence(
+    service: TrustService | Database, identifier: str, *, principal: Principal | None = None
+) -> LicenceRecord:
     """A licence by its identifier; an issuer principal sees only its department's. Takes the
     database alone too: reading needs no key store (``trustsvc licence show`` asks no PIN)."""
     db = service if isinstance(service, Database) else service.db
@@ -521,18 +668,28 @@ def get_licence(service: TrustService | Database, identifier: str, *,
 
 # -- lifecycle --------------------------------------------------------------------------------
 
+
 def _department_of(session: Session, identifier: str) -> int:
     """The issuing department's id, read without loading the licence (it is locked next)."""
     text = parse_identifier(identifier).text
-    dept_id = session.execute(select(LicenceRecord.department_id).where(LicenceRecord.identifier == text)
-                              ).scalar_one_or_none()
+    dept_id = session.execute(
+        select(LicenceRecord.department_id).where(LicenceRecord.identifier == text)
+    ).scalar_one_or_none()
     if dept_id is None:
         raise NotFoundError(f"no licence {text}", code="licence_not_found")
     return dept_id
 
 
-def _transition(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                allowed: tuple[str, ...], to: str, action: str, reason: str | None) -> LicenceRecord:
+def _transition(
+    service: TrustService,
+    identifier: str,
+    *,
+    principal_or_actor: Principal | str,
+    allowed: tuple[str, ...],
+    to: str,
+    action: str,
+    reason: str | None,
+) -> LicenceRecord:
     if reason is not None:
         reason = _text(reason, "reason", 500)
     with service.db.transaction() as session:
@@ -548,34 +705,75 @@ def _transition(service: TrustService, identifier: str, *, principal_or_actor: P
         row.status_reason = reason
         row.status_changed_at = utcnow()
         session.flush()
-        record(session, AuditEvent(actor=actor, action=action, object_type="licence", object_id=row.identifier,
-                                   details={"from": before, "to": to, "reason": reason,
-                                            "status_index": row.status_index}))
+        record(
+            session,
+            AuditEvent(
+                actor=actor,
+                action=action,
+                object_type="licence",
+                object_id=row.identifier,
+                details={"from": before, "to": to, "reason": reason, "status_index": row.status_index},
+            ),
+        )
         publish_status_list(service, session, row.department)
         return row
 
 
-def suspend_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                    reason: str | None = None) -> LicenceRecord:
-    return _transition(service, identifier, principal_or_actor=principal_or_actor, allowed=("active",),
-                       to="suspended", action="licence.suspend", reason=reason)
+def suspend_licence(
+    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str | None = None
+) -> LicenceRecord:
+    return _transition(
+        service,
+        identifier,
+        principal_or_actor=principal_or_actor,
+        allowed=("active",),
+        to="suspended",
+        action="licence.suspend",
+        reason=reason,
+    )
 
 
-def reinstate_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                      reason: str | None = None) -> LicenceRecord:
-    return _transition(service, identifier, principal_or_actor=principal_or_actor, allowed=("suspended",),
-                       to="active", action="licence.reinstate", reason=reason)
+def reinstate_licence(
+    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str | None = None
+) -> LicenceRecord:
+    return _transition(
+        service,
+        identifier,
+        principal_or_actor=principal_or_actor,
+        allowed=("suspended",),
+        to="active",
+        action="licence.reinstate",
+        reason=reason,
+    )
 
 
-def revoke_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                   reason: str) -> LicenceRecord:
-    return _transition(service, identifier, principal_or_actor=principal_or_actor,
-                       allowed=("active", "suspended"), to="revoked", action="licence.revoke", reason=reason)
+def revoke_licence(
+    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str
+) -> LicenceRecord:
+    return _transition(
+        service,
+        identifier,
+        principal_or_actor=principal_or_actor,
+        allowed=("active", "suspended"),
+        to="revoked",
+        action="licence.revoke",
+        reason=reason,
+    )
 
 
-def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Principal | str, action: str,
-             fields: Mapping[str, Any] | None, holder_name: str | None, valid_from: dt.date | None,
-             valid_until: dt.date | None, keep_until: bool, timestamp: bool) -> LicenceRecord:
+def _reissue(
+    service: TrustService,
+    identifier: str,
+    *,
+    principal_or_actor: Principal | str,
+    action: str,
+    fields: Mapping[str, Any] | None,
+    holder_name: str | None,
+    valid_from: dt.date | None,
+    valid_until: dt.date | None,
+    keep_until: bool,
+    timestamp: bool,
+) -> LicenceRecord:
     with service.db.reader() as session:
         old = find_licence(session, identifier)
         region_code = _region_code(session)
@@ -587,11 +785,15 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
     derived = h.name_field is not None and (h.id_field is None or old.holder_id_type == h.derived_id_type)
     if derived and holder_name and h.name_field is not None and h.name_field not in (fields or {}):
         merged[h.name_field] = holder_name
-    req = LicenceRequest(type_code=old.type_code, holder_name=None if derived else holder_name or old.holder_name,
-                         holder_id_type=old.holder_id_type,
-                         holder_id=None if h.id_field and old.holder_id_type == h.derived_id_type else old.holder_id,
-                         fields=merged,
-                         valid_from=valid_from, valid_until=old.valid_until if keep_until else valid_until)
+    req = LicenceRequest(
+        type_code=old.type_code,
+        holder_name=None if derived else holder_name or old.holder_name,
+        holder_id_type=old.holder_id_type,
+        holder_id=None if h.id_field and old.holder_id_type == h.derived_id_type else old.holder_id,
+        fields=merged,
+        valid_from=valid_from,
+        valid_until=old.valid_until if keep_until else valid_until,
+    )
     checked = _check_request(region_code, req, service.db, keep_until=keep_until)
     stamper = region_timestamper(service) if timestamp else None
     for attempt in range(_ATTEMPTS):
@@ -601,48 +803,101 @@ def _reissue(service: TrustService, identifier: str, *, principal_or_actor: Prin
                 lock_status_list(session, dept.id)
                 old = find_licence(session, identifier, lock=True)
                 if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
-                    raise ConflictError(f"a {old.status} licence cannot be {action.split('.')[1]}ed",
-                                        code="invalid_transition")
+                    raise ConflictError(
+                        f"a {old.status} licence cannot be {action.split('.')[1]}ed", code="invalid_transition"
+                    )
                 if old.version >= 999:
                     raise ConflictError("this licence has reached version 999", code="version_exhausted")
-                row = _seal_and_store(service, session, actor=actor, dept=dept, c=checked, serial=old.serial,
-                                      version=old.version + 1, stamper=stamper, supersedes=old)
+                row = _seal_and_store(
+                    service,
+                    session,
+                    actor=actor,
+                    dept=dept,
+                    c=checked,
+                    serial=old.serial,
+                    version=old.version + 1,
+                    stamper=stamper,
+                    supersedes=old,
+                )
                 old.status = "superseded"
                 old.status_reason = f"{action.split('.')[1]}: {row.identifier}"
                 old.status_changed_at = row.issued_at
                 session.flush()
-                record(session, AuditEvent(actor=actor, action=action, object_type="licence",
-                                           object_id=row.identifier,
-                                           details={"supersedes": old.identifier, "version": row.version,
-                                                    "seal": row.seal_esid, "status_index": row.status_index}))
+                record(
+                    session,
+                    AuditEvent(
+                        actor=actor,
+                        action=action,
+                        object_type="licence",
+                        object_id=row.identifier,
+                        details={
+                            "supersedes": old.identifier,
+                            "version": row.version,
+                            "seal": row.seal_esid,
+                            "status_index": row.status_index,
+                        },
+                    ),
+                )
                 publish_status_list(service, session, dept)
                 return row
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
-                raise ConflictError("a concurrent change took this version; try again",
-                                    code="version_conflict") from None
+                raise ConflictError(
+                    "a concurrent change took this version; try again", code="version_conflict"
+                ) from None
     raise AssertionError("unreachable")
 
 
-def change_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                   fields: Mapping[str, Any] | None = None, holder_name: str | None = None,
-                   timestamp: bool = True) -> LicenceRecord:
+def change_licence(
+    service: TrustService,
+    identifier: str,
+    *,
+    principal_or_actor: Principal | str,
+    fields: Mapping[str, Any] | None = None,
+    holder_name: str | None = None,
+    timestamp: bool = True,
+) -> LicenceRecord:
     """变更: a new version (+1) with changed fields or holder name; the old one is superseded."""
-    return _reissue(service, identifier, principal_or_actor=principal_or_actor, action="licence.change",
-                    fields=fields, holder_name=holder_name, valid_from=None, valid_until=None, keep_until=True,
-                    timestamp=timestamp)
+    return _reissue(
+        service,
+        identifier,
+        principal_or_actor=principal_or_actor,
+        action="licence.change",
+        fields=fields,
+        holder_name=holder_name,
+        valid_from=None,
+        valid_until=None,
+        keep_until=True,
+        timestamp=timestamp,
+    )
 
 
-def renew_licence(service: TrustService, identifier: str, *, principal_or_actor: Principal | str,
-                  valid_until: dt.date | None, valid_from: dt.date | None = None,
-                  timestamp: bool = True) -> LicenceRecord:
+def renew_licence(
+    service: TrustService,
+    identifier: str,
+    *,
+    principal_or_actor: Principal | str,
+    valid_until: dt.date | None,
+    valid_from: dt.date | None = None,
+    timestamp: bool = True,
+) -> LicenceRecord:
     """延续: a new version (+1) with a new validity period; the old one is superseded."""
-    return _reissue(service, identifier, principal_or_actor=principal_or_actor, action="licence.renew",
-                    fields=None, holder_name=None, valid_from=valid_from, valid_until=valid_until,
-                    keep_until=False, timestamp=timestamp)
+    return _reissue(
+        service,
+        identifier,
+        principal_or_actor=principal_or_actor,
+        action="licence.renew",
+        fields=None,
+        holder_name=None,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        keep_until=False,
+        timestamp=timestamp,
+    )
 
 
 # -- rendering --------------------------------------------------------------------------------
+
 
 def licence_json(row: LicenceRecord) -> dict[str, Any]:
     """The DESIGN §5.1 licence object."""
@@ -661,9 +916,15 @@ def licence_json(row: LicenceRecord) -> dict[str, Any]:
         "valid_from": row.valid_from.isoformat(),
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
         "issued_at": row.issued_at.isoformat(),
-        "links": {"self": base, "revoke": f"{base}/revoke", "suspend": f"{base}/suspend",
-                  "reinstate": f"{base}/reinstate", "change": f"{base}/change", "renew": f"{base}/renew",
-                  "file": f"{base}/file",
-                  "status_list": f"/api/v1/status/{row.department.uscc}",
-                  "seal": f"/api/v1/seals/{row.seal_esid}"},
+        "links": {
+            "self": base,
+            "revoke": f"{base}/revoke",
+            "suspend": f"{base}/suspend",
+            "reinstate": f"{base}/reinstate",
+            "change": f"{base}/change",
+            "renew": f"{base}/renew",
+            "file": f"{base}/file",
+            "status_list": f"/api/v1/status/{row.department.uscc}",
+            "seal": f"/api/v1/seals/{row.seal_esid}",
+        },
     }

@@ -52,11 +52,12 @@ def effective_status(row: LicenceRecord, now: dt.datetime) -> str:
     return row.status
 
 
-def licence_status(db: Database, identifier: str, *, now: dt.datetime | None = None,
-                   status_index: int | None = None) -> LicenceStatus | None:
+def licence_status(
+    db: Database, identifier: str, *, now: dt.datetime | None = None, status_index: int | None = None
+) -> LicenceStatus | None:
     """The licence's status at ``now`` (default: now), or None when this service never issued it.
     ``status_index`` (what a licence file says its index is) is not needed: our records know it."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     text = parse_identifier(identifier).text
     with db.reader() as session:
         row = session.execute(select(LicenceRecord).where(LicenceRecord.identifier == text)).scalar_one_or_none()
@@ -67,20 +68,30 @@ def licence_status(db: Database, identifier: str, *, now: dt.datetime | None = N
             newer = session.execute(
                 select(LicenceRecord.identifier).where(LicenceRecord.supersedes_id == row.id)
             ).scalar_one_or_none()
-        return LicenceStatus(identifier=row.identifier, status=effective_status(row, now), reason=row.status_reason,
-                             changed_at=row.status_changed_at, valid_until=row.valid_until, superseded_by=newer)
+        return LicenceStatus(
+            identifier=row.identifier,
+            status=effective_status(row, now),
+            reason=row.status_reason,
+            changed_at=row.status_changed_at,
+            valid_until=row.valid_until,
+            superseded_by=newer,
+        )
 
 
-def add_status_check(builder: ReportBuilder, status: LicenceStatus | None, *, identifier: str,
-                     name: str = "licence.status") -> None:
+def add_status_check(
+    builder: ReportBuilder, status: LicenceStatus | None, *, identifier: str, name: str = "licence.status"
+) -> None:
     """Record the licence status check (and ``status_now``) on ``builder``, by the module's rule."""
     if status is None:
         builder.skipped(name, f"licence {identifier} was not issued here; its status is not known to this service")
         builder.warnings.append(f"the status of licence {identifier} could not be checked here")
         return
-    builder.status_now["licence"] = {"identifier": status.identifier, "status": status.status,
-                                     "reason": status.reason,
-                                     "changed_at": status.changed_at.isoformat() if status.changed_at else None}
+    builder.status_now["licence"] = {
+        "identifier": status.identifier,
+        "status": status.status,
+        "reason": status.reason,
+        "changed_at": status.changed_at.isoformat() if status.changed_at else None,
+    }
     why = f" ({status.reason})" if status.reason else ""
     if status.status == "active":
         builder.passed(name, f"licence {status.identifier} is active")
@@ -95,8 +106,12 @@ def add_status_check(builder: ReportBuilder, status: LicenceStatus | None, *, id
     elif status.status == "suspended":
         builder.indeterminate(name, SubIndication.TRY_LATER, f"licence {status.identifier} is suspended{why}")
     elif status.status == "unknown":
-        builder.indeterminate(name, SubIndication.TRY_LATER,
-                              f"the status of licence {status.identifier} is unknown: {status.reason or 'no source'}")
+        builder.indeterminate(
+            name,
+            SubIndication.TRY_LATER,
+            f"the status of licence {status.identifier} is unknown: {status.reason or 'no source'}",
+        )
     else:
-        builder.indeterminate(name, SubIndication.TRY_LATER,
-                              f"licence {status.identifier} has an unknown status {status.status!r}")
+        builder.indeterminate(
+            name, SubIndication.TRY_LATER, f"licence {status.identifier} has an unknown status {status.status!r}"
+        )

@@ -8,7 +8,7 @@ parser above needs no ``try`` of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import core, parser
 
@@ -207,13 +207,13 @@ class Node:
         if not isinstance(value, datetime):
             raise self.fail(f"{self.kind} is outside the supported range")
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _content_len(raw: bytes, field: str) -> int:
     try:
-        _, _, _, header, contents, _ = parser.parse(raw, strict=True)
+        _, _, _, _header, contents, _ = parser.parse(raw, strict=True)
     except (ValueError, TypeError, OverflowError) as exc:  # pragma: no cover - parsed once already
         raise SESFormatError(f"not DER: {exc}", field=field) from exc
     return len(contents)

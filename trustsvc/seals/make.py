@@ -18,7 +18,7 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import hsm
 from ca.certs import ParsedCertificate, parse_certificate
@@ -101,7 +101,9 @@ class SealSpec:
             try:
                 parse_certificate(der)
             except CertificateError as exc:
-                raise SealingError(f"signer certificate #{i} is unreadable: {exc.message}", code="bad_seal_spec") from exc
+                raise SealingError(
+                    f"signer certificate #{i} is unreadable: {exc.message}", code="bad_seal_spec"
+                ) from exc
         if len(set(self.signer_certs)) != len(self.signer_certs):
             raise SealingError("signer certificates must not repeat", code="bad_seal_spec")
         if not isinstance(self.picture, SealPicture) or not self.picture.data:
@@ -111,7 +113,7 @@ class SealSpec:
         object.__setattr__(self, "signer_certs", tuple(bytes(c) for c in self.signer_certs))
         object.__setattr__(self, "valid_start", _strip(self.valid_start))
         object.__setattr__(self, "valid_end", _strip(self.valid_end))
-        create = _strip(self.create_date) if self.create_date is not None else _strip(datetime.now(timezone.utc))
+        create = _strip(self.create_date) if self.create_date is not None else _strip(datetime.now(UTC))
         object.__setattr__(self, "create_date", create)
         if self.valid_start >= self.valid_end:
             raise SealingError("valid_start must be before valid_end", code="bad_seal_spec")
@@ -156,7 +158,10 @@ def make_seal(spec: SealSpec, *, maker_signer: hsm.Signer, maker_cert: bytes) ->
     """
     maker = _cert(maker_cert, "maker")
     if not same_public_key(maker.spki, maker_signer.public_key):
-        raise SealingError(f"the maker signer {maker_signer.key_ref} does not hold the key of {maker.subject_str!r}", code="maker_key_mismatch")
+        raise SealingError(
+            f"the maker signer {maker_signer.key_ref} does not hold the key of {maker.subject_str!r}",
+            code="maker_key_mismatch",
+        )
     assert spec.create_date is not None
     _usable_at(maker, spec.create_date, "maker")
     prop = {
@@ -185,7 +190,9 @@ def make_seal(spec: SealSpec, *, maker_signer: hsm.Signer, maker_cert: bytes) ->
     try:
         hsm.verify(maker.spki, seal_info_der, signed_value)
     except hsm.InvalidSignature as exc:
-        raise SealingError(f"the maker signer {maker_signer.key_ref} produced a signature that does not verify", code="signer_fault") from exc
+        raise SealingError(
+            f"the maker signer {maker_signer.key_ref} produced a signature that does not verify", code="signer_fault"
+        ) from exc
     return SESealV4(
         {
             "eseal_info": seal_info,
@@ -215,7 +222,9 @@ def _usable_seal(seal: bytes) -> ParsedSeal:
     the cost of an issuance. Failures are not cached (they raise)."""
     parsed = parse_seal(seal)
     if parsed.version == "v1":
-        raise SealingError("a GM/T 0031-2014 seal cannot go into a GB/T 38540 signature", code="unsupported_seal_version")
+        raise SealingError(
+            "a GM/T 0031-2014 seal cannot go into a GB/T 38540 signature", code="unsupported_seal_version"
+        )
     maker = _cert(parsed.maker_cert, "maker")
     if parsed.signed_value is None:
         raise SealingError(f"the seal's signature is unusable: {parsed.signed_value_problem}", code="seal_invalid")
@@ -251,13 +260,15 @@ def sign_document(
         raise SealingError("property_info must be non-empty ASCII (IA5String)", code="bad_property_info")
     cert = _cert(signer_cert, "signer")
     if not same_public_key(cert.spki, signer.public_key):
-        raise SealingError(f"the signer {signer.key_ref} does not hold the key of {cert.subject_str!r}", code="signer_key_mismatch")
+        raise SealingError(
+            f"the signer {signer.key_ref} does not hold the key of {cert.subject_str!r}", code="signer_key_mismatch"
+        )
     if not _listed(parsed, cert.der):
         raise SealingError(
             f"{cert.subject_str!r} is not in the certList of seal {parsed.name!r}: not authorised to apply it",
             code="signer_not_in_seal",
         )
-    when = _strip(time) if time is not None else _strip(datetime.now(timezone.utc))
+    when = _strip(time) if time is not None else _strip(datetime.now(UTC))
     if not parsed.valid_start <= when <= parsed.valid_end:
         raise SealingError(
             f"signing time {when.isoformat()} is outside the seal's validity "
@@ -283,7 +294,9 @@ def sign_document(
     try:
         hsm.verify(cert.spki, tbs_der, signature)
     except hsm.InvalidSignature as exc:
-        raise SealingError(f"the signer {signer.key_ref} produced a signature that does not verify", code="signer_fault") from exc
+        raise SealingError(
+            f"the signer {signer.key_ref} produced a signature that does not verify", code="signer_fault"
+        ) from exc
     fields: dict[str, object] = {
         "to_sign": tbs,
         "cert": cert.der,
@@ -293,4 +306,3 @@ def sign_document(
     if timestamper is not None:
         fields["time_stamp"] = bytes(timestamper(signature))
     return signature_class(fields).dump()
-

@@ -79,7 +79,9 @@ def _header(node: Node, notes: _Notes) -> SealHeader:
     kids = node.sequence(("id", "version", "vid"))
     if len(kids) != 3:
         raise node.fail(f"SES_Header has {len(kids)} elements, expected 3")
-    header = SealHeader(_text(kids[0], notes, _der.IA5_STRING), kids[1].integer(), _text(kids[2], notes, _der.IA5_STRING))
+    header = SealHeader(
+        _text(kids[0], notes, _der.IA5_STRING), kids[1].integer(), _text(kids[2], notes, _der.IA5_STRING)
+    )
     if header.id != "ES":
         notes.add(f"{kids[0].field} is {header.id!r}, not 'ES'")
     return header
@@ -185,8 +187,10 @@ def _ext_datas(node: Node, notes: _Notes) -> tuple[ExtDataEntry, ...]:
         node = _der.read(node.octets(), node.field)
     if node.cls == _der.CONTEXT:
         kids = node.children()
-        if len(kids) == 1 and kids[0].is_universal(_der.SEQUENCE) and all(
-            k.is_universal(_der.SEQUENCE) for k in kids[0].children()
+        if (
+            len(kids) == 1
+            and kids[0].is_universal(_der.SEQUENCE)
+            and all(k.is_universal(_der.SEQUENCE) for k in kids[0].children())
         ):
             if node.tag != 0:
                 notes.add(f"{node.field} is tagged [{node.tag}]")

@@ -137,7 +137,9 @@ def render_round_seal(name: str, *, center_text: str = "", size_px: int = 400) -
 
 def round_seal_picture(name: str, *, center_text: str = "", size_px: int = 400, diameter_mm: int = 42) -> SealPicture:
     """:func:`render_round_seal` as a :class:`SealPicture` (42 mm is the usual official seal)."""
-    return SealPicture("PNG", render_round_seal(name, center_text=center_text, size_px=size_px), diameter_mm, diameter_mm)
+    return SealPicture(
+        "PNG", render_round_seal(name, center_text=center_text, size_px=size_px), diameter_mm, diameter_mm
+    )
 
 
 def load_uploaded_picture(data: bytes, *, width_mm: int = 40, height_mm: int = 40) -> SealPicture:
@@ -168,8 +170,10 @@ def load_uploaded_picture(data: bytes, *, width_mm: int = 40, height_mm: int = 4
                 rgba = image.convert("RGBA")
     except SealPictureError:
         raise
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for damaged files
-        raise SealPictureError(f"not a readable PNG, JPEG or GIF picture ({type(exc).__name__})", code="bad_picture") from exc
+    except Exception as exc:
+        raise SealPictureError(
+            f"not a readable PNG, JPEG or GIF picture ({type(exc).__name__})", code="bad_picture"
+        ) from exc
     clean = Image.frombytes("RGBA", rgba.size, rgba.tobytes())  # bare pixels: no metadata survives
     out = io.BytesIO()
     clean.save(out, format="PNG", optimize=True)

@@ -71,11 +71,15 @@ def normalise_signature(octets: bytes, unused_bits: int = 0) -> SignatureValue:
         return SignatureValue(None, octets, problem=f"BIT STRING with {unused_bits} unused bits is not a signature")
     if found is not None:
         der, changed = found
-        notes = ("signature INTEGERs are not in canonical DER (e.g. missing sign octet); re-encoded",) if changed else ()
+        notes = (
+            ("signature INTEGERs are not in canonical DER (e.g. missing sign octet); re-encoded",) if changed else ()
+        )
         return SignatureValue(der, octets, notes)
     if len(octets) == 64:
         r, s = int.from_bytes(octets[:32], "big"), int.from_bytes(octets[32:], "big")
         if r and s:
             der = algos.DSASignature.from_p1363(octets).dump()
             return SignatureValue(der, octets, ("signature stored as raw 64-byte r||s instead of DER; converted",))
-    return SignatureValue(None, octets, problem=f"{len(octets)}-byte value is neither DER SEQUENCE {{r, s}} nor raw r||s")
+    return SignatureValue(
+        None, octets, problem=f"{len(octets)}-byte value is neither DER SEQUENCE {{r, s}} nor raw r||s"
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 __all__ = ["ParsedTimeText", "parse_time_text", "CHINA_STANDARD_TIME"]
 
@@ -60,7 +60,7 @@ def parse_time_text(text: str) -> ParsedTimeText | None:
     if zone is None:
         tz: timezone = CHINA_STANDARD_TIME
     elif zone == "Z":
-        tz = timezone.utc
+        tz = UTC
     else:
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -69,4 +69,4 @@ def parse_time_text(text: str) -> ParsedTimeText | None:
         value = datetime(*parts, micro, tzinfo=tz)
     except ValueError:
         return None
-    return ParsedTimeText(value.astimezone(timezone.utc), form, zone is None)
+    return ParsedTimeText(value.astimezone(UTC), form, zone is None)

@@ -32,7 +32,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import hsm
@@ -88,7 +88,7 @@ _HASHES: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     OID_SM3_WITH_SM2: ("SM3", hsm.sm3),
     OID_SM2_SIGN: ("SM3", hsm.sm3),
     OID_SHA256_WITH_SM2: ("SHA-256", lambda d: hashlib.sha256(d).digest()),
-    OID_SHA1_WITH_SM2: ("SHA-1", lambda d: hashlib.sha1(d).digest()),  # noqa: S324 - matching a stored value
+    OID_SHA1_WITH_SM2: ("SHA-1", lambda d: hashlib.sha1(d).digest()),
     OID_ECDSA_WITH_SHA256: ("SHA-256", lambda d: hashlib.sha256(d).digest()),
 }
 _DIGESTS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
@@ -105,7 +105,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _now(now: datetime | None) -> datetime:
-    return aware(now) if now is not None else datetime.now(timezone.utc)
+    return aware(now) if now is not None else datetime.now(UTC)
 
 
 def _safely(kind: str, run: Callable[[], VerificationReport]) -> VerificationReport:
@@ -113,10 +113,12 @@ def _safely(kind: str, run: Callable[[], VerificationReport]) -> VerificationRep
     dependency on hostile input becomes a FAILED report (and a logged traceback)."""
     try:
         return run()
-    except Exception as exc:  # noqa: BLE001 - see docstring
+    except Exception as exc:
         log.exception("unexpected error while verifying %s", kind)
         builder = ReportBuilder(kind)
-        builder.fail("internal_error", FORMAT_FAILURE, f"the input could not be processed ({type(exc).__name__}: {exc})")
+        builder.fail(
+            "internal_error", FORMAT_FAILURE, f"the input could not be processed ({type(exc).__name__}: {exc})"
+        )
         return builder.build()
 
 
@@ -199,7 +201,9 @@ def verify_signature_value(
         )
         return False
     if algorithm == OID_SM2_SIGN:
-        builder.warn(name, f"{what}: algorithm given as SM2-1 ({OID_SM2_SIGN}) instead of SM3withSM2 ({OID_SM3_WITH_SM2})")
+        builder.warn(
+            name, f"{what}: algorithm given as SM2-1 ({OID_SM2_SIGN}) instead of SM3withSM2 ({OID_SM3_WITH_SM2})"
+        )
     try:
         hsm.verify(cert.spki, message, signature)
     except hsm.InvalidSignature:
@@ -217,7 +221,9 @@ def run_tst_verifier(
 ) -> datetime | None:
     """Check ``name`` for one time-stamp token; its genTime when it verifies."""
     if tst_verifier is None:
-        builder.skipped(name, f"{what} carries a time-stamp token; no time-stamp verifier was supplied, so it was not checked")
+        builder.skipped(
+            name, f"{what} carries a time-stamp token; no time-stamp verifier was supplied, so it was not checked"
+        )
         return None
     try:
         gen_time, checks = tst_verifier(token, imprinted)
@@ -383,21 +389,29 @@ def verify_seal(
     return _safely("ses_seal", run)
 
 
-def _signing_time(builder: ReportBuilder, sig: ParsedSESSignature, tst_verifier: TSTVerifier | None, now: datetime) -> datetime:
+def _signing_time(
+    builder: ReportBuilder, sig: ParsedSESSignature, tst_verifier: TSTVerifier | None, now: datetime
+) -> datetime:
     claimed = sig.time_info.value
     token = sig.time_stamp if sig.time_stamp is not None else sig.time_info.token
     tst_time: datetime | None = None
     if token is None:
         builder.skipped("signature.timestamp", "no time-stamp token; the signing time is the signer's claimed timeInfo")
     else:
-        tst_time = run_tst_verifier(builder, "signature.timestamp", token, sig.signature_raw, tst_verifier, "the signature")
+        tst_time = run_tst_verifier(
+            builder, "signature.timestamp", token, sig.signature_raw, tst_verifier, "the signature"
+        )
     if tst_time is not None:
         if claimed is not None and claimed - tst_time > _CLOCK_SKEW:
-            builder.warn("signature.time_info", f"timeInfo {_iso(claimed)} is later than the time-stamp {_iso(tst_time)}")
+            builder.warn(
+                "signature.time_info", f"timeInfo {_iso(claimed)} is later than the time-stamp {_iso(tst_time)}"
+            )
         return tst_time
     if claimed is not None:
         return claimed
-    builder.warn("signature.time_info", f"no usable signing time (timeInfo is a time-stamp token); judged at {_iso(now)}")
+    builder.warn(
+        "signature.time_info", f"no usable signing time (timeInfo is a time-stamp token); judged at {_iso(now)}"
+    )
     return now
 
 
@@ -422,7 +436,9 @@ def _check_cert_list(builder: ReportBuilder, seal: ParsedSeal, signer_der: bytes
     for i, entry in enumerate(listed.digests):
         known = _DIGESTS.get(entry.algorithm.strip().lower())
         if known is None:
-            builder.warn("signature.cert_list", f"certDigestList entry {i} uses unknown digest type {entry.algorithm!r}; ignored")
+            builder.warn(
+                "signature.cert_list", f"certDigestList entry {i} uses unknown digest type {entry.algorithm!r}; ignored"
+            )
             continue
         label, digest = known
         if digest(signer_der) == entry.value:
@@ -445,7 +461,9 @@ def _check_data_hash(builder: ReportBuilder, sig: ParsedSESSignature, original: 
     label, digest = _HASHES.get(sig.signature_algorithm, ("SM3", hsm.sm3))
     actual = digest(bytes(original))
     if actual == sig.data_hash:
-        builder.passed("signature.data_hash", f"dataHash equals the {label} of the supplied document ({len(original)} bytes)")
+        builder.passed(
+            "signature.data_hash", f"dataHash equals the {label} of the supplied document ({len(original)} bytes)"
+        )
     else:
         builder.fail(
             "signature.data_hash",
@@ -512,8 +530,15 @@ def verify_ses_signature(
             builder.warn("signature.time_info", f"signing time {_iso(signing_time)} is in the future")
         _check_cert_list(builder, seal, sig.signer_cert)
         proven = _timestamp_verified(builder)
-        check_seal(builder, seal, trust=trust, at=signing_time, now=now_, tst_verifier=tst_verifier,
-                   poe=signing_time if proven else None)
+        check_seal(
+            builder,
+            seal,
+            trust=trust,
+            at=signing_time,
+            now=now_,
+            tst_verifier=tst_verifier,
+            poe=signing_time if proven else None,
+        )
         if isinstance(signer, ParsedCertificate):
             assess_certificate(
                 builder,

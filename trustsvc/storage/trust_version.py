@@ -38,8 +38,14 @@ from .models import (
     TrustVersion,
 )
 
-__all__ = ["WATCHED", "NOTIFY_CHANNEL", "bump_trust_version", "read_trust_version", "watch_trust_changes",
-           "subscribe_trust_changes"]
+__all__ = [
+    "WATCHED",
+    "NOTIFY_CHANNEL",
+    "bump_trust_version",
+    "read_trust_version",
+    "watch_trust_changes",
+    "subscribe_trust_changes",
+]
 
 WATCHED: tuple[type, ...] = (
     Region,
