@@ -89,9 +89,10 @@ def render(results: list[Result], *, started: dt.datetime, seconds: float) -> st
 
 
 BEFORE = """
-"Before" is the figure of the previous BENCHMARKS.md (2026-11-30, same machine kind), taken
-before the trust snapshot (issue 13): every verification then rebuilt its trust material from
-the database and asked it for revocation and status (about 11 queries a request).
+"Before" is the figure of the BENCHMARKS.md of 2026-11-30 (another 2-core machine, 2 × AMD EPYC:
+compare the ratios), taken before the trust snapshot (issue 13): every verification then rebuilt
+its trust material from the database and asked it for revocation and status (about 11 queries
+a request).
 """
 
 
