@@ -6,7 +6,6 @@ convention; ``verify`` uses 3 as DESIGN says, once it exists).
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
 import logging
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm.errors import TrustSvcError
 from hsm.pin import create_demo_pin_file
 
+from .cli_errors import handle_errors
 from .config import Config, base_url_warning, load_config, served_config, write_config
 from .private_files import PRIVATE_UMASK
 
@@ -39,20 +39,6 @@ def _actor() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no passwd entry in some containers
         return "cli"
-
-
-def handle_errors(fn: F) -> F:
-    """Turn domain errors into a one-line message and exit status 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TrustSvcError as exc:
-            click.echo(f"error: {exc.code}: {exc.message}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _echo_json(obj: Any) -> None:

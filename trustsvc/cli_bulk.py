@@ -9,7 +9,6 @@ files by licence.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing as mp
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import click
 
-from hsm.errors import TrustSvcError
+from .cli_errors import handle_errors
 
 
 def _c() -> Any:
@@ -28,20 +27,6 @@ def _c() -> Any:
     from . import cli
 
     return cli
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``error: <code>: <message>`` and exit 1, as every ``trustsvc`` command does."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TrustSvcError as exc:
-            click.echo(f"error: {exc.code}: {exc.message}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 class _Progress:

@@ -7,34 +7,15 @@ recorded at the next start. Either way a licence keeps the version it was issued
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from hsm.errors import TrustSvcError
+from .cli_errors import handle_errors
 
 __all__ = ["licence_type"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(fn: F) -> F:
-    """``error: <code>: <message>`` and exit 1, as every ``trustsvc`` command does."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TrustSvcError as exc:
-            click.echo(f"error: {exc.code}: {exc.message}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _cli() -> Any:

@@ -6,33 +6,14 @@ audited under ``cli:<user>``). Each prints JSON; the same operations are in the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from hsm.errors import TrustSvcError
+from .cli_errors import handle_errors
 
 __all__ = ["cert", "DEPARTMENT_COMMANDS", "SEAL_COMMANDS"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(fn: F) -> F:
-    """``error: <code>: <message>`` and exit 1, as every ``trustsvc`` command does."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TrustSvcError as exc:
-            click.echo(f"error: {exc.code}: {exc.message}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _cli() -> Any:
