@@ -10,6 +10,9 @@
   issuer's status list from its ``status_list_url`` and keeps it when it verifies against the
   peer's list (signer certified by the peer's root, the expected issuer, no rollback). Peers
   are refreshed concurrently (``[trust] refresh_concurrency`` threads), each on its own.
+  Only what differs from what is held is stored: the same list or status list again writes
+  nothing but the peer's bookkeeping (when it was fetched and how that went), which the trust
+  version ignores, so a refresh that brings nothing new makes no process rebuild its snapshot.
 
 Only the list's pinned root becomes an anchor; everything else in the list must chain to it.
 
@@ -602,9 +605,13 @@ def _refresh_status_lists(service: TrustService, region: str, *, now: dt.datetim
             if stored is None:
                 stored = PeerStatusListRecord(peer_id=peer_id, issuer_uscc=issuer.uscc)
                 session.add(stored)
-            if stored.sequence is None or lst.sequence >= stored.sequence:
+            # stored only when it differs from what is held: the same bytes again change no
+            # row, so the trust version stays and no process rebuilds its snapshot for nothing
+            if stored.sequence is None or (lst.sequence >= stored.sequence and bytes(data) != stored.body):
                 stored.url, stored.body, stored.sequence = issuer.status_list_url, data, lst.sequence
                 stored.issued_at, stored.next_update, stored.fetched_at = lst.issued_at, lst.next_update, now
+            elif stored.url != issuer.status_list_url:
+                stored.url = issuer.status_list_url
         kept += 1
     return kept
 

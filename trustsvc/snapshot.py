@@ -1066,7 +1066,6 @@ def build_snapshot(
             row.sequence,
             _iso(row.issued_at),
             _iso(row.next_update),
-            _iso(row.fetched_at),
             grace,
             repr(prints.get(row.id)),
         )

@@ -416,6 +416,7 @@ class PeerStatusListRecord(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    """When this body was fetched and stored (fetching the same bytes again writes nothing)."""
 
 
 class LicenceTypeGrant(Base):

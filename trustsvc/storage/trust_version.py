@@ -9,17 +9,20 @@ On PostgreSQL the same transaction also sends a notification (:data:`NOTIFY_CHAN
 listening processes need not wait for their next poll.
 
 Watched tables are those a snapshot is built from; a licence row itself is not watched (its
-status reaches verifiers through its issuer's status list, which is).
+status reaches verifiers through its issuer's status list, which is). A peer row's bookkeeping
+columns (:data:`BOOKKEEPING`: when it was last fetched or attempted, and how that went) are
+not trust material: every refresh writes them, and a refresh that brings nothing new must not
+make every process rebuild its snapshot.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -40,6 +43,7 @@ from .models import (
 
 __all__ = [
     "WATCHED",
+    "BOOKKEEPING",
     "NOTIFY_CHANNEL",
     "bump_trust_version",
     "read_trust_version",
@@ -61,6 +65,10 @@ WATCHED: tuple[type, ...] = (
     TrustListRecord,
     TrustPeerRecord,
 )
+BOOKKEEPING: Mapping[type, frozenset[str]] = {
+    TrustPeerRecord: frozenset({"fetched_at", "last_attempt_at", "status", "last_error"}),
+}
+"""Columns of watched tables that no snapshot reads: changing only these moves nothing."""
 _FLAG = "trustsvc.trust_changed"
 
 
@@ -84,11 +92,21 @@ def read_trust_version(session: Session) -> int:
     return -1 if value is None else int(value)
 
 
+def _changes_trust(session: Session, obj: Any) -> bool:
+    if obj in session.new or obj in session.deleted:
+        return True
+    ignored = BOOKKEEPING.get(type(obj))
+    if ignored is None:
+        return session.is_modified(obj)
+    # net changes only, as is_modified judges them (a value set to what it was is no change)
+    return any(attr.history.has_changes() for attr in inspect(obj).attrs if attr.key not in ignored)
+
+
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(_FLAG):
         return
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, WATCHED) and (obj in session.new or obj in session.deleted or session.is_modified(obj)):
+        if isinstance(obj, WATCHED) and _changes_trust(session, obj):
             bump_trust_version(session)
             return
 
