@@ -9,8 +9,8 @@ requests or dropping the limits). Each limit allows ``burst`` requests in any wi
 ``burst / per_minute`` minutes (the moving-window strategy), so the long-run rate is
 ``per_minute``.
 
-Keys: the client address as the worker sees it (``request.remote_addr``: behind a reverse proxy
-that is the proxy, so limit there too), the API key's id for keyed verifications, and for failed
+Keys: the client address (``request.remote_addr``: the connection's, or with ``[server]
+proxy_hops`` set the one the trusted proxies put in ``X-Forwarded-For``), the API key's id for keyed verifications, and for failed
 authentications the presented key id *and* the address. Every limit is application-wide and
 checked before any view runs, so no view needs to know:
 

@@ -161,6 +161,50 @@ def test_verify_is_rate_limited_per_address_and_per_key(app, limited):
     assert page.status_code == 429 and page.mimetype == "text/html" and int(page.headers["Retry-After"]) >= 1
 
 
+def _behind_proxies(limited: Any, hops: int) -> Any:
+    """An app over the module's service configured with ``[server] proxy_hops = hops``."""
+    from dataclasses import replace
+
+    cfg = replace(limited.config, server=replace(limited.config.server, proxy_hops=hops))
+    return create_app(service=replace(limited, config=cfg), SECRET_KEY="limits-test-session-secret-0123456789abcdef")
+
+
+def _verify_via(client: Any, addr: str, forwarded_for: str) -> int:
+    resp = client.post(
+        "/api/v1/verify",
+        json={"code": "TS1:NOTACODE"},
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": addr},
+    )
+    return int(resp.status_code)
+
+
+def test_without_proxy_hops_a_forged_forwarded_for_changes_nothing(limited):
+    client = _behind_proxies(limited, 0).test_client()
+    # Each request claims another client: the limit still counts the connection's address.
+    assert [_verify_via(client, HERE, f"198.51.100.{i}") for i in range(4)] == [200, 200, 200, 429]
+    assert _verify_via(client, OTHER, "198.51.100.9") == 200
+
+
+def test_with_one_proxy_hop_clients_behind_the_proxy_are_limited_separately(limited):
+    client = _behind_proxies(limited, 1).test_client()
+    proxy, alice, bob = "10.0.0.1", "198.51.100.1", "198.51.100.2"
+    assert [_verify_via(client, proxy, alice) for _ in range(4)] == [200, 200, 200, 429]
+    assert [_verify_via(client, proxy, bob) for _ in range(4)] == [200, 200, 200, 429]
+    # Only the entry the one trusted proxy appended counts: what the client put before it is ignored.
+    assert _verify_via(client, proxy, f"203.0.113.7, {alice}") == 429
+    # No header (a request not through the proxy): the connection's address.
+    assert client.post("/api/v1/verify", json={"code": "TS1:X"}, environ_base={"REMOTE_ADDR": proxy}).status_code == 200
+
+
+def test_proxy_hops_is_read_from_the_environment_and_bounded(tmp_path):
+    env = {"TRUSTSVC_HOME": str(tmp_path)}
+    assert load_config(env).server.proxy_hops == 0
+    assert load_config({**env, "TRUSTSVC_SERVER_PROXY_HOPS": "2"}).server.proxy_hops == 2
+    with pytest.raises(ConfigurationError, match="proxy_hops"):
+        load_config({**env, "TRUSTSVC_SERVER_PROXY_HOPS": "9"})
+
+
 def _bad_key(key_id: str = "000000000000") -> dict[str, str]:
     return {"Authorization": f"Bearer tsk_{key_id}_" + "x" * 43}
 
