@@ -19,12 +19,8 @@ from sqlalchemy import select
 
 from ca.certs import ParsedCertificate
 from ca.crl import CRL_REASONS
-from ca.ocsp import (
-    OCSPResponder,
-    issuer_key_hashes,
-    ocsp_request_issuers,
-    ocsp_status_response,
-)
+from ca.ocsp import issuer_key_hashes
+from ca.ocsp_responder import OCSPResponder, ocsp_request_issuers, ocsp_status_response
 from ca.revocation import RevocationStatus
 
 from .context import TrustService
