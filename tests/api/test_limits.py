@@ -282,11 +282,48 @@ def test_tsa_and_ocsp_are_rate_limited_per_address(app, limited):
             data=b"0",
             headers={"Content-Type": "application/ocsp-request"},
             environ_base={"REMOTE_ADDR": HERE},
-        ).status_code,
-        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
-        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
+        ),
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}),
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}),
     ]
-    assert ocsp == [200, 200, 429]
+    assert [_ocsp_status(r) for r in ocsp] == ["malformed_request", "malformed_request", "try_later"]
+
+
+def _ocsp_status(resp: Any) -> str:
+    """The responseStatus of an HTTP answer that must be an OCSP response."""
+    from asn1crypto import ocsp
+
+    assert resp.status_code == 200 and resp.mimetype == "application/ocsp-response", (resp.status_code, resp.data)
+    return str(ocsp.OCSPResponse.load(resp.get_data())["response_status"].native)
+
+
+def test_ocsp_over_its_limit_answers_try_later_as_an_ocsp_response(app, limited, tmp_path):
+    """An OCSP client reads OCSP responses, not HTTP 429s: over the limit it gets tryLater (RFC
+    6960 §4.2.1, value 3) with Retry-After, counted among the refusals at /metrics."""
+    import subprocess
+
+    client = app.test_client()
+    before = _rate_limited_count(client, "/api/v1/ocsp", "ocsp")
+    post = {
+        "data": b"0",
+        "headers": {"Content-Type": "application/ocsp-request"},
+        "environ_base": {"REMOTE_ADDR": HERE},
+    }
+    answers = [client.post("/api/v1/ocsp", **post) for _ in range(3)]
+    assert [_ocsp_status(r) for r in answers] == ["malformed_request", "malformed_request", "try_later"]
+    refused = answers[2]
+    assert int(refused.headers["Retry-After"]) >= 1 and "no-store" in refused.headers["Cache-Control"]
+    assert refused.get_data() == bytes.fromhex("30030a0103")  # OCSPResponse { responseStatus tryLater (3) }
+    assert _rate_limited_count(client, "/api/v1/ocsp", "ocsp") == before + 1
+    # and OpenSSL's OCSP client reads it as such
+    (tmp_path / "resp.der").write_bytes(refused.get_data())
+    shown = subprocess.run(
+        ["openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-resp_text", "-noverify"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Responder Error: trylater (3)" in shown.stdout, shown
 
 
 def _rate_limited_count(client: Any, endpoint: str, limit: str) -> float:
