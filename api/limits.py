@@ -10,9 +10,9 @@ requests or dropping the limits). Each limit allows ``burst`` requests in any wi
 ``per_minute``.
 
 Keys: the client address (``request.remote_addr``: the connection's, or with ``[server]
-proxy_hops`` set the one the trusted proxies put in ``X-Forwarded-For``), the API key's id for keyed verifications, and for failed
-authentications the presented key id *and* the address. Every limit is application-wide and
-checked before any view runs, so no view needs to know:
+proxy_hops`` set the one the trusted proxies put in ``X-Forwarded-For``), the API key's id for
+keyed verifications, and for failed authentications the presented key id *and* the address.
+Every limit is application-wide and checked before any view runs, so no view needs to know:
 
 * ``POST /api/v1/verify`` and the ``POST /verify`` page: one budget per address without a key;
   per key with one (once the key authenticates);
@@ -24,7 +24,8 @@ checked before any view runs, so no view needs to know:
 * ``POST /api/v1/tsa`` and ``/api/v1/ocsp`` (GET and POST): per address (unauthenticated, and a
   signature each). Over its limit an OCSP client gets an OCSP ``tryLater`` response, not a 429.
 
-Every refusal (429, and OCSP's tryLater) is counted in ``trustsvc_http_rate_limited_total`` (``/metrics``) by endpoint and limit.
+Every refusal (429, and OCSP's tryLater) is counted in ``trustsvc_http_rate_limited_total``
+(``/metrics``) by endpoint and limit.
 """
 
 from __future__ import annotations
