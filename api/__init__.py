@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trustsvc.config import Config, load_config
 from trustsvc.context import TrustService, open_service
@@ -29,6 +30,10 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
         service = open_service(config or load_config(), migrate=False)
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.request_class = ApiRequest  # every JSON body bounded and checked before it is parsed
+    if service.config.server.proxy_hops:
+        # The client address (request.remote_addr, and so every per-address rate limit) from
+        # X-Forwarded-For, trusting only the entries the configured proxies appended.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=service.config.server.proxy_hops)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=service.config.server.max_request_bytes,
         JSON_SORT_KEYS=False,

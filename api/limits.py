@@ -9,10 +9,10 @@ requests or dropping the limits). Each limit allows ``burst`` requests in any wi
 ``burst / per_minute`` minutes (the moving-window strategy), so the long-run rate is
 ``per_minute``.
 
-Keys: the client address as the worker sees it (``request.remote_addr``: behind a reverse proxy
-that is the proxy, so limit there too), the API key's id for keyed verifications, and for failed
-authentications the presented key id *and* the address. Every limit is application-wide and
-checked before any view runs, so no view needs to know:
+Keys: the client address (``request.remote_addr``: the connection's, or with ``[server]
+proxy_hops`` set the one the trusted proxies put in ``X-Forwarded-For``), the API key's id for
+keyed verifications, and for failed authentications the presented key id *and* the address.
+Every limit is application-wide and checked before any view runs, so no view needs to know:
 
 * ``POST /api/v1/verify`` and the ``POST /verify`` page: one budget per address without a key;
   per key with one (once the key authenticates);
@@ -22,9 +22,10 @@ checked before any view runs, so no view needs to know:
   same proxy keep working; when the address's are used up (many invented key ids), every
   request from it presenting a key, and every console sign-in, gets 429;
 * ``POST /api/v1/tsa`` and ``/api/v1/ocsp`` (GET and POST): per address (unauthenticated, and a
-  signature each).
+  signature each). Over its limit an OCSP client gets an OCSP ``tryLater`` response, not a 429.
 
-Every 429 is counted in ``trustsvc_http_rate_limited_total`` (``/metrics``) by endpoint and limit.
+Every refusal (429, and OCSP's tryLater) is counted in ``trustsvc_http_rate_limited_total``
+(``/metrics``) by endpoint and limit.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from trustsvc.apikeys import presented_key_id
 from trustsvc.config import LimitsConfig
 from trustsvc.errors import RateLimitedError
+from trustsvc.ocsp import OCSP_RESPONSE_MEDIA_TYPE, try_later_response
 
 from .auth import current_principal
 from .errors import error_response
@@ -175,13 +177,18 @@ def _retry_after(limiter: Limiter) -> int:
 
 
 def _refuse(exc: RateLimitExceeded) -> Response:
-    """Pages get an HTML 429, the API the JSON error; both say when to come back."""
+    """Pages get an HTML 429, the API the JSON error, OCSP clients an OCSP ``tryLater`` answer
+    (HTTP 200, as every OCSP answer: a client reads the OCSP status, not the HTTP one); all say
+    when to come back (``Retry-After``) and are counted as 429s."""
     limiter: Limiter = current_app.extensions["trustsvc.limiter"]
     wait = _retry_after(limiter)
     scope = exc.limit.scope if isinstance(exc.limit.scope, str) else "-"
     RATE_LIMITED.labels(request.url_rule.rule if request.url_rule is not None else "<unmatched>", scope).inc()
     message = exc.description or "too many requests; try again later"
-    if request.path.startswith("/api/"):
+    if request.endpoint in OCSP_ENDPOINTS:
+        resp = Response(try_later_response(), mimetype=OCSP_RESPONSE_MEDIA_TYPE)
+        resp.cache_control.no_store = True
+    elif request.path.startswith("/api/"):
         resp = error_response(429, "rate_limited", message)
     else:
         resp = domain_error_page(RateLimitedError(message, retry_after=wait))

@@ -29,16 +29,15 @@ from .csr import ParsedCSR, build_csr, parse_csr, verify_csr
 from .errors import CAError, CertificateError, CRLError, CSRError, SignatureAlgorithmError
 from .issue import BACKDATE, issue_certificate, random_serial
 from .names import SubjectSpec, build_name, format_name, name_key
-from .ocsp import (
-    OCSPError,
-    OCSPResponder,
+from .ocsp import OCSPError, issuer_key_hashes
+from .ocsp_client import (
     OCSPRevocationChecker,
     OCSPVerification,
     build_ocsp_request,
-    issuer_key_hashes,
     ocsp_request_nonce,
     verify_ocsp_response,
 )
+from .ocsp_responder import OCSPResponder
 from .oids import PKIXOID, SMOID, TRUSTSVC_ARC, TrustSvcEKU, register_oids  # first: registers OIDs
 from .profiles import (
     CODE_SIGNER,

@@ -66,6 +66,11 @@ class ServerConfig:
     max_json_depth: int = 32
     """Deepest nesting of arrays and objects in a JSON body (400 ``json_too_deep`` beyond it),
     checked before parsing so no parser recursion depends on what a client sends."""
+    proxy_hops: int = 0
+    """Reverse proxies in front of the service that append to ``X-Forwarded-For`` (0..8). At 0
+    the header is ignored and the client address is the connection's; at N the Nth address from
+    the right is the client's (werkzeug's ProxyFix), so rate limits key on the real client. Set
+    it only when that many proxies are really in front: otherwise a client names its own address."""
     session_secret_file: Path | None = None
     """File (mode 0600) holding the secret that signs console session cookies; ``TRUSTSVC_SECRET_KEY``
     overrides it. Demo mode creates ``session.key`` in the home when neither is set."""
@@ -332,6 +337,8 @@ def load_config(env: Mapping[str, str] | None = None, *, home: str | os.PathLike
         raise ConfigurationError(f"[server] port {server.port} is out of range")
     if not 1 <= server.max_json_depth <= 256 or server.max_json_bytes < 1:
         raise ConfigurationError("[server] max_json_depth must be 1..256 and max_json_bytes at least 1")
+    if not 0 <= server.proxy_hops <= 8:
+        raise ConfigurationError("[server] proxy_hops must be 0..8")
     status = StatusConfig(**sections["status"])
     for name in ("list_next_update", "ocsp_next_update"):
         if not 60 <= getattr(status, name) <= 7 * 86400:

@@ -19,19 +19,15 @@ from sqlalchemy import select
 
 from ca.certs import ParsedCertificate
 from ca.crl import CRL_REASONS
-from ca.ocsp import (
-    OCSPResponder,
-    issuer_key_hashes,
-    ocsp_request_issuers,
-    ocsp_status_response,
-)
+from ca.ocsp import issuer_key_hashes
+from ca.ocsp_responder import OCSPResponder, ocsp_request_issuers, ocsp_status_response
 from ca.revocation import RevocationStatus
 
 from .context import TrustService
 from .signing_keys import signer_problem, signing_key
 from .storage.models import CertificateRecord
 
-__all__ = ["respond_ocsp", "OCSP_REQUEST_MEDIA_TYPE", "OCSP_RESPONSE_MEDIA_TYPE"]
+__all__ = ["respond_ocsp", "try_later_response", "OCSP_REQUEST_MEDIA_TYPE", "OCSP_RESPONSE_MEDIA_TYPE"]
 
 OCSP_REQUEST_MEDIA_TYPE = "application/ocsp-request"
 OCSP_RESPONSE_MEDIA_TYPE = "application/ocsp-response"
@@ -45,6 +41,13 @@ def _status(row: CertificateRecord | None) -> RevocationStatus:
         reason = row.revocation_reason if row.revocation_reason in CRL_REASONS else None
         return RevocationStatus("revoked", revoked_at=row.revoked_at, reason=reason, source="certificate records")
     return RevocationStatus("good", source="certificate records")
+
+
+def try_later_response() -> bytes:
+    """The answer to a client over its rate limit: an unsigned OCSPResponse with status
+    ``tryLater`` (RFC 6960 §4.2.1), which an OCSP client understands where an HTTP 429 would be
+    a transport failure to it."""
+    return ocsp_status_response("try_later")
 
 
 def respond_ocsp(service: TrustService, request_der: bytes, *, now: dt.datetime | None = None) -> bytes:

@@ -26,6 +26,8 @@ from trustsvc.holder.consent import (
 from trustsvc.holder.presentation import holder_licences, make_presentation, presentation_request_from_json
 
 from ..auth import current_principal, require_role
+from ..openapi_parts import AUTH, SIGNER_REFUSALS, json_body
+from ..openapi_parts import error as _err
 from ..request import json_object, service
 from ..trust_snapshot import current_snapshot
 
@@ -123,7 +125,7 @@ def redeem() -> tuple[Response, int]:
 
 # -- OpenAPI ------------------------------------------------------------------------------------
 
-_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_AUTH = AUTH
 _HOLDER_QUERY = [
     {"name": "id_type", "in": "query", "required": True, "schema": {"type": "string", "enum": ["111", "001"]}},
     {
@@ -142,15 +144,11 @@ _HOLDER = {
 _VERIFIER = {"type": ["string", "null"], "pattern": "^(apikey:[0-9a-f]{12}|region:[1-8][0-9]{5})$"}
 
 
-def _err(desc: str) -> dict[str, object]:
-    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
 def _json(schema: dict[str, object]) -> dict[str, object]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    return json_body(schema=schema)
 
 
-def openapi_paths() -> dict[str, object]:
+def openapi_paths() -> dict[str, Any]:
     """This blueprint's operations, for the OpenAPI document."""
     items = {"description": "the holder's items", "content": {"application/json": {"schema": {"type": "object"}}}}
     return {
@@ -188,7 +186,7 @@ def openapi_paths() -> dict[str, object]:
                     "201": {"description": "{code, expires_at, licences}"},
                     "403": _err("not a wallet key"),
                     "404": _err("licence_not_found (not the holder's)"),
-                    "409": _err("licence_not_active"),
+                    "409": _err(f"licence_not_active; or, signing its MSO or the code, {SIGNER_REFUSALS}"),
                     "422": _err("unknown_field, invalid_ttl, presentation_too_large"),
                 },
             }
@@ -216,6 +214,7 @@ def openapi_paths() -> dict[str, object]:
                     "201": {"description": "{code, expires_at, licences}"},
                     "403": _err("not a wallet key"),
                     "404": _err("holder_not_found"),
+                    "409": _err(SIGNER_REFUSALS),
                     "422": _err("invalid holder or ttl"),
                 },
             }

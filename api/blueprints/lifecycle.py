@@ -20,6 +20,9 @@ from trustsvc.certificates import (
 from trustsvc.errors import InvalidInputError
 
 from ..auth import current_principal, require_role
+from ..openapi_parts import AUTH, SIGNER_REFUSALS
+from ..openapi_parts import error as _error
+from ..openapi_parts import json_body as _json_body
 from ..request import json_object, service, string_field
 from .seals import _time
 
@@ -108,22 +111,9 @@ def rekey_view(uscc: str) -> Response:
     )
 
 
-def _json_body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"type": "object", "required": required or [], "properties": properties}}
-        },
-    }
-
-
-def _error(desc: str) -> dict[str, Any]:
-    return {"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
 def openapi_paths() -> dict[str, Any]:
     """The certificate and seal lifecycle operations, for the OpenAPI document."""
-    auth: list[dict[str, list[str]]] = [{"bearer": []}]
+    auth = AUTH
     ident = {
         "name": "ident",
         "in": "path",
@@ -203,7 +193,9 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "201": {"description": "the new and the replaced certificate, seals re-made"},
                     "404": _error("no such certificate"),
-                    "409": _error("revoked, replaced, or the trust-list signer (rotate it instead)"),
+                    "409": _error(
+                        f"revoked, replaced, or the trust-list signer (rotate it instead); or {SIGNER_REFUSALS}"
+                    ),
                     "422": _error("not renewable here (a CA)"),
                 },
             }
@@ -224,7 +216,7 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "revoked and new certificates, seals re-made, licences re-issued"},
                     "404": _error("no such department"),
-                    "409": _error("its CA may not sign"),
+                    "409": _error(f"its CA may not sign: {SIGNER_REFUSALS}"),
                     "422": _error("invalid time"),
                 },
             }

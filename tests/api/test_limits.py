@@ -161,6 +161,50 @@ def test_verify_is_rate_limited_per_address_and_per_key(app, limited):
     assert page.status_code == 429 and page.mimetype == "text/html" and int(page.headers["Retry-After"]) >= 1
 
 
+def _behind_proxies(limited: Any, hops: int) -> Any:
+    """An app over the module's service configured with ``[server] proxy_hops = hops``."""
+    from dataclasses import replace
+
+    cfg = replace(limited.config, server=replace(limited.config.server, proxy_hops=hops))
+    return create_app(service=replace(limited, config=cfg), SECRET_KEY="limits-test-session-secret-0123456789abcdef")
+
+
+def _verify_via(client: Any, addr: str, forwarded_for: str) -> int:
+    resp = client.post(
+        "/api/v1/verify",
+        json={"code": "TS1:NOTACODE"},
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": addr},
+    )
+    return int(resp.status_code)
+
+
+def test_without_proxy_hops_a_forged_forwarded_for_changes_nothing(limited):
+    client = _behind_proxies(limited, 0).test_client()
+    # Each request claims another client: the limit still counts the connection's address.
+    assert [_verify_via(client, HERE, f"198.51.100.{i}") for i in range(4)] == [200, 200, 200, 429]
+    assert _verify_via(client, OTHER, "198.51.100.9") == 200
+
+
+def test_with_one_proxy_hop_clients_behind_the_proxy_are_limited_separately(limited):
+    client = _behind_proxies(limited, 1).test_client()
+    proxy, alice, bob = "10.0.0.1", "198.51.100.1", "198.51.100.2"
+    assert [_verify_via(client, proxy, alice) for _ in range(4)] == [200, 200, 200, 429]
+    assert [_verify_via(client, proxy, bob) for _ in range(4)] == [200, 200, 200, 429]
+    # Only the entry the one trusted proxy appended counts: what the client put before it is ignored.
+    assert _verify_via(client, proxy, f"203.0.113.7, {alice}") == 429
+    # No header (a request not through the proxy): the connection's address.
+    assert client.post("/api/v1/verify", json={"code": "TS1:X"}, environ_base={"REMOTE_ADDR": proxy}).status_code == 200
+
+
+def test_proxy_hops_is_read_from_the_environment_and_bounded(tmp_path):
+    env = {"TRUSTSVC_HOME": str(tmp_path)}
+    assert load_config(env).server.proxy_hops == 0
+    assert load_config({**env, "TRUSTSVC_SERVER_PROXY_HOPS": "2"}).server.proxy_hops == 2
+    with pytest.raises(ConfigurationError, match="proxy_hops"):
+        load_config({**env, "TRUSTSVC_SERVER_PROXY_HOPS": "9"})
+
+
 def _bad_key(key_id: str = "000000000000") -> dict[str, str]:
     return {"Authorization": f"Bearer tsk_{key_id}_" + "x" * 43}
 
@@ -238,11 +282,48 @@ def test_tsa_and_ocsp_are_rate_limited_per_address(app, limited):
             data=b"0",
             headers={"Content-Type": "application/ocsp-request"},
             environ_base={"REMOTE_ADDR": HERE},
-        ).status_code,
-        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
-        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}).status_code,
+        ),
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}),
+        client.get("/api/v1/ocsp/MAA=", environ_base={"REMOTE_ADDR": HERE}),
     ]
-    assert ocsp == [200, 200, 429]
+    assert [_ocsp_status(r) for r in ocsp] == ["malformed_request", "malformed_request", "try_later"]
+
+
+def _ocsp_status(resp: Any) -> str:
+    """The responseStatus of an HTTP answer that must be an OCSP response."""
+    from asn1crypto import ocsp
+
+    assert resp.status_code == 200 and resp.mimetype == "application/ocsp-response", (resp.status_code, resp.data)
+    return str(ocsp.OCSPResponse.load(resp.get_data())["response_status"].native)
+
+
+def test_ocsp_over_its_limit_answers_try_later_as_an_ocsp_response(app, limited, tmp_path):
+    """An OCSP client reads OCSP responses, not HTTP 429s: over the limit it gets tryLater (RFC
+    6960 §4.2.1, value 3) with Retry-After, counted among the refusals at /metrics."""
+    import subprocess
+
+    client = app.test_client()
+    before = _rate_limited_count(client, "/api/v1/ocsp", "ocsp")
+    post = {
+        "data": b"0",
+        "headers": {"Content-Type": "application/ocsp-request"},
+        "environ_base": {"REMOTE_ADDR": HERE},
+    }
+    answers = [client.post("/api/v1/ocsp", **post) for _ in range(3)]
+    assert [_ocsp_status(r) for r in answers] == ["malformed_request", "malformed_request", "try_later"]
+    refused = answers[2]
+    assert int(refused.headers["Retry-After"]) >= 1 and "no-store" in refused.headers["Cache-Control"]
+    assert refused.get_data() == bytes.fromhex("30030a0103")  # OCSPResponse { responseStatus tryLater (3) }
+    assert _rate_limited_count(client, "/api/v1/ocsp", "ocsp") == before + 1
+    # and OpenSSL's OCSP client reads it as such
+    (tmp_path / "resp.der").write_bytes(refused.get_data())
+    shown = subprocess.run(
+        ["openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-resp_text", "-noverify"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Responder Error: trylater (3)" in shown.stdout, shown
 
 
 def _rate_limited_count(client: Any, endpoint: str, limit: str) -> float:

@@ -16,7 +16,7 @@ from asn1crypto import ocsp as asn1_ocsp
 from sqlalchemy import select
 
 from ca.certs import parse_certificate
-from ca.ocsp import build_ocsp_request, ocsp_request_nonce, verify_ocsp_response
+from ca.ocsp_client import build_ocsp_request, ocsp_request_nonce, verify_ocsp_response
 from trustsvc import pki
 from trustsvc.storage import CertificateRecord
 

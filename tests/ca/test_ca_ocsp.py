@@ -1,4 +1,4 @@
-"""OCSP with SM2 (ca.ocsp): the responder's answers (good / revoked / unknown, malformed,
+"""OCSP with SM2 (ca.ocsp_responder, ca.ocsp_client): the responder's answers (good / revoked / unknown, malformed,
 unauthorized), verification (responder authorization, CertID, freshness, nonce), OpenSSL
 reading our responses and asking us, and path validation through OCSPRevocationChecker."""
 

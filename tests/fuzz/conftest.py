@@ -46,7 +46,7 @@ class Corpus:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    from ca.ocsp import build_ocsp_request
+    from ca.ocsp_client import build_ocsp_request
     from trustsvc.codes.service import make_dynamic_code, static_code_text
     from trustsvc.licences.files import ensure_licence_file
     from trustsvc.licences.service import issue_licence

@@ -3,6 +3,10 @@
 CI runs each target with a bounded number of cases; ``TRUSTSVC_FUZZ_EXAMPLES=N`` (what
 ``make fuzz`` sets) runs N per target instead. ``--hypothesis-show-statistics`` prints how many
 cases each target ran.
+
+From :data:`LONG_RUN` cases per target on (the long mode, ``make fuzz FUZZ_EXAMPLES=100000``)
+Hypothesis only generates: no explicit or replayed examples and no shrinking, so every second
+goes to new cases; a failure is reported as found, unshrunk.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asn1crypto import pem
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from trustsvc.report import VerificationReport
@@ -21,6 +25,8 @@ from trustsvc.report import VerificationReport
 __all__ = [
     "examples",
     "fuzz",
+    "long_mode",
+    "LONG_RUN",
     "no_internal_error",
     "interop_ders",
     "make_service",
@@ -44,11 +50,21 @@ def examples(ci: int) -> int:
     return int(value) if value else ci
 
 
+LONG_RUN = 10_000
+"""Cases per target from which a run is the long mode (generate only)."""
+
+
+def long_mode() -> bool:
+    """Whether this run is the long one (``TRUSTSVC_FUZZ_EXAMPLES`` ≥ :data:`LONG_RUN`)."""
+    return examples(0) >= LONG_RUN
+
+
 def fuzz(ci: int = 150) -> settings:
     return settings(
         max_examples=examples(ci),
         deadline=None,
         database=None,
+        phases=[Phase.generate] if long_mode() else tuple(Phase),
         suppress_health_check=[
             HealthCheck.too_slow,
             HealthCheck.function_scoped_fixture,

@@ -30,7 +30,8 @@ from fuzz_kit import signer_row
 
 import hsm
 from ca.cms import sign_cms, verify_cms
-from ca.ocsp import OCSPResponder, verify_ocsp_response
+from ca.ocsp_client import verify_ocsp_response
+from ca.ocsp_responder import OCSPResponder
 from ca.revocation import RevocationStatus
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.seals import verify_seal, verify_ses_signature

@@ -15,7 +15,7 @@ from alembic import command
 from asn1crypto import crl as asn1_crl
 from sqlalchemy import select
 
-from ca.ocsp import build_ocsp_request, verify_ocsp_response
+from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
 from trustsvc.certificates import list_certificates, rekey_department, renew_certificate, revoke_certificate
 from trustsvc.errors import ConflictError, InvalidInputError
 from trustsvc.licences.catalogue import BUSINESS_LICENCE

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api import create_app
-from ca.ocsp import build_ocsp_request, verify_ocsp_response
+from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
 from ca.tsa import build_request
 from trustsvc.apikeys import create_api_key
 from trustsvc.certificates import revoke_certificate

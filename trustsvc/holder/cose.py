@@ -3,14 +3,13 @@ strict parsing, and checking a signature under candidate certificates.
 
 The rules are those of the service code (``TS1:``): tag 18, protected ``{1: alg, 4: kid}``,
 empty unprotected header, no ``crit``, SM2-with-SM3 (-65537, default ID) or ES256 (-7), raw
-``r‖s``, the kid the first 8 bytes of SM3 over the signer certificate's DER. Parsing anything
-raises :class:`~trustsvc.codes.format.CodeFormatError` or returns; it never raises anything else.
+``r‖s``, the kid the first 8 bytes of SM3 over the signer certificate's DER. The
+Sig_structure, kid, exact CBOR decoding and bounded inflating are the code format's own
+(:mod:`trustsvc.codes.format`), not copies. Parsing anything raises :class:`~trustsvc.codes.format.CodeFormatError` or returns; it never raises anything else.
 """
 
 from __future__ import annotations
 
-import io
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +23,19 @@ from hsm.encoding import signature_from_raw, signature_to_raw
 from hsm.errors import InvalidSignature, TrustSvcError
 
 from ..codes.format import (
+    _DECODE_ERRORS,
+    _HDR_ALG,
+    _HDR_CRIT,
+    _HDR_KID,
     ALG_ES256,
     ALG_SM2_SM3,
     CODE_ALGORITHMS,
     COSE_SIGN1_TAG,
     KID_LENGTH,
+    MAX_INFLATED,
     CodeFormatError,
+    _cbor,
+    _inflate,
     kid_for,
     sig_structure,
 )
@@ -47,21 +53,12 @@ __all__ = [
 ]
 
 ALG_NAMES = {KeyAlgorithm.SM2: "SM2-with-SM3", KeyAlgorithm.ECDSA_P256: "ES256 (ECDSA P-256, SHA-256)"}
-MAX_INFLATED = 16 * 1024
-_HDR_ALG, _HDR_CRIT, _HDR_KID = 1, 2, 4
-DECODE_ERRORS = (
-    cbor2.CBORError,
-    ValueError,
-    TypeError,
-    OverflowError,
-    RecursionError,
-    MemoryError,
-    IndexError,
-    KeyError,
-    EOFError,
-    UnicodeError,
-    zlib.error,
-)
+
+# One reader for every COSE message here and in service codes: the code format's exact CBOR
+# (one item, nothing after it), bounded inflater and list of decoding errors.
+cbor_exact = _cbor
+inflate = _inflate
+DECODE_ERRORS = _DECODE_ERRORS
 
 
 @dataclass(frozen=True)
@@ -94,32 +91,6 @@ def sign1(payload: bytes, *, signer: Signer, cert_der: bytes) -> Sign1:
     protected = cbor2.dumps({_HDR_ALG: alg, _HDR_KID: kid_for(cert_der)}, canonical=True)
     raw = signature_to_raw(signer.sign(sig_structure(protected, payload), sm2_id=DEFAULT_SM2_ID))
     return Sign1(protected=protected, alg=alg, kid=kid_for(cert_der), payload=payload, signature=raw)
-
-
-def cbor_exact(data: bytes, what: str) -> Any:
-    """One CBOR item filling ``data`` exactly (trailing bytes are refused)."""
-    stream = io.BytesIO(data)
-    try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except DECODE_ERRORS as exc:
-        raise CodeFormatError(f"{what} is not valid CBOR") from exc
-    if stream.tell() != len(data):
-        raise CodeFormatError(f"{what} has {len(data) - stream.tell()} bytes after its CBOR item")
-    return item
-
-
-def inflate(data: bytes) -> bytes:
-    """zlib, bounded: a bomb or a stream with anything after it is refused."""
-    inflater = zlib.decompressobj()
-    try:
-        out = inflater.decompress(data, MAX_INFLATED)
-    except zlib.error as exc:
-        raise CodeFormatError("the code is not a valid zlib stream") from exc
-    if inflater.unconsumed_tail:
-        raise CodeFormatError(f"the code inflates to more than {MAX_INFLATED} bytes")
-    if not inflater.eof or inflater.unused_data:
-        raise CodeFormatError("the zlib stream is truncated or followed by other data")
-    return out
 
 
 def parse_sign1(item: Any, what: str) -> Sign1:

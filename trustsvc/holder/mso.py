@@ -12,8 +12,9 @@ licence type that the licence carries). The digests say nothing about a value wi
 the salts and values stay with the holder's wallet (:class:`LicenceMsoRecord`), which later
 discloses any subset, each field checkable against the department's signature on its own.
 
-The signing key is the department's signer key (``<USCC>/signer``), used through the key store.
-Why the department and not the region: a peer region checks an MSO along the department's own
+The signing key is the department's signer key (``<USCC>/signer``), picked by
+:func:`trustsvc.signing_keys.signing_key` like every other signature (a revoked, expired or
+not-yet-valid certificate, or one under such a CA, signs nothing). Why the department and not the region: a peer region checks an MSO along the department's own
 path, inside the namespace of the issuer the identifier names, exactly as it checks the
 licence's sealed file.
 """
@@ -41,6 +42,7 @@ from ..codes.format import CodeFormatError
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
 from ..licences.identifier import parse_identifier
+from ..signing_keys import check_signer, signing_key
 from ..storage.models import CertificateRecord, LicenceRecord, utcnow
 from .cose import Sign1, cbor_exact, parse_sign1, sign1
 from .models import LicenceMsoRecord
@@ -236,6 +238,7 @@ class SignedMso:
 
 def sign_mso(
     service: TrustService,
+    session: Session,
     signer: CertificateRecord,
     row: LicenceRecord,
     *,
@@ -243,15 +246,18 @@ def sign_mso(
     actor: str = "system",
     key: Signer | None = None,
 ) -> SignedMso:
-    """Sign ``row``'s MSO with fresh salts (``key``: the signer's key, when the caller holds it).
+    """Sign ``row``'s MSO with fresh salts. ``key``: the signer's key when the caller already
+    holds it (a batch sealing with the same certificate); the certificate is checked either way.
 
-    :raises ConflictError: ``department_signer_invalid`` (revoked or outside its validity).
+    :raises SignerUnusableError: (409) the signer certificate, or a CA above it, is revoked,
+        expired or not yet valid (:mod:`trustsvc.signing_keys`).
     """
-    if signer.status != "good" or not signer.not_before <= now <= signer.not_after:
-        raise ConflictError(
-            f"the signer certificate of {row.department.uscc} is revoked or outside its validity",
-            code="department_signer_invalid",
-        )
+    purpose = f"sign the MSO of {row.identifier}"
+    if key is None:
+        key = signing_key(service, session, signer, purpose=purpose, now=now)
+    else:
+        check_signer(session, signer, purpose=purpose, now=now)
+    assert signer.key_ref is not None  # signing_key refuses a certificate without a key here
     fields = face_fields(row)
     salts = {name: secrets.token_bytes(SALT_LENGTH) for name in fields}
     ident = parse_identifier(row.identifier)
@@ -267,8 +273,7 @@ def sign_mso(
         digests={name: field_digest(salts[name], name, value) for name, value in fields.items()},
     )
     assert ident.issuer_code == claims.issuer and ident.type_code == claims.type_code
-    assert signer.key_ref is not None
-    message = sign1(encode_mso(claims), signer=key or service.keystore.signer(signer.key_ref), cert_der=signer.der)
+    message = sign1(encode_mso(claims), signer=key, cert_der=signer.der)
     mso = cbor2.dumps(message.item(), canonical=True)
     event = AuditEvent(
         actor=actor,
@@ -289,14 +294,14 @@ def make_mso_in_session(
     (its SHA-256), naming the licence in the details.
 
     :raises NotFoundError: ``no_department_signer``.
-    :raises ConflictError: ``department_signer_invalid`` (revoked or outside its validity).
+    :raises SignerUnusableError: (409) the department's signer may not sign now.
     """
     kept = mso_of(session, row)
     if kept is not None:
         return kept
     now = utcnow().replace(microsecond=0)
     signer = department_signer(session, row.department.uscc)
-    signed = sign_mso(service, signer, row, now=now, actor=actor)
+    signed = sign_mso(service, session, signer, row, now=now, actor=actor)
     record(session, signed.event)
     kept_row = LicenceMsoRecord(
         licence_id=row.id, mso=signed.mso, items=signed.items, signer_sha256=signer.sha256, created_at=now

@@ -340,6 +340,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                     signers[dept.id] = department_signer(session, dept.uscc)
                 mso = sign_mso(
                     service,
+                    session,
                     signers[dept.id],
                     licence,
                     now=now,
