@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import current_app, request
 
+from hsm.errors import TrustSvcError
 from trustsvc.dashboard_counts import Channel
+from trustsvc.licences.identifier import parse_identifier
 from trustsvc.peers import REGION_HEADER
 from trustsvc.verification_counter import VerificationCounter
 
@@ -17,6 +19,7 @@ from .request import service
 __all__ = ["EXTENSION", "verification_counter", "count_verification", "count_status_list_fetch"]
 
 EXTENSION = "trustsvc.verification_counter"
+_STATUS_ONLY = frozenset({"REVOKED", "EXPIRED"})
 
 
 def verification_counter() -> VerificationCounter:
@@ -26,13 +29,25 @@ def verification_counter() -> VerificationCounter:
     return counter
 
 
-def count_verification(report_object: Any) -> None:
-    """Count a verification of a licence whose signature checked out (the report names its
-    issuer); forgeries and unreadable input name none and are not counted."""
-    if isinstance(report_object, dict) and report_object.get("licence"):
-        issuer = report_object.get("issuer")
-        if isinstance(issuer, str):
-            verification_counter().add(issuer)
+def count_verification(report: Any) -> None:
+    """Count a verification here of an authentic licence: a code whose signature checked out
+    (the report then names its issuer), or a licence file that passed or failed only on its
+    status now (revoked, expired). Forgeries and unreadable input are not counted."""
+    obj = report.get("object") if isinstance(report, dict) else None
+    if not isinstance(obj, dict):
+        return
+    issuer = obj.get("issuer") if obj.get("licence") else None
+    if issuer is None and isinstance(obj.get("identifier"), str) and _authentic(report):
+        try:
+            issuer = parse_identifier(obj["identifier"]).issuer_code
+        except TrustSvcError:
+            return
+    if isinstance(issuer, str):
+        verification_counter().add(issuer)
+
+
+def _authentic(report: dict[str, Any]) -> bool:
+    return report.get("indication") == "PASSED" or report.get("sub_indication") in _STATUS_ONLY
 
 
 def count_status_list_fetch(issuer_uscc: str) -> None:

@@ -1,6 +1,6 @@
 """The console dashboard's figures against counts taken straight from the database, after a
 scripted mix of issue, change, suspend, reinstate, revoke, expiry and verification (keyed and
-anonymous); and /verify
+anonymous, codes and licence PDFs); and /verify
 masking the holder exactly as the public licence page does (and never showing a revocation
 reason). Through Flask's test client, on SQLite and PostgreSQL."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
 
 from console_helpers import PERSON_ID, business_form, csrf, login
@@ -81,7 +82,16 @@ def test_dashboard_figures_equal_the_database(service, console_client, keys) -> 
     assert 'data-indication="PASSED"' in _text(client.post("/verify", data={"code": code}))
     forged = code[:-6] + ("AAAAAA" if not code.endswith("AAAAAA") else "BBBBBB")
     assert client.post("/api/v1/verify", json={"code": forged}).get_json()["indication"] != "PASSED"
-    anonymous = 2
+    # a licence PDF counts too; one whose bytes were changed does not
+    pdf = client.get(f"/api/v1/licences/{ids[4]}/file", headers={"Authorization": f"Bearer {keys['issuer']}"})
+    assert pdf.status_code == 200
+    good = client.post("/api/v1/verify", data={"file": (io.BytesIO(pdf.data), "licence.pdf")})
+    assert good.get_json()["indication"] == "PASSED", good.get_json()
+    cut = len(pdf.data) // 3
+    bad_bytes = pdf.data[:cut] + bytes([pdf.data[cut] ^ 1]) + pdf.data[cut + 1 :]
+    bad = client.post("/api/v1/verify", data={"file": (io.BytesIO(bad_bytes), "licence.pdf")})
+    assert bad.get_json()["indication"] != "PASSED"
+    anonymous = 3
 
     resp = client.get("/console")
     assert resp.status_code == 200, _text(resp)[-2000:]
