@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .harness import Result, pin_to_one_core
 
-SECTIONS = ("crypto", "verification", "issuance", "files", "codes", "holder", "snapshot", "http")
+SECTIONS = ("crypto", "verification", "issuance", "files", "codes", "holder", "snapshot", "dashboard", "http")
 
 
 def _cpu_model() -> str:
@@ -98,7 +98,7 @@ a request).
 
 def kept_sections(old: str, written: str) -> str:
     """The sections of ``old`` that this run does not write (figures added by hand from other
-    tools, e.g. ``python -m bench.dashboard``), to be kept after the ones it writes."""
+    tools, e.g. ``make bench-scale``), to be kept after the ones it writes."""
     titles = {line for line in written.splitlines() if line.startswith("## ")}
     kept: list[str] = []
     keep = False
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
-    for name in ("files", "codes", "holder", "snapshot", "http"):
+    for name in ("files", "codes", "holder", "snapshot", "dashboard", "http"):
         steps[name] = section(name)
     for name in SECTIONS[1:]:
         if name in wanted:

@@ -1,19 +1,19 @@
 """The console dashboard's figures for one scope (a department, or every department of the
-region for an admin): licences issued, changed, suspended and revoked per day for the last
-90 days, licences by type and status now, and service-code verifications per day.
+region for an admin): licences issued, changed, suspended, reinstated and revoked per day for
+the last 90 days, licences by type and status now, and verifications per day.
 
-Every query reads an index range and groups in the database (indexes of migration
-0012_dashboard_indexes); only per-hour buckets (at most 90 × 24 per series) come back to
-Python, which folds them into China days (UTC+8). Sources:
+Read only from the aggregate tables of :mod:`trustsvc.dashboard_counts` (kept on write by the
+triggers of migration 0014_dashboard_aggregates, and by :mod:`trustsvc.verification_counter`):
+at most 90 days × types × events rows per department, however many licences are stored.
 
-- issued / changed: the ``licences`` rows themselves (each version is a row: version 1 is an
-  issue, a higher version a change or renewal), by ``issued_at``;
-- revoked: ``licences`` with status ``revoked`` by ``status_changed_at`` (revocation is final);
-- suspended: ``licence.suspend`` audit events (a reinstated licence was still suspended that day);
-- verified: ``code.verify`` audit events, written by every keyed verification (the API with a
-  verifier key); of this scope's licences, and (whole-region scope) of peer regions' licences
-  verified here. Anonymous checks (the public ``/verify`` page) write nothing, so they are not
-  counted, and peer regions verify this region's codes offline against its signed lists.
+- issued / changed: a version-1 row / a later version (a change or renewal), by ``issued_at``;
+- suspended / reinstated / revoked: status changes, by ``status_changed_at``;
+- by type and status: the stored status, with an active licence past its last valid day (China
+  time) counted as expired, as the status checks report it;
+- verified here: every verification on this service (API and /verify page, keyed or not) of the
+  scope's licences; whole-region scope also of peer regions' licences;
+- peer regions: peers verify our licences offline, against the status lists they fetch from us;
+  the fetches of the scope's lists, per requesting region, are what this service can see.
 """
 
 from __future__ import annotations
@@ -21,17 +21,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .storage.models import AuditEventRecord, LicenceRecord
+from .dashboard_counts import (
+    Channel,
+    LicenceEvent,
+    licence_active_until,
+    licence_day_counts,
+    licence_status_counts,
+    verification_day_counts,
+)
+from .storage.models import Department
 
 __all__ = ["DAYS", "EVENT_KINDS", "STATUSES", "Dashboard", "dashboard", "china_day"]
 
 DAYS = 90
-EVENT_KINDS = ("issued", "changed", "suspended", "revoked")
+EVENT_KINDS = tuple(e.value for e in LicenceEvent)
 STATUSES = ("active", "suspended", "revoked", "superseded", "expired")
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -47,11 +54,13 @@ class Dashboard:
     events: dict[str, list[int]]
     """``EVENT_KINDS`` → counts per day."""
     verified_here: list[int]
-    """Keyed verifications here of the scope's licences, per day."""
+    """Verifications here of the scope's licences, per day."""
     verified_peer: list[int] | None
-    """Keyed verifications here of peer regions' licences per day (whole-region scope only)."""
+    """Verifications here of peer regions' licences per day (whole-region scope only)."""
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Licence type code → stored status → number of licence versions now."""
+    """Licence type code → status now → number of licence versions."""
+    peer_fetches: dict[str, list[int]] = field(default_factory=dict)
+    """Peer region code → fetches of the scope's status lists per day."""
 
     def total(self, series: Sequence[int], *, since: dt.date | None = None) -> int:
         return sum(n for d, n in zip(self.days, series, strict=True) if since is None or d >= since)
@@ -64,62 +73,40 @@ class Dashboard:
         return out
 
 
-def _hour(session: Session, column: Any) -> ColumnElement[str]:
-    """``YYYY-MM-DD HH`` (UTC) of a timestamp column, on SQLite and PostgreSQL alike."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
-    return func.substr(column, 1, 13)  # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS…'
-
-
-def _fold(rows: Any, days: tuple[dt.date, ...]) -> list[int]:
-    """Per-hour UTC buckets → counts per China day (hours outside ``days`` dropped)."""
-    index = {d: i for i, d in enumerate(days)}
-    out = [0] * len(days)
-    for hour, n in rows:
-        at = dt.datetime.strptime(str(hour)[:13].replace("T", " "), "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
-        i = index.get(china_day(at))
-        if i is not None:
-            out[i] += int(n)
+def _events(session: Session, deps: list[int], span: tuple[dt.date, ...]) -> dict[str, list[int]]:
+    t = licence_day_counts.c
+    index = {d: i for i, d in enumerate(span)}
+    out = {k: [0] * len(span) for k in EVENT_KINDS}
+    q = (
+        select(t.day, t.event, func.sum(t.n))
+        .where(t.department_id.in_(deps), t.day >= span[0], t.day <= span[-1])
+        .group_by(t.day, t.event)
+    )
+    for day, event, n in session.execute(q):
+        i = index.get(day)
+        if i is not None and event in out:
+            out[event][i] += int(n)
     return out
 
 
-def _since(days: tuple[dt.date, ...]) -> dt.datetime:
-    return dt.datetime.combine(days[0], dt.time(), CHINA).astimezone(dt.UTC)
-
-
-def _licence_hours(
-    session: Session,
-    departments: Sequence[int],
-    since: dt.datetime,
-    *,
-    column: Any,
-    where: Sequence[ColumnElement[bool]],
-) -> Any:
-    hour = _hour(session, column)
-    q = (
-        select(hour, func.count())
-        .where(LicenceRecord.department_id.in_(departments), column >= since, *where)
-        .group_by(hour)
+def _by_type(session: Session, deps: list[int], today: dt.date) -> dict[str, dict[str, int]]:
+    s, u = licence_status_counts.c, licence_active_until.c
+    by_type: dict[str, dict[str, int]] = {}
+    q = select(s.type_code, s.status, func.sum(s.n)).where(s.department_id.in_(deps)).group_by(s.type_code, s.status)
+    for type_code, status, n in session.execute(q):
+        if int(n):
+            by_type.setdefault(type_code, {})[status] = int(n)
+    expired = (
+        select(u.type_code, func.sum(u.n)).where(u.department_id.in_(deps), u.valid_until < today).group_by(u.type_code)
     )
-    return session.execute(q).all()
-
-
-def _audit_hours(
-    session: Session, action: str, since: dt.datetime, departments: Sequence[int] | None, *, peer: bool = False
-) -> Any:
-    """Hourly counts of an audit action on licences of ``departments`` (None: any local
-    licence); ``peer``: on licences that are not this region's."""
-    hour = func.substr(AuditEventRecord.ts, 1, 13)
-    ts_since = since.isoformat().replace("+00:00", "")[:19]
-    q = select(hour, func.count()).where(AuditEventRecord.action == action, AuditEventRecord.ts >= ts_since)
-    if peer:
-        local = select(LicenceRecord.id).where(LicenceRecord.identifier == AuditEventRecord.object_id)
-        q = q.where(AuditEventRecord.object_id != "", ~local.exists())
-    else:
-        q = q.join(LicenceRecord, LicenceRecord.identifier == AuditEventRecord.object_id)
-        if departments is not None:
-            q = q.where(LicenceRecord.department_id.in_(departments))
-    return session.execute(q.group_by(hour)).all()
+    for type_code, n in session.execute(expired):
+        if int(n):
+            counts = by_type.setdefault(type_code, {})
+            counts["active"] = counts.get("active", 0) - int(n)
+            counts["expired"] = counts.get("expired", 0) + int(n)
+            if not counts["active"]:
+                del counts["active"]
+    return by_type
 
 
 def dashboard(
@@ -133,35 +120,35 @@ def dashboard(
     """The figures for ``departments`` (ids) over the ``days`` China days ending ``today``."""
     today = today or china_day(dt.datetime.now(dt.UTC))
     span = tuple(today - dt.timedelta(days=days - 1 - i) for i in range(days))
-    since = _since(span)
     deps = list(departments)
-    events = {
-        "issued": _fold(
-            _licence_hours(session, deps, since, column=LicenceRecord.issued_at, where=[LicenceRecord.version == 1]),
-            span,
-        ),
-        "changed": _fold(
-            _licence_hours(session, deps, since, column=LicenceRecord.issued_at, where=[LicenceRecord.version > 1]),
-            span,
-        ),
-        "suspended": _fold(_audit_hours(session, "licence.suspend", since, deps), span),
-        "revoked": _fold(
-            _licence_hours(
-                session, deps, since, column=LicenceRecord.status_changed_at, where=[LicenceRecord.status == "revoked"]
-            ),
-            span,
-        ),
-    }
-    verified_here = _fold(_audit_hours(session, "code.verify", since, None if whole_region else deps), span)
-    verified_peer = _fold(_audit_hours(session, "code.verify", since, None, peer=True), span) if whole_region else None
-    by_type: dict[str, dict[str, int]] = {}
+    usccs = {row.uscc: row.id for row in session.execute(select(Department.uscc, Department.id))}
+    mine = {u for u, i in usccs.items() if i in deps}
+    index = {d: i for i, d in enumerate(span)}
+    here = [0] * len(span)
+    peer = [0] * len(span)
+    fetches: dict[str, list[int]] = {}
+    v = verification_day_counts.c
     q = (
-        select(LicenceRecord.type_code, LicenceRecord.status, func.count())
-        .where(LicenceRecord.department_id.in_(deps))
-        .group_by(LicenceRecord.type_code, LicenceRecord.status)
+        select(v.day, v.issuer, v.verifier, v.channel, func.sum(v.n))
+        .where(v.day >= span[0], v.day <= span[-1])
+        .group_by(v.day, v.issuer, v.verifier, v.channel)
     )
-    for type_code, status, n in session.execute(q).all():
-        by_type.setdefault(type_code, {})[status] = int(n)
+    for day, issuer, verifier, channel, n in session.execute(q):
+        i = index.get(day)
+        if i is None:
+            continue
+        if channel == Channel.VERIFY and not verifier:
+            if issuer in mine:
+                here[i] += int(n)
+            elif issuer not in usccs:
+                peer[i] += int(n)
+        elif channel == Channel.STATUS_LIST and verifier and issuer in mine:
+            fetches.setdefault(verifier, [0] * len(span))[i] += int(n)
     return Dashboard(
-        days=span, events=events, verified_here=verified_here, verified_peer=verified_peer, by_type=by_type
+        days=span,
+        events=_events(session, deps, span),
+        verified_here=here,
+        verified_peer=peer if whole_region else None,
+        by_type=_by_type(session, deps, today),
+        peer_fetches=dict(sorted(fetches.items())),
     )

@@ -82,11 +82,15 @@ __all__ = [
     "namespace_claims",
     "TRUST_LIST_PATH",
     "FETCH_TIMEOUT",
+    "REGION_HEADER",
 ]
 
 log = logging.getLogger(__name__)
 
 TRUST_LIST_PATH = "/api/v1/trust-list"
+REGION_HEADER = "X-Trustsvc-Region"
+"""Sent with every fetch from a peer: the asking region's code, which the peer counts (a
+statistic of its dashboard; nobody authenticates it)."""
 FETCH_TIMEOUT = 10.0
 _HEX64 = set("0123456789abcdef")
 
@@ -235,13 +239,15 @@ def fetch(
     timeout: float = FETCH_TIMEOUT,
     allow_file: bool = False,
     deadline: float | None = None,
+    region: str | None = None,
 ) -> bytes:
     """The bytes at ``source``, at most ``limit``, within ``timeout`` seconds in all (connect,
     headers and body), and before ``deadline`` (a :func:`time.monotonic` value: a peer's budget).
 
     Only http(s) URLs, without following redirects, unless ``allow_file`` (an operator's own
     ``trustsvc trust import FILE``): a URL taken from a peer's list must never make this
-    service read its own files. (Name resolution is not under the deadline.)
+    service read its own files. (Name resolution is not under the deadline.) ``region``: this
+    region's code, sent as :data:`REGION_HEADER`.
 
     :raises InvalidInputError: ``invalid_source``, ``trust_list_unreachable``.
     :raises UpstreamTimeoutError: ``peer_fetch_timeout``.
@@ -258,9 +264,10 @@ def fetch(
         if _is_url(source):
             if time.monotonic() >= end:
                 raise late
-            req = urllib.request.Request(
-                source, headers={"Accept": "application/cms", "User-Agent": "trustsvc-peer-refresh/1"}
-            )
+            headers = {"Accept": "application/cms", "User-Agent": "trustsvc-peer-refresh/1"}
+            if region:
+                headers[REGION_HEADER] = region
+            req = urllib.request.Request(source, headers=headers)
             opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler(end), _DeadlineHTTPSHandler(end))
             chunks: list[bytes] = []
             size = 0
@@ -407,7 +414,8 @@ def _deadline(service: TrustService) -> float:
 
 
 def _fetch(service: TrustService, source: str, deadline: float, **kwargs: Any) -> bytes:
-    return fetch(source, timeout=service.config.trust.fetch_timeout, deadline=deadline, **kwargs)
+    region = service.config.region.code if service.config.region is not None else None
+    return fetch(source, timeout=service.config.trust.fetch_timeout, deadline=deadline, region=region, **kwargs)
 
 
 def _peek_region(data: bytes) -> str | None:

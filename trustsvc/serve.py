@@ -95,6 +95,17 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             from .status_lists import StatusListPublisher
 
             StatusListPublisher(app.extensions["trustsvc"]).start()
+            # Verification counts: kept in memory, flushed every few seconds and at exit
+            # (trustsvc.verification_counter); api.verification_counts finds it here.
+            from .verification_counter import VerificationCounter
+
+            app.extensions["trustsvc.verification_counter"] = VerificationCounter(app.extensions["trustsvc"].db).start()
+
+    def worker_exit(_server: Any, worker: Any) -> None:
+        app = getattr(worker, "wsgi", None)
+        counter = getattr(app, "extensions", {}).get("trustsvc.verification_counter")
+        if counter is not None:
+            counter.stop()
 
     _Server(
         config,
@@ -110,6 +121,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             "limit_request_line": 8190,
             "child_exit": child_exit,
             "post_worker_init": post_worker_init,
+            "worker_exit": worker_exit,
             "proc_name": "trustsvc",
             "control_socket_disable": True,
         },

@@ -14,15 +14,17 @@ from sqlalchemy import select
 from trustsvc.apikeys import Role
 from trustsvc.dashboard import EVENT_KINDS, STATUSES, Dashboard, dashboard
 from trustsvc.licences.catalogue import catalogue_for
-from trustsvc.storage.models import Department
+from trustsvc.storage.models import Department, TrustPeerRecord
 
 from ..request import service
+from ..verification_counts import verification_counter
 from .console import _page, _principal, _region_code
 
 EVENT_NAMES = {
     "issued": ("签发", "issued"),
     "changed": ("变更/延续", "changed or renewed"),
     "suspended": ("中止", "suspended"),
+    "reinstated": ("恢复", "reinstated"),
     "revoked": ("注销", "revoked"),
 }
 STATUS_NAMES = {
@@ -115,8 +117,10 @@ def _scope() -> tuple[list[int], bool, str, list[tuple[str, str]], str | None]:
 
 def dashboard_page() -> Response:
     ids, whole, scope_name, choices, chosen = _scope()
+    verification_counter().flush()  # this process's latest counts (others flush every few seconds)
     with service().db.reader() as s:
         figures: Dashboard = dashboard(s, ids, whole_region=whole)
+        peer_names = dict(s.execute(select(TrustPeerRecord.region_code, TrustPeerRecord.region_name)).all())
     days = figures.days
     month_start = days[-1].replace(day=1)
     types = {t.code: t.name for t in catalogue_for(_region_code())}
@@ -175,4 +179,13 @@ def dashboard_page() -> Response:
             for k in EVENT_KINDS
         ],
         verify_chart=bar_chart(days, verified, height=150),
+        peer_fetches=[
+            {
+                "region": code,
+                "name": peer_names.get(code, ""),
+                "month": figures.total(series, since=month_start),
+                "days90": figures.total(series),
+            }
+            for code, series in figures.peer_fetches.items()
+        ],
     )

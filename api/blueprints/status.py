@@ -13,6 +13,7 @@ from trustsvc.status_lists import STATUS_LIST_MEDIA_TYPE, current_status_list
 
 from ..request import service
 from ..signed_lists import signed_list_response
+from ..verification_counts import count_status_list_fetch
 
 bp = Blueprint("status", __name__)
 
@@ -23,6 +24,7 @@ _MAX_OCSP_REQUEST = 64 * 1024
 def status_list(issuer: str) -> Response:
     """The issuer's signed list (DER, ``application/cms``), or ``?format=json`` a decoded view."""
     signed = current_status_list(service(), issuer)
+    count_status_list_fetch(signed.status_list.issuer_uscc)  # a peer region refreshing its copy
     return signed_list_response(
         der=signed.der,
         sha256=signed.sha256,

@@ -28,6 +28,7 @@ from trustsvc.verifier import OnlineCodes, verify_code
 from ..html import page_headers
 from ..request import read_upload, service
 from ..trust_snapshot import current_snapshot
+from ..verification_counts import count_verification
 from .holder import page_view as holder_page_view
 
 bp = Blueprint("verify_page", __name__)
@@ -202,6 +203,7 @@ def submit() -> Response:
         return _page(422, result=None, error=exc, code=code)
     # the region verifier, each code in its issuer's namespace (this region or a peer imported by pin)
     report = verify_code(current_snapshot(), code, online=OnlineCodes(service().db)).as_dict()
+    count_verification(report)
     region = service().config.region
     result = present(report, region_code=region.code if region else "", region_name=region.name if region else "")
     return _page(result=result, error=None, code=code, via=request.form.get("via", ""))
