@@ -309,7 +309,7 @@ def _copy_fill(svc: TrustService, url: str, total: int, rng: random.Random) -> d
                             "bench" if changed else None,
                             changed,
                             meta,
-                            tpl.metadata_signature,
+                            tpl.signature_stored,  # compact: the seal is stored once
                             tpl.seal_esid,
                             index,
                             f"scale-copy-{company}",

@@ -52,6 +52,7 @@ from ..seals.parse import parse_seal
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
 from ..storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
+from ..storage.signatures import compact as compact_signature
 from .identifier import LicenceIdentifier
 from .service import CHINA, MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 
@@ -313,7 +314,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                 "issued_at": issued_at,
                 "supersedes_id": None,
                 "metadata_json": meta.decode("utf-8"),
-                "metadata_signature": signature,
+                "metadata_signature": compact_signature(signature, context.seal.der),
                 "seal_esid": context.seal.esid,
                 "status_index": index,
                 "idempotency_key": it.idempotency_key,
@@ -331,11 +332,12 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         signers: dict[int, CertificateRecord] = {}
         for (i, _ident, _index, _sig), values, new_id in zip(signed, rows, new_ids, strict=True):
             it, dept = items[i], depts[items[i].department_uscc]
-            licence = LicenceRecord(id=new_id, **values)
+            licence = LicenceRecord(id=new_id, **{k: v for k, v in values.items() if k != "metadata_signature"})
+            context = seals[dept.id]
+            assert not isinstance(context, TrustSvcError)
+            licence.store_signature(_sig, context.seal.der, stored=values["metadata_signature"])
             licence.department = dept
             if it.make_mso:
-                context = seals[dept.id]
-                assert not isinstance(context, TrustSvcError)
                 if dept.id not in signers:
                     signers[dept.id] = department_signer(session, dept.uscc)
                 mso = sign_mso(

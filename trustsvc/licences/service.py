@@ -547,13 +547,13 @@ def _seal_and_store(
         issued_at=now,
         supersedes_id=supersedes.id if supersedes is not None else None,
         metadata_json=meta.decode("utf-8"),
-        metadata_signature=applied.signature,
         seal_esid=seal.esid,
         status_index=_next_status_index(session, dept) if status_index is None else status_index,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         type_version=c.type.version or None,
     )
+    row.store_signature(applied.signature, seal.der)  # the seal itself is stored once, in seals
     row.department = dept
     session.add(row)
     session.flush()
