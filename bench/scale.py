@@ -4,7 +4,8 @@ Not part of ``make test`` or ``make bench``. Run as ``python -m bench.scale``; p
 environment: ``SCALE_ROWS`` (licences stored, default 10,000,000), ``SCALE_ISSUERS`` (departments,
 default 100), ``SCALE_IMPORT`` (rows through the import path, default 10,000), ``SCALE_DB`` (the
 scratch database, default ``trustsvc_scale``, dropped at the end unless ``SCALE_KEEP=1``),
-``SCALE_OUT`` (default BENCHMARKS.md; its "Scale" section is replaced).
+``SCALE_OUT`` (default BENCHMARKS.md; its "Scale" section is replaced), ``SCALE_SETTLE`` (seconds
+of quiet after a CHECKPOINT before each set of figures, default 20).
 
 How the rows are filled, and what is honest about them:
 
@@ -64,6 +65,8 @@ __all__ = ["main"]
 
 SERVER = os.environ.get("TRUSTSVC_TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 LARGE_ISSUER = 1_000_000
+SETTLE_S = float(os.environ.get("SCALE_SETTLE", "20"))
+"""Seconds of quiet after a CHECKPOINT before each set of figures (``SCALE_SETTLE``)."""
 
 
 def _log(msg: str) -> None:
@@ -202,7 +205,16 @@ def _audit_walk(svc: TrustService) -> tuple[float, int]:
     return time.perf_counter() - t, result.rows
 
 
+def _settle(url: str, pause: float) -> None:
+    """CHECKPOINT, then wait: a figure taken while PostgreSQL still writes a fill back mixes in
+    the disk's backlog (one-thread issuance waits on its commit flush)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    time.sleep(pause)
+
+
 def _measure(svc: TrustService, label: str, rng: random.Random) -> dict[str, Any]:
+    _settle(str(svc.db.url).replace("postgresql+psycopg://", "postgresql://"), SETTLE_S)
     _log(f"measuring at {label}")
     out: dict[str, Any] = {"issue": _issue_rate(svc)}
     out["offline"], out["online"] = _verify_rates(svc)
@@ -349,13 +361,21 @@ def _explain(url: str) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         top = conn.execute("SELECT max(id) FROM licences").fetchone()[0]  # type: ignore[index]
         mid = top // 2
+        # the columns a page reads: all but the signature (list_licences defers it)
+        cols = ", ".join(
+            f"licences.{r[0]}"
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'licences' "
+                "AND column_name <> 'metadata_signature' ORDER BY ordinal_position"
+            )
+        )
         stmts = {
-            "region, page at the middle": f"SELECT licences.* FROM licences WHERE licences.id < {mid} "
+            "region, page at the middle": f"SELECT {cols} FROM licences WHERE licences.id < {mid} "
             "ORDER BY licences.id DESC LIMIT 51",
-            "one issuer (a small department), page at the middle": "SELECT licences.* FROM licences JOIN departments ON "
-            f"licences.department_id = departments.id WHERE departments.uscc = '{_dept_uscc(2)}' "
-            f"AND licences.id < {mid} ORDER BY licences.id DESC LIMIT 51",
-            "revoked, page at the middle": f"SELECT licences.* FROM licences WHERE licences.status = 'revoked' "
+            "one issuer (a small department), page at the middle": f"SELECT {cols} FROM licences "
+            "WHERE licences.department_id = (SELECT departments.id FROM departments WHERE "
+            f"departments.uscc = '{_dept_uscc(2)}') AND licences.id < {mid} ORDER BY licences.id DESC LIMIT 51",
+            "revoked, page at the middle": f"SELECT {cols} FROM licences WHERE licences.status = 'revoked' "
             f"AND licences.id < {mid} ORDER BY licences.id DESC LIMIT 51",
         }
         for name, sql in stmts.items():
