@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from hsm.algorithms import sm3
 
+from .storage.copy import can_copy, copy_rows
 from .storage.models import AuditEventRecord, AuditHead
 
 __all__ = ["AuditEvent", "record", "record_many", "verify_chain", "ChainVerification", "GENESIS_HASH", "row_hash"]
@@ -143,7 +144,11 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
             }
         )
         prev = digest
-    session.execute(insert(cast(Table, AuditEventRecord.__table__)), rows)
+    table = cast(Table, AuditEventRecord.__table__)
+    if can_copy(session, len(rows)):
+        copy_rows(session, table, rows)
+    else:
+        session.execute(insert(table), rows)
     head.seq, head.hash = seq, prev
     session.flush()
     return seq

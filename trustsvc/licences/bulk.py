@@ -41,6 +41,7 @@ from hsm.errors import TrustSvcError
 from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import FieldProblem, InvalidInputError
+from .catalogue import catalogue_of
 from .identifier import LicenceIdentifier, parse_identifier
 from .issuing import Pending, issue_batch
 from .service import (
@@ -273,6 +274,7 @@ def import_rows(
 
     def prepare() -> None:
         with service.db.reader() as session:  # the catalogue, read once per batch of rows
+            catalogue = catalogue_of(region_code, session)
             for n, data in chunk:
                 report.rows += 1
                 if isinstance(data, TrustSvcError):
@@ -288,7 +290,7 @@ def import_rows(
                                 data,
                                 department=department,
                                 actor=actor,
-                                source=session,
+                                source=catalogue,
                                 file_label=file_label,
                                 row=n,
                             ),

@@ -51,6 +51,7 @@ from ..seals.make import sign_document
 from ..seals.parse import parse_seal
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
+from ..storage.copy import allocate_ids, can_copy, copy_rows
 from ..storage.models import (
     CertificateRecord,
     Department,
@@ -401,9 +402,13 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         signed.append((i, ident, index, signature))
     if rows:
         table = cast(Table, LicenceRecord.__table__)
-        new_ids = (
-            session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-        )
+        if can_copy(session, len(rows)):  # an import's batch on PostgreSQL
+            new_ids = allocate_ids(session, table, "id", len(rows))
+            copy_rows(session, table, [{"id": new_id, **row} for new_id, row in zip(new_ids, rows, strict=True)])
+        else:
+            new_ids = list(
+                session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+            )
         msos: list[dict[str, Any]] = []
         for (i, _ident, _index, _sig), values, new_id in zip(signed, rows, new_ids, strict=True):
             it, dept = items[i], depts[items[i].department_uscc]
