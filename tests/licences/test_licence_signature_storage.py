@@ -89,3 +89,12 @@ def test_splicing_refuses_a_wrong_seal_and_keeps_a_foreign_signature_whole() -> 
     with pytest.raises(ValueError):
         signatures.expand(stored, None)
     assert signatures.compact(signature, other) == signature  # does not carry it: stored whole
+
+
+def test_a_row_read_in_a_session_closed_since_still_gets_its_seal(service, seal) -> None:
+    identifier = _issue(service)
+    _, full, _ = _fresh_read(service, identifier)
+    signatures._seals.clear()
+    with service.db.reader() as s:
+        row = s.execute(select(LicenceRecord).where(LicenceRecord.identifier == identifier)).scalar_one()
+    assert row.metadata_signature == full  # read after the session closed, the seal not in memory

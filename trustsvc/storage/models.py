@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, relationship
@@ -304,6 +305,23 @@ class LicenceRecord(Base):
 
     department: Mapped[Department] = relationship(lazy="joined")
 
+    def _stored_seal(self, digest: bytes) -> bytes | None:
+        """The seal DER with SHA-256 ``digest`` from ``seals`` (by the row's session, or, for a
+        row read in a session closed since, by the engine it was read with)."""
+        stmt = select(SealRecord.der).where(SealRecord.sha256 == digest.hex())
+        session = object_session(self)
+        if session is not None:
+            found = session.execute(stmt).scalar()
+        else:
+            bind = self.__dict__.get("_loaded_by")
+            if bind is None:
+                raise RuntimeError(f"licence {self.identifier}: its seal is not in memory and the row has no session")
+            with bind.connect() as conn:
+                found = conn.execute(stmt).scalar()
+        if found is not None:
+            signatures.remember_seal(found)
+        return found
+
     @property
     def metadata_signature(self) -> bytes:
         """The SES_Signature (DER) exactly as signed: the stored part with its seal put back."""
@@ -316,12 +334,7 @@ class LicenceRecord(Base):
         if digest is not None:
             seal_der = signatures.known_seal(digest)
             if seal_der is None:
-                session = object_session(self)
-                if session is None:
-                    raise RuntimeError(f"licence {self.identifier}: its seal is not loaded and the row is detached")
-                seal_der = session.execute(select(SealRecord.der).where(SealRecord.sha256 == digest.hex())).scalar()
-                if seal_der is not None:
-                    signatures.remember_seal(seal_der)
+                seal_der = self._stored_seal(digest)
         full = signatures.expand(stored, seal_der)
         self.__dict__["_signature_full"] = (stored, full)
         return full
@@ -511,3 +524,10 @@ class TrustVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(LicenceRecord, "load")
+def _remember_engine(target: LicenceRecord, context: Any) -> None:
+    """A licence read in a session that closes before its signature is read can still fetch
+    its seal (:attr:`LicenceRecord.metadata_signature`)."""
+    target.__dict__["_loaded_by"] = context.session.get_bind()
