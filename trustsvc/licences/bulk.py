@@ -18,7 +18,8 @@ Rows are validated against their type like any request; a bad row is reported (r
 field, code, message) and never stops the others. Good rows are issued through
 :func:`trustsvc.licences.issuing.issue_in_session` in batches of :data:`BATCH` per transaction
 (seal signature, status index, audit for each; the MSO and the files are made later, on first
-use or by ``trustsvc files make``). Each batch commits whole or not at all, and each row's
+use or by ``trustsvc files make``); on PostgreSQL a batch's licences and audit events go in by
+``COPY``, and the catalogue is read once per batch of rows. Each batch commits whole or not at all, and each row's
 key is kept with its licence, so an import killed at any point and run again skips what is
 done and issues the rest: no duplicates, no holes.
 """

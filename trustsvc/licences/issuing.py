@@ -4,10 +4,13 @@ and bulk import.
 A durable commit costs one flush of the disk (about 3 ms on a virtual disk, whatever is in
 it), and every issuer of a department queues on its row lock until that flush is done. So
 licences are issued in batches: one transaction allocates serials and status indexes for all of
-them (one grouped read each), reads the department's seal, certificates and key once, signs
-each licence (seal signature, and the MSO where asked), inserts the licences and their MSOs
-with one multi-row statement each (SQLAlchemy Core, not the ORM), appends every audit event
-with one head lock as the last step (:func:`trustsvc.audit.record_many`) and commits once.
+them (one grouped read each), takes the department's checked seal, certificates and key (reused
+between batches while nothing about them changed: :func:`_seal_context`), signs each licence
+(seal signature, and the MSO where asked), inserts the licences and their MSOs with one
+multi-row statement each (SQLAlchemy Core, not the ORM; ``COPY`` for a large batch on
+PostgreSQL, :mod:`trustsvc.storage.copy`), stores each signature without the seal it carries
+(:mod:`trustsvc.storage.signatures`), appends every audit event with one head lock as the last
+step (:func:`trustsvc.audit.record_many`) and commits once.
 
 :class:`GroupCommit` turns concurrent single issuances into such batches: the first caller to
 arrive leads, takes every request queued meanwhile (up to :data:`MAX_BATCH`), runs the batch
