@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -25,9 +25,19 @@ from sqlalchemy.orm import Session
 
 from hsm.algorithms import sm3
 
+from .storage.copy import can_copy, copy_rows
 from .storage.models import AuditEventRecord, AuditHead
 
-__all__ = ["AuditEvent", "record", "record_many", "verify_chain", "ChainVerification", "GENESIS_HASH", "row_hash"]
+__all__ = [
+    "AuditEvent",
+    "record",
+    "record_many",
+    "verify_chain",
+    "chain_length",
+    "ChainVerification",
+    "GENESIS_HASH",
+    "row_hash",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -143,7 +153,11 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
             }
         )
         prev = digest
-    session.execute(insert(cast(Table, AuditEventRecord.__table__)), rows)
+    table = cast(Table, AuditEventRecord.__table__)
+    if can_copy(session, len(rows)):
+        copy_rows(session, table, rows)
+    else:
+        session.execute(insert(table), rows)
     head.seq, head.hash = seq, prev
     session.flush()
     return seq
@@ -162,50 +176,46 @@ class ChainVerification:
         return {"ok": self.ok, "rows": self.rows, "bad_seq": self.bad_seq, "problem": self.problem}
 
 
-def verify_chain(session: Session, *, batch: int = 1000) -> ChainVerification:
-    """Recompute every hash in order; detect edits, deletions, insertions and reordering."""
+def chain_length(session: Session) -> int:
+    """The rows the chain head names (0 for an empty or missing head)."""
+    return int(session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar_one_or_none() or 0)
+
+
+def verify_chain(
+    session: Session, *, batch: int = 5000, progress: Callable[[int, int], None] | None = None
+) -> ChainVerification:
+    """Recompute every hash in order; detect edits, deletions, insertions and reordering.
+
+    Streams the log in keyset batches of plain column tuples (no ORM objects: a walk of millions
+    of rows is bound by the hashing, not by object construction); ``progress(rows checked, rows
+    the head names)`` is called after each batch."""
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
     last_seq = 0
+    total = chain_length(session)
+    t = AuditEventRecord
+    columns = (t.seq, t.ts, t.actor, t.action, t.object_type, t.object_id, t.key_ref, t.details, t.prev_hash, t.hash)
     while True:
-        rows = (
-            session.execute(
-                select(AuditEventRecord)
-                .where(AuditEventRecord.seq >= expected_seq)
-                .order_by(AuditEventRecord.seq)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        rows = session.execute(select(*columns).where(t.seq >= expected_seq).order_by(t.seq).limit(batch)).all()
         if not rows:
             break
-        for row in rows:
-            if row.seq != expected_seq:
+        for seq, ts, actor, action, object_type, object_id, key_ref, details, row_prev, row_digest in rows:
+            if seq != expected_seq:
                 return ChainVerification(
-                    False, count, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})"
+                    False, count, expected_seq, f"row {expected_seq} is missing (next row is {seq})"
                 )
-            if row.prev_hash != prev_hash:
-                return ChainVerification(False, count, row.seq, f"row {row.seq} does not link to row {row.seq - 1}")
-            digest = row_hash(
-                row.prev_hash,
-                row.seq,
-                row.ts,
-                row.actor,
-                row.action,
-                row.object_type,
-                row.object_id,
-                row.key_ref,
-                row.details,
-            )
-            if digest != row.hash:
-                return ChainVerification(False, count, row.seq, f"row {row.seq} was altered (hash mismatch)")
-            prev_hash = row.hash
+            if row_prev != prev_hash:
+                return ChainVerification(False, count, seq, f"row {seq} does not link to row {seq - 1}")
+            digest = row_hash(row_prev, seq, ts, actor, action, object_type, object_id, key_ref, details)
+            if digest != row_digest:
+                return ChainVerification(False, count, seq, f"row {seq} was altered (hash mismatch)")
+            prev_hash = row_digest
             expected_seq += 1
-            last_seq = row.seq
+            last_seq = seq
             count += 1
-        session.expunge_all()
+        if progress is not None:
+            progress(count, max(total, count))
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     if head is None:
         return ChainVerification(False, count, None, "the chain head is missing")

@@ -25,8 +25,8 @@ from trustsvc.storage.models import AuditEventRecord, LicenceRecord
 
 pytestmark = pytest.mark.slow
 
-ROWS = 24
-BATCH = "6"
+ROWS = 44
+BATCH = "36"  # a batch of 36 goes by COPY on PostgreSQL (storage.copy.COPY_MIN), the rest by INSERT
 TARGET = "trustsvc.licences.bulk:import_rows"
 
 

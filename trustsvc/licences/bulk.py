@@ -18,7 +18,8 @@ Rows are validated against their type like any request; a bad row is reported (r
 field, code, message) and never stops the others. Good rows are issued through
 :func:`trustsvc.licences.issuing.issue_in_session` in batches of :data:`BATCH` per transaction
 (seal signature, status index, audit for each; the MSO and the files are made later, on first
-use or by ``trustsvc files make``). Each batch commits whole or not at all, and each row's
+use or by ``trustsvc files make``); on PostgreSQL a batch's licences and audit events go in by
+``COPY``, and the catalogue is read once per batch of rows. Each batch commits whole or not at all, and each row's
 key is kept with its licence, so an import killed at any point and run again skips what is
 done and issues the rest: no duplicates, no holes.
 """
@@ -41,6 +42,7 @@ from hsm.errors import TrustSvcError
 from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import FieldProblem, InvalidInputError
+from .catalogue import catalogue_of
 from .identifier import LicenceIdentifier, parse_identifier
 from .issuing import Pending, issue_batch
 from .service import (
@@ -273,6 +275,7 @@ def import_rows(
 
     def prepare() -> None:
         with service.db.reader() as session:  # the catalogue, read once per batch of rows
+            catalogue = catalogue_of(region_code, session)
             for n, data in chunk:
                 report.rows += 1
                 if isinstance(data, TrustSvcError):
@@ -288,7 +291,7 @@ def import_rows(
                                 data,
                                 department=department,
                                 actor=actor,
-                                source=session,
+                                source=catalogue,
                                 file_label=file_label,
                                 row=n,
                             ),

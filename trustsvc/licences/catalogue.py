@@ -55,7 +55,8 @@ DEMO_TYPES: tuple[LicenceType, ...] = (BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE)
 """The two types the demo department issues."""
 
 Source = Any
-"""A SQLAlchemy session, a :class:`~trustsvc.storage.Database` or a service (with ``.db``)."""
+"""A SQLAlchemy session, a :class:`~trustsvc.storage.Database` or a service (with ``.db``), or
+a :class:`Catalogue` read already (a request that looks a type up twice reads it once)."""
 
 
 def catalogue_of(region_code: str, source: Source = None) -> Catalogue:
@@ -63,6 +64,8 @@ def catalogue_of(region_code: str, source: Source = None) -> Catalogue:
     one this process last read for ``region_code``, else the national defaults."""
     if source is None:
         return remembered_catalogue(region_code) or Catalogue(types=NATIONAL_TYPES)
+    if isinstance(source, Catalogue):
+        return source
     if isinstance(source, Session):
         catalogue = load_catalogue(source)
     else:

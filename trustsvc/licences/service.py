@@ -44,7 +44,7 @@ from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
 from ..uscc import validate_uscc
-from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_allowed_message
+from .catalogue import LicenceType, catalogue_of, normalise_fields, resolve_type, type_not_allowed_message
 from .identifier import LicenceIdentifier, parse_identifier
 from .typedef import ID_TYPES, is_date, schema_problems
 
@@ -479,7 +479,8 @@ def _next_serial(session: Session, dept: Department, type_code: str, year: int) 
         select(func.max(LicenceRecord.serial)).where(
             LicenceRecord.department_id == dept.id,
             LicenceRecord.type_code == type_code,
-            LicenceRecord.serial.like(f"{year:04d}%"),
+            LicenceRecord.serial >= f"{year:04d}",  # a range: the unique index serves it, LIKE may not
+            LicenceRecord.serial < f"{year + 1:04d}",
         )
     ).scalar_one_or_none()
     seq = int(top[4:]) + 1 if top else 1
@@ -547,13 +548,13 @@ def _seal_and_store(
         issued_at=now,
         supersedes_id=supersedes.id if supersedes is not None else None,
         metadata_json=meta.decode("utf-8"),
-        metadata_signature=applied.signature,
         seal_esid=seal.esid,
         status_index=_next_status_index(session, dept) if status_index is None else status_index,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         type_version=c.type.version or None,
     )
+    row.store_signature(applied.signature, seal.der)  # the seal itself is stored once, in seals
     row.department = dept
     session.add(row)
     session.flush()
@@ -590,9 +591,10 @@ def issue_licence_outcome(
     with service.db.reader() as session:
         region_code = _region_code(session)
         # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
-        ltype = resolve_type(region_code, request.type_code, session)
+        catalogue = catalogue_of(region_code, session)  # read once for both lookups
+        ltype = resolve_type(region_code, request.type_code, catalogue)
         actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
-        checked = _check_request(region_code, request, session)
+        checked = _check_request(region_code, request, catalogue)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
     from .issuing import Pending, group_commit  # it builds on this module

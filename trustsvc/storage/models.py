@@ -7,7 +7,7 @@ No column ever holds private key material: certificates name their key by ``key_
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,8 +21,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, relationship
+
+from . import signatures
 
 __all__ = [
     "Base",
@@ -286,8 +290,10 @@ class LicenceRecord(Base):
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     metadata_json: Mapped[str] = mapped_column(Text)
     """The canonical metadata exactly as sealed (sorted keys, UTF-8, no spaces)."""
-    metadata_signature: Mapped[bytes] = mapped_column(LargeBinary)
-    """GB/T 38540 SES_Signature (DER) over ``metadata_json``'s UTF-8 bytes."""
+    signature_stored: Mapped[bytes] = mapped_column("metadata_signature", LargeBinary)
+    """The GB/T 38540 SES_Signature over ``metadata_json``'s UTF-8 bytes as stored: the DER
+    without the seal it carries (:mod:`trustsvc.storage.signatures`), or, in rows written
+    before that, the whole DER. Read :attr:`metadata_signature`."""
     seal_esid: Mapped[str] = mapped_column(String(32))
     status_index: Mapped[int] = mapped_column(Integer)
     """Position in the issuer's status list; unique per department."""
@@ -298,6 +304,51 @@ class LicenceRecord(Base):
     i.e. the type's first recorded version)."""
 
     department: Mapped[Department] = relationship(lazy="joined")
+
+    def _stored_seal(self, digest: bytes) -> bytes | None:
+        """The seal DER with SHA-256 ``digest`` from ``seals`` (by the row's session, or, for a
+        row read in a session closed since, by the engine it was read with)."""
+        stmt = select(SealRecord.der).where(SealRecord.sha256 == digest.hex())
+        session = object_session(self)
+        if session is not None:
+            found = session.execute(stmt).scalar()
+        else:
+            bind = self.__dict__.get("_loaded_by")
+            if bind is None:
+                raise RuntimeError(f"licence {self.identifier}: its seal is not in memory and the row has no session")
+            with bind.connect() as conn:
+                found = conn.execute(stmt).scalar()
+        if found is not None:
+            signatures.remember_seal(found)
+        return found
+
+    @property
+    def metadata_signature(self) -> bytes:
+        """The SES_Signature (DER) exactly as signed: the stored part with its seal put back."""
+        stored = self.signature_stored
+        cached = self.__dict__.get("_signature_full")
+        if cached is not None and cached[0] is stored:
+            return cast(bytes, cached[1])
+        digest = signatures.seal_sha256(stored)
+        seal_der = None
+        if digest is not None:
+            seal_der = signatures.known_seal(digest)
+            if seal_der is None:
+                seal_der = self._stored_seal(digest)
+        full = signatures.expand(stored, seal_der)
+        self.__dict__["_signature_full"] = (stored, full)
+        return full
+
+    @metadata_signature.setter
+    def metadata_signature(self, signature: bytes) -> None:
+        """Store a whole DER as it is (see :meth:`store_signature` to store it compactly)."""
+        self.signature_stored = signature
+
+    def store_signature(self, signature: bytes, seal_der: bytes, *, stored: bytes | None = None) -> None:
+        """Store ``signature`` without the bytes of ``seal_der`` (a seal stored in ``seals``);
+        ``stored`` is that compact form when the caller made it already."""
+        self.signature_stored = signatures.compact(signature, seal_der) if stored is None else stored
+        self.__dict__["_signature_full"] = (self.signature_stored, signature)
 
 
 class LicenceFileRecord(Base):
@@ -474,3 +525,10 @@ class TrustVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(LicenceRecord, "load")
+def _remember_engine(target: LicenceRecord, context: Any) -> None:
+    """A licence read in a session that closes before its signature is read can still fetch
+    its seal (:attr:`LicenceRecord.metadata_signature`)."""
+    target.__dict__["_loaded_by"] = context.session.get_bind()

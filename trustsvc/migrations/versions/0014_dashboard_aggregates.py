@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_dashboard_aggregates"
-down_revision = "0012_dashboard_indexes"
+down_revision = "0013_licence_listing_index"
 branch_labels = None
 depends_on = None
 
