@@ -63,6 +63,7 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 venv: $(BIN)/python
 install: $(VENV)/.installed

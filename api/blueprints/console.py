@@ -212,16 +212,7 @@ def _page(template: str, http_status: int = 200, **context: Any) -> Response:
 
 
 # -- sign in and out ----------------------------------------------------------------------------
-
-
-@bp.get("")
-@bp.get("/")
-@_signed_in
-def home() -> ResponseReturnValue:
-    """The dashboard (api.blueprints.console_dashboard); the log-in page without a session."""
-    from .console_dashboard import dashboard_page
-
-    return dashboard_page()
+# (the home page, /console, is the dashboard: api.blueprints.console_dashboard)
 
 
 @bp.route("/login", methods=["GET", "POST"])

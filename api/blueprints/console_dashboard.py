@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from trustsvc.apikeys import Role
@@ -17,7 +18,7 @@ from trustsvc.licences.catalogue import catalogue_for
 from trustsvc.storage.models import Department
 
 from ..request import service
-from .console import _page, _principal, _region_code
+from .console import _page, _principal, _region_code, _signed_in, bp
 
 EVENT_NAMES = {
     "issued": ("签发", "issued"),
@@ -176,3 +177,11 @@ def dashboard_page() -> Response:
         ],
         verify_chart=bar_chart(days, verified, height=150),
     )
+
+
+@bp.get("")
+@bp.get("/")
+@_signed_in
+def home() -> ResponseReturnValue:
+    """The dashboard; the log-in page without a session. (Registered on the console's blueprint.)"""
+    return dashboard_page()

@@ -52,8 +52,9 @@ from ..seals.parse import parse_seal
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
 from ..storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
+from ..times import CHINA
+from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier
-from .service import CHINA, MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 
 __all__ = ["Pending", "issue_in_session", "issue_batch", "GroupCommit", "group_commit", "MAX_BATCH"]
 

@@ -39,13 +39,16 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..holder.mso import make_mso_in_session
-from ..sealing import apply_seal_in_session, default_seal, region_timestamper
+from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
-from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
+from ..storage.models import Department, LicenceRecord, Region, utcnow
+from ..times import CHINA
 from ..uscc import validate_uscc
 from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_allowed_message
+from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
+from .issuing import Pending, group_commit
 from .typedef import ID_TYPES, is_date, schema_problems
 
 __all__ = [
@@ -75,8 +78,6 @@ HOLDER_ID_TYPES = {
     **{code: name for code, (name, _, _) in ID_TYPES.items() if code not in ("111", "001")},
 }
 """GB/T 36903 持证主体代码类型代码 values we accept (each licence type says which of them)."""
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
-MAX_SEQUENCE = 9_999_999
 MAX_IDEMPOTENCY_KEY = 200
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _ATTEMPTS = 5
@@ -102,13 +103,6 @@ class LicenceRequest:
     """None: the issue date."""
     valid_until: dt.date | None = None
     """None: no end (长期)."""
-
-
-@dataclass(frozen=True)
-class IssueOutcome:
-    record: LicenceRecord
-    replayed: bool
-    """True when an earlier request with the same idempotency key and body issued it."""
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -213,17 +207,6 @@ def request_from_json(data: Any) -> LicenceRequest:
         valid_from=_date(data.get("valid_from"), "valid_from"),
         valid_until=_date(data.get("valid_until"), "valid_until"),
     )
-
-
-@dataclass(frozen=True)
-class _Checked:
-    type: LicenceType
-    holder_name: str
-    holder_id_type: str
-    holder_id: str
-    fields: dict[str, Any]
-    valid_from: dt.date | None
-    valid_until: dt.date | None
 
 
 def _holder(
@@ -412,39 +395,6 @@ def _actor(
 # -- metadata ---------------------------------------------------------------------------------
 
 
-def build_metadata(
-    *,
-    ltype: LicenceType,
-    identifier: str,
-    dept: Department,
-    issued_at: dt.datetime,
-    holder_name: str,
-    holder_id_type: str,
-    holder_id: str,
-    fields: Mapping[str, Any],
-    valid_from: dt.date,
-    valid_until: dt.date | None,
-) -> bytes:
-    """Canonical GB/T 36903 metadata: JSON, sorted keys, UTF-8, no spaces."""
-    meta: dict[str, Any] = {
-        "ZZMC": ltype.name,
-        "ZZLXDM": ltype.code,
-        "ZZBS": identifier,
-        "ZZBFJG": dept.name,
-        "ZZBFJGDM": dept.uscc,
-        "ZZBFRQ": issued_at.astimezone(CHINA).date().isoformat(),
-        "CZZT": holder_name,
-        "CZZTDM": holder_id,
-        "CZZTDMLX": holder_id_type,
-        "ZZYXQQSRQ": valid_from.isoformat(),
-        "ZZYXQJZRQ": valid_until.isoformat() if valid_until else "长期",
-    }
-    for spec in ltype.fields:
-        if spec.name in fields:
-            meta[spec.metadata_code] = fields[spec.name]
-    return canonical_json(meta)
-
-
 def canonical_metadata(row: LicenceRecord) -> bytes:
     """The exact bytes the licence's ``metadata_signature`` seals."""
     return row.metadata_json.encode("utf-8")
@@ -468,10 +418,6 @@ def _region_code(session: Session) -> str:
     if region is None:
         raise NotFoundError("no region is initialised", code="region_not_found")
     return region.code
-
-
-def _current_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
-    return default_seal(session, dept, now)  # the chosen one: a new seal never takes over silently
 
 
 def _next_serial(session: Session, dept: Department, type_code: str, year: int) -> str:
@@ -595,8 +541,6 @@ def issue_licence_outcome(
         checked = _check_request(region_code, request, session)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
-    from .issuing import Pending, group_commit  # it builds on this module
-
     # concurrent requests share one transaction and one commit; each returns once it is durable
     return group_commit(service).issue(
         Pending(
