@@ -56,7 +56,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     from trustsvc.storage.models import CertificateRecord, SealRecord
 
     service = make_service(tmp_path_factory.mktemp("fuzz") / "home")
-    from trustsvc.demo import sample_request
+    from trustsvc.cli.demo import sample_request
 
     row = issue_licence(
         service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-sample"

@@ -167,11 +167,11 @@ def test_seal_make_sign_and_verify_exit_codes(env: dict[str, str], tmp_path: Pat
 
 def _capture_run_server(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Replace gunicorn with a recorder of what `serve` would serve."""
-    import trustsvc.serve
+    import trustsvc.cli.serve
 
     calls: list[dict] = []
     monkeypatch.setattr(
-        trustsvc.serve,
+        trustsvc.cli.serve,
         "run_server",
         lambda config, *, host, port, workers: calls.append({"config": config, "host": host, "port": port}),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trustsvc.apikeys import Principal, Role, authenticate
-from trustsvc.demo import SAMPLE_HOLDER_USCC, ensure_issuer_key, ensure_sample_licence
+from trustsvc.cli.demo import SAMPLE_HOLDER_USCC, ensure_issuer_key, ensure_sample_licence
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
 from trustsvc.licences.listing import list_licences
 from trustsvc.sealing import SealRequest, make_department_seal

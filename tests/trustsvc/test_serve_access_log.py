@@ -10,7 +10,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from trustsvc.serve import AccessLogger
+from trustsvc.cli.serve import AccessLogger
 
 
 def _line(logger_class: type[Logger], environ: dict[str, str]) -> str:
@@ -47,7 +47,7 @@ def test_the_access_line_is_gunicorns_default_line(extra: dict[str, str]) -> Non
 
 
 def test_serve_uses_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import trustsvc.serve as serve
+    import trustsvc.cli.serve as serve
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(serve._Server, "__init__", lambda self, config, options: seen.update(options))

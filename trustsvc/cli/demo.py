@@ -10,12 +10,12 @@ from pathlib import Path
 
 from hsm.soft import create_exclusive
 
-from .apikeys import Role, create_api_key
-from .context import TrustService
-from .licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
-from .licences.service import LicenceRequest, issue_licence
-from .storage.models import LicenceRecord
-from .uscc import uscc_check_char
+from ..apikeys import Role, create_api_key
+from ..context import TrustService
+from ..licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
+from ..licences.service import LicenceRequest, issue_licence
+from ..storage.models import LicenceRecord
+from ..uscc import uscc_check_char
 
 __all__ = [
     "SAMPLE_IDEMPOTENCY_KEY",
@@ -63,7 +63,7 @@ def ensure_sample_licence(service: TrustService, department_uscc: str, *, actor:
         idempotency_key=SAMPLE_IDEMPOTENCY_KEY,
     )
     if row.status == "active":
-        from .licences.files import ensure_licence_file
+        from ..licences.files import ensure_licence_file
 
         ensure_licence_file(service, row.identifier, actor=actor)
     return row

@@ -19,14 +19,13 @@ from typing import Any
 
 import click
 
-from .cli_errors import handle_errors
+from . import common
+from .errors import handle_errors
 
 
 def _c() -> Any:
-    """The main command module (imported late: it registers these commands when it loads)."""
-    from . import cli
-
-    return cli
+    """The helpers every command group shares (trustsvc.cli.common)."""
+    return common
 
 
 class _Progress:
@@ -97,14 +96,14 @@ def _stderr_console() -> Any:
 
 
 def _open(home_config: Any) -> Any:
-    from .context import open_service
+    from ..context import open_service
 
     return open_service(home_config)
 
 
 def _import_worker(args: tuple[Any, str, str | None, int, int, str, int, Any]) -> dict[str, Any]:
     config, path, department, slot, workers, actor, batch, counter = args
-    from .licences.bulk import department_of, import_rows, read_rows
+    from ..licences.bulk import department_of, import_rows, read_rows
 
     service = _open(config)
     try:
@@ -173,7 +172,7 @@ def licence_import(
     """Import existing licences from JSON Lines (.jsonl) or CSV, one licence per row (the API's
     body, plus optional department, id, issued_on and key). Bad rows go to the error report and
     never stop the others; run it again after a crash or a fix: done rows are skipped."""
-    from .licences.bulk import count_rows, write_error_report
+    from ..licences.bulk import count_rows, write_error_report
 
     _c()._service(ctx)  # the PIN, the self-test and the schema checked before any worker starts
     total = count_rows(file)
@@ -196,7 +195,7 @@ def licence_import(
     summary = {k: sum(r[k] for r in results) for k in ("rows", "issued", "skipped", "failed")}
     errors = [e for r in results for e in r["errors"]]
     report_path = errors_path or file.with_name(file.name + ".errors.csv")
-    from .licences.bulk import RowError
+    from ..licences.bulk import RowError
 
     if errors or report_path.exists():
         write_error_report(report_path, [RowError(**e) for e in errors])
@@ -229,7 +228,7 @@ def _counter(counter: Any) -> Any:
 def _run_in_process(
     service: Any, file: Path, department: str | None, actor: str, batch: int, total: int
 ) -> dict[str, Any]:
-    from .licences.bulk import import_rows, read_rows
+    from ..licences.bulk import import_rows, read_rows
 
     with _Progress(f"import {file.name}", total) as bar:
         report = import_rows(
@@ -246,7 +245,7 @@ def _run_in_process(
 
 def _files_worker(args: tuple[Any, list[str], str, str]) -> tuple[int, list[str]]:
     config, identifiers, actor, media_type = args
-    from .licences.files import ensure_licence_file
+    from ..licences.files import ensure_licence_file
 
     service = _open(config)
     failed: list[str] = []
@@ -270,7 +269,7 @@ def licences_without_file(service: Any, media_type: str, *, every_version: bool)
     versions only, unless ``every_version``), oldest first."""
     from sqlalchemy import exists, select
 
-    from .storage.models import LicenceFileRecord, LicenceRecord
+    from ..storage.models import LicenceFileRecord, LicenceRecord
 
     stmt = select(LicenceRecord.identifier).where(
         ~exists().where(LicenceFileRecord.licence_id == LicenceRecord.id, LicenceFileRecord.media_type == media_type)
@@ -303,7 +302,7 @@ def files_make(ctx: click.Context, every_version: bool, fmt: str, workers: int |
     asked for), with a progress bar; a licence whose file fails is named and the rest go on."""
     import os
 
-    from .licences.files import FILE_FORMATS
+    from ..licences.files import FILE_FORMATS
 
     service = _c()._service(ctx)
     media_type = FILE_FORMATS[fmt]

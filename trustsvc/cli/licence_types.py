@@ -13,16 +13,15 @@ from typing import Any
 
 import click
 
-from .cli_errors import handle_errors
+from . import common
+from .errors import handle_errors
 
 __all__ = ["licence_type"]
 
 
 def _cli() -> Any:
     """The main command module (imported late: it registers this group when it loads)."""
-    from . import cli
-
-    return cli
+    return common
 
 
 def _echo_json(obj: Any) -> None:
@@ -36,8 +35,8 @@ def _database(ctx: click.Context) -> Any:
 def _catalogue(ctx: click.Context) -> Any:
     from sqlalchemy import select
 
-    from .licences.catalogue import catalogue_of
-    from .storage.models import Region
+    from ..licences.catalogue import catalogue_of
+    from ..storage.models import Region
 
     db = _database(ctx)
     with db.reader() as session:
@@ -72,7 +71,7 @@ def licence_type_list(ctx: click.Context, as_json: bool) -> None:
 @handle_errors
 def licence_type_show(ctx: click.Context, code: str, version: int | None, schema_only: bool) -> None:
     """Print one type (CODE or its exact name): fields, schema and definition, as JSON."""
-    from .licences.catalogue import find_type, resolve_type
+    from ..licences.catalogue import find_type, resolve_type
 
     region_code, catalogue = _catalogue(ctx)
     ltype = resolve_type(region_code, code)
@@ -101,8 +100,8 @@ def licence_type_show(ctx: click.Context, code: str, version: int | None, schema
 def licence_type_add(ctx: click.Context, file: Path, template: str | None) -> None:
     """Record FILE (TOML, or JSON for .json; ``extends = "CODE"`` changes only the keys given) as a
     new licence type or a new version of one, and print it."""
-    from .errors import ConfigurationError, InvalidInputError
-    from .licences.type_store import add_licence_type, read_type_file, sync_licence_types
+    from ..errors import ConfigurationError, InvalidInputError
+    from ..licences.type_store import add_licence_type, read_type_file, sync_licence_types
 
     db = _database(ctx)
     db.migrate()

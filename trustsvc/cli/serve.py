@@ -11,7 +11,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from .config import Config
+from ..config import Config
 
 __all__ = ["run_server", "AccessLogger"]
 
@@ -75,7 +75,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             # thread of this worker (trustsvc.snapshot_holder); api.trust_snapshot finds it here.
             import datetime as dt
 
-            from .snapshot_holder import SnapshotHolder
+            from ..snapshot_holder import SnapshotHolder
 
             holder = SnapshotHolder(app.extensions["trustsvc"].db, grace=dt.timedelta(seconds=config.trust.grace))
             try:
@@ -87,12 +87,12 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         # (trustsvc.peer_refresher); the master never runs it, so forking stays thread-free.
         interval = config.trust.refresh_interval
         if interval and app is not None and "trustsvc" in getattr(app, "extensions", {}):
-            from .peer_refresher import PeerRefresher
+            from ..peer_refresher import PeerRefresher
 
             PeerRefresher(app.extensions["trustsvc"], interval).start()
         # Our own status lists: re-signed before they go stale even when nothing changes.
         if app is not None and "trustsvc" in getattr(app, "extensions", {}):
-            from .status_lists import StatusListPublisher
+            from ..status_lists import StatusListPublisher
 
             StatusListPublisher(app.extensions["trustsvc"]).start()
 

@@ -11,16 +11,15 @@ from typing import Any
 
 import click
 
-from .cli_errors import handle_errors
+from . import common
+from .errors import handle_errors
 
 __all__ = ["cert", "DEPARTMENT_COMMANDS", "SEAL_COMMANDS"]
 
 
 def _cli() -> Any:
-    """The main command module (imported late: it registers these commands when it loads)."""
-    from . import cli
-
-    return cli
+    """The helpers every command group shares (trustsvc.cli.common)."""
+    return common
 
 
 def _service(ctx: click.Context) -> Any:
@@ -64,7 +63,7 @@ def cert() -> None:
 @handle_errors
 def cert_list(ctx: click.Context, department: str | None, current: bool, days: int | None) -> None:
     """List certificates with their status, validity and whether they may sign now."""
-    from .certificates import list_certificates
+    from ..certificates import list_certificates
 
     _echo(list_certificates(_service(ctx), department=department, current_only=current, expiring_within_days=days))
 
@@ -75,7 +74,7 @@ def cert_list(ctx: click.Context, department: str | None, current: bool, days: i
 @handle_errors
 def cert_show(ctx: click.Context, ident: str) -> None:
     """Show one certificate by name (e.g. USCC/signer, tsa), serial (hex) or SHA-256."""
-    from .certificates import certificate_json, find_certificate
+    from ..certificates import certificate_json, find_certificate
 
     with _service(ctx).db.reader() as session:
         _echo(certificate_json(session, find_certificate(session, ident)))
@@ -98,7 +97,7 @@ def cert_show(ctx: click.Context, ident: str) -> None:
 @handle_errors
 def cert_revoke(ctx: click.Context, ident: str, reason: str, compromised_at: str | None) -> None:
     """Revoke a certificate; its CRL, OCSP, the trust list and the seals bound to it follow."""
-    from .certificates import revoke_certificate
+    from ..certificates import revoke_certificate
 
     _echo(
         revoke_certificate(
@@ -114,7 +113,7 @@ def cert_revoke(ctx: click.Context, ident: str, reason: str, compromised_at: str
 @handle_errors
 def cert_renew(ctx: click.Context, ident: str, new_key: bool) -> None:
     """Renew a department's or a service's certificate before it expires (same key by default)."""
-    from .certificates import renew_certificate
+    from ..certificates import renew_certificate
 
     _echo(renew_certificate(_service(ctx), ident, new_key=new_key, actor=_actor()))
 
@@ -134,7 +133,7 @@ def department_rekey(
     ctx: click.Context, uscc: str, compromised_at: str, maker_compromised: bool, no_reissue: bool
 ) -> None:
     """After a key compromise: new keys and certificates, seals re-made, the old signer revoked."""
-    from .certificates import rekey_department
+    from ..certificates import rekey_department
 
     at = _parse_time(compromised_at, "--compromised-at")
     assert at is not None  # a required option
@@ -157,7 +156,7 @@ def department_rekey(
 @handle_errors
 def seal_list(ctx: click.Context, department: str | None, status: str | None) -> None:
     """List seals with their status, history and which is each department's default."""
-    from .seal_lifecycle import list_seals
+    from ..seal_lifecycle import list_seals
 
     _echo(list_seals(_service(ctx), department=department, status=status))
 
@@ -168,7 +167,7 @@ def seal_list(ctx: click.Context, department: str | None, status: str | None) ->
 @handle_errors
 def seal_show(ctx: click.Context, esid: str) -> None:
     """Show one seal."""
-    from .seal_lifecycle import show_seal
+    from ..seal_lifecycle import show_seal
 
     _echo(show_seal(_service(ctx), esid))
 
@@ -180,7 +179,7 @@ def seal_show(ctx: click.Context, esid: str) -> None:
 @handle_errors
 def seal_suspend(ctx: click.Context, esid: str, reason: str) -> None:
     """挂失: stop a seal from now on (reinstate undoes it)."""
-    from .seal_lifecycle import suspend_seal
+    from ..seal_lifecycle import suspend_seal
 
     _echo(suspend_seal(_service(ctx), esid, reason=reason, actor=_actor()))
 
@@ -192,7 +191,7 @@ def seal_suspend(ctx: click.Context, esid: str, reason: str) -> None:
 @handle_errors
 def seal_reinstate(ctx: click.Context, esid: str, reason: str | None) -> None:
     """Lift a suspension from now on."""
-    from .seal_lifecycle import reinstate_seal
+    from ..seal_lifecycle import reinstate_seal
 
     _echo(reinstate_seal(_service(ctx), esid, reason=reason, actor=_actor()))
 
@@ -205,7 +204,7 @@ def seal_reinstate(ctx: click.Context, esid: str, reason: str | None) -> None:
 @handle_errors
 def seal_revoke(ctx: click.Context, esid: str, reason: str, effective_at: str | None) -> None:
     """注销: withdraw a seal for good."""
-    from .seal_lifecycle import revoke_seal
+    from ..seal_lifecycle import revoke_seal
 
     _echo(
         revoke_seal(
@@ -221,7 +220,7 @@ def seal_revoke(ctx: click.Context, esid: str, reason: str, effective_at: str | 
 @handle_errors
 def seal_default(ctx: click.Context, esid: str, department: str) -> None:
     """Choose the seal a department's licences are sealed with from now on."""
-    from .seal_lifecycle import set_default_seal
+    from ..seal_lifecycle import set_default_seal
 
     _echo(set_default_seal(_service(ctx), department, esid, actor=_actor()))
 
