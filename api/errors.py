@@ -24,7 +24,7 @@ from trustsvc.errors import (
     RateLimitedError,
     UpstreamTimeoutError,
 )
-from trustsvc.seals.errors import SealingError, SealPictureError, SESFormatError
+from trustsvc.formats.seals.errors import SealingError, SealPictureError, SESFormatError
 
 __all__ = ["register_error_handlers", "error_response", "STATUS_BY_ERROR"]
 

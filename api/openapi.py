@@ -933,7 +933,7 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
                     "responses": {"200": {"description": "application/ocsp-response (cacheable)"}},
                 }
             },
-            # -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) --
+            # -- trust lists between regions (trustsvc.federation.trust_lists, trustsvc.federation.peers) --
             "/api/v1/trust-list": {
                 "get": {
                     "summary": "This region's signed trust list (CMS SignedData, SM2/SM3, over canonical JSON: roots, "

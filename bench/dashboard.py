@@ -20,8 +20,8 @@ from sqlalchemy import insert, select
 from trustsvc import pki
 from trustsvc.context import TrustService
 from trustsvc.dashboard import dashboard
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.storage.models import AuditEventRecord, Department, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 from .domain import bench_service
 from .harness import Result

@@ -10,7 +10,7 @@ What follows a change at once (same transaction, or signed right after it commit
 
 A compromise is dated: revoking with ``key_compromise`` (or re-keying) takes the time ``T`` from
 which the key is no longer trusted, and the certificate's revocation time is ``T``. Signatures
-made before ``T`` keep verifying when a time-stamp proves it (:class:`trustsvc.trust.RevocationRule`);
+made before ``T`` keep verifying when a time-stamp proves it (:class:`trustsvc.formats.trust.RevocationRule`);
 later ones FAIL. Other reasons take effect now.
 
 Renewal issues a new certificate in the same place (same or new key); the old one keeps
@@ -38,13 +38,13 @@ from ca import SubjectSpec
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError
+from .formats.seals.parse import parse_seal
+from .formats.trust import COMPROMISE_REASONS
 from .pki import DEPARTMENT_CERTS, SERVICE_CERTS, _algorithm, _certify, _ensure_key, current_crl, get_region
 from .seal_lifecycle import change_seal_status_in_session, publish_after_change, remake_seal_in_session
 from .sealing import SealStatus, department_certificates, signer_listed
-from .seals.parse import parse_seal
 from .signing_keys import CertificateStatus, signer_problem
 from .storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
-from .trust import COMPROMISE_REASONS
 
 __all__ = [
     "RevocationReason",
@@ -370,7 +370,7 @@ def _step_aside(session: Session, row: CertificateRecord, now: dt.datetime, acto
     """Free the certificate's name for its successor; the old row stays (it verifies what it signed)."""
     slug = row.slug
     if row.profile == "code_signer":
-        from .signer_rotation import _retire  # retired code signers stay listed while their codes live
+        from .federation.signer_rotation import _retire  # retired code signers stay listed while their codes live
 
         _retire(session, row, "code_signer", now, actor)
     else:

@@ -254,7 +254,7 @@ def _coerce(cls: type, section: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_uscc(text: str) -> bool:
-    from .uscc import validate_uscc
+    from .formats.uscc import validate_uscc
 
     try:
         return validate_uscc(text) == text

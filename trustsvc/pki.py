@@ -23,9 +23,9 @@ from .audit import AuditEvent, record
 from .config import REGION_CODE_RE
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, NotInitialisedError
+from .formats.uscc import validate_uscc
 from .signing_keys import signing_key
 from .storage.models import CertificateRecord, CRLRecord, Department, Region, utcnow
-from .uscc import validate_uscc
 
 __all__ = [
     "InitResult",

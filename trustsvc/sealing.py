@@ -22,10 +22,10 @@ from hsm import sm3
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from .seals.make import SealSpec, make_seal, sign_document
-from .seals.model import ParsedSeal, SealPicture
-from .seals.parse import parse_seal
-from .seals.picture import load_uploaded_picture, render_round_seal
+from .formats.seals.make import SealSpec, make_seal, sign_document
+from .formats.seals.model import ParsedSeal, SealPicture
+from .formats.seals.parse import parse_seal
+from .formats.seals.picture import load_uploaded_picture, render_round_seal
 from .signing_keys import check_signer, signing_key
 from .storage.models import CertificateRecord, Department, DepartmentDefaultSeal, Region, SealRecord, utcnow
 

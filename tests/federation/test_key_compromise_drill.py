@@ -74,8 +74,8 @@ def _forge(region: Region, esid: str, *, first_key: bool) -> bytes:
     key, time-stamped by the region's public TSA like anyone's."""
     from sqlalchemy import select
 
+    from trustsvc.formats.seals.make import sign_document
     from trustsvc.sealing import get_seal, region_timestamper
-    from trustsvc.seals.make import sign_document
     from trustsvc.storage.models import CertificateRecord, utcnow
 
     svc = open_region_service(region)
@@ -240,7 +240,7 @@ def test_a_peer_sees_the_revocations_and_seal_statuses_in_the_list(drill) -> Non
     a = drill["a"]
     status, summary, _ = a.request("GET", "/api/v1/trust-list")
     assert status == 200
-    from trustsvc.trust_lists import content_of
+    from trustsvc.federation.trust_lists import content_of
 
     tl = content_of(summary)
     assert sorted(r.reason for r in tl.revoked or ()) == ["key_compromise", "superseded"]

@@ -241,8 +241,8 @@ def _sign_list(
     trust-list signer, or back-dated."""
     from trustsvc.config import load_config
     from trustsvc.context import open_service
+    from trustsvc.federation.trust_lists import sign_trust_list, trust_list_entries
     from trustsvc.storage.models import TrustListRecord
-    from trustsvc.trust_lists import sign_trust_list, trust_list_entries
 
     env = {"TRUSTSVC_HOME": str(region.home), "TRUSTSVC_HSM_PIN": PIN}
     svc = open_service(load_config(env), env)

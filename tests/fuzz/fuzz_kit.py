@@ -16,7 +16,7 @@ from asn1crypto import pem
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from trustsvc.report import VerificationReport
+from trustsvc.formats.report import VerificationReport
 
 __all__ = [
     "examples",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sealkit import DOCUMENT, Hierarchy, build_ofd, interop_root, make_hierarchy, seal_spec
 
-from trustsvc.seals import make_seal, sign_document
+from trustsvc.formats.seals import make_seal, sign_document
 
 
 @pytest.fixture(scope="session")

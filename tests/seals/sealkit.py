@@ -27,9 +27,16 @@ from ca.issue import issue_certificate
 from ca.names import SubjectSpec
 from ca.results import Check
 from ca.revocation import RevocationStatus
-from trustsvc.seals import SealPicture, SealSpec, sign_document
-from trustsvc.seals.asn1 import OID_SM3_WITH_SM2, CertInfoList, SESHeader, SESPictureInfo, SESSealInfoV4, der_sequence
-from trustsvc.trust import TrustContext
+from trustsvc.formats.seals import SealPicture, SealSpec, sign_document
+from trustsvc.formats.seals.asn1 import (
+    OID_SM3_WITH_SM2,
+    CertInfoList,
+    SESHeader,
+    SESPictureInfo,
+    SESSealInfoV4,
+    der_sequence,
+)
+from trustsvc.formats.trust import TrustContext
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = {"region": "320000", "source": "local"}

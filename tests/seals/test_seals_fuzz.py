@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sealkit import DOCUMENT, Hierarchy, unzip
 
-from trustsvc.ofd import verify_ofd
-from trustsvc.report import VerificationReport
-from trustsvc.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
+from trustsvc.formats.ofd import verify_ofd
+from trustsvc.formats.report import VerificationReport
+from trustsvc.formats.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
 
 FUZZ = settings(
     max_examples=int(os.environ.get("TRUSTSVC_FUZZ_EXAMPLES") or 120),

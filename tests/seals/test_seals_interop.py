@@ -22,11 +22,11 @@ from sealkit import read_cert, unzip, zip_files
 import hsm
 from ca.certs import parse_certificate
 from ca.results import Check
-from trustsvc.ofd import verify_ofd
-from trustsvc.report import VerificationReport
-from trustsvc.seals import parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
-from trustsvc.seals.asn1 import der_sequence
-from trustsvc.trust import TrustContext
+from trustsvc.formats.ofd import verify_ofd
+from trustsvc.formats.report import VerificationReport
+from trustsvc.formats.seals import parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
+from trustsvc.formats.seals.asn1 import der_sequence
+from trustsvc.formats.trust import TrustContext
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 UTC = UTC

@@ -13,9 +13,9 @@ import pytest
 from sealkit import Hierarchy, build_ofd, seal_spec, unzip, zip_files
 
 import hsm
-from trustsvc.ofd import OFDFormatError, PackageLimits, resolve_path, verify_ofd
-from trustsvc.report import VerificationReport
-from trustsvc.seals import make_seal
+from trustsvc.formats.ofd import OFDFormatError, PackageLimits, resolve_path, verify_ofd
+from trustsvc.formats.report import VerificationReport
+from trustsvc.formats.seals import make_seal
 
 
 def checks(report: VerificationReport | dict[str, Any]) -> dict[str, str]:

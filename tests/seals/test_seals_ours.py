@@ -29,8 +29,8 @@ from sealkit import (
 
 import hsm
 from ca.certs import parse_certificate
-from trustsvc.report import VerificationReport
-from trustsvc.seals import (
+from trustsvc.formats.report import VerificationReport
+from trustsvc.formats.seals import (
     SealingError,
     make_seal,
     parse_seal,
@@ -39,8 +39,8 @@ from trustsvc.seals import (
     verify_seal,
     verify_ses_signature,
 )
-from trustsvc.seals.asn1 import ExtData, SESealV4, SESSignatureV4
-from trustsvc.trust import TrustContext
+from trustsvc.formats.seals.asn1 import ExtData, SESealV4, SESSignatureV4
+from trustsvc.formats.trust import TrustContext
 
 UTC = UTC
 PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
@@ -447,7 +447,7 @@ def test_gmt_0031_2014_seal_and_signature(pki: Hierarchy) -> None:
 
 
 def test_identify_tells_seals_from_signatures(our_seal: bytes, our_signature: bytes, pki: Hierarchy) -> None:
-    from trustsvc.seals import identify
+    from trustsvc.formats.seals import identify
 
     assert identify(our_seal) == "seal" and identify(v1_seal(pki)) == "seal"
     assert identify(our_signature) == "signature"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sealkit import Hierarchy, seal_spec
 
-from trustsvc.seals import (
+from trustsvc.formats.seals import (
     SealPictureError,
     load_uploaded_picture,
     make_seal,
@@ -19,8 +19,8 @@ from trustsvc.seals import (
     render_round_seal,
     verify_seal,
 )
-from trustsvc.seals import picture as picture_module
-from trustsvc.seals.picture import find_cjk_font, round_seal_picture
+from trustsvc.formats.seals import picture as picture_module
+from trustsvc.formats.seals.picture import find_cjk_font, round_seal_picture
 
 try:
     find_cjk_font()

@@ -180,7 +180,7 @@ def _capture_run_server(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
 def _published_status_list_urls(config, env: dict[str, str]) -> list[str]:
     from trustsvc.context import open_service
-    from trustsvc.trust_lists import current_trust_list
+    from trustsvc.federation.trust_lists import current_trust_list
 
     svc = open_service(config, env)
     try:

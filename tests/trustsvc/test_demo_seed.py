@@ -7,10 +7,10 @@ from pathlib import Path
 
 from trustsvc.apikeys import Principal, Role, authenticate
 from trustsvc.cli.demo import SAMPLE_HOLDER_USCC, ensure_issuer_key, ensure_sample_licence
+from trustsvc.formats.uscc import validate_uscc
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
 from trustsvc.licences.listing import list_licences
 from trustsvc.sealing import SealRequest, make_department_seal
-from trustsvc.uscc import validate_uscc
 
 DEPT = "11320000MB0000001G"
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from trustsvc import pki
 from trustsvc.audit import verify_chain
 from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from trustsvc.local_trust import local_trust_context
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.seals.make import sign_document
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
-from trustsvc.seals.make import sign_document
 from trustsvc.storage import AuditEventRecord, CertificateRecord, utcnow
 from trustsvc.verify import verify_bytes
 

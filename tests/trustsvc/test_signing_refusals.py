@@ -23,6 +23,8 @@ from trustsvc.apikeys import create_api_key
 from trustsvc.certificates import revoke_certificate
 from trustsvc.codes.service import make_dynamic_code, static_code
 from trustsvc.errors import ConflictError
+from trustsvc.federation.trust_lists import current_trust_list
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.files import ensure_licence_file
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
@@ -32,8 +34,6 @@ from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
 from trustsvc.signing_keys import SignerUnusableError
 from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import CertificateRecord, LicenceRecord, utcnow
-from trustsvc.trust_lists import current_trust_list
-from trustsvc.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")

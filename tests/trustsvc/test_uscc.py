@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trustsvc.errors import InvalidInputError
-from trustsvc.uscc import uscc_check_char, validate_uscc
+from trustsvc.formats.uscc import uscc_check_char, validate_uscc
 
 # Real codes: the GB 32100 worked example and the ministry/issuer codes inside the licence
 # identifiers of standards.md §4.2.

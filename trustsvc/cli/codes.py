@@ -63,7 +63,7 @@ def code_make(ctx: click.Context, identifier: str, dynamic: bool, ttl: int | Non
 def code_rotate_signer(ctx: click.Context) -> None:
     """A new code-signer key and certificate sign new codes from now on; the old one stays in
     the trust list while its codes live (and [trust] code_signer_overlap)."""
-    from ..signer_rotation import rotate_code_signer
+    from ..federation.signer_rotation import rotate_code_signer
 
     click.echo(json.dumps(rotate_code_signer(_service(ctx), actor=_actor()).as_dict(), indent=2))
 

@@ -12,10 +12,10 @@ from hsm.soft import create_exclusive
 
 from ..apikeys import Role, create_api_key
 from ..context import TrustService
+from ..formats.uscc import uscc_check_char
 from ..licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
 from ..licences.service import LicenceRequest, issue_licence
 from ..storage.models import LicenceRecord
-from ..uscc import uscc_check_char
 
 __all__ = [
     "SAMPLE_IDEMPOTENCY_KEY",

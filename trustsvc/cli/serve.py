@@ -72,10 +72,10 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
         app = getattr(worker, "wsgi", None)
         if app is not None and "trustsvc" in getattr(app, "extensions", {}):
             # The trust snapshot: built before the first request and kept current by a poller
-            # thread of this worker (trustsvc.snapshot_holder); api.trust_snapshot finds it here.
+            # thread of this worker (trustsvc.federation.snapshot_holder); api.trust_snapshot finds it here.
             import datetime as dt
 
-            from ..snapshot_holder import SnapshotHolder
+            from ..federation.snapshot_holder import SnapshotHolder
 
             holder = SnapshotHolder(app.extensions["trustsvc"].db, grace=dt.timedelta(seconds=config.trust.grace))
             try:
@@ -84,10 +84,10 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
                 logging.getLogger(__name__).exception("trust snapshot not built at start")
             app.extensions["trustsvc.snapshot"] = holder.start()
         # The peer refresher: one thread per worker, coordinated through the database
-        # (trustsvc.peer_refresher); the master never runs it, so forking stays thread-free.
+        # (trustsvc.federation.peer_refresher); the master never runs it, so forking stays thread-free.
         interval = config.trust.refresh_interval
         if interval and app is not None and "trustsvc" in getattr(app, "extensions", {}):
-            from ..peer_refresher import PeerRefresher
+            from ..federation.peer_refresher import PeerRefresher
 
             PeerRefresher(app.extensions["trustsvc"], interval).start()
         # Our own status lists: re-signed before they go stale even when nothing changes.

@@ -29,7 +29,7 @@ def trust_pin(ctx: click.Context) -> None:
         click.echo(pki.get_ca(session, "root").sha256)
 
 
-# -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) -------------------------
+# -- trust lists between regions (trustsvc.federation.trust_lists, trustsvc.federation.peers) -------------------------
 
 
 @trust.command("export")
@@ -43,7 +43,7 @@ def trust_pin(ctx: click.Context) -> None:
 @handle_errors
 def trust_export(ctx: click.Context, out: Path | None) -> None:
     """Write this region's current signed trust list (CMS SignedData, DER)."""
-    from ..trust_lists import current_trust_list
+    from ..federation.trust_lists import current_trust_list
 
     signed = current_trust_list(_service(ctx))
     if out is None:
@@ -69,7 +69,7 @@ def trust_export(ctx: click.Context, out: Path | None) -> None:
 def trust_import(ctx: click.Context, source: str, pin: str) -> None:
     """Import a peer region's trust list from URL (http(s); a bare base URL gets
     /api/v1/trust-list) or FILE, checked against PIN; refused lists change nothing."""
-    from ..peers import import_peer
+    from ..federation.peers import import_peer
 
     outcome = import_peer(_service(ctx), source, pin, actor=_actor(), allow_file=True)
     _echo_json(outcome.as_dict())
@@ -80,7 +80,7 @@ def trust_import(ctx: click.Context, source: str, pin: str) -> None:
 @handle_errors
 def trust_peers(ctx: click.Context) -> None:
     """List imported peers: pin, list sequence, freshness, last refresh outcome, status lists."""
-    from ..peers import list_peers
+    from ..federation.peers import list_peers
 
     _echo_json(list_peers(_service(ctx)))
 
@@ -92,7 +92,7 @@ def trust_peers(ctx: click.Context) -> None:
 def trust_refresh(ctx: click.Context, region: str | None) -> None:
     """Re-fetch peers' trust lists and their issuers' status lists; exit 1 when any was refused
     or unreachable (the held list is kept until it goes stale)."""
-    from ..peers import refresh_peers
+    from ..federation.peers import refresh_peers
 
     outcomes = refresh_peers(_service(ctx), region=region)
     _echo_json([o.as_dict() for o in outcomes])
@@ -106,7 +106,7 @@ def trust_refresh(ctx: click.Context, region: str | None) -> None:
 def trust_rotate_signer(ctx: click.Context) -> None:
     """Roll the trust-list signer: the first run announces a new one in the list; the next run
     (after peers refreshed) makes it sign. Peers follow without re-pinning."""
-    from ..signer_rotation import rotate_trust_list_signer
+    from ..federation.signer_rotation import rotate_trust_list_signer
 
     result = rotate_trust_list_signer(_service(ctx), actor=_actor())
     click.echo(json.dumps(result.as_dict(), indent=2))
@@ -124,7 +124,7 @@ def trust_rotate_signer(ctx: click.Context) -> None:
 @handle_errors
 def trust_authorise(ctx: click.Context, department: str, types: str) -> None:
     """Set the licence types DEPARTMENT (USCC) may sign, as the trust list tells peers."""
-    from ..grants import set_licence_types
+    from ..federation.grants import set_licence_types
 
     listed = set_licence_types(
         _service(ctx), department, [t.strip() for t in types.split(",") if t.strip()], actor=_actor()

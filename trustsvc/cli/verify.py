@@ -68,7 +68,7 @@ def _verify_snapshot(ctx: click.Context, cache_dir: Path | None) -> Any:
     pin), else nothing at all."""
     import datetime as dt
 
-    from ..snapshot import build_snapshot, empty_snapshot, load_snapshot_cache
+    from ..federation.snapshot import build_snapshot, empty_snapshot, load_snapshot_cache
 
     if cache_dir is not None:
         try:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..errors import FieldProblem, InvalidInputError, NotFoundError
-from ..uscc import uscc_check_char
+from ..formats.uscc import uscc_check_char
 from .type_store import Catalogue, load_catalogue, national_types, remember_catalogue, remembered_catalogue
 from .typedef import FieldSpec, LicenceType, schema_problems
 

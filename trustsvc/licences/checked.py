@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..canonical import canonical_json
+from ..formats.canonical import canonical_json
 from ..sealing import default_seal
 from ..storage.models import Department, LicenceRecord, SealRecord
 from ..times import CHINA

@@ -44,11 +44,11 @@ from hsm.errors import TrustSvcError
 from ..audit import AuditEvent, record_many
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..formats.seals.make import sign_document
+from ..formats.seals.parse import parse_seal
 from ..holder.models import LicenceMsoRecord
 from ..holder.mso import department_signer, sign_mso
 from ..sealing import _dept_certs, signer_listed
-from ..seals.make import sign_document
-from ..seals.parse import parse_seal
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
 from ..storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow

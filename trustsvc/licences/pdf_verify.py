@@ -16,7 +16,7 @@ the sub-indication):
 * ``signature.timestamp``: the RFC 3161 token in the signer's unsigned attributes must cover the
   signature value; its genTime is the signing time. Without one, the CMS signingTime is used.
 * ``signer.*``: the signer certificate's path to a trusted anchor at the signing time
-  (:func:`trustsvc.trust.assess_certificate`); ``pdf.signer_issuer``: the signer certificate
+  (:func:`trustsvc.formats.trust.assess_certificate`); ``pdf.signer_issuer``: the signer certificate
   belongs to the department the identifier names (its organizationIdentifier ``NTRCN-<USCC>``).
 * ``metadata.*``: the embedded ``licence-metadata.json`` and its SES_Signature
   (``licence-metadata.ses``), verified as any SES signature; its ``ZZBS`` must equal the
@@ -56,10 +56,10 @@ from ca.results import (
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import InvalidSignature, TrustSvcError
 
-from ..authorisation import check_licence_authorisation
-from ..report import ReportBuilder, VerificationReport
-from ..seals.verify import TSTVerifier, run_tst_verifier, verify_ses_signature
-from ..trust import NO_TRUST, TrustContext, assess_certificate, aware
+from ..federation.authorisation import check_licence_authorisation
+from ..formats.report import ReportBuilder, VerificationReport
+from ..formats.seals.verify import TSTVerifier, run_tst_verifier, verify_ses_signature
+from ..formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .identifier import parse_identifier
 from .status import LicenceStatus, add_status_check
 

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
-from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import (
     ConflictError,
@@ -38,13 +37,14 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from ..formats.canonical import canonical_json
+from ..formats.uscc import validate_uscc
 from ..holder.mso import make_mso_in_session
 from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, utcnow
 from ..times import CHINA
-from ..uscc import validate_uscc
 from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_allowed_message
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier

@@ -10,7 +10,7 @@ the API, the CLI and the pages judge status the same way:
 * ``expired`` (past ``valid_until``): FAILED / EXPIRED;
 * ``suspended``: INDETERMINATE / TRY_LATER (it may be reinstated);
 * ``unknown`` (a peer region's licence whose status list is missing or stale, see
-  :mod:`trustsvc.snapshot`): INDETERMINATE / TRY_LATER with the reason;
+  :mod:`trustsvc.federation.snapshot`): INDETERMINATE / TRY_LATER with the reason;
 * not ours (no record here): the check is skipped with a warning; the caller decides from a
   status list whether anything else is known.
 """
@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from ca.results import SubIndication
 
-from ..report import ReportBuilder
+from ..formats.report import ReportBuilder
 from ..storage.db import Database
 from ..storage.models import LicenceRecord
 from .identifier import parse_identifier

@@ -138,7 +138,7 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        self.closed = True  # background pollers of this database stop (trustsvc.snapshot_holder)
+        self.closed = True  # background pollers of this database stop (trustsvc.federation.snapshot_holder)
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

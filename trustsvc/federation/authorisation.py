@@ -3,7 +3,7 @@ names for it (DESIGN §4; the EU DCC's EKU-per-certificate-type idea, kept in th
 
 A licence identifier names its type and issuer (``1.2.156.3005.2.<type>.<issuer>.…``); the
 signer's certificate path reached an anchor; the list that vouches for that anchor says which
-types that issuer may sign (:attr:`trustsvc.trust.TrustContext.authorisations`). A type not
+types that issuer may sign (:attr:`trustsvc.formats.trust.TrustContext.authorisations`). A type not
 listed, or an issuer the list does not name, FAILS (SIG_CONSTRAINTS_FAILURE). An anchor no list
 speaks for (e.g. ``--anchor``) skips the check.
 """
@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from ca.results import SIG_CONSTRAINTS_FAILURE
 from hsm.errors import TrustSvcError
 
-from .licences.identifier import parse_identifier
-from .report import ReportBuilder
-from .trust import TrustContext
+from ..formats.report import ReportBuilder
+from ..formats.trust import TrustContext
+from ..licences.identifier import parse_identifier
 
 __all__ = ["check_licence_authorisation"]
 

@@ -55,15 +55,17 @@ from ca.validate import validate_path
 from hsm import KeyAlgorithm, PublicKey, load_public_key, sm2_z
 from hsm.errors import TrustSvcError
 
-from .codes.format import kid_for
-from .errors import InvalidInputError
-from .licences.catalogue import catalogue_for
-from .licences.identifier import parse_identifier
-from .licences.status import LicenceStatus
-from .seal_status import PublishedSeal, SealStatusBook, SealStatusChange
-from .status_lists import StatusList, verify_status_list
-from .storage import Database
-from .storage.models import (
+from ..codes.format import kid_for
+from ..errors import InvalidInputError
+from ..formats.seal_status import PublishedSeal, SealStatusBook, SealStatusChange
+from ..formats.trust import TrustContext, aware
+from ..formats.uscc import validate_uscc
+from ..licences.catalogue import catalogue_for
+from ..licences.identifier import parse_identifier
+from ..licences.status import LicenceStatus
+from ..status_lists import StatusList, verify_status_list
+from ..storage import Database
+from ..storage.models import (
     CertificateRecord,
     Department,
     LicenceTypeGrant,
@@ -73,9 +75,7 @@ from .storage.models import (
     TrustPeerRecord,
     utcnow,
 )
-from .trust import TrustContext, aware
 from .trust_lists import TrustList, content_of
-from .uscc import validate_uscc
 
 __all__ = [
     "LOCAL",

@@ -46,7 +46,7 @@ from ca.results import (
 from ca.revocation import RevocationChecker
 from ca.validate import PathValidationResult, validate_path
 from hsm.errors import TrustSvcError
-from trustsvc.report import ReportBuilder
+from trustsvc.formats.report import ReportBuilder
 
 __all__ = ["TrustContext", "NO_TRUST", "assess_certificate", "aware", "RevocationRule", "COMPROMISE_REASONS"]
 
@@ -98,9 +98,9 @@ class TrustContext:
     e.g. ``{"region": "320000", "source": "local"}``."""
     authorisations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
     """Per anchor (hex SHA-256): issuer USCC → the licence type codes the trust list vouching
-    for that anchor lets it sign (:mod:`trustsvc.authorisation`). Empty: not checked."""
+    for that anchor lets it sign (:mod:`trustsvc.federation.authorisation`). Empty: not checked."""
     seal_status: Any = None
-    """Where seals' published status histories come from (:class:`trustsvc.seal_status.SealStatusBook`);
+    """Where seals' published status histories come from (:class:`trustsvc.formats.seal_status.SealStatusBook`);
     None: seal status is not checked."""
 
     @classmethod

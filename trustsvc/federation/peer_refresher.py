@@ -7,7 +7,7 @@ get none). Workers coordinate through the database, not through each other: a wo
 only when no peer was attempted within the interval, after a random jitter, so N workers make
 about one refresh per interval (an occasional double refresh is harmless: every step is
 idempotent and a list is stored only when it is newer). Within one refresh the peers are
-fetched concurrently, each within its own deadline (:func:`trustsvc.peers.refresh_peers`), so a
+fetched concurrently, each within its own deadline (:func:`trustsvc.federation.peers.refresh_peers`), so a
 slow or hostile peer neither delays the others nor makes their lists go stale.
 """
 
@@ -20,9 +20,9 @@ import threading
 
 from sqlalchemy import func, select
 
-from .context import TrustService
+from ..context import TrustService
+from ..storage.models import TrustPeerRecord, utcnow
 from .peers import refresh_peers
-from .storage.models import TrustPeerRecord, utcnow
 
 __all__ = ["PeerRefresher", "refresh_due"]
 

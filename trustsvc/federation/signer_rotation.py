@@ -6,7 +6,7 @@
   ``next`` in the list the current signer signs). Run again once peers have refreshed (at
   least one ``[trust] refresh_interval``): the announced signer becomes current and signs; the
   old one is retired. A peer accepts a list from a new signer only when the list it holds
-  announced it (:func:`trustsvc.trust_lists.verify_trust_list`).
+  announced it (:func:`trustsvc.federation.trust_lists.verify_trust_list`).
 * **Code signer**, in one step: ``trustsvc code rotate-signer`` makes a new key and
   certificate that signs every new code at once; the old certificate is retired but stays in
   the published list (state ``retired``) for ``[trust] code_signer_overlap`` and as long as
@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 
 from ca import SubjectSpec
 
-from .audit import AuditEvent, record
-from .context import TrustService
-from .errors import NotInitialisedError
-from .pki import _algorithm, _certify, _ensure_key, get_ca, get_region
-from .storage.models import CertificateRecord, RetiredSignerRecord, utcnow
+from ..audit import AuditEvent, record
+from ..context import TrustService
+from ..errors import NotInitialisedError
+from ..pki import _algorithm, _certify, _ensure_key, get_ca, get_region
+from ..storage.models import CertificateRecord, RetiredSignerRecord, utcnow
 from .trust_lists import NEXT_TRUST_LIST_SIGNER_SLUG, TRUST_LIST_SIGNER_SLUG, current_trust_list
 
 __all__ = ["RotationResult", "rotate_trust_list_signer", "rotate_code_signer", "CODE_SIGNER_SLUG"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 __all__ = ["USCC_ALPHABET", "uscc_check_char", "validate_uscc"]
 

@@ -2,7 +2,7 @@
 and GM/T 0031-2025 ("v5"), as transcribed in reference/standards.md §1.3–1.5.
 
 These classes are what trustsvc *emits* (``make.py``) and what documents the formats. Reading
-goes through :mod:`trustsvc.seals.parse`, which walks the DER itself because real seals bend
+goes through :mod:`trustsvc.formats.seals.parse`, which walks the DER itself because real seals bend
 the ASN.1 (UTCTime vs GeneralizedTime, OCTET vs BIT STRING, implicit or missing ``[0]`` tags,
 non-certificate certList entries; standards.md §1.8) and every quirk must become a warning
 rather than an exception. The untagged ``SES_CertList`` CHOICE has two SEQUENCE OF

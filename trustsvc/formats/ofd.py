@@ -19,7 +19,7 @@ it, or from the package root when absolute):
    byte, the seal embedded in ``TBS_Sign`` (readers draw the appearance from Seal.esl).
 4. The SignedValue found at the path Signature.xml gives (DianJu names it SignValue.dat):
    ``Type="Seal"`` (the default) is an SES signature verified by
-   :func:`trustsvc.seals.verify.verify_ses_signature` with ``original`` = the exact bytes
+   :func:`trustsvc.formats.seals.verify.verify_ses_signature` with ``original`` = the exact bytes
    of Signature.xml; ``Type="Sign"`` is GB/T 35275 SignedData, verified by the
    ``cms_verifier`` the caller passes (absent: INDETERMINATE, TRY_LATER), or a bare DER SM2
    signature over Signature.xml (ofdrw DigitalSign), which carries no certificate: the
@@ -67,15 +67,15 @@ from ca.results import (
 )
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import TrustSvcError
-from trustsvc.report import ReportBuilder, VerificationReport
-from trustsvc.seals import _der
-from trustsvc.seals.asn1 import OID_GM_SIGNED_DATA, OID_PKCS7_SIGNED_DATA, OID_SM3_WITH_SM2
-from trustsvc.seals.errors import SESFormatError
-from trustsvc.seals.parse import parse_ses_signature
-from trustsvc.seals.sigvalue import normalise_signature
-from trustsvc.seals.timetext import parse_time_text
-from trustsvc.seals.verify import TSTVerifier, verify_ses_signature, verify_signature_value
-from trustsvc.trust import NO_TRUST, TrustContext, assess_certificate, aware
+from trustsvc.formats.report import ReportBuilder, VerificationReport
+from trustsvc.formats.seals import _der
+from trustsvc.formats.seals.asn1 import OID_GM_SIGNED_DATA, OID_PKCS7_SIGNED_DATA, OID_SM3_WITH_SM2
+from trustsvc.formats.seals.errors import SESFormatError
+from trustsvc.formats.seals.parse import parse_ses_signature
+from trustsvc.formats.seals.sigvalue import normalise_signature
+from trustsvc.formats.seals.timetext import parse_time_text
+from trustsvc.formats.seals.verify import TSTVerifier, verify_ses_signature, verify_signature_value
+from trustsvc.formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
 
 __all__ = [
     "verify_ofd",

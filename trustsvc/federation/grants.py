@@ -2,20 +2,20 @@
 (``issuers[].licence_types``). Without grants a department is listed with every type of the
 region's catalogue (the demo department gets both demo types); grants narrow that down, and a
 peer region FAILS a licence or code of a type its issuer is not listed for
-(:mod:`trustsvc.authorisation`)."""
+(:mod:`trustsvc.federation.authorisation`)."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from .audit import AuditEvent, record
-from .context import TrustService
-from .errors import InvalidInputError, NotFoundError
-from .licences.catalogue import catalogue_for
-from .pki import get_region
-from .storage.models import Department, LicenceTypeGrant
+from ..audit import AuditEvent, record
+from ..context import TrustService
+from ..errors import InvalidInputError, NotFoundError
+from ..formats.uscc import validate_uscc
+from ..licences.catalogue import catalogue_for
+from ..pki import get_region
+from ..storage.models import Department, LicenceTypeGrant
 from .trust_lists import issuer_licence_types
-from .uscc import validate_uscc
 
 __all__ = ["set_licence_types", "RESET"]
 

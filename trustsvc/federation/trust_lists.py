@@ -78,16 +78,17 @@ from ca.results import (
 )
 from hsm.errors import TrustSvcError
 
-from .audit import AuditEvent, record
-from .canonical import canonical_json
-from .codes.format import kid_for
-from .context import TrustService
-from .errors import InvalidInputError, NotInitialisedError
-from .licences.catalogue import catalogue_for
-from .report import ReportBuilder, VerificationReport
-from .seal_status import PublishedSeal, SealStatusChange
-from .signing_keys import signing_key
-from .storage.models import (
+from ..audit import AuditEvent, record
+from ..codes.format import kid_for
+from ..context import TrustService
+from ..errors import InvalidInputError, NotInitialisedError
+from ..formats.canonical import canonical_json
+from ..formats.report import ReportBuilder, VerificationReport
+from ..formats.seal_status import PublishedSeal, SealStatusChange
+from ..formats.trust import TrustContext, assess_certificate, aware
+from ..licences.catalogue import catalogue_for
+from ..signing_keys import signing_key
+from ..storage.models import (
     CertificateRecord,
     Department,
     LicenceTypeGrant,
@@ -97,7 +98,6 @@ from .storage.models import (
     TrustListRecord,
     utcnow,
 )
-from .trust import TrustContext, assess_certificate, aware
 
 __all__ = [
     "TRUST_LIST_CONTENT_TYPE",
@@ -199,7 +199,7 @@ class IssuerEntry:
     status_list_url: str
     ocsp_url: str
     seals: tuple[PublishedSeal, ...] = ()
-    """Every seal of the issuer with its status history (:mod:`trustsvc.seal_status`)."""
+    """Every seal of the issuer with its status history (:mod:`trustsvc.formats.seal_status`)."""
 
 
 @dataclass(frozen=True)
@@ -616,7 +616,7 @@ def trust_list_entries(service: TrustService, session: Session, now: dt.datetime
 
 def published_seals(session: Session, dept: Department) -> list[dict[str, Any]]:
     """The department's seals with their status histories, as the trust list carries them."""
-    from .storage.models import SealRecord, SealStatusEventRecord
+    from ..storage.models import SealRecord, SealStatusEventRecord
 
     seals = list(
         session.execute(select(SealRecord).where(SealRecord.department_id == dept.id).order_by(SealRecord.id)).scalars()
@@ -1069,7 +1069,7 @@ def namespace_refusal(tl: TrustList, claims: NamespaceClaims) -> tuple[str, str]
     ``(code, message)``, or None. In order: an issuer USCC failing GB 32100 (or listed twice),
     naming a local department, held by another peer, outside the list's region (unless
     national), then any certificate whose public key is this region's or another peer's."""
-    from .uscc import validate_uscc
+    from ..formats.uscc import validate_uscc
 
     seen: set[str] = set()
     for i, issuer in enumerate(tl.issuers):

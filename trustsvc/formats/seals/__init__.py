@@ -3,11 +3,11 @@ GB/T 38540-2020 ("v4") and GM/T 0031-2025 ("v5").
 
 * :mod:`.asn1` — the structures as asn1crypto classes (what trustsvc emits);
 * :mod:`.parse` — tolerant, shape-based parsing that keeps the signed bytes;
-* :mod:`.verify` — verification into a :class:`~trustsvc.report.VerificationReport`;
+* :mod:`.verify` — verification into a :class:`~trustsvc.formats.report.VerificationReport`;
 * :mod:`.make` — making v4 seals and applying them to documents;
 * :mod:`.picture` — seal pictures (the red round seal; uploaded images).
 
-OFD documents are verified by :mod:`trustsvc.ofd`; trust inputs live in :mod:`trustsvc.trust`.
+OFD documents are verified by :mod:`trustsvc.formats.ofd`; trust inputs live in :mod:`trustsvc.formats.trust`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Peer regions: import by pin, refresh, and the peers' issuers' status lists (DESIGN §4).
 
 * :func:`import_peer` fetches a list (URL or file), checks it with
-  :func:`trustsvc.trust_lists.verify_trust_list` against the pin (and the list already held of
+  :func:`trustsvc.federation.trust_lists.verify_trust_list` against the pin (and the list already held of
   that region, if any) and stores it. A refused list changes nothing and raises
-  :class:`~trustsvc.trust_lists.TrustListRejected` naming the reason.
+  :class:`~trustsvc.federation.trust_lists.TrustListRejected` naming the reason.
 * :func:`refresh_peers` re-fetches every peer's list from its source; a refused or unreachable
   one keeps the held list (which goes stale at ``next_update`` + ``[trust] grace``: fail closed)
   and records the outcome on the peer (``status``, ``last_error``). Then it fetches each listed
@@ -14,7 +14,7 @@
 Only the list's pinned root becomes an anchor; everything else in the list must chain to it.
 
 **Namespaces.** A list is held only if it claims nothing another anchor holds
-(:func:`trustsvc.trust_lists.namespace_refusal`: a local department, another peer's issuer, an
+(:func:`trustsvc.federation.trust_lists.namespace_refusal`: a local department, another peer's issuer, an
 issuer outside the peer's division, a key that is this region's or another peer's). The check
 runs in the transaction that stores the list, with the region row locked, so two imports cannot
 both claim one issuer; a refusal leaves the held list as it was.
@@ -48,12 +48,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .audit import AuditEvent, record
-from .context import TrustService
-from .errors import InvalidInputError, NotFoundError, UpstreamTimeoutError
-from .status_lists import verify_status_list
-from .storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, TrustPeerRecord, utcnow
-from .trust import TrustContext, aware
+from ..audit import AuditEvent, record
+from ..context import TrustService
+from ..errors import InvalidInputError, NotFoundError, UpstreamTimeoutError
+from ..formats.trust import TrustContext, aware
+from ..formats.uscc import validate_uscc
+from ..status_lists import verify_status_list
+from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, TrustPeerRecord, utcnow
 from .trust_lists import (
     MAX_LIST_BYTES,
     NamespaceClaims,
@@ -65,7 +66,6 @@ from .trust_lists import (
     public_key_id,
     verify_trust_list,
 )
-from .uscc import validate_uscc
 
 __all__ = [
     "PeerOutcome",

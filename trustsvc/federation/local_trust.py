@@ -13,9 +13,9 @@ from sqlalchemy import select
 from ca.certs import ParsedCertificate
 from ca.revocation import RevocationStatus
 
-from .storage import Database
-from .storage.models import CertificateRecord, Region
-from .trust import TrustContext
+from ..formats.trust import TrustContext
+from ..storage import Database
+from ..storage.models import CertificateRecord, Region
 
 __all__ = ["DatabaseRevocationChecker", "local_trust_context"]
 

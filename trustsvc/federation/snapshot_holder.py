@@ -1,4 +1,4 @@
-"""One :class:`~trustsvc.snapshot.TrustSnapshot` per process, kept current.
+"""One :class:`~trustsvc.federation.snapshot.TrustSnapshot` per process, kept current.
 
 :meth:`SnapshotHolder.current` hands out the snapshot without touching the database, so a
 verification's trust material costs nothing per request. It changes in three ways:
@@ -32,10 +32,10 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 
+from ..storage import Database
+from ..storage.models import utcnow
+from ..storage.trust_version import NOTIFY_CHANNEL, subscribe_trust_changes
 from .snapshot import BuildCache, TrustSnapshot, build_snapshot
-from .storage import Database
-from .storage.models import utcnow
-from .storage.trust_version import NOTIFY_CHANNEL, subscribe_trust_changes
 
 __all__ = ["SnapshotHolder", "POLL_INTERVAL"]
 

@@ -1,5 +1,5 @@
 """Verifying electronic seals (电子印章) and SES signatures (电子签章): every check of
-standards.md §1.7, each recorded by name in a :class:`~trustsvc.report.VerificationReport`.
+standards.md §1.7, each recorded by name in a :class:`~trustsvc.formats.report.VerificationReport`.
 
 Order (chingliu's, which GB/T 38540 follows; the first failure names the sub-indication, but
 every check still runs so a report shows every problem):
@@ -49,8 +49,8 @@ from ca.results import (
 )
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import TrustSvcError
-from trustsvc.report import ReportBuilder, VerificationReport
-from trustsvc.trust import NO_TRUST, TrustContext, assess_certificate, aware
+from trustsvc.formats.report import ReportBuilder, VerificationReport
+from trustsvc.formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
 
 from . import _der
 from .asn1 import (
@@ -353,7 +353,7 @@ def check_seal(
     if expired_now and seal.valid_start <= at <= seal.valid_end:
         builder.warn(f"{prefix}.status_now", f"seal validity ended {_iso(seal.valid_end)}; it was valid at {_iso(at)}")
     if trust.seal_status is not None:
-        from trustsvc.seal_status import check_seal_status
+        from trustsvc.formats.seal_status import check_seal_status
 
         check_seal_status(builder, prefix, trust.seal_status, seal.der, seal.es_id, at, time_proven=poe is not None)
 

@@ -24,7 +24,7 @@ import hsm
 from ca.certs import ParsedCertificate, parse_certificate
 from ca.errors import CertificateError
 from ca.validate import SIGNING_KEY_USAGE
-from trustsvc.trust import aware
+from trustsvc.formats.trust import aware
 
 from .asn1 import (
     CertDigestObj,
@@ -253,7 +253,7 @@ def sign_document(
     :raises SealingError: ``signer_not_in_seal``, ``outside_seal_validity``,
         ``signer_key_mismatch``, ``signer_certificate_invalid``, ``seal_invalid``,
         ``unsupported_seal_version``, ``bad_property_info``, ``signer_fault``.
-    :raises trustsvc.seals.errors.SESFormatError: ``seal`` is not a seal.
+    :raises trustsvc.formats.seals.errors.SESFormatError: ``seal`` is not a seal.
     """
     parsed = _usable_seal(bytes(seal))
     if not isinstance(property_info, str) or not property_info.isascii() or not property_info:
