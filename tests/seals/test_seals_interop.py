@@ -383,7 +383,7 @@ def test_ofd_dianju_nonstandard_paths(interop: Path) -> None:
 def test_ofd_pkcs7_type_sign(interop: Path) -> None:
     data = ofd(interop, "ofdrw_testPathClip_pkcs7.ofd")
     report = verify_ofd(data, now=NOW)
-    # GB/T 35275 SignedData needs a CMS verifier (ca/cms.py, another engineer's): without
+    # GB/T 35275 SignedData needs a CMS verifier (ca.cms) that the OFD verifier has not: without
     # one the signatures are INDETERMINATE, never FAILED; the references are still checked.
     assert report.indication.value == "INDETERMINATE" and report.sub_indication == "TRY_LATER"
     sigs = report.object["signatures"]
