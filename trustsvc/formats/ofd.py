@@ -102,6 +102,7 @@ class OFDFormatError(TrustSvcError, ValueError):
     """The package or one of its XML parts cannot be read safely."""
 
     code = "ofd_format"
+    http_status = 422
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class SESFormatError(TrustSvcError, ValueError):
     """
 
     code = "ses_format"
+    http_status = 422
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
@@ -30,9 +31,11 @@ class SealingError(TrustSvcError, ValueError):
     ``signer_not_in_seal``, ``outside_seal_validity``, ``signer_key_mismatch``."""
 
     code = "sealing_refused"
+    http_status = 422
 
 
 class SealPictureError(TrustSvcError, ValueError):
     """A seal picture cannot be rendered (no CJK font) or an uploaded one is unacceptable."""
 
     code = "seal_picture"
+    http_status = 422
