@@ -45,6 +45,7 @@ from .seal_lifecycle import change_seal_status_in_session, publish_after_change,
 from .sealing import SealStatus, department_certificates, signer_listed
 from .signing_keys import CertificateStatus, signer_problem
 from .storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
+from .times import iso_utc as _iso
 
 __all__ = [
     "RevocationReason",
@@ -102,10 +103,6 @@ class RevocationReason(str, enum.Enum):
 def _camel(value: str) -> str:
     head, *rest = value.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest).replace("Ca", "CA")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -523,7 +520,7 @@ def _rekey_in_session(
             _mark_revoked(session, old_maker, reason, _compromise_time(old_maker, reason, t, now), actor=actor, now=now)
         else:
             _mark_revoked(session, old_maker, RevocationReason.SUPERSEDED, now, actor=actor, now=now)
-    seals = []
+    seals: list[dict[str, str | None]] = []
     why = f"key compromise of department {dept.uscc}'s signer key from {_iso(t)}"
     for seal in _bound_seals(session, [old_maker, old_signer], makers=True):
         effective = min(max(t, seal.created_at.replace(microsecond=0)), now)

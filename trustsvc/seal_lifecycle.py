@@ -38,6 +38,7 @@ from .storage.models import (
     SealStatusEventRecord,
     utcnow,
 )
+from .times import iso_utc as _iso
 
 __all__ = [
     "seal_json",
@@ -67,10 +68,6 @@ _ACTIONS = {
     SealStatus.REVOKED: "revoke",
     SealStatus.SUPERSEDED: "supersede",
 }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_reason(reason: str | None, *, required: bool) -> str:

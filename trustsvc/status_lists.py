@@ -1,4 +1,4 @@
-"""Per-issuer signed status lists (DESIGN §4): how offline verifiers learn that a licence was
+"""Per-issuer signed status lists (README, "Licence status lists"): how offline verifiers learn that a licence was
 revoked or suspended without calling home.
 
 **The list.** One per issuing department (its USCC), canonical JSON (sorted keys, UTF-8, no
@@ -100,6 +100,7 @@ from .storage.models import (
     TrustVersion,
     utcnow,
 )
+from .times import iso_utc as _iso
 
 __all__ = [
     "STATUS_LIST_CONTENT_TYPE",
@@ -200,10 +201,6 @@ def _set(bits: bytearray, index: int) -> None:
 def _size_for(top_index: int | None) -> int:
     needed = 0 if top_index is None else top_index + 1
     return max(1, -(-needed // BLOCK_BITS)) * BLOCK_BITS
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the list -----------------------------------------------------------------------------------

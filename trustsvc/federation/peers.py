@@ -1,4 +1,4 @@
-"""Peer regions: import by pin, refresh, and the peers' issuers' status lists (DESIGN §4).
+"""Peer regions: import by pin, refresh, and the peers' issuers' status lists (docs/architecture.md).
 
 * :func:`import_peer` fetches a list (URL or file), checks it with
   :func:`trustsvc.federation.trust_lists.verify_trust_list` against the pin (and the list already held of
@@ -55,6 +55,7 @@ from ..formats.trust import TrustContext, aware
 from ..formats.uscc import validate_uscc
 from ..status_lists import verify_status_list
 from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, TrustPeerRecord, utcnow
+from ..times import iso_utc as _iso
 from .trust_lists import (
     MAX_LIST_BYTES,
     NamespaceClaims,
@@ -86,10 +87,6 @@ log = logging.getLogger(__name__)
 TRUST_LIST_PATH = "/api/v1/trust-list"
 FETCH_TIMEOUT = 10.0
 _HEX64 = set("0123456789abcdef")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _is_url(source: str) -> bool:

@@ -75,6 +75,7 @@ from ..storage.models import (
     TrustPeerRecord,
     utcnow,
 )
+from ..times import iso_utc as _iso
 from .trust_lists import TrustList, content_of
 
 __all__ = [
@@ -105,10 +106,6 @@ _RECORDS = "local certificate records"
 
 NamespaceKind = Literal["local", "peer", "given"]
 _T = TypeVar("_T")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sha256(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""This region's signed trust list (DESIGN §4 "Trust lists", 跨省互认), and how a peer's list is
+"""This region's signed trust list (跨省互认; docs/trust-namespaces.md), and how a peer's list is
 checked before anything in it is relied on.
 
 **The list.** Canonical JSON (sorted keys, UTF-8, no spaces), certificates as base64 DER::
@@ -98,6 +98,7 @@ from ..storage.models import (
     TrustListRecord,
     utcnow,
 )
+from ..times import iso_utc as _iso
 
 __all__ = [
     "TRUST_LIST_CONTENT_TYPE",
@@ -171,10 +172,6 @@ class TrustListRejected(InvalidInputError):
     """A peer's list was refused; ``code`` names the reason (``trust_list_rollback`` …)."""
 
     code = "trust_list_rejected"
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(der: bytes) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ca.results import REVOKED, REVOKED_NO_POE
 
+from ..times import iso_utc as _iso
 from .report import ReportBuilder
 
 __all__ = ["SealRule", "SealStatusChange", "PublishedSeal", "SealStatusBook", "check_seal_status"]
@@ -84,10 +85,6 @@ class SealStatusBook:
     @classmethod
     def from_mapping(cls, seals: Mapping[str, PublishedSeal], source: str) -> SealStatusBook:
         return cls(seals.values(), source)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_seal_status(

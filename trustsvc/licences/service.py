@@ -1,4 +1,4 @@
-"""Issuing e-licences and managing their lifecycle (DESIGN §4).
+"""Issuing e-licences and managing their lifecycle (docs/architecture.md, "A licence, from issue to a peer's verification").
 
 Issuance, in ONE transaction: validate the request against the licence type; allocate the
 serial (4-digit year + 7-digit per department/type sequence) and the status-list index; build
@@ -44,7 +44,7 @@ from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, utcnow
-from ..times import CHINA
+from ..times import CHINA, china_today, past_in_china
 from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_allowed_message
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
@@ -83,10 +83,6 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _ATTEMPTS = 5
 _REQUEST_KEYS = {"type", "holder", "fields", "valid_from", "valid_until"}
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def china_today() -> dt.date:
-    return utcnow().astimezone(CHINA).date()
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ def validate_holder_id(id_type: str, holder_id: str) -> str:
 
 
 def request_from_json(data: Any) -> LicenceRequest:
-    """The DESIGN §5.1 body ``{"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from",
+    """The HTTP API's licence request body ``{"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from",
     "valid_until"}`` as a request (shape only; :func:`issue_licence` validates the content)."""
     if not isinstance(data, Mapping):
         raise InvalidInputError("the licence request must be a JSON object", code="invalid_request")
@@ -844,9 +840,9 @@ def renew_licence(
 
 
 def licence_json(row: LicenceRecord) -> dict[str, Any]:
-    """The DESIGN §5.1 licence object."""
+    """The HTTP API's licence object (README, "HTTP API")."""
     status = row.status
-    if status == "active" and row.valid_until is not None and row.valid_until < china_today():
+    if status == "active" and past_in_china(row.valid_until):
         status = "expired"
     base = f"/api/v1/licences/{row.identifier}"
     return {

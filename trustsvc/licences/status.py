@@ -27,11 +27,10 @@ from ca.results import SubIndication
 from ..formats.report import ReportBuilder
 from ..storage.db import Database
 from ..storage.models import LicenceRecord
+from ..times import past_in_china
 from .identifier import parse_identifier
 
 __all__ = ["LicenceStatus", "licence_status", "add_status_check", "effective_status"]
-
-_CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class LicenceStatus:
 
 def effective_status(row: LicenceRecord, now: dt.datetime) -> str:
     """The stored status, with an active licence past its last valid day (China time) expired."""
-    if row.status == "active" and row.valid_until is not None and row.valid_until < now.astimezone(_CHINA).date():
+    if row.status == "active" and past_in_china(row.valid_until, now):
         return "expired"
     return row.status
 

@@ -1,6 +1,6 @@
 """Reading the time texts that SES ``timeInfo`` and OFD ``SignatureDateTime`` carry in the wild.
 
-Seen (interop/MANIFEST.md findings 6 and 7): ``200125073156Z`` (UTCTime text, the GM/T
+Seen in real seals: ``200125073156Z`` (UTCTime text, the GM/T
 0031-2014 form), ``20201010151120``, ``2020-04-22 16:22:44``, ``20221116112058Z``,
 ``20201004072855.302Z`` and ``2020-01-25T07:31:56.377Z``. A text without a zone designator is
 read as China Standard Time (UTC+08:00), which is what the producers that omit it write; the
@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from ...times import CHINA
+
 __all__ = ["ParsedTimeText", "parse_time_text", "CHINA_STANDARD_TIME"]
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+CHINA_STANDARD_TIME = CHINA
 
 _PATTERN = re.compile(
     r"""^(?:
