@@ -121,7 +121,7 @@ class Check:
         return self.result == FAILED_CHECK
 
     def as_dict(self) -> dict[str, str]:
-        """The JSON shape of the report contract (DESIGN.md §4)."""
+        """The JSON shape of the report contract (README, "Verification reports and policy")."""
         return {"name": self.name, "result": self.result, "detail": self.detail}
 
 

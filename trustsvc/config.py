@@ -115,7 +115,7 @@ class StatusConfig:
 
 @dataclass(frozen=True)
 class CodesConfig:
-    """Service codes (DESIGN §4)."""
+    """Service codes (docs/service-code.md)."""
 
     dynamic_ttl: int = 120
     """Default lifetime of a dynamic code in seconds (a request may ask for 30..900)."""
@@ -123,7 +123,7 @@ class CodesConfig:
 
 @dataclass(frozen=True)
 class TrustConfig:
-    """Trust lists between regions (DESIGN §4, README "Mutual recognition")."""
+    """Trust lists between regions (docs/trust-namespaces.md, README "Mutual recognition")."""
 
     list_next_update: int = 86400
     """Seconds from a published trust list's issue to its ``next_update`` (re-signed half-way,

@@ -1,5 +1,5 @@
 """What ``trustsvc demo`` (``make run``) adds to the demo region so there is something to look
-at (DESIGN §6): an issuer key for the demo department, written to a 0600 file, and one sample
+at (README, "Two commands"): an issuer key for the demo department, written to a 0600 file, and one sample
 营业执照. Both steps are idempotent: a key file that exists is kept, and the sample is issued
 under the idempotency key ``demo-sample``, so a restart returns the licence issued before.
 """

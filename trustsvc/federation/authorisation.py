@@ -1,5 +1,5 @@
 """Authorisation in the trust list: an issuer may sign only the licence types its region's list
-names for it (DESIGN §4; the EU DCC's EKU-per-certificate-type idea, kept in the list instead).
+names for it (docs/trust-namespaces.md; the EU DCC's EKU-per-certificate-type idea, kept in the list instead).
 
 A licence identifier names its type and issuer (``1.2.156.3005.2.<type>.<issuer>.…``); the
 signer's certificate path reached an anchor; the list that vouches for that anchor says which

@@ -1,4 +1,4 @@
-"""Rolling the region's trust-list signer and code signer without peers re-pinning (issue 6).
+"""Rolling the region's trust-list signer and code signer without peers re-pinning.
 
 * **Trust-list signer**, in two steps so peers see the new key before it signs:
   ``trustsvc trust rotate-signer`` first makes a new key and certificate (services CA,

@@ -1,4 +1,4 @@
-"""Verifying the signatures inside an OFD document (GB/T 33190-2016 §18; standards.md §2).
+"""Verifying the signatures inside an OFD document (GB/T 33190-2016 §18, GB/T 35275).
 
 The package is opened defensively (:class:`OFDPackage`): size, member-count, total-size and
 compression-ratio limits before anything is decompressed; member names that are absolute,
@@ -35,7 +35,7 @@ references: it is therefore not flagged as uncovered. A signature that *did* pro
 (ofdrw's complete-protection / lock mode) declared the document final; if Signatures.xml no
 longer matches — because a signature was added or removed afterwards — that signature
 FAILS with HASH_FAILURE naming Signatures.xml, whatever the later signature says (ofdrw
-itself refuses to sign such a document, standards.md §2.4 step 1). Each later signature is
+itself refuses to sign such a document, GB/T 33190 §18). Each later signature is
 judged on its own references.
 """
 

@@ -1,4 +1,4 @@
-"""``VerificationReport``: what every verification returns (DESIGN §4), never a bare bool.
+"""``VerificationReport``: what every verification returns (README, "Verification reports and policy"), never a bare bool.
 
 A :class:`ReportBuilder` collects checks as a verifier makes them; the verdict follows from
 them: any failed check that carries a sub-indication makes the report FAILED (the first one

@@ -1,10 +1,10 @@
 """asn1crypto classes for the SES structures of GM/T 0031-2014 ("v1"), GB/T 38540-2020 ("v4")
-and GM/T 0031-2025 ("v5"), as transcribed in reference/standards.md §1.3–1.5.
+and GM/T 0031-2025 ("v5"), as the standards define them.
 
 These classes are what trustsvc *emits* (``make.py``) and what documents the formats. Reading
 goes through :mod:`trustsvc.formats.seals.parse`, which walks the DER itself because real seals bend
 the ASN.1 (UTCTime vs GeneralizedTime, OCTET vs BIT STRING, implicit or missing ``[0]`` tags,
-non-certificate certList entries; standards.md §1.8) and every quirk must become a warning
+non-certificate certList entries; docs/architecture.md) and every quirk must become a warning
 rather than an exception. The untagged ``SES_CertList`` CHOICE has two SEQUENCE OF
 alternatives that share one tag, so asn1crypto can *build* it but not tell the two apart when
 *loading*: the parser decides by ``certListType`` and the element shape instead.
@@ -63,7 +63,7 @@ __all__ = [
     "SESSignatureV5",
 ]
 
-# -- OIDs (standards.md §1.2; never ofdrw's OIDs.java constants) ---------------------------
+# -- OIDs (GB/T 38540, GM/T 0006; never ofdrw's OIDs.java constants) ---------------------------
 OID_SM2 = "1.2.156.10197.1.301"
 OID_SM2_SIGN = "1.2.156.10197.1.301.1"
 """SM2-1 (the signature scheme). Some producers put it where SM3withSM2 belongs."""

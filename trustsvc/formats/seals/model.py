@@ -2,7 +2,7 @@
 
 The parser fills these; verifiers and the API read them. Every byte string that a signature
 covers is kept exactly as received (``signed_bytes``), never a re-encoding, because lenient
-parsing normalises and a normalised encoding no longer verifies (standards.md §1.8).
+parsing normalises and a normalised encoding no longer verifies (docs/architecture.md, "Formats and standards").
 """
 
 from __future__ import annotations

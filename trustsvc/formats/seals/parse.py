@@ -1,11 +1,11 @@
 """Tolerant parsing of SES seals and signatures, by shape, keeping the bytes that were signed.
 
-Version detection follows the *shape* (standards.md §1.1, ofdrw ``VersionParser``), never the
+Version detection follows the *shape* (as ofdrw's ``VersionParser`` does), never the
 header integer alone: an ``SESeal`` of 2 elements is GM/T 0031-2014 (v1), of 4 elements
 GB/T 38540 (v4, or v5 when ``header.version`` is 5), of 5 elements GM/T 0031-2025 (v5); an
 ``SES_Signature`` of 2 elements is v1, of 4–5 elements v4/v5 by the embedded seal.
 
-Every quirk of standards.md §1.8 is accepted and reported as a warning on the result: raw
+Every vendor quirk (docs/architecture.md, "Formats and standards") is accepted and reported as a warning on the result: raw
 r‖s or non-canonical signatures, OCTET STRING for BIT STRING in ``timeInfo``/``dataHash``,
 GeneralizedTime vs UTCTime, ASCII time text inside a v1 ``timeInfo``, ``certList`` entries
 that are not certificates (or not OCTET STRINGs), duplicate certificates, ``ExtData`` with an

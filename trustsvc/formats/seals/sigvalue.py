@@ -1,6 +1,6 @@
 """Signature values as vendors store them, brought to the one DER form SM2 verification takes.
 
-GM/T 0009 says ``SEQUENCE { r INTEGER, s INTEGER }`` in DER. Seen instead (standards.md §1.8,
+GM/T 0009 says ``SEQUENCE { r INTEGER, s INTEGER }`` in DER. Seen instead (docs/architecture.md,
 MANIFEST "Not included"): a raw 64-byte ``r || s``; INTEGERs without their 0x00 sign octet;
 and a BIT STRING whose trailing zero octet was stripped (unused bits set, valid only after
 re-padding). Each tolerated form yields a warning. A BIT STRING that declares unused bits but

@@ -1,5 +1,5 @@
-"""Verifying electronic seals (电子印章) and SES signatures (电子签章): every check of
-standards.md §1.7, each recorded by name in a :class:`~trustsvc.formats.report.VerificationReport`.
+"""Verifying electronic seals (电子印章) and SES signatures (电子签章): every check that
+GB/T 38540 verification asks for, each recorded by name in a :class:`~trustsvc.formats.report.VerificationReport`.
 
 Order (chingliu's, which GB/T 38540 follows; the first failure names the sub-indication, but
 every check still runs so a report shows every problem):
@@ -277,7 +277,7 @@ def check_seal(
     prefix: str = "seal",
     poe: datetime | None = None,
 ) -> None:
-    """The seal checks of standards.md §1.7, the validity window judged at ``at``.
+    """The seal checks of GB/T 38540, the validity window judged at ``at``.
 
     :param poe: when a verified time-stamp proves the seal existed (the enclosing signature's),
         so a maker revoked for a compromise later, or a seal suspended later, does not undo it.
