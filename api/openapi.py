@@ -1030,14 +1030,10 @@ def spec(types: Sequence[Any] = ()) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    from sqlalchemy import select
-
     from trustsvc.licences.catalogue import catalogue_for
-    from trustsvc.storage.models import Region
+    from trustsvc.pki import region_code_or_blank
 
     from .request import service
 
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        types = catalogue_for(region.code if region else "", session)
-    return jsonify(spec(types))
+    db = service().db
+    return jsonify(spec(catalogue_for(region_code_or_blank(db), db)))

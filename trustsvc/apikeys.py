@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .audit import AuditEvent, record
 from .errors import AuthenticationError, InvalidInputError, NotFoundError, NotInitialisedError
 from .licences.catalogue import resolve_type
+from .storage.db import Database
 from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
 __all__ = [
@@ -39,7 +40,7 @@ _KEY_ID = re.compile(r"[0-9a-f]{12}")
 
 
 class Role(str, enum.Enum):
-    """DESIGN §5 roles."""
+    """The API key roles (README, "HTTP API")."""
 
     ADMIN = "admin"
     ISSUER = "issuer"
@@ -220,3 +221,34 @@ def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetim
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         record(session, AuditEvent(actor=actor, action="apikey.revoke", object_type="api_key", object_id=key_id))
+
+
+# -- the same, each in its own transaction (what the front doors call) ---------------------------
+
+
+def principal_for_token(db: Database, token: str) -> Principal:
+    """:func:`authenticate` in a read-only session of its own."""
+    with db.reader() as session:
+        return authenticate(session, token)
+
+
+def new_api_key(
+    db: Database,
+    *,
+    role: Role | str,
+    actor: str,
+    department_uscc: str | None = None,
+    licence_types: Sequence[str] = (),
+    label: str = "",
+) -> CreatedKey:
+    """:func:`create_api_key`, committed."""
+    with db.transaction() as session:
+        return create_api_key(
+            session, role=role, actor=actor, department_uscc=department_uscc, licence_types=licence_types, label=label
+        )
+
+
+def end_api_key(db: Database, key_id: str, *, actor: str) -> None:
+    """:func:`revoke_api_key`, committed."""
+    with db.transaction() as session:
+        revoke_api_key(session, key_id, actor=actor)

@@ -44,6 +44,7 @@ from .pki import DEPARTMENT_CERTS, SERVICE_CERTS, _algorithm, _certify, _ensure_
 from .seal_lifecycle import change_seal_status_in_session, publish_after_change, remake_seal_in_session
 from .sealing import SealStatus, department_certificates, signer_listed
 from .signing_keys import CertificateStatus, signer_problem
+from .storage.db import Database
 from .storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
 from .times import iso_utc as _iso
 
@@ -622,3 +623,9 @@ def rekey_department(
         "licences_reissued": reissued,
         "licences_to_reissue": [] if reissue else done.to_reissue,
     }
+
+
+def certificate_view(db: Database, ident: str) -> dict[str, Any]:
+    """:func:`certificate_json` of the certificate ``ident`` (serial hex or SHA-256)."""
+    with db.reader() as session:
+        return certificate_json(session, find_certificate(session, ident))

@@ -27,6 +27,7 @@ from .formats.seals.model import ParsedSeal, SealPicture
 from .formats.seals.parse import parse_seal
 from .formats.seals.picture import load_uploaded_picture, render_round_seal
 from .signing_keys import check_signer, signing_key
+from .storage.db import Database
 from .storage.models import CertificateRecord, Department, DepartmentDefaultSeal, Region, SealRecord, utcnow
 
 __all__ = [
@@ -428,3 +429,9 @@ def apply_seal_in_session(
     return AppliedSeal(
         esid=esid, signature=signature, signing_time=now, data_sm3=digest, timestamped=stamper is not None
     )
+
+
+def read_seal(db: Database, esid: str) -> SealRecord:
+    """:func:`get_seal` in a read-only session of its own. :raises NotFoundError:"""
+    with db.reader() as session:
+        return get_seal(session, esid)

@@ -34,7 +34,6 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from hsm.errors import TrustSvcError
@@ -63,8 +62,8 @@ from trustsvc.licences.service import (
     revoke_licence,
     suspend_licence,
 )
+from trustsvc.pki import read_departments, region_code_or_blank
 from trustsvc.signin import resolve_session_secret, session_principal, sign_in, sign_out
-from trustsvc.storage.models import Department, Region
 
 from ..html import domain_error_page, http_error_page, page_headers, status_for
 from ..request import service
@@ -195,9 +194,7 @@ def _principal() -> Principal:
 
 
 def _region_code() -> str:
-    with service().db.reader() as s:
-        region = s.execute(select(Region)).scalars().first()
-    return region.code if region is not None else ""
+    return region_code_or_blank(service().db)
 
 
 def _types_for(p: Principal) -> tuple[LicenceType, ...]:
@@ -395,8 +392,7 @@ def new_licence() -> ResponseReturnValue:
     types = _types_for(p)
     wanted = request.values.get("type")
     ltype = next((t for t in types if t.code == wanted), types[0] if types else None)
-    with service().db.reader() as s:
-        departments = [(d.uscc, d.name) for d in s.execute(select(Department).order_by(Department.id)).scalars()]
+    departments = [(d.uscc, d.name) for d in read_departments(service().db)]
     context: dict[str, Any] = {
         "types": types,
         "ltype": ltype,

@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
 
 from trustsvc.apikeys import Principal, Role
 from trustsvc.errors import InvalidInputError, NotFoundError
-from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type
+from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type, type_codes_of
 from trustsvc.licences.files import FILE_FORMATS, ensure_licence_file, licence_file
 from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
@@ -25,8 +24,9 @@ from trustsvc.licences.service import (
     revoke_licence,
     suspend_licence,
 )
-from trustsvc.licences.type_store import add_licence_type, type_versions
-from trustsvc.storage.models import LicenceRecord, Region
+from trustsvc.licences.type_store import add_licence_type, read_type_versions
+from trustsvc.pki import region_code_or_blank
+from trustsvc.storage.models import LicenceRecord
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
@@ -37,9 +37,8 @@ bp = Blueprint("licences", __name__)
 @bp.get("/licence-types")
 def licence_types() -> Response:
     """Every current type with its fields (label, constraints) and its request body's JSON Schema."""
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        types = catalogue_for(region.code if region else "", session)
+    db = service().db
+    types = catalogue_for(region_code_or_blank(db), db)
     return jsonify([t.api_dict() for t in types])
 
 
@@ -53,20 +52,17 @@ def licence_type(code: str) -> Response:
         if not raw.isdigit() or not 0 < int(raw) < 1000:
             raise InvalidInputError("version is a number 1..999", code="invalid_field", field="version")
         version = int(raw)
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        region_code = region.code if region else ""
-        ltype = resolve_type(region_code, code, session)
-        if version is not None:
-            ltype = find_type(region_code, ltype.code, session, version=version)
-            if ltype.version != version:
-                raise NotFoundError(
-                    f"licence type {code} has no version {version}", code="licence_type_version_not_found"
-                )
-        versions = [
-            {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
-            for v in type_versions(session, ltype.code)
-        ]
+    db = service().db
+    region_code = region_code_or_blank(db)
+    ltype = resolve_type(region_code, code, db)
+    if version is not None:
+        ltype = find_type(region_code, ltype.code, db, version=version)
+        if ltype.version != version:
+            raise NotFoundError(f"licence type {code} has no version {version}", code="licence_type_version_not_found")
+    versions = [
+        {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
+        for v in read_type_versions(db, ltype.code)
+    ]
     return jsonify(
         {
             **ltype.api_dict(),
@@ -169,23 +165,17 @@ def issue_batch() -> Response:
 def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[Any]) -> list[tuple[int, Any]]:
     """The rows of the types an issuer key may issue; each other one gets its own error."""
     from trustsvc.licences.bulk import RowError
-    from trustsvc.licences.service import _region_code
 
-    with service().db.reader() as session:
-        region = _region_code(session)
-        kept = []
-        for i, body in rows:
-            wanted = body.get("type") if isinstance(body, dict) else None
-            try:
-                code = resolve_type(region, wanted, session).code if isinstance(wanted, str) else None
-            except InvalidInputError:
-                code = None  # the row's own check says so
-            if code is not None and code not in allowed:
-                refused.append(
-                    RowError(i, "type", "licence_type_not_allowed", f"this key may not issue licence type {code}")
-                )
-                continue
-            kept.append((i, body))
+    wanted = [body.get("type") if isinstance(body, dict) else None for _, body in rows]
+    codes = type_codes_of(service().db, [w if isinstance(w, str) else None for w in wanted])
+    kept = []
+    for (i, body), code in zip(rows, codes):  # None: the row's own check says what is wrong
+        if code is not None and code not in allowed:
+            refused.append(
+                RowError(i, "type", "licence_type_not_allowed", f"this key may not issue licence type {code}")
+            )
+            continue
+        kept.append((i, body))
     return kept
 
 
