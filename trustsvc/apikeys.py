@@ -25,6 +25,8 @@ from .storage.db import Database
 from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
 __all__ = [
+    "SystemActor",
+    "Actor",
     "Role",
     "Principal",
     "create_api_key",
@@ -67,6 +69,22 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"apikey:{self.key_id}"
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """An operator or process acting without an API key (``cli:<user>``, the demo seed). It is
+    trusted as the host's administrator, so it is named on purpose, never a bare string."""
+
+    name: str
+
+    @property
+    def actor(self) -> str:
+        return self.name
+
+
+Actor = Principal | SystemActor
+"""Who performs an operation: a caller by API key, or a named system actor."""
 
 
 @dataclass(frozen=True)

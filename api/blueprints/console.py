@@ -47,6 +47,7 @@ from trustsvc.errors import (
     NotInitialisedError,
     PermissionDeniedError,
 )
+from trustsvc.licences import operations
 from trustsvc.licences.catalogue import LicenceType, catalogue_for, find_type
 from trustsvc.licences.files import licence_file
 from trustsvc.licences.listing import LICENCE_STATUSES, licence_history, list_licences
@@ -56,7 +57,6 @@ from trustsvc.licences.service import (
     HOLDER_ID_TYPES,
     LicenceRequest,
     get_licence,
-    issue_licence_outcome,
     licence_json,
     reinstate_licence,
     revoke_licence,
@@ -415,10 +415,10 @@ def new_licence() -> ResponseReturnValue:
     department = request.form.get("department") if p.role is Role.ADMIN else p.department_uscc
     context.update(values=values, idempotency_key=idem or context["idempotency_key"])
     try:
-        outcome = issue_licence_outcome(
+        outcome = operations.issue(
             service(),
             _form_request(ltype),
-            principal_or_actor=p,
+            actor=p,
             department_uscc=department or None,
             idempotency_key=idem,
         )

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from trustsvc.apikeys import Principal, Role
+from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError, NotFoundError
+from trustsvc.licences import operations
 from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type, type_codes_of
-from trustsvc.licences.files import FILE_FORMATS, ensure_licence_file, licence_file
+from trustsvc.licences.files import FILE_FORMATS, licence_file
 from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
-    change_licence,
     get_licence,
-    issue_licence_outcome,
     licence_json,
     reinstate_licence,
-    renew_licence,
     request_from_json,
     revoke_licence,
     suspend_licence,
@@ -101,18 +99,17 @@ def issue() -> tuple[Response, int]:
         raise InvalidInputError(
             "an admin key must say which department issues (department)", code="department_required", field="department"
         )
-    outcome = issue_licence_outcome(
+    issued = operations.issue(
         service(),
         request_from_json(data),
-        principal_or_actor=principal,
+        actor=principal,
         department_uscc=department,
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-    _make_file(outcome.record, principal)
-    resp = jsonify(licence_json(outcome.record))
-    if outcome.replayed:
+    resp = jsonify(licence_json(issued.record))
+    if issued.replayed:
         return resp, 200
-    resp.headers["Location"] = _location(outcome.record)
+    resp.headers["Location"] = _location(issued.record)
     return resp, 201
 
 
@@ -182,16 +179,6 @@ def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[
 def _location(row: LicenceRecord) -> str:
     """Where a 201's new licence (or version) lives, for the ``Location`` header."""
     return f"/api/v1/licences/{row.identifier}"
-
-
-def _make_file(row: LicenceRecord, principal: Principal) -> None:
-    """Seal the licence's PDF right after issuance, in its own transaction. A failure here does
-    not undo the issued licence: it is logged, and GET .../file makes the file on demand (and
-    reports the error to whoever asks)."""
-    try:
-        ensure_licence_file(service(), row.identifier, actor=principal.actor)
-    except Exception:
-        current_app.logger.exception("licence %s was issued but its PDF was not made", row.identifier)
 
 
 def requested_file_type() -> str:
@@ -279,10 +266,9 @@ def reinstate(identifier: str) -> Response:
 # -- new versions (变更 / 延续): 201 with the new version; the old one is superseded -----------
 
 
-def _new_version(row: LicenceRecord) -> tuple[Response, int]:
-    _make_file(row, current_principal())  # a new version is an issuance: it gets its own sealed PDF
-    resp = jsonify(licence_json(row))
-    resp.headers["Location"] = _location(row)
+def _new_version(issued: operations.Issued) -> tuple[Response, int]:
+    resp = jsonify(licence_json(issued.record))  # a new version is an issuance: it has its own sealed PDF
+    resp.headers["Location"] = _location(issued.record)
     return resp, 201
 
 
@@ -291,12 +277,8 @@ def _new_version(row: LicenceRecord) -> tuple[Response, int]:
 def change(identifier: str) -> tuple[Response, int]:
     body = change_from_json(json_object())
     return _new_version(
-        change_licence(
-            service(),
-            identifier,
-            principal_or_actor=current_principal(),
-            fields=body.fields,
-            holder_name=body.holder_name,
+        operations.change(
+            service(), identifier, actor=current_principal(), fields=body.fields, holder_name=body.holder_name
         )
     )
 
@@ -306,11 +288,7 @@ def change(identifier: str) -> tuple[Response, int]:
 def renew(identifier: str) -> tuple[Response, int]:
     body = renew_from_json(json_object())
     return _new_version(
-        renew_licence(
-            service(),
-            identifier,
-            principal_or_actor=current_principal(),
-            valid_until=body.valid_until,
-            valid_from=body.valid_from,
+        operations.renew(
+            service(), identifier, actor=current_principal(), valid_until=body.valid_until, valid_from=body.valid_from
         )
     )

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from hsm.soft import create_exclusive
 
-from ..apikeys import Role, create_api_key
+from ..apikeys import Role, SystemActor, create_api_key
 from ..context import TrustService
 from ..formats.uscc import uscc_check_char
+from ..licences import operations
 from ..licences.catalogue import BUSINESS_LICENCE, DEMO_TYPES
-from ..licences.service import LicenceRequest, issue_licence
+from ..licences.service import LicenceRequest
 from ..storage.models import LicenceRecord
 
 __all__ = [
@@ -55,18 +56,16 @@ def sample_request() -> LicenceRequest:
 def ensure_sample_licence(service: TrustService, department_uscc: str, *, actor: str) -> LicenceRecord:
     """The demo's sample licence: issued once (with its PDF file and static code), returned as
     it is on every later call."""
-    row = issue_licence(
+    issued = operations.issue(
         service,
         sample_request(),
-        principal_or_actor=actor,
+        actor=SystemActor(actor),
         department_uscc=department_uscc,
         idempotency_key=SAMPLE_IDEMPOTENCY_KEY,
     )
-    if row.status == "active":
-        from ..licences.files import ensure_licence_file
-
-        ensure_licence_file(service, row.identifier, actor=actor)
-    return row
+    if issued.file_error is not None:
+        raise issued.file_error
+    return issued.record
 
 
 def ensure_issuer_key(service: TrustService, key_file: Path, department_uscc: str, *, actor: str) -> bool:

@@ -10,8 +10,23 @@ import click
 
 from hsm.errors import TrustSvcError
 
+from ..apikeys import SystemActor
+from ..licences import operations
 from .common import _actor, _database, _echo_json, _service
 from .errors import handle_errors
+
+
+def _warn_no_file(issued: operations.Issued) -> None:
+    """The licence stands; say on stderr that its PDF was not made (and how to try again)."""
+    exc = issued.file_error
+    if exc is None:
+        return
+    what = f"{exc.code}: {exc.message}" if isinstance(exc, TrustSvcError) else type(exc).__name__
+    click.echo(
+        f"warning: licence issued, but its PDF was not made: {what} "
+        f"(trustsvc licence file {issued.record.identifier} --out FILE tries again)",
+        err=True,
+    )
 
 
 @click.group()
@@ -34,30 +49,21 @@ def licence() -> None:
 def licence_issue(ctx: click.Context, department: str, data_file: Path, idempotency_key: str | None) -> None:
     """Issue a licence and print it as JSON (the API's object)."""
     from ..errors import InvalidInputError
-    from ..licences.service import issue_licence, licence_json, request_from_json
+    from ..licences.service import licence_json, request_from_json
 
     try:
         data = json.loads(data_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{data_file} is not UTF-8 JSON: {exc}", code="malformed_request") from None
-    row = issue_licence(
+    issued = operations.issue(
         _service(ctx),
         request_from_json(data),
-        principal_or_actor=_actor(),
+        actor=SystemActor(_actor()),
         department_uscc=department,
         idempotency_key=idempotency_key,
     )
-    _echo_json(licence_json(row))
-    from ..licences.files import ensure_licence_file
-
-    try:  # the sealed PDF, in its own transaction: a failure leaves the issued licence as it is
-        ensure_licence_file(_service(ctx), row.identifier, actor=_actor())
-    except TrustSvcError as exc:
-        click.echo(
-            f"warning: licence issued, but its PDF was not made: {exc.code}: {exc.message} "
-            f"(trustsvc licence file {row.identifier} --out FILE tries again)",
-            err=True,
-        )
+    _echo_json(licence_json(issued.record))
+    _warn_no_file(issued)
 
 
 @licence.command("file")
@@ -154,7 +160,7 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     """变更: issue version +1 with changed fields or holder name; the old version is superseded."""
     from ..errors import InvalidInputError
     from ..licences.lifecycle import change_from_json
-    from ..licences.service import change_licence, licence_json
+    from ..licences.service import licence_json
 
     data: Any = {}
     if data_file is not None:
@@ -165,10 +171,11 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     if holder_name is not None and isinstance(data, dict):
         data = {**data, "holder_name": holder_name}
     body = change_from_json(data)
-    row = change_licence(
-        _service(ctx), identifier, principal_or_actor=_actor(), fields=body.fields, holder_name=body.holder_name
+    issued = operations.change(
+        _service(ctx), identifier, actor=SystemActor(_actor()), fields=body.fields, holder_name=body.holder_name
     )
-    _echo_json(licence_json(row))
+    _echo_json(licence_json(issued.record))
+    _warn_no_file(issued)
 
 
 @licence.command("renew")
@@ -183,12 +190,13 @@ def licence_renew(
 ) -> None:
     """延续: issue version +1 with a new validity period; the old version is superseded."""
     from ..licences.lifecycle import renew_from_json
-    from ..licences.service import licence_json, renew_licence
+    from ..licences.service import licence_json
 
     if no_end == (valid_until is not None):
         raise click.UsageError("give exactly one of --valid-until DATE and --no-end")
     body = renew_from_json({"valid_until": valid_until, "valid_from": valid_from})
-    row = renew_licence(
-        _service(ctx), identifier, principal_or_actor=_actor(), valid_until=body.valid_until, valid_from=body.valid_from
+    issued = operations.renew(
+        _service(ctx), identifier, actor=SystemActor(_actor()), valid_until=body.valid_until, valid_from=body.valid_from
     )
-    _echo_json(licence_json(row))
+    _echo_json(licence_json(issued.record))
+    _warn_no_file(issued)
