@@ -1,5 +1,5 @@
-"""Shared fixtures: the interop directory, real databases (SQLite and PostgreSQL) and an open
-service in a temporary home.
+"""Shared fixtures: the interop directory, real databases (SQLite and PostgreSQL), an open
+service in a temporary home, its department's seal, the app and its test client, API keys.
 
 PostgreSQL: ``TRUSTSVC_TEST_DATABASE_URL`` names a server URL whose user may create databases
 (default ``postgresql://postgres@127.0.0.1:5432/postgres``). Each test session creates its own
@@ -133,6 +133,46 @@ def service(service_env: dict[str, str]) -> Iterator[object]:
     pki.add_department(svc, "11320000MB0000001G", "江苏省市场监督管理局", actor="test")
     yield svc
     svc.close()
+
+
+DEPT = "11320000MB0000001G"
+"""The department every ``service`` has (江苏省市场监督管理局)."""
+
+
+@pytest.fixture
+def seal(service):
+    """The department's seal (证照专用章), made once per test: what issuing needs."""
+    from trustsvc.sealing import SealRequest, make_department_seal
+
+    return make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
+
+
+@pytest.fixture
+def app(service):
+    from api import create_app
+
+    return create_app(service=service)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(service):
+    """A new API key's token: ``make_key("issuer", department=DEPT, types=[...])``."""
+    from trustsvc.apikeys import create_api_key
+
+    def make(role: str, *, department: str | None = None, types: list[str] | tuple[str, ...] = ()) -> str:
+        with service.db.transaction() as s:
+            return create_api_key(
+                s, role=role, actor="test", department_uscc=department, licence_types=list(types)
+            ).token
+
+    return make
 
 
 @dataclass(frozen=True)

@@ -55,11 +55,6 @@ def business_body() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def seal(service) -> Any:
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局"), actor="test")
-
-
 def _cert(service, slug: str) -> CertificateRecord:
     with service.db.reader() as s:
         return s.execute(select(CertificateRecord).where(CertificateRecord.slug == slug)).scalar_one()

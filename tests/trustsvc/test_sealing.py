@@ -21,13 +21,6 @@ DEPT = "11320000MB0000001G"
 DOC = "营业执照 江苏某某科技有限公司 统一社会信用代码 91350100M000100Y43".encode()
 
 
-@pytest.fixture
-def seal(service):
-    return make_department_seal(
-        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
-    )
-
-
 def test_a_made_seal_verifies_under_the_region_root(service, seal) -> None:
     assert seal.esid == "32000000000001"
     report = verify_bytes(seal.der, trust=local_trust_context(service.db))
