@@ -20,6 +20,7 @@ from ..context import TrustService
 from ..storage.models import LicenceRecord
 from .files import ensure_licence_file
 from .service import LicenceRequest, change_licence, issue_licence_outcome, renew_licence
+from .states import LicenceState
 
 __all__ = ["Issued", "issue", "change", "renew"]
 
@@ -42,7 +43,7 @@ def _who(actor: Actor) -> Principal | str:
 
 
 def _with_file(service: TrustService, record: LicenceRecord, actor: Actor, replayed: bool = False) -> Issued:
-    if record.status != "active":  # a replay of a licence revoked or superseded since: no new file
+    if record.status != LicenceState.ACTIVE:  # a replay of a licence revoked or superseded since: no new file
         return Issued(record, replayed)
     try:
         ensure_licence_file(service, record.identifier, actor=actor.actor)

@@ -49,6 +49,7 @@ from .catalogue import LicenceType, normalise_fields, resolve_type, type_not_all
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
 from .issuing import Pending, group_commit
+from .states import LicenceState
 from .typedef import ID_TYPES, is_date, schema_problems
 
 __all__ = [
@@ -625,8 +626,8 @@ def _transition(
     identifier: str,
     *,
     principal_or_actor: Principal | str,
-    allowed: tuple[str, ...],
-    to: str,
+    allowed: tuple[LicenceState, ...],
+    to: LicenceState,
     action: str,
     reason: str | None,
 ) -> LicenceRecord:
@@ -641,7 +642,7 @@ def _transition(
         if row.status not in allowed:
             raise ConflictError(f"a {row.status} licence cannot be {to}", code="invalid_transition")
         before = row.status
-        row.status = to
+        row.status = to.value
         row.status_reason = reason
         row.status_changed_at = utcnow()
         session.flush()
@@ -652,7 +653,7 @@ def _transition(
                 action=action,
                 object_type="licence",
                 object_id=row.identifier,
-                details={"from": before, "to": to, "reason": reason, "status_index": row.status_index},
+                details={"from": before, "to": to.value, "reason": reason, "status_index": row.status_index},
             ),
         )
         publish_status_list(service, session, row.department)
@@ -666,8 +667,8 @@ def suspend_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("active",),
-        to="suspended",
+        allowed=(LicenceState.ACTIVE,),
+        to=LicenceState.SUSPENDED,
         action="licence.suspend",
         reason=reason,
     )
@@ -680,8 +681,8 @@ def reinstate_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("suspended",),
-        to="active",
+        allowed=(LicenceState.SUSPENDED,),
+        to=LicenceState.ACTIVE,
         action="licence.reinstate",
         reason=reason,
     )
@@ -694,8 +695,8 @@ def revoke_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("active", "suspended"),
-        to="revoked",
+        allowed=(LicenceState.ACTIVE, LicenceState.SUSPENDED),
+        to=LicenceState.REVOKED,
         action="licence.revoke",
         reason=reason,
     )
@@ -742,7 +743,9 @@ def _reissue(
                 dept = _department(session, dept_uscc, lock=True)
                 lock_status_list(session, dept.id)
                 old = find_licence(session, identifier, lock=True)
-                if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
+                if old.status != LicenceState.ACTIVE and not (
+                    action == "licence.renew" and old.status == LicenceState.EXPIRED
+                ):
                     raise ConflictError(
                         f"a {old.status} licence cannot be {action.split('.')[1]}ed", code="invalid_transition"
                     )
@@ -759,7 +762,7 @@ def _reissue(
                     stamper=stamper,
                     supersedes=old,
                 )
-                old.status = "superseded"
+                old.status = LicenceState.SUPERSEDED.value
                 old.status_reason = f"{action.split('.')[1]}: {row.identifier}"
                 old.status_changed_at = row.issued_at
                 session.flush()
@@ -842,8 +845,8 @@ def renew_licence(
 def licence_json(row: LicenceRecord) -> dict[str, Any]:
     """The HTTP API's licence object (README, "HTTP API")."""
     status = row.status
-    if status == "active" and past_in_china(row.valid_until):
-        status = "expired"
+    if status == LicenceState.ACTIVE and past_in_china(row.valid_until):
+        status = LicenceState.EXPIRED.value
     base = f"/api/v1/licences/{row.identifier}"
     return {
         "id": row.identifier,
