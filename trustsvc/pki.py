@@ -443,9 +443,7 @@ def revoke_certificate(
 
 def region_code_or_blank(db: Database) -> str:
     """This region's code, or ``""`` before ``trustsvc init`` (pages still render then)."""
-    with db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-    return region.code if region is not None else ""
+    return db.region_code()
 
 
 def read_region(db: Database) -> Region:
