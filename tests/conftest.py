@@ -342,6 +342,16 @@ def _tests(n: int) -> str:
     return "test" if n == 1 else "tests"
 
 
+SLOW_FIXTURES = frozenset({"demo_server", "browser", "servers"})
+"""Fixtures that start a server process or a browser: every test using one is marked slow."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     import sys
 

@@ -30,6 +30,8 @@ from federation_helpers import (
     setup_region,
 )
 
+pytestmark = pytest.mark.slow  # starts servers in subprocesses
+
 A, B = "320000", "220000"
 DOC = "跨省通办：密钥泄露演练".encode()
 

@@ -21,6 +21,8 @@ from federation_helpers import PIN, REGIONS, Region, make_region, running
 
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE, NATIONAL_TYPES
 
+pytestmark = pytest.mark.slow  # starts servers in subprocesses
+
 A, B, C = "320000", "220000", "360000"
 DOCUMENT = "跨省通办 — a document sealed in one region and verified in the others".encode()
 
