@@ -248,7 +248,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
 # -- how many tests read the interop collection (one line at the end of every run) ---------------
 #
 # Interop tests find the collection in several ways (the ``interop_dir`` fixtures here and in
-# tests/ca, ``interop`` in tests/seals, ``interop_dir()`` / ``interop_root()`` helpers, the fuzz
+# tests/ca, ``interop`` in tests/formats, ``interop_dir()`` / ``interop_root()`` helpers, the fuzz
 # kit's ``INTEROP``), so they are counted by what they do rather than by how they ask: an audit
 # hook notes every file opened or directory listed under the collection (and every subprocess
 # given a path in it) while a test runs, and a test also counts when a fixture it uses read the

@@ -1,6 +1,6 @@
 """Structure-aware fuzzing of every reader of hostile bytes (issue 7 item 4).
 
-The byte-level fuzz tests (tests/ca/test_ca_fuzz.py, tests/seals/test_seals_fuzz.py, the CMS,
+The byte-level fuzz tests (tests/ca/test_ca_fuzz.py, tests/formats/test_seals_fuzz.py, the CMS,
 TSA and OCSP ones in tests/ca, tests/codes/test_codes_format.py) flip, cut and insert bytes.
 These feed the same readers well-formed DER whose inside is wrong (fuzz_der: a real value's
 TLV tree with nodes changed, dropped, duplicated, swapped, retagged or grafted, re-encoded), COSE
