@@ -63,6 +63,7 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 venv: $(BIN)/python
 install: $(VENV)/.installed
@@ -112,7 +113,7 @@ bench-scale: install-test
 # cases per Hypothesis target, with Hypothesis' statistics (cases run per target) and what each
 # API endpoint answered.
 FUZZ_EXAMPLES ?= 2000
-FUZZ_TESTS ?= tests/fuzz tests/seals/test_seals_fuzz.py tests/ca/test_ca_fuzz.py tests/ca/test_ca_cms.py \
+FUZZ_TESTS ?= tests/fuzz tests/formats/test_seals_fuzz.py tests/ca/test_ca_fuzz.py tests/ca/test_ca_cms.py \
               tests/ca/test_ca_tsa.py tests/ca/test_ca_ocsp.py tests/codes/test_codes_format.py
 fuzz: install-test
 	TRUSTSVC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TRUSTSVC_FUZZ_REPORT=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider \

@@ -78,7 +78,11 @@ def create_app(config: Config | None = None, *, service: TrustService | None = N
 
     app.register_blueprint(trust_lists_bp.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
-    from .blueprints import console, licence_pages
+    from .blueprints import (
+        console,
+        console_dashboard,  # noqa: F401  adds /console (the dashboard) to console.bp
+        licence_pages,
+    )
 
     console.init_console(app, service)
     app.register_blueprint(console.bp)

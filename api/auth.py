@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
-from trustsvc.apikeys import Principal, Role, authenticate
+from trustsvc.apikeys import Principal, Role, principal_for_token
 from trustsvc.errors import AuthenticationError, PermissionDeniedError
 
 __all__ = ["require_role", "current_principal"]
@@ -24,8 +24,7 @@ def _principal_from_request() -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("use Authorization: Bearer <api key>", code="invalid_authorization")
     service = current_app.extensions["trustsvc"]
-    with service.db.reader() as session:
-        return authenticate(session, token.strip())
+    return principal_for_token(service.db, token.strip())
 
 
 def current_principal() -> Principal:

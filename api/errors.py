@@ -10,45 +10,16 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ca.errors import CertificateError, CRLError, CSRError
 from hsm.errors import HSMError, TrustSvcError
 from trustsvc.errors import (
-    AuthenticationError,
+    AuditChainError,
     ConfigurationError,
-    ConflictError,
-    InvalidInputError,
-    MalformedRequestError,
-    NotFoundError,
-    NotInitialisedError,
-    PermissionDeniedError,
     RateLimitedError,
-    UpstreamTimeoutError,
 )
-from trustsvc.seals.errors import SealingError, SealPictureError, SESFormatError
 
-__all__ = ["register_error_handlers", "error_response", "STATUS_BY_ERROR"]
+__all__ = ["register_error_handlers", "error_response"]
 
 log = logging.getLogger("trustsvc.api")
-
-STATUS_BY_ERROR: tuple[tuple[type[TrustSvcError], int], ...] = (
-    (MalformedRequestError, 400),
-    (UpstreamTimeoutError, 504),
-    (InvalidInputError, 422),
-    (SealingError, 422),
-    (SealPictureError, 422),
-    (SESFormatError, 422),
-    (CertificateError, 422),
-    (CRLError, 422),
-    (CSRError, 422),
-    (AuthenticationError, 401),
-    (PermissionDeniedError, 403),
-    (RateLimitedError, 429),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (NotInitialisedError, 503),
-    (ConfigurationError, 500),
-    (HSMError, 503),
-)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -78,23 +49,20 @@ def error_response(status: int, code: str, message: str, **extra: object) -> Res
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TrustSvcError)
     def _domain(exc: TrustSvcError) -> Response:
-        for cls, status in STATUS_BY_ERROR:
-            if isinstance(exc, cls):
-                if status >= 500:
-                    log.error("%s: %s", exc.code, exc.message)
-                    if isinstance(exc, (ConfigurationError, HSMError)):
-                        return error_response(status, exc.code, "the service cannot complete this request now")
-                field = getattr(exc, "field", None)
-                extra: dict[str, object] = {"field": field} if isinstance(field, str) and field else {}
-                problems = getattr(exc, "problems", ())
-                if problems:
-                    extra["errors"] = [p.as_dict() for p in problems]
-                resp = error_response(status, exc.code, exc.message, **extra)
-                if isinstance(exc, RateLimitedError):
-                    resp.headers["Retry-After"] = str(exc.retry_after)
-                return resp
-        log.exception("unmapped domain error %s", exc.code)
-        return error_response(500, "internal_error", "internal error")
+        status = exc.http_status  # each class declares it (trustsvc/errors.py, ca/errors.py, hsm/errors.py)
+        if status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+            if isinstance(exc, (ConfigurationError, HSMError, AuditChainError)):
+                return error_response(status, exc.code, "the service cannot complete this request now")
+        field = getattr(exc, "field", None)
+        extra: dict[str, object] = {"field": field} if isinstance(field, str) and field else {}
+        problems = getattr(exc, "problems", ())
+        if problems:
+            extra["errors"] = [p.as_dict() for p in problems]
+        resp = error_response(status, exc.code, exc.message, **extra)
+        if isinstance(exc, RateLimitedError):
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -1,5 +1,5 @@
 """Errors and headers for HTML pages: the same status and machine code the JSON API would give
-(``api.errors.STATUS_BY_ERROR``), rendered as a page instead of ``{"error": …}``."""
+(each error class declares its ``http_status``), rendered as a page instead of ``{"error": …}``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from flask import Response, make_response, render_template
 from werkzeug.exceptions import HTTPException
 
 from hsm.errors import TrustSvcError
-
-from .errors import STATUS_BY_ERROR
 
 __all__ = [
     "status_for",
@@ -38,10 +36,7 @@ def content_security_policy(*, scripts: bool = False, wasm: bool = False) -> str
 
 
 def status_for(exc: TrustSvcError) -> int:
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    return exc.http_status
 
 
 def error_page(status: int, code: str, message: str) -> Response:

@@ -795,7 +795,7 @@ def _paths() -> dict[str, Any]:
                 parameters=[_path_param("encoded")],
             )
         },
-        # -- trust lists between regions (trustsvc.trust_lists, trustsvc.peers) --
+        # -- trust lists between regions (trustsvc.federation.trust_lists, trustsvc.federation.peers) --
         "/api/v1/trust-list": {
             "get": op(
                 "This region's signed trust list (CMS SignedData, SM2/SM3, over canonical JSON: roots, "
@@ -860,14 +860,10 @@ def _paths() -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    from sqlalchemy import select
-
     from trustsvc.licences.catalogue import catalogue_for
-    from trustsvc.storage.models import Region
+    from trustsvc.pki import region_code_or_blank
 
     from .request import service
 
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        types = catalogue_for(region.code if region else "", session)
-    return jsonify(spec(types))
+    db = service().db
+    return jsonify(spec(catalogue_for(region_code_or_blank(db), db)))

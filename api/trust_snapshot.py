@@ -1,6 +1,6 @@
 """The process's trust snapshot for the views that verify.
 
-``trustsvc serve`` starts one :class:`~trustsvc.snapshot_holder.SnapshotHolder` per worker
+``trustsvc serve`` starts one :class:`~trustsvc.federation.snapshot_holder.SnapshotHolder` per worker
 (``post_worker_init``) and stores it under :data:`EXTENSION`; anywhere else (tests, ``flask``
 shells) the first verification creates it and starts its poller, so every app verifies the
 same way.
@@ -13,8 +13,8 @@ import threading
 
 from flask import Flask, current_app
 
-from trustsvc.snapshot import TrustSnapshot
-from trustsvc.snapshot_holder import SnapshotHolder
+from trustsvc.federation.snapshot import TrustSnapshot
+from trustsvc.federation.snapshot_holder import SnapshotHolder
 
 __all__ = ["EXTENSION", "snapshot_holder", "current_snapshot"]
 

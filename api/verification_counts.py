@@ -10,8 +10,8 @@ from flask import current_app, request
 
 from hsm.errors import TrustSvcError
 from trustsvc.dashboard_counts import Channel
+from trustsvc.federation.peers import REGION_HEADER
 from trustsvc.licences.identifier import parse_identifier
-from trustsvc.peers import REGION_HEADER
 from trustsvc.verification_counter import VerificationCounter
 
 from .request import service

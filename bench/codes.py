@@ -10,8 +10,8 @@ from pathlib import Path
 from trustsvc.codes.material import write_code_cache
 from trustsvc.codes.render import code_png, read_code_from_image
 from trustsvc.codes.service import static_code_text
+from trustsvc.federation.snapshot import build_snapshot, load_snapshot_cache
 from trustsvc.licences.service import issue_licence
-from trustsvc.snapshot import build_snapshot, load_snapshot_cache
 from trustsvc.status_lists import current_status_list
 from trustsvc.verifier import OnlineCodes, verify_code
 from trustsvc.verifier import _decode_cached as decode_cache

@@ -38,8 +38,8 @@ from trustsvc.dashboard_counts import (
     licence_status_counts,
     verification_day_counts,
 )
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.storage.models import Department, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 from .domain import bench_service, postgres_database
 from .harness import Result

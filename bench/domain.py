@@ -17,12 +17,12 @@ from ca.validate import validate_path
 from trustsvc import pki
 from trustsvc.config import load_config, write_config
 from trustsvc.context import TrustService, open_service
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import LicenceRequest, issue_licence
-from trustsvc.local_trust import local_trust_context
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
 from trustsvc.storage.models import CertificateRecord
-from trustsvc.uscc import uscc_check_char
 from trustsvc.verify import verify_bytes
 
 from .harness import Result, rate

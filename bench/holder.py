@@ -10,13 +10,13 @@ from typing import Any
 
 from trustsvc.codes.material import write_code_cache
 from trustsvc.context import TrustService
+from trustsvc.federation.snapshot import load_snapshot_cache
 from trustsvc.holder.common import code_signer
 from trustsvc.holder.format import Disclosure, encode_presentation, sign_envelope
 from trustsvc.holder.mso import make_mso_in_session, wallet_items
 from trustsvc.holder.presentation import MAX_PRESENTATION_CHARS, make_presentation, presentation_request_from_json
 from trustsvc.licences.catalogue import FOOD_BUSINESS_LICENCE
 from trustsvc.licences.service import LicenceRequest, find_licence, issue_licence
-from trustsvc.snapshot import load_snapshot_cache
 from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import utcnow
 from trustsvc.verifier import verify_code

@@ -116,7 +116,7 @@ ANALYSIS = """
 - **SM2 provider**: the ctypes binding over the system libcrypto pays one EVP context per call;
   both directions run at about 0.95× `openssl speed`.
 - **Offline code verification**: one SM2 verification is the floor, and each code still gets
-  one. Everything else comes from the trust snapshot (trustsvc.snapshot), worked out when it is
+  one. Everything else comes from the trust snapshot (trustsvc.federation.snapshot), worked out when it is
   built: each kid's public key and SM2 `Z` (the check hashes only `Z || message` and verifies the
   digest), the code signer's path (re-judged once per signing time and replayed), every status
   list decoded and checked once. Base45 is decoded with a few C-level standard-library

@@ -52,12 +52,12 @@ from trustsvc import pki
 from trustsvc.apikeys import Principal, Role
 from trustsvc.audit import row_hash
 from trustsvc.context import TrustService
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.bulk import import_rows
 from trustsvc.licences.identifier import LicenceIdentifier, parse_identifier
 from trustsvc.licences.listing import list_licences
 from trustsvc.sealing import SealRequest, make_department_seal
 from trustsvc.storage.models import AuditEventRecord, AuditHead, Department, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 from .domain import DEPT, _issue, bench_service, postgres_database
 
@@ -131,8 +131,8 @@ def _verify_rates(svc: TrustService) -> tuple[float, float]:
 
     from trustsvc.codes.material import write_code_cache
     from trustsvc.codes.service import static_code_text
+    from trustsvc.federation.snapshot import build_snapshot, load_snapshot_cache
     from trustsvc.licences.service import issue_licence
-    from trustsvc.snapshot import build_snapshot, load_snapshot_cache
     from trustsvc.verifier import OnlineCodes, verify_code
     from trustsvc.verifier import _decode_cached as decode_cache
 

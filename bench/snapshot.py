@@ -34,14 +34,14 @@ from ca import SubjectSpec, issue_certificate
 from ca.cms import sign_cms
 from hsm.openssl import OpenSSLSM2Key
 from trustsvc import pki
-from trustsvc.canonical import canonical_json
 from trustsvc.config import load_config, write_config
 from trustsvc.context import TrustService, open_service
-from trustsvc.snapshot import BuildCache, TrustSnapshot, build_snapshot
+from trustsvc.federation.snapshot import BuildCache, TrustSnapshot, build_snapshot
+from trustsvc.federation.trust_lists import content_of, sign_trust_list, trust_list_entries
+from trustsvc.formats.canonical import canonical_json
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.status_lists import BLOCK_BITS, STATUS_LIST_CONTENT_TYPE, STATUS_LIST_FORMAT, encode_bitstring
 from trustsvc.storage.models import CertificateRecord, PeerStatusListRecord, TrustPeerRecord
-from trustsvc.trust_lists import content_of, sign_trust_list, trust_list_entries
-from trustsvc.uscc import uscc_check_char
 
 from .domain import bench_service
 from .harness import Result

@@ -23,6 +23,7 @@ class CAError(TrustSvcError):
     """A certificate-authority operation was refused or its input is unusable."""
 
     code = "ca_error"
+    http_status = 422  # a certificate, CRL, CMS, OCSP or time-stamp the caller gave is unusable
 
 
 class CertificateError(CAError):

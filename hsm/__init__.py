@@ -6,6 +6,7 @@ Nothing above this package touches private key material: it holds key references
 
 from __future__ import annotations
 
+from . import tongsuo  # noqa: F401  registers the optional provider; tongsuopy loads on first use
 from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm3
 from .encoding import (
     decode_signature,

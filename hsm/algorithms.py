@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 
+from .errors import HSMError
+
 __all__ = [
     "DEFAULT_SM2_ID",
     "KeyAlgorithm",
@@ -15,6 +17,8 @@ __all__ = [
     "OID_SECP256R1",
     "OID_ECDSA_WITH_SHA256",
     "sm3",
+    "sm2_z",
+    "sm2_e",
 ]
 
 DEFAULT_SM2_ID = b"1234567812345678"
@@ -27,6 +31,14 @@ OID_SM2_WITH_SM3 = "1.2.156.10197.1.501"
 OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 OID_SECP256R1 = "1.2.840.10045.3.1.7"
 OID_ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
+
+# GB/T 32918.5 recommended-curve parameters a, b, Gx, Gy (the part of Z that never changes).
+_SM2_CURVE_BYTES = bytes.fromhex(
+    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC"
+    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93"
+    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"
+    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0"
+)
 
 
 class KeyAlgorithm(str, enum.Enum):
@@ -49,3 +61,18 @@ class KeyAlgorithm(str, enum.Enum):
 def sm3(data: bytes) -> bytes:
     """SM3 digest of ``data`` (hashlib, backed by the system OpenSSL)."""
     return hashlib.new("sm3", data).digest()
+
+
+def sm2_z(point: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
+    """Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA) for an uncompressed ``point``."""
+    if len(point) != 65 or point[0] != 0x04:
+        raise HSMError("SM2 public key must be an uncompressed 65-byte point")
+    if len(sm2_id) >= 8192:
+        raise HSMError("SM2 ID is too long")
+    entl = (len(sm2_id) * 8).to_bytes(2, "big")
+    return sm3(entl + sm2_id + _SM2_CURVE_BYTES + point[1:])
+
+
+def sm2_e(point: bytes, message: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
+    """e = SM3(Z || M), the value an SM2 signature actually signs."""
+    return sm3(sm2_z(point, sm2_id) + message)

@@ -1,11 +1,13 @@
 """The one error hierarchy of trustsvc, rooted at the lowest layer so every layer can use it.
 
-Every error carries a stable machine-readable ``code``; ``api/errors.py`` maps classes to HTTP
-statuses once. ``InvalidSignature`` is cryptography's, so callers catch one family for
+Every error carries a stable machine-readable ``code`` and declares its ``http_status``;
+``api/errors.py`` turns them into a response, once. ``InvalidSignature`` is cryptography's, so callers catch one family for
 signature failures whichever provider made them.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 
@@ -31,6 +33,9 @@ class TrustSvcError(Exception):
     """
 
     code: str = "internal_error"
+    http_status: ClassVar[int] = 500
+    """The HTTP status ``api/`` answers with. Every subclass declares its own (or inherits a
+    family's); a test walks them all, so none reaches a client as an unplanned 500."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -47,6 +52,7 @@ class HSMError(TrustSvcError):
     """Key custody or crypto-provider failure."""
 
     code = "hsm_error"
+    http_status = 503
 
 
 class ProviderUnavailableError(HSMError):

@@ -16,20 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm3
+from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm2_e, sm2_z
 from .encoding import parse_spki
 from .errors import HSMError, InvalidSignature, ProviderUnavailableError, UnsupportedAlgorithmError
 from .provider import SM2KeyHandle, default_provider_name, get_provider
 
 __all__ = ["PublicKey", "load_public_key", "verify", "verify_digest", "sm2_z", "sm2_e"]
-
-# GB/T 32918.5 recommended-curve parameters a, b, Gx, Gy (the part of Z that never changes).
-_SM2_CURVE_BYTES = bytes.fromhex(
-    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC"
-    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93"
-    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7"
-    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0"
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,18 +113,3 @@ def verify(spki: bytes, message: bytes, signature: bytes, *, sm2_id: bytes = DEF
 def verify_digest(spki: bytes, digest: bytes, signature: bytes) -> None:
     """Verify over a precomputed digest; see :meth:`PublicKey.verify_digest`."""
     load_public_key(spki).verify_digest(digest, signature)
-
-
-def sm2_z(point: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
-    """Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA) for an uncompressed ``point``."""
-    if len(point) != 65 or point[0] != 0x04:
-        raise HSMError("SM2 public key must be an uncompressed 65-byte point")
-    if len(sm2_id) >= 8192:
-        raise HSMError("SM2 ID is too long")
-    entl = (len(sm2_id) * 8).to_bytes(2, "big")
-    return sm3(entl + sm2_id + _SM2_CURVE_BYTES + point[1:])
-
-
-def sm2_e(point: bytes, message: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
-    """e = SM3(Z || M), the value an SM2 signature actually signs."""
-    return sm3(sm2_z(point, sm2_id) + message)

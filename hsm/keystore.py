@@ -10,7 +10,7 @@ import abc
 import re
 
 from .algorithms import KeyAlgorithm
-from .errors import HSMError
+from .errors import HSMError, UnsupportedAlgorithmError
 from .signer import Signer
 
 __all__ = ["KeyStore", "parse_key_ref", "LABEL_RE"]
@@ -60,6 +60,15 @@ class KeyStore(abc.ABC):
     @abc.abstractmethod
     def list_keys(self) -> list[str]:
         """References of every key in the store."""
+
+    def decrypt(self, key_ref: str, ciphertext: bytes) -> bytes:
+        """SM2-decrypt a GM/T 0009 DER ciphertext (C1C3C2) with ``key_ref``: how an envelope
+        addressed to a key held here is opened without the key leaving the store.
+
+        :raises UnsupportedAlgorithmError: this store (or this key) cannot decrypt.
+        :raises HSMError: wrong key or corrupt ciphertext (one error, whatever the cause).
+        """
+        raise UnsupportedAlgorithmError(f"the {self.scheme} key store cannot SM2-decrypt", code="decrypt_unsupported")
 
     def public_key(self, key_ref: str) -> bytes:
         """SubjectPublicKeyInfo DER of ``key_ref``."""

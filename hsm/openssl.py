@@ -1,6 +1,6 @@
 """Thin ctypes binding to the system OpenSSL 3 libcrypto: SM2 keys, signatures and encodings.
 
-Measured fastest of the providers available here (reference/crypto-backends.md). The binding
+Measured fastest of the providers available here (BENCHMARKS.md). The binding
 owns every ``EVP_PKEY`` it creates and frees it with the Python object; contexts are created per
 operation so one key can be used from many threads at once (ctypes drops the GIL in calls).
 

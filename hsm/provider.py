@@ -148,8 +148,6 @@ def get_provider(name: str | None = None) -> SM2Provider:
     with _lock:
         inst = _instances.get(name)
         if inst is None:
-            if name not in _factories and name == "tongsuo":
-                from . import tongsuo  # noqa: F401  registers itself
             factory = _factories.get(name)
             if factory is None:
                 raise ProviderUnavailableError(f"unknown SM2 provider {name!r}")

@@ -69,7 +69,7 @@ GBT32918_EXAMPLE = _Example(
     r=0xF5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3,
     s=0xB1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA,
 )
-"""GB/T 32918.5-2016 Annex A / GM/T 0003.5-2012 example (reference/standards.md §3.3)."""
+"""GB/T 32918.5-2016 Annex A / GM/T 0003.5-2012 example (docs/architecture.md, "Formats and standards")."""
 
 _SM3_VECTORS = (
     ("sm3_abc", b"abc", "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"),

@@ -38,6 +38,7 @@ from .errors import (
     KeyExistsError,
     KeyNotFoundError,
     PINMissingError,
+    UnsupportedAlgorithmError,
     WrongPINError,
 )
 from .keys import sm2_z
@@ -328,6 +329,16 @@ class SoftKeyStore(KeyStore):
             signer = SoftSigner(key_ref, algorithm, spki, handle)
             self._signers[key_ref] = signer
             return signer
+
+    def decrypt(self, key_ref: str, ciphertext: bytes) -> bytes:
+        signer = self.signer(key_ref)  # unsealed and checked against its public key, as for signing
+        opener = getattr(getattr(signer, "_handle", None), "decrypt", None)
+        if signer.algorithm is not KeyAlgorithm.SM2 or opener is None:
+            raise UnsupportedAlgorithmError(
+                f"key {key_ref} cannot SM2-decrypt (an SM2 key under the openssl provider can)",
+                code="decrypt_unsupported",
+            )
+        return bytes(opener(ciphertext))
 
     def has_key(self, key_ref: str) -> bool:
         return self._path(self.label_of(key_ref)).exists()

@@ -19,10 +19,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm
+from .algorithms import DEFAULT_SM2_ID, KeyAlgorithm, sm2_e
 from .encoding import parse_spki
 from .errors import HSMError, InvalidSignature, ProviderUnavailableError
-from .keys import sm2_e
 from .provider import SM2KeyHandle, SM2Provider, register_provider
 
 __all__ = ["TongsuoSM2Key", "TongsuoProvider", "INSTALL_HINT"]

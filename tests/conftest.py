@@ -1,5 +1,5 @@
-"""Shared fixtures: the interop directory, real databases (SQLite and PostgreSQL) and an open
-service in a temporary home.
+"""Shared fixtures: the interop directory, real databases (SQLite and PostgreSQL), an open
+service in a temporary home, its department's seal, the app and its test client, API keys.
 
 PostgreSQL: ``TRUSTSVC_TEST_DATABASE_URL`` names a server URL whose user may create databases
 (default ``postgresql://postgres@127.0.0.1:5432/postgres``). Each test session creates its own
@@ -135,6 +135,46 @@ def service(service_env: dict[str, str]) -> Iterator[object]:
     svc.close()
 
 
+DEPT = "11320000MB0000001G"
+"""The department every ``service`` has (江苏省市场监督管理局)."""
+
+
+@pytest.fixture
+def seal(service):
+    """The department's seal (证照专用章), made once per test: what issuing needs."""
+    from trustsvc.sealing import SealRequest, make_department_seal
+
+    return make_department_seal(
+        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
+    )
+
+
+@pytest.fixture
+def app(service):
+    from api import create_app
+
+    return create_app(service=service)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(service):
+    """A new API key's token: ``make_key("issuer", department=DEPT, types=[...])``."""
+    from trustsvc.apikeys import create_api_key
+
+    def make(role: str, *, department: str | None = None, types: list[str] | tuple[str, ...] = ()) -> str:
+        with service.db.transaction() as s:
+            return create_api_key(
+                s, role=role, actor="test", department_uscc=department, licence_types=list(types)
+            ).token
+
+    return make
+
+
 @dataclass(frozen=True)
 class DemoServer:
     url: str
@@ -208,7 +248,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
 # -- how many tests read the interop collection (one line at the end of every run) ---------------
 #
 # Interop tests find the collection in several ways (the ``interop_dir`` fixtures here and in
-# tests/ca, ``interop`` in tests/seals, ``interop_dir()`` / ``interop_root()`` helpers, the fuzz
+# tests/ca, ``interop`` in tests/formats, ``interop_dir()`` / ``interop_root()`` helpers, the fuzz
 # kit's ``INTEROP``), so they are counted by what they do rather than by how they ask: an audit
 # hook notes every file opened or directory listed under the collection (and every subprocess
 # given a path in it) while a test runs, and a test also counts when a fixture it uses read the
@@ -300,6 +340,16 @@ class _InteropUse:
 
 def _tests(n: int) -> str:
     return "test" if n == 1 else "tests"
+
+
+SLOW_FIXTURES = frozenset({"demo_server", "browser", "servers"})
+"""Fixtures that start a server process or a browser: every test using one is marked slow."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_configure(config: pytest.Config) -> None:

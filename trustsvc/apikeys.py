@@ -21,9 +21,12 @@ from sqlalchemy.orm import Session
 from .audit import AuditEvent, record
 from .errors import AuthenticationError, InvalidInputError, NotFoundError, NotInitialisedError
 from .licences.catalogue import resolve_type
+from .storage.db import Database
 from .storage.models import ApiKeyRecord, Department, Region, utcnow
 
 __all__ = [
+    "SystemActor",
+    "Actor",
     "Role",
     "Principal",
     "create_api_key",
@@ -39,7 +42,7 @@ _KEY_ID = re.compile(r"[0-9a-f]{12}")
 
 
 class Role(str, enum.Enum):
-    """DESIGN §5 roles."""
+    """The API key roles (README, "HTTP API")."""
 
     ADMIN = "admin"
     ISSUER = "issuer"
@@ -66,6 +69,22 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"apikey:{self.key_id}"
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """An operator or process acting without an API key (``cli:<user>``, the demo seed). It is
+    trusted as the host's administrator, so it is named on purpose, never a bare string."""
+
+    name: str
+
+    @property
+    def actor(self) -> str:
+        return self.name
+
+
+Actor = Principal | SystemActor
+"""Who performs an operation: a caller by API key, or a named system actor."""
 
 
 @dataclass(frozen=True)
@@ -220,3 +239,34 @@ def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetim
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         record(session, AuditEvent(actor=actor, action="apikey.revoke", object_type="api_key", object_id=key_id))
+
+
+# -- the same, each in its own transaction (what the front doors call) ---------------------------
+
+
+def principal_for_token(db: Database, token: str) -> Principal:
+    """:func:`authenticate` in a read-only session of its own."""
+    with db.reader() as session:
+        return authenticate(session, token)
+
+
+def new_api_key(
+    db: Database,
+    *,
+    role: Role | str,
+    actor: str,
+    department_uscc: str | None = None,
+    licence_types: Sequence[str] = (),
+    label: str = "",
+) -> CreatedKey:
+    """:func:`create_api_key`, committed."""
+    with db.transaction() as session:
+        return create_api_key(
+            session, role=role, actor=actor, department_uscc=department_uscc, licence_types=licence_types, label=label
+        )
+
+
+def end_api_key(db: Database, key_id: str, *, actor: str) -> None:
+    """:func:`revoke_api_key`, committed."""
+    with db.transaction() as session:
+        revoke_api_key(session, key_id, actor=actor)

@@ -10,7 +10,7 @@ What follows a change at once (same transaction, or signed right after it commit
 
 A compromise is dated: revoking with ``key_compromise`` (or re-keying) takes the time ``T`` from
 which the key is no longer trusted, and the certificate's revocation time is ``T``. Signatures
-made before ``T`` keep verifying when a time-stamp proves it (:class:`trustsvc.trust.RevocationRule`);
+made before ``T`` keep verifying when a time-stamp proves it (:class:`trustsvc.formats.trust.RevocationRule`);
 later ones FAIL. Other reasons take effect now.
 
 Renewal issues a new certificate in the same place (same or new key); the old one keeps
@@ -38,13 +38,15 @@ from ca import SubjectSpec
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError
+from .formats.seals.parse import parse_seal
+from .formats.trust import COMPROMISE_REASONS
 from .pki import DEPARTMENT_CERTS, SERVICE_CERTS, _algorithm, _certify, _ensure_key, current_crl, get_region
 from .seal_lifecycle import change_seal_status_in_session, publish_after_change, remake_seal_in_session
 from .sealing import SealStatus, department_certificates, signer_listed
-from .seals.parse import parse_seal
 from .signing_keys import CertificateStatus, signer_problem
+from .storage.db import Database
 from .storage.models import CertificateRecord, Department, LicenceRecord, SealRecord, utcnow
-from .trust import COMPROMISE_REASONS
+from .times import iso_utc as _iso
 
 __all__ = [
     "RevocationReason",
@@ -102,10 +104,6 @@ class RevocationReason(str, enum.Enum):
 def _camel(value: str) -> str:
     head, *rest = value.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest).replace("Ca", "CA")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -370,7 +368,7 @@ def _step_aside(session: Session, row: CertificateRecord, now: dt.datetime, acto
     """Free the certificate's name for its successor; the old row stays (it verifies what it signed)."""
     slug = row.slug
     if row.profile == "code_signer":
-        from .signer_rotation import _retire  # retired code signers stay listed while their codes live
+        from .federation.signer_rotation import _retire  # retired code signers stay listed while their codes live
 
         _retire(session, row, "code_signer", now, actor)
     else:
@@ -523,7 +521,7 @@ def _rekey_in_session(
             _mark_revoked(session, old_maker, reason, _compromise_time(old_maker, reason, t, now), actor=actor, now=now)
         else:
             _mark_revoked(session, old_maker, RevocationReason.SUPERSEDED, now, actor=actor, now=now)
-    seals = []
+    seals: list[dict[str, str | None]] = []
     why = f"key compromise of department {dept.uscc}'s signer key from {_iso(t)}"
     for seal in _bound_seals(session, [old_maker, old_signer], makers=True):
         effective = min(max(t, seal.created_at.replace(microsecond=0)), now)
@@ -625,3 +623,9 @@ def rekey_department(
         "licences_reissued": reissued,
         "licences_to_reissue": [] if reissue else done.to_reissue,
     }
+
+
+def certificate_view(db: Database, ident: str) -> dict[str, Any]:
+    """:func:`certificate_json` of the certificate ``ident`` (serial hex or SHA-256)."""
+    with db.reader() as session:
+        return certificate_json(session, find_certificate(session, ident))

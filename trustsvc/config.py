@@ -120,7 +120,7 @@ class StatusConfig:
 
 @dataclass(frozen=True)
 class CodesConfig:
-    """Service codes (DESIGN §4)."""
+    """Service codes (docs/service-code.md)."""
 
     dynamic_ttl: int = 120
     """Default lifetime of a dynamic code in seconds (a request may ask for 30..900)."""
@@ -128,7 +128,7 @@ class CodesConfig:
 
 @dataclass(frozen=True)
 class TrustConfig:
-    """Trust lists between regions (DESIGN §4, README "Mutual recognition")."""
+    """Trust lists between regions (docs/trust-namespaces.md, README "Mutual recognition")."""
 
     list_next_update: int = 86400
     """Seconds from a published trust list's issue to its ``next_update`` (re-signed half-way,
@@ -259,7 +259,7 @@ def _coerce(cls: type, section: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_uscc(text: str) -> bool:
-    from .uscc import validate_uscc
+    from .formats.uscc import validate_uscc
 
     try:
         return validate_uscc(text) == text

@@ -1,5 +1,6 @@
-"""Domain errors. All derive from :class:`hsm.errors.TrustSvcError`; ``api/errors.py`` maps them
-to HTTP once. Messages are safe to show; codes are stable and machine-readable."""
+"""Domain errors. All derive from :class:`hsm.errors.TrustSvcError` and declare their
+``http_status``; ``api/errors.py`` turns them into a response once. Messages are safe to show;
+codes are stable and machine-readable."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class ConfigurationError(TrustSvcError, ValueError):
     """Configuration is missing, unknown or invalid; the service refuses to start."""
 
     code = "configuration_error"
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class InvalidInputError(TrustSvcError, ValueError):
     """
 
     code = "invalid_input"
+    http_status = 422
 
     def __init__(
         self,
@@ -71,34 +74,41 @@ class MalformedRequestError(InvalidInputError):
     """The request cannot be read at all (not JSON, wrong content type, missing body)."""
 
     code = "malformed_request"
+    http_status = 400
 
 
 class NotFoundError(TrustSvcError):
     code = "not_found"
+    http_status = 404
 
 
 class ConflictError(TrustSvcError):
     """The request contradicts what is stored (e.g. a different body under one idempotency key)."""
 
     code = "conflict"
+    http_status = 409
 
 
 class AuthenticationError(TrustSvcError):
     code = "unauthenticated"
+    http_status = 401
 
 
 class PermissionDeniedError(TrustSvcError):
     code = "forbidden"
+    http_status = 403
 
 
 class NotInitialisedError(TrustSvcError):
     """No region has been initialised in this TRUSTSVC_HOME / database."""
 
     code = "not_initialised"
+    http_status = 503
 
 
 class AuditChainError(TrustSvcError):
     code = "audit_chain_broken"
+    http_status = 500
 
 
 class RateLimitedError(TrustSvcError):
@@ -106,6 +116,7 @@ class RateLimitedError(TrustSvcError):
     ``Retry-After``. See ``api/limits.py``."""
 
     code = "rate_limited"
+    http_status = 429
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
@@ -117,3 +128,4 @@ class UpstreamTimeoutError(TrustSvcError):
     from an unreachable or refusing peer (422), because retrying later may well succeed."""
 
     code = "peer_fetch_timeout"
+    http_status = 504

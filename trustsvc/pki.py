@@ -1,5 +1,5 @@
 """The region's certificate hierarchy: region root → issuing CAs → service and department
-certificates (DESIGN §3), with CRLs per CA.
+certificates (ca.profiles), with CRLs per CA.
 
 Keys are created in the key store first and then certified in one database transaction; a
 retry after a crash reuses a key that was created but never certified, so ``init`` and
@@ -23,9 +23,10 @@ from .audit import AuditEvent, record
 from .config import REGION_CODE_RE
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, NotInitialisedError
+from .formats.uscc import validate_uscc
 from .signing_keys import signing_key
+from .storage.db import Database
 from .storage.models import CertificateRecord, CRLRecord, Department, Region, utcnow
-from .uscc import validate_uscc
 
 __all__ = [
     "InitResult",
@@ -435,3 +436,35 @@ def revoke_certificate(
                 ),
             )
         return row
+
+
+# -- reads for the front doors (each opens its own read-only session) -----------------------------
+
+
+def region_code_or_blank(db: Database) -> str:
+    """This region's code, or ``""`` before ``trustsvc init`` (pages still render then)."""
+    return db.region_code()
+
+
+def read_region(db: Database) -> Region:
+    """The region. :raises NotInitialisedError: before ``trustsvc init``."""
+    with db.reader() as session:
+        return get_region(session)
+
+
+def read_cas(db: Database) -> list[CertificateRecord]:
+    """The root and issuing CA certificates, oldest first."""
+    with db.reader() as session:
+        return list_cas(session)
+
+
+def read_ca_der(db: Database, slug: str) -> bytes:
+    """A CA certificate's DER by slug. :raises NotFoundError:"""
+    with db.reader() as session:
+        return get_ca(session, slug).der
+
+
+def read_departments(db: Database) -> list[Department]:
+    """Every department, in the order they were added."""
+    with db.reader() as session:
+        return list(session.execute(select(Department).order_by(Department.id)).scalars())

@@ -3,7 +3,7 @@ re-make, and which seal a department's licences are sealed with.
 
 Every status change is kept as an event with the time it takes effect, audited in the same
 transaction, and published at once in the region's trust list (``issuers[].seals``): a peer
-judges a signature by the seal's status at its signing time (:mod:`trustsvc.seal_status`).
+judges a signature by the seal's status at its signing time (:mod:`trustsvc.formats.seal_status`).
 Suspension and revocation take effect now, or for a revocation from an earlier time (when the
 seal went missing), never in the future. A revoked seal stays revoked; a suspended one may be
 reinstated; a superseded one (re-made on new certificates) is only ever revoked.
@@ -23,6 +23,7 @@ from ca.certs import parse_certificate
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from .formats.seals.parse import parse_seal
 from .sealing import (
     SealStatus,
     department_certificates,
@@ -30,7 +31,6 @@ from .sealing import (
     make_seal_in_session,
     set_default_seal_in_session,
 )
-from .seals.parse import parse_seal
 from .storage.models import (
     Department,
     DepartmentDefaultSeal,
@@ -38,6 +38,7 @@ from .storage.models import (
     SealStatusEventRecord,
     utcnow,
 )
+from .times import iso_utc as _iso
 
 __all__ = [
     "seal_json",
@@ -67,10 +68,6 @@ _ACTIONS = {
     SealStatus.REVOKED: "revoke",
     SealStatus.SUPERSEDED: "supersede",
 }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_reason(reason: str | None, *, required: bool) -> str:
@@ -219,7 +216,7 @@ def change_seal_status_in_session(
 def publish_after_change(service: TrustService) -> dict[str, Any]:
     """Sign the trust list now, so peers see the change at their next refresh; a failure to
     sign (its signer revoked) is reported, not raised: the change itself is committed."""
-    from .trust_lists import current_trust_list
+    from .federation.trust_lists import current_trust_list
 
     try:
         published = current_trust_list(service)

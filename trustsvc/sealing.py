@@ -22,11 +22,12 @@ from hsm import sm3
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from .seals.make import SealSpec, make_seal, sign_document
-from .seals.model import ParsedSeal, SealPicture
-from .seals.parse import parse_seal
-from .seals.picture import load_uploaded_picture, render_round_seal
+from .formats.seals.make import SealSpec, make_seal, sign_document
+from .formats.seals.model import ParsedSeal, SealPicture
+from .formats.seals.parse import parse_seal
+from .formats.seals.picture import load_uploaded_picture, render_round_seal
 from .signing_keys import check_signer, signing_key
+from .storage.db import Database
 from .storage.models import CertificateRecord, Department, DepartmentDefaultSeal, Region, SealRecord, utcnow
 
 __all__ = [
@@ -428,3 +429,9 @@ def apply_seal_in_session(
     return AppliedSeal(
         esid=esid, signature=signature, signing_time=now, data_sm3=digest, timestamped=stamper is not None
     )
+
+
+def read_seal(db: Database, esid: str) -> SealRecord:
+    """:func:`get_seal` in a read-only session of its own. :raises NotFoundError:"""
+    with db.reader() as session:
+        return get_seal(session, esid)

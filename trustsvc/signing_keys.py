@@ -20,6 +20,7 @@ from hsm import Signer
 from .context import TrustService
 from .errors import ConflictError
 from .storage.models import CertificateRecord, utcnow
+from .times import iso_utc as _iso
 
 __all__ = ["CertificateStatus", "SignerUnusableError", "signer_problem", "check_signer", "signing_key"]
 
@@ -37,10 +38,6 @@ class SignerUnusableError(ConflictError):
     ``signer_certificate_not_yet_valid``, ``signer_issuer_revoked``, ``signer_issuer_expired``)."""
 
     code = "signer_certificate_unusable"
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _own_problem(row: CertificateRecord, now: dt.datetime, what: str) -> tuple[str, str] | None:

@@ -1,4 +1,4 @@
-"""Per-issuer signed status lists (DESIGN §4): how offline verifiers learn that a licence was
+"""Per-issuer signed status lists (README, "Licence status lists"): how offline verifiers learn that a licence was
 revoked or suspended without calling home.
 
 **The list.** One per issuing department (its USCC), canonical JSON (sorted keys, UTF-8, no
@@ -50,7 +50,7 @@ every change committed before it, and ``(department, sequence)`` never collides.
 newest list of an issuer is its row with the highest ``sequence``.
 
 **Verifying lists.** :func:`verify_status_list` checks the CMS signature, the signer certificate
-(status-list-signing EKU, chain to a :class:`~trustsvc.trust.TrustContext` anchor at the list's
+(status-list-signing EKU, chain to a :class:`~trustsvc.formats.trust.TrustContext` anchor at the list's
 issue time), the format, the expected issuer, rollback (``min_sequence``) and freshness, and
 returns a :class:`StatusListVerification`: the report and, unless it FAILED, the
 :class:`StatusList` whose :meth:`StatusList.status_of` answers per status index.
@@ -83,10 +83,11 @@ from ca.results import FORMAT_FAILURE, HASH_FAILURE, SIG_CONSTRAINTS_FAILURE, SI
 from hsm.errors import TrustSvcError
 
 from .audit import AuditEvent, record
-from .canonical import canonical_json
 from .context import TrustService
 from .errors import InvalidInputError, NotFoundError, NotInitialisedError
-from .report import ReportBuilder, VerificationReport
+from .formats.canonical import canonical_json
+from .formats.report import ReportBuilder, VerificationReport
+from .formats.trust import TrustContext, assess_certificate, aware
 from .signing_keys import signing_key
 from .storage.models import (
     AuditEventRecord,
@@ -99,7 +100,7 @@ from .storage.models import (
     TrustVersion,
     utcnow,
 )
-from .trust import TrustContext, assess_certificate, aware
+from .times import iso_utc as _iso
 
 __all__ = [
     "STATUS_LIST_CONTENT_TYPE",
@@ -200,10 +201,6 @@ def _set(bits: bytearray, index: int) -> None:
 def _size_for(top_index: int | None) -> int:
     needed = 0 if top_index is None else top_index + 1
     return max(1, -(-needed // BLOCK_BITS)) * BLOCK_BITS
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the list -----------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .dashboard_counts import Channel, verification_day_counts
+from .formats.uscc import USCC_ALPHABET
 from .storage.db import Database
-from .uscc import USCC_ALPHABET
 
 __all__ = ["FLUSH_SECONDS", "MAX_KEYS", "VerificationCounter", "valid_region", "valid_issuer"]
 

@@ -2,7 +2,7 @@
 ``POST /api/v1/verify``, the ``/verify`` page and ``trustsvc verify`` all call.
 
 **Scoping.** An object is judged only inside the namespace of its issuer
-(:mod:`trustsvc.snapshot`):
+(:mod:`trustsvc.federation.snapshot`):
 
 * a licence PDF or OFD by the issuer USCC of the licence identifier it names (in an OFD, the
   sealed metadata's ``ZZBS``): its signatures validate
@@ -55,7 +55,6 @@ from hsm import sm3
 from hsm.errors import InvalidSignature, TrustSvcError
 
 from .audit import AuditEvent, record
-from .authorisation import check_licence_authorisation
 from .codes.format import CODE_ALGORITHMS, DYNAMIC, CodeFormatError, DecodedCode, decode_code
 from .codes.online import peek_code_use, use_code_once
 from .codes.verify import (
@@ -66,16 +65,17 @@ from .codes.verify import (
     code_time,
     minimal_object,
 )
+from .federation.authorisation import check_licence_authorisation
+from .federation.snapshot import CodeSigner, Namespace, TrustSnapshot, issuer_of
+from .formats.report import ReportBuilder, VerificationReport
+from .formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .holder.dispatch import envelope_type, verify_holder_in_snapshot
 from .licences.identifier import parse_identifier
 from .licences.ofd_verify import is_licence_ofd, verify_licence_ofd
 from .licences.pdf_verify import verify_licence_pdf
 from .licences.status import LicenceStatus, add_status_check
-from .report import ReportBuilder, VerificationReport
-from .snapshot import CodeSigner, Namespace, TrustSnapshot, issuer_of
 from .storage import Database
 from .storage.models import utcnow
-from .trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .verify import MAX_INPUT, detect_kind, make_tst_verifier, verify_bytes
 
 __all__ = ["OnlineCodes", "SnapshotStatusLookup", "verify", "verify_code", "enforce_freshness", "check_claimed_issuers"]

@@ -1,5 +1,5 @@
 """One entry point for "verify this": detects what the bytes are and returns a
-:class:`~trustsvc.report.VerificationReport` — never raises for bad input.
+:class:`~trustsvc.formats.report.VerificationReport` — never raises for bad input.
 
 Kinds: OFD package, licence PDF (:mod:`trustsvc.licences.pdf_verify`), SES seal (.esl), SES
 signature, CMS / GB/T 35275 SignedData, X.509 certificate, service codes, and pictures (PNG,
@@ -33,13 +33,13 @@ from ca.tsa import verify_timestamp_token
 from ca.validate import validate_path
 from hsm.errors import TrustSvcError
 
+from .formats.ofd import verify_ofd
+from .formats.report import ReportBuilder, VerificationReport
+from .formats.seals.parse import identify
+from .formats.seals.verify import verify_seal, verify_ses_signature
+from .formats.trust import TrustContext, assess_certificate
 from .licences.ofd_verify import is_licence_ofd, verify_licence_ofd
 from .licences.pdf_verify import StatusLookup, verify_licence_pdf
-from .ofd import verify_ofd
-from .report import ReportBuilder, VerificationReport
-from .seals.parse import identify
-from .seals.verify import verify_seal, verify_ses_signature
-from .trust import TrustContext, assess_certificate
 
 __all__ = [
     "detect_kind",

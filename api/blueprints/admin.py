@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select
 
 from trustsvc import pki
-from trustsvc.apikeys import Role, create_api_key, revoke_api_key
+from trustsvc.apikeys import Role, end_api_key, new_api_key
 from trustsvc.errors import InvalidInputError
-from trustsvc.storage import Department
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
@@ -32,9 +30,8 @@ def whoami() -> Response:
 @bp.get("/departments")
 @require_role(Role.ISSUER, Role.VERIFIER, Role.PEER, Role.WALLET, Role.SEAL_MANAGER)
 def list_departments() -> Response:
-    with service().db.reader() as session:
-        rows = session.execute(select(Department).order_by(Department.id)).scalars().all()
-        return jsonify([{"uscc": d.uscc, "name": d.name, "links": {"ca": f"/api/v1/ca/{d.uscc}"}} for d in rows])
+    rows = pki.read_departments(service().db)
+    return jsonify([{"uscc": d.uscc, "name": d.name, "links": {"ca": f"/api/v1/ca/{d.uscc}"}} for d in rows])
 
 
 @bp.post("/departments")
@@ -62,15 +59,14 @@ def create_key() -> tuple[Response, int]:
         raise InvalidInputError(
             "licence_types must be a list of type codes", code="invalid_field", field="licence_types"
         )
-    with service().db.transaction() as session:
-        created = create_api_key(
-            session,
-            role=role or "",
-            actor=current_principal().actor,
-            department_uscc=department,
-            licence_types=types,
-            label=label,
-        )
+    created = new_api_key(
+        service().db,
+        role=role or "",
+        actor=current_principal().actor,
+        department_uscc=department,
+        licence_types=types,
+        label=label,
+    )
     p = created.principal
     return jsonify(
         {
@@ -86,6 +82,5 @@ def create_key() -> tuple[Response, int]:
 @bp.delete("/apikeys/<key_id>")
 @require_role(Role.ADMIN)
 def revoke_key(key_id: str) -> tuple[str, int]:
-    with service().db.transaction() as session:
-        revoke_api_key(session, key_id, actor=current_principal().actor)
+    end_api_key(service().db, key_id, actor=current_principal().actor)
     return "", 204

@@ -34,7 +34,6 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from hsm.errors import TrustSvcError
@@ -48,6 +47,7 @@ from trustsvc.errors import (
     NotInitialisedError,
     PermissionDeniedError,
 )
+from trustsvc.licences import operations
 from trustsvc.licences.catalogue import LicenceType, catalogue_for, find_type
 from trustsvc.licences.files import licence_file
 from trustsvc.licences.listing import LICENCE_STATUSES, licence_history, list_licences
@@ -57,14 +57,13 @@ from trustsvc.licences.service import (
     HOLDER_ID_TYPES,
     LicenceRequest,
     get_licence,
-    issue_licence_outcome,
     licence_json,
     reinstate_licence,
     revoke_licence,
     suspend_licence,
 )
+from trustsvc.pki import read_departments, region_code_or_blank
 from trustsvc.signin import resolve_session_secret, session_principal, sign_in, sign_out
-from trustsvc.storage.models import Department, Region
 
 from ..html import domain_error_page, http_error_page, page_headers, status_for
 from ..request import service
@@ -195,9 +194,7 @@ def _principal() -> Principal:
 
 
 def _region_code() -> str:
-    with service().db.reader() as s:
-        region = s.execute(select(Region)).scalars().first()
-    return region.code if region is not None else ""
+    return region_code_or_blank(service().db)
 
 
 def _types_for(p: Principal) -> tuple[LicenceType, ...]:
@@ -212,16 +209,7 @@ def _page(template: str, http_status: int = 200, **context: Any) -> Response:
 
 
 # -- sign in and out ----------------------------------------------------------------------------
-
-
-@bp.get("")
-@bp.get("/")
-@_signed_in
-def home() -> ResponseReturnValue:
-    """The dashboard (api.blueprints.console_dashboard); the log-in page without a session."""
-    from .console_dashboard import dashboard_page
-
-    return dashboard_page()
+# (the home page, /console, is the dashboard: api.blueprints.console_dashboard)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -404,8 +392,7 @@ def new_licence() -> ResponseReturnValue:
     types = _types_for(p)
     wanted = request.values.get("type")
     ltype = next((t for t in types if t.code == wanted), types[0] if types else None)
-    with service().db.reader() as s:
-        departments = [(d.uscc, d.name) for d in s.execute(select(Department).order_by(Department.id)).scalars()]
+    departments = [(d.uscc, d.name) for d in read_departments(service().db)]
     context: dict[str, Any] = {
         "types": types,
         "ltype": ltype,
@@ -428,10 +415,10 @@ def new_licence() -> ResponseReturnValue:
     department = request.form.get("department") if p.role is Role.ADMIN else p.department_uscc
     context.update(values=values, idempotency_key=idem or context["idempotency_key"])
     try:
-        outcome = issue_licence_outcome(
+        outcome = operations.issue(
             service(),
             _form_request(ltype),
-            principal_or_actor=p,
+            actor=p,
             department_uscc=department or None,
             idempotency_key=idem,
         )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from trustsvc.apikeys import Role
@@ -18,7 +19,7 @@ from trustsvc.storage.models import Department, TrustPeerRecord
 
 from ..request import service
 from ..verification_counts import verification_counter
-from .console import _page, _principal, _region_code
+from .console import _page, _principal, _region_code, _signed_in, bp
 
 EVENT_NAMES = {
     "issued": ("签发", "issued"),
@@ -189,3 +190,11 @@ def dashboard_page() -> Response:
             for code, series in figures.peer_fetches.items()
         ],
     )
+
+
+@bp.get("")
+@bp.get("/")
+@_signed_in
+def home() -> ResponseReturnValue:
+    """The dashboard; the log-in page without a session. (Registered on the console's blueprint.)"""
+    return dashboard_page()

@@ -5,28 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, Response, jsonify, request
 
-from trustsvc.apikeys import Principal, Role
+from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError, NotFoundError
-from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type
-from trustsvc.licences.files import FILE_FORMATS, ensure_licence_file, licence_file
+from trustsvc.licences import operations
+from trustsvc.licences.catalogue import catalogue_for, find_type, resolve_type, type_codes_of
+from trustsvc.licences.files import FILE_FORMATS, licence_file
 from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
-    change_licence,
     get_licence,
-    issue_licence_outcome,
     licence_json,
     reinstate_licence,
-    renew_licence,
     request_from_json,
     revoke_licence,
     suspend_licence,
 )
-from trustsvc.licences.type_store import add_licence_type, type_versions
-from trustsvc.storage.models import LicenceRecord, Region
+from trustsvc.licences.type_store import add_licence_type, read_type_versions
+from trustsvc.pki import region_code_or_blank
+from trustsvc.storage.models import LicenceRecord
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
@@ -37,9 +35,8 @@ bp = Blueprint("licences", __name__)
 @bp.get("/licence-types")
 def licence_types() -> Response:
     """Every current type with its fields (label, constraints) and its request body's JSON Schema."""
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        types = catalogue_for(region.code if region else "", session)
+    db = service().db
+    types = catalogue_for(region_code_or_blank(db), db)
     return jsonify([t.api_dict() for t in types])
 
 
@@ -53,20 +50,17 @@ def licence_type(code: str) -> Response:
         if not raw.isdigit() or not 0 < int(raw) < 1000:
             raise InvalidInputError("version is a number 1..999", code="invalid_field", field="version")
         version = int(raw)
-    with service().db.reader() as session:
-        region = session.execute(select(Region)).scalars().first()
-        region_code = region.code if region else ""
-        ltype = resolve_type(region_code, code, session)
-        if version is not None:
-            ltype = find_type(region_code, ltype.code, session, version=version)
-            if ltype.version != version:
-                raise NotFoundError(
-                    f"licence type {code} has no version {version}", code="licence_type_version_not_found"
-                )
-        versions = [
-            {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
-            for v in type_versions(session, ltype.code)
-        ]
+    db = service().db
+    region_code = region_code_or_blank(db)
+    ltype = resolve_type(region_code, code, db)
+    if version is not None:
+        ltype = find_type(region_code, ltype.code, db, version=version)
+        if ltype.version != version:
+            raise NotFoundError(f"licence type {code} has no version {version}", code="licence_type_version_not_found")
+    versions = [
+        {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
+        for v in read_type_versions(db, ltype.code)
+    ]
     return jsonify(
         {
             **ltype.api_dict(),
@@ -105,18 +99,17 @@ def issue() -> tuple[Response, int]:
         raise InvalidInputError(
             "an admin key must say which department issues (department)", code="department_required", field="department"
         )
-    outcome = issue_licence_outcome(
+    issued = operations.issue(
         service(),
         request_from_json(data),
-        principal_or_actor=principal,
+        actor=principal,
         department_uscc=department,
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-    _make_file(outcome.record, principal)
-    resp = jsonify(licence_json(outcome.record))
-    if outcome.replayed:
+    resp = jsonify(licence_json(issued.record))
+    if issued.replayed:
         return resp, 200
-    resp.headers["Location"] = _location(outcome.record)
+    resp.headers["Location"] = _location(issued.record)
     return resp, 201
 
 
@@ -169,39 +162,23 @@ def issue_batch() -> Response:
 def _allowed_rows(rows: list[tuple[int, Any]], allowed: set[str], refused: list[Any]) -> list[tuple[int, Any]]:
     """The rows of the types an issuer key may issue; each other one gets its own error."""
     from trustsvc.licences.bulk import RowError
-    from trustsvc.licences.service import _region_code
 
-    with service().db.reader() as session:
-        region = _region_code(session)
-        kept = []
-        for i, body in rows:
-            wanted = body.get("type") if isinstance(body, dict) else None
-            try:
-                code = resolve_type(region, wanted, session).code if isinstance(wanted, str) else None
-            except InvalidInputError:
-                code = None  # the row's own check says so
-            if code is not None and code not in allowed:
-                refused.append(
-                    RowError(i, "type", "licence_type_not_allowed", f"this key may not issue licence type {code}")
-                )
-                continue
-            kept.append((i, body))
+    wanted = [body.get("type") if isinstance(body, dict) else None for _, body in rows]
+    codes = type_codes_of(service().db, [w if isinstance(w, str) else None for w in wanted])
+    kept = []
+    for (i, body), code in zip(rows, codes):  # None: the row's own check says what is wrong
+        if code is not None and code not in allowed:
+            refused.append(
+                RowError(i, "type", "licence_type_not_allowed", f"this key may not issue licence type {code}")
+            )
+            continue
+        kept.append((i, body))
     return kept
 
 
 def _location(row: LicenceRecord) -> str:
     """Where a 201's new licence (or version) lives, for the ``Location`` header."""
     return f"/api/v1/licences/{row.identifier}"
-
-
-def _make_file(row: LicenceRecord, principal: Principal) -> None:
-    """Seal the licence's PDF right after issuance, in its own transaction. A failure here does
-    not undo the issued licence: it is logged, and GET .../file makes the file on demand (and
-    reports the error to whoever asks)."""
-    try:
-        ensure_licence_file(service(), row.identifier, actor=principal.actor)
-    except Exception:
-        current_app.logger.exception("licence %s was issued but its PDF was not made", row.identifier)
 
 
 def requested_file_type() -> str:
@@ -289,10 +266,9 @@ def reinstate(identifier: str) -> Response:
 # -- new versions (变更 / 延续): 201 with the new version; the old one is superseded -----------
 
 
-def _new_version(row: LicenceRecord) -> tuple[Response, int]:
-    _make_file(row, current_principal())  # a new version is an issuance: it gets its own sealed PDF
-    resp = jsonify(licence_json(row))
-    resp.headers["Location"] = _location(row)
+def _new_version(issued: operations.Issued) -> tuple[Response, int]:
+    resp = jsonify(licence_json(issued.record))  # a new version is an issuance: it has its own sealed PDF
+    resp.headers["Location"] = _location(issued.record)
     return resp, 201
 
 
@@ -301,12 +277,8 @@ def _new_version(row: LicenceRecord) -> tuple[Response, int]:
 def change(identifier: str) -> tuple[Response, int]:
     body = change_from_json(json_object())
     return _new_version(
-        change_licence(
-            service(),
-            identifier,
-            principal_or_actor=current_principal(),
-            fields=body.fields,
-            holder_name=body.holder_name,
+        operations.change(
+            service(), identifier, actor=current_principal(), fields=body.fields, holder_name=body.holder_name
         )
     )
 
@@ -316,11 +288,7 @@ def change(identifier: str) -> tuple[Response, int]:
 def renew(identifier: str) -> tuple[Response, int]:
     body = renew_from_json(json_object())
     return _new_version(
-        renew_licence(
-            service(),
-            identifier,
-            principal_or_actor=current_principal(),
-            valid_until=body.valid_until,
-            valid_from=body.valid_from,
+        operations.renew(
+            service(), identifier, actor=current_principal(), valid_until=body.valid_until, valid_from=body.valid_from
         )
     )

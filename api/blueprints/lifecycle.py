@@ -10,8 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from trustsvc.apikeys import Role
 from trustsvc.certificates import (
-    certificate_json,
-    find_certificate,
+    certificate_view,
     list_certificates,
     rekey_department,
     renew_certificate,
@@ -59,8 +58,7 @@ def list_view() -> Response:
 @require_role(Role.ADMIN)
 def show_view(ident: str) -> Response:
     """``ident``: the serial (hex) or SHA-256 of the certificate."""
-    with service().db.reader() as session:
-        return jsonify(certificate_json(session, find_certificate(session, ident)))
+    return jsonify(certificate_view(service().db, ident))
 
 
 @bp.post("/certificates/<ident>/revoke")

@@ -31,8 +31,6 @@ def index() -> Response:
 @bp.get("/developers")
 def developers() -> Response:
     svc = service()
-    with svc.db.reader() as session:
-        region = pki.get_region(session)
-        cas = pki.list_cas(session)
-        resp = make_response(render_template("developers.html", region=region, cas=cas))
+    region, cas = pki.read_region(svc.db), pki.read_cas(svc.db)
+    resp = make_response(render_template("developers.html", region=region, cas=cas))
     return page_headers(resp, private=False)

@@ -28,29 +28,27 @@ def _der_or_pem(der: bytes, *, label: str, mimetype: str, filename: str) -> Resp
 
 @bp.get("/ca")
 def list_cas() -> Response:
-    with service().db.reader() as session:
-        rows = pki.list_cas(session)
-        return jsonify(
-            [
-                {
-                    "slug": r.slug,
-                    "subject": r.subject,
-                    "profile": r.profile,
-                    "sha256": r.sha256,
-                    "serial": r.serial_hex,
-                    "not_before": r.not_before.isoformat(),
-                    "not_after": r.not_after.isoformat(),
-                    "links": {"certificate": f"/api/v1/ca/{r.slug}", "crl": f"/api/v1/crl/{r.slug}"},
-                }
-                for r in rows
-            ]
-        )
+    rows = pki.read_cas(service().db)
+    return jsonify(
+        [
+            {
+                "slug": r.slug,
+                "subject": r.subject,
+                "profile": r.profile,
+                "sha256": r.sha256,
+                "serial": r.serial_hex,
+                "not_before": r.not_before.isoformat(),
+                "not_after": r.not_after.isoformat(),
+                "links": {"certificate": f"/api/v1/ca/{r.slug}", "crl": f"/api/v1/crl/{r.slug}"},
+            }
+            for r in rows
+        ]
+    )
 
 
 @bp.get("/ca/<slug>")
 def ca_certificate(slug: str) -> Response:
-    with service().db.reader() as session:
-        der = pki.get_ca(session, slug).der
+    der = pki.read_ca_der(service().db, slug)
     return _der_or_pem(der, label="CERTIFICATE", mimetype="application/pkix-cert", filename=f"{slug}.cer")
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError, MalformedRequestError, PermissionDeniedError
 from trustsvc.seal_lifecycle import list_seals, reinstate_seal, revoke_seal, set_default_seal, show_seal, suspend_seal
-from trustsvc.sealing import SealRequest, apply_seal, get_seal, make_department_seal
+from trustsvc.sealing import SealRequest, apply_seal, make_department_seal, read_seal
 
 from ..auth import current_principal, require_role
 from ..request import json_object, read_upload, service, string_field
@@ -166,8 +166,7 @@ def choose_default_seal(uscc: str) -> Response:
 
 @bp.get("/seals/<esid>")
 def get_seal_view(esid: str) -> Response:
-    with service().db.reader() as session:
-        row = get_seal(session, esid)
+    row = read_seal(service().db, esid)
     fmt = request.args.get("format", "json")
     if fmt == "esl":
         return Response(

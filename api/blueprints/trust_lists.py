@@ -11,8 +11,8 @@ from flask import Blueprint, Response, jsonify
 
 from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError, RateLimitedError
-from trustsvc.peers import import_peer, list_peers, refresh_peers
-from trustsvc.trust_lists import TRUST_LIST_MEDIA_TYPE, current_trust_list
+from trustsvc.federation.peers import import_peer, list_peers, refresh_peers
+from trustsvc.federation.trust_lists import TRUST_LIST_MEDIA_TYPE, current_trust_list
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field

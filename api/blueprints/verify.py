@@ -1,6 +1,6 @@
 """``POST /api/v1/verify``: a multipart ``file`` (plus optional ``original``) or ``image`` (a
 photo of a service code's QR), a raw body, or JSON ``{"code": …, "purpose": …}`` → the report
-JSON of DESIGN §4, 200 whatever the indication.
+JSON (README, "Verification reports and policy"), 200 whatever the indication.
 
 One region verifier judges everything (trustsvc.verifier) against the process's trust snapshot,
 each object in the namespace of its issuer (this region, or a peer imported by pin). Service

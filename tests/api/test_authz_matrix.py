@@ -28,10 +28,10 @@ from trustsvc import pki
 from trustsvc.apikeys import create_api_key, revoke_api_key
 from trustsvc.config import load_config, write_config
 from trustsvc.context import open_service
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
 from trustsvc.licences.service import issue_licence, request_from_json, suspend_licence
 from trustsvc.sealing import SealRequest, make_department_seal
-from trustsvc.uscc import uscc_check_char
 
 DEPT_A = "11320000MB0000001G"
 DEPT_B = "11320000MB0000002" + uscc_check_char("11320000MB0000002")

@@ -29,8 +29,8 @@ from hsm.errors import WrongPINError
 from trustsvc.apikeys import create_api_key
 from trustsvc.config import load_config
 from trustsvc.context import open_service
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
-from trustsvc.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 OTHER = "11320000MB0000003" + uscc_check_char("11320000MB0000003")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
-from trustsvc.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 COMPANY = "91320100MA1" + "ABCDE" + "0"

@@ -1,22 +1,12 @@
-"""Service-code fixtures: the demo department's seal, a licence, an app and one key per role."""
+"""Service-code fixtures: a licence and one key per role (seal, app and client: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 from code_helpers import DEPT, business_body
 
-from api import create_app
-from trustsvc.apikeys import create_api_key
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import issue_licence, request_from_json
-from trustsvc.sealing import SealRequest, make_department_seal
-
-
-@pytest.fixture
-def seal(service):
-    return make_department_seal(
-        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
-    )
 
 
 @pytest.fixture
@@ -29,17 +19,7 @@ def licence(service, seal):
 
 
 @pytest.fixture
-def client(service):
-    return create_app(service=service).test_client()
-
-
-@pytest.fixture
-def keys(service) -> dict[str, str]:
-    out = {}
-    with service.db.transaction() as s:
-        for role in ("admin", "verifier", "peer"):
-            out[role] = create_api_key(s, role=role, actor="test").token
-        out["issuer"] = create_api_key(
-            s, role="issuer", actor="test", department_uscc=DEPT, licence_types=[BUSINESS_LICENCE.code]
-        ).token
+def keys(make_key) -> dict[str, str]:
+    out = {role: make_key(role) for role in ("admin", "verifier", "peer")}
+    out["issuer"] = make_key("issuer", department=DEPT, types=[BUSINESS_LICENCE.code])
     return out

@@ -21,10 +21,10 @@ from ca.cms import sign_cms
 from ca.results import Indication
 from hsm import sm3
 from hsm.encoding import SM2_N
-from trustsvc.canonical import canonical_json
 from trustsvc.codes.format import ALG_SM2_SM3, decode_code, kid_for, sig_structure
 from trustsvc.codes.material import CACHE_FORMAT, STATUS_DIR, TRUST_FILE
-from trustsvc.snapshot import load_snapshot_cache
+from trustsvc.federation.snapshot import load_snapshot_cache
+from trustsvc.formats.canonical import canonical_json
 from trustsvc.status_lists import BLOCK_BITS, STATUS_LIST_CONTENT_TYPE, STATUS_LIST_FORMAT, encode_bitstring
 from trustsvc.verifier import verify_code
 

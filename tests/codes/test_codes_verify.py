@@ -21,8 +21,8 @@ from trustsvc.codes.format import CodeClaims, decode_code, sign_code
 from trustsvc.codes.material import write_code_cache
 from trustsvc.codes.service import make_dynamic_code, static_code, static_code_text
 from trustsvc.errors import ConflictError, InvalidInputError
+from trustsvc.federation.snapshot import TrustSnapshot, build_snapshot, load_snapshot_cache
 from trustsvc.licences.service import change_licence, issue_licence, request_from_json, revoke_licence
-from trustsvc.snapshot import TrustSnapshot, build_snapshot, load_snapshot_cache
 from trustsvc.storage.models import AuditEventRecord, ServiceCodeRecord, StatusListRecord, utcnow
 from trustsvc.verifier import OnlineCodes, verify_code
 
@@ -305,7 +305,7 @@ def test_changing_any_single_character_fails_and_never_raises(service, licence):
 def test_offline_checks_a_held_status_list_once_and_still_judges_its_freshness(service, licence, tmp_path, monkeypatch):
     """A verifier checks the held list's CMS and chain once, not per code; a later time past the
     list's next_update is judged stale without checking it again."""
-    import trustsvc.snapshot as snapshot_module
+    import trustsvc.federation.snapshot as snapshot_module
 
     calls = []
     real = snapshot_module.verify_status_list

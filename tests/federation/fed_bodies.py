@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
-from trustsvc.uscc import uscc_check_char
 
 _COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
 

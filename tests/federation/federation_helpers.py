@@ -28,7 +28,7 @@ REGIONS = {
 
 def department_uscc(region: str) -> str:
     """A valid USCC for the region's demo department (GB 32100 check character computed)."""
-    from trustsvc.uscc import uscc_check_char
+    from trustsvc.formats.uscc import uscc_check_char
 
     stem = f"11{region}MB0000001"
     return stem + uscc_check_char(stem)

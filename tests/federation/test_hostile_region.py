@@ -338,7 +338,7 @@ _SEQUENCE = itertools.count(1000)
 def craft_b_list(world: World, mutate: Callable[[Any, Any, dict[str, Any]], None]) -> bytes:
     """B's trust list as B's operator makes it: B's current entries changed by ``mutate(svc,
     session, entries)``, signed by B's trust-list signer with a sequence above anything held."""
-    from trustsvc.trust_lists import sign_trust_list, trust_list_entries
+    from trustsvc.federation.trust_lists import sign_trust_list, trust_list_entries
 
     svc = open_region_service(world.regions[B])
     try:
@@ -405,8 +405,8 @@ def _forge_code(world: World, text: str, *, iss: str) -> str:
     from sqlalchemy import select
 
     from trustsvc.codes.format import decode_code, sign_code
+    from trustsvc.federation.trust_lists import CODE_SIGNER_SLUG
     from trustsvc.storage.models import CertificateRecord
-    from trustsvc.trust_lists import CODE_SIGNER_SLUG
 
     svc = open_region_service(world.regions[B])
     try:
@@ -503,7 +503,7 @@ def test_b_b_cannot_speak_as_cs_issuer(world: World) -> None:
 
 
 def _ca_of(region: Region, uscc: str) -> bytes:
-    from trustsvc.trust_lists import content_of
+    from trustsvc.federation.trust_lists import content_of
 
     status, der, _ = region.request("GET", "/api/v1/trust-list")
     assert status == 200

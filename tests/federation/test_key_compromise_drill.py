@@ -30,6 +30,8 @@ from federation_helpers import (
     setup_region,
 )
 
+pytestmark = pytest.mark.slow  # starts servers in subprocesses
+
 A, B = "320000", "220000"
 DOC = "跨省通办：密钥泄露演练".encode()
 
@@ -74,8 +76,8 @@ def _forge(region: Region, esid: str, *, first_key: bool) -> bytes:
     key, time-stamped by the region's public TSA like anyone's."""
     from sqlalchemy import select
 
+    from trustsvc.formats.seals.make import sign_document
     from trustsvc.sealing import get_seal, region_timestamper
-    from trustsvc.seals.make import sign_document
     from trustsvc.storage.models import CertificateRecord, utcnow
 
     svc = open_region_service(region)
@@ -240,7 +242,7 @@ def test_a_peer_sees_the_revocations_and_seal_statuses_in_the_list(drill) -> Non
     a = drill["a"]
     status, summary, _ = a.request("GET", "/api/v1/trust-list")
     assert status == 200
-    from trustsvc.trust_lists import content_of
+    from trustsvc.federation.trust_lists import content_of
 
     tl = content_of(summary)
     assert sorted(r.reason for r in tl.revoked or ()) == ["key_compromise", "superseded"]

@@ -14,6 +14,8 @@ import pytest
 from fed_bodies import business_body
 from federation_helpers import REGIONS, Region, make_region, region_pin, running, setup_region
 
+pytestmark = pytest.mark.slow  # starts servers in subprocesses
+
 A, B = "320000", "220000"
 
 

@@ -23,10 +23,10 @@ from sqlalchemy import select
 
 from trustsvc import pki
 from trustsvc.errors import UpstreamTimeoutError
-from trustsvc.peers import fetch, import_peer, list_peers, refresh_peers
+from trustsvc.federation.peers import fetch, import_peer, list_peers, refresh_peers
+from trustsvc.federation.trust_lists import current_trust_list
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.storage.models import TrustPeerRecord
-from trustsvc.trust_lists import current_trust_list
-from trustsvc.uscc import uscc_check_char
 
 TRICKLE_INTERVAL = 0.5
 FETCH_TIMEOUT = 2

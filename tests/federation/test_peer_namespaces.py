@@ -22,9 +22,8 @@ from ca.issue import issue_certificate
 from ca.names import SubjectSpec
 from trustsvc import pki
 from trustsvc.errors import InvalidInputError
-from trustsvc.peers import import_peer, list_peers, refresh_peers
-from trustsvc.storage.models import CertificateRecord, PeerStatusListRecord, TrustPeerRecord
-from trustsvc.trust_lists import (
+from trustsvc.federation.peers import import_peer, list_peers, refresh_peers
+from trustsvc.federation.trust_lists import (
     NamespaceClaims,
     TrustListRejected,
     content_of,
@@ -34,7 +33,8 @@ from trustsvc.trust_lists import (
     sign_trust_list,
     trust_list_entries,
 )
-from trustsvc.uscc import uscc_check_char
+from trustsvc.formats.uscc import uscc_check_char
+from trustsvc.storage.models import CertificateRecord, PeerStatusListRecord, TrustPeerRecord
 
 A, B, C = "320000", "220000", "360000"
 _sequences = itertools.count(1000)

@@ -20,14 +20,14 @@ from federation_helpers import department_uscc, open_region
 from sqlalchemy import select
 
 from trustsvc import pki
+from trustsvc.federation.peers import import_peer, refresh_peers
+from trustsvc.federation.snapshot import BuildCache, build_snapshot
+from trustsvc.federation.trust_lists import current_trust_list
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
-from trustsvc.peers import import_peer, refresh_peers
 from trustsvc.sealing import SealRequest, make_department_seal
-from trustsvc.snapshot import BuildCache, build_snapshot
 from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import PeerStatusListRecord, TrustPeerRecord
-from trustsvc.trust_lists import current_trust_list
-from trustsvc.uscc import uscc_check_char
 
 A, B = "320000", "220000"
 DAY = dt.timedelta(days=1)

@@ -35,14 +35,14 @@ from ca.names import SubjectSpec
 from ca.results import Indication
 from trustsvc import pki
 from trustsvc.codes.service import static_code_text
+from trustsvc.federation.snapshot import BuildCache, TrustSnapshot, build_snapshot
+from trustsvc.federation.snapshot_holder import SnapshotHolder
+from trustsvc.federation.trust_lists import content_of, current_trust_list, sign_trust_list, trust_list_entries
 from trustsvc.licences.files import ensure_licence_file
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
 from trustsvc.sealing import SealRequest, make_department_seal
-from trustsvc.snapshot import BuildCache, TrustSnapshot, build_snapshot
-from trustsvc.snapshot_holder import SnapshotHolder
 from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import CertificateRecord, PeerStatusListRecord, TrustPeerRecord
-from trustsvc.trust_lists import content_of, current_trust_list, sign_trust_list, trust_list_entries
 from trustsvc.verifier import OnlineCodes, verify, verify_code
 
 A, B, C = "320000", "220000", "360000"
@@ -316,7 +316,7 @@ def test_status_lists_are_checked_once_at_first_use(world: World, monkeypatch: p
     """A build checks no held status list (30 peers of 1,000 issuers would make a cold build of
     30,000 signature checks); the first verification needing one checks it, once, and a rebuild
     with the same cache reuses that check."""
-    import trustsvc.snapshot as snapshot_module
+    import trustsvc.federation.snapshot as snapshot_module
 
     calls: list[str] = []
     real = snapshot_module.verify_status_list
@@ -510,7 +510,7 @@ def test_concurrent_requests_share_one_snapshot(world: World) -> None:
 
 def test_the_code_cache_loads_into_the_same_model(world: World, tmp_path: Path) -> None:
     from trustsvc.codes.material import write_code_cache
-    from trustsvc.snapshot import load_snapshot_cache
+    from trustsvc.federation.snapshot import load_snapshot_cache
 
     _hold(world, "b-honest")
     write_code_cache(world.a, tmp_path / "cache")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from trustsvc.snapshot_holder import SnapshotHolder
+from trustsvc.federation.snapshot_holder import SnapshotHolder
 from trustsvc.storage import Database
 from trustsvc.storage.trust_version import bump_trust_version
 

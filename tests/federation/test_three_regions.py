@@ -21,6 +21,8 @@ from federation_helpers import PIN, REGIONS, Region, make_region, running
 
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE, NATIONAL_TYPES
 
+pytestmark = pytest.mark.slow  # starts servers in subprocesses
+
 A, B, C = "320000", "220000", "360000"
 DOCUMENT = "跨省通办 — a document sealed in one region and verified in the others".encode()
 
@@ -241,8 +243,8 @@ def _sign_list(
     trust-list signer, or back-dated."""
     from trustsvc.config import load_config
     from trustsvc.context import open_service
+    from trustsvc.federation.trust_lists import sign_trust_list, trust_list_entries
     from trustsvc.storage.models import TrustListRecord
-    from trustsvc.trust_lists import sign_trust_list, trust_list_entries
 
     env = {"TRUSTSVC_HOME": str(region.home), "TRUSTSVC_HSM_PIN": PIN}
     svc = open_service(load_config(env), env)

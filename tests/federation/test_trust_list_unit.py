@@ -17,19 +17,15 @@ from sqlalchemy import select
 from ca.cms import verify_cms
 from ca.results import Indication
 from trustsvc import pki
-from trustsvc.authorisation import check_licence_authorisation
 from trustsvc.config import load_config
 from trustsvc.errors import ConfigurationError, InvalidInputError
-from trustsvc.grants import set_licence_types
-from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE, NATIONAL_TYPES
-from trustsvc.licences.identifier import LicenceIdentifier
-from trustsvc.peer_refresher import PeerRefresher
-from trustsvc.peers import import_peer, list_peers, refresh_peers
-from trustsvc.report import ReportBuilder
-from trustsvc.signer_rotation import rotate_code_signer, rotate_trust_list_signer
-from trustsvc.snapshot import build_snapshot
-from trustsvc.storage.models import CertificateRecord
-from trustsvc.trust_lists import (
+from trustsvc.federation.authorisation import check_licence_authorisation
+from trustsvc.federation.grants import set_licence_types
+from trustsvc.federation.peer_refresher import PeerRefresher
+from trustsvc.federation.peers import import_peer, list_peers, refresh_peers
+from trustsvc.federation.signer_rotation import rotate_code_signer, rotate_trust_list_signer
+from trustsvc.federation.snapshot import build_snapshot
+from trustsvc.federation.trust_lists import (
     TRUST_LIST_CONTENT_TYPE,
     TRUST_LIST_FORMAT,
     current_trust_list,
@@ -37,6 +33,10 @@ from trustsvc.trust_lists import (
     trust_list_entries,
     verify_trust_list,
 )
+from trustsvc.formats.report import ReportBuilder
+from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE, NATIONAL_TYPES
+from trustsvc.licences.identifier import LicenceIdentifier
+from trustsvc.storage.models import CertificateRecord
 from trustsvc.verifier import verify as verify_in_region
 
 DAY = dt.timedelta(days=1)
@@ -294,7 +294,7 @@ def test_an_issuer_is_listed_only_with_its_granted_types(regions) -> None:
     builder.trust_path.append(
         {"role": "signer", "trust_anchor": True, "sha256": "ab" * 32, "region": "320000", "list_sequence": 7}
     )
-    from trustsvc.trust import TrustContext
+    from trustsvc.formats.trust import TrustContext
 
     trust = TrustContext(authorisations={"ab" * 32: {uscc: frozenset({BUSINESS_LICENCE.code})}})
     food = LicenceIdentifier(FOOD_BUSINESS_LICENCE.code, uscc, "20260000001", 1).text
@@ -367,9 +367,9 @@ def test_the_offline_code_cache_carries_peer_regions(regions, tmp_path: Path) ->
 
     from trustsvc.codes.material import write_code_cache
     from trustsvc.codes.service import static_code
+    from trustsvc.federation.snapshot import load_snapshot_cache
     from trustsvc.licences.service import issue_licence, request_from_json
     from trustsvc.sealing import SealRequest, make_department_seal
-    from trustsvc.snapshot import load_snapshot_cache
     from trustsvc.verifier import verify_code
 
     a, b, pin, base = regions["a"], regions["b"], regions["pin"], regions["base"]
@@ -423,7 +423,7 @@ def test_fetch_reads_files_only_for_an_operator_and_never_follows_redirects(tmp_
     import http.server
     import threading
 
-    from trustsvc.peers import fetch, same_origin
+    from trustsvc.federation.peers import fetch, same_origin
 
     secret = tmp_path / "keystore-file"
     secret.write_bytes(b"not for peers")
@@ -459,7 +459,7 @@ def test_only_the_pinned_root_of_a_peer_list_becomes_an_anchor(regions) -> None:
     import dataclasses
     import hashlib
 
-    from trustsvc.peers import peer_trust
+    from trustsvc.federation.peers import peer_trust
 
     a, b, pin = regions["a"], regions["b"], regions["pin"]
     tl = current_trust_list(a).trust_list

@@ -48,15 +48,15 @@ class Corpus:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     from ca.ocsp_client import build_ocsp_request
     from trustsvc.codes.service import make_dynamic_code, static_code_text
+    from trustsvc.federation.local_trust import local_trust_context
     from trustsvc.licences.files import ensure_licence_file
     from trustsvc.licences.service import issue_licence
-    from trustsvc.local_trust import local_trust_context
     from trustsvc.sealing import apply_seal, region_authority
     from trustsvc.status_lists import current_status_list
     from trustsvc.storage.models import CertificateRecord, SealRecord
 
     service = make_service(tmp_path_factory.mktemp("fuzz") / "home")
-    from trustsvc.demo import sample_request
+    from trustsvc.cli.demo import sample_request
 
     row = issue_licence(
         service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-sample"

@@ -20,7 +20,7 @@ from asn1crypto import pem
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from trustsvc.report import VerificationReport
+from trustsvc.formats.report import VerificationReport
 
 __all__ = [
     "examples",

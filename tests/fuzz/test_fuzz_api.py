@@ -160,7 +160,7 @@ class App:
             self.spare_key_id = create_api_key(s, role="verifier", actor="fuzz", label="spare").key_id
         self.keys["wrong"] = "tsk_000000000000_" + "A" * 43
         self.keys["malformed"] = "not-a-key"
-        from trustsvc.demo import sample_request
+        from trustsvc.cli.demo import sample_request
         from trustsvc.licences.service import issue_licence
         from trustsvc.storage.models import SealRecord
 

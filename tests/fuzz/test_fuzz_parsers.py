@@ -1,6 +1,6 @@
 """Structure-aware fuzzing of every reader of hostile bytes (issue 7 item 4).
 
-The byte-level fuzz tests (tests/ca/test_ca_fuzz.py, tests/seals/test_seals_fuzz.py, the CMS,
+The byte-level fuzz tests (tests/ca/test_ca_fuzz.py, tests/formats/test_seals_fuzz.py, the CMS,
 TSA and OCSP ones in tests/ca, tests/codes/test_codes_format.py) flip, cut and insert bytes.
 These feed the same readers well-formed DER whose inside is wrong (fuzz_der: a real value's
 TLV tree with nodes changed, dropped, duplicated, swapped, retagged or grafted, re-encoded), COSE
@@ -32,11 +32,11 @@ from hsm import DEFAULT_SM2_ID, sm3
 from hsm.encoding import signature_to_raw
 from trustsvc.codes.format import CodeFormatError, decode_code, kid_for, sig_structure
 from trustsvc.errors import InvalidInputError
+from trustsvc.federation.snapshot import TrustSnapshot, build_snapshot
+from trustsvc.formats.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
 from trustsvc.licences.pdf_verify import verify_licence_pdf
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.sealing import region_authority
-from trustsvc.seals import SESFormatError, parse_seal, parse_ses_signature, verify_seal, verify_ses_signature
-from trustsvc.snapshot import TrustSnapshot, build_snapshot
 from trustsvc.status_lists import STATUS_LIST_CONTENT_TYPE, verify_status_list
 from trustsvc.verifier import OnlineCodes, verify_code
 from trustsvc.verify import verify_bytes, verify_certificate_report, verify_cms_report

@@ -33,9 +33,9 @@ from ca.cms import sign_cms, verify_cms
 from ca.ocsp_client import verify_ocsp_response
 from ca.ocsp_responder import OCSPResponder
 from ca.revocation import RevocationStatus
+from trustsvc.federation.trust_lists import TRUST_LIST_CONTENT_TYPE, current_trust_list, verify_trust_list
+from trustsvc.formats.seals import verify_seal, verify_ses_signature
 from trustsvc.ocsp import respond_ocsp
-from trustsvc.seals import verify_seal, verify_ses_signature
-from trustsvc.trust_lists import TRUST_LIST_CONTENT_TYPE, current_trust_list, verify_trust_list
 
 FAR = b"99991231235959Z"
 

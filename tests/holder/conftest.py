@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pytest
 from holder_helpers import DEPT, OTHER_DEPT, business_body, food_body
 
-from api import create_app
 from trustsvc import pki
 from trustsvc.apikeys import create_api_key
 from trustsvc.licences.service import issue_licence, request_from_json
@@ -43,11 +42,6 @@ def licences(service) -> Licences:
         food=issue(food_body(), DEPT),
         other_food=issue(food_body(permit="JY23201040000099"), OTHER_DEPT),
     )
-
-
-@pytest.fixture
-def client(service):
-    return create_app(service=service).test_client()
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
-from trustsvc.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 OTHER_DEPT = "11320000MB0000002" + uscc_check_char("11320000MB0000002")

@@ -17,12 +17,12 @@ from ca.certs import parse_certificate
 from ca.results import Indication
 from trustsvc.codes.format import ALG_SM2_SM3, kid_for, sig_structure
 from trustsvc.codes.material import CodeTrust
+from trustsvc.formats.trust import TrustContext
 from trustsvc.holder.format import decode_envelope
 from trustsvc.holder.material import MaterialHolderTrust, StatusAnswer
 from trustsvc.holder.mso import encode_mso
 from trustsvc.holder.verify import verify_holder_text
 from trustsvc.licences.status import LicenceStatus
-from trustsvc.trust import TrustContext
 
 
 def _hex(block: str) -> bytes:

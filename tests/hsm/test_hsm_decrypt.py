@@ -99,3 +99,19 @@ def test_gmcert_envelope_key_decrypts_with_sign_key() -> None:
     _, _, enc_key_der = pem.unarmor((cms_dir / "gmsm_gmcert_expectedEncKey.pem").read_bytes())
     with pytest.raises(hsm.HSMError):
         OpenSSLSM2Key.from_pkcs8(enc_key_der).decrypt(encrypted_key)
+
+
+def test_soft_key_store_decrypts_by_reference(tmp_path: Path) -> None:
+    """An envelope's key is opened through KeyStore.decrypt: the caller holds a reference only."""
+    store = hsm.SoftKeyStore(tmp_path / "keys", "pin", create=True)
+    ref = store.create_key("recipient")
+    point = parse_spki(store.public_key(ref)).point
+    der = _raw_to_der(gmalg.SM2(pk=point).encrypt(b"sixteen byte key"))
+    assert store.decrypt(ref, der) == b"sixteen byte key"
+    other = store.create_key("other")
+    with pytest.raises(hsm.HSMError) as wrong:
+        store.decrypt(other, der)
+    assert wrong.value.code == "sm2_decrypt_failed"
+    p256 = store.create_key("p256", hsm.KeyAlgorithm.ECDSA_P256)
+    with pytest.raises(hsm.UnsupportedAlgorithmError):
+        store.decrypt(p256, der)

@@ -308,8 +308,8 @@ def _relabel_code(code: str, signer) -> str:
 
 
 def _business_body() -> dict:
+    from trustsvc.formats.uscc import uscc_check_char
     from trustsvc.licences.catalogue import BUSINESS_LICENCE
-    from trustsvc.uscc import uscc_check_char
 
     company = "91320100MA1ABCDE0"
     company += uscc_check_char(company)
@@ -343,12 +343,12 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     from trustsvc.codes.service import static_code
     from trustsvc.config import load_config, write_config
     from trustsvc.context import open_service
+    from trustsvc.federation.local_trust import local_trust_context
+    from trustsvc.federation.snapshot import build_snapshot
     from trustsvc.licences.files import ensure_licence_file
     from trustsvc.licences.service import issue_licence, request_from_json
     from trustsvc.licences.status import licence_status
-    from trustsvc.local_trust import local_trust_context
     from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
-    from trustsvc.snapshot import build_snapshot
     from trustsvc.storage.models import CertificateRecord
     from trustsvc.verifier import OnlineCodes, verify_code
     from trustsvc.verify import verify_bytes

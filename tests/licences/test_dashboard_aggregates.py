@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from trustsvc.dashboard import CHINA, dashboard
 from trustsvc.dashboard_counts import licence_active_until, licence_day_counts, licence_status_counts
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.bulk import import_rows, read_rows
 from trustsvc.licences.service import (
     change_licence,
@@ -28,7 +29,6 @@ from trustsvc.licences.service import (
     suspend_licence,
 )
 from trustsvc.storage.models import AuditEventRecord, Department, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 
 def _company(n: int) -> str:

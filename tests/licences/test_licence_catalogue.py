@@ -7,6 +7,7 @@ import pytest
 from licence_helpers import business_body, food_body
 
 from trustsvc.errors import InvalidInputError, NotFoundError
+from trustsvc.formats.uscc import validate_uscc
 from trustsvc.licences.catalogue import (
     BUSINESS_LICENCE,
     FOOD_BUSINESS_LICENCE,
@@ -14,7 +15,6 @@ from trustsvc.licences.catalogue import (
     find_type,
     validate_fields,
 )
-from trustsvc.uscc import validate_uscc
 
 
 def test_demo_types_have_21_character_codes_led_by_a_valid_ministry_uscc() -> None:

@@ -14,10 +14,10 @@ import pytest
 from pdf_tools import poppler_tool
 from schema_bodies import body_from_schema
 
+from trustsvc.formats.seals.picture import round_seal_picture
 from trustsvc.licences.catalogue import NATIONAL_TYPES, LicenceType
 from trustsvc.licences.files import licence_face
 from trustsvc.licences.render import render_licence_pdf
-from trustsvc.seals.picture import round_seal_picture
 
 LONG_AUTHORITY = "江苏省南京市江北新区管理委员会行政审批局（江北新区市场监督管理局）"
 CODE = "TS1:" + "6BF+:7OAQ$G9D3H0N4T9CA.D2DYQ6R7E$J9LYK-CBGQO0:KCE30D0UE*1SUDLU9ZIAI9IRD0B:C6PMI6JR" * 4

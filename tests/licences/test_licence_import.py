@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from trustsvc.audit import verify_chain
 from trustsvc.errors import ConflictError
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.holder.models import LicenceMsoRecord
 from trustsvc.licences.bulk import import_rows, read_rows
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
@@ -22,7 +23,6 @@ from trustsvc.licences.identifier import LicenceIdentifier
 from trustsvc.licences.issuing import Pending, issue_batch
 from trustsvc.licences.service import _check_request, _request_hash, issue_licence, request_from_json
 from trustsvc.storage.models import AuditEventRecord, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 
 def _company(n: int) -> str:
@@ -164,7 +164,7 @@ def test_batch_endpoint_answers_each_licence_by_index(client, keys, seal) -> Non
 
 
 def test_a_large_import_batch_goes_by_copy_on_postgresql_and_keeps_every_guarantee(service, seal, monkeypatch) -> None:
-    from trustsvc.local_trust import local_trust_context
+    from trustsvc.federation.local_trust import local_trust_context
     from trustsvc.storage import copy as copy_module
     from trustsvc.verify import verify_bytes
 

@@ -2,7 +2,7 @@
 seal. A seal (or a TBS_Sign) whose DER length ends in the octet 0x80 (``30 83 01 3b 80``) was
 taken by asn1crypto for an indefinite-length encoding and re-parsed in full when it went into a
 signature, and the untagged certList CHOICE made that fail (``Error parsing
-trustsvc.seals.asn1.CertDigestObj``). With 40 or more departments some seal's length ended so
+trustsvc.formats.seals.asn1.CertDigestObj``). With 40 or more departments some seal's length ended so
 often enough for the bench's import to stop at its first batch; here one seal is made so."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from licence_helpers import DEPT
 from sqlalchemy import select
 
 from trustsvc import pki
+from trustsvc.formats.seals.asn1 import SESealV4, TBSSignV4
+from trustsvc.formats.seals.make import sign_document
+from trustsvc.formats.seals.picture import round_seal_picture
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.bulk import import_rows
 from trustsvc.sealing import SealRequest, _dept_certs, make_department_seal
-from trustsvc.seals.asn1 import SESealV4, TBSSignV4
-from trustsvc.seals.make import sign_document
-from trustsvc.seals.picture import round_seal_picture
 from trustsvc.signing_keys import signing_key
 from trustsvc.storage.models import Department, LicenceRecord
-from trustsvc.uscc import uscc_check_char
 
 DEPARTMENTS = 41
 

@@ -13,10 +13,10 @@ from licence_helpers import DEPT, OTHER_DEPT, bearer, business_body
 from sqlalchemy import func, select
 
 from trustsvc.cli import cli
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.report import ReportBuilder
 from trustsvc.licences.identifier import parse_identifier
 from trustsvc.licences.status import add_status_check, licence_status
-from trustsvc.local_trust import local_trust_context
-from trustsvc.report import ReportBuilder
 from trustsvc.status_lists import STATUS_LIST_MEDIA_TYPE, verify_status_list
 from trustsvc.storage.models import AuditEventRecord, LicenceRecord
 

@@ -22,14 +22,14 @@ from schema_bodies import body_from_schema
 
 import hsm
 from hsm.encoding import decode_signature, parse_spki
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.seals.parse import parse_ses_signature
+from trustsvc.formats.seals.picture import round_seal_picture
 from trustsvc.licences.catalogue import NATIONAL_TYPES
 from trustsvc.licences.files import OFD_MEDIA_TYPE, ensure_licence_file, licence_face
 from trustsvc.licences.ofd_sign import SEAL_FILE, SIGNATURE_XML, SIGNED_VALUE
 from trustsvc.licences.service import find_licence, issue_licence, request_from_json, revoke_licence
 from trustsvc.licences.status import licence_status
-from trustsvc.local_trust import local_trust_context
-from trustsvc.seals.parse import parse_ses_signature
-from trustsvc.seals.picture import round_seal_picture
 from trustsvc.verify import detect_kind, verify_bytes
 
 CONTENT = "Doc_0/Pages/Page_0/Content.xml"

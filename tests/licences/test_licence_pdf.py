@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 import hsm
 from ca.cms_timestamp import SIGNATURE_TIME_STAMP_TOKEN
 from trustsvc.errors import ConflictError
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.trust import NO_TRUST
 from trustsvc.licences.files import (
     METADATA_ATTACHMENT,
     METADATA_SIGNATURE_ATTACHMENT,
@@ -29,9 +31,7 @@ from trustsvc.licences.files import (
 )
 from trustsvc.licences.service import change_licence, get_licence, issue_licence, request_from_json, revoke_licence
 from trustsvc.licences.status import licence_status
-from trustsvc.local_trust import local_trust_context
 from trustsvc.storage.models import AuditEventRecord, CertificateRecord, LicenceFileRecord
-from trustsvc.trust import NO_TRUST
 from trustsvc.verify import detect_kind, verify_bytes
 
 
@@ -349,7 +349,7 @@ def test_qr_slot_carries_the_versions_static_code_which_verifies(service, issued
     from PIL import Image
 
     from trustsvc.codes.service import static_code_text
-    from trustsvc.snapshot import build_snapshot
+    from trustsvc.federation.snapshot import build_snapshot
     from trustsvc.verifier import OnlineCodes, verify_code
 
     row, made = issued

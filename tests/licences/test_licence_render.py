@@ -13,10 +13,10 @@ import pytest
 from pdf_tools import poppler_tool
 
 from trustsvc.errors import ConfigurationError, InvalidInputError
+from trustsvc.formats.seals.picture import round_seal_picture
 from trustsvc.licences.catalogue import DEMO_TYPES
 from trustsvc.licences.layout import LAYOUT_DIR, load_layout
 from trustsvc.licences.render import LicenceFace, render_licence_pdf
-from trustsvc.seals.picture import round_seal_picture
 
 CODE = "TS1:6BF+:7OAQ$G9D3H0N4T9CA.D2DYQ6R7E$J9LYK-CBGQO0:KCE30D0UE*1SUDLU9ZIAI9IRD0B:C6PMI6JR"
 
@@ -123,7 +123,7 @@ def test_licence_font_is_configurable(face, monkeypatch, tmp_path: Path) -> None
 
 
 def test_unsigned_and_broken_pdfs_fail_without_raising(face) -> None:
-    from trustsvc.trust import NO_TRUST
+    from trustsvc.formats.trust import NO_TRUST
     from trustsvc.verify import verify_bytes
 
     unsigned = render_licence_pdf(face, load_layout("business_licence"))

@@ -19,6 +19,7 @@ from trustsvc.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.identifier import parse_identifier
 from trustsvc.licences.service import (
@@ -34,7 +35,6 @@ from trustsvc.licences.service import (
     revoke_licence,
     suspend_licence,
 )
-from trustsvc.local_trust import local_trust_context
 from trustsvc.storage.models import AuditEventRecord, LicenceRecord
 from trustsvc.verify import verify_bytes
 

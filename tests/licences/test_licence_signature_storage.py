@@ -11,8 +11,8 @@ import pytest
 from licence_helpers import DEPT, business_body
 from sqlalchemy import select, update
 
+from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.licences.service import canonical_metadata, issue_licence, request_from_json
-from trustsvc.local_trust import local_trust_context
 from trustsvc.storage import signatures
 from trustsvc.storage.models import AuditEventRecord, LicenceRecord, SealRecord
 from trustsvc.verify import verify_bytes

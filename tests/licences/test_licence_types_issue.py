@@ -184,7 +184,7 @@ def test_wrong_check_characters_are_422(client, keys, seal) -> None:
 def test_a_business_licence_names_its_holder_once(client, keys, seal) -> None:
     h = bearer(keys["admin"])
     other = "91320100MA1" + "FGHJK" + "0"
-    from trustsvc.uscc import uscc_check_char
+    from trustsvc.formats.uscc import uscc_check_char
 
     other += uscc_check_char(other)
     mismatch = business_body(department=DEPT, holder={"name": "江苏某某科技有限公司", "id_type": "001", "id": other})

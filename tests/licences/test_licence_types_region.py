@@ -21,11 +21,11 @@ from trustsvc.cli import cli
 from trustsvc.config import load_config
 from trustsvc.context import open_service
 from trustsvc.errors import ConfigurationError
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import issue_licence, request_from_json
 from trustsvc.licences.type_store import HOME_DIR_NAME, sync_licence_types
 from trustsvc.storage.models import LicenceRecord, LicenceTypeVersionRecord
-from trustsvc.uscc import uscc_check_char
 
 REGION_TYPE = DEPT + "101"  # defined by the region's own department: its USCC and a sequence
 OVERRIDE = f'''# 江苏: the 营业执照 face with the province's colours and its own foot note

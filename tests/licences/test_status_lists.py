@@ -24,6 +24,8 @@ from ca.oids import TrustSvcEKU
 from trustsvc.apikeys import Principal, Role
 from trustsvc.audit import AuditEvent, record, verify_chain
 from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.trust import NO_TRUST
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import (
     change_licence,
@@ -34,7 +36,6 @@ from trustsvc.licences.service import (
     revoke_licence,
     suspend_licence,
 )
-from trustsvc.local_trust import local_trust_context
 from trustsvc.status_lists import (
     BLOCK_BITS,
     STATUS_LIST_CONTENT_TYPE,
@@ -46,7 +47,6 @@ from trustsvc.status_lists import (
     verify_status_list,
 )
 from trustsvc.storage.models import AuditEventRecord, CertificateRecord, LicenceRecord, StatusListRecord
-from trustsvc.trust import NO_TRUST
 
 ISSUER = Principal("k1", Role.ISSUER, DEPT, (BUSINESS_LICENCE.code,))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustsvc.uscc import uscc_check_char
+from trustsvc.formats.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 DEPT_NAME = "江苏省市场监督管理局"
@@ -250,7 +250,7 @@ class Peer:
     added: int = 0
 
     def current_list(self) -> bytes:
-        from trustsvc.trust_lists import current_trust_list
+        from trustsvc.federation.trust_lists import current_trust_list
 
         return bytes(current_trust_list(self.service).der)
 

@@ -57,7 +57,8 @@ from server_kit import (
 from sqlalchemy import select
 
 from trustsvc.audit import verify_chain
-from trustsvc.local_trust import local_trust_context
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.federation.trust_lists import content_of
 from trustsvc.storage import Database
 from trustsvc.storage.models import (
     AuditEventRecord,
@@ -67,7 +68,6 @@ from trustsvc.storage.models import (
     ServiceCodeRecord,
     TrustPeerRecord,
 )
-from trustsvc.trust_lists import content_of
 from trustsvc.verify import verify_bytes
 
 pytestmark = pytest.mark.slow
@@ -299,8 +299,8 @@ def test_sigkill_while_a_peer_trust_list_is_replaced(server_db_url: str, tmp_pat
     source = tmp_path / "peer-trust-list.cms"
     try:
         actions = {
-            "import": ("trustsvc.peers:import_peer", "trust", "import", str(source), "--pin", peer.pin),
-            "refresh": ("trustsvc.peers:refresh_peers", "trust", "refresh"),
+            "import": ("trustsvc.federation.peers:import_peer", "trust", "import", str(source), "--pin", peer.pin),
+            "refresh": ("trustsvc.federation.peers:refresh_peers", "trust", "refresh"),
         }
         source.write_bytes(peer.current_list())
         _dry_run(home, *actions["import"])  # the first import creates the peer

@@ -33,10 +33,10 @@ from server_kit import DEPT, Home, Server, bearer, business_body, call, prepare_
 from sqlalchemy import select
 
 from trustsvc.audit import verify_chain
+from trustsvc.formats.trust import TrustContext
 from trustsvc.status_lists import verify_status_list
 from trustsvc.storage import Database
 from trustsvc.storage.models import LicenceRecord, StatusListRecord
-from trustsvc.trust import TrustContext
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -18,17 +18,17 @@ from sqlalchemy import select
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
 from trustsvc.certificates import list_certificates, rekey_department, renew_certificate, revoke_certificate
 from trustsvc.errors import ConflictError, InvalidInputError
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.federation.trust_lists import current_trust_list
+from trustsvc.formats.seals.make import sign_document
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import get_licence, issue_licence, request_from_json
-from trustsvc.local_trust import local_trust_context
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.pki import current_crl
 from trustsvc.seal_lifecycle import list_seals, reinstate_seal, revoke_seal, set_default_seal, show_seal, suspend_seal
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
-from trustsvc.seals.make import sign_document
 from trustsvc.storage.models import AuditEventRecord, CertificateRecord, DepartmentDefaultSeal, utcnow
-from trustsvc.trust_lists import current_trust_list
-from trustsvc.uscc import uscc_check_char
 from trustsvc.verify import verify_bytes
 
 DEPT = "11320000MB0000001G"
@@ -53,11 +53,6 @@ def business_body() -> dict[str, Any]:
         "valid_from": "2020-05-01",
         "valid_until": None,
     }
-
-
-@pytest.fixture
-def seal(service) -> Any:
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局"), actor="test")
 
 
 def _cert(service, slug: str) -> CertificateRecord:

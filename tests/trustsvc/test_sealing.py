@@ -11,21 +11,14 @@ from sqlalchemy import select
 from trustsvc import pki
 from trustsvc.audit import verify_chain
 from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from trustsvc.local_trust import local_trust_context
+from trustsvc.federation.local_trust import local_trust_context
+from trustsvc.formats.seals.make import sign_document
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
-from trustsvc.seals.make import sign_document
 from trustsvc.storage import AuditEventRecord, CertificateRecord, utcnow
 from trustsvc.verify import verify_bytes
 
 DEPT = "11320000MB0000001G"
 DOC = "营业执照 江苏某某科技有限公司 统一社会信用代码 91350100M000100Y43".encode()
-
-
-@pytest.fixture
-def seal(service):
-    return make_department_seal(
-        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
-    )
 
 
 def test_a_made_seal_verifies_under_the_region_root(service, seal) -> None:

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api import create_app
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
 from ca.tsa import build_request
-from trustsvc.apikeys import create_api_key
 from trustsvc.certificates import revoke_certificate
 from trustsvc.codes.service import make_dynamic_code, static_code
 from trustsvc.errors import ConflictError
+from trustsvc.federation.trust_lists import current_trust_list
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.files import ensure_licence_file
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
@@ -32,8 +32,6 @@ from trustsvc.sealing import SealRequest, apply_seal, make_department_seal
 from trustsvc.signing_keys import SignerUnusableError
 from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import CertificateRecord, LicenceRecord, utcnow
-from trustsvc.trust_lists import current_trust_list
-from trustsvc.uscc import uscc_check_char
 
 DEPT = "11320000MB0000001G"
 COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
@@ -66,15 +64,8 @@ def database_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def seal(service) -> Any:
-    return make_department_seal(service, SealRequest(DEPT, "江苏省市场监督管理局"), actor="test")
-
-
-@pytest.fixture
-def http(service, seal) -> Iterator[tuple[Any, dict[str, str]]]:
-    with service.db.transaction() as s:
-        token = create_api_key(s, role="admin", actor="test").token
-    yield create_app(service=service).test_client(), {"Authorization": f"Bearer {token}"}
+def http(client, seal, make_key) -> Iterator[tuple[Any, dict[str, str]]]:
+    yield client, {"Authorization": f"Bearer {make_key('admin')}"}
 
 
 def _licence(service) -> str:

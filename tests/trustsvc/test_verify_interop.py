@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from ca.certs import load_certificates
 from hsm import sm3
 from trustsvc.cli import cli
-from trustsvc.report import VerificationReport
-from trustsvc.trust import TrustContext
+from trustsvc.formats.report import VerificationReport
+from trustsvc.formats.trust import TrustContext
 from trustsvc.verify import verify_bytes
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ca.certs import parse_certificate
-from trustsvc.trust import TrustContext
+from trustsvc.formats.trust import TrustContext
 from trustsvc.verify import detect_kind, verify_bytes
 
 SM2_ID_EMPTY = "sm2_id_empty"

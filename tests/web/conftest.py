@@ -13,18 +13,9 @@ import pytest
 from console_helpers import WAIT
 
 from api import create_app
-from trustsvc.apikeys import create_api_key
 from trustsvc.licences.catalogue import DEMO_TYPES
-from trustsvc.sealing import SealRequest, make_department_seal
 
 DEPT = "11320000MB0000001G"
-
-
-@pytest.fixture
-def seal(service):
-    return make_department_seal(
-        service, SealRequest(DEPT, "江苏省市场监督管理局", center_text="证照专用章"), actor="test"
-    )
 
 
 @pytest.fixture
@@ -38,14 +29,9 @@ def console_client(console_app):
 
 
 @pytest.fixture
-def keys(service) -> dict[str, str]:
-    out = {}
-    with service.db.transaction() as s:
-        for role in ("admin", "verifier"):
-            out[role] = create_api_key(s, role=role, actor="test").token
-        out["issuer"] = create_api_key(
-            s, role="issuer", actor="test", department_uscc=DEPT, licence_types=[t.code for t in DEMO_TYPES]
-        ).token
+def keys(make_key) -> dict[str, str]:
+    out = {role: make_key(role) for role in ("admin", "verifier")}
+    out["issuer"] = make_key("issuer", department=DEPT, types=[t.code for t in DEMO_TYPES])
     return out
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
-from trustsvc.uscc import uscc_check_char
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")

@@ -256,6 +256,7 @@ def test_suspend_reinstate_and_revoke_through_the_forms(console_client, keys) ->
     assert 'data-status="revoked"' in view and "营业执照吊销" in view and 'id="revoke-form"' not in view
     assert re.findall(r"<code>(licence\.[a-z]+)</code>", view) == [
         "licence.issue",
+        "licence.file",  # issued from the console, it gets its sealed PDF at once, as from the API
         "licence.suspend",
         "licence.reinstate",
         "licence.revoke",

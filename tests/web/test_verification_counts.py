@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from trustsvc.dashboard import china_day, dashboard
 from trustsvc.dashboard_counts import Channel, verification_day_counts
-from trustsvc.peers import REGION_HEADER
+from trustsvc.federation.peers import REGION_HEADER
 from trustsvc.storage.models import Department
 from trustsvc.verification_counter import VerificationCounter
 

@@ -5,14 +5,14 @@ their paths must reach, and how fresh all that is.
   presentations of :mod:`trustsvc.holder` read them when a holder consents (service codes
   themselves are verified by :mod:`trustsvc.verifier` against the trust snapshot);
 * :func:`write_code_cache` (``trustsvc code cache DIR``): a cache directory for verifiers
-  without the network, read back by :func:`trustsvc.snapshot.load_snapshot_cache`: the region's
+  without the network, read back by :func:`trustsvc.federation.snapshot.load_snapshot_cache`: the region's
   root, issuing CAs and code-signer certificates, and each issuer's newest signed status list,
   with ``exported_at`` and ``next_update``. Past ``next_update`` the cache is stale and
   verifications fail closed.
 
 The cache file itself is not signed: it is exported on a machine the verifier trusts. Peer
 regions' material comes from the signed trust lists that machine imported by pin
-(:mod:`trustsvc.snapshot`): the cache's ``peers`` carry each fresh peer's pinned root, CAs, code
+(:mod:`trustsvc.federation.snapshot`): the cache's ``peers`` carry each fresh peer's pinned root, CAs, code
 signers and licence types per issuer, and ``status/`` their issuers' status lists too; the
 cache's ``next_update`` is no later than the first peer list goes stale.
 """
@@ -34,13 +34,13 @@ from sqlalchemy.orm import Session
 
 from ..context import TrustService
 from ..errors import InvalidInputError
-from ..local_trust import local_trust_context
-from ..snapshot import build_snapshot
+from ..federation.local_trust import local_trust_context
+from ..federation.snapshot import build_snapshot
+from ..formats.trust import TrustContext
+from ..formats.uscc import validate_uscc
 from ..status_lists import StatusListVerification, current_status_list, verify_status_list
 from ..storage import Database
 from ..storage.models import CertificateRecord, Department, PeerStatusListRecord, Region, StatusListRecord
-from ..trust import TrustContext
-from ..uscc import validate_uscc
 from .format import kid_for
 
 __all__ = [

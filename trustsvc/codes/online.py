@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ca.results import TRY_LATER, Indication
 
-from ..report import ReportBuilder
+from ..formats.report import ReportBuilder
 from ..storage.models import LicenceRecord, ServiceCodeRecord
 from .format import DecodedCode
 from .verify import ALREADY_USED

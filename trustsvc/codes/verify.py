@@ -27,8 +27,8 @@ from ca.results import EXPIRED, NOT_YET_VALID, SIG_CONSTRAINTS_FAILURE
 from hsm import KeyAlgorithm
 from hsm.errors import TrustSvcError
 
+from ..formats.report import ReportBuilder
 from ..licences.identifier import parse_identifier
-from ..report import ReportBuilder
 from .format import DecodedCode
 
 __all__ = [

@@ -581,7 +581,7 @@ def _redeem_at_peer(
 ) -> dict[str, Any]:
     """Another region's code: it must verify against that region's trust list held here (an
     expired one still goes, so the holder's region records the attempt), then that region decides."""
-    from ..snapshot import build_snapshot
+    from ..federation.snapshot import build_snapshot
     from .dispatch import SnapshotHolderTrust
 
     if snapshot is None:

@@ -19,10 +19,10 @@ from typing import Any
 from ca.results import TRUST_LIST_STALE, TRY_LATER
 
 from ..codes.format import kid_for
+from ..formats.report import VerificationReport
+from ..formats.trust import TrustContext
 from ..licences.status import licence_status
-from ..report import VerificationReport
 from ..storage import Database
-from ..trust import TrustContext
 from .format import envelope_type
 from .material import StatusAnswer
 from .verify import OnlineUse, verify_holder_text
@@ -32,10 +32,10 @@ __all__ = ["SnapshotHolderTrust", "envelope_type", "verify_holder_in_snapshot"]
 
 @dataclass(frozen=True)
 class SnapshotHolderTrust:
-    """A :class:`~trustsvc.snapshot.TrustSnapshot` seen as holder trust material."""
+    """A :class:`~trustsvc.federation.snapshot.TrustSnapshot` seen as holder trust material."""
 
     snapshot: Any
-    """The :class:`~trustsvc.snapshot.TrustSnapshot` (typed loosely: this module sits below it)."""
+    """The :class:`~trustsvc.federation.snapshot.TrustSnapshot` (typed loosely: this module sits below it)."""
     live: Database | None = None
     """This region's database: its own licences' status live from the records (online)."""
 
@@ -57,7 +57,7 @@ class SnapshotHolderTrust:
         return [(d, ns.trust_for(issuer)) for d in ders]
 
     def licence_status(self, identifier: str, status_index: int, now: dt.datetime) -> StatusAnswer:
-        from ..snapshot import issuer_of
+        from ..federation.snapshot import issuer_of
 
         issuer = issuer_of(identifier)
         ns = self.snapshot.namespace_for_issuer(issuer)

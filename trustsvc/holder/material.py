@@ -26,11 +26,11 @@ from hsm.errors import TrustSvcError
 
 from ..codes.format import kid_for
 from ..codes.material import CodeTrust, code_trust_from_db
+from ..formats.trust import TrustContext
 from ..licences.identifier import parse_identifier
 from ..licences.status import LicenceStatus, licence_status
 from ..storage import Database
 from ..storage.models import CertificateRecord, Department
-from ..trust import TrustContext
 
 __all__ = ["StatusAnswer", "HolderTrust", "MaterialHolderTrust", "holder_trust_from_db", "department_signers"]
 

@@ -50,17 +50,17 @@ from ca.results import (
 from hsm.errors import TrustSvcError
 
 from ..audit import AuditEvent, record
-from ..authorisation import check_licence_authorisation
 from ..codes.format import CodeFormatError
 from ..codes.verify import ALREADY_USED, CLOCK_SKEW
 from ..errors import NotFoundError
+from ..federation.authorisation import check_licence_authorisation
+from ..formats.report import ReportBuilder, VerificationReport
+from ..formats.trust import TrustContext, assess_certificate, aware
 from ..licences.catalogue import find_type
 from ..licences.identifier import parse_identifier
 from ..licences.status import add_status_check
-from ..report import ReportBuilder, VerificationReport
 from ..storage import Database
 from ..storage.models import utcnow
-from ..trust import TrustContext, assess_certificate, aware
 from .cose import ALG_NAMES, Sign1, signing_certificate
 from .format import (
     HOLDER,

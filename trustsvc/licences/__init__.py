@@ -1,2 +1,2 @@
 """E-licences (电子证照): GB/T 36904 identifiers, the licence-type catalogue, issuance and
-lifecycle (DESIGN §4)."""
+lifecycle (docs/architecture.md)."""

@@ -39,9 +39,9 @@ from typing import Any
 
 from hsm.errors import TrustSvcError
 
-from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import FieldProblem, InvalidInputError
+from ..formats.canonical import canonical_json
 from .catalogue import catalogue_of
 from .identifier import LicenceIdentifier, parse_identifier
 from .issuing import Pending, issue_batch

@@ -13,13 +13,15 @@ that region, else the national defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import FieldProblem, InvalidInputError, NotFoundError
-from ..uscc import uscc_check_char
+from ..formats.uscc import uscc_check_char
+from ..storage.models import Region
 from .type_store import Catalogue, load_catalogue, national_types, remember_catalogue, remembered_catalogue
 from .typedef import FieldSpec, LicenceType, schema_problems
 
@@ -203,3 +205,20 @@ def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:
             problems=tuple(problems),
         )
     return out
+
+
+def type_codes_of(db: Any, texts: Sequence[str | None]) -> list[str | None]:
+    """The type code each text names (by code or catalogue name), one read for them all; None
+    for a text that names no type (or is None)."""
+    with db.reader() as session:
+        region = session.execute(select(Region)).scalars().first()
+        if region is None:
+            raise NotFoundError("no region is initialised", code="region_not_found")
+        region_code = region.code
+        codes: list[str | None] = []
+        for text in texts:
+            try:
+                codes.append(resolve_type(region_code, text, session).code if text is not None else None)
+            except InvalidInputError:
+                codes.append(None)
+    return codes

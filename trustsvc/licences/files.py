@@ -32,9 +32,9 @@ from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
+from ..formats.seals.model import SealPicture
+from ..formats.seals.parse import parse_seal
 from ..sealing import check_seal_usable, default_seal, get_seal, region_timestamper, signer_listed
-from ..seals.model import SealPicture
-from ..seals.parse import parse_seal
 from ..signing_keys import check_signer
 from ..storage.models import CertificateRecord, Department, LicenceFileRecord, LicenceRecord, Region, SealRecord, utcnow
 from .catalogue import LicenceType, find_type
@@ -70,7 +70,7 @@ METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
 STATUS_ATTACHMENT = "licence-status.json"
 """``{"issuer", "status_index", "status_list"}``: the version's index in its issuer's signed status
 list and that list's URL (W3C BitstringStatusListEntry's idea), covered by the PDF signature, so
-a verifier in another region finds the licence's bit (:mod:`trustsvc.snapshot`)."""
+a verifier in another region finds the licence's bit (:mod:`trustsvc.federation.snapshot`)."""
 """The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
 
 

@@ -1,4 +1,4 @@
-"""GB/T 36904 licence identifiers (电子证照标识, reference/standards.md §4.2)::
+"""GB/T 36904 licence identifiers (电子证照标识; docs/architecture.md, "Formats and standards")::
 
     1.2.156.3005.2.<证照类型代码>.<颁发机构代码>.<流水号>.<版本号>.<校验位>
 

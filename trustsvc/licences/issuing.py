@@ -47,11 +47,11 @@ from hsm.errors import TrustSvcError
 from ..audit import AuditEvent, record_many
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError
+from ..formats.seals.make import sign_document
+from ..formats.seals.parse import parse_seal
 from ..holder.models import LicenceMsoRecord
 from ..holder.mso import department_signer, sign_mso
 from ..sealing import _dept_certs, signer_listed
-from ..seals.make import sign_document
-from ..seals.parse import parse_seal
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
 from ..storage.copy import allocate_ids, can_copy, copy_rows
@@ -65,8 +65,9 @@ from ..storage.models import (
     utcnow,
 )
 from ..storage.signatures import compact as compact_signature
+from ..times import CHINA
+from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier
-from .service import CHINA, MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 
 __all__ = ["Pending", "issue_in_session", "issue_batch", "GroupCommit", "group_commit", "MAX_BATCH"]
 

@@ -22,6 +22,7 @@ from ..context import TrustService
 from ..errors import InvalidInputError, PermissionDeniedError
 from ..storage.models import AuditEventRecord, Department, LicenceRecord
 from .service import china_today
+from .states import LICENCE_STATES
 
 __all__ = [
     "LICENCE_STATUSES",
@@ -34,7 +35,7 @@ __all__ = [
     "licence_history",
 ]
 
-LICENCE_STATUSES = ("active", "suspended", "revoked", "superseded", "expired")
+LICENCE_STATUSES = tuple(s.value for s in LICENCE_STATES)
 """The statuses a licence can be in now (``expired`` is an active one past its end date)."""
 MAX_LIMIT = 200
 _MAX_QUERY = 100

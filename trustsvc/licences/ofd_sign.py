@@ -15,7 +15,7 @@ The references cover *every* other part, ``Signatures.xml`` and ``Seal.esl`` inc
 ofdrw's complete-protection (lock) mode, since a licence file is final (no later signature, no
 added page). Only ``Signature.xml`` (hashed into the SES dataHash) and ``SignedValue.dat`` (the
 signature itself) are outside them. The SES signature is made by
-:func:`trustsvc.seals.make.sign_document`, the one seal application every seal use goes through.
+:func:`trustsvc.formats.seals.make.sign_document`, the one seal application every seal use goes through.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Callable
 import hsm
 from ca.oids import SMOID
 
-from ..seals.make import sign_document
+from ..formats.seals.make import sign_document
 from .face_plan import Picture
 from .ofd_write import DOC, SIGNATURES_PATH, OfdParts, ofd_element, xml_bytes, zip_package
 from .ofd_write import ofd_subelement as _sub
@@ -95,7 +95,7 @@ def seal_ofd(
 
     :param seal: the department's SESeal (DER); ``signer_cert`` must be in its certList.
     :param timestamper: signature value -> RFC 3161 token (:func:`trustsvc.sealing.region_timestamper`).
-    :raises SealingError: from :func:`~trustsvc.seals.make.sign_document` (signer not in the seal,
+    :raises SealingError: from :func:`~trustsvc.formats.seals.make.sign_document` (signer not in the seal,
         outside the seal's or the certificate's validity, a key that does not match).
     """
     when = signing_time.astimezone(dt.UTC).replace(microsecond=0)

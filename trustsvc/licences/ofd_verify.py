@@ -1,7 +1,7 @@
 """Verifying a licence OFD (kind ``ofd``, ``object.licence`` set): the seal, what it covers, and
 the licence it names.
 
-The signatures are verified by :func:`trustsvc.ofd.verify_ofd`, the verifier every OFD goes
+The signatures are verified by :func:`trustsvc.formats.ofd.verify_ofd`, the verifier every OFD goes
 through (every Reference recomputed, Seal.esl against the signed seal, the SES signature over
 Signature.xml, the seal's maker and the signer's chain at the signing time, the time-stamp).
 Its checks are carried here, the signature's own prefixed ``signature.``. A licence file adds:
@@ -44,13 +44,13 @@ from ca.results import (
 )
 from hsm.errors import TrustSvcError
 
-from ..authorisation import check_licence_authorisation
-from ..ofd import OFDFormatError, OFDPackage, resolve_path, verify_ofd
-from ..report import ReportBuilder, ReportPart, VerificationReport
-from ..seals.errors import SESFormatError
-from ..seals.parse import parse_ses_signature
-from ..seals.verify import TSTVerifier, verify_ses_signature
-from ..trust import NO_TRUST, TrustContext, aware
+from ..federation.authorisation import check_licence_authorisation
+from ..formats.ofd import OFDFormatError, OFDPackage, resolve_path, verify_ofd
+from ..formats.report import ReportBuilder, ReportPart, VerificationReport
+from ..formats.seals.errors import SESFormatError
+from ..formats.seals.parse import parse_ses_signature
+from ..formats.seals.verify import TSTVerifier, verify_ses_signature
+from ..formats.trust import NO_TRUST, TrustContext, aware
 from .identifier import parse_identifier
 from .pdf_verify import StatusLookup, TrustScope, _expired_by_dates, _status_index
 from .status import add_status_check
@@ -80,7 +80,7 @@ def _local(tag: Any) -> str:
 
 
 def _xml(package: OFDPackage, path: str) -> ElementTree.Element:
-    from ..ofd import _parse_xml
+    from ..formats.ofd import _parse_xml
 
     return _parse_xml(package.read(path), path, package.limits)
 

@@ -1,5 +1,5 @@
 """Sealing a rendered licence PDF: embedded metadata, the identifier in the document
-information and XMP, and an SM2 ``adbe.pkcs7.detached`` signature (standards.md §2.7 (a)).
+information and XMP, and an SM2 ``adbe.pkcs7.detached`` signature (ISO 32000-1 §12.8).
 
 Why pyHanko's *interrupted* signing flow and not a pyHanko ``Signer`` subclass: pyHanko knows
 PDF (the signature field, the ``/ByteRange`` placeholder, the incremental update) but not SM2,

@@ -8,7 +8,7 @@ the sub-indication):
 * ``pdf.byte_range``: ``[0, a, b, c]`` with ``b + c`` = the file's length, and the gap
   ``a..b`` is exactly this signature's ``/Contents`` hex string (one case of hex digits, the CMS
   followed by zero padding only). So *every* byte of the file is either signed or part of the
-  signature itself, and a changed byte anywhere makes the report FAILED (standards.md §2.7).
+  signature itself, and a changed byte anywhere makes the report FAILED (ISO 32000-1 §12.8).
   ``pdf.coverage`` adds pyHanko's own verdict, which must be ``ENTIRE_FILE``: a file with
   anything appended after signing FAILS (HASH_FAILURE) — a licence admits no later revisions.
 * ``cms.*``: :func:`ca.cms.verify_cms` over the ``/ByteRange`` bytes (messageDigest = SM3 of
@@ -16,7 +16,7 @@ the sub-indication):
 * ``signature.timestamp``: the RFC 3161 token in the signer's unsigned attributes must cover the
   signature value; its genTime is the signing time. Without one, the CMS signingTime is used.
 * ``signer.*``: the signer certificate's path to a trusted anchor at the signing time
-  (:func:`trustsvc.trust.assess_certificate`); ``pdf.signer_issuer``: the signer certificate
+  (:func:`trustsvc.formats.trust.assess_certificate`); ``pdf.signer_issuer``: the signer certificate
   belongs to the department the identifier names (its organizationIdentifier ``NTRCN-<USCC>``).
 * ``metadata.*``: the embedded ``licence-metadata.json`` and its SES_Signature
   (``licence-metadata.ses``), verified as any SES signature; its ``ZZBS`` must equal the
@@ -37,7 +37,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ca.certs import ParsedCertificate, parse_certificate, verify_certificate_signature
@@ -56,10 +56,11 @@ from ca.results import (
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import InvalidSignature, TrustSvcError
 
-from ..authorisation import check_licence_authorisation
-from ..report import ReportBuilder, VerificationReport
-from ..seals.verify import TSTVerifier, run_tst_verifier, verify_ses_signature
-from ..trust import NO_TRUST, TrustContext, assess_certificate, aware
+from ..federation.authorisation import check_licence_authorisation
+from ..formats.report import ReportBuilder, VerificationReport
+from ..formats.seals.verify import TSTVerifier, run_tst_verifier, verify_ses_signature
+from ..formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
+from ..times import past_in_china
 from .identifier import parse_identifier
 from .status import LicenceStatus, add_status_check
 
@@ -82,7 +83,6 @@ _STATUS_ENTRY = "licence-status.json"
 _DC = "http://purl.org/dc/elements/1.1/"
 _HEX = re.compile(rb"^(?:[0-9a-f]*|[0-9A-F]*)$")
 _ORG_ID_PREFIX = "NTRCN-"
-_CHINA = timezone(timedelta(hours=8), "CST")
 
 
 class _Unreadable(Exception):
@@ -577,7 +577,7 @@ def _expired_by_dates(status: LicenceStatus, meta: bytes | None, now: datetime) 
         end = date.fromisoformat(json.loads((meta or b"").decode("utf-8"))["ZZYXQJZRQ"])
     except (ValueError, UnicodeDecodeError, KeyError, TypeError):
         return status  # 长期 (no end), or no readable metadata: the metadata checks say so
-    if end >= now.astimezone(_CHINA).date():
+    if not past_in_china(end, now):
         return status
     return dataclasses.replace(status, status="expired", valid_until=end)
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..seals.errors import SealPictureError
-from ..seals.model import SealPicture
-from ..seals.picture import find_cjk_font
+from ..formats.seals.errors import SealPictureError
+from ..formats.seals.model import SealPicture
+from ..formats.seals.picture import find_cjk_font
 from .face_plan import MAX_CODE_TEXT, PT_PER_MM, FacePlan, plan_face
 from .layout import LicenceLayout
 

@@ -1,4 +1,4 @@
-"""Issuing e-licences and managing their lifecycle (DESIGN §4).
+"""Issuing e-licences and managing their lifecycle (docs/architecture.md, "A licence, from issue to a peer's verification").
 
 Issuance, in ONE transaction: validate the request against the licence type; allocate the
 serial (4-digit year + 7-digit per department/type sequence) and the status-list index; build
@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
-from ..canonical import canonical_json
 from ..context import TrustService
 from ..errors import (
     ConflictError,
@@ -38,14 +37,19 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from ..formats.canonical import canonical_json
+from ..formats.uscc import validate_uscc
 from ..holder.mso import make_mso_in_session
-from ..sealing import apply_seal_in_session, default_seal, region_timestamper
+from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
-from ..storage.models import Department, LicenceRecord, Region, SealRecord, utcnow
-from ..uscc import validate_uscc
+from ..storage.models import Department, LicenceRecord, Region, utcnow
+from ..times import CHINA, china_today, past_in_china
 from .catalogue import LicenceType, catalogue_of, normalise_fields, resolve_type, type_not_allowed_message
+from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
+from .issuing import Pending, group_commit
+from .states import LicenceState
 from .typedef import ID_TYPES, is_date, schema_problems
 
 __all__ = [
@@ -75,17 +79,11 @@ HOLDER_ID_TYPES = {
     **{code: name for code, (name, _, _) in ID_TYPES.items() if code not in ("111", "001")},
 }
 """GB/T 36903 持证主体代码类型代码 values we accept (each licence type says which of them)."""
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
-MAX_SEQUENCE = 9_999_999
 MAX_IDEMPOTENCY_KEY = 200
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _ATTEMPTS = 5
 _REQUEST_KEYS = {"type", "holder", "fields", "valid_from", "valid_until"}
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def china_today() -> dt.date:
-    return utcnow().astimezone(CHINA).date()
 
 
 @dataclass(frozen=True)
@@ -102,13 +100,6 @@ class LicenceRequest:
     """None: the issue date."""
     valid_until: dt.date | None = None
     """None: no end (长期)."""
-
-
-@dataclass(frozen=True)
-class IssueOutcome:
-    record: LicenceRecord
-    replayed: bool
-    """True when an earlier request with the same idempotency key and body issued it."""
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -182,7 +173,7 @@ def validate_holder_id(id_type: str, holder_id: str) -> str:
 
 
 def request_from_json(data: Any) -> LicenceRequest:
-    """The DESIGN §5.1 body ``{"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from",
+    """The HTTP API's licence request body ``{"type", "holder": {"name", "id_type", "id"}, "fields", "valid_from",
     "valid_until"}`` as a request (shape only; :func:`issue_licence` validates the content)."""
     if not isinstance(data, Mapping):
         raise InvalidInputError("the licence request must be a JSON object", code="invalid_request")
@@ -213,17 +204,6 @@ def request_from_json(data: Any) -> LicenceRequest:
         valid_from=_date(data.get("valid_from"), "valid_from"),
         valid_until=_date(data.get("valid_until"), "valid_until"),
     )
-
-
-@dataclass(frozen=True)
-class _Checked:
-    type: LicenceType
-    holder_name: str
-    holder_id_type: str
-    holder_id: str
-    fields: dict[str, Any]
-    valid_from: dt.date | None
-    valid_until: dt.date | None
 
 
 def _holder(
@@ -412,39 +392,6 @@ def _actor(
 # -- metadata ---------------------------------------------------------------------------------
 
 
-def build_metadata(
-    *,
-    ltype: LicenceType,
-    identifier: str,
-    dept: Department,
-    issued_at: dt.datetime,
-    holder_name: str,
-    holder_id_type: str,
-    holder_id: str,
-    fields: Mapping[str, Any],
-    valid_from: dt.date,
-    valid_until: dt.date | None,
-) -> bytes:
-    """Canonical GB/T 36903 metadata: JSON, sorted keys, UTF-8, no spaces."""
-    meta: dict[str, Any] = {
-        "ZZMC": ltype.name,
-        "ZZLXDM": ltype.code,
-        "ZZBS": identifier,
-        "ZZBFJG": dept.name,
-        "ZZBFJGDM": dept.uscc,
-        "ZZBFRQ": issued_at.astimezone(CHINA).date().isoformat(),
-        "CZZT": holder_name,
-        "CZZTDM": holder_id,
-        "CZZTDMLX": holder_id_type,
-        "ZZYXQQSRQ": valid_from.isoformat(),
-        "ZZYXQJZRQ": valid_until.isoformat() if valid_until else "长期",
-    }
-    for spec in ltype.fields:
-        if spec.name in fields:
-            meta[spec.metadata_code] = fields[spec.name]
-    return canonical_json(meta)
-
-
 def canonical_metadata(row: LicenceRecord) -> bytes:
     """The exact bytes the licence's ``metadata_signature`` seals."""
     return row.metadata_json.encode("utf-8")
@@ -468,10 +415,6 @@ def _region_code(session: Session) -> str:
     if region is None:
         raise NotFoundError("no region is initialised", code="region_not_found")
     return region.code
-
-
-def _current_seal(session: Session, dept: Department, now: dt.datetime) -> SealRecord:
-    return default_seal(session, dept, now)  # the chosen one: a new seal never takes over silently
 
 
 def _next_serial(session: Session, dept: Department, type_code: str, year: int) -> str:
@@ -597,8 +540,6 @@ def issue_licence_outcome(
         checked = _check_request(region_code, request, catalogue)
     digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
-    from .issuing import Pending, group_commit  # it builds on this module
-
     # concurrent requests share one transaction and one commit; each returns once it is durable
     return group_commit(service).issue(
         Pending(
@@ -687,8 +628,8 @@ def _transition(
     identifier: str,
     *,
     principal_or_actor: Principal | str,
-    allowed: tuple[str, ...],
-    to: str,
+    allowed: tuple[LicenceState, ...],
+    to: LicenceState,
     action: str,
     reason: str | None,
 ) -> LicenceRecord:
@@ -703,7 +644,7 @@ def _transition(
         if row.status not in allowed:
             raise ConflictError(f"a {row.status} licence cannot be {to}", code="invalid_transition")
         before = row.status
-        row.status = to
+        row.status = to.value
         row.status_reason = reason
         row.status_changed_at = utcnow()
         session.flush()
@@ -714,7 +655,7 @@ def _transition(
                 action=action,
                 object_type="licence",
                 object_id=row.identifier,
-                details={"from": before, "to": to, "reason": reason, "status_index": row.status_index},
+                details={"from": before, "to": to.value, "reason": reason, "status_index": row.status_index},
             ),
         )
         publish_status_list(service, session, row.department)
@@ -728,8 +669,8 @@ def suspend_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("active",),
-        to="suspended",
+        allowed=(LicenceState.ACTIVE,),
+        to=LicenceState.SUSPENDED,
         action="licence.suspend",
         reason=reason,
     )
@@ -742,8 +683,8 @@ def reinstate_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("suspended",),
-        to="active",
+        allowed=(LicenceState.SUSPENDED,),
+        to=LicenceState.ACTIVE,
         action="licence.reinstate",
         reason=reason,
     )
@@ -756,8 +697,8 @@ def revoke_licence(
         service,
         identifier,
         principal_or_actor=principal_or_actor,
-        allowed=("active", "suspended"),
-        to="revoked",
+        allowed=(LicenceState.ACTIVE, LicenceState.SUSPENDED),
+        to=LicenceState.REVOKED,
         action="licence.revoke",
         reason=reason,
     )
@@ -804,7 +745,9 @@ def _reissue(
                 dept = _department(session, dept_uscc, lock=True)
                 lock_status_list(session, dept.id)
                 old = find_licence(session, identifier, lock=True)
-                if old.status != "active" and not (action == "licence.renew" and old.status == "expired"):
+                if old.status != LicenceState.ACTIVE and not (
+                    action == "licence.renew" and old.status == LicenceState.EXPIRED
+                ):
                     raise ConflictError(
                         f"a {old.status} licence cannot be {action.split('.')[1]}ed", code="invalid_transition"
                     )
@@ -821,7 +764,7 @@ def _reissue(
                     stamper=stamper,
                     supersedes=old,
                 )
-                old.status = "superseded"
+                old.status = LicenceState.SUPERSEDED.value
                 old.status_reason = f"{action.split('.')[1]}: {row.identifier}"
                 old.status_changed_at = row.issued_at
                 session.flush()
@@ -902,10 +845,10 @@ def renew_licence(
 
 
 def licence_json(row: LicenceRecord) -> dict[str, Any]:
-    """The DESIGN §5.1 licence object."""
+    """The HTTP API's licence object (README, "HTTP API")."""
     status = row.status
-    if status == "active" and row.valid_until is not None and row.valid_until < china_today():
-        status = "expired"
+    if status == LicenceState.ACTIVE and past_in_china(row.valid_until):
+        status = LicenceState.EXPIRED.value
     base = f"/api/v1/licences/{row.identifier}"
     return {
         "id": row.identifier,

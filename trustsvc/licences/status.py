@@ -10,7 +10,7 @@ the API, the CLI and the pages judge status the same way:
 * ``expired`` (past ``valid_until``): FAILED / EXPIRED;
 * ``suspended``: INDETERMINATE / TRY_LATER (it may be reinstated);
 * ``unknown`` (a peer region's licence whose status list is missing or stale, see
-  :mod:`trustsvc.snapshot`): INDETERMINATE / TRY_LATER with the reason;
+  :mod:`trustsvc.federation.snapshot`): INDETERMINATE / TRY_LATER with the reason;
 * not ours (no record here): the check is skipped with a warning; the caller decides from a
   status list whether anything else is known.
 """
@@ -24,14 +24,14 @@ from sqlalchemy import select
 
 from ca.results import SubIndication
 
-from ..report import ReportBuilder
+from ..formats.report import ReportBuilder
 from ..storage.db import Database
 from ..storage.models import LicenceRecord
+from ..times import past_in_china
 from .identifier import parse_identifier
+from .states import LicenceState
 
 __all__ = ["LicenceStatus", "licence_status", "add_status_check", "effective_status"]
-
-_CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class LicenceStatus:
 
 def effective_status(row: LicenceRecord, now: dt.datetime) -> str:
     """The stored status, with an active licence past its last valid day (China time) expired."""
-    if row.status == "active" and row.valid_until is not None and row.valid_until < now.astimezone(_CHINA).date():
-        return "expired"
+    if row.status == LicenceState.ACTIVE and past_in_china(row.valid_until, now):
+        return LicenceState.EXPIRED.value
     return row.status
 
 
@@ -64,7 +64,7 @@ def licence_status(
         if row is None:
             return None
         newer = None
-        if row.status == "superseded":
+        if row.status == LicenceState.SUPERSEDED:
             newer = session.execute(
                 select(LicenceRecord.identifier).where(LicenceRecord.supersedes_id == row.id)
             ).scalar_one_or_none()
@@ -93,19 +93,19 @@ def add_status_check(
         "changed_at": status.changed_at.isoformat() if status.changed_at else None,
     }
     why = f" ({status.reason})" if status.reason else ""
-    if status.status == "active":
+    if status.status == LicenceState.ACTIVE:
         builder.passed(name, f"licence {status.identifier} is active")
-    elif status.status == "revoked":
+    elif status.status == LicenceState.REVOKED:
         builder.fail(name, SubIndication.REVOKED, f"licence {status.identifier} is revoked{why}")
-    elif status.status == "superseded":
+    elif status.status == LicenceState.SUPERSEDED:
         newer = f" by {status.superseded_by}" if status.superseded_by else ""
         builder.fail(name, SubIndication.REVOKED, f"licence {status.identifier} was superseded{newer}")
-    elif status.status == "expired":
+    elif status.status == LicenceState.EXPIRED:
         until = status.valid_until.isoformat() if status.valid_until else "?"
         builder.fail(name, SubIndication.EXPIRED, f"licence {status.identifier} expired after {until}")
-    elif status.status == "suspended":
+    elif status.status == LicenceState.SUSPENDED:
         builder.indeterminate(name, SubIndication.TRY_LATER, f"licence {status.identifier} is suspended{why}")
-    elif status.status == "unknown":
+    elif status.status == LicenceState.UNKNOWN:
         builder.indeterminate(
             name,
             SubIndication.TRY_LATER,

@@ -401,3 +401,9 @@ def add_licence_type(
     if stored is None:
         return current.by_code[t.code], False
     return stored, True
+
+
+def read_type_versions(db: Any, code: str) -> list[LicenceTypeVersionRecord]:
+    """:func:`type_versions` in a read-only session of its own."""
+    with db.reader() as session:
+        return type_versions(session, code)

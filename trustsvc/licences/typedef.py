@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..canonical import canonical_json
 from ..errors import ConfigurationError, FieldProblem
-from ..uscc import USCC_ALPHABET, uscc_check_char
+from ..formats.canonical import canonical_json
+from ..formats.uscc import USCC_ALPHABET, uscc_check_char
 from .layout import LAYOUT_DIR, LicenceLayout, layout_from_mapping, merge_tables, read_layout_table
 
 __all__ = [

@@ -17,13 +17,14 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError
 from ..private_files import private_database_file
+from .models import Region
 from .trust_version import read_trust_version, watch_trust_changes
 
 __all__ = ["Database", "normalise_url"]
@@ -84,9 +85,21 @@ class Database:
         watch_trust_changes(self._write, self.url)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self.closed = False
+        self._region_code: str | None = None
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
+
+    def region_code(self) -> str:
+        """This database's region code, read once: a region's code never changes after
+        ``trustsvc init``. ``""`` before that (and read again next time)."""
+        if self._region_code is None:
+            with self.reader() as session:
+                code = session.execute(select(Region.code)).scalars().first()
+            if code is None:
+                return ""
+            self._region_code = code
+        return self._region_code
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -138,7 +151,7 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        self.closed = True  # background pollers of this database stop (trustsvc.snapshot_holder)
+        self.closed = True  # background pollers of this database stop (trustsvc.federation.snapshot_holder)
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -407,7 +407,7 @@ class ServiceCodeRecord(Base):
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
-# -- trust lists between regions (migration 0007, trustsvc.trust_lists / trustsvc.peers) ---------
+# -- trust lists between regions (migration 0007, trustsvc.federation.trust_lists / trustsvc.federation.peers) ---------
 
 
 class TrustListRecord(Base):

@@ -75,7 +75,7 @@ _FLAG = "trustsvc.trust_changed"
 NOTIFY_CHANNEL = "trustsvc_trust_version"
 """On PostgreSQL every transaction that moves the counter also ``NOTIFY``s this channel
 (delivered when it commits, never if it rolls back), so processes listening on it rebuild at
-once instead of at their next poll of the counter (:mod:`trustsvc.snapshot_holder`)."""
+once instead of at their next poll of the counter (:mod:`trustsvc.federation.snapshot_holder`)."""
 
 
 def bump_trust_version(session: Session) -> None:
