@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,9 @@ ISSUING_SUBJECT = SubjectSpec(
     organization_identifier="11320000014000123X",
 )
 LEAF_PROFILES = tuple(name for name, p in PROFILES.items() if not p.is_ca)
+# The hierarchy is valid from an hour before the session: test modules take their ``NOW`` when
+# they are imported, which on a loaded machine can be many seconds before this fixture runs.
+VALID_FROM = datetime.now(UTC) - timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class PKI:
 
     def issue(self, profile: str, subject: SubjectSpec, issuer: Issued | None, **kwargs: object) -> Issued:
         signer = kwargs.pop("signer", None) or self.new_signer()
+        kwargs.setdefault("not_before", VALID_FROM)
         der = issue_certificate(
             profile=profile,
             subject=subject,
@@ -80,6 +85,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
         public_key=root_signer.public_key,
         issuer_signer=root_signer,
         issuer_cert=None,
+        not_before=VALID_FROM,
     )
     root = Issued(root_der, parse_certificate(root_der), root_signer)
     pki = PKI(store=store, directory=base, root=root, issuing=root)

@@ -38,11 +38,11 @@ def test_init_is_idempotent(env: dict[str, str]) -> None:
     keys_dir = Path(env["TRUSTSVC_HOME"]) / "keys"
     before = _snapshot(keys_dir)
     db_before = (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").stat().st_size
-    audit_before = run(env, "audit", "verify").output
+    audit_before = run(env, "audit", "verify").stdout  # progress lines go to stderr
     second = run(env, "init", "--region", "320000", "--name", "江苏省")
     assert "already initialised (nothing changed)" in second.output
     assert _snapshot(keys_dir) == before
-    assert run(env, "audit", "verify").output == audit_before
+    assert run(env, "audit", "verify").stdout == audit_before
     assert (Path(env["TRUSTSVC_HOME"]) / "trustsvc.db").stat().st_size == db_before
     run(env, "init", "--region", "220000", "--name", "吉林省", code=1)
 
