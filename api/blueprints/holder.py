@@ -28,6 +28,7 @@ from trustsvc.holder.presentation import holder_licences, make_presentation, pre
 from ..auth import current_principal, require_role
 from ..request import json_object, service
 from ..trust_snapshot import current_snapshot
+from ..verification_counts import count_peer_redeem
 
 bp = Blueprint("holder", __name__)
 
@@ -118,6 +119,7 @@ def redeem() -> tuple[Response, int]:
         on_behalf_of=body.get("on_behalf_of"),
         snapshot=current_snapshot(),
     )
+    count_peer_redeem(current_principal(), out.get("licences"))  # for the dashboard: a peer region's online use
     return _no_store(jsonify(out))
 
 
