@@ -1,6 +1,7 @@
 """The process's :class:`~trustsvc.verification_counter.VerificationCounter` (``trustsvc serve``
-starts its flusher; otherwise it is made on first use and flushed by the dashboard), and the
-two things the views count: a verification here, and a peer region's status list fetch."""
+starts its flusher; otherwise it is made on first use and flushed by the dashboard), and what
+the views count: a verification here, a peer region's status list fetch, and the licences a
+peer region redeems here by holder code."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from typing import Any
 from flask import current_app, request
 
 from hsm.errors import TrustSvcError
+from trustsvc.apikeys import Principal, Role, key_label
 from trustsvc.dashboard_counts import Channel
-from trustsvc.federation.peers import REGION_HEADER
+from trustsvc.holder.consent import PEER_REGION
 from trustsvc.licences.identifier import parse_identifier
+from trustsvc.federation.peers import REGION_HEADER
 from trustsvc.verification_counter import VerificationCounter
 
 from .request import service
 
-__all__ = ["EXTENSION", "verification_counter", "count_verification", "count_status_list_fetch"]
+__all__ = [
+    "EXTENSION",
+    "verification_counter",
+    "count_verification",
+    "count_status_list_fetch",
+    "count_peer_redeem",
+]
 
 EXTENSION = "trustsvc.verification_counter"
 _STATUS_ONLY = frozenset({"REVOKED", "EXPIRED"})
@@ -57,3 +66,20 @@ def count_status_list_fetch(issuer_uscc: str) -> None:
     region = service().config.region
     if asking and (region is None or asking != region.code):
         verification_counter().add(issuer_uscc, verifier=asking, channel=Channel.STATUS_LIST)
+
+
+def count_peer_redeem(principal: Principal, licences: Any) -> None:
+    """Count each licence a peer region redeemed here with its key (labelled ``region:<code>``
+    by this region when it made the key: authenticated, unlike the fetch header)."""
+    if principal.role is not Role.PEER or not isinstance(licences, list) or not licences:
+        return
+    label = key_label(service().db, principal.key_id)
+    if not PEER_REGION.match(label):
+        return
+    region = label.split(":", 1)[1]
+    for lic in licences:
+        try:
+            issuer = parse_identifier(lic["id"]).issuer_code
+        except (TrustSvcError, KeyError, TypeError):
+            continue
+        verification_counter().add(issuer, verifier=region, channel=Channel.REDEEM)

@@ -11,7 +11,8 @@ Timed, median of 5 warm runs: the dashboard's queries (trustsvc.dashboard) for t
 department and for the whole region, and the whole ``/console`` page (queries, SVG charts,
 template) through Flask's test client; each against the same figure at 100,000 licences in the
 same run (the reference: a ratio near 1 says the cost does not grow with the licences stored).
-Also the price on writes: rows per second of the last 100,000 rows written with the triggers,
+Also the price of counting one verification in memory (against one SM2 verification, the
+floor of a verification), and the price on writes: rows per second of the last 100,000 rows written with the triggers,
 against the next 100,000 with the triggers dropped.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from api import create_app
+from api.verification_counts import count_verification, verification_counter
 from trustsvc import pki
 from trustsvc.apikeys import create_api_key
 from trustsvc.context import TrustService
@@ -42,7 +44,7 @@ from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.storage.models import Department, LicenceRecord
 
 from .domain import bench_service, postgres_database
-from .harness import Result
+from .harness import Result, rate
 
 __all__ = ["results", "fill", "add_departments"]
 
@@ -241,10 +243,31 @@ def _measure(svc: TrustService, small: int, large: int, backend: str) -> list[Re
     return out
 
 
+def _counting(svc: TrustService, raw_verify: float) -> Result:
+    """What counting adds to a verification: one call as the verify view makes it."""
+    app = create_app(service=svc)
+    with svc.db.reader() as s:
+        uscc = s.scalars(select(Department.uscc)).first() or ""
+    report = {"object": {"licence": "x", "issuer": uscc}, "indication": "PASSED", "sub_indication": None}
+    with app.test_request_context("/api/v1/verify", method="POST"):
+        per_op = 1e6 / rate(lambda: count_verification(report))
+        verification_counter().flush()
+    return Result(
+        SECTION,
+        "counting one verification here (in memory, as the verify views do)",
+        per_op,
+        "µs",
+        reference="one SM2 verification (openssl speed)",
+        reference_value=1e6 / raw_verify if raw_verify else None,
+        note="flushed to the table every 5 s by a thread of each worker",
+    )
+
+
 def results(*, raw_sign: float = 0, raw_verify: float = 0, quick: bool = False) -> list[Result]:
     small, large = (10_000, 100_000) if quick else (100_000, 1_000_000)
     with bench_service() as svc:
         out = _measure(svc, small, large, "SQLite")
+        out.insert(0, _counting(svc, raw_verify))
     with postgres_database() as url:
         if url is not None:
             with bench_service(url) as svc:

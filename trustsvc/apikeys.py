@@ -270,3 +270,10 @@ def end_api_key(db: Database, key_id: str, *, actor: str) -> None:
     """:func:`revoke_api_key`, committed."""
     with db.transaction() as session:
         revoke_api_key(session, key_id, actor=actor)
+
+
+def key_label(db: Database, key_id: str) -> str:
+    """The label this region gave an API key when it made it (blank when none or unknown)."""
+    with db.reader() as session:
+        label = session.execute(select(ApiKeyRecord.label).where(ApiKeyRecord.key_id == key_id)).scalar_one_or_none()
+    return (label or "").strip()

@@ -13,7 +13,8 @@ at most 90 days × types × events rows per department, however many licences ar
 - verified here: every verification on this service (API and /verify page, keyed or not) of the
   scope's licences; whole-region scope also of peer regions' licences;
 - peer regions: peers verify our licences offline, against the status lists they fetch from us;
-  the fetches of the scope's lists, per requesting region, are what this service can see.
+  the fetches of the scope's lists, per requesting region, are what this service can see, and
+  the scope's licences a peer redeemed here by holder code (online, with its peer key).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Dashboard:
     """Licence type code → status now → number of licence versions."""
     peer_fetches: dict[str, list[int]] = field(default_factory=dict)
     """Peer region code → fetches of the scope's status lists per day."""
+    peer_redeems: dict[str, list[int]] = field(default_factory=dict)
+    """Peer region code → the scope's licences it redeemed here by holder code, per day."""
 
     def total(self, series: Sequence[int], *, since: dt.date | None = None) -> int:
         return sum(n for d, n in zip(self.days, series, strict=True) if since is None or d >= since)
@@ -127,6 +130,7 @@ def dashboard(
     here = [0] * len(span)
     peer = [0] * len(span)
     fetches: dict[str, list[int]] = {}
+    redeems: dict[str, list[int]] = {}
     v = verification_day_counts.c
     q = (
         select(v.day, v.issuer, v.verifier, v.channel, func.sum(v.n))
@@ -142,8 +146,10 @@ def dashboard(
                 here[i] += int(n)
             elif issuer not in usccs:
                 peer[i] += int(n)
-        elif channel == Channel.STATUS_LIST and verifier and issuer in mine:
-            fetches.setdefault(verifier, [0] * len(span))[i] += int(n)
+        elif verifier and issuer in mine:
+            into = fetches if channel == Channel.STATUS_LIST else redeems if channel == Channel.REDEEM else None
+            if into is not None:
+                into.setdefault(verifier, [0] * len(span))[i] += int(n)
     return Dashboard(
         days=span,
         events=_events(session, deps, span),
@@ -151,4 +157,5 @@ def dashboard(
         verified_peer=peer if whole_region else None,
         by_type=_by_type(session, deps, today),
         peer_fetches=dict(sorted(fetches.items())),
+        peer_redeems=dict(sorted(redeems.items())),
     )

@@ -42,6 +42,8 @@ class Channel(StrEnum):
     """A verification here (API or /verify page, keyed or anonymous)."""
     STATUS_LIST = "status_list"
     """A peer region fetched the issuer's signed status list (its verifiers then check offline)."""
+    REDEEM = "redeem"
+    """A peer region redeemed a holder code here for the licence (online, with its peer key)."""
 
 
 licence_day_counts = Table(

@@ -184,10 +184,12 @@ def dashboard_page() -> Response:
             {
                 "region": code,
                 "name": peer_names.get(code, ""),
-                "month": figures.total(series, since=month_start),
-                "days90": figures.total(series),
+                "month": figures.total(fetched, since=month_start) if fetched else 0,
+                "days90": figures.total(fetched) if fetched else 0,
+                "redeemed": figures.total(redeemed) if redeemed else 0,
             }
-            for code, series in figures.peer_fetches.items()
+            for code in sorted({*figures.peer_fetches, *figures.peer_redeems})
+            for fetched, redeemed in [(figures.peer_fetches.get(code), figures.peer_redeems.get(code))]
         ],
     )
 

@@ -30,6 +30,7 @@ from ..openapi_parts import AUTH, SIGNER_REFUSALS, json_body
 from ..openapi_parts import error as _err
 from ..request import json_object, service
 from ..trust_snapshot import current_snapshot
+from ..verification_counts import count_peer_redeem
 
 bp = Blueprint("holder", __name__)
 
@@ -120,6 +121,7 @@ def redeem() -> tuple[Response, int]:
         on_behalf_of=body.get("on_behalf_of"),
         snapshot=current_snapshot(),
     )
+    count_peer_redeem(current_principal(), out.get("licences"))  # for the dashboard: a peer region's online use
     return _no_store(jsonify(out))
 
 

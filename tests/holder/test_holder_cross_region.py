@@ -18,7 +18,8 @@ from federation_helpers import make_region, open_region_service, region_pin, run
 from holder_helpers import COMPANY, HOLDER, business_body
 from sqlalchemy import select
 
-from trustsvc.storage.models import AuditEventRecord
+from trustsvc.dashboard import dashboard
+from trustsvc.storage.models import AuditEventRecord, Department
 
 pytestmark = pytest.mark.slow
 A, B = "320000", "220000"
@@ -135,3 +136,11 @@ def test_region_b_redeems_region_a_holder_code_at_a_and_both_record_it(tmp_path)
         (A, 403, "verifier_not_named"),
         (A, 200, None),
     ]
+    # A's console dashboard counts the licence B redeemed online (flushed as A's worker exited)
+    svc = open_region_service(a)
+    try:
+        with svc.db.reader() as s:
+            figures = dashboard(s, list(s.scalars(select(Department.id))))
+    finally:
+        svc.close()
+    assert {region: sum(days) for region, days in figures.peer_redeems.items()} == {B: 1}
