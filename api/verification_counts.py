@@ -12,9 +12,9 @@ from flask import current_app, request
 from hsm.errors import TrustSvcError
 from trustsvc.apikeys import Principal, Role, key_label
 from trustsvc.dashboard_counts import Channel
+from trustsvc.federation.peers import REGION_HEADER
 from trustsvc.holder.consent import PEER_REGION
 from trustsvc.licences.identifier import parse_identifier
-from trustsvc.federation.peers import REGION_HEADER
 from trustsvc.verification_counter import VerificationCounter
 
 from .request import service
