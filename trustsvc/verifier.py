@@ -51,7 +51,7 @@ from ca.results import (
     Check,
     Indication,
 )
-from hsm import sm3
+from hsm import signature_from_raw, sm3
 from hsm.errors import InvalidSignature, TrustSvcError
 
 from .audit import AuditEvent, record
@@ -67,7 +67,7 @@ from .codes.verify import (
 )
 from .federation.authorisation import check_licence_authorisation
 from .federation.snapshot import CodeSigner, Namespace, TrustSnapshot, issuer_of
-from .formats.report import ReportBuilder, VerificationReport
+from .formats.report import ReportBuilder, ReportPart, VerificationReport
 from .formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
 from .holder.dispatch import envelope_type, verify_holder_in_snapshot
 from .licences.identifier import parse_identifier
@@ -138,20 +138,22 @@ def enforce_freshness(report: VerificationReport, snapshot: TrustSnapshot, now: 
     """Mark each peer anchor of the trust path ``stale`` or not at ``now``; a verdict that relied
     on a stale one is INDETERMINATE / TRUST_LIST_STALE (a FAILED one stays FAILED: a broken
     signature is broken whatever the list's age)."""
-    entries = list(report.trust_path)
+    entries: list[Mapping[str, Any]] | None = None  # copied at the first peer anchor only
     stale: Mapping[str, Any] | None = None
-    changed = False
-    for i, entry in enumerate(entries):
-        name = entry.get("namespace") if entry.get("trust_anchor") else None
+    for i, entry in enumerate(report.trust_path):
+        if not entry.get("trust_anchor"):
+            continue
+        name = entry.get("namespace")
         ns = snapshot.namespace(str(name)) if name else None
         if ns is None or ns.stale_after is None:
             continue
+        if entries is None:
+            entries = list(report.trust_path)
         is_stale = ns.stale(now)
         entries[i] = {**entry, "stale": is_stale}
-        changed = True
         if is_stale and stale is None:
             stale = entries[i]
-    if not changed:
+    if entries is None:
         return report
     report = dataclasses.replace(report, trust_path=tuple(entries))
     if stale is None or any(c.name == "trust_list.freshness" for c in report.checks):
@@ -308,19 +310,14 @@ def _decode(text: Any) -> DecodedCode:
     return _decode_cached(text) if isinstance(text, str) and len(text) < 8192 else decode_code(text)
 
 
-def _der_integer(value: bytes) -> bytes:
-    value = value.lstrip(b"\x00")
-    if value[0] & 0x80:
-        value = b"\x00" + value
-    return b"\x02" + bytes((len(value),)) + value
-
-
 def _raw_to_der(raw: bytes) -> bytes | None:
     """DER ``SEQUENCE {r, s}`` from the 64-byte ``r‖s`` a code carries; None when malformed."""
-    if len(raw) != 64 or not raw[:32].strip(b"\x00") or not raw[32:].strip(b"\x00"):
+    if len(raw) != 64:
         return None
-    body = _der_integer(raw[:32]) + _der_integer(raw[32:])
-    return b"\x30" + bytes((len(body),)) + body
+    try:
+        return signature_from_raw(raw)
+    except InvalidSignature:  # r or s zero
+        return None
 
 
 def _verifies(signer: CodeSigner, tbs: bytes, signature: bytes) -> bool:
@@ -337,10 +334,67 @@ def _verifies(signer: CodeSigner, tbs: bytes, signature: bytes) -> bool:
     return True
 
 
-def _assess_signer(builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, now: dt.datetime) -> None:
+# Passed checks whose wording is fixed: built once, recorded with ReportBuilder.add.
+_FORMAT_OK = Check("code.format", "passed", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
+_ALGORITHM_OK = {
+    alg: Check("code.algorithm", "passed", f"COSE alg {alg} ({ALG_NAMES[key_algorithm]}, raw r‖s)")
+    for alg, key_algorithm in CODE_ALGORITHMS.items()
+}
+_SIGNATURE_OK = {
+    key_algorithm: Check(
+        "code.signature", "passed", f"{ALG_NAMES[key_algorithm]} signature over the COSE Sig_structure verifies"
+    )
+    for key_algorithm in CODE_ALGORITHMS.values()
+}
+
+
+@dataclass(frozen=True)
+class _SignerJudgement:
+    """A code signer's path judged at one signing time (see :func:`_assess_signer`)."""
+
+    part: ReportPart
+    region_ok: Mapping[str, Check]
+    """Each region of an anchor the path reached → the passed ``code.issuer_region`` check of a
+    code whose ``iss`` is that region (any other ``iss`` is judged by check_issuer_region)."""
+
+
+def _judgement(part: ReportPart) -> _SignerJudgement:
+    regions = {str(t["region"]) for t in part.trust_path if t.get("trust_anchor") and t.get("region")}
+    return _SignerJudgement(
+        part,
+        {r: Check("code.issuer_region", "passed", f"iss {r} is the region of the signer's anchor") for r in regions},
+    )
+
+
+def _kid_check(ns: Namespace, kid: bytes, candidates: tuple[CodeSigner, ...]) -> Check:
+    """The passed ``code.kid`` check, worded once per kid the namespace holds."""
+    found: Check | None = ns.memo.get(("code.kid", kid))
+    if found is None:
+        found = Check(
+            "code.kid", "passed", f"kid {kid.hex()} names {len(candidates)} code-signer certificate(s) of {ns.label}"
+        )
+        ns.memo[("code.kid", kid)] = found
+    return found
+
+
+def _material_check(snapshot: TrustSnapshot, freshness: Mapping[str, Any]) -> Check:
+    """The passed ``code.trust_material`` check, worded once per snapshot (its source and
+    ``next_update`` do not change)."""
+    found: Check | None = snapshot.memo.get("code.trust_material")
+    if found is None:
+        fresh = f", fresh until {freshness['next_update']}" if snapshot.next_update else ""
+        found = Check("code.trust_material", "passed", f"trust material from {snapshot.source}{fresh}")
+        snapshot.memo["code.trust_material"] = found
+    return found
+
+
+def _assess_signer(
+    builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, now: dt.datetime
+) -> _SignerJudgement | None:
     """The signer's path at the code's signing time, as :func:`assess_certificate` judges it;
     the judgement depends only on ``at`` and on whether the certificate is expired, not yet
-    valid or revoked at ``now``, so it is made once per such key and replayed."""
+    valid or revoked at ``now``, so it is made once per such key and replayed (None: an
+    unreadable certificate, judged afresh each time)."""
     cert = signer.certificate
     if cert is None:
         assess_certificate(
@@ -353,10 +407,10 @@ def _assess_signer(builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, 
             required_key_usage=SIGNING_USAGE,
             required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING,
         )
-        return
+        return None
     key = (at, now > cert.not_after, now < cert.not_before, signer.revocation.revoked_by(now))
-    part = signer.assessed.get(key)
-    if part is None:
+    judged: _SignerJudgement | None = signer.assessed.get(key)
+    if judged is None:
         scratch = ReportBuilder("code")
         assess_certificate(
             scratch,
@@ -368,11 +422,12 @@ def _assess_signer(builder: ReportBuilder, signer: CodeSigner, at: dt.datetime, 
             required_key_usage=SIGNING_USAGE,
             required_eku=TrustSvcEKU.SERVICE_CODE_SIGNING,
         )
-        part = scratch.part()
+        judged = _judgement(scratch.part())
         if len(signer.assessed) >= 4096:
             signer.assessed.clear()
-        signer.assessed[key] = part
-    builder.add_part(part)
+        signer.assessed[key] = judged
+    builder.add_part(judged.part)
+    return judged
 
 
 def _judge(
@@ -380,7 +435,7 @@ def _judge(
 ) -> tuple[Namespace, CodeSigner] | None:
     """Signature, signer path, authorisation, region and lifetime, inside the code's namespace.
     Returns where it verified, or None when the signature was not verified."""
-    builder.passed("code.format", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
+    builder.add(_FORMAT_OK)
     key_algorithm = CODE_ALGORITHMS.get(code.alg) if type(code.alg) is int else None
     if key_algorithm is None:
         builder.fail(
@@ -389,15 +444,15 @@ def _judge(
             f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)",
         )
         return None
-    builder.passed("code.algorithm", f"COSE alg {code.alg} ({ALG_NAMES[key_algorithm]}, raw r‖s)")
+    builder.add(_ALGORITHM_OK[code.alg])
     issuer = issuer_of(code.claims.sub)
     ns = snapshot.namespace_for_issuer(issuer) if issuer is not None else snapshot.namespace_for_kid(code.kid)
     unheld = issuer is not None and ns is None
     if unheld:  # only to tell a forged signature from an issuer nobody vouches for
         ns = snapshot.namespace_for_kid(code.kid)
     candidates = ns.code_signers.get(code.kid, ()) if ns is not None else ()
-    kid = code.kid.hex()
     if not candidates:
+        kid = code.kid.hex()
         owner = snapshot.namespace_for_kid(code.kid)
         if ns is None or owner is None:
             detail = f"kid {kid} names no code-signer certificate known here ({snapshot.source})"
@@ -409,13 +464,17 @@ def _judge(
         builder.indeterminate("code.kid", NO_SIGNING_CERTIFICATE_FOUND, detail)
         return None
     assert ns is not None
-    builder.passed("code.kid", f"kid {kid} names {len(candidates)} code-signer certificate(s) of {ns.label}")
+    builder.add(_kid_check(ns, code.kid, candidates))
     signature = _raw_to_der(code.signature)
     if signature is None:
         builder.fail("code.signature", SIG_CRYPTO_FAILURE, "the signature is not a 64-byte r‖s value")
         return None
     tbs = code.to_be_signed
-    signer = next((s for s in candidates if s.algorithm is key_algorithm and _verifies(s, tbs, signature)), None)
+    signer = None
+    for candidate in candidates:
+        if candidate.algorithm is key_algorithm and _verifies(candidate, tbs, signature):
+            signer = candidate
+            break
     if signer is None:
         builder.fail(
             "code.signature",
@@ -423,17 +482,21 @@ def _judge(
             "the signature does not verify: the code was changed or not signed by this key",
         )
         return None
-    builder.passed("code.signature", f"{ALG_NAMES[key_algorithm]} signature over the COSE Sig_structure verifies")
+    builder.add(_SIGNATURE_OK[key_algorithm])
+    signed_at = builder.signing_time = code_time(code.claims.iat)
     builder.object.update(minimal_object(code))
-    builder.signing_time = code_time(code.claims.iat)
     if unheld:
         assert issuer is not None
         builder.indeterminate("code.issuer", NO_CERTIFICATE_CHAIN_FOUND, _unheld_message(issuer))
         return None
-    _assess_signer(builder, signer, builder.signing_time, now)
+    judged = _assess_signer(builder, signer, signed_at, now)
     check_licence_authorisation(builder, signer.trust, code.claims.sub, roles=("code_signer",))
-    check_issuer_region(builder, code)
-    check_lifetime(builder, code, now)
+    region_ok = judged.region_ok.get(code.claims.iss) if judged is not None else None
+    if region_ok is not None:
+        builder.add(region_ok)
+    else:
+        check_issuer_region(builder, code)
+    check_lifetime(builder, code, now, signed_at)
     if code.claims.typ == DYNAMIC and code.claims.exp is not None:
         builder.object["lifetime_seconds"] = code.claims.exp - code.claims.iat
     return ns, signer
@@ -477,8 +540,7 @@ def verify_code(
             f"the trust material ({snapshot.source}) is stale since {freshness['next_update']}; refresh it",
         )
     else:
-        fresh = f", fresh until {freshness['next_update']}" if snapshot.next_update else ""
-        builder.passed("code.trust_material", f"trust material from {snapshot.source}{fresh}")
+        builder.add(_material_check(snapshot, freshness))
     if code is None or judged is None:
         return _finish(builder, snapshot, now, code, online)
     ns, _signer = judged

@@ -54,3 +54,36 @@ def test_threads_open_signers_concurrently(tmp_path) -> None:
         signers = list(pool.map(get, range(THREADS)))
     assert all(s is signers[0] for s in signers)
     hsm.verify(signers[0].public_key, b"x", signers[0].sign(b"x"))
+
+
+def test_threads_share_one_public_key_for_digest_verification(provider: SM2Provider) -> None:
+    """One parsed public key verifying digests from several threads at once, good and bad
+    signatures mixed: each answer is that signature's own (the OpenSSL binding keeps a verify
+    context per thread and key, and a refusal leaves it usable)."""
+    key = provider.generate()
+    pub = provider.load_public(key.spki())
+    point = hsm.parse_spki(key.spki()).point
+    signed = []
+    for i in range(8):
+        message = f"message {i}".encode()
+        signed.append((hsm.sm2_e(point, message), key.sign(message, hsm.DEFAULT_SM2_ID)))
+    start = threading.Barrier(THREADS)
+
+    def work(t: int) -> list[bool]:
+        start.wait()
+        answers = []
+        for i in range(PER_THREAD):
+            e, sig = signed[(t + i) % len(signed)]
+            wrong = (i + t) % 3 == 0
+            try:
+                pub.verify_digest(hsm.sm3(e) if wrong else e, sig)
+                answers.append(not wrong)
+            except hsm.InvalidSignature:
+                answers.append(wrong)
+        return answers
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = [a for chunk in pool.map(work, range(THREADS)) for a in chunk]
+    assert len(answers) == THREADS * PER_THREAD and all(answers)
+    e, sig = signed[0]
+    pub.verify_digest(e, sig)  # and this thread's context still works after the others

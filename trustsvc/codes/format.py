@@ -246,10 +246,11 @@ def _claims(payload: bytes) -> CodeClaims:
     if not _REGION.match(iss):
         raise CodeFormatError("claim iss is not a GB/T 2260 region code")
     display_raw = body.get(_DISPLAY, {})
-    if not isinstance(display_raw, dict) or not all(
-        k in _DISPLAY_KEYS and isinstance(v, str) and len(v) <= 200 for k, v in display_raw.items()
-    ):
+    if not isinstance(display_raw, dict):
         raise CodeFormatError("claim d (display) must map n/h/hid/o to short texts")
+    for k, v in display_raw.items():
+        if k not in _DISPLAY_KEYS or not isinstance(v, str) or len(v) > 200:
+            raise CodeFormatError("claim d (display) must map n/h/hid/o to short texts")
     nonce = body.get(_CTI)
     if nonce is not None and (not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH):
         raise CodeFormatError(f"claim cti (nonce) must be {NONCE_LENGTH} bytes")
@@ -294,7 +295,7 @@ def decode_code(text: Any) -> DecodedCode:
     protected, unprotected, payload, signature = parts
     if (
         not isinstance(protected, bytes)
-        or not isinstance(unprotected, Mapping)
+        or not (type(unprotected) is dict or isinstance(unprotected, Mapping))
         or not isinstance(payload, bytes)
         or not isinstance(signature, bytes)
     ):

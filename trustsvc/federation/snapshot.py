@@ -249,6 +249,10 @@ class Namespace:
     _scoped: dict[str, TrustContext] = field(default_factory=dict, repr=False, compare=False)
     _scoped_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _reasons: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What a verifier derives from this namespace alone (a passed check's wording per kid),
+    remembered; keyed only by what the namespace holds, so bounded by it. Not carried over by
+    ``dataclasses.replace``."""
 
     @property
     def label(self) -> str:
@@ -278,41 +282,42 @@ class Namespace:
     def licence_status(self, identifier: str, status_index: int | None, now: dt.datetime) -> LicenceStatus:
         """A licence's status from its issuer's list held in this namespace (never anything else)."""
         issuer = _issuer_of(identifier)
-        where = self.label
         held = self.status_lists.get(issuer)
-        hint = "run `trustsvc trust refresh`" if self.kind == "peer" else "it is published with the next change"
-
-        def unknown(why: str) -> LicenceStatus:
-            return LicenceStatus(identifier=identifier, status="unknown", reason=why, changed_at=None, valid_until=None)
-
+        lst = held.status_list if held is not None else None
+        why: str | None = None
         if held is None:
-            return unknown(f"no status list of issuer {issuer} from {where} is held; {hint}")
-        lst = held.status_list
-        if lst is None or held.problem is not None:
-            return unknown(f"the status list of {issuer} from {where} cannot be relied on: {held.problem}")
-        if lst.issued_at > now + _SKEW:
-            return unknown(
-                f"the status list of {issuer} from {where} (sequence {lst.sequence}) was issued in the "
+            why = f"no status list of issuer {issuer} from {self.label} is held; {self._hint}"
+        elif lst is None or held.problem is not None:
+            why = f"the status list of {issuer} from {self.label} cannot be relied on: {held.problem}"
+        elif lst.issued_at > now + _SKEW:
+            why = (
+                f"the status list of {issuer} from {self.label} (sequence {lst.sequence}) was issued in the "
                 f"future ({_iso(lst.issued_at)}); check the clock"
             )
-        if now > lst.next_update and not self.live_status:
-            return unknown(
-                f"the status list of {issuer} from {where} (sequence {lst.sequence}) is stale since "
-                f"{_iso(lst.next_update)}; {hint}"
+        elif now > lst.next_update and not self.live_status:
+            why = (
+                f"the status list of {issuer} from {self.label} (sequence {lst.sequence}) is stale since "
+                f"{_iso(lst.next_update)}; {self._hint}"
             )
-        if status_index is None:
-            return unknown(f"it names no status index, so {where}'s status list cannot be consulted")
+        elif status_index is None:
+            why = f"it names no status index, so {self.label}'s status list cannot be consulted"
+        if why is not None or lst is None or status_index is None:
+            return LicenceStatus(identifier=identifier, status="unknown", reason=why, changed_at=None, valid_until=None)
         try:
             status = lst.status_of(status_index)
         except TrustSvcError as exc:
-            return unknown(f"status list sequence {lst.sequence} of {issuer} from {where}: {exc.message}")
+            why = f"status list sequence {lst.sequence} of {issuer} from {self.label}: {exc.message}"
+            return LicenceStatus(identifier=identifier, status="unknown", reason=why, changed_at=None, valid_until=None)
         reason = self._reasons.get(issuer)
         if reason is None:
-            reason = (
-                f"per the status list of {issuer} from {where}, sequence {lst.sequence} issued {held.issued_at_iso}"
-            )
+            assert held is not None
+            reason = f"per the status list of {issuer} from {self.label}, sequence {lst.sequence} issued {held.issued_at_iso}"
             self._reasons[issuer] = reason
         return LicenceStatus(identifier=identifier, status=status, reason=reason, changed_at=None, valid_until=None)
+
+    @property
+    def _hint(self) -> str:
+        return "run `trustsvc trust refresh`" if self.kind == "peer" else "it is published with the next change"
 
     def status_list_summary(self, issuer: str, now: dt.datetime) -> dict[str, Any]:
         """What ``status_now.status_list`` says about the list a status came from."""
@@ -409,6 +414,9 @@ class TrustSnapshot:
     next_update: dt.datetime | None = None
     """An exported cache: nothing in it is relied on after this time (None: live material)."""
     build_seconds: float = 0.0
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What a verifier derives from this snapshot alone (e.g. the wording of its trust-material
+    check), remembered; a few fixed keys. Not carried over by ``dataclasses.replace``."""
 
     @property
     def local(self) -> Namespace | None:
@@ -726,6 +734,14 @@ class HeldLists(Mapping[str, HeldStatusList]):
                 if found is None:
                     found = self._done[uscc] = check()
         return found
+
+    def get(self, uscc: str, default: Any = None) -> Any:
+        """As :meth:`Mapping.get`, without its Python-level detour (the verify hot path asks
+        twice per code)."""
+        found = self._done.get(uscc)
+        if found is not None:
+            return found
+        return self[uscc] if uscc in self._checks else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._order)

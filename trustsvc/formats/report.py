@@ -102,6 +102,14 @@ class ReportBuilder:
     def passed(self, name: str, detail: str) -> None:
         self.check(name, "passed", detail)
 
+    def add(self, check: Check) -> None:
+        """Record a check made elsewhere, as is: a passed check whose wording is fixed is built
+        once (checks are frozen) instead of once per verification. Not for a failed check: the
+        verdict follows from :meth:`fail` and :meth:`indeterminate`."""
+        if check.result == "failed":
+            raise ValueError("a failed check is recorded with fail() or indeterminate(), which set the verdict")
+        self.checks.append(check)
+
     def skipped(self, name: str, detail: str) -> None:
         self.check(name, "skipped", detail)
 
@@ -143,9 +151,10 @@ class ReportBuilder:
     def add_part(self, part: ReportPart) -> None:
         """Record ``part`` here as if its checks had been made here, in order."""
         self.checks.extend(part.checks)
-        self.trust_path.extend(dict(t) for t in part.trust_path)
+        self.trust_path.extend([dict(t) for t in part.trust_path])  # copies: the part is replayed
         self.warnings.extend(part.warnings)
-        self.status_now.update({k: dict(v) if isinstance(v, dict) else v for k, v in part.status_now.items()})
+        for k, v in part.status_now.items():
+            self.status_now[k] = dict(v) if isinstance(v, dict) else v
         if self._failure is None:
             self._failure = part.failure
         if self._indeterminate is None:
