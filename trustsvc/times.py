@@ -21,8 +21,15 @@ def iso_utc(value: dt.datetime) -> str: ...
 @overload
 def iso_utc(value: None) -> None: ...
 def iso_utc(value: dt.datetime | None) -> str | None:
-    """``value`` as RFC 3339 UTC to the second with ``Z``; None stays None."""
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``value`` as RFC 3339 UTC to the second with ``Z`` (fractions dropped); None stays None.
+
+    The one shape of an instant in every response. A naive ``value`` (as SQLite gives back a
+    stored time) is taken to be UTC already, never the machine's local time."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def china_today(now: dt.datetime | None = None) -> dt.date:

@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from trustsvc.times import iso_utc
+
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..context import TrustService
@@ -63,13 +65,9 @@ class IssuedCode:
             "code": self.text,
             "type": self.typ,
             "licence": self.licence,
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at) if self.expires_at else None,
         }
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:

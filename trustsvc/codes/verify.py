@@ -26,6 +26,7 @@ from typing import Any
 from ca.results import EXPIRED, NOT_YET_VALID, SIG_CONSTRAINTS_FAILURE
 from hsm import KeyAlgorithm
 from hsm.errors import TrustSvcError
+from trustsvc.times import iso_utc
 
 from ..formats.report import ReportBuilder
 from ..licences.identifier import parse_identifier
@@ -53,18 +54,14 @@ def code_time(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _minimal_object(code: DecodedCode) -> dict[str, Any]:
     c = code.claims
     obj: dict[str, Any] = {
         "code_type": c.typ,
         "licence": c.sub,
         "issuer_region": c.iss,
-        "issued_at": _iso(code_time(c.iat)),
-        "expires_at": _iso(code_time(c.exp)) if c.exp is not None else None,
+        "issued_at": iso_utc(code_time(c.iat)),
+        "expires_at": iso_utc(code_time(c.exp)) if c.exp is not None else None,
         "display": dict(c.display),
         "kid": code.kid.hex(),
     }
@@ -97,15 +94,15 @@ def _lifetime(builder: ReportBuilder, code: DecodedCode, now: dt.datetime) -> No
     c = code.claims
     iat = code_time(c.iat)
     if iat > now + CLOCK_SKEW:
-        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({_iso(iat)})")
+        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({iso_utc(iat)})")
     if c.exp is None:
         builder.passed("code.lifetime", "a static code without an expiry: it lives as long as its licence")
         return
     exp = code_time(c.exp)
     if now >= exp:
-        builder.fail("code.lifetime", EXPIRED, f"the code expired at {_iso(exp)} (过期)")
+        builder.fail("code.lifetime", EXPIRED, f"the code expired at {iso_utc(exp)} (过期)")
     else:
-        builder.passed("code.lifetime", f"the code is valid until {_iso(exp)}")
+        builder.passed("code.lifetime", f"the code is valid until {iso_utc(exp)}")
 
 
 # The names the region verifier (trustsvc.verifier) uses.

@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from trustsvc.times import iso_utc
+
 from ..apikeys import Principal, Role
 from ..audit import AuditEvent, record
 from ..codes.format import NONCE_LENGTH, CodeFormatError
@@ -120,14 +122,10 @@ class IssuedHolderCode:
         return {
             "code": self.text,
             "type": HOLDER,
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at),
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at),
             "licences": [{"type": x.type_code, "type_name": x.type_name, "status": x.status} for x in self.licences],
         }
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _time(value: Any, name: str) -> dt.datetime:
@@ -259,10 +257,10 @@ def _consent_json(row: ConsentRecord, now: dt.datetime) -> dict[str, Any]:
         "licences": list(row.licences),
         "purpose": row.purpose,
         "verifier": row.verifier,
-        "valid_until": _iso(row.valid_until),
-        "created_at": _iso(row.created_at),
+        "valid_until": iso_utc(row.valid_until),
+        "created_at": iso_utc(row.created_at),
         "state": state,
-        "withdrawn_at": _iso(row.withdrawn_at) if row.withdrawn_at else None,
+        "withdrawn_at": iso_utc(row.withdrawn_at) if row.withdrawn_at else None,
     }
 
 
@@ -305,7 +303,7 @@ def give_consent(
                     "licences": licences,
                     "purpose": request.purpose,
                     "verifier": request.verifier,
-                    "valid_until": _iso(request.valid_until),
+                    "valid_until": iso_utc(request.valid_until),
                 },
             ),
         )
@@ -385,7 +383,7 @@ def _decide(
     valid = [c for c in named if c.valid_until > now]
     if not valid:
         ended = max(c.valid_until for c in named)
-        return _Decision((), (), RefusalReason.CONSENT_EXPIRED, f"the holder's consent ended at {_iso(ended)}")
+        return _Decision((), (), RefusalReason.CONSENT_EXPIRED, f"the holder's consent ended at {iso_utc(ended)}")
     covered = list(dict.fromkeys(x for c in valid for x in c.licences))
     if wanted is not None:
         outside = [x for x in wanted if x not in covered]
@@ -562,8 +560,8 @@ def redeem_holder_code(
         "region": here,
         "purpose": why,
         "verifier": verifier,
-        "redeemed_at": _iso(now),
-        "consents": [{"id": c.consent_id, "valid_until": _iso(c.valid_until)} for c in decision.consents],
+        "redeemed_at": iso_utc(now),
+        "consents": [{"id": c.consent_id, "valid_until": iso_utc(c.valid_until)} for c in decision.consents],
         "licences": out,
     }
 
@@ -636,7 +634,7 @@ def list_uses(
         )
         return [
             {
-                "at": _iso(r.at),
+                "at": iso_utc(r.at),
                 "kind": r.kind,
                 "verifier": r.verifier,
                 "purpose": r.purpose,

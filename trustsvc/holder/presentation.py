@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trustsvc.times import iso_utc
+
 from ..apikeys import Principal
 from ..audit import AuditEvent, record
 from ..codes.format import NONCE_LENGTH
@@ -89,14 +91,10 @@ class IssuedPresentation:
             "code": self.text,
             "type": "presentation",
             "chars": len(self.text),
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at),
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at),
             "licences": [{"id": k, "fields": list(v)} for k, v in self.disclosed.items()],
         }
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def presentation_request_from_json(data: Any) -> PresentationRequest:

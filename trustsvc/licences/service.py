@@ -44,7 +44,7 @@ from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, utcnow
-from ..times import CHINA, china_today, past_in_china
+from ..times import CHINA, china_today, iso_utc, past_in_china
 from .catalogue import LicenceType, catalogue_of, normalise_fields, resolve_type, type_not_allowed_message
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
@@ -860,7 +860,7 @@ def licence_json(row: LicenceRecord) -> dict[str, Any]:
         "fields": dict(row.fields),
         "valid_from": row.valid_from.isoformat(),
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
-        "issued_at": row.issued_at.isoformat(),
+        "issued_at": iso_utc(row.issued_at),
         "links": {
             "self": base,
             "revoke": f"{base}/revoke",
