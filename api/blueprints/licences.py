@@ -16,7 +16,6 @@ from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
     get_licence,
-    licence_json,
     reinstate_licence,
     request_from_json,
     revoke_licence,
@@ -29,6 +28,7 @@ from trustsvc.times import iso_utc
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
+from ..shapes import licence_json
 
 bp = Blueprint("licences", __name__)
 

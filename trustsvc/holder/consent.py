@@ -16,7 +16,7 @@ import datetime as dt
 import enum
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,12 @@ from sqlalchemy import select
 
 from trustsvc.times import iso_utc
 
-from ..apikeys import Principal, Role
+from ..apikeys import Actor, Principal, Role
 from ..audit import AuditEvent, record
 from ..codes.format import NONCE_LENGTH, CodeFormatError
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from ..licences.catalogue import find_type
-from ..licences.service import licence_json
 from ..licences.status import effective_status
 from ..storage.models import ApiKeyRecord, LicenceRecord, utcnow
 from .common import (
@@ -188,7 +187,7 @@ def _current_licences(session: Any, holder: HolderRef) -> Sequence[LicenceRecord
 
 
 def make_holder_code(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str, ttl: int | None = None
+    service: TrustService, holder: HolderRef, *, principal_or_actor: Actor, ttl: int | None = None
 ) -> IssuedHolderCode:
     """The holder's code: masked name and id, the types and statuses of their licences.
 
@@ -264,9 +263,7 @@ def _consent_json(row: ConsentRecord, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def give_consent(
-    service: TrustService, request: ConsentRequest, *, principal_or_actor: Principal | str
-) -> dict[str, Any]:
+def give_consent(service: TrustService, request: ConsentRequest, *, principal_or_actor: Actor) -> dict[str, Any]:
     """Record the holder's consent (every licence must be theirs).
 
     :raises InvalidInputError: ``invalid_validity`` (not in the future, or over a year away).
@@ -310,9 +307,7 @@ def give_consent(
         return _consent_json(row, now)
 
 
-def list_consents(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str
-) -> list[dict[str, Any]]:
+def list_consents(service: TrustService, holder: HolderRef, *, principal_or_actor: Actor) -> list[dict[str, Any]]:
     wallet_actor(principal_or_actor)
     now = utcnow()
     with service.db.reader() as session:
@@ -328,7 +323,7 @@ def list_consents(
         return [_consent_json(r, now) for r in rows]
 
 
-def withdraw_consent(service: TrustService, consent_id: str, *, principal_or_actor: Principal | str) -> None:
+def withdraw_consent(service: TrustService, consent_id: str, *, principal_or_actor: Actor) -> None:
     """Withdraw a consent now (idempotent); later redeems no longer find it.
 
     :raises NotFoundError: ``consent_not_found``.
@@ -447,7 +442,7 @@ def _note_use(
         )
 
 
-def _identities(service: TrustService, principal_or_actor: Principal | str) -> tuple[str, ...]:
+def _identities(service: TrustService, principal_or_actor: Actor) -> tuple[str, ...]:
     """Who the caller is, as a consent may name it: the key (``apikey:<id>``), and for a peer key
     labelled ``region:<code>`` (made by this region for that peer) also that region."""
     actor = verifier_actor(principal_or_actor)
@@ -466,7 +461,8 @@ def redeem_holder_code(
     text: Any,
     *,
     purpose: Any,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
+    render_licence: Callable[[LicenceRecord], dict[str, Any]],
     licences: Sequence[str] | None = None,
     on_behalf_of: str | None = None,
     snapshot: Any = None,
@@ -476,6 +472,8 @@ def redeem_holder_code(
     Another region's code is checked against that region's trust list and redeemed there
     (:mod:`trustsvc.holder.peer`).
 
+    :param render_licence: how the answer gives each licence (the API's licence object with
+        its file's link: ``api.shapes.redeemed_licence_json``; the domain knows no URL).
     :param on_behalf_of: a peer region's own verifier, recorded with the use.
     :param snapshot: the trust snapshot to check another region's code with (default: built now).
     :raises InvalidInputError: ``invalid_holder_code`` (not a valid holder code), ``unknown_holder_code``
@@ -552,9 +550,7 @@ def redeem_holder_code(
                 select(LicenceRecord).where(LicenceRecord.identifier == identifier)
             ).scalar_one_or_none()
             if lic is not None:
-                body = licence_json(lic)
-                body["file"] = body["links"]["file"]
-                out.append(body)
+                out.append(render_licence(lic))
     return {
         "holder": {"kind": holder.kind, "id_type": holder.id_type, "id": holder.id},
         "region": here,
@@ -616,7 +612,7 @@ def _redeem_at_peer(
 
 
 def list_uses(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str, limit: int = 200
+    service: TrustService, holder: HolderRef, *, principal_or_actor: Actor, limit: int = 200
 ) -> list[dict[str, Any]]:
     """The holder's record of uses (用证记录), newest first: redeems of their holder codes and
     online verifications of their presentations, granted or refused."""
