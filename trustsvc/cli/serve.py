@@ -97,7 +97,7 @@ def run_server(config: Config, *, host: str, port: int, workers: int) -> None:
             StatusListPublisher(app.extensions["trustsvc"]).start()
             # Verification counts: kept in memory, flushed every few seconds and at exit
             # (trustsvc.verification_counter); api.verification_counts finds it here.
-            from .verification_counter import VerificationCounter
+            from ..verification_counter import VerificationCounter
 
             app.extensions["trustsvc.verification_counter"] = VerificationCounter(app.extensions["trustsvc"].db).start()
 
