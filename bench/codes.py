@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.codes.material import write_code_cache
 from trustsvc.codes.render import code_png, read_code_from_image
 from trustsvc.codes.service import static_code_text
@@ -24,7 +25,9 @@ __all__ = ["results"]
 
 def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[Result]:
     with bench_service() as svc:
-        row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+        row = issue_licence(
+            svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+        )
         text = static_code_text(svc, row.identifier)
         current_status_list(svc, DEPT)
         with tempfile.TemporaryDirectory(prefix="trustsvc-bench-cache-") as cache_dir:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ca.validate import validate_path
 from trustsvc import pki
+from trustsvc.apikeys import SystemActor
 from trustsvc.config import load_config, write_config
 from trustsvc.context import TrustService, open_service
 from trustsvc.federation.local_trust import local_trust_context
@@ -100,7 +101,9 @@ def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
 
 
 def _issue(svc: TrustService) -> None:
-    issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+    issue_licence(
+        svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+    )
 
 
 def _threaded_rate(svc: TrustService, threads: int, seconds: float = 3.0) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.licences.files import OFD_MEDIA_TYPE, PDF_MEDIA_TYPE, ensure_licence_file
 from trustsvc.licences.render import render_licence_pdf  # noqa: F401  (imported so the font loads outside the timing)
 from trustsvc.licences.service import issue_licence
@@ -19,7 +20,9 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
     rates: dict[str, float] = {}
     with bench_service() as svc:
         rows = [
-            issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+            issue_licence(
+                svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+            )
             for _ in range(2 * n + 2)
         ]
         for media_type, batch in ((PDF_MEDIA_TYPE, rows[: n + 1]), (OFD_MEDIA_TYPE, rows[n + 1 :])):

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.codes.material import write_code_cache
 from trustsvc.context import TrustService
 from trustsvc.federation.snapshot import load_snapshot_cache
@@ -56,11 +57,13 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
     with bench_service() as svc:
         ids = [
             issue_licence(
-                svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False
+                svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
             ).identifier
         ]
         ids += [
-            issue_licence(svc, _food(n), principal_or_actor="bench", department_uscc=DEPT, timestamp=False).identifier
+            issue_licence(
+                svc, _food(n), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+            ).identifier
             for n in range(1, 5)
         ]
         current_status_list(svc, DEPT)
@@ -68,8 +71,8 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
         request = presentation_request_from_json(
             {"holder": {"id_type": "001", "id": COMPANY}, "purpose": "bench", "ttl": 900, "licences": chosen[:3]}
         )
-        made = rate(lambda: make_presentation(svc, request, principal_or_actor="bench"))
-        text = make_presentation(svc, request, principal_or_actor="bench").text
+        made = rate(lambda: make_presentation(svc, request, principal_or_actor=SystemActor("bench")))
+        text = make_presentation(svc, request, principal_or_actor=SystemActor("bench")).text
         with tempfile.TemporaryDirectory(prefix="trustsvc-bench-holder-") as cache_dir:
             write_code_cache(svc, Path(cache_dir))
             cached = load_snapshot_cache(Path(cache_dir))

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from trustsvc import pki
-from trustsvc.apikeys import create_api_key
+from trustsvc.apikeys import SystemActor, create_api_key
 from trustsvc.codes.service import static_code_text
 from trustsvc.config import load_config, write_config
 from trustsvc.context import open_service
@@ -65,7 +65,9 @@ def _prepare(home: Path) -> tuple[str, str, bytes]:
             issuer = create_api_key(
                 s, role="issuer", actor="bench", department_uscc=DEPT, licence_types=[BUSINESS_LICENCE.code]
             ).token
-        row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+        row = issue_licence(
+            svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+        )
         pdf = ensure_licence_file(svc, row.identifier, actor="bench").content
         return issuer, static_code_text(svc, row.identifier), pdf
     finally:

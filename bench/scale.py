@@ -49,7 +49,7 @@ import psycopg
 from sqlalchemy import or_, select, text
 
 from trustsvc import pki
-from trustsvc.apikeys import Principal, Role
+from trustsvc.apikeys import Principal, Role, SystemActor
 from trustsvc.audit import row_hash
 from trustsvc.context import TrustService
 from trustsvc.formats.uscc import uscc_check_char
@@ -139,7 +139,9 @@ def _verify_rates(svc: TrustService) -> tuple[float, float]:
     from .domain import licence_request
     from .harness import rate
 
-    row = issue_licence(svc, licence_request(), principal_or_actor="bench", department_uscc=DEPT, timestamp=False)
+    row = issue_licence(
+        svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+    )
     code = static_code_text(svc, row.identifier)
     with tempfile.TemporaryDirectory(prefix="trustsvc-scale-cache-") as cache_dir:
         write_code_cache(svc, Path(cache_dir))

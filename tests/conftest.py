@@ -183,66 +183,26 @@ class DemoServer:
     """Lines the server printed so far (read after it stops for the full log)."""
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """`trustsvc demo` (what `make run` runs) on a free loopback port with a fresh home, served
     by gunicorn for real; stopped at the end of the session."""
-    import json
-    import signal
-    import subprocess
-    import sys
-    import threading
     import time
-    import urllib.request
 
-    port = _free_port()
+    from server_launcher import free_port, launch, stop, wait_healthy
+
+    port = free_port()
     home = tmp_path_factory.mktemp("demo") / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUSTSVC_", "DATABASE_URL"))}
     env["TRUSTSVC_HOME"] = str(home)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trustsvc.cli", "demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.extend(raw.decode(errors="replace") for raw in proc.stdout), daemon=True
-    )
-    reader.start()
+    proc = launch(["demo", "--port", str(port)], env, output=lines)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
-                    if json.load(resp)["status"] == "ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("demo server did not come up:\n" + "".join(lines))
-            time.sleep(0.3)
+        wait_healthy(url, proc, deadline=time.monotonic() + 90, what="demo server", output=lines)
         yield DemoServer(url=url, home=home, output=lines)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop(proc)
 
 
 # -- how many tests read the interop collection (one line at the end of every run) ---------------

@@ -609,11 +609,12 @@ def rekey_department(
     published = _publish(service, [done.ca_slug])
     reissued: list[dict[str, Any]] = []
     if reissue:
+        from .apikeys import SystemActor
         from .licences.service import change_licence
 
         for ident in done.to_reissue:
             try:
-                row = change_licence(service, ident, principal_or_actor=actor)
+                row = change_licence(service, ident, principal_or_actor=SystemActor(actor))
                 reissued.append({"old": ident, "new": row.identifier})
             except ConflictError as exc:
                 reissued.append({"old": ident, "new": None, "code": exc.code, "message": exc.message})

@@ -40,6 +40,7 @@ from .formats.seals.verify import verify_seal, verify_ses_signature
 from .formats.trust import TrustContext, assess_certificate
 from .licences.ofd_verify import is_licence_ofd, verify_licence_ofd
 from .licences.pdf_verify import StatusLookup, verify_licence_pdf
+from .times import iso_utc
 
 __all__ = [
     "detect_kind",
@@ -293,8 +294,8 @@ def verify_certificate_report(
             "issuer": leaf.issuer_str,
             "serial": format(leaf.serial, "x"),
             "sha256": leaf.sha256,
-            "not_before": leaf.not_before.isoformat(),
-            "not_after": leaf.not_after.isoformat(),
+            "not_before": iso_utc(leaf.not_before),
+            "not_after": iso_utc(leaf.not_after),
         }
     )
     assess_certificate(

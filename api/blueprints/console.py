@@ -57,7 +57,6 @@ from trustsvc.licences.service import (
     HOLDER_ID_TYPES,
     LicenceRequest,
     get_licence,
-    licence_json,
     reinstate_licence,
     revoke_licence,
     suspend_licence,
@@ -67,6 +66,7 @@ from trustsvc.signin import resolve_session_secret, session_principal, sign_in, 
 
 from ..html import domain_error_page, http_error_page, page_headers, status_for
 from ..request import service
+from ..shapes import licence_json
 
 __all__ = ["bp", "init_console", "SESSION_LIFETIME", "COOKIE_NAME"]
 

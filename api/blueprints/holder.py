@@ -29,6 +29,7 @@ from ..auth import current_principal, require_role
 from ..openapi_parts import AUTH, SIGNER_REFUSALS, json_body
 from ..openapi_parts import error as _err
 from ..request import json_object, service
+from ..shapes import redeemed_licence_json
 from ..trust_snapshot import current_snapshot
 from ..verification_counts import count_peer_redeem
 
@@ -117,6 +118,7 @@ def redeem() -> tuple[Response, int]:
         body["code"],
         purpose=body.get("purpose"),
         principal_or_actor=current_principal(),
+        render_licence=redeemed_licence_json,
         licences=licences,
         on_behalf_of=body.get("on_behalf_of"),
         snapshot=current_snapshot(),

@@ -16,7 +16,6 @@ from trustsvc.licences.lifecycle import change_from_json, renew_from_json
 from trustsvc.licences.listing import MAX_LIMIT, list_licences
 from trustsvc.licences.service import (
     get_licence,
-    licence_json,
     reinstate_licence,
     request_from_json,
     revoke_licence,
@@ -25,9 +24,11 @@ from trustsvc.licences.service import (
 from trustsvc.licences.type_store import add_licence_type, read_type_versions
 from trustsvc.pki import region_code_or_blank
 from trustsvc.storage.models import LicenceRecord
+from trustsvc.times import iso_utc
 
 from ..auth import current_principal, require_role
 from ..request import json_object, service, string_field
+from ..shapes import licence_json
 
 bp = Blueprint("licences", __name__)
 
@@ -58,7 +59,7 @@ def licence_type(code: str) -> Response:
         if ltype.version != version:
             raise NotFoundError(f"licence type {code} has no version {version}", code="licence_type_version_not_found")
     versions = [
-        {"version": v.version, "origin": v.origin, "created_at": v.created_at.isoformat(), "digest": v.digest}
+        {"version": v.version, "origin": v.origin, "created_at": iso_utc(v.created_at), "digest": v.digest}
         for v in read_type_versions(db, ltype.code)
     ]
     return jsonify(

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from trustsvc import pki
 from trustsvc.errors import InvalidInputError
+from trustsvc.times import iso_utc
 
 from ..request import service
 
@@ -37,8 +38,8 @@ def list_cas() -> Response:
                 "profile": r.profile,
                 "sha256": r.sha256,
                 "serial": r.serial_hex,
-                "not_before": r.not_before.isoformat(),
-                "not_after": r.not_after.isoformat(),
+                "not_before": iso_utc(r.not_before),
+                "not_after": iso_utc(r.not_after),
                 "links": {"certificate": f"/api/v1/ca/{r.slug}", "crl": f"/api/v1/crl/{r.slug}"},
             }
             for r in rows

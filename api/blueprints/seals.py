@@ -14,6 +14,7 @@ from trustsvc.apikeys import Role
 from trustsvc.errors import InvalidInputError, MalformedRequestError, PermissionDeniedError
 from trustsvc.seal_lifecycle import list_seals, reinstate_seal, revoke_seal, set_default_seal, show_seal, suspend_seal
 from trustsvc.sealing import SealRequest, apply_seal, make_department_seal, read_seal
+from trustsvc.times import iso_utc
 
 from ..auth import current_principal, require_role
 from ..request import json_object, read_upload, service, string_field
@@ -209,7 +210,7 @@ def sign_with_seal(esid: str) -> Response:
         {
             "esid": applied.esid,
             "signature": base64.b64encode(applied.signature).decode(),
-            "signing_time": applied.signing_time.isoformat(),
+            "signing_time": iso_utc(applied.signing_time),
             "data_sm3": applied.data_sm3,
             "timestamped": applied.timestamped,
         }

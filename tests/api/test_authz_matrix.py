@@ -25,7 +25,7 @@ import pytest
 from api import create_app
 from ca.tsa import build_request
 from trustsvc import pki
-from trustsvc.apikeys import create_api_key, revoke_api_key
+from trustsvc.apikeys import SystemActor, create_api_key, revoke_api_key
 from trustsvc.config import load_config, write_config
 from trustsvc.context import open_service
 from trustsvc.formats.uscc import uscc_check_char
@@ -85,12 +85,12 @@ class World:
         row = issue_licence(
             self.service,
             request_from_json(business_body()),
-            principal_or_actor="test",
+            principal_or_actor=SystemActor("test"),
             department_uscc=DEPT_A,
             timestamp=False,
         )
         if suspended:
-            suspend_licence(self.service, row.identifier, principal_or_actor="test", reason=None)
+            suspend_licence(self.service, row.identifier, principal_or_actor=SystemActor("test"), reason=None)
         return row.identifier
 
     def next(self) -> int:
@@ -485,7 +485,7 @@ def _consent(w: World) -> str:
     req = consent_request_from_json(
         {"licences": [w.licence], "purpose": "authz", "valid_until": _soon()}, holder_from_json(HOLDER)
     )
-    return give_consent(w.service, req, principal_or_actor="test")["id"]
+    return give_consent(w.service, req, principal_or_actor=SystemActor("test"))["id"]
 
 
 def _holder_code(w: World) -> str:
@@ -494,7 +494,7 @@ def _holder_code(w: World) -> str:
     from trustsvc.holder.consent import make_holder_code
 
     _consent(w)
-    return make_holder_code(w.service, holder_from_json(HOLDER), principal_or_actor="test").text
+    return make_holder_code(w.service, holder_from_json(HOLDER), principal_or_actor=SystemActor("test")).text
 
 
 def _now() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from code_helpers import DEPT, business_body
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import issue_licence, request_from_json
 
@@ -13,7 +14,11 @@ from trustsvc.licences.service import issue_licence, request_from_json
 def licence(service, seal):
     """An active business licence without an end date (its identifier)."""
     row = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT, timestamp=False
+        service,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
+        timestamp=False,
     )
     return row.identifier
 

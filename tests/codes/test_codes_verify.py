@@ -16,6 +16,7 @@ from code_helpers import DEPT, business_body, checks_by_name
 from sqlalchemy import delete, select
 
 from ca.results import Indication
+from trustsvc.apikeys import SystemActor
 from trustsvc.audit import verify_chain
 from trustsvc.codes.format import CodeClaims, decode_code, sign_code
 from trustsvc.codes.material import write_code_cache
@@ -63,8 +64,8 @@ def _audit(service, action: str) -> list[AuditEventRecord]:
 
 
 def test_static_code_is_made_once_and_says_the_licence(service, licence):
-    first = static_code(service, licence, principal_or_actor="test")
-    assert static_code(service, licence, principal_or_actor="test").text == first.text
+    first = static_code(service, licence, principal_or_actor=SystemActor("test"))
+    assert static_code(service, licence, principal_or_actor=SystemActor("test")).text == first.text
     assert static_code_text(service, licence) == first.text
     claims = decode_code(first.text).claims
     assert (claims.iss, claims.sub, claims.typ, claims.exp, claims.nonce) == ("320000", licence, "static", None, None)
@@ -83,21 +84,21 @@ def test_static_code_of_a_licence_with_an_end_expires_after_its_last_day(service
     row = issue_licence(
         service,
         request_from_json(business_body(valid_until="2031-06-30")),
-        principal_or_actor="test",
+        principal_or_actor=SystemActor("test"),
         department_uscc=DEPT,
         timestamp=False,
     )
-    claims = decode_code(static_code(service, row.identifier, principal_or_actor="test").text).claims
+    claims = decode_code(static_code(service, row.identifier, principal_or_actor=SystemActor("test")).text).claims
     # the end of 2031-06-30 in China (UTC+8) is 2031-06-30T16:00:00Z
     assert claims.exp == int(dt.datetime(2031, 6, 30, 16, tzinfo=dt.UTC).timestamp())
 
 
 def test_dynamic_code_lifetime_nonce_and_record(service, licence):
-    code = make_dynamic_code(service, licence, principal_or_actor="test")
+    code = make_dynamic_code(service, licence, principal_or_actor=SystemActor("test"))
     claims = decode_code(code.text).claims
     assert claims.typ == "dynamic" and claims.exp - claims.iat == 120 == service.config.codes.dynamic_ttl
     assert code.expires_at == dt.datetime.fromtimestamp(claims.exp, dt.UTC)
-    short = decode_code(make_dynamic_code(service, licence, principal_or_actor="test", ttl=30).text).claims
+    short = decode_code(make_dynamic_code(service, licence, principal_or_actor=SystemActor("test"), ttl=30).text).claims
     assert short.exp - short.iat == 30 and short.nonce != claims.nonce
     with service.db.reader() as s:
         rows = s.execute(select(ServiceCodeRecord).where(ServiceCodeRecord.kind == "dynamic")).scalars().all()
@@ -105,14 +106,14 @@ def test_dynamic_code_lifetime_nonce_and_record(service, licence):
         assert all(r.used_at is None and r.text is None for r in rows)
     for bad in (0, 29, 901, "60", True):
         with pytest.raises(InvalidInputError) as info:
-            make_dynamic_code(service, licence, principal_or_actor="test", ttl=bad)
+            make_dynamic_code(service, licence, principal_or_actor=SystemActor("test"), ttl=bad)
         assert info.value.code == "invalid_ttl"
 
 
 def test_no_dynamic_code_for_a_revoked_licence(service, licence):
-    revoke_licence(service, licence, principal_or_actor="test", reason="test")
+    revoke_licence(service, licence, principal_or_actor=SystemActor("test"), reason="test")
     with pytest.raises(ConflictError) as info:
-        make_dynamic_code(service, licence, principal_or_actor="test")
+        make_dynamic_code(service, licence, principal_or_actor=SystemActor("test"))
     assert info.value.code == "licence_not_active"
 
 
@@ -144,7 +145,7 @@ def test_static_code_passes_online_with_minimal_fields(service, licence):
 
 
 def test_dynamic_code_is_single_use_online(service, licence):
-    text = make_dynamic_code(service, licence, principal_or_actor="test").text
+    text = make_dynamic_code(service, licence, principal_or_actor=SystemActor("test")).text
     anonymous = _online(service, text)
     assert anonymous.indication is Indication.PASSED and any("not used up" in w for w in anonymous.warnings)
     first = _online(service, text, actor="apikey:v1", purpose="酒店入住")
@@ -163,7 +164,7 @@ def test_dynamic_code_is_single_use_online(service, licence):
 
 def test_concurrent_verifications_of_one_dynamic_code_pass_exactly_once(service, licence):
     for _ in range(3):
-        text = make_dynamic_code(service, licence, principal_or_actor="test").text
+        text = make_dynamic_code(service, licence, principal_or_actor=SystemActor("test")).text
         barrier = threading.Barrier(4)
         results: list[str] = []
 
@@ -182,7 +183,7 @@ def test_concurrent_verifications_of_one_dynamic_code_pass_exactly_once(service,
 
 
 def test_expired_dynamic_code_is_refused_online_and_offline_naming_the_expiry(service, licence):
-    code = make_dynamic_code(service, licence, principal_or_actor="test", ttl=30)
+    code = make_dynamic_code(service, licence, principal_or_actor=SystemActor("test"), ttl=30)
     later = code.expires_at + dt.timedelta(seconds=1)
     expiry = code.expires_at.isoformat().replace("+00:00", "Z")
     online = _online(service, code.text, actor="apikey:v1", purpose="p", now=later)
@@ -218,13 +219,13 @@ def test_code_signed_by_a_known_kid_with_another_key_fails(service, licence):
 def test_codes_of_a_revoked_or_superseded_licence_fail(service, licence):
     old_text = static_code_text(service, licence)
     newer = change_licence(
-        service, licence, principal_or_actor="test", holder_name="江苏某某软件有限公司", timestamp=False
+        service, licence, principal_or_actor=SystemActor("test"), holder_name="江苏某某软件有限公司", timestamp=False
     )
     assert _verdict(_online(service, old_text)) == ("FAILED", "REVOKED")
     new_text = static_code_text(service, newer.identifier)
     assert new_text != old_text and decode_code(new_text).claims.display["h"] == "江苏某某软件有限公司"
     assert _online(service, new_text).indication is Indication.PASSED
-    revoke_licence(service, newer.identifier, principal_or_actor="test", reason="吊销")
+    revoke_licence(service, newer.identifier, principal_or_actor=SystemActor("test"), reason="吊销")
     assert _verdict(_online(service, new_text)) == ("FAILED", "REVOKED")
 
 
@@ -268,7 +269,7 @@ def test_revoked_licence_fails_offline_once_the_status_list_is_refreshed(service
     text = static_code_text(service, licence)
     write_code_cache(service, tmp_path / "c")
     before = load_snapshot_cache(tmp_path / "c")
-    revoke_licence(service, licence, principal_or_actor="test", reason="吊销")
+    revoke_licence(service, licence, principal_or_actor=SystemActor("test"), reason="吊销")
     # the old list does not know yet (offline is only as fresh as its list)...
     assert _offline(before, text).indication is Indication.PASSED
     write_code_cache(service, tmp_path / "c")
@@ -280,7 +281,7 @@ def test_revoked_licence_fails_offline_once_the_status_list_is_refreshed(service
 
 def test_dynamic_code_offline_warns_that_single_use_is_online_only(service, licence, tmp_path):
     write_code_cache(service, tmp_path / "c")
-    text = make_dynamic_code(service, licence, principal_or_actor="test").text
+    text = make_dynamic_code(service, licence, principal_or_actor=SystemActor("test")).text
     report = _offline(load_snapshot_cache(tmp_path / "c"), text)
     assert report.indication is Indication.PASSED
     assert checks_by_name(report)["code.single_use"] == "warning"

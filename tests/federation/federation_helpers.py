@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import server_launcher
 
 PIN = "test-pin-1234"
 REGIONS = {
@@ -50,10 +49,7 @@ def open_region(home: Path, code: str, *, env_extra: dict[str, str] | None = Non
     return svc
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = server_launcher.free_port
 
 
 @dataclass
@@ -142,46 +138,19 @@ class Region:
 
 
 def start(region: Region) -> None:
-    region.proc = subprocess.Popen(
-        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(region.port), "--workers", "1"],
-        env=region.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    region.proc = server_launcher.launch(
+        ["serve", "--port", str(region.port), "--workers", "1"], region.env, output=region.output
     )
-    proc = region.proc
-    assert proc.stdout is not None
-    threading.Thread(
-        target=lambda: region.output.extend(line.decode(errors="replace") for line in proc.stdout), daemon=True
-    ).start()
 
 
 def wait_healthy(region: Region, deadline: float) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(f"{region.url}/healthz", timeout=2) as resp:
-                if json.load(resp)["status"] == "ok":
-                    return
-        except OSError:
-            pass
-        if region.proc is None or region.proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"region {region.code} did not come up:\n" + "".join(region.output))
-        time.sleep(0.3)
+    server_launcher.wait_healthy(
+        region.url, region.proc, deadline=deadline, what=f"region {region.code}", output=region.output
+    )
 
 
 def stop(region: Region) -> None:
-    if region.proc is None:
-        return
-    try:
-        os.killpg(region.proc.pid, signal.SIGTERM)
-        region.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(region.proc.pid, signal.SIGKILL)
-        region.proc.wait()
-    except ProcessLookupError:
-        pass
-    if region.proc.stdout is not None:
-        region.proc.stdout.close()
+    server_launcher.stop(region.proc)
 
 
 def make_region(base: Path, code: str) -> Region:

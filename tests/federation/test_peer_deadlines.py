@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import server_launcher
 from federation_helpers import PIN, free_port, open_region
 from sqlalchemy import select
 
@@ -225,13 +224,7 @@ def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_serve
             "TRUSTSVC_TRUST_PEER_BUDGET": "3",
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = server_launcher.launch(["serve", "--port", str(port), "--workers", "1"], env)
     url = f"http://127.0.0.1:{port}"
     peer_server.routes["/api/v1/trust-list"] = ("trickle-body", b"z" * 100)
 
@@ -276,12 +269,7 @@ def test_healthz_answers_while_eight_imports_wait_on_a_trickling_peer(peer_serve
                 time.sleep(0.1)
             results = [f.result() for f in imports]
     finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        server_launcher.stop(proc, grace=20)
     assert waits and max(waits) < 1.0, waits
     assert {(s, c) for s, c, _ in results} <= {(504, "peer_fetch_timeout"), (429, "peer_operations_busy")}, results
     assert any(s == 504 for s, _, _ in results)

@@ -20,6 +20,7 @@ from federation_helpers import department_uscc, open_region
 from sqlalchemy import select
 
 from trustsvc import pki
+from trustsvc.apikeys import SystemActor
 from trustsvc.federation.peers import import_peer, refresh_peers
 from trustsvc.federation.snapshot import BuildCache, build_snapshot
 from trustsvc.federation.trust_lists import current_trust_list
@@ -137,9 +138,13 @@ def test_a_refresh_that_brings_nothing_new_leaves_the_trust_version(server: _Ser
 
         # A revokes a licence: its new status list is stored and the version moves
         row = issue_licence(
-            a, request_from_json(business_body()), principal_or_actor="test", department_uscc=UA, timestamp=False
+            a,
+            request_from_json(business_body()),
+            principal_or_actor=SystemActor("test"),
+            department_uscc=UA,
+            timestamp=False,
         )
-        revoke_licence(a, row.identifier, principal_or_actor="test", reason="test")
+        revoke_licence(a, row.identifier, principal_or_actor=SystemActor("test"), reason="test")
         newer_status = current_status_list(a, UA)
         assert newer_status.sequence > first_status.sequence
         server.routes[STATUS_PATH] = newer_status.der

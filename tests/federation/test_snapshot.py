@@ -34,6 +34,7 @@ from ca.issue import issue_certificate
 from ca.names import SubjectSpec
 from ca.results import Indication
 from trustsvc import pki
+from trustsvc.apikeys import SystemActor
 from trustsvc.codes.service import static_code_text
 from trustsvc.federation.snapshot import BuildCache, TrustSnapshot, build_snapshot
 from trustsvc.federation.snapshot_holder import SnapshotHolder
@@ -83,7 +84,11 @@ class World:
 def _seal_issue_and_file(svc: Any, uscc: str, name: str) -> Made:
     make_department_seal(svc, SealRequest(uscc, name, center_text="证照专用章"), actor="test")
     row = issue_licence(
-        svc, request_from_json(business_body()), principal_or_actor="test", department_uscc=uscc, timestamp=False
+        svc,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=uscc,
+        timestamp=False,
     )
     code = static_code_text(svc, row.identifier)
     pdf = ensure_licence_file(svc, row.identifier).content
@@ -395,7 +400,7 @@ def test_a_local_licence_status_never_comes_from_peer_data(world: World) -> None
     # B's list for "A's" department (the impostor's) says the impostor's licence is revoked; the
     # licences share their status index, so peer data would turn A's real licence revoked
     assert mine.identifier.split(".")[-3] == impostor.identifier.split(".")[-3]
-    revoke_licence(world.b, impostor.identifier, principal_or_actor="test", reason="impostor")
+    revoke_licence(world.b, impostor.identifier, principal_or_actor=SystemActor("test"), reason="impostor")
     world.peer_status["b-names-a"] = {**world.peer_status["b-names-a"], UA: current_status_list(world.b, UA).der}
     snapshot = _snapshot(world, "b-names-a")
     report = verify_code(snapshot, mine.code)
@@ -530,7 +535,11 @@ def test_a_licence_file_past_its_last_day_is_expired_whatever_its_list_says(worl
     from fed_bodies import food_body
 
     row = issue_licence(
-        world.a, request_from_json(food_body()), principal_or_actor="test", department_uscc=UA, timestamp=False
+        world.a,
+        request_from_json(food_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=UA,
+        timestamp=False,
     )  # valid until 2030-12-31
     pdf = ensure_licence_file(world.a, row.identifier).content
     snapshot = _snapshot(world)

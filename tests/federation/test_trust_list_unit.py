@@ -17,6 +17,7 @@ from sqlalchemy import select
 from ca.cms import verify_cms
 from ca.results import Indication
 from trustsvc import pki
+from trustsvc.apikeys import SystemActor
 from trustsvc.config import load_config
 from trustsvc.errors import ConfigurationError, InvalidInputError
 from trustsvc.federation.authorisation import check_licence_authorisation
@@ -375,8 +376,10 @@ def test_the_offline_code_cache_carries_peer_regions(regions, tmp_path: Path) ->
     a, b, pin, base = regions["a"], regions["b"], regions["pin"], regions["base"]
     uscc = department_uscc("320000")
     make_department_seal(a, SealRequest(uscc, "江苏省市场监督管理局"), actor="test")
-    row = issue_licence(a, request_from_json(business_body()), principal_or_actor="test", department_uscc=uscc)
-    code = static_code(a, row.identifier, principal_or_actor="test").text
+    row = issue_licence(
+        a, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=uscc
+    )
+    code = static_code(a, row.identifier, principal_or_actor=SystemActor("test")).text
     path = base / "a-cache.cms"
     path.write_bytes(current_trust_list(a).der)
     import_peer(b, str(path), pin, actor="test", allow_file=True)

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import server_launcher
 from fed_bodies import business_body, food_body
 from federation_helpers import (
     PIN,
@@ -107,18 +105,9 @@ def _host(base: Path, name: str, database_url: str, port: int, base_url: str, ke
 
 
 def _start(region: Region, workers: int) -> None:
-    region.proc = subprocess.Popen(
-        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(region.port), "--workers", str(workers)],
-        env=region.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    region.proc = server_launcher.launch(
+        ["serve", "--port", str(region.port), "--workers", str(workers)], region.env, output=region.output
     )
-    proc = region.proc
-    assert proc.stdout is not None
-    threading.Thread(
-        target=lambda: region.output.extend(x.decode(errors="replace") for x in proc.stdout), daemon=True
-    ).start()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ import pytest
 from fuzz_kit import DEPT, make_service, signer_row
 from sqlalchemy import select
 
+from trustsvc.apikeys import SystemActor
+
 
 @dataclass(frozen=True, repr=False)
 class Corpus:
@@ -59,7 +61,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     from trustsvc.cli.demo import sample_request
 
     row = issue_licence(
-        service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-sample"
+        service,
+        sample_request(),
+        principal_or_actor=SystemActor("fuzz"),
+        department_uscc=DEPT,
+        idempotency_key="fuzz-sample",
     )
     pdf = ensure_licence_file(service, row.identifier, actor="fuzz").content
     with service.db.reader() as s:
@@ -86,7 +92,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         licence_id=row.identifier,
         pdf=pdf,
         static_code=static_code_text(service, row.identifier),
-        dynamic_code=make_dynamic_code(service, row.identifier, principal_or_actor="fuzz", ttl=900).text,
+        dynamic_code=make_dynamic_code(service, row.identifier, principal_or_actor=SystemActor("fuzz"), ttl=900).text,
         ocsp_request=build_ocsp_request(certs[signer_slug], certs[DEPT], nonce=b"fuzz-nonce-0001"),
     )
     service.close()

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 
 from api import create_app
 from api.openapi import spec
-from trustsvc.apikeys import create_api_key
+from trustsvc.apikeys import SystemActor, create_api_key
 from trustsvc.storage.models import AuditHead, Base
 
 _JSON_ROOTS = ("/api/", "/healthz", "/metrics")
@@ -165,7 +165,11 @@ class App:
         from trustsvc.storage.models import SealRecord
 
         self.licence_id = issue_licence(
-            service, sample_request(), principal_or_actor="fuzz", department_uscc=DEPT, idempotency_key="fuzz-api"
+            service,
+            sample_request(),
+            principal_or_actor=SystemActor("fuzz"),
+            department_uscc=DEPT,
+            idempotency_key="fuzz-api",
         ).identifier
         with service.db.reader() as s:
             self.esid = s.execute(select(SealRecord.esid)).scalars().first()

@@ -9,7 +9,7 @@ import pytest
 from holder_helpers import DEPT, OTHER_DEPT, business_body, food_body
 
 from trustsvc import pki
-from trustsvc.apikeys import create_api_key
+from trustsvc.apikeys import SystemActor, create_api_key
 from trustsvc.licences.service import issue_licence, request_from_json
 from trustsvc.sealing import SealRequest, make_department_seal
 
@@ -34,7 +34,11 @@ def licences(service) -> Licences:
 
     def issue(body, dept):
         return issue_licence(
-            service, request_from_json(body), principal_or_actor="test", department_uscc=dept, timestamp=False
+            service,
+            request_from_json(body),
+            principal_or_actor=SystemActor("test"),
+            department_uscc=dept,
+            timestamp=False,
         ).identifier
 
     return Licences(

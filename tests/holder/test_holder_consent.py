@@ -10,7 +10,9 @@ import pytest
 from holder_helpers import COMPANY, HOLDER, bearer
 from sqlalchemy import select
 
+from api.shapes import redeemed_licence_json
 from ca.results import Indication
+from trustsvc.apikeys import SystemActor
 from trustsvc.holder.common import holder_from_json
 from trustsvc.holder.consent import (
     ConsentRefusedError,
@@ -158,18 +160,24 @@ def test_after_the_consent_or_the_code_expires_redeem_is_refused(service, licenc
             },
             holder,
         ),
-        principal_or_actor="test",
+        principal_or_actor=SystemActor("test"),
     )
-    code = make_holder_code(service, holder, principal_or_actor="test", ttl=900).text
+    code = make_holder_code(service, holder, principal_or_actor=SystemActor("test"), ttl=900).text
     assert redeem_holder_code(
-        service, code, purpose=PURPOSE, principal_or_actor=keys["verifier_actor"], now=now + dt.timedelta(seconds=30)
+        service,
+        code,
+        purpose=PURPOSE,
+        principal_or_actor=SystemActor(keys["verifier_actor"]),
+        render_licence=redeemed_licence_json,
+        now=now + dt.timedelta(seconds=30),
     )["licences"]
     with pytest.raises(ConsentRefusedError) as exc:
         redeem_holder_code(
             service,
             code,
             purpose=PURPOSE,
-            principal_or_actor=keys["verifier_actor"],
+            principal_or_actor=SystemActor(keys["verifier_actor"]),
+            render_licence=redeemed_licence_json,
             now=now + dt.timedelta(seconds=120),
         )
     assert exc.value.code == "consent_expired"
@@ -178,7 +186,8 @@ def test_after_the_consent_or_the_code_expires_redeem_is_refused(service, licenc
             service,
             code,
             purpose=PURPOSE,
-            principal_or_actor=keys["verifier_actor"],
+            principal_or_actor=SystemActor(keys["verifier_actor"]),
+            render_licence=redeemed_licence_json,
             now=now + dt.timedelta(seconds=1000),
         )
     assert exc.value.code == "holder_code_expired"

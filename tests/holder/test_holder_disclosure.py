@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from ca.results import Indication
 from trustsvc import pki
+from trustsvc.apikeys import SystemActor
 from trustsvc.config import load_config, write_config
 from trustsvc.context import open_service
 from trustsvc.holder.common import code_signer
@@ -57,7 +58,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         make_department_seal(svc, SealRequest(uscc, name, center_text="证照专用章"), actor="test")
     ids = tuple(
         issue_licence(
-            svc, request_from_json(body), principal_or_actor="test", department_uscc=dept, timestamp=False
+            svc, request_from_json(body), principal_or_actor=SystemActor("test"), department_uscc=dept, timestamp=False
         ).identifier
         for body, dept in (
             (business_body(), DEPT),
@@ -84,7 +85,7 @@ def present(w: World, chosen: dict[str, list[str]], **extra: Any) -> str:
             "licences": [{"id": k, "fields": v} for k, v in chosen.items()],
         }
     )
-    return make_presentation(w.service, request, principal_or_actor="test").text
+    return make_presentation(w.service, request, principal_or_actor=SystemActor("test")).text
 
 
 def resign(w: World, text: str, change) -> str:

@@ -9,6 +9,7 @@ import pytest
 from holder_helpers import COMPANY, HOLDER, OTHER_COMPANY, business_body, checks_by_name
 
 from ca.results import Indication
+from trustsvc.apikeys import SystemActor
 from trustsvc.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from trustsvc.holder.format import decode_envelope
 from trustsvc.holder.material import holder_trust_from_db
@@ -44,7 +45,7 @@ def _three(licences):
 
 def test_three_licences_with_five_fields_verify_offline_with_exactly_the_disclosed_fields(service, licences):
     chosen = _three(licences)
-    made = make_presentation(service, _request(licences.all, fields=chosen), principal_or_actor="test")
+    made = make_presentation(service, _request(licences.all, fields=chosen), principal_or_actor=SystemActor("test"))
     report = verify_holder_text(made.text, trust=holder_trust_from_db(service.db, live=False))
     assert report.indication is Indication.PASSED, report.message
     obj = report.object
@@ -61,7 +62,7 @@ def test_three_licences_with_five_fields_verify_offline_with_exactly_the_disclos
 
 
 def test_online_single_use_and_replay_is_already_used(service, licences, keys):
-    made = make_presentation(service, _request([licences.business]), principal_or_actor="test")
+    made = make_presentation(service, _request([licences.business]), principal_or_actor=SystemActor("test"))
     trust = holder_trust_from_db(service.db, live=True)
     anonymous = verify_holder_text(made.text, trust=trust, online=OnlineUse(service.db))
     assert anonymous.indication is Indication.PASSED
@@ -76,7 +77,7 @@ def test_online_single_use_and_replay_is_already_used(service, licences, keys):
 
 
 def test_past_its_ttl_a_presentation_is_failed_expired(service, licences):
-    made = make_presentation(service, _request([licences.business], ttl=30), principal_or_actor="test")
+    made = make_presentation(service, _request([licences.business], ttl=30), principal_or_actor=SystemActor("test"))
     later = made.expires_at + dt.timedelta(seconds=1)
     report = verify_holder_text(made.text, trust=holder_trust_from_db(service.db, live=True), now=later)
     assert (report.indication, report.sub_indication) == (Indication.FAILED, "EXPIRED")
@@ -84,7 +85,7 @@ def test_past_its_ttl_a_presentation_is_failed_expired(service, licences):
 
 def test_named_verifier_and_purpose_are_enforced_online(service, licences, keys):
     made = make_presentation(
-        service, _request([licences.business], verifier=keys["verifier_actor"]), principal_or_actor="test"
+        service, _request([licences.business], verifier=keys["verifier_actor"]), principal_or_actor=SystemActor("test")
     )
     trust = holder_trust_from_db(service.db, live=True)
     other = verify_holder_text(
@@ -102,15 +103,17 @@ def test_named_verifier_and_purpose_are_enforced_online(service, licences, keys)
 
 
 def test_status_revoked_suspended_show_per_licence(service, licences):
-    made = make_presentation(service, _request([licences.business, licences.food]), principal_or_actor="test")
-    revoke_licence(service, licences.food, principal_or_actor="test", reason="吊销")
+    made = make_presentation(
+        service, _request([licences.business, licences.food]), principal_or_actor=SystemActor("test")
+    )
+    revoke_licence(service, licences.food, principal_or_actor=SystemActor("test"), reason="吊销")
     for live in (True, False):
         report = verify_holder_text(made.text, trust=holder_trust_from_db(service.db, live=live))
         assert (report.indication, report.sub_indication) == (Indication.FAILED, "REVOKED"), live
         assert checks_by_name(report)["licence[0].status"] == "passed"
-    suspend_licence(service, licences.business, principal_or_actor="test")
+    suspend_licence(service, licences.business, principal_or_actor=SystemActor("test"))
     with pytest.raises(ConflictError) as exc:
-        make_presentation(service, _request([licences.business]), principal_or_actor="test")
+        make_presentation(service, _request([licences.business]), principal_or_actor=SystemActor("test"))
     assert exc.value.code == "licence_not_active"
 
 
@@ -118,19 +121,21 @@ def test_only_the_holders_own_licences_and_known_fields(service, licences):
     stranger = issue_licence(
         service,
         request_from_json(business_body(OTHER_COMPANY)),
-        principal_or_actor="test",
+        principal_or_actor=SystemActor("test"),
         department_uscc="11320000MB0000001G",
         timestamp=False,
     ).identifier
     with pytest.raises(NotFoundError):
-        make_presentation(service, _request([stranger]), principal_or_actor="test")
+        make_presentation(service, _request([stranger]), principal_or_actor=SystemActor("test"))
     with pytest.raises(InvalidInputError) as exc:
         make_presentation(
-            service, _request([licences.business], fields={licences.business: ["nope"]}), principal_or_actor="test"
+            service,
+            _request([licences.business], fields={licences.business: ["nope"]}),
+            principal_or_actor=SystemActor("test"),
         )
     assert exc.value.code == "unknown_field"
     with pytest.raises(InvalidInputError) as exc:
-        make_presentation(service, _request([licences.business], ttl=10), principal_or_actor="test")
+        make_presentation(service, _request([licences.business], ttl=10), principal_or_actor=SystemActor("test"))
     assert exc.value.code == "invalid_ttl"
 
 

@@ -340,6 +340,7 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     from ca.cms import sign_cms
     from ca.oids import PKIXOID
     from trustsvc import pki
+    from trustsvc.apikeys import SystemActor
     from trustsvc.codes.service import static_code
     from trustsvc.config import load_config, write_config
     from trustsvc.context import open_service
@@ -407,11 +408,13 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
         )
         assert verify_bytes(cms, trust=trust, original=b"content").indication.value == "PASSED"
 
-        row = issue_licence(svc, request_from_json(_business_body()), principal_or_actor="test", department_uscc=DEPT)
+        row = issue_licence(
+            svc, request_from_json(_business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+        )
         pdf = ensure_licence_file(svc, row.identifier, actor="test")
         report = verify_bytes(pdf.content, trust=trust, status_lookup=partial(licence_status, svc.db))
         assert report.indication.value == "PASSED", report.message
-        code = static_code(svc, row.identifier, principal_or_actor="test").text
+        code = static_code(svc, row.identifier, principal_or_actor=SystemActor("test")).text
         snapshot = build_snapshot(svc.db, grace=dt.timedelta(days=1))
         code_verifier = partial(verify_code, snapshot, online=OnlineCodes(svc.db))  # anonymous, online
         report = verify_bytes(code.encode(), trust=trust, code_verifier=code_verifier)

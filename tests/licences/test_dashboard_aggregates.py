@@ -16,6 +16,7 @@ from alembic import command
 from licence_helpers import DEPT, business_body
 from sqlalchemy import delete, func, insert, select, update
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.dashboard import CHINA, dashboard
 from trustsvc.dashboard_counts import licence_active_until, licence_day_counts, licence_status_counts
 from trustsvc.formats.uscc import uscc_check_char
@@ -102,16 +103,18 @@ def _assert_aggregates_right(service: Any) -> dict[str, dict[tuple[Any, ...], in
 
 def test_lifecycle_keeps_the_aggregates(service, seal) -> None:
     ids = [
-        issue_licence(service, request_from_json(_body(n)), department_uscc=DEPT, principal_or_actor="test").identifier
+        issue_licence(
+            service, request_from_json(_body(n)), department_uscc=DEPT, principal_or_actor=SystemActor("test")
+        ).identifier
         for n in range(4)
     ]
     changed = change_licence(
-        service, ids[0], principal_or_actor="test", fields={"business_scope": "餐饮服务"}, timestamp=False
+        service, ids[0], principal_or_actor=SystemActor("test"), fields={"business_scope": "餐饮服务"}, timestamp=False
     )
-    suspend_licence(service, ids[1], principal_or_actor="test")
-    reinstate_licence(service, ids[1], principal_or_actor="test")
-    suspend_licence(service, ids[2], principal_or_actor="test")
-    revoke_licence(service, ids[2], principal_or_actor="test", reason="申请注销")
+    suspend_licence(service, ids[1], principal_or_actor=SystemActor("test"))
+    reinstate_licence(service, ids[1], principal_or_actor=SystemActor("test"))
+    suspend_licence(service, ids[2], principal_or_actor=SystemActor("test"))
+    revoke_licence(service, ids[2], principal_or_actor=SystemActor("test"), reason="申请注销")
     held = _assert_aggregates_right(service)
     per_event = Counter()
     for (_dept, _day, _type, event), n in held["events"].items():
@@ -202,11 +205,13 @@ def _copy_rows(service: Any, rows: list[dict[str, Any]]) -> None:
 
 def test_the_migration_counts_existing_rows(service, seal) -> None:
     ids = [
-        issue_licence(service, request_from_json(_body(n)), department_uscc=DEPT, principal_or_actor="test").identifier
+        issue_licence(
+            service, request_from_json(_body(n)), department_uscc=DEPT, principal_or_actor=SystemActor("test")
+        ).identifier
         for n in range(3)
     ]
-    suspend_licence(service, ids[0], principal_or_actor="test")
-    revoke_licence(service, ids[1], principal_or_actor="test", reason="x")
+    suspend_licence(service, ids[0], principal_or_actor=SystemActor("test"))
+    revoke_licence(service, ids[1], principal_or_actor=SystemActor("test"), reason="x")
     before = _assert_aggregates_right(service)
     with service.db.write_engine.begin() as conn:
         command.downgrade(service.db._alembic(conn), "0012_dashboard_indexes")

@@ -13,6 +13,7 @@ from pathlib import Path
 from licence_helpers import DEPT, bearer, business_body
 from sqlalchemy import func, select
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.audit import verify_chain
 from trustsvc.errors import ConflictError
 from trustsvc.formats.uscc import uscc_check_char
@@ -91,7 +92,7 @@ def test_concurrent_issuance_is_group_committed_and_chained(service, seal) -> No
                 issue_licence(
                     service,
                     request_from_json(business_body()),
-                    principal_or_actor="test",
+                    principal_or_actor=SystemActor("test"),
                     department_uscc=DEPT,
                     idempotency_key=f"t{t}-{i}",
                     timestamp=False,

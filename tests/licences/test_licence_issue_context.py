@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from licence_helpers import DEPT, business_body
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.errors import ConflictError
 from trustsvc.licences.service import issue_licence, request_from_json
 from trustsvc.seal_lifecycle import reinstate_seal, set_default_seal, suspend_seal
@@ -14,7 +15,7 @@ from trustsvc.sealing import SealRequest, make_department_seal
 
 def _issue(service):
     return issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="cli:test", department_uscc=DEPT
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("cli:test"), department_uscc=DEPT
     )
 
 

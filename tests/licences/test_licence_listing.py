@@ -6,7 +6,7 @@ import pytest
 from licence_helpers import COMPANY, DEPT, OTHER_DEPT, PERSON, bearer, business_body, food_body
 
 from trustsvc import pki
-from trustsvc.apikeys import Principal, Role
+from trustsvc.apikeys import Principal, Role, SystemActor
 from trustsvc.errors import InvalidInputError, PermissionDeniedError
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
 from trustsvc.licences.listing import decode_cursor, encode_cursor, licence_history, list_licences
@@ -19,7 +19,7 @@ ADMIN = Principal("adm", Role.ADMIN)
 
 def _issue(service, body: dict, dept: str = DEPT):
     return issue_licence(
-        service, request_from_json(body), principal_or_actor="test", department_uscc=dept, timestamp=False
+        service, request_from_json(body), principal_or_actor=SystemActor("test"), department_uscc=dept, timestamp=False
     )
 
 
@@ -56,8 +56,8 @@ def test_status_filter_uses_the_status_now(service, seal) -> None:
     expired = _issue(service, food_body(valid_from="2020-01-01", valid_until="2021-01-01"))
     suspended = _issue(service, food_body())
     revoked = _issue(service, food_body(valid_until="2031-01-01"))
-    suspend_licence(service, suspended.identifier, principal_or_actor="test")
-    revoke_licence(service, revoked.identifier, principal_or_actor="test", reason="吊销")
+    suspend_licence(service, suspended.identifier, principal_or_actor=SystemActor("test"))
+    revoke_licence(service, revoked.identifier, principal_or_actor=SystemActor("test"), reason="吊销")
     by = {
         s: _ids(list_licences(service, ISSUER, status=s))
         for s in ("active", "expired", "suspended", "revoked", "superseded")
@@ -116,8 +116,8 @@ def test_keyset_pages_cover_everything_once(service, seal) -> None:
 
 def test_history_comes_from_the_audit_log(service, seal) -> None:
     row = _issue(service, business_body())
-    suspend_licence(service, row.identifier, principal_or_actor="test", reason="核查")
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销")
+    suspend_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="核查")
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销")
     history = licence_history(service, row.identifier)
     assert [(h.action, h.reason) for h in history] == [
         ("licence.issue", None),

@@ -22,6 +22,7 @@ from schema_bodies import body_from_schema
 
 import hsm
 from hsm.encoding import decode_signature, parse_spki
+from trustsvc.apikeys import SystemActor
 from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.formats.seals.parse import parse_ses_signature
 from trustsvc.formats.seals.picture import round_seal_picture
@@ -44,7 +45,10 @@ def database_url(tmp_path: Path) -> str:
 
 def _issue(service, body: dict | None = None) -> tuple[Any, bytes]:
     row = issue_licence(
-        service, request_from_json(body or business_body()), principal_or_actor="test", department_uscc=DEPT
+        service,
+        request_from_json(body or business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
     )
     made = ensure_licence_file(service, row.identifier, actor="test", media_type=OFD_MEDIA_TYPE)
     assert made.media_type == OFD_MEDIA_TYPE and made.filename.endswith(".ofd")
@@ -261,7 +265,7 @@ def test_an_added_page_fails_with_hash_failure(service, issued) -> None:
 
 def test_a_revoked_licence_ofd_verifies_as_revoked(service, issued) -> None:
     row, data = issued
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销营业执照")
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销营业执照")
     report = _verify(service, data)
     assert (report.indication.value, report.sub_indication) == ("FAILED", "REVOKED")
     assert _results(report)["signature.ses.signature.value"] == "passed"
@@ -321,7 +325,9 @@ def test_the_cli_writes_the_ofd_and_verifies_it(service, service_env: dict[str, 
 
     from trustsvc.cli import cli
 
-    row = issue_licence(service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT)
+    row = issue_licence(
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
     out = tmp_path / "licence.ofd"
     made = CliRunner().invoke(
         cli, ["licence", "file", row.identifier, "--format", "ofd", "--out", str(out)], env=service_env
@@ -331,7 +337,7 @@ def test_the_cli_writes_the_ofd_and_verifies_it(service, service_env: dict[str, 
     checked = CliRunner().invoke(cli, ["verify", str(out), "--json"], env=service_env)
     assert checked.exit_code == 0, (checked.output, checked.exception)
     assert '"kind": "ofd"' in checked.output and row.identifier in checked.output
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销营业执照")
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销营业执照")
     revoked = CliRunner().invoke(cli, ["verify", str(out)], env=service_env)
     assert revoked.exit_code == 1 and revoked.output.startswith("FAILED (REVOKED)"), revoked.output
 
@@ -358,7 +364,9 @@ def test_an_ofd_made_after_the_seal_stopped_is_sealed_with_the_departments_defau
     from trustsvc.seal_lifecycle import set_default_seal, suspend_seal
     from trustsvc.sealing import SealRequest, make_department_seal
 
-    first = issue_licence(service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT)
+    first = issue_licence(
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
     time.sleep(1.1)  # seal times are whole seconds: the metadata's seal dates from before the suspension
     suspend_seal(service, seal.esid, reason="挂失 (test)", actor="test")
     with pytest.raises(ConflictError) as refused:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 import hsm
 from ca.cms_timestamp import SIGNATURE_TIME_STAMP_TOKEN
+from trustsvc.apikeys import SystemActor
 from trustsvc.errors import ConflictError
 from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.formats.trust import NO_TRUST
@@ -37,7 +38,10 @@ from trustsvc.verify import detect_kind, verify_bytes
 
 def _issue(service, body=None):
     row = issue_licence(
-        service, request_from_json(body or business_body()), principal_or_actor="test", department_uscc=DEPT
+        service,
+        request_from_json(body or business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
     )
     return row, ensure_licence_file(service, row.identifier, actor="test")
 
@@ -218,7 +222,7 @@ def test_any_changed_byte_fails_verification(service, issued) -> None:
 
 def test_revoked_licence_pdf_and_record_verify_as_revoked(service, issued, client) -> None:
     row, made = issued
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销营业执照")
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销营业执照")
     assert get_licence(service, row.identifier).status == "revoked"
     report = _verify(service, made.content)
     assert (report.indication.value, report.sub_indication) == ("FAILED", "REVOKED")
@@ -249,7 +253,7 @@ def test_cli_verify_of_a_licence_pdf_prints_the_report_and_exits_by_indication(
     assert result.output.startswith("PASSED")
     assert '"kind": "pdf"' in result.output and '"signatures": 1' in result.output
     assert "now licence:" in result.output and '"status": "active"' in result.output
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销营业执照")
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销营业执照")
     revoked = CliRunner().invoke(cli, ["verify", str(path)], env=service_env)
     assert revoked.exit_code == 1, (revoked.output, revoked.exception)
     assert revoked.output.startswith("FAILED (REVOKED)") and '"status": "revoked"' in revoked.output
@@ -257,7 +261,9 @@ def test_cli_verify_of_a_licence_pdf_prints_the_report_and_exits_by_indication(
 
 def test_superseded_version_keeps_its_file_and_verifies_as_superseded(service, issued) -> None:
     row, made = issued
-    newer = change_licence(service, row.identifier, principal_or_actor="test", fields={"legal_representative": "李四"})
+    newer = change_licence(
+        service, row.identifier, principal_or_actor=SystemActor("test"), fields={"legal_representative": "李四"}
+    )
     new_file = ensure_licence_file(service, newer.identifier)
     assert new_file.content != made.content
     assert ensure_licence_file(service, row.identifier).content == made.content
@@ -268,8 +274,10 @@ def test_superseded_version_keeps_its_file_and_verifies_as_superseded(service, i
 
 
 def test_no_file_is_made_for_a_licence_that_is_no_longer_active(service, seal) -> None:
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="test", department_uscc=DEPT)
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="错误发证")
+    row = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="错误发证")
     with pytest.raises(ConflictError) as exc:
         ensure_licence_file(service, row.identifier)
     assert exc.value.code == "licence_not_active"
@@ -278,7 +286,9 @@ def test_no_file_is_made_for_a_licence_that_is_no_longer_active(service, seal) -
 
 
 def test_concurrent_callers_end_with_one_stored_file(service, seal) -> None:
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="test", department_uscc=DEPT)
+    row = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
     results: list[bytes] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)

@@ -14,7 +14,7 @@ from licence_helpers import DEPT, OTHER_DEPT, bearer, business_body, food_body
 from sqlalchemy import func, select
 
 from trustsvc import pki
-from trustsvc.apikeys import create_api_key
+from trustsvc.apikeys import SystemActor, create_api_key
 from trustsvc.cli import cli
 from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.identifier import LicenceIdentifier
@@ -73,7 +73,9 @@ def test_file_access_rules(client, keys, seal, service) -> None:
 def test_file_is_made_on_demand_and_revoked_licences_keep_theirs(client, keys, seal, service) -> None:
     from trustsvc.licences.service import issue_licence, request_from_json
 
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="test", department_uscc=DEPT)
+    row = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
     assert _stored_files(service) == 0  # issued without the API: no file yet
     # a verifier's read never makes the department's key sign
     not_yet = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["verifier"]))
@@ -95,8 +97,10 @@ def test_file_is_made_on_demand_and_revoked_licences_keep_theirs(client, keys, s
 def test_revoked_without_a_file_is_409(client, keys, seal, service) -> None:
     from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
 
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="test", department_uscc=DEPT)
-    revoke_licence(service, row.identifier, principal_or_actor="test", reason="吊销")
+    row = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
+    revoke_licence(service, row.identifier, principal_or_actor=SystemActor("test"), reason="吊销")
     resp = client.get(f"/api/v1/licences/{row.identifier}/file", headers=bearer(keys["admin"]))
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "licence_not_active"
 

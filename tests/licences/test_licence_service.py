@@ -10,8 +10,9 @@ import pytest
 from licence_helpers import COMPANY, DEPT, OTHER_DEPT, PERSON, business_body, food_body
 from sqlalchemy import func, select
 
+from api.shapes import licence_json
 from trustsvc import pki
-from trustsvc.apikeys import Principal, Role
+from trustsvc.apikeys import Principal, Role, SystemActor
 from trustsvc.audit import verify_chain
 from trustsvc.errors import (
     ConflictError,
@@ -28,7 +29,6 @@ from trustsvc.licences.service import (
     get_licence,
     issue_licence,
     issue_licence_outcome,
-    licence_json,
     reinstate_licence,
     renew_licence,
     request_from_json,
@@ -66,7 +66,9 @@ def test_issued_licence_has_a_checked_identifier_and_year_serial(service, seal) 
     assert ident.serial == row.serial == f"{year}0000001"
     second = issue_licence(service, request_from_json(business_body()), principal_or_actor=ISSUER)
     assert second.serial == f"{year}0000002" and second.status_index == row.status_index + 1
-    food = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test", department_uscc=DEPT)
+    food = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("cli:test"), department_uscc=DEPT
+    )
     assert food.serial == f"{year}0000001"  # sequences are per type
     body = licence_json(row)
     assert set(body) == {
@@ -88,7 +90,9 @@ def test_issued_licence_has_a_checked_identifier_and_year_serial(service, seal) 
 
 
 def test_metadata_is_canonical_gbt36903_and_its_seal_verifies(service, seal) -> None:
-    row = issue_licence(service, request_from_json(food_body()), principal_or_actor="cli:test", department_uscc=DEPT)
+    row = issue_licence(
+        service, request_from_json(food_body()), principal_or_actor=SystemActor("cli:test"), department_uscc=DEPT
+    )
     meta = canonical_metadata(row)
     decoded = json.loads(meta)
     assert meta == json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -149,7 +153,7 @@ def test_dates_and_fields_are_checked(service, seal) -> None:
         issue_licence(
             service,
             request_from_json(food_body(valid_until="2025-01-01")),
-            principal_or_actor="t",
+            principal_or_actor=SystemActor("t"),
             department_uscc=DEPT,
         )
     assert err.value.code == "invalid_validity"
@@ -157,10 +161,14 @@ def test_dates_and_fields_are_checked(service, seal) -> None:
         request_from_json(food_body(valid_from="2026-13-01"))
     assert err.value.code == "invalid_date" and err.value.field == "valid_from"
     with pytest.raises(InvalidInputError) as err:
-        issue_licence(service, request_from_json(food_body(fields={})), principal_or_actor="t", department_uscc=DEPT)
+        issue_licence(
+            service, request_from_json(food_body(fields={})), principal_or_actor=SystemActor("t"), department_uscc=DEPT
+        )
     assert err.value.code == "missing_field" and err.value.field == "fields.operator_name"
     with pytest.raises(InvalidInputError) as err:
-        issue_licence(service, request_from_json(food_body(type="A")), principal_or_actor="t", department_uscc=DEPT)
+        issue_licence(
+            service, request_from_json(food_body(type="A")), principal_or_actor=SystemActor("t"), department_uscc=DEPT
+        )
     assert err.value.code == "unknown_licence_type"
     assert _count(service) == 0
 

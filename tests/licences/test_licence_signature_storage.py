@@ -11,6 +11,7 @@ import pytest
 from licence_helpers import DEPT, business_body
 from sqlalchemy import select, update
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.licences.service import canonical_metadata, issue_licence, request_from_json
 from trustsvc.storage import signatures
@@ -20,7 +21,7 @@ from trustsvc.verify import verify_bytes
 
 def _issue(service) -> str:
     row = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="cli:test", department_uscc=DEPT
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("cli:test"), department_uscc=DEPT
     )
     return row.identifier
 

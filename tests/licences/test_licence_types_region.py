@@ -17,6 +17,7 @@ from pdf_tools import poppler_tool
 from schema_bodies import body_from_schema
 from sqlalchemy import select
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.cli import cli
 from trustsvc.config import load_config
 from trustsvc.context import open_service
@@ -134,7 +135,9 @@ def test_a_regions_override_and_own_type_issue_render_verify_and_old_versions_st
 ) -> None:
     admin = bearer(keys["admin"])
     # a licence issued under the national 营业执照 (version 1), before the region changes it
-    old = issue_licence(service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT)
+    old = issue_licence(
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+    )
     assert old.type_version == 1
     # the region's files, recorded at the next start
     (home / HOME_DIR_NAME).mkdir()

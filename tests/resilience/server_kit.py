@@ -8,16 +8,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import server_launcher
 
 from trustsvc.formats.uscc import uscc_check_char
 
@@ -70,10 +69,7 @@ def prepare_home(path: Path, database_url: str) -> Home:
     return Home(path=path, database_url=database_url, issuer_key=issuer, admin_key=admin)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = server_launcher.free_port
 
 
 @dataclass
@@ -84,7 +80,6 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes]
     output: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -95,33 +90,14 @@ class Server:
 
     def kill(self) -> None:
         """SIGKILL the master and every worker at once (the whole process group)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=30)
+        server_launcher.kill(self.proc)
         _wait_group_gone(self.proc.pid)
-        self._close()
-
-    def _close(self) -> None:
-        if self.reader is not None:
-            self.reader.join(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        server_launcher.close_output(self.proc)
 
     def stop(self) -> None:
         """SIGTERM (graceful), SIGKILL after 30 s."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        server_launcher.stop(self.proc)
         _wait_group_gone(self.proc.pid)
-        self._close()
 
 
 def _wait_group_gone(pgid: int, timeout: float = 20.0) -> None:
@@ -139,34 +115,17 @@ def _wait_group_gone(pgid: int, timeout: float = 20.0) -> None:
 def start_server(home: Home, *, workers: int = 2, timeout: float = 90.0) -> Server:
     """``python -m trustsvc.cli serve`` on a free port; returns once /healthz says ok."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", str(workers)],
-        env=home.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server(home=home, port=port, proc=proc)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            server.output.append(line.decode(errors="replace"))
-
-    server.reader = threading.Thread(target=pump, daemon=True)
-    server.reader.start()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, _, body = call(server.url, "GET", "/healthz", timeout=2)
-            if status == 200 and json.loads(body)["status"] == "ok":
-                return server
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError("trustsvc serve did not come up:\n" + server.log())
-        time.sleep(0.2)
+    output: list[str] = []
+    proc = server_launcher.launch(["serve", "--port", str(port), "--workers", str(workers)], home.env, output=output)
+    server = Server(home=home, port=port, proc=proc, output=output)
+    try:
+        server_launcher.wait_healthy(
+            server.url, proc, deadline=time.monotonic() + timeout, what="trustsvc serve", output=output, interval=0.2
+        )
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
 
 
 def call(

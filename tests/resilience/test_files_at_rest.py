@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import server_launcher
 from server_kit import BUSINESS_TYPE, DEPT, DEPT_NAME, Home, Server, bearer, business_body, call, free_port
 
 pytestmark = pytest.mark.slow
@@ -53,13 +54,7 @@ def test_every_file_under_the_home_is_private_whatever_the_umask(tmp_path: Path,
         cli("code", "cache", str(home / "code-cache"))
 
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trustsvc.cli", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        proc = server_launcher.launch(["serve", "--port", str(port), "--workers", "2"], env)
         server = Server(home=Home(home, f"sqlite:///{home / 'trustsvc.db'}", key, key), port=port, proc=proc)
         servers.append(server)
         deadline = time.monotonic() + 90

@@ -16,6 +16,7 @@ from asn1crypto import crl as asn1_crl
 from sqlalchemy import select
 
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
+from trustsvc.apikeys import SystemActor
 from trustsvc.certificates import list_certificates, rekey_department, renew_certificate, revoke_certificate
 from trustsvc.errors import ConflictError, InvalidInputError
 from trustsvc.federation.local_trust import local_trust_context
@@ -168,7 +169,11 @@ def test_renewing_the_signer_over_the_same_key_remakes_its_seals(service, seal) 
     assert show_seal(service, remade["new"])["default"] is True
     # licences are sealed with the re-made seal, and what the old one signed still verifies
     row = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT, timestamp=False
+        service,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
+        timestamp=False,
     )
     assert row.seal_esid == remade["new"]
     report = _verify(service, old.signature)
@@ -208,12 +213,12 @@ def test_renewal_refusals_and_the_expiring_list(service) -> None:
 def test_rekey_after_a_compromise_at_t(service, seal) -> None:
     early = apply_seal(service, seal.esid, DOC, actor="test")
     licence_before = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
     )
     t = _tick()
     _tick()
     licence_after = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT
+        service, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
     )  # sealed with the key the thief holds too
     late = apply_seal(service, seal.esid, DOC, actor="test")
     old_signer = _cert(service, f"{DEPT}/signer")
@@ -274,12 +279,20 @@ def test_seal_suspend_reinstate_revoke_judged_at_signing_time(service, seal) -> 
 def test_the_default_seal_is_chosen_not_the_newest(service, seal) -> None:
     newer = make_department_seal(service, SealRequest(DEPT, "合同专用章"), actor="test")
     row = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT, timestamp=False
+        service,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
+        timestamp=False,
     )
     assert row.seal_esid == seal.esid  # the first seal stays the default
     assert set_default_seal(service, DEPT, newer.esid, actor="test")["default"] is True
     row = issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT, timestamp=False
+        service,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
+        timestamp=False,
     )
     assert row.seal_esid == newer.esid
     assert [s["default"] for s in list_seals(service, department=DEPT)] == [False, True]
@@ -288,7 +301,7 @@ def test_the_default_seal_is_chosen_not_the_newest(service, seal) -> None:
         issue_licence(
             service,
             request_from_json(business_body()),
-            principal_or_actor="test",
+            principal_or_actor=SystemActor("test"),
             department_uscc=DEPT,
             timestamp=False,
         )

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
 from ca.tsa import build_request
+from trustsvc.apikeys import SystemActor
 from trustsvc.certificates import revoke_certificate
 from trustsvc.codes.service import make_dynamic_code, static_code
 from trustsvc.errors import ConflictError
@@ -70,7 +71,11 @@ def http(client, seal, make_key) -> Iterator[tuple[Any, dict[str, str]]]:
 
 def _licence(service) -> str:
     return issue_licence(
-        service, request_from_json(business_body()), principal_or_actor="test", department_uscc=DEPT, timestamp=False
+        service,
+        request_from_json(business_body()),
+        principal_or_actor=SystemActor("test"),
+        department_uscc=DEPT,
+        timestamp=False,
     ).identifier
 
 
@@ -164,8 +169,10 @@ def test_service_codes_refuse(service, seal, http) -> None:
     client, admin = http
     ident = _licence(service)
     _break(service, "code-signer", "expired")
-    _refused("signer_certificate_expired", lambda: static_code(service, ident, principal_or_actor="test"))
-    _refused("signer_certificate_expired", lambda: make_dynamic_code(service, ident, principal_or_actor="test"))
+    _refused("signer_certificate_expired", lambda: static_code(service, ident, principal_or_actor=SystemActor("test")))
+    _refused(
+        "signer_certificate_expired", lambda: make_dynamic_code(service, ident, principal_or_actor=SystemActor("test"))
+    )
     r = client.post(f"/api/v1/licences/{ident}/codes", json={}, headers=admin)
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "signer_certificate_expired"
 
@@ -174,7 +181,8 @@ def test_status_lists_refuse_and_the_status_change_is_undone(service, seal) -> N
     ident = _licence(service)
     _break(service, "status-list-signer", "revoked")
     _refused(
-        "signer_certificate_revoked", lambda: revoke_licence(service, ident, principal_or_actor="test", reason="x")
+        "signer_certificate_revoked",
+        lambda: revoke_licence(service, ident, principal_or_actor=SystemActor("test"), reason="x"),
     )
     with service.db.reader() as s:
         assert s.execute(select(LicenceRecord.status).where(LicenceRecord.identifier == ident)).scalar_one() == "active"

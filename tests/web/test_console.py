@@ -10,7 +10,7 @@ from console_helpers import COMPANY, PERSON_ID, business_form, csrf, login
 from sqlalchemy import select
 
 from api import create_app
-from trustsvc.apikeys import revoke_api_key
+from trustsvc.apikeys import SystemActor, revoke_api_key
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
 from trustsvc.licences.identifier import LicenceIdentifier
 from trustsvc.licences.service import change_licence
@@ -314,7 +314,11 @@ def test_public_page_masks_the_holder(service, console_client, keys) -> None:
     assert f'<code id="holder-id">{COMPANY[:8]}********{COMPANY[-2:]}</code>' in page
 
     newer = change_licence(
-        service, company, principal_or_actor="test", fields={"domicile": "南京市玄武区1号"}, timestamp=False
+        service,
+        company,
+        principal_or_actor=SystemActor("test"),
+        fields={"domicile": "南京市玄武区1号"},
+        timestamp=False,
     )
     page = _text(anonymous.get(f"/licences/{company}"))
     assert 'data-status="superseded"' in page and f'href="/licences/{newer.identifier}"' in page

@@ -14,6 +14,7 @@ import re
 from console_helpers import PERSON_ID, business_form, csrf, login
 from sqlalchemy import func, select, update
 
+from trustsvc.apikeys import SystemActor
 from trustsvc.licences.service import change_licence, reinstate_licence, revoke_licence, suspend_licence
 from trustsvc.storage.models import AuditEventRecord, LicenceRecord
 
@@ -59,12 +60,16 @@ def test_dashboard_figures_equal_the_database(service, console_client, keys) -> 
     login(client, keys["issuer"])
     ids = [_issue(client) for _ in range(6)]
     changed = change_licence(
-        service, ids[0], principal_or_actor="test", fields={"business_scope": "餐饮服务；食品销售"}, timestamp=False
+        service,
+        ids[0],
+        principal_or_actor=SystemActor("test"),
+        fields={"business_scope": "餐饮服务；食品销售"},
+        timestamp=False,
     ).identifier
-    suspend_licence(service, ids[1], principal_or_actor="test")
-    suspend_licence(service, ids[2], principal_or_actor="test", reason="核查中")
-    reinstate_licence(service, ids[2], principal_or_actor="test")
-    revoke_licence(service, ids[3], principal_or_actor="test", reason="申请注销")
+    suspend_licence(service, ids[1], principal_or_actor=SystemActor("test"))
+    suspend_licence(service, ids[2], principal_or_actor=SystemActor("test"), reason="核查中")
+    reinstate_licence(service, ids[2], principal_or_actor=SystemActor("test"))
+    revoke_licence(service, ids[3], principal_or_actor=SystemActor("test"), reason="申请注销")
     # one licence whose validity ended yesterday (China time): active in the row, expired now
     yesterday = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date() - dt.timedelta(days=1)
     with service.db.transaction() as s:
@@ -166,7 +171,7 @@ def test_verify_masks_like_the_public_page_and_hides_the_reason(service, console
         # the full name appears nowhere on either page (the business's name on its face is not shown)
         assert "张三丰" not in verify_page.replace("南京张三丰小吃店", "") and "张三丰" not in public
 
-    revoke_licence(service, person, principal_or_actor="test", reason="持证人张三丰本人申请注销")
+    revoke_licence(service, person, principal_or_actor=SystemActor("test"), reason="持证人张三丰本人申请注销")
     verify_page = _text(client.post("/verify", data={"code": code}))
     public = _text(client.get(f"/licences/{person}"))
     assert _attr(verify_page, r'data-indication="(\w+)"') == "FAILED"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..apikeys import SystemActor
 from .common import _actor, _service
 from .errors import handle_errors
 
@@ -36,9 +37,9 @@ def code_make(ctx: click.Context, identifier: str, dynamic: bool, ttl: int | Non
         raise click.UsageError("--ttl applies to --dynamic codes")
     svc = _service(ctx)
     code = (
-        make_dynamic_code(svc, identifier, principal_or_actor=_actor(), ttl=ttl)
+        make_dynamic_code(svc, identifier, principal_or_actor=SystemActor(_actor()), ttl=ttl)
         if dynamic
-        else static_code(svc, identifier, principal_or_actor=_actor())
+        else static_code(svc, identifier, principal_or_actor=SystemActor(_actor()))
     )
     data: bytes
     if fmt == "png":

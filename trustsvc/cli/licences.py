@@ -16,6 +16,13 @@ from .common import _actor, _database, _echo_json, _service
 from .errors import handle_errors
 
 
+def _licence_json(row: Any) -> dict[str, Any]:
+    """The API's licence object, links included: the command line prints what the API gives."""
+    from api.shapes import licence_json
+
+    return licence_json(row)
+
+
 def _warn_no_file(issued: operations.Issued) -> None:
     """The licence stands; say on stderr that its PDF was not made (and how to try again)."""
     exc = issued.file_error
@@ -49,7 +56,7 @@ def licence() -> None:
 def licence_issue(ctx: click.Context, department: str, data_file: Path, idempotency_key: str | None) -> None:
     """Issue a licence and print it as JSON (the API's object)."""
     from ..errors import InvalidInputError
-    from ..licences.service import licence_json, request_from_json
+    from ..licences.service import request_from_json
 
     try:
         data = json.loads(data_file.read_text(encoding="utf-8"))
@@ -62,7 +69,7 @@ def licence_issue(ctx: click.Context, department: str, data_file: Path, idempote
         department_uscc=department,
         idempotency_key=idempotency_key,
     )
-    _echo_json(licence_json(issued.record))
+    _echo_json(_licence_json(issued.record))
     _warn_no_file(issued)
 
 
@@ -100,9 +107,9 @@ def licence_file_cmd(ctx: click.Context, identifier: str, out: Path, fmt: str) -
 @handle_errors
 def licence_show(ctx: click.Context, identifier: str) -> None:
     """Print a licence as JSON (reads the database only: no key-store PIN needed)."""
-    from ..licences.service import get_licence, licence_json
+    from ..licences.service import get_licence
 
-    _echo_json(licence_json(get_licence(_database(ctx), identifier)))
+    _echo_json(_licence_json(get_licence(_database(ctx), identifier)))
 
 
 @licence.command("revoke")
@@ -112,10 +119,10 @@ def licence_show(ctx: click.Context, identifier: str) -> None:
 @handle_errors
 def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
     """Revoke a licence."""
-    from ..licences.service import licence_json, revoke_licence
+    from ..licences.service import revoke_licence
 
-    row = revoke_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    _echo_json(licence_json(row))
+    row = revoke_licence(_service(ctx), identifier, principal_or_actor=SystemActor(_actor()), reason=reason)
+    _echo_json(_licence_json(row))
 
 
 @licence.command("suspend")
@@ -125,10 +132,10 @@ def licence_revoke(ctx: click.Context, identifier: str, reason: str) -> None:
 @handle_errors
 def licence_suspend(ctx: click.Context, identifier: str, reason: str | None) -> None:
     """Suspend an active licence (verifiers answer INDETERMINATE until it is reinstated)."""
-    from ..licences.service import licence_json, suspend_licence
+    from ..licences.service import suspend_licence
 
-    row = suspend_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    _echo_json(licence_json(row))
+    row = suspend_licence(_service(ctx), identifier, principal_or_actor=SystemActor(_actor()), reason=reason)
+    _echo_json(_licence_json(row))
 
 
 @licence.command("reinstate")
@@ -138,10 +145,10 @@ def licence_suspend(ctx: click.Context, identifier: str, reason: str | None) -> 
 @handle_errors
 def licence_reinstate(ctx: click.Context, identifier: str, reason: str | None) -> None:
     """Reinstate a suspended licence."""
-    from ..licences.service import licence_json, reinstate_licence
+    from ..licences.service import reinstate_licence
 
-    row = reinstate_licence(_service(ctx), identifier, principal_or_actor=_actor(), reason=reason)
-    _echo_json(licence_json(row))
+    row = reinstate_licence(_service(ctx), identifier, principal_or_actor=SystemActor(_actor()), reason=reason)
+    _echo_json(_licence_json(row))
 
 
 @licence.command("change")
@@ -160,7 +167,6 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     """变更: issue version +1 with changed fields or holder name; the old version is superseded."""
     from ..errors import InvalidInputError
     from ..licences.lifecycle import change_from_json
-    from ..licences.service import licence_json
 
     data: Any = {}
     if data_file is not None:
@@ -174,7 +180,7 @@ def licence_change(ctx: click.Context, identifier: str, data_file: Path | None, 
     issued = operations.change(
         _service(ctx), identifier, actor=SystemActor(_actor()), fields=body.fields, holder_name=body.holder_name
     )
-    _echo_json(licence_json(issued.record))
+    _echo_json(_licence_json(issued.record))
     _warn_no_file(issued)
 
 
@@ -190,7 +196,6 @@ def licence_renew(
 ) -> None:
     """延续: issue version +1 with a new validity period; the old version is superseded."""
     from ..licences.lifecycle import renew_from_json
-    from ..licences.service import licence_json
 
     if no_end == (valid_until is not None):
         raise click.UsageError("give exactly one of --valid-until DATE and --no-end")
@@ -198,5 +203,5 @@ def licence_renew(
     issued = operations.renew(
         _service(ctx), identifier, actor=SystemActor(_actor()), valid_until=body.valid_until, valid_from=body.valid_from
     )
-    _echo_json(licence_json(issued.record))
+    _echo_json(_licence_json(issued.record))
     _warn_no_file(issued)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..times import iso_utc
 from .common import _actor, _parse_time, _service
 from .errors import handle_errors
 
@@ -78,8 +79,8 @@ def seal_make(
                 "esid": row.esid,
                 "name": row.name,
                 "department": department.upper(),
-                "valid_from": row.valid_start.isoformat(),
-                "valid_until": row.valid_end.isoformat(),
+                "valid_from": iso_utc(row.valid_start),
+                "valid_until": iso_utc(row.valid_end),
                 "sha256": row.sha256,
                 "file": str(out) if out else None,
             },
@@ -121,7 +122,7 @@ def seal_sign(
         json.dumps(
             {
                 "esid": applied.esid,
-                "signing_time": applied.signing_time.isoformat(),
+                "signing_time": iso_utc(applied.signing_time),
                 "data_sm3": applied.data_sm3,
                 "timestamped": applied.timestamped,
                 "file": str(out),

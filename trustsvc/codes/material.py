@@ -32,6 +32,8 @@ from asn1crypto import pem
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trustsvc.times import iso_utc
+
 from ..context import TrustService
 from ..errors import InvalidInputError
 from ..federation.local_trust import local_trust_context
@@ -63,10 +65,6 @@ STATUS_DIR = "status"
 CODE_SIGNER_PROFILE = "code_signer"
 STATUS_LIST_RECHECK = dt.timedelta(seconds=60)
 """How long one verification of a held status list is reused (see CodeTrust.verified_status_list)."""
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,8 @@ class CodeTrust:
         return {
             "source": self.source,
             "region": self.region,
-            "exported_at": _iso(self.exported_at),
-            "next_update": _iso(self.next_update),
+            "exported_at": iso_utc(self.exported_at),
+            "next_update": iso_utc(self.next_update),
             "stale": self.stale(now),
         }
 
@@ -200,8 +198,8 @@ def write_code_cache(
     body = {
         "format": CACHE_FORMAT,
         "region": region.code if region else None,
-        "exported_at": _iso(now),
-        "next_update": _iso(min([now + lifetime, *fresh_until])),
+        "exported_at": iso_utc(now),
+        "next_update": iso_utc(min([now + lifetime, *fresh_until])),
         "anchors": [_pem(c.der) for c in certs if c.profile == "root_ca"],
         "intermediates": [_pem(c.der) for c in certs if c.profile == "issuing_ca"],
         "code_signers": [_pem(c.der) for c in certs if c.profile == CODE_SIGNER_PROFILE],

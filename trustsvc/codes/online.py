@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ca.results import TRY_LATER, Indication
+from trustsvc.times import iso_utc
 
 from ..formats.report import ReportBuilder
 from ..storage.models import LicenceRecord, ServiceCodeRecord
@@ -25,10 +26,6 @@ from .format import DecodedCode
 from .verify import ALREADY_USED
 
 __all__ = ["use_code_once", "peek_code_use"]
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _code_row(session: Session, code: DecodedCode) -> ServiceCodeRecord | None:
@@ -63,7 +60,7 @@ def _use(
         builder.passed("code.single_use", "dynamic code used now (single use)")
     else:
         session.refresh(row)
-        when = f" at {_iso(row.used_at)}" if row.used_at else ""
+        when = f" at {iso_utc(row.used_at)}" if row.used_at else ""
         builder.fail("code.single_use", ALREADY_USED, f"this dynamic code was already used{when} (一码一用)")
 
 
@@ -74,7 +71,7 @@ def _peek(session: Session, builder: ReportBuilder, code: DecodedCode) -> None:
             "code.single_use", TRY_LATER, "this dynamic code is not recorded here; its single use cannot be checked"
         )
     elif row.used_at is not None:
-        builder.fail("code.single_use", ALREADY_USED, f"this dynamic code was already used at {_iso(row.used_at)}")
+        builder.fail("code.single_use", ALREADY_USED, f"this dynamic code was already used at {iso_utc(row.used_at)}")
     else:
         builder.warn("code.single_use", "not used up: only a verification with a verifier key uses a dynamic code")
 

@@ -21,7 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..apikeys import Principal, Role
+from trustsvc.times import iso_utc
+
+from ..apikeys import Actor, Role, SystemActor
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -63,19 +65,15 @@ class IssuedCode:
             "code": self.text,
             "type": self.typ,
             "licence": self.licence,
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at) if self.expires_at else None,
         }
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _authorise(principal_or_actor: Principal | str, row: LicenceRecord) -> str:
+def _authorise(principal_or_actor: Actor, row: LicenceRecord) -> str:
     """Codes are made by the licence's department (issuer key, its types) or an admin."""
-    if isinstance(principal_or_actor, str):
-        return principal_or_actor
+    if isinstance(principal_or_actor, SystemActor):
+        return principal_or_actor.name
     p = principal_or_actor
     if p.role is Role.ADMIN:
         return p.actor
@@ -212,7 +210,7 @@ def static_code_in_session(
     return text
 
 
-def static_code(service: TrustService, identifier: str, *, principal_or_actor: Principal | str) -> IssuedCode:
+def static_code(service: TrustService, identifier: str, *, principal_or_actor: Actor) -> IssuedCode:
     """The static code of a licence version (made and kept on first request).
 
     :raises NotFoundError: no such licence (or no code signer).
@@ -241,11 +239,11 @@ def _kept_static(session: Session, row: LicenceRecord) -> ServiceCodeRecord | No
 
 def static_code_text(service: TrustService, identifier: str) -> str:
     """The ``TS1:`` text of a licence version's static code, for the licence PDF's QR slot."""
-    return static_code(service, identifier, principal_or_actor="system").text
+    return static_code(service, identifier, principal_or_actor=SystemActor("system")).text
 
 
 def make_dynamic_code(
-    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, ttl: int | None = None
+    service: TrustService, identifier: str, *, principal_or_actor: Actor, ttl: int | None = None
 ) -> IssuedCode:
     """A short-lived code for an active licence, recorded for its single online use.
 

@@ -21,12 +21,12 @@ region and department, the signed display fields, and its times.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 from ca.results import EXPIRED, NOT_YET_VALID, SIG_CONSTRAINTS_FAILURE, Check
 from hsm import KeyAlgorithm
 from hsm.errors import TrustSvcError
+from trustsvc.times import iso_utc, iso_utc_epoch
 
 from ..formats.report import ReportBuilder
 from ..licences.identifier import parse_identifier
@@ -54,24 +54,14 @@ def code_time(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _iso_seconds(seconds: int) -> str:
-    """``_iso(code_time(seconds))`` for a claim's whole seconds, at half the cost (every
-    verification shows one or two)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 def _minimal_object(code: DecodedCode) -> dict[str, Any]:
     c = code.claims
     obj: dict[str, Any] = {
         "code_type": c.typ,
         "licence": c.sub,
         "issuer_region": c.iss,
-        "issued_at": _iso_seconds(c.iat),
-        "expires_at": _iso_seconds(c.exp) if c.exp is not None else None,
+        "issued_at": iso_utc_epoch(c.iat),
+        "expires_at": iso_utc_epoch(c.exp) if c.exp is not None else None,
         "display": dict(c.display),
         "kid": code.kid.hex(),
     }
@@ -110,15 +100,15 @@ def _lifetime(
     c = code.claims
     iat = issued_at if issued_at is not None else code_time(c.iat)
     if iat > now + CLOCK_SKEW:
-        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({_iso(iat)})")
+        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({iso_utc(iat)})")
     if c.exp is None:
         builder.add(_STATIC_LIFETIME)
         return
     exp = code_time(c.exp)
     if now >= exp:
-        builder.fail("code.lifetime", EXPIRED, f"the code expired at {_iso(exp)} (过期)")
+        builder.fail("code.lifetime", EXPIRED, f"the code expired at {iso_utc(exp)} (过期)")
     else:
-        builder.passed("code.lifetime", f"the code is valid until {_iso_seconds(c.exp)}")
+        builder.passed("code.lifetime", f"the code is valid until {iso_utc_epoch(c.exp)}")
 
 
 # The names the region verifier (trustsvc.verifier) uses.

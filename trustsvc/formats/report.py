@@ -14,16 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ca.results import Check, CheckResult, Indication
+from trustsvc.times import iso_utc
 
 __all__ = ["VerificationReport", "ReportBuilder", "ReportPart", "worst"]
 
 _RANK = {Indication.PASSED: 0, Indication.INDETERMINATE: 1, Indication.FAILED: 2}
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class VerificationReport:
             "sub_indication": self.sub_indication,
             "message": self.message,
             "object": dict(self.object),
-            "signing_time": _iso(self.signing_time),
+            "signing_time": iso_utc(self.signing_time),
             "checks": [c.as_dict() for c in self.checks],
             "trust_path": [dict(t) for t in self.trust_path],
             "warnings": list(self.warnings),

@@ -47,6 +47,7 @@ from ca.revocation import RevocationChecker
 from ca.validate import PathValidationResult, validate_path
 from hsm.errors import TrustSvcError
 from trustsvc.formats.report import ReportBuilder
+from trustsvc.times import iso_utc
 
 __all__ = ["TrustContext", "NO_TRUST", "assess_certificate", "aware", "RevocationRule", "COMPROMISE_REASONS"]
 
@@ -129,10 +130,6 @@ def _role(prefix: str) -> str:
     return _ROLES.get(prefix, f"{prefix} certificate")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat().replace("+00:00", "Z")
-
-
 def _parsed_anchors(builder: ReportBuilder, prefix: str, trust: TrustContext) -> list[ParsedCertificate]:
     parsed = []
     for i, der in enumerate(trust.anchors):
@@ -153,13 +150,13 @@ def _own_statements(
 ) -> None:
     """What the certificate says about itself, judged without any trust in its issuer."""
     role, name = _role(prefix), repr(cert.subject_str)
-    span = f"{_iso(cert.not_before)} .. {_iso(cert.not_after)}"
+    span = f"{iso_utc(cert.not_before)} .. {iso_utc(cert.not_after)}"
     if at < cert.not_before:
-        builder.fail(f"{prefix}.validity", NOT_YET_VALID, f"{role} {name} was not yet valid at {_iso(at)} ({span})")
+        builder.fail(f"{prefix}.validity", NOT_YET_VALID, f"{role} {name} was not yet valid at {iso_utc(at)} ({span})")
     elif at > cert.not_after:
-        builder.fail(f"{prefix}.validity", EXPIRED, f"{role} {name} had expired at {_iso(at)} ({span})")
+        builder.fail(f"{prefix}.validity", EXPIRED, f"{role} {name} had expired at {iso_utc(at)} ({span})")
     else:
-        builder.passed(f"{prefix}.validity", f"{role} {name} valid at {_iso(at)} ({span})")
+        builder.passed(f"{prefix}.validity", f"{role} {name} valid at {iso_utc(at)} ({span})")
     if required_key_usage:
         wanted = ", ".join(sorted(required_key_usage))
         if cert.has_key_usage and not (cert.key_usage & required_key_usage):
@@ -194,8 +191,8 @@ def _trust_path(builder: ReportBuilder, prefix: str, result: PathValidationResul
             "issuer": cert.issuer_str,
             "serial": format(cert.serial, "x"),
             "sha256": cert.sha256,
-            "not_before": _iso(cert.not_before),
-            "not_after": _iso(cert.not_after),
+            "not_before": iso_utc(cert.not_before),
+            "not_after": iso_utc(cert.not_after),
             "trust_anchor": result.anchor is not None and cert.der == result.anchor.der,
         }
         if entry["trust_anchor"]:
@@ -216,7 +213,7 @@ def _status_now(
     status: dict[str, Any] = {
         "subject": cert.subject_str,
         "sha256": cert.sha256,
-        "not_after": _iso(cert.not_after),
+        "not_after": iso_utc(cert.not_after),
         "expired": now > cert.not_after,
         "not_yet_valid": now < cert.not_before,
         "revoked": None,
@@ -229,16 +226,16 @@ def _status_now(
             status["revocation_error"] = exc.message
         else:
             status["revoked"] = answer.revoked_by(now)
-            status["revoked_at"] = _iso(answer.revoked_at)
+            status["revoked_at"] = iso_utc(answer.revoked_at)
             if answer.revoked_by(now) and answer.revoked_at is not None and answer.revoked_at > at:
                 builder.warn(
                     f"{prefix}.status_now",
-                    f"{role} {name} was revoked at {_iso(answer.revoked_at)}, after {_iso(at)}: valid then, revoked now",
+                    f"{role} {name} was revoked at {iso_utc(answer.revoked_at)}, after {iso_utc(at)}: valid then, revoked now",
                 )
     if status["expired"] and cert.valid_at(at):
         builder.warn(
             f"{prefix}.status_now",
-            f"{role} {name} has expired since {_iso(cert.not_after)}; it was valid at {_iso(at)}",
+            f"{role} {name} has expired since {iso_utc(cert.not_after)}; it was valid at {iso_utc(at)}",
         )
     builder.status_now[prefix] = status
 
@@ -262,7 +259,7 @@ def _revocation_rule(
         if answer.status != "revoked" or answer.revoked_at is None:
             continue
         role = _role(prefix) if i == 0 else f"CA {cert.subject_str!r} above the {_role(prefix)}"
-        when, reason = _iso(answer.revoked_at), answer.reason or "unspecified"
+        when, reason = iso_utc(answer.revoked_at), answer.reason or "unspecified"
         name = f"{prefix}.revocation_rule"
         if answer.revoked_by(at):
             rule = RevocationRule.SIGNED_AFTER_REVOCATION
@@ -270,21 +267,21 @@ def _revocation_rule(
                 name,
                 "failed",
                 f"rule {rule.value}: the {role} was revoked at {when} ({reason}); "
-                f"the signature dates from {_iso(at)}, after that",
+                f"the signature dates from {iso_utc(at)}, after that",
             )
         elif reason not in COMPROMISE_REASONS:
             rule = RevocationRule.SIGNED_BEFORE_REVOCATION
             builder.warn(
                 name,
                 f"rule {rule.value}: the {role} was revoked at {when} ({reason}), after the "
-                f"signature ({_iso(at)}); not a compromise, so the signature stays valid",
+                f"signature ({iso_utc(at)}); not a compromise, so the signature stays valid",
             )
         elif time_proven:
             rule = RevocationRule.POE_BEFORE_COMPROMISE
             builder.warn(
                 name,
                 f"rule {rule.value}: the {role} was revoked at {when} ({reason}); a time-stamp "
-                f"proves the signature existed at {_iso(at)}, before that, so it stays valid",
+                f"proves the signature existed at {iso_utc(at)}, before that, so it stays valid",
             )
         else:
             rule = RevocationRule.NO_POE_BEFORE_COMPROMISE
@@ -292,7 +289,7 @@ def _revocation_rule(
                 name,
                 REVOKED_NO_POE,
                 f"rule {rule.value}: the {role} was revoked at {when} ({reason}); only the "
-                f"signer's own claimed time {_iso(at)} says the signature came before, and no "
+                f"signer's own claimed time {iso_utc(at)} says the signature came before, and no "
                 "time-stamp proves it",
             )
         status = builder.status_now.get(prefix)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..apikeys import Principal, Role
+from ..apikeys import Actor, Role, SystemActor
 from ..codes.service import CODE_SIGNER_SLUG, MAX_TTL, MIN_TTL
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from ..licences.masking import ORGANISATION_ID_TYPE, PERSON_ID_TYPE, mask_holder_id, mask_holder_name
@@ -78,11 +78,11 @@ def holder_from_json(value: Any, name: str = "holder") -> HolderRef:
     return HolderRef(id_type, validate_holder_id(id_type, ident))
 
 
-def wallet_actor(principal_or_actor: Principal | str) -> str:
+def wallet_actor(principal_or_actor: Actor) -> str:
     """Only the holder app's back end (``wallet`` keys, which authenticated the person or
     enterprise) and admins act for holders."""
-    if isinstance(principal_or_actor, str):
-        return principal_or_actor
+    if isinstance(principal_or_actor, SystemActor):
+        return principal_or_actor.name
     if principal_or_actor.role in (Role.ADMIN, Role.WALLET):
         return principal_or_actor.actor
     raise PermissionDeniedError(
@@ -90,10 +90,10 @@ def wallet_actor(principal_or_actor: Principal | str) -> str:
     )
 
 
-def verifier_actor(principal_or_actor: Principal | str) -> str:
+def verifier_actor(principal_or_actor: Actor) -> str:
     """Verifier keys (and peers, admins) redeem holder codes."""
-    if isinstance(principal_or_actor, str):
-        return principal_or_actor
+    if isinstance(principal_or_actor, SystemActor):
+        return principal_or_actor.name
     if principal_or_actor.role in (Role.ADMIN, Role.VERIFIER, Role.PEER):
         return principal_or_actor.actor
     raise PermissionDeniedError(

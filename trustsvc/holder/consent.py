@@ -16,19 +16,20 @@ import datetime as dt
 import enum
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from ..apikeys import Principal, Role
+from trustsvc.times import iso_utc
+
+from ..apikeys import Actor, Principal, Role
 from ..audit import AuditEvent, record
 from ..codes.format import NONCE_LENGTH, CodeFormatError
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from ..licences.catalogue import find_type
-from ..licences.service import licence_json
 from ..licences.status import effective_status
 from ..storage.models import ApiKeyRecord, LicenceRecord, utcnow
 from .common import (
@@ -120,14 +121,10 @@ class IssuedHolderCode:
         return {
             "code": self.text,
             "type": HOLDER,
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at),
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at),
             "licences": [{"type": x.type_code, "type_name": x.type_name, "status": x.status} for x in self.licences],
         }
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _time(value: Any, name: str) -> dt.datetime:
@@ -190,7 +187,7 @@ def _current_licences(session: Any, holder: HolderRef) -> Sequence[LicenceRecord
 
 
 def make_holder_code(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str, ttl: int | None = None
+    service: TrustService, holder: HolderRef, *, principal_or_actor: Actor, ttl: int | None = None
 ) -> IssuedHolderCode:
     """The holder's code: masked name and id, the types and statuses of their licences.
 
@@ -259,16 +256,14 @@ def _consent_json(row: ConsentRecord, now: dt.datetime) -> dict[str, Any]:
         "licences": list(row.licences),
         "purpose": row.purpose,
         "verifier": row.verifier,
-        "valid_until": _iso(row.valid_until),
-        "created_at": _iso(row.created_at),
+        "valid_until": iso_utc(row.valid_until),
+        "created_at": iso_utc(row.created_at),
         "state": state,
-        "withdrawn_at": _iso(row.withdrawn_at) if row.withdrawn_at else None,
+        "withdrawn_at": iso_utc(row.withdrawn_at) if row.withdrawn_at else None,
     }
 
 
-def give_consent(
-    service: TrustService, request: ConsentRequest, *, principal_or_actor: Principal | str
-) -> dict[str, Any]:
+def give_consent(service: TrustService, request: ConsentRequest, *, principal_or_actor: Actor) -> dict[str, Any]:
     """Record the holder's consent (every licence must be theirs).
 
     :raises InvalidInputError: ``invalid_validity`` (not in the future, or over a year away).
@@ -305,16 +300,14 @@ def give_consent(
                     "licences": licences,
                     "purpose": request.purpose,
                     "verifier": request.verifier,
-                    "valid_until": _iso(request.valid_until),
+                    "valid_until": iso_utc(request.valid_until),
                 },
             ),
         )
         return _consent_json(row, now)
 
 
-def list_consents(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str
-) -> list[dict[str, Any]]:
+def list_consents(service: TrustService, holder: HolderRef, *, principal_or_actor: Actor) -> list[dict[str, Any]]:
     wallet_actor(principal_or_actor)
     now = utcnow()
     with service.db.reader() as session:
@@ -330,7 +323,7 @@ def list_consents(
         return [_consent_json(r, now) for r in rows]
 
 
-def withdraw_consent(service: TrustService, consent_id: str, *, principal_or_actor: Principal | str) -> None:
+def withdraw_consent(service: TrustService, consent_id: str, *, principal_or_actor: Actor) -> None:
     """Withdraw a consent now (idempotent); later redeems no longer find it.
 
     :raises NotFoundError: ``consent_not_found``.
@@ -385,7 +378,7 @@ def _decide(
     valid = [c for c in named if c.valid_until > now]
     if not valid:
         ended = max(c.valid_until for c in named)
-        return _Decision((), (), RefusalReason.CONSENT_EXPIRED, f"the holder's consent ended at {_iso(ended)}")
+        return _Decision((), (), RefusalReason.CONSENT_EXPIRED, f"the holder's consent ended at {iso_utc(ended)}")
     covered = list(dict.fromkeys(x for c in valid for x in c.licences))
     if wanted is not None:
         outside = [x for x in wanted if x not in covered]
@@ -449,7 +442,7 @@ def _note_use(
         )
 
 
-def _identities(service: TrustService, principal_or_actor: Principal | str) -> tuple[str, ...]:
+def _identities(service: TrustService, principal_or_actor: Actor) -> tuple[str, ...]:
     """Who the caller is, as a consent may name it: the key (``apikey:<id>``), and for a peer key
     labelled ``region:<code>`` (made by this region for that peer) also that region."""
     actor = verifier_actor(principal_or_actor)
@@ -468,7 +461,8 @@ def redeem_holder_code(
     text: Any,
     *,
     purpose: Any,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
+    render_licence: Callable[[LicenceRecord], dict[str, Any]],
     licences: Sequence[str] | None = None,
     on_behalf_of: str | None = None,
     snapshot: Any = None,
@@ -478,6 +472,8 @@ def redeem_holder_code(
     Another region's code is checked against that region's trust list and redeemed there
     (:mod:`trustsvc.holder.peer`).
 
+    :param render_licence: how the answer gives each licence (the API's licence object with
+        its file's link: ``api.shapes.redeemed_licence_json``; the domain knows no URL).
     :param on_behalf_of: a peer region's own verifier, recorded with the use.
     :param snapshot: the trust snapshot to check another region's code with (default: built now).
     :raises InvalidInputError: ``invalid_holder_code`` (not a valid holder code), ``unknown_holder_code``
@@ -554,16 +550,14 @@ def redeem_holder_code(
                 select(LicenceRecord).where(LicenceRecord.identifier == identifier)
             ).scalar_one_or_none()
             if lic is not None:
-                body = licence_json(lic)
-                body["file"] = body["links"]["file"]
-                out.append(body)
+                out.append(render_licence(lic))
     return {
         "holder": {"kind": holder.kind, "id_type": holder.id_type, "id": holder.id},
         "region": here,
         "purpose": why,
         "verifier": verifier,
-        "redeemed_at": _iso(now),
-        "consents": [{"id": c.consent_id, "valid_until": _iso(c.valid_until)} for c in decision.consents],
+        "redeemed_at": iso_utc(now),
+        "consents": [{"id": c.consent_id, "valid_until": iso_utc(c.valid_until)} for c in decision.consents],
         "licences": out,
     }
 
@@ -618,7 +612,7 @@ def _redeem_at_peer(
 
 
 def list_uses(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str, limit: int = 200
+    service: TrustService, holder: HolderRef, *, principal_or_actor: Actor, limit: int = 200
 ) -> list[dict[str, Any]]:
     """The holder's record of uses (用证记录), newest first: redeems of their holder codes and
     online verifications of their presentations, granted or refused."""
@@ -636,7 +630,7 @@ def list_uses(
         )
         return [
             {
-                "at": _iso(r.at),
+                "at": iso_utc(r.at),
                 "kind": r.kind,
                 "verifier": r.verifier,
                 "purpose": r.purpose,

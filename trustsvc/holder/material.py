@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ca.results import TRUST_LIST_STALE, TRY_LATER, Indication
 from hsm.errors import TrustSvcError
+from trustsvc.times import iso_utc
 
 from ..codes.format import kid_for
 from ..codes.material import CodeTrust, code_trust_from_db
@@ -33,10 +34,6 @@ from ..storage import Database
 from ..storage.models import CertificateRecord, Department
 
 __all__ = ["StatusAnswer", "HolderTrust", "MaterialHolderTrust", "holder_trust_from_db", "department_signers"]
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -132,15 +129,18 @@ class MaterialHolderTrust:
         summary = {
             "issuer": issuer,
             "sequence": lst.sequence if lst else None,
-            "issued_at": _iso(lst.issued_at) if lst else None,
-            "next_update": _iso(lst.next_update) if lst else None,
+            "issued_at": iso_utc(lst.issued_at) if lst else None,
+            "next_update": iso_utc(lst.next_update) if lst else None,
             "stale": checked.stale,
         }
         if lst is not None and checked.stale and checked.report.indication is not Indication.FAILED:
             return StatusAnswer(
                 None,
                 summary,
-                (TRUST_LIST_STALE, f"the held status list of {issuer} is stale (next update {_iso(lst.next_update)})"),
+                (
+                    TRUST_LIST_STALE,
+                    f"the held status list of {issuer} is stale (next update {iso_utc(lst.next_update)})",
+                ),
             )
         if lst is None or not checked.report.passed:
             failed = checked.report.indication is Indication.FAILED

@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..apikeys import Principal
+from trustsvc.times import iso_utc
+
+from ..apikeys import Actor
 from ..audit import AuditEvent, record
 from ..codes.format import NONCE_LENGTH
 from ..context import TrustService
@@ -89,14 +91,10 @@ class IssuedPresentation:
             "code": self.text,
             "type": "presentation",
             "chars": len(self.text),
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at),
+            "issued_at": iso_utc(self.issued_at),
+            "expires_at": iso_utc(self.expires_at),
             "licences": [{"id": k, "fields": list(v)} for k, v in self.disclosed.items()],
         }
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def presentation_request_from_json(data: Any) -> PresentationRequest:
@@ -163,7 +161,7 @@ def holders_licence(session: Session, holder: HolderRef, identifier: str) -> Lic
 
 
 def make_presentation(
-    service: TrustService, request: PresentationRequest, *, principal_or_actor: Principal | str
+    service: TrustService, request: PresentationRequest, *, principal_or_actor: Actor
 ) -> IssuedPresentation:
     """Sign a presentation of the holder's chosen licences and fields (see the module docstring).
 
@@ -255,9 +253,7 @@ def make_presentation(
     return IssuedPresentation(text=text, nonce=nonce, issued_at=now, expires_at=expires, disclosed=disclosed)
 
 
-def holder_licences(
-    service: TrustService, holder: HolderRef, *, principal_or_actor: Principal | str
-) -> list[dict[str, Any]]:
+def holder_licences(service: TrustService, holder: HolderRef, *, principal_or_actor: Actor) -> list[dict[str, Any]]:
     """The holder's current licence versions, each with its MSO and the salt and value of every
     field (what the wallet keeps to disclose fields later). Superseded versions are left out."""
     actor = wallet_actor(principal_or_actor)

@@ -48,6 +48,7 @@ from ca.results import (
     Indication,
 )
 from hsm.errors import TrustSvcError
+from trustsvc.times import iso_utc
 
 from ..audit import AuditEvent, record
 from ..codes.format import CodeFormatError
@@ -96,10 +97,6 @@ class OnlineUse:
 
 def _time(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _signer_of(
@@ -168,14 +165,14 @@ def _envelope(builder: ReportBuilder, env: DecodedEnvelope, trust: HolderTrust, 
             f"iss {c.iss} is not the region ({', '.join(sorted(regions))}) that certified the code signer",
         )
     if iat > now + CLOCK_SKEW:
-        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({_iso(iat)})")
+        builder.fail("code.not_before", NOT_YET_VALID, f"the code was issued in the future ({iso_utc(iat)})")
     exp = _time(c.exp)
     if c.exp <= c.iat:
         builder.fail("code.lifetime", FORMAT_FAILURE, "the code expires before it was issued")
     elif now >= exp:
-        builder.fail("code.lifetime", EXPIRED, f"the code expired at {_iso(exp)} (过期)")
+        builder.fail("code.lifetime", EXPIRED, f"the code expired at {iso_utc(exp)} (过期)")
     else:
-        builder.passed("code.lifetime", f"the code is valid until {_iso(exp)}")
+        builder.passed("code.lifetime", f"the code is valid until {iso_utc(exp)}")
     return True
 
 
@@ -345,8 +342,8 @@ def _base_object(env: DecodedEnvelope) -> dict[str, Any]:
     return {
         "code_type": env.typ,
         "issuer_region": c.iss,
-        "issued_at": _iso(_time(c.iat)),
-        "expires_at": _iso(_time(c.exp)),
+        "issued_at": iso_utc(_time(c.iat)),
+        "expires_at": iso_utc(_time(c.exp)),
         "kid": env.sign1.kid.hex(),
     }
 
@@ -407,7 +404,7 @@ def verify_holder_text(
                 builder.fail(
                     "presentation.single_use",
                     ALREADY_USED,
-                    f"this presentation was already used at {_iso(row.used_at)} (一码一用)",
+                    f"this presentation was already used at {iso_utc(row.used_at)} (一码一用)",
                 )
             else:
                 builder.warn(
@@ -471,7 +468,7 @@ def _finish(
                     builder.passed("presentation.single_use", "presentation used now (single use)")
                 else:
                     session.refresh(row)
-                    when = f" at {_iso(row.used_at)}" if row.used_at else ""
+                    when = f" at {iso_utc(row.used_at)}" if row.used_at else ""
                     builder.fail(
                         "presentation.single_use", ALREADY_USED, f"this presentation was already used{when} (一码一用)"
                     )

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..apikeys import Actor, Principal
+from ..apikeys import Actor
 from ..context import TrustService
 from ..storage.models import LicenceRecord
 from .files import ensure_licence_file
@@ -36,10 +36,6 @@ class Issued:
     """An earlier request with the same idempotency key and body issued it."""
     file_error: Exception | None = None
     """Why its PDF was not made now (it is made on first download); None when it was."""
-
-
-def _who(actor: Actor) -> Principal | str:
-    return actor if isinstance(actor, Principal) else actor.name
 
 
 def _with_file(service: TrustService, record: LicenceRecord, actor: Actor, replayed: bool = False) -> Issued:
@@ -65,7 +61,7 @@ def issue(
     outcome = issue_licence_outcome(
         service,
         request,
-        principal_or_actor=_who(actor),
+        principal_or_actor=actor,
         department_uscc=department_uscc,
         idempotency_key=idempotency_key,
     )
@@ -81,7 +77,7 @@ def change(
     holder_name: str | None = None,
 ) -> Issued:
     """变更: version +1 with changed fields or holder name, and its file."""
-    record = change_licence(service, identifier, principal_or_actor=_who(actor), fields=fields, holder_name=holder_name)
+    record = change_licence(service, identifier, principal_or_actor=actor, fields=fields, holder_name=holder_name)
     return _with_file(service, record, actor)
 
 
@@ -95,6 +91,6 @@ def renew(
 ) -> Issued:
     """延续: version +1 with a new validity period, and its file."""
     record = renew_licence(
-        service, identifier, principal_or_actor=_who(actor), valid_until=valid_until, valid_from=valid_from
+        service, identifier, principal_or_actor=actor, valid_until=valid_until, valid_from=valid_from
     )
     return _with_file(service, record, actor)

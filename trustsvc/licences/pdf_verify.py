@@ -55,6 +55,7 @@ from ca.results import (
 )
 from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import InvalidSignature, TrustSvcError
+from trustsvc.times import iso_utc
 
 from ..federation.authorisation import check_licence_authorisation
 from ..formats.report import ReportBuilder, VerificationReport
@@ -87,10 +88,6 @@ _ORG_ID_PREFIX = "NTRCN-"
 
 class _Unreadable(Exception):
     """The PDF cannot be read far enough to find its signature."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat().replace("+00:00", "Z")
 
 
 def _der_length(data: bytes) -> int:
@@ -267,7 +264,8 @@ def _signing_time(
     if stamped is not None:
         if claimed is not None and abs((claimed - stamped).total_seconds()) > 300:
             builder.warn(
-                "signature.signing_time", f"signingTime {_iso(claimed)} is far from the time-stamp {_iso(stamped)}"
+                "signature.signing_time",
+                f"signingTime {iso_utc(claimed)} is far from the time-stamp {iso_utc(stamped)}",
             )
         return stamped
     if claimed is not None:
@@ -282,7 +280,7 @@ def _signing_time(
         builder.indeterminate(
             "signature.signing_time",
             OUT_OF_BOUNDS_NO_POE,
-            f"no signing time and the signer certificate expired {_iso(not_after)}: no proof it was signed while valid",
+            f"no signing time and the signer certificate expired {iso_utc(not_after)}: no proof it was signed while valid",
             result="warning",
         )
         return not_after

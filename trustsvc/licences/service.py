@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..apikeys import Principal, Role
+from ..apikeys import Actor, Principal, Role, SystemActor
 from ..audit import AuditEvent, record
 from ..context import TrustService
 from ..errors import (
@@ -44,7 +44,7 @@ from ..sealing import apply_seal_in_session, region_timestamper
 from ..status_lists import lock_status_list, publish_status_list
 from ..storage.db import Database
 from ..storage.models import Department, LicenceRecord, Region, utcnow
-from ..times import CHINA, china_today, past_in_china
+from ..times import CHINA, china_today, iso_utc, past_in_china
 from .catalogue import LicenceType, catalogue_of, normalise_fields, resolve_type, type_not_allowed_message
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
@@ -66,7 +66,7 @@ __all__ = [
     "reinstate_licence",
     "revoke_licence",
     "get_licence",
-    "licence_json",
+    "licence_body",
     "canonical_metadata",
     "build_metadata",
     "validate_holder_id",
@@ -363,13 +363,13 @@ def _request_hash(dept_uscc: str, c: _Checked) -> str:
 
 
 def _actor(
-    principal_or_actor: Principal | str, dept_uscc: str, type_code: str | None, *, write: bool, region_code: str = ""
+    principal_or_actor: Actor, dept_uscc: str, type_code: str | None, *, write: bool, region_code: str = ""
 ) -> str:
     """The audit actor, after checking the principal may act on this department and type.
     ``type_code`` must be a catalogue code already (resolve it first: an unknown type is the
     caller's 422, not the key's 403)."""
-    if isinstance(principal_or_actor, str):
-        return principal_or_actor
+    if isinstance(principal_or_actor, SystemActor):
+        return principal_or_actor.name
     p = principal_or_actor
     if p.role is Role.ADMIN:
         return p.actor
@@ -512,7 +512,7 @@ def issue_licence_outcome(
     service: TrustService,
     request: LicenceRequest,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     department_uscc: str | None = None,
     idempotency_key: str | None = None,
     timestamp: bool = True,
@@ -557,7 +557,7 @@ def issue_licence(
     service: TrustService,
     request: LicenceRequest,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     department_uscc: str | None = None,
     idempotency_key: str | None = None,
     timestamp: bool = True,
@@ -627,7 +627,7 @@ def _transition(
     service: TrustService,
     identifier: str,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     allowed: tuple[LicenceState, ...],
     to: LicenceState,
     action: str,
@@ -663,7 +663,7 @@ def _transition(
 
 
 def suspend_licence(
-    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str | None = None
+    service: TrustService, identifier: str, *, principal_or_actor: Actor, reason: str | None = None
 ) -> LicenceRecord:
     return _transition(
         service,
@@ -677,7 +677,7 @@ def suspend_licence(
 
 
 def reinstate_licence(
-    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str | None = None
+    service: TrustService, identifier: str, *, principal_or_actor: Actor, reason: str | None = None
 ) -> LicenceRecord:
     return _transition(
         service,
@@ -690,9 +690,7 @@ def reinstate_licence(
     )
 
 
-def revoke_licence(
-    service: TrustService, identifier: str, *, principal_or_actor: Principal | str, reason: str
-) -> LicenceRecord:
+def revoke_licence(service: TrustService, identifier: str, *, principal_or_actor: Actor, reason: str) -> LicenceRecord:
     return _transition(
         service,
         identifier,
@@ -708,7 +706,7 @@ def _reissue(
     service: TrustService,
     identifier: str,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     action: str,
     fields: Mapping[str, Any] | None,
     holder_name: str | None,
@@ -797,7 +795,7 @@ def change_licence(
     service: TrustService,
     identifier: str,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     fields: Mapping[str, Any] | None = None,
     holder_name: str | None = None,
     timestamp: bool = True,
@@ -821,7 +819,7 @@ def renew_licence(
     service: TrustService,
     identifier: str,
     *,
-    principal_or_actor: Principal | str,
+    principal_or_actor: Actor,
     valid_until: dt.date | None,
     valid_from: dt.date | None = None,
     timestamp: bool = True,
@@ -844,12 +842,12 @@ def renew_licence(
 # -- rendering --------------------------------------------------------------------------------
 
 
-def licence_json(row: LicenceRecord) -> dict[str, Any]:
-    """The HTTP API's licence object (README, "HTTP API")."""
+def licence_body(row: LicenceRecord) -> dict[str, Any]:
+    """A licence as the API and the CLI give it, without links (the API adds them:
+    ``api.shapes.licence_json``)."""
     status = row.status
     if status == LicenceState.ACTIVE and past_in_china(row.valid_until):
         status = LicenceState.EXPIRED.value
-    base = f"/api/v1/licences/{row.identifier}"
     return {
         "id": row.identifier,
         "version": row.version,
@@ -860,16 +858,5 @@ def licence_json(row: LicenceRecord) -> dict[str, Any]:
         "fields": dict(row.fields),
         "valid_from": row.valid_from.isoformat(),
         "valid_until": row.valid_until.isoformat() if row.valid_until else None,
-        "issued_at": row.issued_at.isoformat(),
-        "links": {
-            "self": base,
-            "revoke": f"{base}/revoke",
-            "suspend": f"{base}/suspend",
-            "reinstate": f"{base}/reinstate",
-            "change": f"{base}/change",
-            "renew": f"{base}/renew",
-            "file": f"{base}/file",
-            "status_list": f"/api/v1/status/{row.department.uscc}",
-            "seal": f"/api/v1/seals/{row.seal_esid}",
-        },
+        "issued_at": iso_utc(row.issued_at),
     }

@@ -27,7 +27,7 @@ from ca.results import SubIndication
 from ..formats.report import ReportBuilder
 from ..storage.db import Database
 from ..storage.models import LicenceRecord
-from ..times import past_in_china
+from ..times import iso_utc, past_in_china
 from .identifier import parse_identifier
 from .states import LicenceState
 
@@ -90,7 +90,7 @@ def add_status_check(
         "identifier": status.identifier,
         "status": status.status,
         "reason": status.reason,
-        "changed_at": status.changed_at.isoformat() if status.changed_at else None,
+        "changed_at": iso_utc(status.changed_at),
     }
     why = f" ({status.reason})" if status.reason else ""
     if status.status == LicenceState.ACTIVE:

@@ -51,6 +51,7 @@ from ca.validate import SIGNING_KEY_USAGE
 from hsm.errors import TrustSvcError
 from trustsvc.formats.report import ReportBuilder, VerificationReport
 from trustsvc.formats.trust import NO_TRUST, TrustContext, assess_certificate, aware
+from trustsvc.times import iso_utc
 
 from . import _der
 from .asn1 import (
@@ -98,10 +99,6 @@ _DIGESTS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "sha-256": ("SHA-256", lambda d: hashlib.sha256(d).digest()),
     "2.16.840.1.101.3.4.2.1": ("SHA-256", lambda d: hashlib.sha256(d).digest()),
 }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat().replace("+00:00", "Z")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -238,7 +235,7 @@ def run_tst_verifier(
         builder.fail(name, SIG_CRYPTO_FAILURE, f"{what}: time-stamp token does not verify ({reason})")
         return None
     gen_time = aware(gen_time)
-    builder.passed(name, f"{what}: time-stamp token verifies, genTime {_iso(gen_time)}")
+    builder.passed(name, f"{what}: time-stamp token verifies, genTime {iso_utc(gen_time)}")
     return gen_time
 
 
@@ -259,9 +256,9 @@ def seal_summary(seal: ParsedSeal) -> dict[str, Any]:
         "header_version": seal.header.version,
         "maker": maker,
         "cert_list_type": seal.cert_list.type,
-        "create_date": _iso(seal.create_date),
-        "valid_start": _iso(seal.valid_start),
-        "valid_end": _iso(seal.valid_end),
+        "create_date": iso_utc(seal.create_date),
+        "valid_start": iso_utc(seal.valid_start),
+        "valid_end": iso_utc(seal.valid_end),
         "picture_type": seal.picture.type,
     }
 
@@ -311,8 +308,8 @@ def check_seal(
             # not when the seal was signed; judge at the latest time it must have existed.
             builder.warn(
                 f"{prefix}.created",
-                f"createDate {_iso(made_at)} precedes the maker certificate ({_iso(maker.not_before)} ..); "
-                f"the maker certificate is judged at {_iso(at)} instead",
+                f"createDate {iso_utc(made_at)} precedes the maker certificate ({iso_utc(maker.not_before)} ..); "
+                f"the maker certificate is judged at {iso_utc(at)} instead",
             )
             made_at = at
         assess_certificate(
@@ -325,17 +322,17 @@ def check_seal(
             required_key_usage=SIGNING_KEY_USAGE,
             time_proven=poe is not None and made_at <= poe,
         )
-    span = f"{_iso(seal.valid_start)} .. {_iso(seal.valid_end)}"
+    span = f"{iso_utc(seal.valid_start)} .. {iso_utc(seal.valid_end)}"
     if seal.valid_start > seal.valid_end:
         builder.fail(f"{prefix}.validity", FORMAT_FAILURE, f"seal validity window is empty ({span})")
     elif at < seal.valid_start:
-        builder.fail(f"{prefix}.validity", NOT_YET_VALID, f"seal was not yet valid at {_iso(at)} ({span})")
+        builder.fail(f"{prefix}.validity", NOT_YET_VALID, f"seal was not yet valid at {iso_utc(at)} ({span})")
     elif at > seal.valid_end:
-        builder.fail(f"{prefix}.validity", EXPIRED, f"seal had expired at {_iso(at)} ({span})")
+        builder.fail(f"{prefix}.validity", EXPIRED, f"seal had expired at {iso_utc(at)} ({span})")
     else:
-        builder.passed(f"{prefix}.validity", f"seal valid at {_iso(at)} ({span})")
+        builder.passed(f"{prefix}.validity", f"seal valid at {iso_utc(at)} ({span})")
     if seal.create_date - at > _CLOCK_SKEW:  # differences, not sums: a 9999-12-31 date must not overflow
-        builder.warn(f"{prefix}.created", f"seal createDate {_iso(seal.create_date)} is after {_iso(at)}")
+        builder.warn(f"{prefix}.created", f"seal createDate {iso_utc(seal.create_date)} is after {iso_utc(at)}")
     if seal.time_stamp is not None:
         gen_time = run_tst_verifier(
             builder, f"{prefix}.timestamp", seal.time_stamp, seal.signed_value_raw, tst_verifier, "the seal"
@@ -344,14 +341,16 @@ def check_seal(
             builder.fail(
                 f"{prefix}.timestamp.order",
                 SIG_CONSTRAINTS_FAILURE,
-                f"seal createDate {_iso(seal.create_date)} is later than its time-stamp {_iso(gen_time)}",
+                f"seal createDate {iso_utc(seal.create_date)} is later than its time-stamp {iso_utc(gen_time)}",
             )
     elif seal.version == "v5":
         builder.skipped(f"{prefix}.timestamp", "the v5 seal carries no time-stamp")
     expired_now = now > seal.valid_end
-    builder.status_now[prefix] = {"valid_end": _iso(seal.valid_end), "expired": expired_now}
+    builder.status_now[prefix] = {"valid_end": iso_utc(seal.valid_end), "expired": expired_now}
     if expired_now and seal.valid_start <= at <= seal.valid_end:
-        builder.warn(f"{prefix}.status_now", f"seal validity ended {_iso(seal.valid_end)}; it was valid at {_iso(at)}")
+        builder.warn(
+            f"{prefix}.status_now", f"seal validity ended {iso_utc(seal.valid_end)}; it was valid at {iso_utc(at)}"
+        )
     if trust.seal_status is not None:
         from trustsvc.formats.seal_status import check_seal_status
 
@@ -404,13 +403,13 @@ def _signing_time(
     if tst_time is not None:
         if claimed is not None and claimed - tst_time > _CLOCK_SKEW:
             builder.warn(
-                "signature.time_info", f"timeInfo {_iso(claimed)} is later than the time-stamp {_iso(tst_time)}"
+                "signature.time_info", f"timeInfo {iso_utc(claimed)} is later than the time-stamp {iso_utc(tst_time)}"
             )
         return tst_time
     if claimed is not None:
         return claimed
     builder.warn(
-        "signature.time_info", f"no usable signing time (timeInfo is a time-stamp token); judged at {_iso(now)}"
+        "signature.time_info", f"no usable signing time (timeInfo is a time-stamp token); judged at {iso_utc(now)}"
     )
     return now
 
@@ -503,7 +502,7 @@ def verify_ses_signature(
             signer=None,
             property_info=sig.property_info,
             data_hash=sig.data_hash.hex(),
-            time_info=_iso(sig.time_info.value),
+            time_info=iso_utc(sig.time_info.value),
             time_info_form=sig.time_info.form,
             has_timestamp=sig.time_stamp is not None,
         )
@@ -527,7 +526,7 @@ def verify_ses_signature(
         signing_time = _signing_time(builder, sig, tst_verifier, now_)
         builder.signing_time = signing_time
         if signing_time - now_ > _CLOCK_SKEW:
-            builder.warn("signature.time_info", f"signing time {_iso(signing_time)} is in the future")
+            builder.warn("signature.time_info", f"signing time {iso_utc(signing_time)} is in the future")
         _check_cert_list(builder, seal, sig.signer_cert)
         proven = _timestamp_verified(builder)
         check_seal(
