@@ -34,9 +34,21 @@ from .dashboard_counts import (
     licence_status_counts,
     verification_day_counts,
 )
-from .storage.models import Department
+from .storage.db import Database
+from .storage.models import Department, TrustPeerRecord
 
-__all__ = ["DAYS", "EVENT_KINDS", "STATUSES", "Dashboard", "dashboard", "china_day"]
+__all__ = [
+    "DAYS",
+    "EVENT_KINDS",
+    "STATUSES",
+    "Dashboard",
+    "DepartmentChoice",
+    "dashboard",
+    "china_day",
+    "department_choices",
+    "peer_region_names",
+    "read_dashboard",
+]
 
 DAYS = 90
 EVENT_KINDS = tuple(e.value for e in LicenceEvent)
@@ -159,3 +171,32 @@ def dashboard(
         peer_fetches=dict(sorted(fetches.items())),
         peer_redeems=dict(sorted(redeems.items())),
     )
+
+
+@dataclass(frozen=True)
+class DepartmentChoice:
+    """A department the dashboard can be scoped to."""
+
+    id: int
+    uscc: str
+    name: str
+
+
+def department_choices(db: Database) -> list[DepartmentChoice]:
+    """Every department, oldest first (the console's scope picker and an issuer's own scope)."""
+    with db.reader() as session:
+        rows = session.execute(select(Department.id, Department.uscc, Department.name).order_by(Department.id))
+        return [DepartmentChoice(r.id, r.uscc, r.name) for r in rows]
+
+
+def peer_region_names(db: Database) -> dict[str, str]:
+    """Peer region code -> the name its trust list gives (for the peer activity table)."""
+    with db.reader() as session:
+        rows = session.execute(select(TrustPeerRecord.region_code, TrustPeerRecord.region_name))
+        return {row[0]: row[1] for row in rows}
+
+
+def read_dashboard(db: Database, departments: Sequence[int], *, whole_region: bool = False) -> Dashboard:
+    """:func:`dashboard` in its own read transaction (what the console page calls)."""
+    with db.reader() as session:
+        return dashboard(session, departments, whole_region=whole_region)

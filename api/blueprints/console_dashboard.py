@@ -10,12 +10,17 @@ from typing import Any
 
 from flask import Response, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from trustsvc.apikeys import Role
-from trustsvc.dashboard import EVENT_KINDS, STATUSES, Dashboard, dashboard
+from trustsvc.dashboard import (
+    EVENT_KINDS,
+    STATUSES,
+    Dashboard,
+    department_choices,
+    peer_region_names,
+    read_dashboard,
+)
 from trustsvc.licences.catalogue import catalogue_for
-from trustsvc.storage.models import Department, TrustPeerRecord
 
 from ..request import service
 from ..verification_counts import verification_counter
@@ -103,8 +108,7 @@ def bar_chart(
 def _scope() -> tuple[list[int], bool, str, list[tuple[str, str]], str | None]:
     """(department ids, whole region?, scope name, departments to choose from, chosen USCC)."""
     p = _principal()
-    with service().db.reader() as s:
-        departments = list(s.execute(select(Department.id, Department.uscc, Department.name).order_by(Department.id)))
+    departments = department_choices(service().db)
     if p.role is not Role.ADMIN:
         mine = [d for d in departments if d.uscc == p.department_uscc]
         return [d.id for d in mine], False, mine[0].name if mine else "", [], None
@@ -119,9 +123,8 @@ def _scope() -> tuple[list[int], bool, str, list[tuple[str, str]], str | None]:
 def dashboard_page() -> Response:
     ids, whole, scope_name, choices, chosen = _scope()
     verification_counter().flush()  # this process's latest counts (others flush every few seconds)
-    with service().db.reader() as s:
-        figures: Dashboard = dashboard(s, ids, whole_region=whole)
-        peer_names = dict(s.execute(select(TrustPeerRecord.region_code, TrustPeerRecord.region_name)).all())
+    figures: Dashboard = read_dashboard(service().db, ids, whole_region=whole)
+    peer_names = peer_region_names(service().db)
     days = figures.days
     month_start = days[-1].replace(day=1)
     types = {t.code: t.name for t in catalogue_for(_region_code())}
