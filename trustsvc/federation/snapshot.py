@@ -741,7 +741,10 @@ class HeldLists(Mapping[str, HeldStatusList]):
         found = self._done.get(uscc)
         if found is not None:
             return found
-        return self[uscc] if uscc in self._checks else default
+        try:
+            return self[uscc]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._order)
