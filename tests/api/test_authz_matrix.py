@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from licence_bodies import COMPANY, business_body
 
 from api import create_app
 from ca.tsa import build_request
@@ -35,7 +36,6 @@ from trustsvc.sealing import SealRequest, make_department_seal
 
 DEPT_A = "11320000MB0000001G"
 DEPT_B = "11320000MB0000002" + uscc_check_char("11320000MB0000002")
-COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
 HOLDER = {"id_type": "001", "id": COMPANY}
 
 ROLES = ("admin", "issuer", "issuer_other", "issuer_food", "verifier", "peer", "wallet")
@@ -47,26 +47,6 @@ UNAUTHENTICATED_CODES = {
     "wrong": "invalid_api_key",
     "revoked": "revoked_api_key",
 }
-
-
-def business_body(**extra: Any) -> dict[str, Any]:
-    return {
-        "type": BUSINESS_LICENCE.code,
-        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-        "fields": {
-            "name": "江苏某某科技有限公司",
-            "uscc": COMPANY,
-            "entity_type": "有限责任公司",
-            "legal_representative": "张三",
-            "business_scope": "软件开发",
-            "registered_capital": "500万元人民币",
-            "established_on": "2020-05-01",
-            "domicile": "南京市玄武区中山路1号",
-        },
-        "valid_from": "2020-05-01",
-        "valid_until": None,
-        **extra,
-    }
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import keys as asn1_keys
+from licence_bodies import business_body
 from sqlalchemy import MetaData, create_engine, select
 
 from api import create_app
@@ -34,7 +35,6 @@ from trustsvc.licences.catalogue import BUSINESS_LICENCE
 
 DEPT = "11320000MB0000001G"
 OTHER = "11320000MB0000003" + uscc_check_char("11320000MB0000003")
-COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
 SESSION_SECRET = "console-session-secret-for-the-leak-test-7f3a9c1e5b"
 WRONG_PIN = "wrong-pin-attempt-5521"
 
@@ -114,25 +114,6 @@ def _database_blobs(url: str) -> list[tuple[str, bytes]]:
     return out
 
 
-def _business_body() -> dict[str, Any]:
-    return {
-        "type": BUSINESS_LICENCE.code,
-        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-        "fields": {
-            "name": "江苏某某科技有限公司",
-            "uscc": COMPANY,
-            "entity_type": "有限责任公司",
-            "legal_representative": "张三",
-            "business_scope": "软件开发",
-            "registered_capital": "500万元人民币",
-            "established_on": "2020-05-01",
-            "domicile": "南京市玄武区中山路1号",
-        },
-        "valid_from": "2020-05-01",
-        "valid_until": None,
-    }
-
-
 def _session(service: Any, rec: Recorder) -> dict[str, str]:
     """The realistic session; returns the API keys it made (label -> token)."""
     app = create_app(service=service, SECRET_KEY=SESSION_SECRET)
@@ -189,7 +170,7 @@ def _session(service: Any, rec: Recorder) -> dict[str, str]:
         content_type="multipart/form-data",
     )
     licence = call(
-        "issue", "POST", "/api/v1/licences", issuer, json=_business_body(), headers={"Idempotency-Key": "leak-test"}
+        "issue", "POST", "/api/v1/licences", issuer, json=business_body(), headers={"Idempotency-Key": "leak-test"}
     ).get_json()["id"]
     pdf = call("pdf", "GET", f"/api/v1/licences/{licence}/file", issuer).get_data()
     call(

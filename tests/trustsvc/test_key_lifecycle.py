@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from alembic import command
 from asn1crypto import crl as asn1_crl
+from licence_bodies import business_body
 from sqlalchemy import select
 
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
@@ -22,8 +23,6 @@ from trustsvc.errors import ConflictError, InvalidInputError
 from trustsvc.federation.local_trust import local_trust_context
 from trustsvc.federation.trust_lists import current_trust_list
 from trustsvc.formats.seals.make import sign_document
-from trustsvc.formats.uscc import uscc_check_char
-from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.service import get_licence, issue_licence, request_from_json
 from trustsvc.ocsp import respond_ocsp
 from trustsvc.pki import current_crl
@@ -33,27 +32,7 @@ from trustsvc.storage.models import AuditEventRecord, CertificateRecord, Departm
 from trustsvc.verify import verify_bytes
 
 DEPT = "11320000MB0000001G"
-COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
 DOC = "营业执照 a document".encode()
-
-
-def business_body() -> dict[str, Any]:
-    return {
-        "type": BUSINESS_LICENCE.code,
-        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-        "fields": {
-            "name": "江苏某某科技有限公司",
-            "uscc": COMPANY,
-            "entity_type": "有限责任公司",
-            "legal_representative": "张三",
-            "business_scope": "软件开发",
-            "registered_capital": "500万元人民币",
-            "established_on": "2020-05-01",
-            "domicile": "南京市玄武区中山路1号",
-        },
-        "valid_from": "2020-05-01",
-        "valid_until": None,
-    }
 
 
 def _cert(service, slug: str) -> CertificateRecord:

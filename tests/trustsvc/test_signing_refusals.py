@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from licence_bodies import business_body
 from sqlalchemy import func, select
 
 from ca.ocsp_client import build_ocsp_request, verify_ocsp_response
@@ -23,8 +24,6 @@ from trustsvc.certificates import revoke_certificate
 from trustsvc.codes.service import make_dynamic_code, static_code
 from trustsvc.errors import ConflictError
 from trustsvc.federation.trust_lists import current_trust_list
-from trustsvc.formats.uscc import uscc_check_char
-from trustsvc.licences.catalogue import BUSINESS_LICENCE
 from trustsvc.licences.files import ensure_licence_file
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence
 from trustsvc.ocsp import respond_ocsp
@@ -35,27 +34,7 @@ from trustsvc.status_lists import current_status_list
 from trustsvc.storage.models import CertificateRecord, LicenceRecord, utcnow
 
 DEPT = "11320000MB0000001G"
-COMPANY = "91320100MA1ABCDE0" + uscc_check_char("91320100MA1ABCDE0")
 DOC = b"a document"
-
-
-def business_body() -> dict[str, Any]:
-    return {
-        "type": BUSINESS_LICENCE.code,
-        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": COMPANY},
-        "fields": {
-            "name": "江苏某某科技有限公司",
-            "uscc": COMPANY,
-            "entity_type": "有限责任公司",
-            "legal_representative": "张三",
-            "business_scope": "软件开发",
-            "registered_capital": "500万元人民币",
-            "established_on": "2020-05-01",
-            "domicile": "南京市玄武区中山路1号",
-        },
-        "valid_from": "2020-05-01",
-        "valid_until": None,
-    }
 
 
 @pytest.fixture
