@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from .blueprints.holder import openapi_paths as holder_paths
 from .blueprints.lifecycle import openapi_paths as lifecycle_paths
+from .catalogue_json import catalogue_document
 from .openapi_parts import ERROR_CODES, json_body, operation, with_shared_answers
 
 __all__ = ["bp", "spec"]
@@ -866,4 +867,5 @@ def openapi_json() -> Response:
     from .request import service
 
     db = service().db
-    return jsonify(spec(catalogue_for(region_code_or_blank(db), db)))
+    types = catalogue_for(region_code_or_blank(db), db)
+    return catalogue_document("openapi", types, lambda: spec(types))

@@ -14,8 +14,9 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from .audit import AuditEvent, record
@@ -193,24 +194,44 @@ def presented_key_id(token: str) -> str | None:
     return None
 
 
-def authenticate(session: Session, token: str) -> Principal:
-    """Resolve a presented key; :raises AuthenticationError: for any unknown, malformed or revoked key."""
-    parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
-        raise AuthenticationError("malformed API key", code="invalid_api_key")
-    row = session.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == parts[1])).scalar_one_or_none()
-    # Compare even when the key is unknown so timing does not reveal which key ids exist.
-    expected = row.secret_sha256 if row is not None else "0" * 64
-    if not hmac.compare_digest(expected, _hash(parts[2])) or row is None:
-        raise AuthenticationError("unknown API key", code="invalid_api_key")
+# One statement per request (every authenticated call asks it): the key's columns and its
+# department's USCC, joined, as plain tuples rather than ORM objects with a lazy department.
+_KEY_COLUMNS = select(
+    ApiKeyRecord.key_id,
+    ApiKeyRecord.secret_sha256,
+    ApiKeyRecord.role,
+    ApiKeyRecord.licence_types,
+    ApiKeyRecord.revoked_at,
+    Department.uscc,
+).outerjoin(Department, Department.id == ApiKeyRecord.department_id)
+
+
+def _key_row(session: Session, key_id: str) -> Row[Any] | None:
+    return session.execute(_KEY_COLUMNS.where(ApiKeyRecord.key_id == key_id)).one_or_none()
+
+
+def _principal(row: Row[Any]) -> Principal:
     if row.revoked_at is not None:
         raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
     return Principal(
         key_id=row.key_id,
         role=Role(row.role),
-        department_uscc=row.department.uscc if row.department else None,
+        department_uscc=row.uscc,
         licence_types=tuple(row.licence_types or ()),
     )
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    """Resolve a presented key; :raises AuthenticationError: for any unknown, malformed or revoked key."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        raise AuthenticationError("malformed API key", code="invalid_api_key")
+    row = _key_row(session, parts[1])
+    # Compare even when the key is unknown so timing does not reveal which key ids exist.
+    expected = row.secret_sha256 if row is not None else "0" * 64
+    if not hmac.compare_digest(expected, _hash(parts[2])) or row is None:
+        raise AuthenticationError("unknown API key", code="invalid_api_key")
+    return _principal(row)
 
 
 def principal_for_key_id(session: Session, key_id: str) -> Principal:
@@ -219,17 +240,10 @@ def principal_for_key_id(session: Session, key_id: str) -> Principal:
 
     :raises AuthenticationError: ``invalid_api_key`` (unknown) or ``revoked_api_key``.
     """
-    row = session.execute(select(ApiKeyRecord).where(ApiKeyRecord.key_id == key_id)).scalar_one_or_none()
+    row = _key_row(session, key_id)
     if row is None:
         raise AuthenticationError("unknown API key", code="invalid_api_key")
-    if row.revoked_at is not None:
-        raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
-    return Principal(
-        key_id=row.key_id,
-        role=Role(row.role),
-        department_uscc=row.department.uscc if row.department else None,
-        licence_types=tuple(row.licence_types or ()),
-    )
+    return _principal(row)
 
 
 def revoke_api_key(session: Session, key_id: str, *, actor: str, now: dt.datetime | None = None) -> None:

@@ -27,6 +27,7 @@ from trustsvc.storage.models import LicenceRecord
 from trustsvc.times import iso_utc
 
 from ..auth import current_principal, require_role
+from ..catalogue_json import catalogue_document
 from ..request import json_object, service, string_field
 from ..shapes import licence_json
 
@@ -38,7 +39,7 @@ def licence_types() -> Response:
     """Every current type with its fields (label, constraints) and its request body's JSON Schema."""
     db = service().db
     types = catalogue_for(region_code_or_blank(db), db)
-    return jsonify([t.api_dict() for t in types])
+    return catalogue_document("licence-types", types, lambda: [t.api_dict() for t in types])
 
 
 @bp.get("/licence-types/<code>")
