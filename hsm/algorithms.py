@@ -58,9 +58,16 @@ class KeyAlgorithm(str, enum.Enum):
         return "sm3" if self is KeyAlgorithm.SM2 else "sha256"
 
 
+_SM3 = hashlib.new("sm3")
+"""An SM3 object that is never updated: copying it skips looking the algorithm up by name,
+which ``hashlib.new`` does on every call (a fifth of a short message's digest)."""
+
+
 def sm3(data: bytes) -> bytes:
     """SM3 digest of ``data`` (hashlib, backed by the system OpenSSL)."""
-    return hashlib.new("sm3", data).digest()
+    h = _SM3.copy()
+    h.update(data)
+    return h.digest()
 
 
 def sm2_z(point: bytes, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:

@@ -302,21 +302,39 @@ def decode_code(text: Any) -> DecodedCode:
         raise CodeFormatError("COSE_Sign1 items must be bstr, map, bstr, bstr")
     if unprotected:
         raise CodeFormatError("the unprotected header must be empty: alg and kid are protected")
-    header = _cbor(protected, "the protected header")
-    if not isinstance(header, dict):
-        raise CodeFormatError("the protected header is not a map")
-    if _HDR_CRIT in header:
-        raise CodeFormatError("critical header parameters are not supported")
-    kid = header.get(_HDR_KID)
-    if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
-        raise CodeFormatError(f"the protected header needs a kid of {KID_LENGTH} bytes")
+    alg, kid = _protected_header(protected)
     return DecodedCode(
         text=text,
         cose=cose,
         protected=protected,
-        alg=header.get(_HDR_ALG),
+        alg=alg,
         kid=kid,
         payload=payload,
         signature=signature,
         claims=_claims(payload),
     )
+
+
+def _protected_header(protected: bytes) -> tuple[Any, bytes]:
+    """``(alg, kid)`` of a protected header, read once per distinct header: a code signer puts
+    the same bytes in every code it signs, so a verifier sees few distinct ones."""
+    found = _headers.get(protected)
+    if found is None:
+        header = _cbor(protected, "the protected header")
+        if not isinstance(header, dict):
+            raise CodeFormatError("the protected header is not a map")
+        if _HDR_CRIT in header:
+            raise CodeFormatError("critical header parameters are not supported")
+        kid = header.get(_HDR_KID)
+        if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
+            raise CodeFormatError(f"the protected header needs a kid of {KID_LENGTH} bytes")
+        alg = header.get(_HDR_ALG)
+        found = (alg, kid)
+        if type(alg) is int:  # only headers of the form signers write are remembered
+            if len(_headers) >= 256:
+                _headers.clear()
+            _headers[protected] = found
+    return found
+
+
+_headers: dict[bytes, tuple[Any, bytes]] = {}
