@@ -14,7 +14,6 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -206,11 +205,15 @@ _KEY_COLUMNS = select(
 ).outerjoin(Department, Department.id == ApiKeyRecord.department_id)
 
 
-def _key_row(session: Session, key_id: str) -> Row[Any] | None:
+_KeyRow = Row[str, str, str, list[str], dt.datetime | None, str]
+"""key_id, secret_sha256, role, licence_types, revoked_at, the department's USCC."""
+
+
+def _key_row(session: Session, key_id: str) -> _KeyRow | None:
     return session.execute(_KEY_COLUMNS.where(ApiKeyRecord.key_id == key_id)).one_or_none()
 
 
-def _principal(row: Row[Any]) -> Principal:
+def _principal(row: _KeyRow) -> Principal:
     if row.revoked_at is not None:
         raise AuthenticationError("this API key has been revoked", code="revoked_api_key")
     return Principal(

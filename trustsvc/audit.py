@@ -171,9 +171,17 @@ class ChainVerification:
     rows: int
     bad_seq: int | None = None
     problem: str = ""
+    from_seq: int = 1
+    """The first row checked: 1, or a checkpoint's row when the walk started from one."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "rows": self.rows, "bad_seq": self.bad_seq, "problem": self.problem}
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "bad_seq": self.bad_seq,
+            "problem": self.problem,
+            "from_seq": self.from_seq,
+        }
 
 
 def chain_length(session: Session) -> int:
@@ -182,45 +190,60 @@ def chain_length(session: Session) -> int:
 
 
 def verify_chain(
-    session: Session, *, batch: int = 5000, progress: Callable[[int, int], None] | None = None
+    session: Session,
+    *,
+    batch: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+    start: tuple[int, str] | None = None,
 ) -> ChainVerification:
     """Recompute every hash in order; detect edits, deletions, insertions and reordering.
 
     Streams the log in keyset batches of plain column tuples (no ORM objects: a walk of millions
     of rows is bound by the hashing, not by object construction); ``progress(rows checked, rows
-    the head names)`` is called after each batch."""
+    to check)`` is called after each batch.
+
+    :param start: ``(seq, hash)`` of a row vouched for elsewhere (a signed checkpoint): the walk
+        begins at that row, which must still hash to ``hash`` from its own columns, and the
+        rows before it are not read."""
+    first = start[0] if start is not None else 1
     prev_hash = GENESIS_HASH
-    expected_seq = 1
+    expected_seq = first
     count = 0
-    last_seq = 0
-    total = chain_length(session)
+    last_seq = first - 1
+    total = max(0, chain_length(session) - first + 1)
     t = AuditEventRecord
     columns = (t.seq, t.ts, t.actor, t.action, t.object_type, t.object_id, t.key_ref, t.details, t.prev_hash, t.hash)
+
+    def broken(seq: int | None, problem: str) -> ChainVerification:
+        return ChainVerification(False, count, seq, problem, from_seq=first)
+
     while True:
         rows = session.execute(select(*columns).where(t.seq >= expected_seq).order_by(t.seq).limit(batch)).all()
         if not rows:
             break
         for seq, ts, actor, action, object_type, object_id, key_ref, details, row_prev, row_digest in rows:
             if seq != expected_seq:
-                return ChainVerification(
-                    False, count, expected_seq, f"row {expected_seq} is missing (next row is {seq})"
-                )
+                return broken(expected_seq, f"row {expected_seq} is missing (next row is {seq})")
+            if start is not None and seq == first:
+                prev_hash = row_prev  # the checkpoint vouches for this row's hash, and so its link
+                if row_digest != start[1]:
+                    return broken(seq, f"row {seq} no longer has the hash its checkpoint signed (history rewritten)")
             if row_prev != prev_hash:
-                return ChainVerification(False, count, seq, f"row {seq} does not link to row {seq - 1}")
+                return broken(seq, f"row {seq} does not link to row {seq - 1}")
             digest = row_hash(row_prev, seq, ts, actor, action, object_type, object_id, key_ref, details)
             if digest != row_digest:
-                return ChainVerification(False, count, seq, f"row {seq} was altered (hash mismatch)")
+                return broken(seq, f"row {seq} was altered (hash mismatch)")
             prev_hash = row_digest
             expected_seq += 1
             last_seq = seq
             count += 1
         if progress is not None:
             progress(count, max(total, count))
+    if start is not None and count == 0:
+        return broken(first, f"row {first}, which the checkpoint signed, is missing")
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     if head is None:
-        return ChainVerification(False, count, None, "the chain head is missing")
+        return broken(None, "the chain head is missing")
     if head.seq != last_seq or head.hash != prev_hash:
-        return ChainVerification(
-            False, count, last_seq + 1, f"rows after {last_seq} were removed (head is at {head.seq})"
-        )
-    return ChainVerification(True, count)
+        return broken(last_seq + 1, f"rows after {last_seq} were removed (head is at {head.seq})")
+    return ChainVerification(True, count, from_seq=first)

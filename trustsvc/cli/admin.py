@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -92,22 +93,85 @@ def audit() -> None:
     """The hash-chained audit log."""
 
 
+_ROOT_PIN = click.option(
+    "--root-sha256",
+    default=None,
+    help="Trust only checkpoints whose TSA certificate chains to this root (the region's published pin).",
+)
+
+
 @audit.command("verify")
+@click.option(
+    "--since-checkpoint",
+    is_flag=True,
+    help="Start at the newest valid signed checkpoint (trustsvc audit checkpoint) instead of row 1.",
+)
+@_ROOT_PIN
 @click.pass_context
 @handle_errors
-def audit_verify(ctx: click.Context) -> None:
+def audit_verify(ctx: click.Context, since_checkpoint: bool, root_sha256: str | None) -> None:
     """Recompute the chain; exit 1 and name the first bad row when it does not hold. Shows
     progress (a bar on a terminal, plain lines otherwise) while it walks."""
     from ..audit import chain_length, verify_chain
+    from ..audit_checkpoints import verify_since_checkpoint
     from .bulk import _Progress
 
     with _database(ctx).reader() as session, _Progress("audit rows checked", chain_length(session) or None) as bar:
-        result = verify_chain(session, progress=lambda done, _total: bar.update(done))
+        if since_checkpoint:
+            checked = verify_since_checkpoint(
+                session, root_sha256=root_sha256, progress=lambda done, _total: bar.update(done)
+            )
+            result = checked.chain
+            _say_checkpoint(checked)
+        else:
+            result = verify_chain(session, progress=lambda done, _total: bar.update(done))
     if result.ok:
-        click.echo(f"audit log intact: {result.rows} rows")
+        click.echo(f"audit log intact: {result.rows} rows" + _from(result.from_seq))
         return
     click.echo(f"audit log BROKEN at row {result.bad_seq}: {result.problem}", err=True)
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+@_ROOT_PIN
+@click.pass_context
+@handle_errors
+def audit_checkpoint(ctx: click.Context, root_sha256: str | None) -> None:
+    """Check the chain from the newest valid checkpoint and, when it holds, time-stamp the head
+    with the region TSA as the new checkpoint (daily, e.g. from cron). Exit 1 when it is broken."""
+    from ..apikeys import SystemActor
+    from ..audit_checkpoints import make_checkpoint, verify_since_checkpoint
+    from .bulk import _Progress
+
+    service = _service(ctx)
+    with service.db.reader() as session, _Progress("audit rows checked", None) as bar:
+        checked = verify_since_checkpoint(session, root_sha256=root_sha256, progress=lambda done, _t: bar.update(done))
+    _say_checkpoint(checked)
+    if not checked.ok:
+        click.echo(f"audit log BROKEN at row {checked.chain.bad_seq}: {checked.chain.problem}", err=True)
+        click.echo("no checkpoint made", err=True)
+        sys.exit(1)
+    click.echo(f"audit log intact: {checked.chain.rows} rows" + _from(checked.chain.from_seq))
+    made = make_checkpoint(service, actor=SystemActor(_actor()))
+    click.echo(f"checkpoint at row {made.seq} (hash {made.hash}), time-stamped {made.stamped_at.isoformat()}")
+
+
+def _from(seq: int) -> str:
+    return f" checked from row {seq}" if seq > 1 else ""
+
+
+def _say_checkpoint(checked: Any) -> None:
+    for why in checked.passed_over:
+        click.echo(f"passed over {why}", err=True)
+    cp = checked.checkpoint
+    if cp is None:
+        click.echo("no valid checkpoint: the whole chain is checked", err=True)
+    else:
+        click.echo(
+            f"from the checkpoint at row {cp.seq}, time-stamped {cp.stamped_at.isoformat()} "
+            f"by a TSA under root {cp.root_sha256}",
+            err=True,
+        )
 
 
 @click.group("ca")

@@ -3,6 +3,7 @@
 from .db import Database, normalise_url
 from .models import (
     ApiKeyRecord,
+    AuditCheckpointRecord,
     AuditEventRecord,
     AuditHead,
     Base,
@@ -19,6 +20,7 @@ __all__ = [
     "normalise_url",
     "ApiKeyRecord",
     "AuditEventRecord",
+    "AuditCheckpointRecord",
     "AuditHead",
     "Base",
     "CertificateRecord",

@@ -209,6 +209,20 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpointRecord(Base):
+    """A signed statement that the audit chain's row ``seq`` had hash ``hash``: an RFC 3161
+    time-stamp token from the region TSA over it (``trustsvc audit checkpoint``). A later check
+    starts from the newest one whose token verifies instead of rehashing the whole history."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SealRecord(Base):
     """A department's electronic seal (GB/T 38540 v4 SES_Seal), stored as made."""
 
