@@ -245,9 +245,12 @@ def sign_mso(
     now: dt.datetime,
     actor: str = "system",
     key: Signer | None = None,
+    checked: bool = False,
 ) -> SignedMso:
     """Sign ``row``'s MSO with fresh salts. ``key``: the signer's key when the caller already
-    holds it (a batch sealing with the same certificate); the certificate is checked either way.
+    holds it (a batch sealing with the same certificate); the certificate is checked unless
+    ``checked`` says the caller checked this very certificate for this signing already (the
+    issuing batch's seal context, which any revocation or expiry invalidates).
 
     :raises SignerUnusableError: (409) the signer certificate, or a CA above it, is revoked,
         expired or not yet valid (:mod:`trustsvc.signing_keys`).
@@ -255,7 +258,7 @@ def sign_mso(
     purpose = f"sign the MSO of {row.identifier}"
     if key is None:
         key = signing_key(service, session, signer, purpose=purpose, now=now)
-    else:
+    elif not checked:
         check_signer(session, signer, purpose=purpose, now=now)
     assert signer.key_ref is not None  # signing_key refuses a certificate without a key here
     fields = face_fields(row)

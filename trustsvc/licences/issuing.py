@@ -433,6 +433,9 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                     now=now,
                     actor=it.actor,
                     key=context.key if context.mso_signer.id == context.signer.id else None,
+                    # the context checked this certificate (it is rebuilt on any revocation,
+                    # and ends before the certificate or a CA above it expires)
+                    checked=context.mso_signer.id == context.signer.id,
                 )
                 msos.append(
                     {
