@@ -30,6 +30,7 @@ from fuzz_der import mutate_der
 from fuzz_kit import DEPT, examples, fuzz, long_mode, make_service, pdf_mutant, seeds
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from licence_bodies import business_body
 from sqlalchemy import func, select
 
 from api import create_app
@@ -373,6 +374,67 @@ def _hostile_body(rule: str, method: str) -> st.SearchStrategy[bytes]:
     return hostile_json(_body_keys(rule, method))
 
 
+# Valid bodies of the routes that take structured input, for the "seeded" kind: one value
+# somewhere inside is replaced with a hostile one, a key is dropped or one is added, so requests
+# get past the shape checks that refuse almost every blind body and reach the deeper ones
+# (type validation, the catalogue, dates, idempotency, issuance itself).
+def _seed_bodies(rule: str, method: str) -> list[Any]:
+    licence = business_body(department=DEPT)
+    return {
+        ("/api/v1/licences", "POST"): [licence, business_body(department=DEPT, valid_until="2030-12-31")],
+        ("/api/v1/licences:batch", "POST"): [
+            {"department": DEPT, "licences": [business_body(), {**business_body(), "key": "row-1"}]}
+        ],
+        ("/api/v1/licences/<identifier>/change", "POST"): [
+            {"fields": {"domicile": "南京市鼓楼区中山北路2号"}, "holder_name": "江苏某某科技有限公司"}
+        ],
+        ("/api/v1/licences/<identifier>/renew", "POST"): [{"valid_until": "2031-01-01", "valid_from": "2026-01-01"}],
+        ("/api/v1/licences/<identifier>/revoke", "POST"): [{"reason": "吊销"}],
+        ("/api/v1/licences/<identifier>/suspend", "POST"): [{"reason": "暂扣"}],
+        ("/api/v1/licences/<identifier>/codes", "POST"): [{"ttl": 300}],
+        ("/api/v1/trust/peers", "POST"): [{"url": "http://127.0.0.1:9/", "pin": "0" * 64}],
+    }.get((rule, method), [])
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place inside a JSON value (dict keys and list indexes), the value itself first."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@st.composite
+def _seeded_body(draw: Any, seeds: list[Any]) -> bytes:
+    """A valid body with one place changed (as raw JSON: hostile values include lone surrogates)."""
+    body = json.loads(json.dumps(draw(st.sampled_from(seeds))))
+    where = draw(st.sampled_from(_paths(body)[1:] or [()]))
+    parent: Any = body
+    for step in where[:-1]:
+        parent = parent[step]
+    how = draw(st.sampled_from(["value", "value", "drop", "add"]))
+    if not where:
+        return _dumps(draw(_HOSTILE_VALUE)).encode()
+    last = where[-1]
+    if how == "drop" and isinstance(parent, dict):
+        del parent[last]
+    elif how == "add" and isinstance(parent, dict):
+        parent[draw(st.text(max_size=8) | _HOSTILE_TEXT)] = draw(_HOSTILE_VALUE | _JSON)
+    else:
+        parent[last] = draw(_HOSTILE_VALUE | _JSON)
+    return _dumps(body).encode()
+
+
+@functools.cache
+def _seeded(rule: str, method: str) -> st.SearchStrategy[bytes] | None:
+    seeds = _seed_bodies(rule, method)
+    return _seeded_body(seeds) if seeds else None
+
+
 @st.composite
 def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
     path = rule
@@ -387,8 +449,15 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
     if draw(st.booleans()):
         headers["If-None-Match"] = draw(_IF_NONE_MATCH)
     kind = draw(_BODY_KINDS)
+    seeded = _seeded(rule, method)
+    if seeded is not None and draw(st.booleans()):
+        kind = "seeded"
     request: dict[str, Any] = {"method": method, "path": path, "query_string": query, "headers": headers}
-    if kind == "shaped":
+    if kind == "seeded":
+        assert seeded is not None
+        request["data"] = draw(seeded)
+        headers["Content-Type"] = "application/json"
+    elif kind == "shaped":
         body = draw(_shaped_body(rule, method))
         if draw(st.booleans()):
             body.update(draw(_EXTRA_FIELDS))
