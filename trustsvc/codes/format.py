@@ -50,6 +50,13 @@ __all__ = [
     "encode_claims",
     "sign_code",
     "decode_code",
+    "DECODE_ERRORS",
+    "HDR_ALG",
+    "HDR_CRIT",
+    "HDR_KID",
+    "MAX_INFLATED",
+    "cbor_item",
+    "inflate_code",
 ]
 
 PREFIX = "TS1:"
@@ -74,7 +81,8 @@ NONCE_LENGTH = 16
 # CWT claim keys (RFC 8392 §4) and our text keys for the rest.
 _ISS, _SUB, _EXP, _IAT, _CTI = 1, 2, 4, 6, 7
 _TYP, _STATUS_INDEX, _DISPLAY = "typ", "si", "d"
-_HDR_ALG, _HDR_CRIT, _HDR_KID = 1, 2, 4
+HDR_ALG, HDR_CRIT, HDR_KID = 1, 2, 4
+"""COSE header labels (RFC 9052 §3.1): alg, crit, kid; the holder's COSE messages use them too."""
 _DISPLAY_KEYS = ("n", "h", "hid", "o")
 _REGION = re.compile(r"^[1-8][0-9]{5}$")
 
@@ -167,7 +175,7 @@ def sign_code(claims: CodeClaims, *, signer: Signer, cert_der: bytes) -> str:
     :param signer: the code signer's key (SM2; P-256 makes an ES256 code); it must match ``cert_der``.
     """
     alg = ALG_SM2_SM3 if signer.algorithm is KeyAlgorithm.SM2 else ALG_ES256
-    protected = cbor2.dumps({_HDR_ALG: alg, _HDR_KID: kid_for(cert_der)}, canonical=True)
+    protected = cbor2.dumps({HDR_ALG: alg, HDR_KID: kid_for(cert_der)}, canonical=True)
     payload = encode_claims(claims)
     raw = signature_to_raw(signer.sign(sig_structure(protected, payload), sm2_id=DEFAULT_SM2_ID))
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, raw]), canonical=True)
@@ -176,7 +184,7 @@ def sign_code(claims: CodeClaims, *, signer: Signer, cert_der: bytes) -> str:
 
 # -- decoding -----------------------------------------------------------------------------------
 
-_DECODE_ERRORS = (
+DECODE_ERRORS = (
     cbor2.CBORError,
     ValueError,
     TypeError,
@@ -191,19 +199,19 @@ _DECODE_ERRORS = (
 )
 
 
-def _cbor(data: bytes, what: str) -> Any:
+def cbor_item(data: bytes, what: str) -> Any:
     """One CBOR item filling ``data`` exactly (trailing bytes are refused)."""
     stream = io.BytesIO(data)
     try:
         item = cbor2.CBORDecoder(stream).decode()
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CodeFormatError(f"{what} is not valid CBOR") from exc
     if stream.tell() != len(data):
         raise CodeFormatError(f"{what} has {len(data) - stream.tell()} bytes after its CBOR item")
     return item
 
 
-def _inflate(data: bytes) -> bytes:
+def inflate_code(data: bytes) -> bytes:
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(data, MAX_INFLATED)
@@ -239,7 +247,7 @@ def _int_claim(
 
 
 def _claims(payload: bytes) -> CodeClaims:
-    body = _cbor(payload, "the payload")
+    body = cbor_item(payload, "the payload")
     if not isinstance(body, dict):
         raise CodeFormatError("the payload is not a CBOR map of claims")
     iss = _text_claim(body, _ISS, "iss", 6)
@@ -283,10 +291,10 @@ def decode_code(text: Any) -> DecodedCode:
         raise CodeFormatError(f"a service code has at most {MAX_CODE_CHARS} characters")
     try:
         compressed = b45decode(text[len(PREFIX) :])
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CodeFormatError("the code is not valid Base45 (RFC 9285)") from exc
-    cose = _inflate(compressed)
-    item = _cbor(cose, "the COSE message")
+    cose = inflate_code(compressed)
+    item = cbor_item(cose, "the COSE message")
     if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
         raise CodeFormatError("the code is not a tagged COSE_Sign1 (tag 18)")
     parts = item.value
@@ -320,15 +328,15 @@ def _protected_header(protected: bytes) -> tuple[Any, bytes]:
     the same bytes in every code it signs, so a verifier sees few distinct ones."""
     found = _headers.get(protected)
     if found is None:
-        header = _cbor(protected, "the protected header")
+        header = cbor_item(protected, "the protected header")
         if not isinstance(header, dict):
             raise CodeFormatError("the protected header is not a map")
-        if _HDR_CRIT in header:
+        if HDR_CRIT in header:
             raise CodeFormatError("critical header parameters are not supported")
-        kid = header.get(_HDR_KID)
+        kid = header.get(HDR_KID)
         if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
             raise CodeFormatError(f"the protected header needs a kid of {KID_LENGTH} bytes")
-        alg = header.get(_HDR_ALG)
+        alg = header.get(HDR_ALG)
         found = (alg, kid)
         if type(alg) is int:  # only headers of the form signers write are remembered
             if len(_headers) >= 256:

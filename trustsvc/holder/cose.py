@@ -23,19 +23,19 @@ from hsm.encoding import signature_from_raw, signature_to_raw
 from hsm.errors import InvalidSignature, TrustSvcError
 
 from ..codes.format import (
-    _DECODE_ERRORS,
-    _HDR_ALG,
-    _HDR_CRIT,
-    _HDR_KID,
     ALG_ES256,
     ALG_SM2_SM3,
     CODE_ALGORITHMS,
     COSE_SIGN1_TAG,
+    DECODE_ERRORS,
+    HDR_ALG,
+    HDR_CRIT,
+    HDR_KID,
     KID_LENGTH,
     MAX_INFLATED,
     CodeFormatError,
-    _cbor,
-    _inflate,
+    cbor_item,
+    inflate_code,
     kid_for,
     sig_structure,
 )
@@ -56,9 +56,8 @@ ALG_NAMES = {KeyAlgorithm.SM2: "SM2-with-SM3", KeyAlgorithm.ECDSA_P256: "ES256 (
 
 # One reader for every COSE message here and in service codes: the code format's exact CBOR
 # (one item, nothing after it), bounded inflater and list of decoding errors.
-cbor_exact = _cbor
-inflate = _inflate
-DECODE_ERRORS = _DECODE_ERRORS
+cbor_exact = cbor_item
+inflate = inflate_code
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Sign1:
 def sign1(payload: bytes, *, signer: Signer, cert_der: bytes) -> Sign1:
     """Sign ``payload``; the key is used through its :class:`Signer` (never loaded here)."""
     alg = ALG_SM2_SM3 if signer.algorithm is KeyAlgorithm.SM2 else ALG_ES256
-    protected = cbor2.dumps({_HDR_ALG: alg, _HDR_KID: kid_for(cert_der)}, canonical=True)
+    protected = cbor2.dumps({HDR_ALG: alg, HDR_KID: kid_for(cert_der)}, canonical=True)
     raw = signature_to_raw(signer.sign(sig_structure(protected, payload), sm2_id=DEFAULT_SM2_ID))
     return Sign1(protected=protected, alg=alg, kid=kid_for(cert_der), payload=payload, signature=raw)
 
@@ -108,12 +107,12 @@ def parse_sign1(item: Any, what: str) -> Sign1:
     header = cbor_exact(protected, f"{what}'s protected header")
     if not isinstance(header, dict):
         raise CodeFormatError(f"{what}'s protected header is not a map")
-    if _HDR_CRIT in header:
+    if HDR_CRIT in header:
         raise CodeFormatError(f"{what}: critical header parameters are not supported")
-    kid = header.get(_HDR_KID)
+    kid = header.get(HDR_KID)
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
         raise CodeFormatError(f"{what}'s protected header needs a kid of {KID_LENGTH} bytes")
-    return Sign1(protected=protected, alg=header.get(_HDR_ALG), kid=kid, payload=payload, signature=signature)
+    return Sign1(protected=protected, alg=header.get(HDR_ALG), kid=kid, payload=payload, signature=signature)
 
 
 def signing_certificate(message: Sign1, candidates: Iterable[bytes]) -> bytes | None:
