@@ -1,6 +1,6 @@
-"""The API's JSON shapes that carry links: the domain gives a licence's fields
-(:func:`trustsvc.licences.service.licence_body`), the API adds where to find and act on it.
-The domain never knows a URL."""
+"""The API's JSON shapes that carry links: the domain gives a licence's or a seal's fields
+(:func:`trustsvc.licences.service.licence_body`, :mod:`trustsvc.seal_lifecycle`), the API adds
+where to find and act on it. The domain never knows a URL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from trustsvc.licences.service import licence_body
 from trustsvc.storage.models import LicenceRecord
 
-__all__ = ["licence_json", "licence_links", "redeemed_licence_json"]
+__all__ = ["licence_json", "licence_links", "redeemed_licence_json", "seal_json"]
 
 
 def licence_links(row: LicenceRecord) -> dict[str, str]:
@@ -38,3 +38,16 @@ def redeemed_licence_json(row: LicenceRecord) -> dict[str, Any]:
     body = licence_json(row)
     body["file"] = body["links"]["file"]
     return body
+
+
+def seal_json(seal: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP API's seal object: the domain's (``show_seal`` and friends) and its links."""
+    esid = seal["esid"]
+    return {
+        **seal,
+        "links": {
+            "self": f"/api/v1/seals/{esid}",
+            "esl": f"/api/v1/seals/{esid}?format=esl",
+            "sign": f"/api/v1/seals/{esid}/sign",
+        },
+    }

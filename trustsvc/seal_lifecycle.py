@@ -132,11 +132,6 @@ def seal_json(session: Session, row: SealRecord) -> dict[str, Any]:
         "maker": parse_certificate(parsed.maker_cert).sha256,
         "signers": [parse_certificate(c).sha256 for c in parsed.cert_list.certs],
         "changes": changes,
-        "links": {
-            "self": f"/api/v1/seals/{row.esid}",
-            "esl": f"/api/v1/seals/{row.esid}?format=esl",
-            "sign": f"/api/v1/seals/{row.esid}/sign",
-        },
     }
 
 

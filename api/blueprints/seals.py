@@ -18,6 +18,7 @@ from trustsvc.times import iso_utc
 
 from ..auth import current_principal, require_role
 from ..request import json_object, read_upload, service, string_field
+from ..shapes import seal_json
 
 bp = Blueprint("seals", __name__)
 
@@ -94,7 +95,7 @@ def make_seal() -> tuple[Response, int]:
         ),
         actor=principal.actor,
     )
-    return jsonify(show_seal(service(), row.esid)), 201
+    return jsonify(seal_json(show_seal(service(), row.esid))), 201
 
 
 @bp.get("/seals")
@@ -108,7 +109,9 @@ def list_seals_view() -> Response:
         if department is not None and department.upper() != own:
             raise PermissionDeniedError("this key sees only the seals of its own department", code="other_department")
         department = own
-    return jsonify(list_seals(service(), department=department, status=request.args.get("status")))
+    return jsonify(
+        [seal_json(x) for x in list_seals(service(), department=department, status=request.args.get("status"))]
+    )
 
 
 def _reason_body() -> tuple[str | None, dt.datetime | None]:
@@ -124,14 +127,14 @@ def _change_status(esid: str, action: str) -> Response:
     reason, effective_at = _reason_body()
     kwargs: dict[str, Any] = {"reason": reason, "actor": principal.actor, "department_uscc": _seal_scope()}
     if action == "revoke":
-        return jsonify(revoke_seal(service(), esid, effective_at=effective_at, **kwargs))
+        return jsonify(seal_json(revoke_seal(service(), esid, effective_at=effective_at, **kwargs)))
     if effective_at is not None:
         raise InvalidInputError(
             f"a seal is {action}d from now; effective_at is for revoke only", code="invalid_field", field="effective_at"
         )
     if action == "suspend":
-        return jsonify(suspend_seal(service(), esid, **kwargs))
-    return jsonify(reinstate_seal(service(), esid, **kwargs))
+        return jsonify(seal_json(suspend_seal(service(), esid, **kwargs)))
+    return jsonify(seal_json(reinstate_seal(service(), esid, **kwargs)))
 
 
 @bp.post("/seals/<esid>/suspend")
@@ -162,7 +165,9 @@ def choose_default_seal(uscc: str) -> Response:
     principal = current_principal()
     esid = string_field(json_object(), "esid", max_len=32)
     assert esid is not None
-    return jsonify(set_default_seal(service(), uscc, esid, actor=principal.actor, department_uscc=_seal_scope()))
+    return jsonify(
+        seal_json(set_default_seal(service(), uscc, esid, actor=principal.actor, department_uscc=_seal_scope()))
+    )
 
 
 @bp.get("/seals/<esid>")
@@ -177,7 +182,7 @@ def get_seal_view(esid: str) -> Response:
         )
     if fmt != "json":
         raise InvalidInputError("format must be json or esl", code="invalid_format", field="format")
-    return jsonify(show_seal(service(), esid))
+    return jsonify(seal_json(show_seal(service(), esid)))
 
 
 @bp.post("/seals/<esid>/sign")
