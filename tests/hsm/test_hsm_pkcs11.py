@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
+from licence_bodies import business_body
 
 import hsm
 from hsm import KeyAlgorithm
@@ -307,30 +308,6 @@ def _relabel_code(code: str, signer) -> str:
     return PREFIX + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
 
 
-def _business_body() -> dict:
-    from trustsvc.formats.uscc import uscc_check_char
-    from trustsvc.licences.catalogue import BUSINESS_LICENCE
-
-    company = "91320100MA1ABCDE0"
-    company += uscc_check_char(company)
-    return {
-        "type": BUSINESS_LICENCE.code,
-        "holder": {"name": "江苏某某科技有限公司", "id_type": "001", "id": company},
-        "fields": {
-            "name": "江苏某某科技有限公司",
-            "uscc": company,
-            "entity_type": "有限责任公司",
-            "legal_representative": "张三",
-            "business_scope": "软件开发",
-            "registered_capital": "500万元人民币",
-            "established_on": "2020-05-01",
-            "domicile": "南京市玄武区中山路1号",
-        },
-        "valid_from": "2020-05-01",
-        "valid_until": None,
-    }
-
-
 def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
     """Region and department keys generated on the token (P-256): certificates from our CA, a
     GB/T 38540 seal made and applied, CMS, the licence PDF and its ES256 service code, all
@@ -409,7 +386,7 @@ def test_a_department_on_the_token_works_end_to_end(softhsm, tmp_path):
         assert verify_bytes(cms, trust=trust, original=b"content").indication.value == "PASSED"
 
         row = issue_licence(
-            svc, request_from_json(_business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+            svc, request_from_json(business_body()), principal_or_actor=SystemActor("test"), department_uscc=DEPT
         )
         pdf = ensure_licence_file(svc, row.identifier, actor="test")
         report = verify_bytes(pdf.content, trust=trust, status_lookup=partial(licence_status, svc.db))

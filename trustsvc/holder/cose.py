@@ -27,15 +27,12 @@ from ..codes.format import (
     ALG_SM2_SM3,
     CODE_ALGORITHMS,
     COSE_SIGN1_TAG,
-    DECODE_ERRORS,
     HDR_ALG,
     HDR_CRIT,
     HDR_KID,
     KID_LENGTH,
-    MAX_INFLATED,
     CodeFormatError,
     cbor_item,
-    inflate_code,
     kid_for,
     sig_structure,
 )
@@ -45,19 +42,10 @@ __all__ = [
     "Sign1",
     "sign1",
     "parse_sign1",
-    "cbor_exact",
-    "inflate",
     "signing_certificate",
-    "DECODE_ERRORS",
-    "MAX_INFLATED",
 ]
 
 ALG_NAMES = {KeyAlgorithm.SM2: "SM2-with-SM3", KeyAlgorithm.ECDSA_P256: "ES256 (ECDSA P-256, SHA-256)"}
-
-# One reader for every COSE message here and in service codes: the code format's exact CBOR
-# (one item, nothing after it), bounded inflater and list of decoding errors.
-cbor_exact = cbor_item
-inflate = inflate_code
 
 
 @dataclass(frozen=True)
@@ -104,7 +92,7 @@ def parse_sign1(item: Any, what: str) -> Sign1:
         raise CodeFormatError(f"{what}: COSE_Sign1 items must be bstr, map, bstr, bstr")
     if unprotected:
         raise CodeFormatError(f"{what}: the unprotected header must be empty: alg and kid are protected")
-    header = cbor_exact(protected, f"{what}'s protected header")
+    header = cbor_item(protected, f"{what}'s protected header")
     if not isinstance(header, dict):
         raise CodeFormatError(f"{what}'s protected header is not a map")
     if HDR_CRIT in header:

@@ -40,8 +40,8 @@ import cbor2
 
 from hsm import Signer
 
-from ..codes.format import MAX_CODE_CHARS, NONCE_LENGTH, PREFIX, CodeFormatError
-from .cose import DECODE_ERRORS, Sign1, cbor_exact, inflate, parse_sign1, sign1
+from ..codes.format import DECODE_ERRORS, MAX_CODE_CHARS, NONCE_LENGTH, PREFIX, CodeFormatError, cbor_item, inflate_code
+from .cose import Sign1, parse_sign1, sign1
 from .mso import SALT_LENGTH, DecodedMso, FieldValue, decode_mso
 
 __all__ = [
@@ -143,7 +143,7 @@ def encode_presentation(
     """The presentation payload; ``licences`` pairs each MSO (its encoded bytes, as kept) with
     the disclosures chosen for it."""
     docs = [
-        {"mso": cbor_exact(mso, "the MSO"), "f": [[d.name, d.salt, d.value] for d in shown]} for mso, shown in licences
+        {"mso": cbor_item(mso, "the MSO"), "f": [[d.name, d.salt, d.value] for d in shown]} for mso, shown in licences
     ]
     body: dict[Any, Any] = {
         _ISS: iss,
@@ -281,9 +281,9 @@ def _open(text: Any) -> tuple[str, bytes, Sign1, dict[Any, Any]]:
         compressed = base45.b45decode(text[len(PREFIX) :])
     except DECODE_ERRORS as exc:
         raise CodeFormatError("the code is not valid Base45 (RFC 9285)") from exc
-    cose = inflate(compressed)
-    message = parse_sign1(cbor_exact(cose, "the COSE message"), "the code")
-    body = cbor_exact(message.payload, "the payload")
+    cose = inflate_code(compressed)
+    message = parse_sign1(cbor_item(cose, "the COSE message"), "the code")
+    body = cbor_item(message.payload, "the payload")
     if not isinstance(body, dict):
         raise CodeFormatError("the payload is not a CBOR map of claims")
     return text, cose, message, body

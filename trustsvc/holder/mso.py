@@ -38,13 +38,13 @@ from hsm import Signer, sm3
 from hsm.errors import TrustSvcError
 
 from ..audit import AuditEvent, record
-from ..codes.format import CodeFormatError
+from ..codes.format import CodeFormatError, cbor_item
 from ..context import TrustService
 from ..errors import ConflictError, NotFoundError
 from ..licences.identifier import parse_identifier
 from ..signing_keys import check_signer, signing_key
 from ..storage.models import CertificateRecord, LicenceRecord, utcnow
-from .cose import Sign1, cbor_exact, parse_sign1, sign1
+from .cose import Sign1, parse_sign1, sign1
 from .models import LicenceMsoRecord
 
 __all__ = [
@@ -164,7 +164,7 @@ def _date(value: Any, what: str) -> str:
 
 
 def _mso_claims(payload: bytes) -> MsoClaims:
-    body = cbor_exact(payload, "the MSO payload")
+    body = cbor_item(payload, "the MSO payload")
     if not isinstance(body, dict) or body.get("typ") != MSO_TYPE:
         raise CodeFormatError('the MSO payload is not a map with typ "mso"')
     valid = body.get("valid")
@@ -199,7 +199,7 @@ def decode_mso(item: Any) -> DecodedMso:
     :raises CodeFormatError: anything that is not a well-formed MSO.
     """
     if isinstance(item, bytes):
-        item = cbor_exact(item, "the MSO")
+        item = cbor_item(item, "the MSO")
     message = parse_sign1(item, "the MSO")
     return DecodedMso(sign1=message, claims=_mso_claims(message.payload))
 
