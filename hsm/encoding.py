@@ -160,13 +160,13 @@ def signature_to_raw(der: bytes, size: int = 32) -> bytes:
 
 def signature_from_raw(raw: bytes) -> bytes:
     """DER from fixed-width ``r || s`` (even length, both halves non-zero)."""
-    if len(raw) == 0 or len(raw) % 2:
+    half, odd = divmod(len(raw), 2)
+    if not half or odd:
         raise InvalidSignature("raw signature must be r || s of equal, non-zero length")
-    half = len(raw) // 2
     r, s = int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
-    if r == 0 or s == 0:
+    if not r or not s:
         raise InvalidSignature("signature components must be non-zero")
-    return encode_signature(r, s)
+    return encode_dss_signature(r, s)  # both positive: what encode_signature would check
 
 
 def sm2_pkcs8_from_scalar(d: int) -> bytes:

@@ -334,7 +334,9 @@ def _verifies(signer: CodeSigner, tbs: bytes, signature: bytes) -> bool:
     return True
 
 
-# Passed checks whose wording is fixed: built once, recorded with ReportBuilder.add.
+_CODE_SIGNER_ROLE = ("code_signer",)
+
+# Passed checks whose wording is fixed: built once, recorded as they are.
 _FORMAT_OK = Check("code.format", "passed", "TS1: Base45 / zlib / COSE_Sign1 structure is well-formed")
 _ALGORITHM_OK = {
     alg: Check("code.algorithm", "passed", f"COSE alg {alg} ({ALG_NAMES[key_algorithm]}, raw r‖s)")
@@ -435,7 +437,8 @@ def _judge(
 ) -> tuple[Namespace, CodeSigner] | None:
     """Signature, signer path, authorisation, region and lifetime, inside the code's namespace.
     Returns where it verified, or None when the signature was not verified."""
-    builder.add(_FORMAT_OK)
+    checks = builder.checks  # the fixed passed checks below are appended as they are
+    checks.append(_FORMAT_OK)
     key_algorithm = CODE_ALGORITHMS.get(code.alg) if type(code.alg) is int else None
     if key_algorithm is None:
         builder.fail(
@@ -444,8 +447,9 @@ def _judge(
             f"COSE alg {code.alg!r} is neither SM2-with-SM3 (-65537) nor ES256 (-7)",
         )
         return None
-    builder.add(_ALGORITHM_OK[code.alg])
-    issuer = issuer_of(code.claims.sub)
+    checks.append(_ALGORITHM_OK[code.alg])
+    claims = code.claims
+    issuer = issuer_of(claims.sub)
     ns = snapshot.namespace_for_issuer(issuer) if issuer is not None else snapshot.namespace_for_kid(code.kid)
     unheld = issuer is not None and ns is None
     if unheld:  # only to tell a forged signature from an issuer nobody vouches for
@@ -464,7 +468,7 @@ def _judge(
         builder.indeterminate("code.kid", NO_SIGNING_CERTIFICATE_FOUND, detail)
         return None
     assert ns is not None
-    builder.add(_kid_check(ns, code.kid, candidates))
+    checks.append(_kid_check(ns, code.kid, candidates))
     signature = _raw_to_der(code.signature)
     if signature is None:
         builder.fail("code.signature", SIG_CRYPTO_FAILURE, "the signature is not a 64-byte r‖s value")
@@ -482,23 +486,23 @@ def _judge(
             "the signature does not verify: the code was changed or not signed by this key",
         )
         return None
-    builder.add(_SIGNATURE_OK[key_algorithm])
-    signed_at = builder.signing_time = code_time(code.claims.iat)
+    checks.append(_SIGNATURE_OK[key_algorithm])
+    signed_at = builder.signing_time = code_time(claims.iat)
     builder.object.update(minimal_object(code))
     if unheld:
         assert issuer is not None
         builder.indeterminate("code.issuer", NO_CERTIFICATE_CHAIN_FOUND, _unheld_message(issuer))
         return None
     judged = _assess_signer(builder, signer, signed_at, now)
-    check_licence_authorisation(builder, signer.trust, code.claims.sub, roles=("code_signer",))
-    region_ok = judged.region_ok.get(code.claims.iss) if judged is not None else None
+    check_licence_authorisation(builder, signer.trust, claims.sub, roles=_CODE_SIGNER_ROLE)
+    region_ok = judged.region_ok.get(claims.iss) if judged is not None else None
     if region_ok is not None:
-        builder.add(region_ok)
+        checks.append(region_ok)
     else:
         check_issuer_region(builder, code)
     check_lifetime(builder, code, now, signed_at)
-    if code.claims.typ == DYNAMIC and code.claims.exp is not None:
-        builder.object["lifetime_seconds"] = code.claims.exp - code.claims.iat
+    if claims.typ == DYNAMIC and claims.exp is not None:
+        builder.object["lifetime_seconds"] = claims.exp - claims.iat
     return ns, signer
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ca.results import Check, CheckResult, Indication
@@ -136,7 +137,7 @@ class ReportBuilder:
         """Everything recorded so far, frozen (see :class:`ReportPart`)."""
         return ReportPart(
             checks=tuple(self.checks),
-            trust_path=tuple(dict(t) for t in self.trust_path),
+            trust_path=tuple(MappingProxyType(dict(t)) for t in self.trust_path),  # read-only: replayed as is
             warnings=tuple(self.warnings),
             status_now=dict(self.status_now),
             failure=self._failure,
@@ -146,7 +147,7 @@ class ReportBuilder:
     def add_part(self, part: ReportPart) -> None:
         """Record ``part`` here as if its checks had been made here, in order."""
         self.checks.extend(part.checks)
-        self.trust_path.extend([dict(t) for t in part.trust_path])  # copies: the part is replayed
+        self.trust_path.extend(part.trust_path)  # read-only entries (see part), shared by every replay
         self.warnings.extend(part.warnings)
         for k, v in part.status_now.items():
             self.status_now[k] = dict(v) if isinstance(v, dict) else v

@@ -86,16 +86,18 @@ def add_status_check(
         builder.skipped(name, f"licence {identifier} was not issued here; its status is not known to this service")
         builder.warnings.append(f"the status of licence {identifier} could not be checked here")
         return
+    changed_at = status.changed_at
     builder.status_now["licence"] = {
         "identifier": status.identifier,
         "status": status.status,
         "reason": status.reason,
-        "changed_at": iso_utc(status.changed_at),
+        "changed_at": iso_utc(changed_at) if changed_at is not None else None,
     }
-    why = f" ({status.reason})" if status.reason else ""
-    if status.status == LicenceState.ACTIVE:
+    if status.status == LicenceState.ACTIVE:  # the common case first, with nothing else worded
         builder.passed(name, f"licence {status.identifier} is active")
-    elif status.status == LicenceState.REVOKED:
+        return
+    why = f" ({status.reason})" if status.reason else ""
+    if status.status == LicenceState.REVOKED:
         builder.fail(name, SubIndication.REVOKED, f"licence {status.identifier} is revoked{why}")
     elif status.status == LicenceState.SUPERSEDED:
         newer = f" by {status.superseded_by}" if status.superseded_by else ""
