@@ -30,12 +30,14 @@ from fuzz_der import mutate_der
 from fuzz_kit import DEPT, examples, fuzz, long_mode, make_service, pdf_mutant, seeds
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from licence_bodies import business_body
+from licence_bodies import COMPANY, business_body
 from sqlalchemy import func, select
 
 from api import create_app
 from api.openapi import spec
 from trustsvc.apikeys import SystemActor, create_api_key
+from trustsvc.cli.demo import SAMPLE_HOLDER_USCC
+from trustsvc.formats.uscc import uscc_check_char
 from trustsvc.storage.models import AuditHead, Base
 
 _JSON_ROOTS = ("/api/", "/healthz", "/metrics")
@@ -393,7 +395,20 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
         ("/api/v1/licences/<identifier>/suspend", "POST"): [{"reason": "暂扣"}],
         ("/api/v1/licences/<identifier>/codes", "POST"): [{"ttl": 300}],
         ("/api/v1/trust/peers", "POST"): [{"url": "http://127.0.0.1:9/", "pin": "0" * 64}],
+        # the admin's creations (their 2xx paths, which blind bodies never reach)
+        ("/api/v1/departments", "POST"): [{"uscc": _NEW_DEPT, "name": "南京市测试局"}],
+        ("/api/v1/apikeys", "POST"): [
+            {"role": "verifier", "label": "酒店前台"},
+            {"role": "issuer", "department": DEPT},
+        ],
+        ("/api/v1/seals", "POST"): [{"name": "合同专用章", "department": DEPT}],
+        ("/api/v1/holder/codes", "POST"): [
+            {"holder": {"id_type": "001", "id": h}, "ttl": 120} for h in (SAMPLE_HOLDER_USCC, COMPANY)
+        ],
     }.get((rule, method), [])
+
+
+_NEW_DEPT = "11320100MB1234560" + uscc_check_char("11320100MB1234560")
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

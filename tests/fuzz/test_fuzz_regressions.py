@@ -14,6 +14,9 @@
    refused as unreadable: times beyond 2199 are not accepted.
 6. A service code (signed as a peer's would be) whose ``exp`` or ``iat`` is 2**40 - 1:
    ``fromtimestamp`` overflowed (500 at /api/v1/verify). Now a format error: beyond 2199 refused.
+7. A holder whose ``id_type`` is an object or an array (``POST /api/v1/holder/codes``, found once
+   the fuzz sent admin-keyed bodies seeded from valid ones): the set membership test raised
+   TypeError (500). Now 422 ``invalid_holder_id_type``, in every holder route.
 """
 
 from __future__ import annotations
@@ -164,3 +167,29 @@ def test_code_claim_times_beyond_the_calendar_are_refused_not_crashed(
         assert resp.status_code < 500, resp.get_data()[:300]
         report = resp.get_json()
         assert report["indication"] != "PASSED" and all(c["name"] != "internal_error" for c in report["checks"])
+
+
+@pytest.mark.parametrize("id_type", [{"a": 1}, ["001"], 1, None])
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/api/v1/holder/codes", {}),
+        ("/api/v1/holder/presentations", {"licences": [{"id": "LICENCE", "fields": ["name"]}], "purpose": "fuzz"}),
+        ("/api/v1/holder/consents", {"licences": ["LICENCE"], "purpose": "fuzz", "verifier": None}),
+    ],
+)
+def test_holder_id_type_of_another_json_type_is_refused_not_crashed(
+    corpus: Any, path: str, extra: dict[str, Any], id_type: Any
+) -> None:
+    """7. above."""
+    from api import create_app
+    from trustsvc.apikeys import create_api_key
+
+    with corpus.service.db.transaction() as s:
+        key = create_api_key(s, role="wallet", actor="fuzz-regression").token
+    client = create_app(service=corpus.service).test_client()
+    extra = json.loads(json.dumps(extra).replace("LICENCE", corpus.licence_id))
+    body = {"holder": {"id_type": id_type, "id": "91320100MA1ABCDE0X"}, **extra}
+    resp = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 422, resp.get_data()[:300]
+    assert resp.get_json()["error"]["code"] == "invalid_holder_id_type"

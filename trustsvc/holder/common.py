@@ -67,7 +67,11 @@ def holder_from_json(value: Any, name: str = "holder") -> HolderRef:
     if not isinstance(value, Mapping) or set(value) - {"id_type", "id"}:
         raise InvalidInputError(f"{name} must be an object {{id_type, id}}", code="invalid_holder", field=name)
     id_type, ident = value.get("id_type"), value.get("id")
-    if id_type not in HOLDER_ID_TYPES or id_type not in (PERSON_ID_TYPE, ORGANISATION_ID_TYPE):
+    if (
+        not isinstance(id_type, str)
+        or id_type not in HOLDER_ID_TYPES
+        or id_type not in (PERSON_ID_TYPE, ORGANISATION_ID_TYPE)
+    ):
         raise InvalidInputError(
             f"{name}.id_type must be one of {', '.join(sorted(HOLDER_ID_TYPES))}",
             code="invalid_holder_id_type",
