@@ -15,6 +15,7 @@ are also fed this service's own objects with their insides changed (see test_fuz
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import json
@@ -402,6 +403,18 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
             {"role": "issuer", "department": DEPT},
         ],
         ("/api/v1/seals", "POST"): [{"name": "合同专用章", "department": DEPT}],
+        ("/api/v1/holder/presentations", "POST"): [
+            {"holder": _SAMPLE_HOLDER, "licences": [{"id": _LICENCE, "fields": ["name"]}], "purpose": "fuzz"}
+        ],
+        ("/api/v1/holder/consents", "POST"): [
+            {
+                "holder": _SAMPLE_HOLDER,
+                "licences": [_LICENCE],
+                "purpose": "fuzz",
+                "verifier": None,
+                "valid_until": _SOON,
+            }
+        ],
         ("/api/v1/holder/codes", "POST"): [
             {"holder": {"id_type": "001", "id": h}, "ttl": 120} for h in (SAMPLE_HOLDER_USCC, COMPANY)
         ],
@@ -409,6 +422,10 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
 
 
 _NEW_DEPT = "11320100MB1234560" + uscc_check_char("11320100MB1234560")
+_SAMPLE_HOLDER = {"id_type": "001", "id": SAMPLE_HOLDER_USCC}
+_SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+_LICENCE = "@licence@"
+"""Stands in a seed for the fuzz service's licence (its identifier is known once it is issued)."""
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -470,7 +487,7 @@ def _request(draw: Any, api: App, rule: str, method: str) -> dict[str, Any]:
     request: dict[str, Any] = {"method": method, "path": path, "query_string": query, "headers": headers}
     if kind == "seeded":
         assert seeded is not None
-        request["data"] = draw(seeded)
+        request["data"] = draw(seeded).replace(_LICENCE.encode(), api.licence_id.encode())
         headers["Content-Type"] = "application/json"
     elif kind == "shaped":
         body = draw(_shaped_body(rule, method))
