@@ -403,6 +403,7 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
             {"role": "issuer", "department": DEPT},
         ],
         ("/api/v1/seals", "POST"): [{"name": "合同专用章", "department": DEPT}],
+        ("/api/v1/licence-types", "POST"): [_NEW_TYPE],
         ("/api/v1/holder/presentations", "POST"): [
             {"holder": _SAMPLE_HOLDER, "licences": [{"id": _LICENCE, "fields": ["name"]}], "purpose": "fuzz"}
         ],
@@ -423,6 +424,19 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
 
 _NEW_DEPT = "11320100MB1234560" + uscc_check_char("11320100MB1234560")
 _SAMPLE_HOLDER = {"id_type": "001", "id": SAMPLE_HOLDER_USCC}
+_NEW_TYPE = {  # a type of the region's own (its code: the defining department's USCC and a number)
+    "code": DEPT + "102",
+    "name": "新型农业经营主体证书",
+    "template": "farm_entity",
+    "holder_kind": "organisation",
+    "holder": {"name_field": "name", "id_field": "uscc"},
+    "validity": {"rule": "fixed_years", "years": 3},
+    "metadata": {"defining_authority": "江苏省农业农村厅"},
+    "fields": [
+        {"name": "name", "label": "主体名称", "code": "KZ_ZTMC", "max_length": 100, "example": "南京某某家庭农场"},
+        {"name": "uscc", "label": "统一社会信用代码", "code": "KZ_TYSHXYDM", "format": "uscc", "example": COMPANY},
+    ],
+}
 _SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 _LICENCE = "@licence@"
 """Stands in a seed for the fuzz service's licence (its identifier is known once it is issued)."""
