@@ -133,3 +133,53 @@ def test_unsigned_and_broken_pdfs_fail_without_raising(face) -> None:
     for junk in (b"%PDF-1.7\n", b"%PDF-1.7\n" + bytes(range(256)) * 8, unsigned[: len(unsigned) // 2]):
         broken = verify_bytes(junk, trust=NO_TRUST)
         assert broken.object["kind"] == "pdf" and broken.indication.value == "FAILED", broken.as_dict()
+
+
+def _rgb_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 30, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["png_with_alpha", "jpeg"])
+def test_prepared_seal_picture_draws_what_draw_image_draws(kind: str) -> None:
+    """The picture prepared once and reused (trustsvc.licences.pdf_picture) writes, in every
+    document, the bytes reportlab's own drawImage writes for it."""
+    import io
+
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen.canvas import Canvas
+
+    from trustsvc.licences.pdf_picture import draw_picture, prepared_picture
+
+    data = round_seal_picture("江苏省市场监督管理局").data if kind == "png_with_alpha" else _rgb_jpeg()
+
+    def page(draw) -> bytes:
+        canvas = Canvas(io.BytesIO(), pagesize=(600, 400), invariant=1)
+        canvas.drawString(10, 10, "before")
+        draw(canvas, 40, 50, 120, 90)
+        draw(canvas, 300, 50, 80, 80)  # twice in one document: one XObject
+        canvas.showPage()
+        return canvas.getpdfdata()
+
+    expected = page(
+        lambda c, *box: c.drawImage(ImageReader(io.BytesIO(data)), *box, mask="auto", preserveAspectRatio=True)
+    )
+    for _ in range(2):  # the second document reuses the prepared XObjects
+        assert page(lambda c, *box: draw_picture(c, prepared_picture(data), *box)) == expected
+    assert (b"/SMask" in expected) is (kind == "png_with_alpha")
+
+
+def test_a_seal_picture_that_is_no_picture_is_refused(face) -> None:
+    from trustsvc.licences.face_plan import plan_face
+    from trustsvc.licences.render import licence_font_path, render_plan_pdf
+
+    plan = plan_face(face, load_layout("business_licence"), font_path=licence_font_path())
+    broken = dataclasses.replace(plan, seal=dataclasses.replace(plan.seal, data=b"\x89PNG not a picture"))
+    with pytest.raises(ConfigurationError) as exc:
+        render_plan_pdf(broken)
+    assert exc.value.code == "seal_picture_unusable"

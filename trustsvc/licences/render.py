@@ -33,6 +33,7 @@ from ..formats.seals.model import SealPicture
 from ..formats.seals.picture import find_cjk_font
 from .face_plan import MAX_CODE_TEXT, PT_PER_MM, FacePlan, plan_face
 from .layout import LicenceLayout
+from .pdf_picture import draw_picture, prepared_picture
 
 __all__ = ["LicenceFace", "render_licence_pdf", "render_plan_pdf", "licence_font_path", "chinese_date", "MAX_CODE_TEXT"]
 
@@ -103,7 +104,6 @@ def render_plan_pdf(plan: FacePlan) -> bytes:
 
     :raises ConfigurationError: a seal picture that cannot be drawn.
     """
-    from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen.canvas import Canvas
 
     out = io.BytesIO()
@@ -153,19 +153,13 @@ def render_plan_pdf(plan: FacePlan) -> bytes:
         canvas.drawPath(path, stroke=0, fill=1)
     seal = plan.seal
     try:
-        image = ImageReader(io.BytesIO(seal.data))
+        picture = prepared_picture(seal.data)
     except Exception as exc:
         raise ConfigurationError(
             f"the seal picture ({seal.format}) cannot be drawn: {type(exc).__name__}", code="seal_picture_unusable"
         ) from exc
-    canvas.drawImage(
-        image,
-        seal.x_mm * _MM,
-        y(seal.top_mm + seal.height_mm),
-        seal.width_mm * _MM,
-        seal.height_mm * _MM,
-        mask="auto",
-        preserveAspectRatio=True,
+    draw_picture(
+        canvas, picture, seal.x_mm * _MM, y(seal.top_mm + seal.height_mm), seal.width_mm * _MM, seal.height_mm * _MM
     )
     canvas.showPage()
     canvas.save()
