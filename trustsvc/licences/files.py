@@ -72,6 +72,9 @@ STATUS_ATTACHMENT = "licence-status.json"
 list and that list's URL (W3C BitstringStatusListEntry's idea), covered by the PDF signature, so
 a verifier in another region finds the licence's bit (:mod:`trustsvc.federation.snapshot`)."""
 """The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
+_STORED_AS_IS = frozenset({METADATA_SIGNATURE_ATTACHMENT})
+"""PDF attachments written without ``/FlateDecode``: the SES_Signature is mostly the seal's PNG
+picture, already compressed (deflating its ~80 KB again saved 2 % and cost 1.5 ms a file)."""
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,7 @@ def _build(
         reason=f"{face.type_name} {row.identifier}",
         location=inputs.region_code,
         signing_time=when,
-        attachments=tuple(PdfAttachment(*item) for item in attached),
+        attachments=tuple(PdfAttachment(*item, compress=item[0] not in _STORED_AS_IS) for item in attached),
     )
     return seal_pdf(
         render_plan_pdf(plan),
