@@ -77,6 +77,9 @@ def postgres_database() -> Iterator[str | None]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+BENCH_PIN = "bench-pin-1234"
+
+
 @contextlib.contextmanager
 def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
     """A service in a temporary home: region 320000, one department and its seal."""
@@ -84,7 +87,7 @@ def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
         home = Path(tmp)
         env = {
             "TRUSTSVC_HOME": str(home),
-            "TRUSTSVC_HSM_PIN": "bench-pin-1234",
+            "TRUSTSVC_HSM_PIN": BENCH_PIN,
             "DATABASE_URL": database_url or f"sqlite:///{home / 'bench.db'}",
         }
         write_config(home / "config.toml", {"region": {"code": "320000", "name": "江苏省"}})

@@ -243,25 +243,32 @@ def _run_in_process(
     return {**report.as_dict(), "errors": [e.as_dict() for e in report.errors]}
 
 
-def _files_worker(args: tuple[Any, list[str], str, str]) -> tuple[int, list[str]]:
-    config, identifiers, actor, media_type = args
+_worker_service: Any = None
+
+
+def _init_files_worker(counter: Any, config: Any) -> None:
+    """Each files worker opens the service once (key store unlocked, self-test run), not once
+    per chunk of licences: that start cost about as much as making twenty PDFs."""
+    global _worker_service
+    _init_counter(counter)
+    _worker_service = _open(config)
+
+
+def _files_worker(args: tuple[list[str], str, str]) -> tuple[int, list[str]]:
+    identifiers, actor, media_type = args
     from ..licences.files import ensure_licence_file
 
-    service = _open(config)
     failed: list[str] = []
-    try:
-        for ident in identifiers:
-            try:
-                ensure_licence_file(service, ident, actor=actor, media_type=media_type)
-            except Exception as exc:
-                failed.append(f"{ident}: {getattr(exc, 'code', type(exc).__name__)}")
-            counter = _counter(None)
-            if counter is not None:
-                with counter.get_lock():
-                    counter.value += 1
-        return len(identifiers), failed
-    finally:
-        service.close()
+    for ident in identifiers:
+        try:
+            ensure_licence_file(_worker_service, ident, actor=actor, media_type=media_type)
+        except Exception as exc:
+            failed.append(f"{ident}: {getattr(exc, 'code', type(exc).__name__)}")
+        counter = _counter(None)
+        if counter is not None:
+            with counter.get_lock():
+                counter.value += 1
+    return len(identifiers), failed
 
 
 def licences_without_file(service: Any, media_type: str, *, every_version: bool) -> list[str]:
@@ -315,12 +322,12 @@ def files_make(ctx: click.Context, every_version: bool, fmt: str, workers: int |
     if todo:
         chunks = [todo[i : i + 20] for i in range(0, len(todo), 20)]
         config, actor = _c()._config(ctx), _c()._actor()
-        with ctx_mp.Pool(min(workers, len(chunks)), initializer=_init_counter, initargs=(counter,)) as pool:
+        with ctx_mp.Pool(min(workers, len(chunks)), initializer=_init_files_worker, initargs=(counter, config)) as pool:
             results = _run_with_progress(
                 f"files ({fmt})",
                 len(todo),
                 counter,
-                lambda: pool.map_async(_files_worker, [(config, c, actor, media_type) for c in chunks]),
+                lambda: pool.map_async(_files_worker, [(c, actor, media_type) for c in chunks]),
             )
         failed = [f for _, fs in results for f in fs]
     seconds = time.monotonic() - started
