@@ -126,8 +126,9 @@ ANALYSIS = """
   the trust material) is built once and reused. What remains beside the SM2 check, per new code
   (instructions counted with callgrind, signature stubbed): about 350 k instructions, down from
   about 470 k: decoding it (Base45, zlib, three CBOR items, the claims' checks, about half),
-  its status from the held list, and the 26-check report. Timed, that is about 0.82–0.86× of
-  the raw verification on this loaded machine (0.70–0.77× for the old code in the same minutes).
+  its status from the held list, and the 26-check report (a replayed signer assessment shares
+  its read-only trust-path entries). Timed, that is 0.85–0.88× of the raw verification on this
+  machine (0.70–0.77× for the code of a week ago in the same minutes).
 - **HTTP verify**: the trust material is the process's snapshot, rebuilt only when the
   trust-version counter moves (a poll every 0.5 s per worker); an anonymous verification of a
   static code or a licence PDF makes no database query (revocation and status come from the
@@ -156,9 +157,9 @@ ANALYSIS = """
   the chain head's lock, which also serialises concurrent issuers) and one fsync per commit
   (SQLite `synchronous=FULL`, kept: an acknowledged licence survives power loss). Batched
   (group) commits are the lever the issue names; not built.
-- **Licence PDFs**: about 22 ms each: two CMS SignedData (the signature and the TSA token), the
-  static code, reportlab drawing the face (6 ms) and pyHanko writing and digesting the
-  incremental update. Fixed so far: reportlab's C accelerator (`rl_accel`), asn1crypto
+- **Licence PDFs**: about 30 ms each with the store (22 ms to build one): two CMS SignedData
+  (the signature and the TSA token), the static code, reportlab drawing the face (6 ms) and
+  pyHanko writing and digesting the incremental update. Fixed so far: reportlab's C accelerator (`rl_accel`), asn1crypto
   structures frozen before SET OF sorting, no forced re-encoding when adding the time-stamp, the
   QR code as one path, the seal picture made into image XObjects once per picture instead of
   decoded, MD5-hashed and deflated for every PDF (12 ms of the 40 it took), the seal signature
