@@ -187,6 +187,8 @@ class App:
         # the holder consents to any verifier's use for "fuzz", so a redeem can pass
         consent = ConsentRequest(holder, (self.licence_id,), "fuzz", None, utcnow() + dt.timedelta(days=1))
         give_consent(service, consent, principal_or_actor=SystemActor("fuzz"))
+        # and a second one, which DELETE /holder/consents/<consent_id> may withdraw
+        self.spare_consent_id = give_consent(service, consent, principal_or_actor=SystemActor("fuzz"))["id"]
         tables = list(Base.metadata.sorted_tables)
         self.table_names = (*(t.name for t in tables), "audit_head.hash")
         # One statement, compiled once: the long run may ask it after every request.
@@ -331,6 +333,7 @@ def _path_value(api: App, name: str) -> st.SearchStrategy[str]:
         "slug": ["root", "services", DEPT, "ocsp", "tsa"],
         "issuer": [DEPT, DEPT.lower(), "91320100MA1ABCDE0X"],
         "key_id": [api.spare_key_id, "000000000000"],
+        "consent_id": [api.spare_consent_id, "0" * 16],
         "encoded": ["MAA=", "AAAA", "%2F%2F"],
     }.get(name, [])
     text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/?#%"), min_size=1, max_size=60)
@@ -369,6 +372,16 @@ _MULTIPART_FIELDS = st.dictionaries(
 
 @functools.cache
 def _query(rule: str, method: str) -> st.SearchStrategy[dict[str, str]]:
+    drawn = _drawn_query(rule, method)
+    if "id_type" not in _query_keys(rule, method):
+        return drawn
+    # the routes that name a holder in the query also get the fuzz service's holder, so their
+    # answers for a real holder are fuzzed too (with up to two drawn parameters beside it)
+    holder = {"id_type": "001", "id": SAMPLE_HOLDER_USCC}
+    return drawn | drawn.map(lambda extra: {**extra, **holder})
+
+
+def _drawn_query(rule: str, method: str) -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(
         st.sampled_from(_query_keys(rule, method)) | st.text(max_size=6),
         st.text(max_size=20)
