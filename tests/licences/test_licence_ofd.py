@@ -151,6 +151,50 @@ def test_a_good_ofd_passes_every_check_and_names_the_licence(service, issued) ->
     assert any(t.get("trust_anchor") for t in report.trust_path)
 
 
+def _subpaths(data: str) -> list[list[tuple[float, float]]]:
+    """The closed polygons of OFD AbbreviatedData made of ``M``, ``L`` and ``C`` only."""
+    polygons: list[list[tuple[float, float]]] = []
+    tokens = data.split()
+    at = 0
+    while at < len(tokens):
+        op = tokens[at]
+        if op == "C":
+            at += 1
+            continue
+        assert op in ("M", "L"), op
+        point = (float(tokens[at + 1]), float(tokens[at + 2]))
+        if op == "M":
+            polygons.append([point])
+        else:
+            polygons[-1].append(point)
+        at += 3
+    return polygons
+
+
+def test_the_qr_path_filled_is_the_static_code_a_scanner_reads(service, issued) -> None:
+    """The QR is page content (one filled path), not a picture: drawn as a reader fills it, it
+    scans back to the licence's static service code."""
+    import zxingcpp
+    from PIL import Image, ImageDraw
+
+    from trustsvc.codes.service import static_code_text
+
+    row, data = issued
+    ns = {"ofd": "http://www.ofdspec.org/2016"}
+    qr = ElementTree.fromstring(_members(data)[CONTENT]).find(".//ofd:PathObject[@Rule='NonZero']", ns)
+    assert qr is not None and qr.get("Fill") == "true" and qr.get("CTM") is None
+    _, _, width, height = (float(v) for v in (qr.get("Boundary") or "").split())
+    px = 12  # per mm: a module is several pixels
+    image = Image.new("L", (round(width * px), round(height * px)), 255)
+    draw = ImageDraw.Draw(image)
+    for polygon in _subpaths(qr.findtext("ofd:AbbreviatedData", "", ns)):
+        draw.polygon([(x * px, y * px) for x, y in polygon], fill=0)
+    found = zxingcpp.read_barcodes(image)
+    assert [b.text for b in found if b.format == zxingcpp.BarcodeFormat.QRCode] == [
+        static_code_text(service, row.identifier)
+    ]
+
+
 @pytest.mark.parametrize("ltype", NATIONAL_TYPES, ids=lambda t: t.template)
 def test_every_shipped_type_renders_as_ofd_verifies_and_ofdkit_reads_every_field(
     service, seal, client, keys, ltype
