@@ -10,6 +10,7 @@ import sys
 import time
 
 from trustsvc.apikeys import SystemActor
+from trustsvc.context import TrustService
 from trustsvc.licences.files import OFD_MEDIA_TYPE, PDF_MEDIA_TYPE, ensure_licence_file
 from trustsvc.licences.render import render_licence_pdf  # noqa: F401  (imported so the font loads outside the timing)
 from trustsvc.licences.service import issue_licence
@@ -23,11 +24,11 @@ __all__ = ["results"]
 _WORKERS = 2
 
 
-def _files_make(svc: object, count: int) -> float:
+def _files_make(svc: TrustService, count: int) -> float:
     """``trustsvc files make --workers 2`` over ``count`` licences without a file, as an operator
     runs it after an import: files per second from the command's start (its worker processes'
     start-up included) to its end."""
-    config = svc.config  # type: ignore[attr-defined]
+    config = svc.config
     env = {
         **os.environ,
         "TRUSTSVC_HOME": str(config.home),

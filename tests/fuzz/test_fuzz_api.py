@@ -377,8 +377,7 @@ def _query(rule: str, method: str) -> st.SearchStrategy[dict[str, str]]:
         return drawn
     # the routes that name a holder in the query also get the fuzz service's holder, so their
     # answers for a real holder are fuzzed too (with up to two drawn parameters beside it)
-    holder = {"id_type": "001", "id": SAMPLE_HOLDER_USCC}
-    return drawn | drawn.map(lambda extra: {**extra, **holder})
+    return drawn | drawn.map(lambda extra: {**extra, **_SAMPLE_HOLDER})
 
 
 def _drawn_query(rule: str, method: str) -> st.SearchStrategy[dict[str, str]]:
@@ -444,7 +443,8 @@ def _seed_bodies(rule: str, method: str) -> list[Any]:
             {"code": _HOLDER_CODE, "purpose": "fuzz", "licences": [_LICENCE]},
         ],
         ("/api/v1/holder/codes", "POST"): [
-            {"holder": {"id_type": "001", "id": h}, "ttl": 120} for h in (SAMPLE_HOLDER_USCC, COMPANY)
+            {"holder": _SAMPLE_HOLDER, "ttl": 120},
+            {"holder": {"id_type": "001", "id": COMPANY}, "ttl": 120},
         ],
     }.get((rule, method), [])
 

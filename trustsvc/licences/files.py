@@ -67,11 +67,11 @@ FILE_FORMATS = {"pdf": PDF_MEDIA_TYPE, "ofd": OFD_MEDIA_TYPE}
 METADATA_ATTACHMENT = "licence-metadata.json"
 """The canonical GB/T 36903 metadata exactly as sealed."""
 METADATA_SIGNATURE_ATTACHMENT = "licence-metadata.ses"
+"""The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
 STATUS_ATTACHMENT = "licence-status.json"
 """``{"issuer", "status_index", "status_list"}``: the version's index in its issuer's signed status
 list and that list's URL (W3C BitstringStatusListEntry's idea), covered by the PDF signature, so
 a verifier in another region finds the licence's bit (:mod:`trustsvc.federation.snapshot`)."""
-"""The department seal's GB/T 38540 SES_Signature over :data:`METADATA_ATTACHMENT`."""
 _STORED_AS_IS = frozenset({METADATA_SIGNATURE_ATTACHMENT})
 """PDF attachments written without ``/FlateDecode``: the SES_Signature is mostly the seal's PNG
 picture, already compressed (deflating its ~80 KB again saved 2 % and cost 1.5 ms a file)."""
