@@ -8,7 +8,9 @@ because verifiers see the same few issuer keys over and over.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -50,6 +52,15 @@ class PublicKey:
             self._ec.verify(bytes(signature), bytes(message), ec.ECDSA(hashes.SHA256()))
         except ValueError as exc:  # malformed DER
             raise InvalidSignature("ECDSA signature is malformed") from exc
+
+    def message_hash(self, *, sm2_id: bytes = DEFAULT_SM2_ID) -> Any:
+        """The running hash a signature of this key is over, fed with what goes before the
+        message: SM3 over ``Z`` (GB/T 32918.2) for SM2, an empty SHA-256 for ECDSA. Update it
+        with the message, then pass its digest to :meth:`verify_digest` or
+        :meth:`hsm.Signer.sign_digest`; ``.copy()`` it to hash a shared start only once."""
+        if self.algorithm is KeyAlgorithm.SM2:
+            return hashlib.new("sm3", sm2_z(self._point, bytes(sm2_id)))
+        return hashlib.sha256()
 
     def verify_digest(self, digest: bytes, signature: bytes) -> None:
         """Verify over a precomputed digest (SM2: ``e = SM3(Z || M)``; ECDSA: SHA-256)."""

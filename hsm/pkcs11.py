@@ -170,12 +170,17 @@ class Pkcs11Signer(Signer):
 
     def sign(self, message: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
         if self._algorithm is KeyAlgorithm.SM2:
-            digest = hashlib.new("sm3", sm2_z(self._point, bytes(sm2_id)) + bytes(message)).digest()
+            return self.sign_digest(hashlib.new("sm3", sm2_z(self._point, bytes(sm2_id)) + bytes(message)).digest())
+        return self.sign_digest(hashlib.sha256(bytes(message)).digest())
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise HSMError("a message hash is 32 bytes")
+        if self._algorithm is KeyAlgorithm.SM2:
             mechanism = self._store._sm2_sign_mechanism()
         else:
-            digest = hashlib.sha256(bytes(message)).digest()
             mechanism = self._store._ecdsa_mechanism()
-        raw = self._store._sign_raw(self._key, digest, mechanism, self._key_ref)
+        raw = self._store._sign_raw(self._key, bytes(digest), mechanism, self._key_ref)
         try:
             return signature_from_raw(raw)
         except InvalidSignature as exc:

@@ -28,6 +28,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -146,7 +147,6 @@ class SoftSigner(Signer):
 
     def sign(self, message: bytes, *, sm2_id: bytes = DEFAULT_SM2_ID) -> bytes:
         if self._algorithm is KeyAlgorithm.SM2:
-            handle: SM2KeyHandle = self._handle  # type: ignore[assignment]
             sm2_id = bytes(sm2_id)
             z = self._z.get(sm2_id)
             if z is None:
@@ -155,9 +155,17 @@ class SoftSigner(Signer):
                     self._z[sm2_id] = z
             h = hashlib.new("sm3", z)
             h.update(message)
-            return handle.sign_digest(h.digest())
+            return self.sign_digest(h.digest())
+        return self.sign_digest(hashlib.sha256(bytes(message)).digest())
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise HSMError("a message hash is 32 bytes")
+        if self._algorithm is KeyAlgorithm.SM2:
+            handle: SM2KeyHandle = self._handle  # type: ignore[assignment]
+            return handle.sign_digest(bytes(digest))
         key: ec.EllipticCurvePrivateKey = self._handle  # type: ignore[assignment]
-        return key.sign(bytes(message), ec.ECDSA(hashes.SHA256()))
+        return key.sign(bytes(digest), ec.ECDSA(Prehashed(hashes.SHA256())))
 
 
 class SoftKeyStore(KeyStore):

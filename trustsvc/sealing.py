@@ -22,7 +22,7 @@ from hsm import sm3
 from .audit import AuditEvent, record
 from .context import TrustService
 from .errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from .formats.seals.make import SealSpec, make_seal, sign_document
+from .formats.seals.make import SealSpec, make_seal, sign_document_parts
 from .formats.seals.model import ParsedSeal, SealPicture
 from .formats.seals.parse import parse_seal
 from .formats.seals.picture import load_uploaded_picture, render_round_seal
@@ -400,7 +400,7 @@ def apply_seal_in_session(
             "make a new seal (or renew, which re-makes its seals)",
             code="seal_signer_not_listed",
         )
-    signature = sign_document(
+    signed = sign_document_parts(
         data,
         seal=seal.der,
         signer=key,
@@ -409,6 +409,7 @@ def apply_seal_in_session(
         time=now,
         timestamper=stamper,
     )
+    signature = signed.der
     digest = sm3(data).hex()
     record(
         session,
@@ -422,7 +423,7 @@ def apply_seal_in_session(
                 "data_sm3": digest,
                 "property_info": property_info,
                 "timestamped": stamper is not None,
-                "signature_sha256": hashlib.sha256(signature).hexdigest(),
+                "signature_sha256": signed.sha256.hex(),
             },
         ),
     )

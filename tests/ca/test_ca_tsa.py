@@ -207,6 +207,9 @@ def test_respond_never_raises_on_signer_failure(pki, clock):
         def sign(self, message, *, sm2_id=hsm.DEFAULT_SM2_ID):
             raise hsm.HSMError("token removed")
 
+        def sign_digest(self, digest):
+            raise hsm.HSMError("token removed")
+
     authority = TimeStampAuthority(Broken(), pki.leaves["tsa"].der, policy_oid=POLICY, clock=clock)
     assert _reject(authority, build_timestamp_request(DATA)) == {"system_failure"}
 

@@ -5,6 +5,7 @@ refusal of ``make`` and every verdict the verifier must reach on faulty inputs b
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -36,10 +37,19 @@ from trustsvc.formats.seals import (
     parse_seal,
     parse_ses_signature,
     sign_document,
+    sign_document_parts,
     verify_seal,
     verify_ses_signature,
 )
-from trustsvc.formats.seals.asn1 import ExtData, SESealV4, SESSignatureV4
+from trustsvc.formats.seals.asn1 import (
+    ExtData,
+    SESealV4,
+    SESealV5,
+    SESSignatureV4,
+    SESSignatureV5,
+    TBSSignV4,
+    TBSSignV5,
+)
 from trustsvc.formats.trust import TrustContext
 
 UTC = UTC
@@ -112,6 +122,57 @@ def test_gmalg_verifies_what_we_made(pki: Hierarchy, our_seal: bytes, our_signat
     assert sig["to_sign"]["eseal"].dump() == our_seal
     assert sig["to_sign"]["data_hash"].native == hsm.sm3(DOCUMENT)
     assert sig["signature_alg_id"].dotted == "1.2.156.10197.1.501"
+
+
+def test_signatures_are_the_schema_encoding_around_the_seal_bytes(pki: Hierarchy, our_seal: bytes) -> None:
+    """sign_document puts the DER together from its fields around the seal's own bytes and
+    hashes around a cached hash of the seal: each result must be what asn1crypto's schema
+    classes encode, verify under gmalg (its own SM3 and SM2), and say truly where its seal is
+    and what its SHA-256 is. Property lengths from 1 to 300 move the length headers, and every
+    seal is signed three times (the cached hash reused)."""
+    tsa = FakeTSA(datetime.now(UTC).replace(microsecond=0))
+    v5 = v5_seal(pki, tsa.stamp(b"value"))
+    signer = gmalg.SM2(pk=_point(pki.signer.cert), uid=hsm.DEFAULT_SM2_ID)
+    seen = 0
+    for seal, tbs_class, signature_class, seal_class in (
+        (our_seal, TBSSignV4, SESSignatureV4, SESealV4),
+        (v5, TBSSignV5, SESSignatureV5, SESealV5),
+    ):
+        for prop in ("/a", "x" * 120, "y" * 300, "/a"):
+            for stamper in (None, tsa.stamp):
+                made = sign_document_parts(
+                    DOCUMENT,
+                    seal=seal,
+                    signer=pki.signer.signer,
+                    signer_cert=pki.signer.cert,
+                    property_info=prop,
+                    timestamper=stamper,
+                )
+                back = signature_class.load(made.der)
+                tbs = back["to_sign"]
+                fields = {
+                    "to_sign": tbs_class(
+                        {
+                            "version": 5 if tbs_class is TBSSignV5 else 4,
+                            "eseal": seal_class.load(seal),
+                            "time_info": tbs["time_info"].native,
+                            "data_hash": hsm.sm3(DOCUMENT),
+                            "property_info": prop,
+                        }
+                    ),
+                    "cert": pki.signer.cert,
+                    "signature_alg_id": "1.2.156.10197.1.501",
+                    "signature": back["signature"].native,
+                }
+                if stamper is not None:
+                    fields["time_stamp"] = back["time_stamp"].native
+                assert made.der == signature_class(fields).dump()
+                assert made.der[made.seal_offset : made.seal_offset + len(seal)] == seal
+                assert made.sha256 == hashlib.sha256(made.der).digest()
+                assert signer.verify(tbs.dump(), *_gmalg_rs(back["signature"].native))
+                assert not signer.verify(tbs.dump() + b"\x00", *_gmalg_rs(back["signature"].native))
+                seen += 1
+    assert seen == 16
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")

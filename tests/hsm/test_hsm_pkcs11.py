@@ -141,6 +141,11 @@ def test_p256_signatures_verify_with_hsm_and_cryptography(store):
         hsm.verify(signer.public_key, message + b"!", signature)
     with pytest.raises(CryptoInvalidSignature):
         public.verify(signature, message + b"!", ec.ECDSA(hashes.SHA256()))
+    digest = hsm.load_public_key(signer.public_key).message_hash()
+    digest.update(message)
+    from_digest = signer.sign_digest(digest.digest())  # what sign_document asks of the token
+    hsm.verify(signer.public_key, message, from_digest)
+    public.verify(from_digest, message, ec.ECDSA(hashes.SHA256()))
 
 
 def test_keys_are_found_by_label_after_reopening(softhsm, store):

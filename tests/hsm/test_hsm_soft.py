@@ -113,6 +113,25 @@ def test_reopened_store_signs_under_the_same_public_key(keystore_dir: Path, algo
     assert reopened.has_key(ref) and not reopened.has_key("soft:other")
 
 
+@pytest.mark.parametrize("algorithm", list(hsm.KeyAlgorithm))
+def test_a_digest_of_the_message_hash_signs_the_message(keystore_dir: Path, algorithm) -> None:
+    """sign_digest over PublicKey.message_hash (fed in two parts, through a copy) is a signature
+    of the whole message, as sign() makes it; another message or a short digest is refused."""
+    store = SoftKeyStore(keystore_dir, PIN, create=True)
+    signer = store.signer(store.create_key("digest", algorithm))
+    start = hsm.load_public_key(signer.public_key).message_hash()
+    start.update(b"the seal, hashed once ")
+    h = start.copy()
+    h.update(b"then the licence")
+    sig = signer.sign_digest(h.digest())
+    hsm.verify(signer.public_key, b"the seal, hashed once then the licence", sig)
+    hsm.verify_digest(signer.public_key, h.digest(), sig)
+    with pytest.raises(hsm.InvalidSignature):
+        hsm.verify(signer.public_key, b"the seal, hashed once then another licence", sig)
+    with pytest.raises(hsm.HSMError):
+        signer.sign_digest(h.digest()[:31])
+
+
 def test_sm2_soft_signer_custom_id(keystore_dir: Path) -> None:
     store = SoftKeyStore(keystore_dir, PIN, create=True)
     signer = store.signer(store.create_key("a"))

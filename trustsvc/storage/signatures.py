@@ -16,6 +16,7 @@ edited seal row is refused here and an edited stored part fails the signature's 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 
@@ -49,17 +50,29 @@ def known_seal(digest: bytes) -> bytes | None:
     return _seals.get(digest)
 
 
-def compact(signature: bytes, seal_der: bytes) -> bytes:
+def compact(signature: bytes, seal_der: bytes, *, seal_offset: int | None = None) -> bytes:
     """``signature`` with ``seal_der`` cut out; the whole ``signature`` when it does not carry
-    that seal (nothing is lost: :func:`expand` returns either form unchanged or reassembled)."""
-    at = signature.find(seal_der)
-    if at < 0 or not seal_der:
+    that seal (nothing is lost: :func:`expand` returns either form unchanged or reassembled).
+    ``seal_offset``: where the seal starts, when the signer knows it (else it is searched for)."""
+    if not seal_der:
         return signature
-    digest = remember_seal(seal_der)
-    out = MAGIC + digest + at.to_bytes(4, "big") + signature[:at] + signature[at + len(seal_der) :]
-    if expand(out, seal_der) != signature:  # cannot happen; a cheap guard against a silent loss
+    if seal_offset is None:
+        at = signature.find(seal_der)
+    else:
+        at = seal_offset if signature[seal_offset : seal_offset + len(seal_der)] == seal_der else -1
+    if at < 0:
         return signature
-    return out
+    digest = remember_seal(seal_der, _seal_digest(seal_der))
+    rest = signature[:at] + signature[at + len(seal_der) :]
+    if rest[:at] + seal_der + rest[at:] != signature:  # cannot happen; a cheap guard against a silent loss
+        return signature
+    return MAGIC + digest + at.to_bytes(4, "big") + rest
+
+
+@functools.lru_cache(maxsize=64)
+def _seal_digest(seal_der: bytes) -> bytes:
+    """SHA-256 of a seal a department signs with again and again (hashed once, not per licence)."""
+    return hashlib.sha256(seal_der).digest()
 
 
 def seal_sha256(stored: bytes) -> bytes | None:

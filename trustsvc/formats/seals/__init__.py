@@ -13,7 +13,7 @@ OFD documents are verified by :mod:`trustsvc.formats.ofd`; trust inputs live in 
 from __future__ import annotations
 
 from .errors import SealingError, SealPictureError, SESFormatError
-from .make import SealSpec, make_seal, sign_document
+from .make import SealSpec, SignedDocument, make_seal, sign_document, sign_document_parts
 from .model import CertDigest, CertList, ParsedSeal, ParsedSESSignature, SealHeader, SealPicture, TimeInfo
 from .parse import identify, parse_seal, parse_ses_signature
 from .picture import load_uploaded_picture, render_round_seal, round_seal_picture
@@ -27,6 +27,8 @@ __all__ = [
     "SealPicture",
     "make_seal",
     "sign_document",
+    "sign_document_parts",
+    "SignedDocument",
     "ParsedSeal",
     "ParsedSESSignature",
     "SealHeader",

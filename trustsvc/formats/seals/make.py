@@ -19,6 +19,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from asn1crypto import core
+from asn1crypto import parser as asn1_parser
 
 import hsm
 from ca.certs import ParsedCertificate, parse_certificate
@@ -29,18 +33,22 @@ from trustsvc.formats.trust import aware
 from .asn1 import (
     CertDigestObj,
     SESealV4,
-    SESealV5,
     SESSealInfoV4,
-    SESSignatureV4,
-    SESSignatureV5,
-    TBSSignV4,
-    TBSSignV5,
 )
 from .errors import SealingError
 from .model import ParsedSeal, SealPicture
 from .parse import parse_seal
 
-__all__ = ["SealSpec", "SealPicture", "make_seal", "sign_document", "Timestamper", "CERT_DIGEST_TYPE"]
+__all__ = [
+    "SealSpec",
+    "SealPicture",
+    "SignedDocument",
+    "make_seal",
+    "sign_document",
+    "sign_document_parts",
+    "Timestamper",
+    "CERT_DIGEST_TYPE",
+]
 
 Timestamper = Callable[[bytes], bytes]
 """``timestamper(signature_value) -> time-stamp token DER`` (messageImprint over the value)."""
@@ -235,6 +243,40 @@ def _usable_seal(seal: bytes) -> ParsedSeal:
     return parsed
 
 
+@dataclass(frozen=True)
+class SignedDocument:
+    """An ``SES_Signature`` with what its callers would otherwise work out again over its 80 KB:
+    where the seal sits in it (a licence row stores the signature without it) and its SHA-256
+    (the audit event names it)."""
+
+    der: bytes
+    seal_offset: int
+    sha256: bytes
+
+
+_VERSION_DER = {4: core.Integer(4).dump(), 5: core.Integer(5).dump()}
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed_through_seal(kind: str, spki: bytes, head: bytes, seal: bytes) -> Any:
+    """A hash fed with ``head`` and then the seal; never updated (callers take a copy).
+
+    A department's signatures differ only after their seal: the TBS_Sign is its length header,
+    the version, the seal, then a few hundred bytes of time, data hash and property. So the
+    seal's 80 KB are hashed once per key and length header, not once per signature (three
+    times per licence: SM3 for the signature, its self-check, SHA-256 for the audit)."""
+    h = hsm.load_public_key(spki).message_hash() if kind == "signed" else hashlib.new(kind)
+    h.update(head)
+    h.update(seal)
+    return h
+
+
+def _sequence(contents: bytes) -> tuple[bytes, int]:
+    """DER ``SEQUENCE`` of ``contents`` and the length of its header."""
+    der = asn1_parser.emit(0, 1, 16, contents)
+    return der, len(der) - len(contents)
+
+
 def sign_document(
     data: bytes,
     *,
@@ -245,7 +287,34 @@ def sign_document(
     time: datetime | None = None,
     timestamper: Timestamper | None = None,
 ) -> bytes:
-    """An ``SES_Signature`` (v4, or v5-shaped for a v5 seal) over ``data``, in DER.
+    """An ``SES_Signature`` (v4, or v5-shaped for a v5 seal) over ``data``, in DER; see
+    :func:`sign_document_parts`."""
+    return sign_document_parts(
+        data,
+        seal=seal,
+        signer=signer,
+        signer_cert=signer_cert,
+        property_info=property_info,
+        time=time,
+        timestamper=timestamper,
+    ).der
+
+
+def sign_document_parts(
+    data: bytes,
+    *,
+    seal: bytes,
+    signer: hsm.Signer,
+    signer_cert: bytes,
+    property_info: str,
+    time: datetime | None = None,
+    timestamper: Timestamper | None = None,
+) -> SignedDocument:
+    """An ``SES_Signature`` (v4, or v5-shaped for a v5 seal) over ``data``.
+
+    The DER is put together from its fields' asn1crypto encodings around the seal's own bytes,
+    which go in unchanged (a seal re-encoded would not be what its maker signed), and the parts
+    before and after the seal are hashed around a cached hash of it (:func:`_hashed_through_seal`).
 
     :param property_info: what was signed (for OFD: the Signature.xml path); IA5String.
     :param time: the signing time written to ``timeInfo``; default now.
@@ -276,33 +345,37 @@ def sign_document(
             code="outside_seal_validity",
         )
     _usable_at(cert, when, "signer")
-    v5 = parsed.version == "v5"
-    tbs_class, signature_class = (TBSSignV5, SESSignatureV5) if v5 else (TBSSignV4, SESSignatureV4)
-    tbs = tbs_class(
-        {
-            "version": 5 if v5 else 4,
-            "eseal": (SESealV5 if v5 else SESealV4).load(parsed.der),
-            "time_info": when,
-            # The hash of the signature algorithm (verify.py reads it back that way): SM3 for
-            # SM2, SHA-256 for a P-256 signer on a token without SM2.
-            "data_hash": hashlib.new(signer.algorithm.hash_name, bytes(data)).digest(),
-            "property_info": property_info,
-        }
+    # TBS_Sign ::= SEQUENCE { version, eseal, timeInfo, dataHash, propertyInfo } (TBSSignV4/V5)
+    version = _VERSION_DER[5 if parsed.version == "v5" else 4]
+    after_seal = (
+        core.GeneralizedTime(when).dump()
+        # The hash of the signature algorithm (verify.py reads it back that way): SM3 for
+        # SM2, SHA-256 for a P-256 signer on a token without SM2.
+        + core.OctetBitString(hashlib.new(signer.algorithm.hash_name, bytes(data)).digest()).dump()
+        + core.IA5String(property_info).dump()
     )
-    tbs_der = tbs.dump()
-    signature = signer.sign(tbs_der)
+    tbs_der, tbs_header = _sequence(version + parsed.der + after_seal)
+    before_seal = tbs_der[: tbs_header + len(version)]
+    signed = _hashed_through_seal("signed", cert.spki, before_seal, parsed.der).copy()
+    signed.update(after_seal)
+    digest = signed.digest()
+    signature = signer.sign_digest(digest)
     try:
-        hsm.verify(cert.spki, tbs_der, signature)
+        hsm.verify_digest(cert.spki, digest, signature)
     except hsm.InvalidSignature as exc:
         raise SealingError(
             f"the signer {signer.key_ref} produced a signature that does not verify", code="signer_fault"
         ) from exc
-    fields: dict[str, object] = {
-        "to_sign": tbs,
-        "cert": cert.der,
-        "signature_alg_id": signer.signature_algorithm_oid,
-        "signature": signature,
-    }
+    # SES_Signature ::= SEQUENCE { toSign, cert, signatureAlgID, signature, timeStamp [0] OPTIONAL }
+    rest = (
+        core.OctetString(cert.der).dump()
+        + core.ObjectIdentifier(signer.signature_algorithm_oid).dump()
+        + core.OctetBitString(signature).dump()
+    )
     if timestamper is not None:
-        fields["time_stamp"] = bytes(timestamper(signature))
-    return signature_class(fields).dump()
+        rest += core.OctetBitString(bytes(timestamper(signature)), explicit=0).dump()
+    der, header = _sequence(tbs_der + rest)
+    seal_offset = header + len(before_seal)
+    whole = _hashed_through_seal("sha256", b"", der[:seal_offset], parsed.der).copy()
+    whole.update(memoryview(der)[seal_offset + len(parsed.der) :])
+    return SignedDocument(der, seal_offset, whole.digest())
