@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hsm.algorithms import sm3
@@ -121,15 +121,23 @@ def record(session: Session, event: AuditEvent, *, now: dt.datetime | None = Non
     return row
 
 
+_HEADS = cast(Table, AuditHead.__table__)
+_LOCK_HEAD = select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == 1).with_for_update()
+_MOVE_HEAD = update(_HEADS).where(_HEADS.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_INSERT_EVENTS = insert(cast(Table, AuditEventRecord.__table__))
+"""record_many's statements, built once (Core: the head is read and moved without the ORM's
+unit of work; :func:`_locked_head` re-reads it with ``populate_existing`` for :func:`record`)."""
+
+
 def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime | None = None) -> int:
     """Append ``events`` in order inside the caller's transaction, chained exactly as
     :func:`record` would one by one, with one head lock and one multi-row insert. Call it last,
     right before the commit. Returns the new head's ``seq``."""
     session.flush()  # rows record() added in this transaction go first
-    head = _locked_head(session)
+    head_seq, head_hash = session.execute(_LOCK_HEAD).one()
     if not events:
-        return head.seq
-    seq, prev = head.seq, head.hash
+        return int(head_seq)
+    seq, prev = int(head_seq), str(head_hash)
     ts = _now_text(now)
     rows: list[dict[str, Any]] = []
     for event in events:
@@ -153,13 +161,11 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
             }
         )
         prev = digest
-    table = cast(Table, AuditEventRecord.__table__)
     if can_copy(session, len(rows)):
-        copy_rows(session, table, rows)
+        copy_rows(session, cast(Table, AuditEventRecord.__table__), rows)
     else:
-        session.execute(insert(table), rows)
-    head.seq, head.hash = seq, prev
-    session.flush()
+        session.execute(_INSERT_EVENTS, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     return seq
 
 

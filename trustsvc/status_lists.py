@@ -70,9 +70,9 @@ import re
 import threading
 import zlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -392,19 +392,18 @@ def _refresh_at(issued_at: dt.datetime, next_update: dt.datetime) -> dt.datetime
     return issued_at + (next_update - issued_at) / 2
 
 
+_LISTS = cast(Table, StatusListRecord.__table__)
+_HEAD = (
+    select(_LISTS.c.sequence, _LISTS.c.size, _LISTS.c.issued_at, _LISTS.c.next_update, _LISTS.c.audit_seq)
+    .where(_LISTS.c.department_id == bindparam("department"))
+    .order_by(_LISTS.c.sequence.desc())
+    .limit(1)
+)
+"""Built once: every issuance reads it (:func:`cover_new_index`)."""
+
+
 def _head(session: Session, department_id: int) -> _Head | None:
-    row = session.execute(
-        select(
-            StatusListRecord.sequence,
-            StatusListRecord.size,
-            StatusListRecord.issued_at,
-            StatusListRecord.next_update,
-            StatusListRecord.audit_seq,
-        )
-        .where(StatusListRecord.department_id == department_id)
-        .order_by(StatusListRecord.sequence.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_HEAD, {"department": department_id}).first()
     return (
         None
         if row is None

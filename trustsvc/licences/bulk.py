@@ -50,7 +50,7 @@ from .service import (
     CHINA,
     MAX_IDEMPOTENCY_KEY,
     _check_request,
-    _region_code,
+    _region_of,
     _request_hash,
     request_from_json,
 )
@@ -248,8 +248,7 @@ def import_rows(
     """Import ``rows`` ((row number, parsed row or parse error)); returns what happened.
     ``accept`` picks the rows this caller imports (a worker's share); the others are not counted."""
     report = ImportReport()
-    with service.db.reader() as session:
-        region_code = _region_code(session)
+    region_code = _region_of(service.db)
     pending: list[tuple[int, Pending]] = []
 
     def flush() -> None:

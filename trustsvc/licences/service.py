@@ -410,6 +410,17 @@ def _department(session: Session, uscc: str, *, lock: bool) -> Department:
     return dept
 
 
+def _region_of(db: Database) -> str:
+    """The region's code, read once per process (it never changes after ``trustsvc init``).
+
+    :raises NotFoundError: ``region_not_found`` before ``trustsvc init``.
+    """
+    code = db.region_code()
+    if not code:
+        raise NotFoundError("no region is initialised", code="region_not_found")
+    return code
+
+
 def _region_code(session: Session) -> str:
     region = session.execute(select(Region)).scalars().first()
     if region is None:
@@ -531,8 +542,8 @@ def issue_licence_outcome(
             code="invalid_idempotency_key",
             field="Idempotency-Key",
         )
+    region_code = _region_of(service.db)
     with service.db.reader() as session:
-        region_code = _region_code(session)
         # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
         catalogue = catalogue_of(region_code, session)  # read once for both lookups
         ltype = resolve_type(region_code, request.type_code, catalogue)

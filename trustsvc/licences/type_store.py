@@ -26,9 +26,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,12 +196,13 @@ def _from_row(definition: str, template: str, origin: str, version: int) -> Lice
         ) from None
 
 
+_VERSIONS = cast(Table, LicenceTypeVersionRecord.__table__)
+_MARKER = select(_VERSIONS.c.id, _VERSIONS.c.digest).order_by(_VERSIONS.c.id.desc()).limit(1)
+"""Built once: every issuance reads it to see whether the catalogue changed."""
+
+
 def _marker(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(LicenceTypeVersionRecord.id, LicenceTypeVersionRecord.digest)
-        .order_by(LicenceTypeVersionRecord.id.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_MARKER).first()
     return (int(row[0]), str(row[1])) if row is not None else (0, "")
 
 
