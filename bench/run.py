@@ -20,7 +20,18 @@ from pathlib import Path
 
 from .harness import Result, pin_to_one_core
 
-SECTIONS = ("crypto", "verification", "issuance", "files", "codes", "holder", "snapshot", "dashboard", "http")
+SECTIONS = (
+    "crypto",
+    "verification",
+    "issuance",
+    "imports",
+    "files",
+    "codes",
+    "holder",
+    "snapshot",
+    "dashboard",
+    "http",
+)
 
 
 def _cpu_model() -> str:
@@ -206,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
-    for name in ("files", "codes", "holder", "snapshot", "dashboard", "http"):
+    for name in ("imports", "files", "codes", "holder", "snapshot", "dashboard", "http"):
         steps[name] = section(name)
     for name in SECTIONS[1:]:
         if name in wanted:
