@@ -196,3 +196,40 @@ def test_a_large_import_batch_goes_by_copy_on_postgresql_and_keeps_every_guarant
         assert r.fields["name"].startswith("公司")  # JSON written by COPY reads back as a mapping
     again = import_rows(service, rows, actor="test", department=DEPT, batch=40)
     assert again.as_dict() == {"rows": 40, "issued": 0, "skipped": 40, "failed": 0}
+
+
+def test_a_large_batch_signs_on_the_signing_threads_and_keeps_each_result_with_its_licence(
+    service, seal, monkeypatch
+) -> None:
+    """A batch of PARALLEL_FROM or more (an import, licences:batch) makes its seal signatures and
+    MSOs on the signing threads (SM2 runs without the interpreter lock): every licence still gets
+    its own sealed metadata and its own MSO, in order."""
+    import trustsvc.licences.issuing as issuing
+    from trustsvc.federation.local_trust import local_trust_context
+    from trustsvc.verify import verify_bytes
+
+    monkeypatch.setattr(issuing, "_threads", 2)  # as on a two-core machine, whatever this one has
+    where: list[str] = []
+    real = issuing.sign_document_parts
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        where.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(issuing, "sign_document_parts", spy)
+    count = issuing.PARALLEL_FROM + 4
+    out = issue_batch(service, [_pending(service, n) for n in range(1, count + 1)])
+    assert [o.record.fields["name"] for o in out] == [f"公司{n}" for n in range(1, count + 1)]
+    assert len(where) == count and all(name.startswith("trustsvc-sign") for name in where)
+    rows, actions, chain = _facts(service)
+    assert actions["holder.mso.sign"] == count and chain.ok, chain.as_dict()
+    trust = local_trust_context(service.db)
+    with service.db.reader() as s:
+        msos = {m.licence_id: m for m in s.execute(select(LicenceMsoRecord)).scalars()}
+    for row in rows:
+        assert msos[row.id].items["name"][1] == row.fields["name"]
+        verdict = verify_bytes(row.metadata_signature, trust=trust, original=row.metadata_json.encode())
+        assert verdict.indication.value == "PASSED" and row.identifier in row.metadata_json
+
+    small = issue_batch(service, [_pending(service, n) for n in range(100, 103)])  # two or three: the caller signs
+    assert len(small) == 3 and where[count:] == [threading.current_thread().name] * 3

@@ -104,6 +104,9 @@ def _open(home_config: Any) -> Any:
 def _import_worker(args: tuple[Any, str, str | None, int, int, str, int, Any]) -> dict[str, Any]:
     config, path, department, slot, workers, actor, batch, counter = args
     from ..licences.bulk import department_of, import_rows, read_rows
+    from ..licences.issuing import share_cores
+
+    share_cores(workers)
 
     service = _open(config)
     try:

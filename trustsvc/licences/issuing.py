@@ -31,11 +31,13 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -47,10 +49,10 @@ from hsm.errors import TrustSvcError
 from ..audit import AuditEvent, record_many
 from ..context import TrustService
 from ..errors import ConflictError, InvalidInputError, NotFoundError
-from ..formats.seals.make import sign_document_parts
+from ..formats.seals.make import SignedDocument, sign_document_parts
 from ..formats.seals.parse import parse_seal
 from ..holder.models import LicenceMsoRecord
-from ..holder.mso import department_signer, sign_mso
+from ..holder.mso import SignedMso, department_signer, sign_mso
 from ..sealing import _dept_certs, signer_listed
 from ..signing_keys import signing_key
 from ..status_lists import cover_new_index
@@ -76,6 +78,8 @@ MAX_BATCH = 64
 enough that the department lock is held for tens of milliseconds at most."""
 
 Outcome = IssueOutcome | TrustSvcError
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,48 @@ def _seal_context(service: TrustService, session: Session, dept: Department, now
     return context
 
 
+def _signs_mso_alone(context: _SealContext | TrustSvcError) -> bool:
+    """The MSO is signed with the seal's own key, checked already: nothing to read for it."""
+    return (
+        not isinstance(context, TrustSvcError)
+        and context.mso_signer is not None
+        and context.mso_signer.id == context.signer.id
+    )
+
+
+PARALLEL_FROM = 16
+"""Batches this large (imports) sign on every core; smaller ones (concurrent single issuances,
+two or three a batch) sign in the leading thread: handing two signatures to other threads cost
+more in interpreter-lock hand-offs than the second core gave back (4.4 against 3.8 ms of CPU a
+licence, 4 threads on SQLite)."""
+_threads = os.cpu_count() or 1
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def share_cores(processes: int) -> None:
+    """This process is one of ``processes`` working side by side (an import's workers): it signs
+    on its share of the cores, not on all of them (two workers with two threads each on two
+    cores imported 1,081 licences/s against 1,154 with one thread each)."""
+    global _threads
+    _threads = max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
+def each_on_every_core(fn: Callable[[_In], _Out], work: Sequence[_In]) -> list[_Out]:
+    """``[fn(w) for w in work]``, in order, on this process's signing threads when there are at
+    least :data:`PARALLEL_FROM` items and more than one core. The SM2 operations run in libcrypto without the
+    interpreter lock, so the signatures of one batch use every core instead of one; ``fn`` must
+    not touch the batch's session (a session belongs to one thread)."""
+    if len(work) < PARALLEL_FROM or _threads < 2:
+        return [fn(w) for w in work]
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():  # a forked worker makes its own threads
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="trustsvc-sign"))
+        pool = _pool[1]
+    return list(pool.map(fn, work))
+
+
 def _max_serials(session: Session, groups: set[tuple[int, str, int]]) -> dict[tuple[int, str, int], int]:
     """The highest sequence issued so far per (department, type, year), one read per group."""
     out = {}
@@ -336,11 +382,10 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         dept = depts.get(uscc)
         if dept is not None and dept.id in tops:
             cover_new_index(service, session, dept, tops[dept.id], now=now)
+
     # 5. seal each licence; insert them all; their MSOs; audit last
-    rows: list[dict[str, Any]] = []
-    signed: list[tuple[int, LicenceIdentifier, int, bytes]] = []
-    events: dict[int, list[AuditEvent]] = {}
-    for i, ident, index in planned:
+    def seal(entry: tuple[int, LicenceIdentifier, int]) -> tuple[bytes, SignedDocument, dt.date] | TrustSvcError:
+        i, ident, _ = entry
         it, dept = items[i], depts[items[i].department_uscc]
         context = seals[dept.id]
         assert not isinstance(context, TrustSvcError)
@@ -374,8 +419,21 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                 timestamper=it.stamper,
             )
         except TrustSvcError as exc:
-            results[i] = exc
+            return exc
+        return meta, made, valid_from
+
+    rows: list[dict[str, Any]] = []
+    signed: list[tuple[int, LicenceIdentifier, int, bytes]] = []
+    events: dict[int, list[AuditEvent]] = {}
+    for (i, ident, index), sealed in zip(planned, each_on_every_core(seal, planned), strict=True):
+        if isinstance(sealed, TrustSvcError):
+            results[i] = sealed
             continue
+        meta, made, valid_from = sealed
+        it, dept = items[i], depts[items[i].department_uscc]
+        context = seals[dept.id]
+        assert not isinstance(context, TrustSvcError)
+        c = it.checked
         signature = made.der
         events[i] = [
             AuditEvent(
@@ -406,7 +464,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                 "fields": c.fields,
                 "valid_from": valid_from,
                 "valid_until": c.valid_until,
-                "issued_at": issued_at,
+                "issued_at": it.issued_at or now,
                 "supersedes_id": None,
                 "metadata_json": meta.decode("utf-8"),
                 "metadata_signature": compact_signature(signature, context.seal.der, seal_offset=made.seal_offset),
@@ -424,33 +482,56 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
             copy_rows(session, _LICENCES, [{"id": new_id, **row} for new_id, row in zip(new_ids, rows, strict=True)])
         else:
             new_ids = list(session.execute(_INSERT_LICENCES, rows).scalars().all())
-        msos: list[dict[str, Any]] = []
+        licences: list[tuple[int, LicenceRecord]] = []
         for (i, _ident, _index, _sig), values, new_id in zip(signed, rows, new_ids, strict=True):
-            it, dept = items[i], depts[items[i].department_uscc]
+            dept = depts[items[i].department_uscc]
             licence = LicenceRecord(id=new_id, **{k: v for k, v in values.items() if k != "metadata_signature"})
             context = seals[dept.id]
             assert not isinstance(context, TrustSvcError)
             licence.store_signature(_sig, context.seal.der, stored=values["metadata_signature"])
             licence.department = dept
-            if it.make_mso:
-                if context.mso_signer is None:
-                    assert context.mso_problem is not None
-                    raise context.mso_problem
-                mso = sign_mso(
-                    service,
-                    session,
-                    context.mso_signer,
-                    licence,
-                    now=now,
-                    actor=it.actor,
-                    key=context.key if context.mso_signer.id == context.signer.id else None,
-                    # the context checked this certificate (it is rebuilt on any revocation,
-                    # and ends before the certificate or a CA above it expires)
-                    checked=context.mso_signer.id == context.signer.id,
-                )
+            licences.append((i, licence))
+
+        def mso_of(entry: tuple[int, LicenceRecord]) -> SignedMso:
+            i, licence = entry
+            context = seals[depts[items[i].department_uscc].id]
+            assert not isinstance(context, TrustSvcError)
+            if context.mso_signer is None:
+                assert context.mso_problem is not None
+                raise context.mso_problem
+            return sign_mso(
+                service,
+                session,
+                context.mso_signer,
+                licence,
+                now=now,
+                actor=items[i].actor,
+                key=context.key if context.mso_signer.id == context.signer.id else None,
+                # the context checked this certificate (it is rebuilt on any revocation,
+                # and ends before the certificate or a CA above it expires)
+                checked=context.mso_signer.id == context.signer.id,
+            )
+
+        wanted = [(i, licence) for i, licence in licences if items[i].make_mso]
+        # in parallel only when no MSO needs the session (a key or a check of its own)
+        apart = all(_signs_mso_alone(seals[depts[items[i].department_uscc].id]) for i, _ in wanted)
+        made_msos = dict(
+            zip(
+                (i for i, _ in wanted),
+                each_on_every_core(mso_of, wanted) if apart else [mso_of(entry) for entry in wanted],
+                strict=True,
+            )
+        )
+        msos: list[dict[str, Any]] = []
+        for i, licence in licences:
+            it, dept = items[i], depts[items[i].department_uscc]
+            if i in made_msos:
+                mso = made_msos[i]
+                context = seals[dept.id]
+                assert not isinstance(context, TrustSvcError) and context.mso_signer is not None
                 msos.append(
                     {
-                        "licence_id": new_id,
+                        "licence_id": licence.id,
                         "mso": mso.mso,
                         "items": mso.items,
                         "signer_sha256": context.mso_signer.sha256,
