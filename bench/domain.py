@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ca.validate import validate_path
 from trustsvc import pki
@@ -28,7 +32,15 @@ from trustsvc.verify import verify_bytes
 
 from .harness import Result, rate
 
-__all__ = ["DEPT", "bench_service", "postgres_database", "issuance_results", "verification_results", "licence_request"]
+__all__ = [
+    "DEPT",
+    "bench_service",
+    "run_trustsvc",
+    "postgres_database",
+    "issuance_results",
+    "verification_results",
+    "licence_request",
+]
 
 DEPT = "11320000MB0000001G"
 _COMPANY = "91320100MA1ABCDE0"
@@ -101,6 +113,30 @@ def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
             yield svc
         finally:
             svc.close()
+
+
+def run_trustsvc(svc: TrustService, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """``trustsvc ARGS`` against ``svc``'s home and database, as an operator runs it, on every
+    core (the bench itself is pinned to one, and children inherit that); its JSON output."""
+    config = svc.config
+    env = {
+        **os.environ,
+        "TRUSTSVC_HOME": str(config.home),
+        "TRUSTSVC_HSM_PIN": BENCH_PIN,
+        "DATABASE_URL": config.database.url,
+    }
+    cores = set(range(os.cpu_count() or 1))
+    done = subprocess.run(
+        [sys.executable, "-m", "trustsvc.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if hasattr(os, "sched_setaffinity") else None,
+    )
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
 
 
 def _issue(svc: TrustService) -> None:

@@ -3,10 +3,6 @@ and ``trustsvc files make`` making PDFs for licences that have none, with two wo
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 
 from trustsvc.apikeys import SystemActor
@@ -15,7 +11,7 @@ from trustsvc.licences.files import OFD_MEDIA_TYPE, PDF_MEDIA_TYPE, ensure_licen
 from trustsvc.licences.render import render_licence_pdf  # noqa: F401  (imported so the font loads outside the timing)
 from trustsvc.licences.service import issue_licence
 
-from .domain import BENCH_PIN, DEPT, bench_service, licence_request
+from .domain import DEPT, bench_service, licence_request, run_trustsvc
 from .harness import Result
 
 __all__ = ["results"]
@@ -28,25 +24,7 @@ def _files_make(svc: TrustService, count: int) -> float:
     """``trustsvc files make --workers 2`` over ``count`` licences without a file, as an operator
     runs it after an import: files per second from the command's start (its worker processes'
     start-up included) to its end."""
-    config = svc.config
-    env = {
-        **os.environ,
-        "TRUSTSVC_HOME": str(config.home),
-        "TRUSTSVC_HSM_PIN": BENCH_PIN,
-        "DATABASE_URL": config.database.url,
-    }
-    cmd = [sys.executable, "-m", "trustsvc.cli", "files", "make", "--workers", str(_WORKERS), "--limit", str(count)]
-    cores = set(range(os.cpu_count() or 1))
-    done = subprocess.run(  # on every core: the bench itself is pinned to one, and children inherit that
-        cmd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=900,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if hasattr(os, "sched_setaffinity") else None,
-    )
-    made = json.loads(done.stdout)
+    made = run_trustsvc(svc, "files", "make", "--workers", str(_WORKERS), "--limit", str(count), timeout=900)
     if made["made"] != count or made["failed"]:
         raise RuntimeError(f"files make did not make every file: {made}")
     return float(made["made"]) / float(made["seconds"])

@@ -6,10 +6,7 @@ MSO and files made later), timed from the command's start so its processes' star
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import zlib
 from pathlib import Path
@@ -18,7 +15,7 @@ from trustsvc import pki
 from trustsvc.context import TrustService
 from trustsvc.sealing import SealRequest, make_department_seal
 
-from .domain import BENCH_PIN, DEPT, bench_service, postgres_database
+from .domain import DEPT, bench_service, postgres_database, run_trustsvc
 from .harness import Result
 from .scale import _dept_uscc, _import_row
 
@@ -50,29 +47,6 @@ def _departments(svc: TrustService) -> list[str]:
     return chosen
 
 
-def _import(svc: TrustService, path: Path, workers: int) -> dict[str, float]:
-    config = svc.config
-    env = {
-        **os.environ,
-        "TRUSTSVC_HOME": str(config.home),
-        "TRUSTSVC_HSM_PIN": BENCH_PIN,
-        "DATABASE_URL": config.database.url,
-    }
-    cmd = [sys.executable, "-m", "trustsvc.cli", "licence", "import", str(path), "--workers", str(workers)]
-    cores = set(range(os.cpu_count() or 1))
-    done = subprocess.run(  # on every core: the bench itself is pinned to one, and children inherit that
-        cmd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if hasattr(os, "sched_setaffinity") else None,
-    )
-    summary: dict[str, float] = json.loads(done.stdout)
-    return summary
-
-
 def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[Result]:
     n = 800 if quick else 20000
     rng = random.Random(16)
@@ -87,7 +61,7 @@ def results(*, raw_sign: float, raw_verify: float, quick: bool = False) -> list[
                 with path.open("w", encoding="utf-8") as fh:
                     for i in range(offset, offset + n):  # the departments interleaved, as a register's export
                         fh.write(json.dumps(_import_row(i + 1, depts[i % len(depts)], rng), ensure_ascii=False) + "\n")
-                summary = _import(svc, path, workers)
+                summary = run_trustsvc(svc, "licence", "import", str(path), "--workers", str(workers))
                 if summary["issued"] != n or summary["failed"]:
                     raise RuntimeError(f"the import did not issue every row: {summary}")
                 rates[workers] = summary["rate_per_s"]
