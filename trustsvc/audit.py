@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from hsm.algorithms import sm3
 
@@ -166,6 +167,9 @@ def record_many(session: Session, events: list[AuditEvent], *, now: dt.datetime 
     else:
         session.execute(_INSERT_EVENTS, rows)
     session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    held = session.identity_map.get(identity_key(AuditHead, 1))
+    if held is not None:  # an earlier record() loaded the head: it is stale now
+        session.expire(held)
     return seq
 
 

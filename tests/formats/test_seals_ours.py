@@ -6,6 +6,7 @@ refusal of ``make`` and every verdict the verifier must reach on faulty inputs b
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from ca.certs import parse_certificate
 from trustsvc.formats.report import VerificationReport
 from trustsvc.formats.seals import (
     SealingError,
+    SealPicture,
     make_seal,
     parse_seal,
     parse_ses_signature,
@@ -124,18 +126,41 @@ def test_gmalg_verifies_what_we_made(pki: Hierarchy, our_seal: bytes, our_signat
     assert sig["signature_alg_id"].dotted == "1.2.156.10197.1.501"
 
 
+def _big_png() -> bytes:
+    """A seal picture of noise: its seal is over 64 KiB, so every length header is 3 bytes long."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (170, 170), os.urandom(170 * 170 * 3)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def test_signatures_are_the_schema_encoding_around_the_seal_bytes(pki: Hierarchy, our_seal: bytes) -> None:
     """sign_document puts the DER together from its fields around the seal's own bytes and
     hashes around a cached hash of the seal: each result must be what asn1crypto's schema
     classes encode, verify under gmalg (its own SM3 and SM2), and say truly where its seal is
-    and what its SHA-256 is. Property lengths from 1 to 300 move the length headers, and every
-    seal is signed three times (the cached hash reused)."""
+    and what its SHA-256 is. Seals of a few hundred bytes and of over 64 KiB, v4 and v5, property
+    lengths from 1 to 300 and a time-stamp or none move the length headers; each seal is signed
+    eight times, so the cached hashes are reused."""
+    from trustsvc.formats.seals import make as make_module
+
     tsa = FakeTSA(datetime.now(UTC).replace(microsecond=0))
     v5 = v5_seal(pki, tsa.stamp(b"value"))
+    big = make_seal(
+        seal_spec(pki, picture=SealPicture("PNG", _big_png(), 42, 42)),
+        maker_signer=pki.maker.signer,
+        maker_cert=pki.maker.cert,
+    )
+    assert len(big) > 65_536
     signer = gmalg.SM2(pk=_point(pki.signer.cert), uid=hsm.DEFAULT_SM2_ID)
+    when = datetime.now(UTC).replace(microsecond=0)
+    hits = make_module._hashed_through_seal.cache_info().hits
     seen = 0
     for seal, tbs_class, signature_class, seal_class in (
         (our_seal, TBSSignV4, SESSignatureV4, SESealV4),
+        (big, TBSSignV4, SESSignatureV4, SESealV4),
         (v5, TBSSignV5, SESSignatureV5, SESealV5),
     ):
         for prop in ("/a", "x" * 120, "y" * 300, "/a"):
@@ -146,16 +171,16 @@ def test_signatures_are_the_schema_encoding_around_the_seal_bytes(pki: Hierarchy
                     signer=pki.signer.signer,
                     signer_cert=pki.signer.cert,
                     property_info=prop,
+                    time=when,
                     timestamper=stamper,
                 )
                 back = signature_class.load(made.der)
-                tbs = back["to_sign"]
                 fields = {
                     "to_sign": tbs_class(
                         {
                             "version": 5 if tbs_class is TBSSignV5 else 4,
                             "eseal": seal_class.load(seal),
-                            "time_info": tbs["time_info"].native,
+                            "time_info": when,
                             "data_hash": hsm.sm3(DOCUMENT),
                             "property_info": prop,
                         }
@@ -165,14 +190,43 @@ def test_signatures_are_the_schema_encoding_around_the_seal_bytes(pki: Hierarchy
                     "signature": back["signature"].native,
                 }
                 if stamper is not None:
-                    fields["time_stamp"] = back["time_stamp"].native
+                    fields["time_stamp"] = tsa.stamp(back["signature"].native)
                 assert made.der == signature_class(fields).dump()
                 assert made.der[made.seal_offset : made.seal_offset + len(seal)] == seal
                 assert made.sha256 == hashlib.sha256(made.der).digest()
-                assert signer.verify(tbs.dump(), *_gmalg_rs(back["signature"].native))
-                assert not signer.verify(tbs.dump() + b"\x00", *_gmalg_rs(back["signature"].native))
+                tbs = back["to_sign"].dump()
+                assert signer.verify(tbs, *_gmalg_rs(back["signature"].native))
+                assert not signer.verify(tbs + b"\x00", *_gmalg_rs(back["signature"].native))
                 seen += 1
-    assert seen == 16
+    assert seen == 24
+    # each seal's 8 signatures share 3 TBS starts (the properties; a time-stamp comes after
+    # the TBS): 5 of them reuse a cached SM3 state, whatever the signatures' own lengths
+    assert make_module._hashed_through_seal.cache_info().hits - hits >= 15
+
+
+def test_a_wrong_cached_hash_is_caught_by_the_first_signature_made_on_it(
+    pki: Hierarchy, our_seal: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first signature on each cached hash state is self-checked over the whole TBS hashed
+    afresh: a state that is not the TBS's start never yields a signature."""
+    import functools
+
+    from trustsvc.formats.seals import make as make_module
+
+    real = make_module._hashed_through_seal.__wrapped__
+
+    def wrong(kind: str, spki: bytes, head: bytes, seal: bytes):  # type: ignore[no-untyped-def]
+        held = real(kind, spki, head, seal)
+        if kind == "signed":
+            held.state.update(b"!")  # one byte the TBS does not have
+        return held
+
+    monkeypatch.setattr(make_module, "_hashed_through_seal", functools.lru_cache(maxsize=8)(wrong))
+    with pytest.raises(SealingError) as info:
+        sign_document(
+            DOCUMENT, seal=our_seal, signer=pki.signer.signer, signer_cert=pki.signer.cert, property_info=PROPERTY
+        )
+    assert info.value.code == "signer_fault"
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")

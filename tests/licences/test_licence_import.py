@@ -217,10 +217,19 @@ def test_a_large_batch_signs_on_the_signing_threads_and_keeps_each_result_with_i
         return real(*args, **kwargs)
 
     monkeypatch.setattr(issuing, "sign_document_parts", spy)
+    mso_where: list[str] = []
+    real_mso = issuing.sign_mso
+
+    def mso_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        mso_where.append(threading.current_thread().name)
+        return real_mso(*args, **kwargs)
+
+    monkeypatch.setattr(issuing, "sign_mso", mso_spy)
     count = issuing.PARALLEL_FROM + 4
     out = issue_batch(service, [_pending(service, n) for n in range(1, count + 1)])
     assert [o.record.fields["name"] for o in out] == [f"公司{n}" for n in range(1, count + 1)]
     assert len(where) == count and all(name.startswith("trustsvc-sign") for name in where)
+    assert len(mso_where) == count and all(name.startswith("trustsvc-sign") for name in mso_where)
     rows, actions, chain = _facts(service)
     assert actions["holder.mso.sign"] == count and chain.ok, chain.as_dict()
     trust = local_trust_context(service.db)

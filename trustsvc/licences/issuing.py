@@ -237,35 +237,55 @@ def _signs_mso_alone(context: _SealContext | TrustSvcError) -> bool:
 
 
 PARALLEL_FROM = 16
-"""Batches this large (imports) sign on every core; smaller ones (concurrent single issuances,
-two or three a batch) sign in the leading thread: handing two signatures to other threads cost
-more in interpreter-lock hand-offs than the second core gave back (4.4 against 3.8 ms of CPU a
-licence, 4 threads on SQLite)."""
-_threads = os.cpu_count() or 1
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+"""Licences to sign in one batch from which they are signed on several threads (imports,
+``licences:batch``); fewer (concurrent single issuances: two or three a batch) are signed in
+the leading thread: handing two signatures to other threads cost more in interpreter-lock
+hand-offs than the second core gave back (4.4 against 3.8 ms of CPU a licence, 4 threads on
+SQLite)."""
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity; a container's limit shows there)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(getaffinity(0)) if getaffinity is not None else os.cpu_count() or 1
+
+
+_threads = _cores()
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()  # a forked child starts its own threads
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def share_cores(processes: int) -> None:
     """This process is one of ``processes`` working side by side (an import's workers): it signs
     on its share of the cores, not on all of them (two workers with two threads each on two
-    cores imported 1,081 licences/s against 1,154 with one thread each)."""
+    cores imported 1,081 licences/s against 1,154 with one thread each). Call it before the
+    first batch: a pool already started keeps its size."""
     global _threads
-    _threads = max(1, (os.cpu_count() or 1) // max(1, processes))
+    _threads = max(1, _cores() // max(1, processes))
 
 
 def each_on_every_core(fn: Callable[[_In], _Out], work: Sequence[_In]) -> list[_Out]:
     """``[fn(w) for w in work]``, in order, on this process's signing threads when there are at
-    least :data:`PARALLEL_FROM` items and more than one core. The SM2 operations run in libcrypto without the
-    interpreter lock, so the signatures of one batch use every core instead of one; ``fn`` must
-    not touch the batch's session (a session belongs to one thread)."""
+    least :data:`PARALLEL_FROM` items and this process has two cores or more (its share, see
+    :func:`share_cores`). The SM2 operations run in libcrypto without the interpreter lock, so
+    the signatures of one batch use every core instead of one; ``fn`` must not touch the
+    batch's session (a session belongs to one thread). The first exception, in ``work``'s
+    order, is raised, as the loop would."""
     if len(work) < PARALLEL_FROM or _threads < 2:
         return [fn(w) for w in work]
     global _pool
     with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():  # a forked worker makes its own threads
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="trustsvc-sign"))
-        pool = _pool[1]
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="trustsvc-sign")
+        pool = _pool
     return list(pool.map(fn, work))
 
 

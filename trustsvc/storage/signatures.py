@@ -63,10 +63,8 @@ def compact(signature: bytes, seal_der: bytes, *, seal_offset: int | None = None
     if at < 0:
         return signature
     digest = remember_seal(seal_der, _seal_digest(seal_der))
-    rest = signature[:at] + signature[at + len(seal_der) :]
-    if rest[:at] + seal_der + rest[at:] != signature:  # cannot happen; a cheap guard against a silent loss
-        return signature
-    return MAGIC + digest + at.to_bytes(4, "big") + rest
+    # the seal's bytes stand at ``at`` (found or compared above): expand() puts them back there
+    return MAGIC + digest + at.to_bytes(4, "big") + signature[:at] + signature[at + len(seal_der) :]
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -257,18 +258,33 @@ class SignedDocument:
 _VERSION_DER = {4: core.Integer(4).dump(), 5: core.Integer(5).dump()}
 
 
-@functools.lru_cache(maxsize=64)
-def _hashed_through_seal(kind: str, spki: bytes, head: bytes, seal: bytes) -> Any:
-    """A hash fed with ``head`` and then the seal; never updated (callers take a copy).
+@dataclass
+class _HashedThroughSeal:
+    """A hash fed with the bytes up to the end of a seal; never updated (callers take a copy)."""
+
+    state: Any
+    proven: bool = False
+    """Set once a whole DER hashed afresh gave what this state gave (see :func:`sign_document_parts`)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _hashed_through_seal(kind: str, spki: bytes, head: bytes, seal: bytes) -> _HashedThroughSeal:
+    """``head`` and then the seal, hashed.
 
     A department's signatures differ only after their seal: the TBS_Sign is its length header,
     the version, the seal, then a few hundred bytes of time, data hash and property. So the
     seal's 80 KB are hashed once per key and length header, not once per signature (three
-    times per licence: SM3 for the signature, its self-check, SHA-256 for the audit)."""
+    times per licence: SM3 for the signature, its self-check, SHA-256 for the audit). The key
+    names the whole prefix (the seal's bytes are shared with :func:`_usable_seal`'s, so an
+    entry costs little): a few entries a seal, as the outer length moves with the signature's
+    and the time-stamp's lengths."""
     h = hsm.load_public_key(spki).message_hash() if kind == "signed" else hashlib.new(kind)
     h.update(head)
     h.update(seal)
-    return h
+    return _HashedThroughSeal(h)
+
+
+os.register_at_fork(after_in_child=_hashed_through_seal.cache_clear)  # no hash copied mid-fork
 
 
 def _sequence(contents: bytes) -> tuple[bytes, int]:
@@ -356,12 +372,20 @@ def sign_document_parts(
     )
     tbs_der, tbs_header = _sequence(version + parsed.der + after_seal)
     before_seal = tbs_der[: tbs_header + len(version)]
-    signed = _hashed_through_seal("signed", cert.spki, before_seal, parsed.der).copy()
+    through = _hashed_through_seal("signed", cert.spki, before_seal, parsed.der)
+    signed = through.state.copy()
     signed.update(after_seal)
     digest = signed.digest()
     signature = signer.sign_digest(digest)
     try:
-        hsm.verify_digest(cert.spki, digest, signature)
+        # The self-check: a faulty signer's value never leaves. The first signature on each
+        # cached state is checked over the whole TBS hashed afresh, so the state and the
+        # assembly are proven too; later ones share both and are checked over the digest.
+        if through.proven:
+            hsm.verify_digest(cert.spki, digest, signature)
+        else:
+            hsm.verify(cert.spki, tbs_der, signature)
+            through.proven = True
     except hsm.InvalidSignature as exc:
         raise SealingError(
             f"the signer {signer.key_ref} produced a signature that does not verify", code="signer_fault"
@@ -376,6 +400,11 @@ def sign_document_parts(
         rest += core.OctetBitString(bytes(timestamper(signature)), explicit=0).dump()
     der, header = _sequence(tbs_der + rest)
     seal_offset = header + len(before_seal)
-    whole = _hashed_through_seal("sha256", b"", der[:seal_offset], parsed.der).copy()
+    through = _hashed_through_seal("sha256", b"", der[:seal_offset], parsed.der)
+    whole = through.state.copy()
     whole.update(memoryview(der)[seal_offset + len(parsed.der) :])
+    if not through.proven:
+        if whole.digest() != hashlib.sha256(der).digest():  # cannot happen; proven once per state
+            raise SealingError("the signature's SHA-256 came out wrong", code="signer_fault")
+        through.proven = True
     return SignedDocument(der, seal_offset, whole.digest())
