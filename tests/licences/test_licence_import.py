@@ -198,6 +198,19 @@ def test_a_large_import_batch_goes_by_copy_on_postgresql_and_keeps_every_guarant
     assert again.as_dict() == {"rows": 40, "issued": 0, "skipped": 40, "failed": 0}
 
 
+def _threads_calling(monkeypatch, module, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The names of the threads that call ``module.name`` from now on, in order."""
+    seen: list[str] = []
+    real = getattr(module, name)
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return seen
+
+
 def test_a_large_batch_signs_on_the_signing_threads_and_keeps_each_result_with_its_licence(
     service, seal, monkeypatch
 ) -> None:
@@ -209,22 +222,8 @@ def test_a_large_batch_signs_on_the_signing_threads_and_keeps_each_result_with_i
     from trustsvc.verify import verify_bytes
 
     monkeypatch.setattr(issuing, "_threads", 2)  # as on a two-core machine, whatever this one has
-    where: list[str] = []
-    real = issuing.sign_document_parts
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        where.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(issuing, "sign_document_parts", spy)
-    mso_where: list[str] = []
-    real_mso = issuing.sign_mso
-
-    def mso_spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        mso_where.append(threading.current_thread().name)
-        return real_mso(*args, **kwargs)
-
-    monkeypatch.setattr(issuing, "sign_mso", mso_spy)
+    where = _threads_calling(monkeypatch, issuing, "sign_document_parts")
+    mso_where = _threads_calling(monkeypatch, issuing, "sign_mso")
     count = issuing.PARALLEL_FROM + 4
     out = issue_batch(service, [_pending(service, n) for n in range(1, count + 1)])
     assert [o.record.fields["name"] for o in out] == [f"公司{n}" for n in range(1, count + 1)]
