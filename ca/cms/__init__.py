@@ -22,6 +22,7 @@ from .signed_data import (
     CMSVerification,
     hash_data,
     hash_name,
+    signed_message_digest,
 )
 from .verify import verify_cms
 
@@ -38,6 +39,7 @@ __all__ = [
     "HASH_OIDS",
     "hash_name",
     "hash_data",
+    "signed_message_digest",
     "CT_DATA",
     "CT_SIGNED_DATA",
     "CT_SIGNED_AND_ENVELOPED_DATA",

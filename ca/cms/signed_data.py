@@ -94,6 +94,19 @@ def hash_data(name: str, data: bytes) -> bytes:
     return hashlib.new(name, data).digest()
 
 
+def signed_message_digest(cms_der: bytes) -> tuple[str | None, bytes] | None:
+    """The first signer's digest algorithm (its hashlib name; None for one trustsvc does not
+    compute) and its signed messageDigest, read lazily without the rest of the SignedData:
+    for a signer that has just made the SignedData over content it does not want to hash again
+    (a PDF signer digests the whole ``/ByteRange``). None without a messageDigest attribute.
+    Nothing is verified here: :func:`~ca.cms.verify.verify_cms` does that."""
+    signer_info = cms.ContentInfo.load(cms_der)["content"]["signer_infos"][0]
+    for attribute in signer_info["signed_attrs"]:
+        if attribute["type"].native == "message_digest":
+            return hash_name(signer_info["digest_algorithm"]["algorithm"].dotted), bytes(attribute["values"][0].native)
+    return None
+
+
 # ------------------------------------------------------------------------------------------
 # results
 

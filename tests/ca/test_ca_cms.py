@@ -30,7 +30,7 @@ from ca import (
     verify_certificate_signature,
     verify_cms,
 )
-from ca.cms import CT_DATA, CT_SIGNED_DATA
+from ca.cms import CT_DATA, CT_SIGNED_DATA, signed_message_digest
 from ca.oids import SMOID
 from hsm.openssl import OpenSSLSM2Key
 
@@ -242,6 +242,8 @@ def test_sign_and_verify_all_shapes(pki, gm_oids, detached, signed_attributes):
         assert _results(v)["cms.signed_attributes.signing_certificate"] == "passed"
     outer = cms.ContentInfo.load(der)["content_type"].dotted
     assert outer == (SMOID.GM_SIGNED_DATA if gm_oids else CT_SIGNED_DATA)
+    # what a PDF signer reads back instead of hashing the content again
+    assert signed_message_digest(der) == (("sm3", hsm.sm3(CONTENT)) if signed_attributes else None)
 
 
 def test_custom_econtent_type_for_trust_lists(pki):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import hsm
-from ca.cms import HASH_OIDS, sign_cms
+from ca.cms import sign_cms, signed_message_digest
 from ca.cms_timestamp import add_signature_timestamp, signer_timestamp_parts
 
 from ..errors import ConflictError
@@ -110,24 +110,12 @@ def _stand_in_certificates(signer_cert: bytes, chain: tuple[bytes, ...]) -> tupl
     return x509.Certificate.load(signer_cert), store
 
 
-def _sm3_message_digest(cms_der: bytes) -> bytes | None:
-    """The signed messageDigest of the SignedData's first signer when it is an SM3 digest."""
-    from asn1crypto import cms
-
-    signer_info = cms.ContentInfo.load(cms_der)["content"]["signer_infos"][0]
-    if signer_info["digest_algorithm"]["algorithm"].dotted != HASH_OIDS["sm3"]:
-        return None
-    for attribute in signer_info["signed_attrs"]:
-        if attribute["type"].native == "message_digest":
-            return bytes(attribute["values"][0].native)
-    return None
-
-
 def _signed_range_digest(cms_der: bytes, signed_bytes: bytes) -> bytes:
     """SM3 of what was signed, as pyHanko digests the ``/ByteRange``: the CMS's own messageDigest
     when it is SM3 (``sign_cms`` checked it against ``signed_bytes``), saving a third pass over the
     file; else (an ECDSA P-256 key signs with SHA-256) hashed here."""
-    return _sm3_message_digest(cms_der) or hsm.sm3(signed_bytes)
+    found = signed_message_digest(cms_der)
+    return found[1] if found is not None and found[0] == "sm3" else hsm.sm3(signed_bytes)
 
 
 def seal_pdf(
