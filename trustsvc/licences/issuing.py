@@ -443,7 +443,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         return meta, made, valid_from
 
     rows: list[dict[str, Any]] = []
-    signed: list[tuple[int, LicenceIdentifier, int, bytes]] = []
+    signed: list[tuple[int, bytes]] = []
     events: dict[int, list[AuditEvent]] = {}
     for (i, ident, index), sealed in zip(planned, each_on_every_core(seal, planned), strict=True):
         if isinstance(sealed, TrustSvcError):
@@ -495,7 +495,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                 "type_version": c.type.version or None,
             }
         )
-        signed.append((i, ident, index, signature))
+        signed.append((i, signature))
     if rows:
         if can_copy(session, len(rows)):  # an import's batch on PostgreSQL
             new_ids = allocate_ids(session, _LICENCES, "id", len(rows))
@@ -503,12 +503,12 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
         else:
             new_ids = list(session.execute(_INSERT_LICENCES, rows).scalars().all())
         licences: list[tuple[int, LicenceRecord]] = []
-        for (i, _ident, _index, _sig), values, new_id in zip(signed, rows, new_ids, strict=True):
+        for (i, signature), values, new_id in zip(signed, rows, new_ids, strict=True):
             dept = depts[items[i].department_uscc]
             licence = LicenceRecord(id=new_id, **{k: v for k, v in values.items() if k != "metadata_signature"})
             context = seals[dept.id]
             assert not isinstance(context, TrustSvcError)
-            licence.store_signature(_sig, context.seal.der, stored=values["metadata_signature"])
+            licence.store_signature(signature, context.seal.der, stored=values["metadata_signature"])
             licence.department = dept
             licences.append((i, licence))
 
@@ -519,6 +519,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
             if context.mso_signer is None:
                 assert context.mso_problem is not None
                 raise context.mso_problem
+            alone = _signs_mso_alone(context)
             return sign_mso(
                 service,
                 session,
@@ -526,10 +527,10 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
                 licence,
                 now=now,
                 actor=items[i].actor,
-                key=context.key if context.mso_signer.id == context.signer.id else None,
+                key=context.key if alone else None,
                 # the context checked this certificate (it is rebuilt on any revocation,
                 # and ends before the certificate or a CA above it expires)
-                checked=context.mso_signer.id == context.signer.id,
+                checked=alone,
             )
 
         wanted = [(i, licence) for i, licence in licences if items[i].make_mso]
@@ -580,7 +581,7 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
             results[i] = IssueOutcome(licence, replayed=False)
         if msos:
             session.execute(_INSERT_MSOS, msos)
-        record_many(session, [e for i, _, _, _ in signed for e in events[i]], now=now)
+        record_many(session, [e for i, _ in signed for e in events[i]], now=now)
     for i, first in repeats.items():
         outcome = results[first]
         if isinstance(outcome, IssueOutcome):
