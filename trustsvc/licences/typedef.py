@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from ..errors import ConfigurationError, FieldProblem
 from ..formats.canonical import canonical_json
 from ..formats.uscc import USCC_ALPHABET, uscc_check_char
+from .fast_schema import FastCheck, compile_fast
 from .layout import LAYOUT_DIR, LicenceLayout, layout_from_mapping, merge_tables, read_layout_table
 
 __all__ = [
@@ -144,6 +145,11 @@ def is_date(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+_FAST_FORMATS: dict[str, Any] = {"uscc": is_uscc, "gb11643": is_gb11643, "date": is_date}
+"""The formats format_checker asserts, for the compiled check (which applies them to strings only,
+as format_checker's wrappers do)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -405,6 +411,17 @@ class LicenceType:
 
         return Draft202012Validator(self._schema["properties"]["fields"], format_checker=format_checker())
 
+    @functools.cached_property
+    def fast_check(self) -> FastCheck | None:
+        """A compiled check that says only *valid* (see fast_schema), or None for a type whose
+        schema it is not trusted with."""
+        return compile_fast(self._schema, _FAST_FORMATS)
+
+    @functools.cached_property
+    def fast_fields_check(self) -> FastCheck | None:
+        """The same for the ``fields`` object alone."""
+        return compile_fast(self._schema["properties"]["fields"], _FAST_FORMATS)
+
 
 # cached_property needs a __dict__; frozen dataclasses have one, and the cache is not a field.
 
@@ -558,6 +575,9 @@ def schema_problems(
 
     :param codes: overrides of the code for (path, keyword), e.g. ``("holder.id", "*")``.
     """
+    fast = ltype.fast_fields_check if fields_only else ltype.fast_check
+    if fast is not None and fast(body):
+        return []  # valid (a refusal by the fast check is looked at again below)
     found: dict[str, tuple[int, str, str]] = {}
     labels = {f"fields.{f.name}": f.label for f in ltype.fields}
     validator = ltype.fields_validator if fields_only else ltype.validator

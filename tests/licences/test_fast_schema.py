@@ -1,0 +1,175 @@
+"""The compiled licence-body check (trustsvc/licences/fast_schema.py) may only ever say *valid*
+where jsonschema finds nothing: run both over every shipped type with valid bodies, the
+one-constraint violations, and seeded random damage to every place of a body."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import pytest
+from schema_bodies import body_from_schema, violations
+
+from trustsvc.licences.catalogue import BUSINESS_LICENCE, NATIONAL_TYPES
+from trustsvc.licences.fast_schema import compile_fast
+from trustsvc.licences.typedef import LicenceType, schema_problems
+
+HOSTILE_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0,
+    1.5,
+    10**30,
+    "",
+    " ",
+    "\n",
+    "x\n",
+    "001",
+    "111",
+    "002",
+    "2020-02-30",
+    "2020-02-29",
+    "2021-02-29",
+    "2020-2-3",
+    "2020-01-31\n",
+    "91320100MA1ABCDE0C",
+    "91320100MA1ABCDE0C\n",
+    "91320100MA1ABCDE0D",
+    "320102199003071239",
+    "32010219900307123X",
+    "控制\x01字符",
+    "字" * 300,
+    [],
+    ["a"],
+    {},
+    {"a": 1},
+)
+
+
+def _places(body: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(body, dict):
+        for key, value in body.items():
+            out += _places(value, (*path, key))
+    return out
+
+
+def _damaged(body: dict[str, Any], rng: random.Random, ltype: LicenceType) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        places = [p for p in _places(out) if p]
+        how = rng.random()
+        if how < 0.15 and "holder" not in out:
+            out["holder"] = {"id_type": rng.choice(("001", "111", "002", 1, None))}
+            continue
+        if how < 0.25:
+            parent = rng.choice([p for p in _places(out) if isinstance(_at(out, p), dict)])
+            key = rng.choice(("extra", "id_type", "id", "name", *(f.name for f in ltype.fields)))
+            _at(out, parent)[key] = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+            continue
+        if not places:
+            break
+        place = rng.choice(places)
+        parent, key = _at(out, place[:-1]), place[-1]
+        if how < 0.4:
+            del parent[key]
+        else:
+            parent[key] = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+    return out
+
+
+def _at(body: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        body = body[key]
+    return body
+
+
+def _agree(ltype: LicenceType, body: Any) -> bool:
+    """The two checks on ``body``; fails the test where the fast one is the more lenient."""
+    before = copy.deepcopy(body)
+    fast = ltype.fast_check
+    assert fast is not None
+    fast_ok = fast(body)
+    assert body == before, "the compiled check changed the body (a default written in?)"
+    slow_ok = not list(ltype.validator.iter_errors(body))
+    if fast_ok:
+        assert slow_ok, f"compiled check passed what jsonschema refuses: {body!r}"
+    return fast_ok == slow_ok
+
+
+@pytest.mark.parametrize("ltype", NATIONAL_TYPES, ids=lambda t: t.code)
+def test_the_compiled_check_is_never_more_lenient_than_jsonschema(ltype: LicenceType) -> None:
+    schema = ltype.schema()
+    good = [body_from_schema(schema), body_from_schema(schema, longest=True)]
+    fast = ltype.fast_check
+    assert fast is not None
+    for body in good:
+        assert fast(body), "a valid body took the slow path"
+        assert _agree(ltype, body)
+    for _path, _keyword, _code, body in violations(schema, good[0]):
+        assert _agree(ltype, body)
+        assert fast(body) is False
+    rng = random.Random(ltype.code)
+    agreed = sum(_agree(ltype, _damaged(rng.choice(good), rng, ltype)) for _ in range(400))
+    # stricter only on the rare newline-before-end case: nearly every body gets the same answer
+    assert agreed >= 380
+
+
+def test_fields_only_check_matches_the_fields_schema() -> None:
+    schema = BUSINESS_LICENCE.schema()
+    fields = body_from_schema(schema)["fields"]
+    fast = BUSINESS_LICENCE.fast_fields_check
+    assert fast is not None and fast(fields)
+    assert schema_problems(BUSINESS_LICENCE, fields, fields_only=True) == []
+    broken = {**fields, "uscc": "91320100MA1ABCDE0D"}
+    assert not fast(broken)
+    assert [p.code for p in schema_problems(BUSINESS_LICENCE, broken, fields_only=True)] == ["invalid_uscc"]
+
+
+def test_a_refusal_by_the_compiled_check_is_judged_by_jsonschema() -> None:
+    """``$`` matches before a final newline in Python's re (jsonschema) but not in the compiled
+    check: such a body is refused fast, then accepted by jsonschema, which has the last word."""
+    vehicle = next(t for t in NATIONAL_TYPES if t.name == "机动车行驶证")
+    body = body_from_schema(vehicle.schema())
+    body["fields"]["engine_number"] += "\n"  # pattern ^[A-Z0-9-]{4,20}$
+    assert vehicle.fast_check is not None and not vehicle.fast_check(body)
+    assert not list(vehicle.validator.iter_errors(body))
+    assert schema_problems(vehicle, body) == []
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"n": {"enum": [1, 2]}}},  # True == 1 in Python
+        {"type": "object", "properties": {"n": {"const": 0}}},
+        {"type": "object", "properties": {"n": {"type": "string", "format": "email"}}},  # not one of ours
+        {"type": "object", "properties": {"n": {"type": "array", "items": {"type": "string"}}}},
+        {"type": "object", "allOf": [{"$ref": "#/$defs/x"}], "$defs": {"x": {}}},
+        {"type": "object", "properties": {"n": {"anyOf": [{"type": "string"}]}}},
+    ],
+)
+def test_schemas_outside_the_known_keywords_get_no_compiled_check(schema: dict[str, Any]) -> None:
+    assert compile_fast(schema, {"date": lambda v: True}) is None
+
+
+def test_compiled_check_of_a_plain_schema_reads_values() -> None:
+    check = compile_fast(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["d"],
+            "properties": {"d": {"type": "string", "format": "date", "default": "x"}, "x-note": {"type": "string"}},
+            "x-metadata-code": "KZ_X",
+        },
+        {"date": lambda v: v == "2020-01-31"},
+    )
+    assert check is not None
+    assert check({"d": "2020-01-31"})
+    assert not check({"d": "2020-02-30"})
+    assert not check({})
+    assert not check({"d": "2020-01-31", "other": 1})
