@@ -5,6 +5,7 @@ one-constraint violations, and seeded random damage to every place of a body."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from typing import Any
 
@@ -13,7 +14,7 @@ from schema_bodies import body_from_schema, violations
 
 from trustsvc.licences.catalogue import BUSINESS_LICENCE, NATIONAL_TYPES
 from trustsvc.licences.fast_schema import compile_fast
-from trustsvc.licences.typedef import LicenceType, schema_problems
+from trustsvc.licences.typedef import LicenceType, ecma_pattern, schema_problems
 
 HOSTILE_VALUES: tuple[Any, ...] = (
     None,
@@ -116,8 +117,7 @@ def test_the_compiled_check_is_never_more_lenient_than_jsonschema(ltype: Licence
         assert fast(body) is False
     rng = random.Random(ltype.code)
     agreed = sum(_agree(ltype, _damaged(rng.choice(good), rng, ltype)) for _ in range(400))
-    # stricter only on the rare newline-before-end case: nearly every body gets the same answer
-    assert agreed >= 380
+    assert agreed == 400  # and here never stricter either
 
 
 def test_fields_only_check_matches_the_fields_schema() -> None:
@@ -132,14 +132,36 @@ def test_fields_only_check_matches_the_fields_schema() -> None:
 
 
 def test_a_refusal_by_the_compiled_check_is_judged_by_jsonschema() -> None:
-    """``$`` matches before a final newline in Python's re (jsonschema) but not in the compiled
-    check: such a body is refused fast, then accepted by jsonschema, which has the last word."""
+    """A compiled check that refuses everything changes nothing: jsonschema has the last word."""
+    ltype = dataclasses.replace(BUSINESS_LICENCE)  # a fresh instance: its own cached checks
+    ltype.__dict__["fast_check"] = lambda body: False
+    body = body_from_schema(ltype.schema())
+    assert schema_problems(ltype, body) == []
+    body["fields"]["uscc"] = "91320100MA1ABCDE0D"
+    assert [p.code for p in schema_problems(ltype, body)] == ["invalid_uscc"]
+
+
+@pytest.mark.parametrize("checked", ["compiled", "jsonschema"])
+def test_a_final_newline_does_not_pass_an_anchored_pattern(checked: str) -> None:
+    """JSON Schema reads ``$`` as the end of the text (ECMA-262); Python's ``re`` also let it
+    match before a final newline, so ``"苏A12345\\n"`` passed ``^...$`` until body_validator."""
     vehicle = next(t for t in NATIONAL_TYPES if t.name == "机动车行驶证")
     body = body_from_schema(vehicle.schema())
-    body["fields"]["engine_number"] += "\n"  # pattern ^[A-Z0-9-]{4,20}$
-    assert vehicle.fast_check is not None and not vehicle.fast_check(body)
-    assert not list(vehicle.validator.iter_errors(body))
-    assert schema_problems(vehicle, body) == []
+    body["fields"]["plate_number"] += "\n"  # 8 characters: maxLength 8 still holds
+    if checked == "jsonschema":
+        vehicle = dataclasses.replace(vehicle)
+        vehicle.__dict__["fast_check"] = None
+    else:
+        assert vehicle.fast_check is not None and not vehicle.fast_check(body)
+    problems = schema_problems(vehicle, body)
+    assert [(p.field, p.code) for p in problems] == [("fields.plate_number", "field_pattern_mismatch")]
+
+
+def test_ecma_pattern_reads_dollar_as_the_end_of_the_text() -> None:
+    assert ecma_pattern("^a$").search("a") and not ecma_pattern("^a$").search("a\n")
+    assert ecma_pattern("^[$]+$").search("$$")  # in a class it is a dollar
+    assert ecma_pattern(r"^a\$").search("a$")  # escaped it is a dollar
+    assert ecma_pattern("^(a|b$)").search("b") and not ecma_pattern("^(a|b$)").search("b\n")
 
 
 @pytest.mark.parametrize(
@@ -151,6 +173,7 @@ def test_a_refusal_by_the_compiled_check_is_judged_by_jsonschema() -> None:
         {"type": "object", "properties": {"n": {"type": "array", "items": {"type": "string"}}}},
         {"type": "object", "allOf": [{"$ref": "#/$defs/x"}], "$defs": {"x": {}}},
         {"type": "object", "properties": {"n": {"anyOf": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"n": {"type": "string", "pattern": "^[$€]+$"}}},  # $ in a class
     ],
 )
 def test_schemas_outside_the_known_keywords_get_no_compiled_check(schema: dict[str, Any]) -> None:

@@ -4,8 +4,7 @@ jsonschema walks the schema object by object (~0.3 ms for a 营业执照 body, t
 an imported row's Python); fastjsonschema compiles the same schema into straight-line Python
 (~0.02 ms). It is used only to say *valid*: a body it refuses is checked again by jsonschema,
 which alone decides what is reported (path, keyword, code) and has the last word. So the fast
-check may be stricter than jsonschema (it reads ``$`` in a pattern as end of text, where ``re``
-also accepts a final newline) but never more lenient; :func:`compile_fast` refuses a schema that
+check may be stricter than jsonschema but never more lenient; :func:`compile_fast` refuses a schema that
 uses anything outside the keywords the two are known to read alike, and a differential test
 (tests/unit/test_fast_schema.py) runs both over every shipped type with valid and broken bodies.
 """
@@ -68,6 +67,8 @@ def _portable(schema: Any, formats: Mapping[str, object]) -> bool:
             return False
         if key == "format" and value not in formats:
             return False
+        if key == "pattern" and not _plain_end(value):
+            return False
         if key == "const" and not isinstance(value, str):
             return False
         if key == "enum" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
@@ -79,6 +80,12 @@ def _portable(schema: Any, formats: Mapping[str, object]) -> bool:
         if key in _SUBSCHEMA_LIST and not all(_portable(v, formats) for v in value):
             return False
     return True
+
+
+def _plain_end(pattern: str) -> bool:
+    """Whether ``pattern``'s only ``$`` is its final anchor: fastjsonschema turns every ``$`` into
+    ``\\Z``, one inside a character class included, which reads alike only then."""
+    return "$" not in pattern[:-1] and not pattern.endswith("\\$")
 
 
 def _strip_annotations(schema: Any) -> Any:
@@ -109,7 +116,10 @@ def compile_fast(schema: Mapping[str, Any], formats: Mapping[str, Callable[[str]
     plain = _strip_annotations(copy.deepcopy(dict(schema)))
     plain["$schema"] = "http://json-schema.org/draft-07/schema#"
     plain.pop("$id", None)  # an $id would make fastjsonschema try to resolve references by it
-    validate = fastjsonschema.compile(plain, formats=dict(formats), use_default=False)
+    try:
+        validate = fastjsonschema.compile(plain, formats=dict(formats), use_default=False)
+    except Exception:  # a schema it cannot compile (a pattern Python reads otherwise): jsonschema alone
+        return None
 
     def check(body: Any) -> bool:
         try:

@@ -48,6 +48,8 @@ __all__ = [
     "id_type_rule",
     "schema_problems",
     "format_checker",
+    "body_validator",
+    "ecma_pattern",
 ]
 
 HolderKind = Literal["organisation", "natural_person"]
@@ -145,6 +147,47 @@ def is_date(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled with ``$`` read as JSON Schema (ECMA-262) reads it: the end of the
+    text. Python's ``$`` also matches before a final newline, so ``re.search`` (what jsonschema
+    runs) let ``"苏A12345\\n"`` through ``^...$``; outside a character class, ``$`` becomes ``\\Z``."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
+
+
+@functools.lru_cache(maxsize=1)
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, ValidationError, validators
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string") and not ecma_pattern(patrn).search(instance):
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})
+
+
+def body_validator(schema: Mapping[str, Any]) -> Any:
+    """A draft 2020-12 validator of a licence body: our formats asserted, patterns read as
+    JSON Schema reads them (:func:`ecma_pattern`)."""
+    return _validator_class()(schema, format_checker=format_checker())
 
 
 _FAST_FORMATS: dict[str, Any] = {"uscc": is_uscc, "gb11643": is_gb11643, "date": is_date}
@@ -399,17 +442,13 @@ class LicenceType:
 
     @functools.cached_property
     def validator(self) -> Any:
-        """A Draft202012Validator over :meth:`schema`, asserting the named formats."""
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self._schema, format_checker=format_checker())
+        """A draft 2020-12 validator over :meth:`schema` (:func:`body_validator`)."""
+        return body_validator(self._schema)
 
     @functools.cached_property
     def fields_validator(self) -> Any:
         """The same for the ``fields`` object alone."""
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self._schema["properties"]["fields"], format_checker=format_checker())
+        return body_validator(self._schema["properties"]["fields"])
 
     @functools.cached_property
     def fast_check(self) -> FastCheck | None:
@@ -784,9 +823,7 @@ def _field(raw: Any, index: int) -> FieldSpec:
     if spec.example is not None:
         example = _with_check(spec.example, spec.format) if isinstance(spec.example, str) else spec.example
         spec = dataclasses.replace(spec, example=example)
-        from jsonschema import Draft202012Validator
-
-        errors = list(Draft202012Validator(spec.schema(), format_checker=format_checker()).iter_errors(example))
+        errors = list(body_validator(spec.schema()).iter_errors(example))
         if errors:
             raise DefinitionProblem(f"{where}example", f"does not satisfy the field's own rules ({errors[0].message})")
     return spec
