@@ -81,7 +81,7 @@ def _dept_uscc(i: int) -> str:
 
 
 def _company(n: int) -> str:
-    base = f"91320100MA{n:07d}"
+    base = f"91320100M{n:08d}"  # 17 characters up to 99,999,999 companies
     return base + uscc_check_char(base)
 
 
