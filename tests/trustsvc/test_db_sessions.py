@@ -1,0 +1,58 @@
+"""Reader and writer sessions: what each may do, and (on PostgreSQL) that readers leave the
+connection's prepared statements in place."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from trustsvc.storage import Database
+from trustsvc.storage.models import Region
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    out = Database(database_url)
+    out.migrate()
+    with out.transaction() as s:
+        s.add(Region(code="320000", name="江苏省"))
+    yield out
+    out.dispose()
+
+
+def test_a_reader_sees_what_was_committed_and_keeps_nothing_it_changed(db: Database) -> None:
+    with db.reader() as s:
+        region = s.execute(select(Region)).scalar_one()
+    assert region.name == "江苏省"  # usable detached
+    with db.transaction() as s:
+        s.execute(text("UPDATE regions SET name = '江苏'"))
+    with db.reader() as s:
+        assert s.execute(select(Region.name)).scalar_one() == "江苏"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reader_on_postgresql_cannot_write(db: Database) -> None:
+    with pytest.raises(DBAPIError, match="read-only transaction"), db.reader() as s:
+        s.execute(text("UPDATE regions SET name = 'x'"))
+    with db.reader() as s:
+        assert s.execute(select(Region.name)).scalar_one() == "江苏省"
+    with db.transaction() as s:  # the pooled connection is a writer again
+        s.execute(text("UPDATE regions SET name = '江苏'"))
+    with db.reader() as s:
+        assert s.execute(select(Region.name)).scalar_one() == "江苏"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_readers_leave_prepared_statements_in_place_on_postgresql(db: Database) -> None:
+    """psycopg prepares a statement on its fifth run and forgets them all at a ROLLBACK; a reader
+    that rolled back (as every reader did) kept the hot statements from ever being prepared."""
+    query = select(Region.code).where(Region.name == "江苏省")
+    for _ in range(6):
+        with db.reader() as s:
+            assert s.execute(query).scalar_one() == "320000"
+    with db.reader() as s:
+        prepared = s.execute(
+            text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM regions%'")
+        ).scalar_one()
+    assert prepared == 1
