@@ -3,6 +3,8 @@ connection's prepared statements in place."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -12,7 +14,7 @@ from trustsvc.storage.models import Region
 
 
 @pytest.fixture
-def db(database_url: str) -> Database:
+def db(database_url: str) -> Iterator[Database]:
     out = Database(database_url)
     out.migrate()
     with out.transaction() as s:
