@@ -115,25 +115,35 @@ def bench_service(database_url: str | None = None) -> Iterator[TrustService]:
             svc.close()
 
 
-def run_trustsvc(svc: TrustService, *args: str, timeout: float = 1800) -> dict[str, Any]:
-    """``trustsvc ARGS`` against ``svc``'s home and database, as an operator runs it, on every
-    core (the bench itself is pinned to one, and children inherit that); its JSON output."""
+def _child_env(svc: TrustService) -> dict[str, str]:
+    """The environment a child process needs to open ``svc``: its home, PIN and database."""
     config = svc.config
-    env = {
+    return {
         **os.environ,
         "TRUSTSVC_HOME": str(config.home),
         "TRUSTSVC_HSM_PIN": BENCH_PIN,
         "DATABASE_URL": config.database.url,
     }
+
+
+def _every_core() -> Any:
+    """A preexec_fn giving a child every core (the bench itself is pinned to one, and children
+    inherit that), or None where affinity is not a thing."""
     cores = set(range(os.cpu_count() or 1))
+    return (lambda: os.sched_setaffinity(0, cores)) if hasattr(os, "sched_setaffinity") else None
+
+
+def run_trustsvc(svc: TrustService, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """``trustsvc ARGS`` against ``svc``'s home and database, as an operator runs it, on every
+    core; its JSON output."""
     done = subprocess.run(
         [sys.executable, "-m", "trustsvc.cli", *args],
-        env=env,
+        env=_child_env(svc),
         capture_output=True,
         text=True,
         check=True,
         timeout=timeout,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if hasattr(os, "sched_setaffinity") else None,
+        preexec_fn=_every_core(),
     )
     out: dict[str, Any] = json.loads(done.stdout)
     return out
@@ -163,6 +173,35 @@ def _threaded_rate(svc: TrustService, threads: int, seconds: float = 3.0) -> flo
     return sum(counts) / (time.perf_counter() - start)
 
 
+def _processes_rate(
+    svc: TrustService, processes: int, threads: int, seconds: float = 3.0, departments: tuple[str, ...] = (DEPT,)
+) -> float:
+    """Licences per second from ``processes`` issuing processes of ``threads`` threads each, on
+    every core (bench/issue_worker.py): a node's workers, as ``trustsvc serve --workers N`` runs
+    them, on one database; process i issues for ``departments[i % len(departments)]``."""
+    start = time.time() + 10  # start-up (imports, the keystore, warm-up) well before
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.issue_worker", str(threads), repr(start), repr(seconds), dept],
+            env=_child_env(svc),
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_every_core(),
+        )
+        for dept in (departments[i % len(departments)] for i in range(processes))
+    ]
+    total = 0
+    for proc in procs:
+        out, _ = proc.communicate(timeout=180)
+        if proc.returncode != 0:
+            raise RuntimeError(f"an issuing process failed ({proc.returncode})")
+        report = json.loads(out.strip().splitlines()[-1])
+        if report["late"]:
+            raise RuntimeError("an issuing process started after the window opened")
+        total += int(report["issued"])
+    return total / seconds
+
+
 def issuance_results(raw_sign: float) -> list[Result]:
     """Licences issued per second (validate, serial, seal signature, audit, commit; no PDF, no TSA)."""
     out = []
@@ -174,6 +213,7 @@ def issuance_results(raw_sign: float) -> list[Result]:
             with bench_service(url) as svc:
                 one = rate(lambda svc=svc: _issue(svc), seconds=1.0, repeats=3)  # type: ignore[misc]
                 two = _threaded_rate(svc, threads=4)
+                node = _processes_rate(svc, processes=2, threads=4)
             out.append(
                 Result(
                     "Issuance",
@@ -196,6 +236,20 @@ def issuance_results(raw_sign: float) -> list[Result]:
                     raw_sign,
                     "≥ 500/s",
                     max(one, two) >= 500,
+                    note="one process, pinned to one core",
+                )
+            )
+            out.append(
+                Result(
+                    "Issuance",
+                    f"{label}: 2 processes × 4 threads",
+                    node,
+                    "/s",
+                    "provider SM2 sign, 1 core",
+                    raw_sign,
+                    "≥ 500/s (one node)",
+                    node >= 500,
+                    note="both cores, as `trustsvc serve --workers 2` runs its workers",
                 )
             )
     return out
