@@ -264,8 +264,7 @@ def issuance_results(raw_sign: float) -> list[Result]:
                     raw_sign,
                     "≥ 500/s (one node)",
                     spread >= 500,
-                    note="each process issues for its own department (a department's licences are "
-                    "serialised by its row lock)",
+                    note="each process for its own department",
                 )
             )
     return out
