@@ -3,8 +3,11 @@ connection's prepared statements in place."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -58,3 +61,42 @@ def test_readers_leave_prepared_statements_in_place_on_postgresql(db: Database) 
             text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM regions%'")
         ).scalar_one()
     assert prepared == 1
+
+
+def _backend_pid(db: Database) -> int:
+    with db.reader() as s:
+        return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_used_a_moment_ago_is_not_pinged(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    pings: list[object] = []
+    real = db.write_engine.dialect.do_ping
+
+    def counted(conn: Any) -> bool:
+        pings.append(conn)
+        return bool(real(conn))
+
+    monkeypatch.setattr(db.write_engine.dialect, "do_ping", counted)
+    for _ in range(5):
+        _backend_pid(db)
+        with db.transaction() as s:
+            s.execute(text("UPDATE regions SET name = name"))
+    assert pings == []  # pool_pre_ping sent ten
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_idle_connection_whose_server_side_died_is_replaced_before_use(database_url: str) -> None:
+    """The case a ping is for: the connection sat in the pool while its backend went away (a
+    server restart, a proxy's idle timeout); the next request gets a fresh one, not an error."""
+    db = Database(database_url, ping_idle=0.05)
+    try:
+        db.migrate()
+        first = _backend_pid(db)
+        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone() == (True,)
+        time.sleep(0.1)
+        second = _backend_pid(db)
+        assert second != first
+    finally:
+        db.dispose()
