@@ -46,18 +46,25 @@ def main() -> None:
         stop = start + seconds
         counts = [0] * threads
 
+        failed: list[BaseException] = []
+
         def worker(i: int) -> None:
-            while True:
-                _issue(svc)
-                if time.time() > stop:
-                    return  # the one that ends past the window is not counted
-                counts[i] += 1
+            try:
+                while True:
+                    _issue(svc)
+                    if time.time() > stop:
+                        return  # the one that ends past the window is not counted
+                    counts[i] += 1
+            except BaseException as exc:  # a figure from fewer threads would read as slowness
+                failed.append(exc)
 
         pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
         for t in pool:
             t.start()
         for t in pool:
             t.join()
+        if failed:
+            raise RuntimeError(f"{len(failed)} issuing thread(s) failed") from failed[0]
         print(json.dumps({"issued": sum(counts), "late": late}), flush=True)
     finally:
         svc.close()

@@ -162,6 +162,9 @@ def test_ecma_pattern_reads_dollar_as_the_end_of_the_text() -> None:
     assert ecma_pattern("^[$]+$").search("$$")  # in a class it is a dollar
     assert ecma_pattern(r"^a\$").search("a$")  # escaped it is a dollar
     assert ecma_pattern("^(a|b$)").search("b") and not ecma_pattern("^(a|b$)").search("b\n")
+    # a "]" first in a class (after "[" or "[^") is one of its characters in Python's re
+    assert ecma_pattern("^[^]$]+$").search("ab") and not ecma_pattern("^[^]$]+$").search("a$")
+    assert ecma_pattern("^[]a]+$").search("]a") and not ecma_pattern("^[]a]+$").search("]a\n")
 
 
 @pytest.mark.parametrize(
@@ -174,6 +177,9 @@ def test_ecma_pattern_reads_dollar_as_the_end_of_the_text() -> None:
         {"type": "object", "allOf": [{"$ref": "#/$defs/x"}], "$defs": {"x": {}}},
         {"type": "object", "properties": {"n": {"anyOf": [{"type": "string"}]}}},
         {"type": "object", "properties": {"n": {"type": "string", "pattern": "^[$€]+$"}}},  # $ in a class
+        {"type": "object", "properties": ["n"]},  # malformed shapes are refused, not raised on
+        {"type": "object", "allOf": {"if": {}}},
+        {"type": "object", "properties": {"n": {"type": "string", "pattern": 5}}},
     ],
 )
 def test_schemas_outside_the_known_keywords_get_no_compiled_check(schema: dict[str, Any]) -> None:

@@ -100,3 +100,39 @@ def test_an_idle_connection_whose_server_side_died_is_replaced_before_use(databa
         assert second != first
     finally:
         db.dispose()
+
+
+def _prepared_regions(db: Database) -> int:
+    with db.reader() as s:
+        return int(
+            s.execute(
+                text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM regions%'")
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reader_ended_by_our_error_or_the_trust_poll_keeps_prepared_statements(db: Database) -> None:
+    """A 404 or a refused token raised inside a reader, and the trust-version poll (every 0.5 s a
+    process), end their transaction without the ROLLBACK that makes psycopg forget them all."""
+    query = select(Region.code).where(Region.name == "江苏省")
+    for _ in range(6):
+        with db.reader() as s:
+            s.execute(query).scalar_one()
+    assert _prepared_regions(db) == 1
+    with pytest.raises(LookupError), db.reader() as s:
+        s.execute(query).scalar_one()
+        raise LookupError("no such licence")  # as NotFoundError does in a request
+    for _ in range(3):
+        db.trust_version()
+    assert db.schema_is_current()
+    db.ping()
+    assert _prepared_regions(db) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_error_in_a_reader_still_rolls_back(db: Database) -> None:
+    with pytest.raises(DBAPIError), db.reader() as s:
+        s.execute(text("SELECT * FROM no_such_table"))
+    with db.reader() as s:  # the connection is usable again
+        assert s.execute(select(Region.code)).scalar_one() == "320000"

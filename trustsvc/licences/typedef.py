@@ -155,21 +155,24 @@ def ecma_pattern(pattern: str) -> re.Pattern[str]:
     text. Python's ``$`` also matches before a final newline, so ``re.search`` (what jsonschema
     runs) let ``"苏A12345\\n"`` through ``^...$``; outside a character class, ``$`` becomes ``\\Z``."""
     out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
         c = pattern[i]
         if c == "\\":
             out.append(pattern[i : i + 2])
             i += 2
-            continue
-        if in_class:
+        elif in_class:
             in_class = c != "]"
+            out.append(c)
+            i += 1
         elif c == "[":
-            in_class = True
-        elif c == "$":
-            c = r"\Z"
-        out.append(c)
-        i += 1
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            j += pattern[j : j + 1] == "]"  # a "]" first in a class is one of its characters
+            out.append(pattern[i:j])
+            i, in_class = j, True
+        else:
+            out.append(r"\Z" if c == "$" else c)
+            i += 1
     return re.compile("".join(out))
 
 
@@ -769,7 +772,7 @@ def _field(raw: Any, index: int) -> FieldSpec:
         if not pattern.startswith("^") or not pattern.endswith("$"):
             raise DefinitionProblem(f"{where}pattern", "must be anchored (^...$): a pattern judges the whole value")
         try:
-            re.compile(pattern)
+            ecma_pattern(pattern)  # as the body validator will compile it
         except re.error as exc:
             raise DefinitionProblem(f"{where}pattern", f"is not a regular expression ({exc})") from None
     fmt = _need(raw, "format", where, str, default=None)

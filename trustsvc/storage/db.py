@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError
@@ -29,6 +30,8 @@ from .models import Region
 from .trust_version import read_trust_version, watch_trust_changes
 
 __all__ = ["Database", "normalise_url"]
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -72,7 +75,8 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
     ``pool_pre_ping`` pings at every checkout: a round trip per transaction, two of the ~17 an
     issuance makes. A connection returned a moment ago is as alive as a ping could show; the one
     that sat idle across a server restart or a firewall's timeout is the one a ping saves, and a
-    dead one is replaced before the request uses it (the pool's documented DisconnectionError)."""
+    dead one is replaced before the request uses it, with every other pooled connection
+    (InvalidatePoolError, as pool_pre_ping does: a dead one most often means a server restart)."""
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
@@ -87,7 +91,7 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error as exc:
             if engine.dialect.is_disconnect(exc, dbapi_conn, None):
-                raise DisconnectionError() from exc  # the pool connects afresh
+                raise InvalidatePoolError() from exc  # likely a restart: every pooled connection is renewed
             raise
 
 
@@ -144,14 +148,28 @@ class Database:
         """A read-only session. Closing it ends the transaction; rows read stay usable afterwards
         as detached objects.
 
-        On PostgreSQL the transaction is READ ONLY (a write in it fails) and ends with COMMIT:
-        psycopg forgets every prepared statement of the connection at a ROLLBACK, so readers
-        that rolled back kept the hot statements from ever being prepared (and cost a
-        DEALLOCATE ALL). On SQLite a reader writes nothing to commit and rolls back."""
+        On PostgreSQL the transaction is READ ONLY (a write in it fails) and ends with COMMIT,
+        also when the caller raises one of our errors (a 404, a refused token): psycopg forgets
+        every prepared statement of the connection at a ROLLBACK, so readers that rolled back
+        kept the hot statements from ever being prepared (and cost a DEALLOCATE ALL). A database
+        error still rolls back. On SQLite a reader writes nothing to commit and rolls back."""
         with self._read() as session:
-            yield session
-            if self.dialect == "postgresql" and session.in_transaction():
-                session.commit()
+            try:
+                yield session
+            except SQLAlchemyError:
+                raise
+            except BaseException:
+                self._end_read(session)
+                raise
+            self._end_read(session)
+
+    def _end_read(self, session: Session | Connection) -> None:
+        if self.dialect != "postgresql" or not session.in_transaction():
+            return
+        try:
+            session.commit()  # READ ONLY: nothing to lose; keeps psycopg's prepared statements
+        except SQLAlchemyError as exc:  # the reads are done; closing rolls back or drops the connection
+            log.warning("a read-only transaction did not commit: %s", exc)
 
     # -- migrations -------------------------------------------------------------------------
     def _alembic(self, connection: Any) -> AlembicConfig:
@@ -178,16 +196,18 @@ class Database:
                 current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
             except SQLAlchemyError:
                 return False
+            self._end_read(conn)
         return current == self._head_revisions
 
     def trust_version(self) -> int:
         """The trust-material counter (one indexed read; see :mod:`.trust_version`)."""
-        with self._read() as session:
+        with self.reader() as session:  # every 0.5 s per process (the snapshot poll)
             return read_trust_version(session)
 
     def ping(self) -> None:
         with self.read_engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            self._end_read(conn)
 
     def dispose(self) -> None:
         self.closed = True  # background pollers of this database stop (trustsvc.federation.snapshot_holder)
