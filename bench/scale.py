@@ -163,7 +163,8 @@ def _verify_rates(svc: TrustService) -> tuple[float, float]:
 
 def _listing(svc: TrustService, rng: random.Random, pages: int = 300) -> dict[str, float]:
     """p99 (ms) of list_licences pages: admin (whole region) at random depths, an issuer's own
-    department at random depths, and revoked-only; each page 50 rows, keyset cursor."""
+    department at random depths, revoked-only for the region and for one department; each page
+    50 rows, keyset cursor."""
     from trustsvc.licences.listing import encode_cursor
 
     admin = Principal("scale-admin", Role.ADMIN)
@@ -186,7 +187,17 @@ def _listing(svc: TrustService, rng: random.Random, pages: int = 300) -> dict[st
         cursor = encode_cursor(rng.randint(1, top)) if rng.random() < 0.9 else None
         return list_licences(svc, admin, status="revoked", cursor=cursor)
 
-    kinds = {"region": region_page, "issuer": issuer_page, "revoked": revoked_page}
+    def issuer_revoked_page() -> object:
+        who = Principal("scale-issuer", Role.ISSUER, department_uscc=rng.choice(depts))
+        cursor = encode_cursor(rng.randint(1, top)) if rng.random() < 0.9 else None
+        return list_licences(svc, who, status="revoked", cursor=cursor)
+
+    kinds = {
+        "region": region_page,
+        "issuer": issuer_page,
+        "revoked": revoked_page,
+        "issuer_revoked": issuer_revoked_page,
+    }
     out = {}
     for name, fn in kinds.items():
         for _ in range(10):
@@ -457,30 +468,29 @@ class _ChunkWriter:
 
 
 def _explain(url: str) -> dict[str, str]:
-    """EXPLAIN (ANALYZE) of the listing statements list_licences issues (same shape, literal cursor)."""
+    """EXPLAIN (ANALYZE) of the statements list_licences issues (its page_statement, compiled for
+    PostgreSQL with the cursor at the middle of the table as a literal)."""
+    from sqlalchemy.dialects import postgresql
+
+    from trustsvc.licences.listing import page_statement
+
     out = {}
     with psycopg.connect(url) as conn:
         top = conn.execute("SELECT max(id) FROM licences").fetchone()[0]  # type: ignore[index]
         mid = top // 2
-        # the columns a page reads: all but the signature (list_licences defers it)
-        cols = ", ".join(
-            f"licences.{r[0]}"
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'licences' "
-                "AND column_name <> 'metadata_signature' ORDER BY ordinal_position"
-            )
-        )
         stmts = {
-            "region, page at the middle": f"SELECT {cols} FROM licences WHERE licences.id < {mid} "
-            "ORDER BY licences.id DESC LIMIT 51",
-            "one issuer (a small department), page at the middle": f"SELECT {cols} FROM licences "
-            "WHERE licences.department_id = (SELECT departments.id FROM departments WHERE "
-            f"departments.uscc = '{_dept_uscc(2)}') AND licences.id < {mid} ORDER BY licences.id DESC LIMIT 51",
-            "revoked, page at the middle": f"SELECT {cols} FROM licences WHERE licences.status = 'revoked' "
-            f"AND licences.id < {mid} ORDER BY licences.id DESC LIMIT 51",
+            "region, page at the middle": page_statement(after=mid),
+            "one issuer (a small department), page at the middle": page_statement(
+                department_uscc=_dept_uscc(2), after=mid
+            ),
+            "revoked, page at the middle": page_statement(status="revoked", after=mid),
+            "one issuer's revoked (the largest department), page at the middle": page_statement(
+                status="revoked", department_uscc=_dept_uscc(1), after=mid
+            ),
         }
-        for name, sql in stmts.items():
-            plan = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql).fetchall()
+        for name, stmt in stmts.items():
+            sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+            plan = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql).fetchall()  # type: ignore[call-overload]
             out[name] = "\n".join(r[0] for r in plan)
     return out
 
@@ -632,6 +642,7 @@ def _write(path: Path, r: dict[str, Any]) -> None:
         ("region", "whole region (admin)"),
         ("issuer", "one department (issuer)"),
         ("revoked", "revoked only"),
+        ("issuer_revoked", "one department's revoked"),
     ):
         lines.append(
             f"| listing p99, {label}, random keyset depth | {small['listing'][kind]:.1f} ms | "
