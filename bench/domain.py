@@ -149,9 +149,9 @@ def run_trustsvc(svc: TrustService, *args: str, timeout: float = 1800) -> dict[s
     return out
 
 
-def _issue(svc: TrustService) -> None:
+def _issue(svc: TrustService, department: str = DEPT) -> None:
     issue_licence(
-        svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=DEPT, timestamp=False
+        svc, licence_request(), principal_or_actor=SystemActor("bench"), department_uscc=department, timestamp=False
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 from licence_helpers import COMPANY, DEPT, OTHER_DEPT, PERSON, bearer, business_body, food_body
+from sqlalchemy import inspect, select, text
 
 from trustsvc import pki
 from trustsvc.apikeys import Principal, Role, SystemActor
@@ -13,6 +13,7 @@ from trustsvc.licences.catalogue import BUSINESS_LICENCE, FOOD_BUSINESS_LICENCE
 from trustsvc.licences.listing import decode_cursor, encode_cursor, licence_history, list_licences, page_statement
 from trustsvc.licences.service import issue_licence, request_from_json, revoke_licence, suspend_licence
 from trustsvc.sealing import SealRequest, make_department_seal
+from trustsvc.storage.models import Department
 
 ISSUER = Principal("iss", Role.ISSUER, DEPT, (BUSINESS_LICENCE.code, FOOD_BUSINESS_LICENCE.code))
 ADMIN = Principal("adm", Role.ADMIN)
@@ -157,8 +158,6 @@ def _fill_copies(service, template_id: int, copies: int, revoked_every: int, oth
     """``copies`` rows like licence ``template_id`` (new identifier, serial and status index),
     every other one in department ``other_dept_id``, every ``revoked_every``-th one revoked,
     made by the database itself; then statistics."""
-    from sqlalchemy import inspect, text
-
     with service.db.transaction() as session:
         columns = [c["name"] for c in inspect(session.connection()).get_columns("licences") if c["name"] != "id"]
         made = {
@@ -183,8 +182,6 @@ def _fill_copies(service, template_id: int, copies: int, revoked_every: int, oth
 
 
 def _plan(service, stmt) -> str:
-    from sqlalchemy import text
-
     with service.db.write_engine.connect() as conn:
         compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
         explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
@@ -196,15 +193,12 @@ def test_a_status_page_walks_its_partial_index(service, seal, other_dept) -> Non
     """A page of revoked licences reads its rows from the partial status indexes (migration
     0016), not the primary key filtered row by row: at ten million licences that walk read
     ~2,800 rows a page (docs/scale.md). Active licences stay out of those indexes."""
-    from trustsvc.storage.models import Department
 
     first = _issue(service, business_body())
     with service.db.reader() as session:
         other_id = session.execute(select(Department.id).where(Department.uscc == other_dept)).scalar_one()
     _fill_copies(service, first.id, copies=20_000, revoked_every=50, other_dept_id=other_id)
     with service.db.reader() as session:
-        from sqlalchemy import text
-
         top = session.execute(text("SELECT max(id) FROM licences")).scalar_one()
     region = _plan(service, page_statement(status="revoked", after=top // 2))
     issuer = _plan(service, page_statement(status="revoked", department_uscc=DEPT, after=top // 2))

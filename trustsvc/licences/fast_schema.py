@@ -14,7 +14,6 @@ to agree on every body it tries, over every shipped type.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -119,7 +118,7 @@ def compile_fast(schema: Mapping[str, Any], formats: Mapping[str, Callable[[str]
         return None
     import fastjsonschema
 
-    plain = _strip_annotations(copy.deepcopy(dict(schema)))
+    plain = _strip_annotations(schema)  # new containers throughout; const and enum values shared, only read
     plain["$schema"] = "http://json-schema.org/draft-07/schema#"
     plain.pop("$id", None)  # an $id would make fastjsonschema try to resolve references by it
     try:
