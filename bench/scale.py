@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import or_, select, text
+from sqlalchemy import event, or_, select, text
 
 from trustsvc import pki
 from trustsvc.apikeys import Principal, Role, SystemActor
@@ -111,6 +111,50 @@ def _timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _statement_kind(sql: str) -> str:
+    """A statement's name in the report: its verb and table (and the aggregate it reads)."""
+    words = sql.split()
+    verb = words[0].upper() if words else "?"
+    if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
+        return verb
+    table = next((w for i, w in enumerate(words) if i and words[i - 1].upper() in ("FROM", "INTO", "UPDATE")), "?")
+    if verb == "SELECT" and words[1].lower().startswith("max("):
+        return f"SELECT {words[1].split(')')[0]})"  # max(licences.serial), max(licences.status_index)
+    if verb == "SELECT" and words[1].startswith("("):
+        return f"SELECT (...) FROM {table}"
+    return f"{verb} {table}"
+
+
+class _StatementClock:
+    """Client-side time of each kind of statement on ``svc``'s write engine while open (what a
+    licence's issuance waits on in the database, round trip included), to say which statement
+    a slower issuance at full size spends its time in."""
+
+    def __init__(self, svc: TrustService, into: dict[str, list[float]]) -> None:
+        self._engine = svc.db.write_engine
+        self._into = into
+        self._started: dict[int, float] = {}
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self._started[id(cursor)] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        began = self._started.pop(id(cursor), None)
+        if began is not None:
+            entry = self._into.setdefault(_statement_kind(statement), [0.0, 0.0])
+            entry[0] += time.perf_counter() - began
+            entry[1] += 1
+
+    def __enter__(self) -> _StatementClock:
+        event.listen(self._engine, "before_cursor_execute", self._before)
+        event.listen(self._engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._before)
+        event.remove(self._engine, "after_cursor_execute", self._after)
 
 
 def _issue_rate(svc: TrustService, seconds: float = 3.0, repeats: int = 3) -> float:
@@ -250,17 +294,27 @@ def _paired(large: TrustService, base: int, rng: random.Random, rounds: int = 5)
             k: []
             for k in ("issue_small", "issue_large", "offline_small", "offline_large", "online_small", "online_large")
         }
+        clocks: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
+        issued = {"small": 0.0, "large": 0.0}
         for r in range(rounds):
             _log(f"  paired round {r + 1}/{rounds}")
             for label, svc in (
                 (("small", small), ("large", large)) if r % 2 == 0 else (("large", large), ("small", small))
             ):
-                runs[f"issue_{label}"].append(_issue_rate(svc, seconds=2.0, repeats=1))
+                with _StatementClock(svc, clocks[label]):
+                    rate = _issue_rate(svc, seconds=2.0, repeats=1)
+                runs[f"issue_{label}"].append(rate)
+                issued[label] += rate * 2.0
                 off, on = _verify_rates(svc)
                 runs[f"offline_{label}"].append(off)
                 runs[f"online_{label}"].append(on)
     out: dict[str, Any] = {k: statistics.median(v) for k, v in runs.items()}
     out["runs"] = runs
+    # per kind of statement: microseconds a licence spends waiting on it, at each size
+    out["statements"] = {
+        label: {kind: total / max(issued[label], 1.0) * 1e6 for kind, (total, _) in clock.items()}
+        for label, clock in clocks.items()
+    }
     return out
 
 
@@ -668,6 +722,24 @@ def _write(path: Path, r: dict[str, Any]) -> None:
         "GB/T 38540 SES_Signature without the seal it carries, which is stored once per department and put back "
         f"on read: trustsvc/storage/signatures.py) and the sealed metadata {sizes['avg.metadata']:,}.",
         "",
+    ]
+    statements = (paired or {}).get("statements")
+    if statements:
+        small_s, large_s = statements["small"], statements["large"]
+        lines += [
+            "Where one-thread issuance waits on the database, in the paired rounds (client-side time of each "
+            "kind of statement, round trip included, per licence; bench/scale.py `_StatementClock`; the rest "
+            "of a licence's time is Python, the SM2 operations and the commit):",
+            "",
+            f"| statement | at {base:,} (µs a licence) | at {stored:,} (µs a licence) | change |",
+            "|---|---:|---:|---:|",
+        ]
+        for kind in sorted(set(small_s) | set(large_s), key=lambda k: -large_s.get(k, 0.0)):
+            a, b = small_s.get(kind, 0.0), large_s.get(kind, 0.0)
+            lines.append(f"| `{kind}` | {a:,.0f} | {b:,.0f} | {b - a:+,.0f} |")
+        a, b = sum(small_s.values()), sum(large_s.values())
+        lines += [f"| all statements | {a:,.0f} | {b:,.0f} | {b - a:+,.0f} |", ""]
+    lines += [
         "EXPLAIN (ANALYZE) of the listing statements at full size:",
         "",
     ]
