@@ -209,3 +209,26 @@ def test_a_status_page_walks_its_partial_index(service, seal, other_dept) -> Non
     ids = [r.id for r in page.items]
     assert len(ids) == 50 and ids == sorted(ids, reverse=True) and ids[0] < top // 2
     assert {r.status for r in page.items} == {"revoked"}
+
+
+def test_the_status_indexes_built_beforehand_are_kept_by_the_migration(service) -> None:
+    """An operator builds the indexes of migration 0016 with CREATE INDEX CONCURRENTLY before
+    upgrading a large database (its docstring gives the statements); the migration keeps them."""
+    from alembic import command
+
+    with service.db.write_engine.begin() as conn:
+        command.downgrade(service.db._alembic(conn), "0015_audit_checkpoints")
+    sql = (
+        "CREATE INDEX {concurrently} ix_licences_status_id ON licences (status, id) WHERE status <> 'active'",
+        "CREATE INDEX {concurrently} ix_licences_department_status_id ON licences (department_id, status, id) "
+        "WHERE status <> 'active'",
+    )
+    postgres = service.db.write_engine.dialect.name == "postgresql"
+    engine = service.db.write_engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
+    with engine.connect() if engine is not None else service.db.write_engine.begin() as conn:
+        for statement in sql:  # CONCURRENTLY runs outside a transaction only
+            conn.execute(text(statement.format(concurrently="CONCURRENTLY" if postgres else "")))
+    with service.db.write_engine.begin() as conn:
+        command.upgrade(service.db._alembic(conn), "head")
+    assert service.db.schema_is_current()
+    assert "ix_licences_status_id" in _plan(service, page_statement(status="revoked"))

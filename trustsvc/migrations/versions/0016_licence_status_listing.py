@@ -10,6 +10,16 @@ new one, is not in them, so issuance pays nothing for them and they hold a few p
 table. The listing repeats the predicate in its query so that SQLite, which only uses a partial
 index whose condition appears in the query, picks them too.
 
+``CREATE INDEX`` blocks writes to the table while it builds. On a PostgreSQL database of
+millions of licences, build them first without blocking (README, "Running on PostgreSQL")::
+
+    CREATE INDEX CONCURRENTLY ix_licences_status_id ON licences (status, id)
+        WHERE status <> 'active';
+    CREATE INDEX CONCURRENTLY ix_licences_department_status_id ON licences (department_id, status, id)
+        WHERE status <> 'active';
+
+and this migration keeps them (``IF NOT EXISTS``).
+
 Revision ID: 0016_licence_status_listing
 Revises: 0015_audit_checkpoints
 Create Date: 2026-12-07
@@ -40,9 +50,10 @@ def upgrade() -> None:
             columns,
             postgresql_where=sa.text(NOT_ACTIVE),
             sqlite_where=sa.text(NOT_ACTIVE),
+            if_not_exists=True,
         )
 
 
 def downgrade() -> None:
     for name, _ in reversed(INDEXES):
-        op.drop_index(name, table_name="licences")
+        op.drop_index(name, table_name="licences", if_exists=True)
