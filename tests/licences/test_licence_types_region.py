@@ -286,3 +286,52 @@ def test_a_type_added_through_the_api_while_serving_issues_and_verifies(service,
     pdf = client.get(created.get_json()["links"]["file"], headers=admin).data
     report = _verify(client, pdf)
     assert report["indication"] == "PASSED", [c for c in report["checks"] if c["result"] != "passed"]
+
+
+def test_a_type_another_process_records_is_what_the_next_licence_is_checked_against(
+    service, service_env, seal, tmp_path: Path
+) -> None:
+    """Issuance checks a request against the catalogue this process holds and compares that
+    catalogue's marker in the transaction that writes. A type, or a version of one, that another
+    process records (``trustsvc licence-type add``) is found at the next request, and a body its
+    new version refuses is refused, not issued under the old one."""
+    import sys
+    import tomllib
+
+    from trustsvc.errors import InvalidInputError
+    from trustsvc.licences.type_store import held_catalogue
+    from trustsvc.licences.typedef import parse_definition
+
+    def issue(body: dict):
+        return issue_licence(
+            service, request_from_json(body), principal_or_actor=SystemActor("test"), department_uscc=DEPT
+        )
+
+    def add_elsewhere(text: str) -> None:
+        path = tmp_path / "agri_operator.toml"
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-m", "trustsvc.cli", "licence-type", "add", str(path)],
+            env=service_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+    issue(business_body())
+    held = held_catalogue(service.db.redacted_url())
+    assert held is not None and REGION_TYPE not in held.by_code  # what this process holds
+    # a new type: unknown to what this process holds, found when the check against it fails
+    add_elsewhere(ADDED)
+    assert held_catalogue(service.db.redacted_url()) is held  # nothing told this process
+    body = body_from_schema(parse_definition(tomllib.loads(ADDED), template="agri_operator", origin="api").schema())
+    assert issue(body).type_version == 1
+    # a new version requiring a field version 1 did not have: the batch sees the catalogue
+    # moved, and the request is checked again against version 2
+    add_elsewhere(ADDED + '\n[[fields]]\nname = "note"\nlabel = "备注"\ncode = "KZ_BZ"\nmax_length = 50\n')
+    with pytest.raises(InvalidInputError) as refused:
+        issue(body)
+    assert refused.value.field == "fields.note"
+    body["fields"]["note"] = "新增字段"
+    assert issue(body).type_version == 2

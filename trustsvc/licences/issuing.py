@@ -70,8 +70,9 @@ from ..storage.signatures import compact as compact_signature
 from ..times import CHINA
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier
+from .type_store import catalogue_marker
 
-__all__ = ["Pending", "issue_in_session", "issue_batch", "GroupCommit", "group_commit", "MAX_BATCH"]
+__all__ = ["Pending", "CatalogueMoved", "issue_in_session", "issue_batch", "GroupCommit", "group_commit", "MAX_BATCH"]
 
 MAX_BATCH = 64
 """Most requests one group commit takes: enough to amortise the flush many times over, few
@@ -100,6 +101,21 @@ class Pending:
     """Imported licences get their MSO on first use (:func:`~trustsvc.holder.mso.make_mso_in_session`)."""
     audit_details: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Extra details for the ``licence.issue`` event (an import names its source row)."""
+    catalogue_marker: tuple[int, str] | None = None
+    """The marker of the catalogue ``checked`` was checked against, when that catalogue was the
+    one this process held rather than one read for the request: the batch compares it with the
+    database's and answers :class:`CatalogueMoved` when a type version was recorded since."""
+
+
+class CatalogueMoved(ConflictError):
+    """A request was checked against a catalogue that is no longer the database's: check it
+    again against the new one (single issuance does, at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the licence type catalogue changed while this licence was issued; check it again",
+            code="catalogue_changed",
+        )
 
 
 @dataclass(frozen=True)
@@ -334,8 +350,16 @@ def issue_in_session(service: TrustService, session: Session, items: Sequence[Pe
     repeats: dict[int, int] = {}
     given = [it.identifier.text for it in items if it.identifier is not None]
     taken = set(session.execute(_TAKEN, {"identifiers": given}).scalars()) if given else set()
+    # requests checked against the catalogue this process held: is it still the database's?
+    if any(it.catalogue_marker is not None for it in items):
+        current = catalogue_marker(session)
+        for i, it in enumerate(items):
+            if it.catalogue_marker is not None and it.catalogue_marker != current:
+                results[i] = CatalogueMoved()
     todo: list[int] = []
     for i, it in enumerate(items):
+        if results[i] is not None:
+            continue
         dept = depts.get(it.department_uscc)
         if dept is None:
             results[i] = NotFoundError(f"no department {it.department_uscc}", code="department_not_found")

@@ -36,6 +36,7 @@ from ..errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    TrustSvcError,
 )
 from ..formats.canonical import canonical_json
 from ..formats.uscc import validate_uscc
@@ -48,8 +49,9 @@ from ..times import CHINA, china_today, iso_utc, past_in_china
 from .catalogue import LicenceType, catalogue_of, normalise_fields, resolve_type, type_not_allowed_message
 from .checked import MAX_SEQUENCE, IssueOutcome, _Checked, _current_seal, build_metadata
 from .identifier import LicenceIdentifier, parse_identifier
-from .issuing import Pending, group_commit
+from .issuing import CatalogueMoved, Pending, group_commit
 from .states import LicenceState
+from .type_store import held_catalogue
 from .typedef import ID_TYPES, is_date, schema_problems
 
 __all__ = [
@@ -543,24 +545,44 @@ def issue_licence_outcome(
             field="Idempotency-Key",
         )
     region_code = _region_of(service.db)
-    with service.db.reader() as session:
-        # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
-        catalogue = catalogue_of(region_code, session)  # read once for both lookups
-        ltype = resolve_type(region_code, request.type_code, catalogue)
-        actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
-        checked = _check_request(region_code, request, catalogue)
-    digest = _request_hash(dept_uscc, checked)
     stamper = region_timestamper(service) if timestamp else None
-    # concurrent requests share one transaction and one commit; each returns once it is durable
-    return group_commit(service).issue(
-        Pending(
-            checked=checked,
-            department_uscc=dept_uscc,
-            actor=actor,
-            request_hash=digest,
-            idempotency_key=idempotency_key,
-            stamper=stamper,
-        )
+    # The catalogue this process holds, checked against the database's in the batch that
+    # writes (one read a batch, not a transaction a request); read afresh when the batch
+    # finds it moved, and at the first request.
+    catalogue = held_catalogue(service.db.redacted_url())
+    for _ in range(3):
+        fresh = catalogue is None
+        if catalogue is None:
+            with service.db.reader() as session:
+                catalogue = catalogue_of(region_code, session)
+        try:
+            # the type first: an unknown one is a 422 whoever asks, and a name becomes its code
+            ltype = resolve_type(region_code, request.type_code, catalogue)
+            actor = _actor(principal_or_actor, dept_uscc, ltype.code, write=True, region_code=region_code)
+            checked = _check_request(region_code, request, catalogue)
+        except TrustSvcError:
+            if fresh:
+                raise
+            catalogue = None  # a type or version recorded since this process last read: read it
+            continue
+        # concurrent requests share one transaction and one commit; each returns once it is durable
+        try:
+            return group_commit(service).issue(
+                Pending(
+                    checked=checked,
+                    department_uscc=dept_uscc,
+                    actor=actor,
+                    request_hash=_request_hash(dept_uscc, checked),
+                    idempotency_key=idempotency_key,
+                    stamper=stamper,
+                    catalogue_marker=catalogue.marker,
+                )
+            )
+        except CatalogueMoved:
+            catalogue = None
+    raise ConflictError(
+        "the licence type catalogue kept changing while this licence was issued; try again",
+        code="catalogue_changed",
     )
 
 

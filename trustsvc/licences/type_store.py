@@ -49,6 +49,8 @@ __all__ = [
     "sync_licence_types",
     "add_licence_type",
     "load_catalogue",
+    "held_catalogue",
+    "catalogue_marker",
     "remember_catalogue",
     "remembered_catalogue",
     "type_versions",
@@ -201,12 +203,17 @@ _MARKER = select(_VERSIONS.c.id, _VERSIONS.c.digest).order_by(_VERSIONS.c.id.des
 """Built once: every issuance reads it to see whether the catalogue changed."""
 
 
-def _marker(session: Session) -> tuple[int, str]:
+def catalogue_marker(session: Session) -> tuple[int, str]:
+    """(id, digest) of the newest version row, (0, "") while none is recorded: what a
+    :class:`Catalogue` was built from, to tell whether it is still the database's."""
     row = session.execute(_MARKER).first()
     return (int(row[0]), str(row[1])) if row is not None else (0, "")
 
 
+_marker = catalogue_marker
+
 _cache: dict[str, Catalogue] = {}
+_held: dict[str, Catalogue] = {}
 _remembered: dict[str, Catalogue] = {}
 _lock = threading.Lock()
 
@@ -236,16 +243,28 @@ def load_catalogue(session: Session) -> Catalogue:
     """The catalogue of the database ``session`` reads (the national defaults while none is
     recorded), rebuilt only when a version was added since the last call."""
     marker = _marker(session)
-    if marker == (0, ""):
-        return Catalogue(types=national_types())
     key = _url(session)
+    if marker == (0, ""):
+        defaults = Catalogue(types=national_types())
+        _held[key] = defaults
+        return defaults
     cached = _cache.get(key)
     if cached is not None and cached.marker == marker:
+        _held[key] = cached
         return cached
     built = _build(session, marker)
     with _lock:
         _cache[key] = built
+        _held[key] = built
     return built
+
+
+def held_catalogue(url: str) -> Catalogue | None:
+    """The catalogue this process last read from the database at ``url`` (rendered without its
+    password), without reading it again; None before the first read. It may be stale: a caller
+    that acts on it compares its :attr:`~Catalogue.marker` with :func:`catalogue_marker` in the
+    transaction that writes (issuance does, once per batch)."""
+    return _held.get(url)
 
 
 def remember_catalogue(region_code: str, catalogue: Catalogue) -> None:
