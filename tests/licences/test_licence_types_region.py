@@ -335,3 +335,27 @@ def test_a_type_another_process_records_is_what_the_next_licence_is_checked_agai
     assert refused.value.field == "fields.note"
     body["fields"]["note"] = "新增字段"
     assert issue(body).type_version == 2
+
+
+def test_the_catalogue_marker_moves_when_a_lower_id_commits_last(service) -> None:
+    """On PostgreSQL two versions recorded at once may commit in the other order than their ids:
+    a reader between the commits sees the higher id first. The marker must still move when the
+    lower one lands, or a process would keep issuing under the catalogue without it."""
+    from sqlalchemy import func, insert
+
+    from trustsvc.licences.type_store import catalogue_marker
+
+    def record_copy(new_id: int, bump: int) -> None:
+        with service.db.transaction() as s:
+            row = s.execute(select(LicenceTypeVersionRecord).limit(1)).scalar_one()
+            values = {c.name: getattr(row, c.key) for c in LicenceTypeVersionRecord.__table__.columns}
+            s.execute(insert(LicenceTypeVersionRecord), [{**values, "id": new_id, "version": row.version + bump}])
+
+    with service.db.reader() as s:
+        top = s.execute(select(func.max(LicenceTypeVersionRecord.id))).scalar_one()
+    record_copy(top + 10, 100)  # the later transaction's id, committed first
+    with service.db.reader() as s:
+        seen = catalogue_marker(s)
+    record_copy(top + 5, 101)  # the earlier transaction's id, committed last
+    with service.db.reader() as s:
+        assert catalogue_marker(s) != seen

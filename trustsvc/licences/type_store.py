@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,7 +71,8 @@ class Catalogue:
     types: tuple[LicenceType, ...]
     history: Mapping[tuple[str, int], LicenceType] = field(default_factory=dict)
     marker: tuple[int, str] = (0, "")
-    """(id, digest) of the newest version row this was built from; (0, "") for the defaults."""
+    """(newest id, number) of the version rows this was built from (:func:`catalogue_marker`);
+    (0, "") for the defaults."""
 
     @functools.cached_property
     def by_code(self) -> Mapping[str, LicenceType]:
@@ -199,15 +200,20 @@ def _from_row(definition: str, template: str, origin: str, version: int) -> Lice
 
 
 _VERSIONS = cast(Table, LicenceTypeVersionRecord.__table__)
-_MARKER = select(_VERSIONS.c.id, _VERSIONS.c.digest).order_by(_VERSIONS.c.id.desc()).limit(1)
-"""Built once: every issuance reads it to see whether the catalogue changed."""
+_MARKER = select(func.max(_VERSIONS.c.id), func.count(_VERSIONS.c.id))
+"""Built once: every issuing batch reads it to see whether the catalogue changed."""
 
 
 def catalogue_marker(session: Session) -> tuple[int, str]:
-    """(id, digest) of the newest version row, (0, "") while none is recorded: what a
-    :class:`Catalogue` was built from, to tell whether it is still the database's."""
-    row = session.execute(_MARKER).first()
-    return (int(row[0]), str(row[1])) if row is not None else (0, "")
+    """(newest id, number of rows) of the version rows, (0, "") while none is recorded: what a
+    :class:`Catalogue` was built from, to tell whether it is still the database's.
+
+    Not the newest row alone: on PostgreSQL two versions recorded at once may commit in the
+    other order than their ids, and a reader between the two commits sees the higher id
+    already; the lower one, committed after, still moves the count (version rows are only ever
+    added)."""
+    newest, rows = session.execute(_MARKER).one()
+    return (int(newest), str(rows)) if newest is not None else (0, "")
 
 
 _marker = catalogue_marker
