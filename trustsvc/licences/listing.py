@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, literal_column, or_, select
 from sqlalchemy.orm import defer
 
 from ..apikeys import Principal, Role
@@ -85,8 +85,10 @@ def _status_filter(stmt: Select[Any], status: str) -> Select[Any]:
             or_(LicenceRecord.valid_until.is_(None), LicenceRecord.valid_until >= today),
         )
     # the predicate of the partial status indexes (migration 0016), said again so that SQLite
-    # uses them too: it only takes a partial index whose condition the query contains
-    return stmt.where(LicenceRecord.status == status, LicenceRecord.status != "active")
+    # uses them too (it only takes a partial index whose condition the query contains), and as
+    # a literal, not a parameter: PostgreSQL's generic plan of a prepared statement (psycopg
+    # prepares it at its fifth run) cannot prove a parameter's value differs from 'active'
+    return stmt.where(LicenceRecord.status == status, LicenceRecord.status != literal_column("'active'"))
 
 
 def page_statement(

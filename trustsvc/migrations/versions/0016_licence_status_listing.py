@@ -18,7 +18,8 @@ millions of licences, build them first without blocking (README, "Running on Pos
     CREATE INDEX CONCURRENTLY ix_licences_department_status_id ON licences (department_id, status, id)
         WHERE status <> 'active';
 
-and this migration keeps them (``IF NOT EXISTS``).
+and this migration keeps them (``IF NOT EXISTS``). A concurrent build that failed leaves an
+INVALID index of the same name, which this migration would keep too: drop and rebuild it first.
 
 Revision ID: 0016_licence_status_listing
 Revises: 0015_audit_checkpoints
