@@ -172,3 +172,11 @@ def test_raw_signature_round_trip() -> None:
     for bad in (b"", b"\x00" * 63, b"\x00" * 64, b"\x00" * 32 + b"\x01" * 32):
         with pytest.raises(hsm.InvalidSignature):
             signature_from_raw(bad)
+
+
+@pytest.mark.parametrize("given", [None, "3006020101020101", 7])
+def test_decode_signature_refuses_what_is_not_bytes_as_a_bad_signature(given: object) -> None:
+    """A caller holding something other than bytes (a JSON field read as text, say) gets the
+    signature error every caller handles, not a TypeError."""
+    with pytest.raises(hsm.InvalidSignature):
+        decode_signature(given)  # type: ignore[arg-type]
