@@ -111,11 +111,15 @@ class CatalogueMoved(ConflictError):
     """A request was checked against a catalogue that is no longer the database's: check it
     again against the new one (single issuance does, at once)."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "the licence type catalogue changed while this licence was issued; check it again",
-            code="catalogue_changed",
-        )
+    code = "catalogue_changed"
+
+    def __init__(
+        self,
+        message: str = "the licence type catalogue changed while this licence was issued; check it again",
+        *,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)
