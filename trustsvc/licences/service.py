@@ -580,10 +580,7 @@ def issue_licence_outcome(
             )
         except CatalogueMoved:
             catalogue = None
-    raise ConflictError(
-        "the licence type catalogue kept changing while this licence was issued; try again",
-        code="catalogue_changed",
-    )
+    raise CatalogueMoved("the licence type catalogue kept changing while this licence was issued; try again")
 
 
 def issue_licence(

@@ -216,10 +216,8 @@ def catalogue_marker(session: Session) -> tuple[int, str]:
     return (int(newest), str(rows)) if newest is not None else (0, "")
 
 
-_marker = catalogue_marker
-
 _cache: dict[str, Catalogue] = {}
-_held: dict[str, Catalogue] = {}
+"""The catalogue each database (by URL without its password) was last read as."""
 _remembered: dict[str, Catalogue] = {}
 _lock = threading.Lock()
 
@@ -248,20 +246,14 @@ def _url(session: Session) -> str:
 def load_catalogue(session: Session) -> Catalogue:
     """The catalogue of the database ``session`` reads (the national defaults while none is
     recorded), rebuilt only when a version was added since the last call."""
-    marker = _marker(session)
+    marker = catalogue_marker(session)
     key = _url(session)
-    if marker == (0, ""):
-        defaults = Catalogue(types=national_types())
-        _held[key] = defaults
-        return defaults
     cached = _cache.get(key)
     if cached is not None and cached.marker == marker:
-        _held[key] = cached
         return cached
-    built = _build(session, marker)
+    built = Catalogue(types=national_types()) if marker == (0, "") else _build(session, marker)
     with _lock:
         _cache[key] = built
-        _held[key] = built
     return built
 
 
@@ -270,7 +262,7 @@ def held_catalogue(url: str) -> Catalogue | None:
     password), without reading it again; None before the first read. It may be stale: a caller
     that acts on it compares its :attr:`~Catalogue.marker` with :func:`catalogue_marker` in the
     transaction that writes (issuance does, once per batch)."""
-    return _held.get(url)
+    return _cache.get(url)
 
 
 def remember_catalogue(region_code: str, catalogue: Catalogue) -> None:
