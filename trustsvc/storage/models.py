@@ -196,7 +196,8 @@ class AuditEventRecord(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")
     """Canonical JSON (sorted keys, no spaces)."""
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    """Not indexed: the chain is walked and guarded by ``seq`` (migration 0018)."""
 
 
 class AuditHead(Base):
