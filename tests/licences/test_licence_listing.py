@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from licence_helpers import COMPANY, DEPT, OTHER_DEPT, PERSON, bearer, business_body, food_body
 from sqlalchemy import inspect, select, text
@@ -202,10 +200,7 @@ def _generic_plan(service, stmt) -> str:
     from sqlalchemy.dialects import postgresql
 
     compiled = stmt.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
-    values = ", ".join(
-        f"'{value.isoformat()}'" if isinstance(value, dt.date) else repr(value)
-        for value in (compiled.params[name] for name in compiled.positiontup)
-    )
+    values = ", ".join(repr(compiled.params[name]) for name in compiled.positiontup)
     with service.db.write_engine.connect() as conn:
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         conn.exec_driver_sql(f"PREPARE page AS {compiled}")
@@ -309,3 +304,7 @@ def test_an_expired_page_reads_the_expiry_index(service, seal, other_dept) -> No
     assert seen == list(expected) and len(seen) == 20_000 // 997 - 20_000 // (997 * 50)
     mine = list_licences(service, ISSUER, status="expired")
     assert mine.items and {r.department_id for r in mine.items} == {first.department_id}
+    # one department's page past the cursor keeps its key range (the region's trick is not for it)
+    if dialect == "sqlite":
+        plan = _plan(service, page_statement(status="expired", department_uscc=DEPT, after=top // 2, dialect=dialect))
+        assert "ix_licences_department_id (department_id=? AND id<?)" in plan, plan

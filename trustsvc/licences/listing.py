@@ -106,10 +106,11 @@ def page_statement(
     department_uscc: str | None = None,
     after: int | None = None,
     limit: int = 50,
-    dialect: str = "postgresql",
+    dialect: str | None = None,
 ) -> Select[Any]:
     """The SELECT of one page (``limit + 1`` rows, to tell whether another follows), filters
-    already checked by :func:`list_licences`, for the database ``dialect`` names; apart so its
+    already checked by :func:`list_licences`, for the database ``dialect`` names (``sqlite``
+    changes the region's expired pages; None, or any other, is the plain form); apart so its
     plan can be shown (bench/scale.py and the tests EXPLAIN it)."""
     # a page shows no signature: its column is not read. A department's keyset page walks
     # ix_licences_department_id (the department's id read first so the planner sees a
@@ -136,10 +137,13 @@ def page_statement(
             )
         )
     if after is not None:
-        # SQLite keeps no histograms: past the first page it would rather walk the primary key
-        # from the cursor, through every licence, than sort the few rows of the expired range.
-        # ``id + 0`` is no key range, so it reads the expiry index (PostgreSQL weighs both)
-        key = LicenceRecord.id + 0 if status == "expired" and dialect == "sqlite" else LicenceRecord.id
+        # SQLite keeps no histograms: past the first page of the region's expired licences it
+        # would rather walk the primary key from the cursor, through every licence, than sort
+        # the rows of the expired range. ``id + 0`` is no key range, so it reads the expiry
+        # index (PostgreSQL weighs both). Not for one department: its index takes the cursor
+        # as a range, and without it SQLite would start from the department's newest licence
+        region_expired = status == "expired" and dialect == "sqlite" and department_uscc is None
+        key = LicenceRecord.id + 0 if region_expired else LicenceRecord.id
         stmt = stmt.where(key < after)
     stmt = stmt.order_by(LicenceRecord.id.desc()).limit(limit + 1)
     return stmt
