@@ -466,7 +466,8 @@ def _paths() -> dict[str, Any]:
                     "400": "malformed_json (says where parsing failed), malformed_request (not a JSON object)",
                     "403": "licence_type_not_allowed (the message names the key's types and how "
                     "to get a key that may), other_department",
-                    "409": "no_seal, seal_suspended, seal_revoked (the default seal), idempotency_key_reused",
+                    "409": "no_seal, seal_suspended, seal_revoked (the default seal), idempotency_key_reused, "
+                    "catalogue_changed (licence types kept being recorded meanwhile: try again)",
                     "422": "invalid input; unknown_licence_type (errors[] names field `type`; "
                     "the message lists valid codes and names)",
                 },

@@ -596,7 +596,8 @@ def issue_licence(
 
     :raises InvalidInputError: bad holder, dates or fields (``code`` and ``field`` name the first).
     :raises PermissionDeniedError: the principal may not issue for this department or type.
-    :raises ConflictError: ``no_seal``, ``idempotency_key_reused``.
+    :raises ConflictError: ``no_seal``, ``idempotency_key_reused``; ``catalogue_changed`` when
+        licence types kept being recorded while it was checked (three times): try again.
     """
     return issue_licence_outcome(
         service,
